@@ -1,0 +1,239 @@
+// The data plane's memory and its control-plane API (Katran's split: the kernels only read
+// tables; this class fills them). One DataPlane per config generation: a reload builds a new one.
+import {
+  MAX_SERVERS, MAX_POOLS, SERVERS_OFF, POOLS_OFF, S_WEIGHT, S_EFFW, S_CW,
+  S_ACTIVE, S_STATE, S_FLAGS, S_MAXCONN, S_ID, P_BASE, P_COUNT, P_SCHED, P_CURSOR, P_RNG, P_TABLE,
+  P_TABLECAP, P_SCRATCH, HEAP_OFF, HEAP_END, GLOBALS_OFF, G_HASH_K0, G_HASH_K1, KEYBUF_OFF,
+  KEYBUF_SIZE, STATE_UP, STATE_DOWN, STATE_DRAIN, FLAG_BACKUP, HASH_BUCKETS, LB_BUCKETS,
+  LB_ENTRY_WORDS, MAGLEV_M, KETAMA_POINTS,
+} from "./layout.ts";
+import { SCHEDULERS, type SchedulerName } from "./scheduler-names.ts";
+import type { Kernels, KernelImpl } from "./kernels.ts";
+import { twinKernels } from "./twin/index.ts";
+import { fmix32, halfSipHashString, idHash } from "./hash.ts";
+
+export { STATE_UP, STATE_DOWN, STATE_DRAIN };
+export type ServerState = typeof STATE_UP | typeof STATE_DOWN | typeof STATE_DRAIN;
+
+export interface ServerSpec {
+  /** Identity used by Maglev and ketama, normally "host:port". */
+  address: string;
+  weight: number;
+  backup?: boolean;
+  down?: boolean;
+  maxConns?: number;
+}
+
+export interface PoolSpec {
+  scheduler: SchedulerName;
+  servers: ServerSpec[];
+  /** Maglev table size (a prime); MAGLEV_M by default. */
+  maglevSize?: number;
+}
+
+export interface PoolHandle {
+  readonly id: number;
+  readonly scheduler: SchedulerName;
+  /** Slot of the pool's first server; its servers are slots base..base+count-1 in spec order. */
+  readonly base: number;
+  readonly count: number;
+}
+
+export interface DataPlaneOptions {
+  /** Which kernels pick: "wasm", "ts", or per scheduler (the faster one, see bench/RESULTS.md). */
+  impl?: KernelImpl | "auto";
+  /** WASM module bytes; without them only the TS twins run (impl must be "ts"). */
+  wasm?: Uint8Array;
+  /** Seeds the hash key and the pools' PRNGs; random when absent (no hash flooding). */
+  seed?: number | null;
+}
+
+// Per scheduler, the kernel that won the pick benchmark on Bun (bench/RESULTS.md).
+const FASTER: Record<SchedulerName, KernelImpl> = {
+  rr: "wasm", wrr: "wasm", lc: "wasm", wlc: "wasm", sed: "wasm", nq: "wasm", dh: "wasm",
+  sh: "wasm", lblc: "wasm", lblcr: "wasm", mh: "wasm", ketama: "wasm", random: "wasm",
+  two: "wasm", first: "wasm",
+};
+
+const TABLE_SCHEDULERS = new Set<SchedulerName>(["dh", "sh", "mh", "ketama"]);
+
+export class DataPlane {
+  readonly memory: ArrayBuffer;
+  readonly wasm: Kernels | null;
+  readonly twin: Kernels;
+  /** Field views, made once: index by server slot. */
+  readonly weight: Int32Array;
+  readonly effectiveWeight: Int32Array;
+  readonly active: Int32Array;
+  readonly state: Int32Array;
+  readonly flags: Int32Array;
+  readonly maxConns: Int32Array;
+  private readonly words: Int32Array;
+  private readonly keyBytes: Uint8Array;
+  private readonly encoder = new TextEncoder();
+  private readonly poolOfSlot = new Int16Array(MAX_SERVERS).fill(-1);
+  private readonly pickers: ((p: number, key: number) => number)[] = [];
+  private readonly pools: PoolHandle[] = [];
+  private readonly impl: KernelImpl | "auto";
+  private readonly k0: number;
+  private readonly k1: number;
+  private readonly seed: number;
+  private nextSlot = 0;
+  private heapTop = HEAP_OFF;
+
+  constructor(options: DataPlaneOptions = {}) {
+    this.impl = options.impl ?? "auto";
+    if (options.wasm) {
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(options.wasm as BufferSource), {});
+      const ex = instance.exports as unknown as Kernels & { memory: WebAssembly.Memory };
+      this.memory = ex.memory.buffer;
+      // WASM hands a u32 to JS as a signed i32: hashes are normalised to unsigned here.
+      this.wasm = {
+        pick: ex.pick, pickBatch: ex.pickBatch, rebuild: ex.rebuild, pickKey: ex.pickKey,
+        hashKey: (len) => ex.hashKey(len) >>> 0,
+      };
+    } else {
+      if (this.impl !== "ts") throw new Error(`data plane: impl "${this.impl}" needs the WASM module`);
+      this.memory = new ArrayBuffer(HEAP_END);
+      this.wasm = null;
+    }
+    this.twin = twinKernels(this.memory);
+    this.words = new Int32Array(this.memory);
+    this.keyBytes = new Uint8Array(this.memory, KEYBUF_OFF, KEYBUF_SIZE);
+    const field = (f: number) => new Int32Array(this.memory, SERVERS_OFF + f * MAX_SERVERS * 4, MAX_SERVERS);
+    this.weight = field(S_WEIGHT);
+    this.effectiveWeight = field(S_EFFW);
+    this.active = field(S_ACTIVE);
+    this.state = field(S_STATE);
+    this.flags = field(S_FLAGS);
+    this.maxConns = field(S_MAXCONN);
+    this.seed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+    this.k0 = fmix32(this.seed ^ 0x243f6a88);
+    this.k1 = fmix32(this.seed ^ 0x85a308d3);
+    this.words[(GLOBALS_OFF + G_HASH_K0) >> 2] = this.k0;
+    this.words[(GLOBALS_OFF + G_HASH_K1) >> 2] = this.k1;
+  }
+
+  /** The kernels used for a scheduler under this plane's impl setting. */
+  kernelsFor(scheduler: SchedulerName): Kernels {
+    const choice = this.impl === "auto" ? FASTER[scheduler] : this.impl;
+    return choice === "wasm" && this.wasm ? this.wasm : this.twin;
+  }
+
+  addPool(spec: PoolSpec): PoolHandle {
+    const id = this.pools.length, count = spec.servers.length, base = this.nextSlot;
+    if (id >= MAX_POOLS) throw new Error(`data plane: more than ${MAX_POOLS} pools`);
+    if (base + count > MAX_SERVERS) throw new Error(`data plane: more than ${MAX_SERVERS} servers`);
+    const sched = SCHEDULERS.indexOf(spec.scheduler);
+    if (sched < 0) throw new Error(`data plane: unknown scheduler "${spec.scheduler}"`);
+    this.nextSlot += count;
+    spec.servers.forEach((s, k) => {
+      const i = base + k;
+      this.weight[i] = s.weight;
+      this.effectiveWeight[i] = s.weight;
+      this.setServerField(S_CW, i, 0);
+      this.active[i] = 0;
+      this.state[i] = s.down ? STATE_DOWN : STATE_UP;
+      this.flags[i] = s.backup ? FLAG_BACKUP : 0;
+      this.maxConns[i] = s.maxConns ?? 0;
+      this.setServerField(S_ID, i, idHash(s.address));
+      this.poolOfSlot[i] = id;
+    });
+    this.setPoolField(P_BASE, id, base);
+    this.setPoolField(P_COUNT, id, count);
+    this.setPoolField(P_SCHED, id, sched);
+    this.setPoolField(P_CURSOR, id, -1);
+    this.setPoolField(P_RNG, id, fmix32(this.seed + id * 0x9e3779b9) || 1);
+    this.setPoolField(P_SCRATCH, id, this.alloc(count * 16));
+    const [table, cap] = this.tableFor(spec);
+    this.setPoolField(P_TABLE, id, table);
+    this.setPoolField(P_TABLECAP, id, cap);
+    const handle: PoolHandle = { id, scheduler: spec.scheduler, base, count };
+    this.pools.push(handle);
+    const k = this.kernelsFor(spec.scheduler);
+    this.pickers[id] = k.pick;
+    this.rebuild(id);
+    return handle;
+  }
+
+  /** Server slot for a new session, or -1 when no server can take it. */
+  pick(pool: number, key = 0): number {
+    return this.pickers[pool](pool, key);
+  }
+
+  /** The keyed hash of a string (the same value the WASM kernel computes over its UTF-8). */
+  hash(key: string): number {
+    return halfSipHashString(key, this.k0, this.k1);
+  }
+
+  /** The keyed hash computed in WASM: the key's UTF-8 is written to the key buffer first. */
+  hashInWasm(key: string): number {
+    const { written } = this.encoder.encodeInto(key, this.keyBytes);
+    return (this.wasm ?? this.twin).hashKey(written);
+  }
+
+  setState(slot: number, state: ServerState): void {
+    if (this.state[slot] === state) return;
+    this.state[slot] = state;
+    this.rebuildPoolOf(slot);
+  }
+
+  setEffectiveWeight(slot: number, weight: number): void {
+    if (this.effectiveWeight[slot] === weight) return;
+    this.effectiveWeight[slot] = weight;
+    this.rebuildPoolOf(slot);
+  }
+
+  rebuild(pool: number): void {
+    const handle = this.pools[pool];
+    if (TABLE_SCHEDULERS.has(handle.scheduler)) this.kernelsFor(handle.scheduler).rebuild(pool);
+  }
+
+  poolOf(slot: number): number {
+    return this.poolOfSlot[slot];
+  }
+
+  private rebuildPoolOf(slot: number): void {
+    const pool = this.poolOfSlot[slot];
+    if (pool >= 0) this.rebuild(pool);
+  }
+
+  private tableFor(spec: PoolSpec): [offset: number, capacity: number] {
+    switch (spec.scheduler) {
+      case "dh": case "sh":
+        return [this.alloc(HASH_BUCKETS * 4), HASH_BUCKETS];
+      case "mh": {
+        const m = spec.maglevSize ?? MAGLEV_M;
+        return [this.alloc(m * 4), m];
+      }
+      case "ketama": {
+        // Room for every server at its configured weight (an agent may not raise it past that).
+        const cap = spec.servers.reduce((sum, s) => sum + KETAMA_POINTS * Math.max(1, s.weight), 0);
+        return [this.alloc(cap * 8), cap];
+      }
+      case "lblc": case "lblcr": {
+        const off = this.alloc(LB_BUCKETS * LB_ENTRY_WORDS * 4);
+        return [off, LB_BUCKETS];
+      }
+      default:
+        return [0, 0];
+    }
+  }
+
+  private alloc(bytes: number): number {
+    const off = this.heapTop;
+    const end = off + ((bytes + 7) & ~7);
+    if (end > HEAP_END) throw new Error("data plane: table memory exhausted (too many table-based pools)");
+    this.heapTop = end;
+    return off;
+  }
+
+  private setServerField(f: number, i: number, v: number): void {
+    this.words[(SERVERS_OFF >> 2) + f * MAX_SERVERS + i] = v;
+  }
+
+  private setPoolField(f: number, p: number, v: number): void {
+    this.words[(POOLS_OFF >> 2) + f * MAX_POOLS + p] = v;
+  }
+}
+

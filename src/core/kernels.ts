@@ -1,0 +1,15 @@
+// The data-plane kernel interface: the WASM module's exports, or their TS twins.
+export interface Kernels {
+  /** Server slot for a new session in pool p, or -1 (no server). key: the request's key hash. */
+  pick(p: number, key: number): number;
+  /** n picks: u32 keys at byte offset keys, i32 results to byte offset out. */
+  pickBatch(p: number, keys: number, out: number, n: number): void;
+  /** Rebuild pool p's lookup table after a state or weight change. */
+  rebuild(p: number): void;
+  /** Keyed hash of len bytes at KEYBUF_OFF. */
+  hashKey(len: number): number;
+  /** hashKey then pick, in one call. */
+  pickKey(p: number, len: number): number;
+}
+
+export type KernelImpl = "wasm" | "ts";

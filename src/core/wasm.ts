@@ -1,0 +1,15 @@
+// Loads the data-plane module through the runtime adapter and builds a DataPlane on it.
+import { runtime } from "../runtime/index.ts";
+import { DataPlane, type DataPlaneOptions } from "./dataplane.ts";
+
+let bytes: Uint8Array | null = null;
+
+export async function wasmBytes(): Promise<Uint8Array> {
+  bytes ??= await runtime.wasmBytes();
+  return bytes;
+}
+
+export async function createDataPlane(options: Omit<DataPlaneOptions, "wasm"> = {}): Promise<DataPlane> {
+  if (options.impl === "ts") return new DataPlane(options);
+  return new DataPlane({ ...options, wasm: await wasmBytes() });
+}

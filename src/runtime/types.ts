@@ -1,0 +1,67 @@
+// What Fulcrum needs from its host runtime. Bun and Deno each implement it in one file; nothing
+// else in the source asks which runtime it runs on.
+
+export interface ServeOptions {
+  hostname: string;
+  port: number;
+  /** Seconds a connection may sit idle before the runtime closes it (0: never). */
+  idleTimeout?: number;
+  fetch: (req: Request, peer: PeerInfo) => Response | Promise<Response>;
+}
+
+export interface PeerInfo {
+  /** Client address without brackets, e.g. 127.0.0.1 or ::1. */
+  address: string;
+  port: number;
+}
+
+export interface HttpServer {
+  readonly hostname: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export interface Child {
+  readonly pid: number;
+  /** Exit code (signal deaths map to 128 + signal number where the runtime reports it). */
+  readonly exited: Promise<number>;
+  readonly stdout: ReadableStream<Uint8Array>;
+  readonly stderr: ReadableStream<Uint8Array>;
+  kill(signal?: "SIGTERM" | "SIGKILL" | "SIGINT" | "SIGHUP"): void;
+}
+
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export type FfiType = "i32" | "u32" | "i64" | "u64" | "buffer" | "void";
+export interface FfiSymbol {
+  args: FfiType[];
+  returns: FfiType;
+}
+export type FfiLibrary<S extends Record<string, FfiSymbol>> = {
+  // deno-lint-ignore no-explicit-any
+  [K in keyof S]: (...args: any[]) => any;
+};
+
+export interface Runtime {
+  readonly name: "bun" | "deno";
+  readonly version: string;
+  /** Command-line arguments after the script (or after the compiled binary). */
+  readonly args: string[];
+  /** argv prefix that runs a TypeScript file on this runtime, e.g. ["bun"] or ["deno","run","-A"]. */
+  scriptCommand(script: string): string[];
+  env(name: string): string | undefined;
+  exit(code: number): never;
+  cwd(): string;
+  readTextFile(path: string): Promise<string>;
+  writeTextFile(path: string, text: string): Promise<void>;
+  exists(path: string): Promise<boolean>;
+  /** The compiled data-plane module (embedded in the single binary on Bun). */
+  wasmBytes(): Promise<Uint8Array>;
+  serveHttp(options: ServeOptions): Promise<HttpServer>;
+  onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP", handler: () => void): void;
+  spawn(cmd: string[], options?: SpawnOptions): Child;
+  dlopen<S extends Record<string, FfiSymbol>>(path: string, symbols: S): FfiLibrary<S>;
+}
