@@ -1,7 +1,7 @@
 // Runtime adapter for Bun.
 import { dlopen as bunDlopen } from "bun:ffi";
 import wasmPath from "../../build/fulcrum.wasm" with { type: "file" };
-import type { Child, FfiSymbol, FfiLibrary, Runtime, ServeOptions } from "./types.ts";
+import { UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions } from "./types.ts";
 
 declare const Bun: any; // deno-lint-ignore no-explicit-any
 
@@ -39,6 +39,23 @@ export const runtime: Runtime = {
       port: server.port,
       stop: () => server.stop(true),
     };
+  },
+  async upstream(r) {
+    try {
+      const res = await fetch(`http://${r.host.includes(":") ? `[${r.host}]` : r.host}:${r.port}${r.path}`, {
+        method: r.method,
+        headers: r.headers,
+        body: r.body,
+        signal: r.signal,
+        redirect: "manual",
+        decompress: false,
+        duplex: "half",
+      } as RequestInit);
+      return { status: res.status, headers: res.headers, body: res.body };
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      throw new UpstreamError(code === "ConnectionRefused" ? "refused" : "failed", String((e as Error).message ?? e));
+    }
   },
   onSignal: (signal, handler) => { process.on(signal, handler); },
   spawn(cmd, options = {}): Child {

@@ -8,4 +8,5 @@ const adapter: { runtime: Runtime; isCompiled: boolean } = "Bun" in globalThis
 
 export const runtime: Runtime = adapter.runtime;
 export const isCompiled: boolean = adapter.isCompiled;
-export type { Child, HttpServer, PeerInfo, Runtime } from "./types.ts";
+export { UpstreamError } from "./types.ts";
+export type { Child, HttpServer, PeerInfo, Runtime, UpstreamResponse } from "./types.ts";

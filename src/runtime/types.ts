@@ -21,6 +21,33 @@ export interface HttpServer {
   stop(): Promise<void>;
 }
 
+/** One request to an upstream server. The client must send `Host` as given and must not
+ * decode the response body (a proxy passes Content-Encoding through untouched). */
+export interface UpstreamRequest {
+  host: string;
+  port: number;
+  method: string;
+  /** Path and query, as received. */
+  path: string;
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | null;
+  signal: AbortSignal;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | null;
+}
+
+/** Why an upstream exchange failed: refused (nothing listening), or anything else (reset, closed
+ * early, aborted by the caller's signal). */
+export class UpstreamError extends Error {
+  constructor(readonly kind: "refused" | "failed", message: string) {
+    super(message);
+  }
+}
+
 export interface Child {
   readonly pid: number;
   /** Exit code (signal deaths map to 128 + signal number where the runtime reports it). */
@@ -61,6 +88,8 @@ export interface Runtime {
   /** The compiled data-plane module (embedded in the single binary on Bun). */
   wasmBytes(): Promise<Uint8Array>;
   serveHttp(options: ServeOptions): Promise<HttpServer>;
+  /** Sends a request upstream over pooled keep-alive connections. Rejects with UpstreamError. */
+  upstream(request: UpstreamRequest): Promise<UpstreamResponse>;
   onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP", handler: () => void): void;
   spawn(cmd: string[], options?: SpawnOptions): Child;
   dlopen<S extends Record<string, FfiSymbol>>(path: string, symbols: S): FfiLibrary<S>;

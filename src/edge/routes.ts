@@ -1,0 +1,52 @@
+// Route matching: the first route whose every condition holds wins (as HAProxy use_backend).
+import type { RouteConfig } from "../config/schema.ts";
+
+export interface RequestFacts {
+  host: string; // lowercased, port removed
+  path: string;
+  method: string;
+  headers: Headers;
+}
+
+function hostMatches(patterns: string[], host: string): boolean {
+  for (const p of patterns) {
+    if (p === host) return true;
+    if (p.startsWith("*.") && host.endsWith(p.slice(1)) && host.length > p.length - 1) return true;
+  }
+  return false;
+}
+
+export function routeMatches(r: RouteConfig, f: RequestFacts): boolean {
+  if (r.methods && !r.methods.includes(f.method)) return false;
+  if (r.hosts && !hostMatches(r.hosts, f.host)) return false;
+  if (r.path) {
+    const p = r.path;
+    if (p.kind === "prefix" ? !f.path.startsWith(p.value) : p.kind === "exact" ? f.path !== p.value : !p.re.test(f.path)) {
+      return false;
+    }
+  }
+  for (const hm of r.headers) {
+    const v = f.headers.get(hm.name);
+    if (v === null) return false;
+    if (hm.re ? !hm.re.test(v) : v !== hm.exact) return false;
+  }
+  return true;
+}
+
+/** The routes a listener serves, in order, as one matcher. */
+export function routeMatcher(routes: RouteConfig[], listener: string): (f: RequestFacts) => RouteConfig | null {
+  const mine = routes.filter((r) => !r.listeners || r.listeners.includes(listener));
+  return (f) => {
+    for (const r of mine) if (routeMatches(r, f)) return r;
+    return null;
+  };
+}
+
+/** Host header without port, lowercased; IPv6 literals keep their brackets. */
+export function hostOf(hostHeader: string | null): string {
+  if (!hostHeader) return "";
+  const h = hostHeader.toLowerCase();
+  if (h.startsWith("[")) { const end = h.indexOf("]"); return end > 0 ? h.slice(0, end + 1) : h; }
+  const colon = h.indexOf(":");
+  return colon >= 0 ? h.slice(0, colon) : h;
+}
