@@ -54,7 +54,7 @@ export const runtime: Runtime = {
       return { status: res.status, headers: res.headers, body: res.body };
     } catch (e) {
       const code = (e as { code?: string }).code;
-      throw new UpstreamError(code === "ConnectionRefused" ? "refused" : "failed", String((e as Error).message ?? e));
+      throw new UpstreamError(code === "ECONNREFUSED" || code === "ConnectionRefused" ? "refused" : "failed", String((e as Error).message ?? e));
     }
   },
   onSignal: (signal, handler) => { process.on(signal, handler); },

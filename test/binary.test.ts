@@ -1,0 +1,61 @@
+// The single binary: built by `npm run build`, copied alone to another directory, it runs demo,
+// check and run with its WASM embedded.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { runtime } from "../src/runtime/index.ts";
+import { startBackend, freePort } from "./helpers/backends.ts";
+import { getJson } from "./helpers/http.ts";
+import { startCli } from "./helpers/fulcrum.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+const dir = `/tmp/fulcrum-bin-${runtime.name}-${Date.now()}`;
+const bin = `${dir}/fulcrum`;
+
+async function sh(cmd: string[], cwd = root): Promise<{ code: number; out: string }> {
+  const child = runtime.spawn(cmd, { cwd });
+  const [out, err] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  return { code: await child.exited, out: out + err };
+}
+
+before(async () => {
+  if (!(await runtime.exists(`${root}dist/fulcrum`))) {
+    const built = await sh([`${root}node_modules/.bin/bun`, "run", "build"]);
+    assert.equal(built.code, 0, built.out);
+  }
+  assert.equal((await sh(["mkdir", "-p", dir])).code, 0);
+  assert.equal((await sh(["cp", `${root}dist/fulcrum`, bin])).code, 0);
+});
+
+after(async () => { await sh(["rm", "-rf", dir]); });
+
+test("binary: copied alone, it prints its version and runs the demo", async () => {
+  const v = await sh([bin, "version"], dir);
+  assert.equal(v.code, 0, v.out);
+  assert.match(v.out, /^fulcrum \d+\.\d+\.\d+ \(bun /);
+  const port = await freePort();
+  const d = await sh([bin, "demo", "--once", "--listen", `127.0.0.1:${port}`], dir);
+  assert.equal(d.code, 0, d.out);
+  assert.match(d.out, /backend-1\s+6 /);
+});
+
+test("binary: check and run a config file", async () => {
+  const b = await startBackend("bin-backend");
+  const port = await freePort();
+  await runtime.writeTextFile(`${dir}/fulcrum.yaml`, `listeners: [{ bind: 127.0.0.1:${port} }]
+pools:
+  web: { scheduler: mh, servers: [${b.address}] }
+`);
+  assert.equal((await sh([bin, "check"], dir)).code, 0, "finds ./fulcrum.yaml by default");
+  await runtime.writeTextFile(`${dir}/bad.yaml`, "listeners: []\n");
+  const bad = await sh([bin, "check", "--config", "bad.yaml"], dir);
+  assert.equal(bad.code, 2);
+  assert.match(bad.out, /listeners/);
+  const p = await startCli(["run"], 1, { bin, cwd: dir });
+  try {
+    const e = await getJson<{ backend: string }>(`${p.url}/`);
+    assert.equal(e.backend, "bin-backend");
+  } finally {
+    assert.equal(await p.stop(), 0, "SIGTERM stops it cleanly");
+    await b.stop();
+  }
+});
