@@ -2,10 +2,10 @@
 // tables; this class fills them). One DataPlane per config generation: a reload builds a new one.
 import {
   MAX_SERVERS, MAX_POOLS, SERVERS_OFF, POOLS_OFF, S_WEIGHT, S_EFFW, S_CW,
-  S_ACTIVE, S_STATE, S_FLAGS, S_MAXCONN, S_ID, P_BASE, P_COUNT, P_SCHED, P_CURSOR, P_RNG, P_TABLE,
+  S_ACTIVE, S_STATE, S_FLAGS, S_MAXCONN, S_ID, S_GATE, P_BASE, P_COUNT, P_SCHED, P_CURSOR, P_RNG, P_TABLE,
   P_TABLECAP, P_SCRATCH, HEAP_OFF, HEAP_END, GLOBALS_OFF, G_HASH_K0, G_HASH_K1, KEYBUF_OFF,
   KEYBUF_SIZE, STATE_UP, STATE_DOWN, STATE_DRAIN, FLAG_BACKUP, HASH_BUCKETS, LB_BUCKETS,
-  LB_ENTRY_WORDS, MAGLEV_M, KETAMA_POINTS,
+  LB_ENTRY_WORDS, MAGLEV_M, KETAMA_POINTS, SCRATCH_WORDS,
 } from "./layout.ts";
 import { SCHEDULERS, type SchedulerName } from "./scheduler-names.ts";
 import type { Kernels, KernelImpl } from "./kernels.ts";
@@ -61,7 +61,8 @@ export class DataPlane {
   readonly memory: ArrayBuffer;
   readonly wasm: Kernels | null;
   readonly twin: Kernels;
-  /** Field views, made once: index by server slot. */
+  /** Field views, made once: index by server slot. Write state and weights through setState and
+   * setEffectiveWeight (they keep the gate and lookup tables in step); active directly. */
   readonly weight: Int32Array;
   readonly effectiveWeight: Int32Array;
   readonly active: Int32Array;
@@ -87,10 +88,8 @@ export class DataPlane {
       const instance = new WebAssembly.Instance(new WebAssembly.Module(options.wasm as BufferSource), {});
       const ex = instance.exports as unknown as Kernels & { memory: WebAssembly.Memory };
       this.memory = ex.memory.buffer;
-      // WASM hands a u32 to JS as a signed i32: hashes are normalised to unsigned here.
       this.wasm = {
-        pick: ex.pick, pickBatch: ex.pickBatch, rebuild: ex.rebuild, pickKey: ex.pickKey,
-        hashKey: (len) => ex.hashKey(len) >>> 0,
+        pick: ex.pick, pickBatch: ex.pickBatch, rebuild: ex.rebuild, pickKey: ex.pickKey, hashKey: ex.hashKey,
       };
     } else {
       if (this.impl !== "ts") throw new Error(`data plane: impl "${this.impl}" needs the WASM module`);
@@ -137,6 +136,7 @@ export class DataPlane {
       this.flags[i] = s.backup ? FLAG_BACKUP : 0;
       this.maxConns[i] = s.maxConns ?? 0;
       this.setServerField(S_ID, i, idHash(s.address));
+      this.updateGate(i);
       this.poolOfSlot[i] = id;
     });
     this.setPoolField(P_BASE, id, base);
@@ -144,7 +144,7 @@ export class DataPlane {
     this.setPoolField(P_SCHED, id, sched);
     this.setPoolField(P_CURSOR, id, -1);
     this.setPoolField(P_RNG, id, fmix32(this.seed + id * 0x9e3779b9) || 1);
-    this.setPoolField(P_SCRATCH, id, this.alloc(count * 16));
+    this.setPoolField(P_SCRATCH, id, this.alloc(count * SCRATCH_WORDS * 4));
     const [table, cap] = this.tableFor(spec);
     this.setPoolField(P_TABLE, id, table);
     this.setPoolField(P_TABLECAP, id, cap);
@@ -161,26 +161,46 @@ export class DataPlane {
     return this.pickers[pool](pool, key);
   }
 
-  /** The keyed hash of a string (the same value the WASM kernel computes over its UTF-8). */
+  /** The keyed hash of a string's UTF-8, as a signed 32-bit int: pass it to pick() as is.
+   * Computed in WASM when it is loaded (faster on Bun and Deno, bench/RESULTS.md). */
   hash(key: string): number {
+    return this.wasm ? this.hashInWasm(key) : this.hashInTs(key);
+  }
+
+  /** The TS twin of the keyed hash. */
+  hashInTs(key: string): number {
     return halfSipHashString(key, this.k0, this.k1);
   }
 
   /** The keyed hash computed in WASM: the key's UTF-8 is written to the key buffer first. */
   hashInWasm(key: string): number {
-    const { written } = this.encoder.encodeInto(key, this.keyBytes);
-    return (this.wasm ?? this.twin).hashKey(written);
+    return (this.wasm ?? this.twin).hashKey(this.writeKey(key));
+  }
+
+  // Copies a key's UTF-8 into the key buffer; ASCII by a plain loop, which both engines compile
+  // to less than TextEncoder.encodeInto costs for short keys.
+  private writeKey(key: string): number {
+    const len = key.length, buf = this.keyBytes;
+    if (len > buf.length) return this.encoder.encodeInto(key, buf).written;
+    for (let i = 0; i < len; i++) {
+      const c = key.charCodeAt(i);
+      if (c > 0x7f) return this.encoder.encodeInto(key, buf).written;
+      buf[i] = c;
+    }
+    return len;
   }
 
   setState(slot: number, state: ServerState): void {
     if (this.state[slot] === state) return;
     this.state[slot] = state;
+    this.updateGate(slot);
     this.rebuildPoolOf(slot);
   }
 
   setEffectiveWeight(slot: number, weight: number): void {
     if (this.effectiveWeight[slot] === weight) return;
     this.effectiveWeight[slot] = weight;
+    this.updateGate(slot);
     this.rebuildPoolOf(slot);
   }
 
@@ -191,6 +211,11 @@ export class DataPlane {
 
   poolOf(slot: number): number {
     return this.poolOfSlot[slot];
+  }
+
+  private updateGate(slot: number): void {
+    const open = this.state[slot] === STATE_UP && this.effectiveWeight[slot] > 0;
+    this.setServerField(S_GATE, slot, open ? this.flags[slot] & FLAG_BACKUP : -1);
   }
 
   private rebuildPoolOf(slot: number): void {

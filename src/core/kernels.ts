@@ -1,6 +1,7 @@
 // The data-plane kernel interface: the WASM module's exports, or their TS twins.
 export interface Kernels {
-  /** Server slot for a new session in pool p, or -1 (no server). key: the request's key hash. */
+  /** Server slot for a new session in pool p, or -1 (no server). key: the request's key hash,
+   * its 32 bits passed as a signed int (an unsigned one above 2^31 is slow to pass on Bun). */
   pick(p: number, key: number): number;
   /** n picks: u32 keys at byte offset keys, i32 results to byte offset out. */
   pickBatch(p: number, keys: number, out: number, n: number): void;

@@ -1,11 +1,7 @@
 // Schedulers that decide from live counters at pick time. Each takes a tier (0 = primaries,
 // FLAG_BACKUP = backups) and returns a server slot or -1.
 import { S_EFFW, S_CW, S_ACTIVE, P_BASE, P_COUNT, P_CURSOR } from "./layout";
-import { sget, sset, pget, pset, usable, tierOf, rngNext } from "./mem";
-
-@inline function eligible(i: i32, tier: i32): bool {
-  return tierOf(i) == tier && usable(i);
-}
+import { sget, sset, pget, pset, eligible, rngNext, reduce } from "./mem";
 
 // LVS rr: next usable server after the last one picked; weight only matters when 0.
 export function pickRr(p: i32, tier: i32): i32 {
@@ -73,7 +69,7 @@ export function pickRandom(p: i32, tier: i32): i32 {
   let total: u32 = 0;
   for (let i = base; i < base + n; i++) if (eligible(i, tier)) total += <u32>sget(S_EFFW, i);
   if (total == 0) return -1;
-  let r = rngNext(p) % total;
+  let r = <u32>reduce(rngNext(p), <i32>total);
   for (let i = base; i < base + n; i++) {
     if (!eligible(i, tier)) continue;
     const w = <u32>sget(S_EFFW, i);

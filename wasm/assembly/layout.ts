@@ -24,6 +24,9 @@ export const S_STATE = 4; // STATE_*
 export const S_FLAGS = 5; // FLAG_*
 export const S_MAXCONN = 6; // 0 = unlimited
 export const S_ID = 7; // stable hash of the server's address (Maglev, ketama)
+// The server's tier (0 primary, FLAG_BACKUP backup) while it is up with a weight, else -1. The
+// control plane keeps it in step with state, weight and flags so a scan needs one load, not four.
+export const S_GATE = 8;
 export const S_FIELDS = 16;
 
 export const STATE_UP = 0;
@@ -41,7 +44,7 @@ export const P_RNG = 4; // xorshift32 state, never 0
 export const P_TABLE = 5; // byte offset of the pool's lookup table (table schedulers)
 export const P_TABLELEN = 6; // entries built into the table
 export const P_TABLECAP = 7; // entries the table has room for
-export const P_SCRATCH = 8; // byte offset of build scratch (4 i32 per server)
+export const P_SCRATCH = 8; // byte offset of build scratch (SCRATCH_WORDS i32 per server)
 export const P_FIELDS = 16;
 
 // Region the control plane carves into per-pool tables.
@@ -74,3 +77,4 @@ export const MAGLEV_M = 65537; // prime
 export const KETAMA_POINTS = 160; // points per unit of weight, as nginx
 export const KETAMA_PROBES = 20; // next points tried past an unusable one, as nginx
 export const MAGLEV_PROBES = 32;
+export const SCRATCH_WORDS = 8;

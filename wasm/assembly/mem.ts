@@ -1,8 +1,5 @@
 // Accessors for the server and pool tables (see layout.ts).
-import {
-  SERVERS_OFF, MAX_SERVERS, POOLS_OFF, MAX_POOLS, S_STATE, S_EFFW, S_MAXCONN, S_ACTIVE, S_FLAGS,
-  STATE_UP, FLAG_BACKUP, P_RNG,
-} from "./layout";
+import { SERVERS_OFF, MAX_SERVERS, POOLS_OFF, MAX_POOLS, S_MAXCONN, S_ACTIVE, S_GATE, P_RNG } from "./layout";
 
 @inline export function sget(f: i32, i: i32): i32 {
   return load<i32>(SERVERS_OFF + ((f * MAX_SERVERS + i) << 2));
@@ -17,19 +14,25 @@ import {
   store<i32>(POOLS_OFF + ((f * MAX_POOLS + p) << 2), v);
 }
 
-// Up with a weight: may be placed in a lookup table.
-@inline export function available(i: i32): bool {
-  return sget(S_STATE, i) == STATE_UP && sget(S_EFFW, i) > 0;
-}
-
-// Available and below its connection limit: may take a new session now.
-@inline export function usable(i: i32): bool {
+@inline function belowLimit(i: i32): bool {
   const mc = sget(S_MAXCONN, i);
-  return available(i) && (mc == 0 || sget(S_ACTIVE, i) < mc);
+  return mc == 0 || sget(S_ACTIVE, i) < mc;
 }
 
-@inline export function tierOf(i: i32): i32 {
-  return sget(S_FLAGS, i) & FLAG_BACKUP;
+// Up with a weight, and below its connection limit: may take a new session now.
+@inline export function usable(i: i32): bool {
+  return sget(S_GATE, i) >= 0 && belowLimit(i);
+}
+
+// Usable and in the given tier.
+@inline export function eligible(i: i32, tier: i32): bool {
+  return sget(S_GATE, i) == tier && belowLimit(i);
+}
+
+// Multiply-shift range reduction (Lemire): maps a 32-bit hash fairly onto [0, n) without the
+// divide a modulo costs.
+@inline export function reduce(x: u32, n: i32): i32 {
+  return <i32>((<u64>x * <u64>n) >> 32);
 }
 
 // xorshift32: the pool's own PRNG so random picks are reproducible from a seed.

@@ -2,11 +2,11 @@
 // changes; a pick is then a lookup. Tables hold only the tier in service at build time
 // (primaries, or backups when no primary is available).
 import {
-  S_EFFW, S_ID, S_ACTIVE, P_BASE, P_COUNT, P_TABLE, P_TABLELEN, P_TABLECAP, P_SCRATCH,
+  S_EFFW, S_ID, S_ACTIVE, S_GATE, P_BASE, P_COUNT, P_TABLE, P_TABLELEN, P_TABLECAP, P_SCRATCH,
   HASH_BUCKETS, LB_BUCKETS, LB_ENTRY_WORDS, LB_SET_MAX, KETAMA_POINTS, KETAMA_PROBES,
-  MAGLEV_PROBES, FLAG_BACKUP, SCHED_DH,
+  MAGLEV_PROBES, FLAG_BACKUP, SCHED_DH, SCRATCH_WORDS,
 } from "./layout";
-import { sget, pget, pset, available, usable, tierOf } from "./mem";
+import { sget, pget, pset, usable, reduce } from "./mem";
 import { fmix32 } from "./hash";
 import { pickByRatio } from "./dynamic";
 
@@ -16,7 +16,7 @@ function collectTier(p: i32): i32 {
   for (let tier = 0; tier <= FLAG_BACKUP; tier += FLAG_BACKUP) {
     let k = 0;
     for (let i = base; i < base + n; i++) {
-      if (tierOf(i) == tier && available(i)) { store<i32>(scratch + (k << 4), i); k++; }
+      if (sget(S_GATE, i) == tier) { store<i32>(scratch + k * (SCRATCH_WORDS << 2), i); k++; }
     }
     if (k > 0) return k;
   }
@@ -24,7 +24,7 @@ function collectTier(p: i32): i32 {
 }
 
 @inline function scratchWord(p: i32, k: i32, w: i32): i32 {
-  return pget(P_SCRATCH, p) + (k << 4) + (w << 2);
+  return pget(P_SCRATCH, p) + ((k * SCRATCH_WORDS + w) << 2);
 }
 
 // dh and sh: HASH_BUCKETS buckets dealt out by smooth wrr over the servers' weights (sh) or one
@@ -65,9 +65,11 @@ export function pickBucket(p: i32, key: u32): i32 {
 
 // Maglev (Eisenbud et al. 2016) with weights: in round r a server places
 // floor((r+1)w/wmax) - floor(r w/wmax) entries, so its share of the M entries follows its weight.
+// That count is 1 exactly when (r w mod wmax) + w reaches wmax, so an accumulator per server
+// (scratch word 4) replaces the divisions.
 export function buildMaglev(p: i32): void {
   const table = pget(P_TABLE, p), m = pget(P_TABLECAP, p), n = collectTier(p);
-  for (let e = 0; e < m; e++) store<i32>(table + (e << 2), -1);
+  memory.fill(table, 0xff, m << 2); // every entry -1
   pset(P_TABLELEN, p, m);
   if (n == 0) return;
   let wmax = 0;
@@ -78,13 +80,15 @@ export function buildMaglev(p: i32): void {
     store<i32>(scratchWord(p, k, 2), <i32>(fmix32(id ^ 0x27d4eb2f) % <u32>(m - 1)) + 1); // skip
     const w = sget(S_EFFW, i);
     store<i32>(scratchWord(p, k, 3), w);
+    store<i32>(scratchWord(p, k, 4), 0);
     if (w > wmax) wmax = w;
   }
   let filled = 0;
-  for (let r: i64 = 0; ; r++) {
+  for (;;) {
     for (let k = 0; k < n; k++) {
-      const w = <i64>load<i32>(scratchWord(p, k, 3));
-      if ((r + 1) * w / wmax == r * w / wmax) continue;
+      const acc = load<i32>(scratchWord(p, k, 4)) + load<i32>(scratchWord(p, k, 3));
+      if (acc < wmax) { store<i32>(scratchWord(p, k, 4), acc); continue; }
+      store<i32>(scratchWord(p, k, 4), acc - wmax);
       let pos = load<i32>(scratchWord(p, k, 1));
       const skip = load<i32>(scratchWord(p, k, 2));
       while (load<i32>(table + (pos << 2)) >= 0) { pos += skip; if (pos >= m) pos -= m; }
@@ -99,7 +103,7 @@ export function buildMaglev(p: i32): void {
 export function pickMaglev(p: i32, key: u32): i32 {
   const table = pget(P_TABLE, p), m = pget(P_TABLELEN, p);
   if (m == 0) return -1;
-  let e = <i32>(key % <u32>m);
+  let e = reduce(key, m);
   for (let k = 0; k < MAGLEV_PROBES; k++) {
     const i = load<i32>(table + (e << 2));
     if (i >= 0 && usable(i)) return i;

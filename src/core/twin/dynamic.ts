@@ -1,8 +1,6 @@
 // TS twin of wasm/assembly/dynamic.ts.
 import { S_EFFW, S_CW, S_ACTIVE, P_BASE, P_COUNT, P_CURSOR } from "../layout.ts";
-import { sget, sset, pget, pset, usable, tierOf, rngNext } from "./mem.ts";
-
-const eligible = (m: Int32Array, i: number, tier: number) => tierOf(m, i) === tier && usable(m, i);
+import { sget, sset, pget, pset, eligible, rngNext, reduce } from "./mem.ts";
 
 export function pickRr(m: Int32Array, p: number, tier: number): number {
   const base = pget(m, P_BASE, p), n = pget(m, P_COUNT, p), c = pget(m, P_CURSOR, p);
@@ -64,7 +62,7 @@ export function pickRandom(m: Int32Array, p: number, tier: number): number {
   let total = 0;
   for (let i = base; i < base + n; i++) if (eligible(m, i, tier)) total += sget(m, S_EFFW, i);
   if (total === 0) return -1;
-  let r = rngNext(m, p) % total;
+  let r = reduce(rngNext(m, p), total);
   for (let i = base; i < base + n; i++) {
     if (!eligible(m, i, tier)) continue;
     const w = sget(m, S_EFFW, i);

@@ -1,6 +1,6 @@
 // TS twin of wasm/assembly/index.ts: the same kernels, same signatures, over a given memory.
 import {
-  P_SCHED, KEYBUF_OFF, FLAG_BACKUP, GLOBALS_OFF, G_HASH_K0, G_HASH_K1, SCHED_RR, SCHED_WRR,
+  P_SCHED, KEYBUF_OFF, KEYBUF_SIZE, FLAG_BACKUP, GLOBALS_OFF, G_HASH_K0, G_HASH_K1, SCHED_RR, SCHED_WRR,
   SCHED_LC, SCHED_WLC, SCHED_SED, SCHED_NQ, SCHED_DH, SCHED_SH, SCHED_LBLC, SCHED_LBLCR, SCHED_MH,
   SCHED_KETAMA, SCHED_RANDOM, SCHED_TWO, SCHED_FIRST,
 } from "../layout.ts";
@@ -49,13 +49,13 @@ export function rebuild(m: Int32Array, p: number): void {
 
 /** The twin kernels bound to one memory, with the same shape as the WASM exports. */
 export function twinKernels(memory: ArrayBuffer): Kernels {
-  const m = new Int32Array(memory), bytes = new Uint8Array(memory);
+  const m = new Int32Array(memory), keyBytes = new Uint8Array(memory, KEYBUF_OFF, KEYBUF_SIZE);
   const hashKey = (len: number) =>
-    halfSipHashBytes(bytes.subarray(KEYBUF_OFF), len, m[(GLOBALS_OFF + G_HASH_K0) >> 2], m[(GLOBALS_OFF + G_HASH_K1) >> 2]);
+    halfSipHashBytes(keyBytes, len, m[(GLOBALS_OFF + G_HASH_K0) >> 2], m[(GLOBALS_OFF + G_HASH_K1) >> 2]);
   return {
     pick: (p, key) => pick(m, p, key),
     pickBatch: (p, keys, out, n) => {
-      for (let k = 0; k < n; k++) m[(out >> 2) + k] = pick(m, p, m[(keys >> 2) + k] >>> 0);
+      for (let k = 0; k < n; k++) m[(out >> 2) + k] = pick(m, p, m[(keys >> 2) + k]);
     },
     rebuild: (p) => rebuild(m, p),
     hashKey,

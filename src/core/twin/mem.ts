@@ -1,8 +1,5 @@
 // TS twin of wasm/assembly/mem.ts: the same accessors over an Int32Array of the whole memory.
-import {
-  SERVERS_OFF, MAX_SERVERS, POOLS_OFF, MAX_POOLS, S_STATE, S_EFFW, S_MAXCONN, S_ACTIVE, S_FLAGS,
-  STATE_UP, FLAG_BACKUP, P_RNG,
-} from "../layout.ts";
+import { SERVERS_OFF, MAX_SERVERS, POOLS_OFF, MAX_POOLS, S_MAXCONN, S_ACTIVE, S_GATE, P_RNG } from "../layout.ts";
 
 const S0 = SERVERS_OFF >> 2, P0 = POOLS_OFF >> 2;
 
@@ -15,16 +12,18 @@ export const pset = (m: Int32Array, f: number, p: number, v: number): void => {
   m[P0 + f * MAX_POOLS + p] = v;
 };
 
-export function available(m: Int32Array, i: number): boolean {
-  return sget(m, S_STATE, i) === STATE_UP && sget(m, S_EFFW, i) > 0;
-}
-
-export function usable(m: Int32Array, i: number): boolean {
+function belowLimit(m: Int32Array, i: number): boolean {
   const mc = sget(m, S_MAXCONN, i);
-  return available(m, i) && (mc === 0 || sget(m, S_ACTIVE, i) < mc);
+  return mc === 0 || sget(m, S_ACTIVE, i) < mc;
 }
 
-export const tierOf = (m: Int32Array, i: number): number => sget(m, S_FLAGS, i) & FLAG_BACKUP;
+export const usable = (m: Int32Array, i: number): boolean => sget(m, S_GATE, i) >= 0 && belowLimit(m, i);
+
+export const eligible = (m: Int32Array, i: number, tier: number): boolean =>
+  sget(m, S_GATE, i) === tier && belowLimit(m, i);
+
+/** Multiply-shift range reduction of a 32-bit hash onto [0, n); exact in doubles for n < 2^21. */
+export const reduce = (x: number, n: number): number => Math.floor(((x >>> 0) * n) / 4294967296);
 
 export function rngNext(m: Int32Array, p: number): number {
   let x = pget(m, P_RNG, p);

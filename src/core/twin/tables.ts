@@ -1,24 +1,24 @@
 // TS twin of wasm/assembly/tables.ts. Tables live in the same memory layout, so a table built by
 // either side can be read by the other.
 import {
-  S_EFFW, S_ID, S_ACTIVE, P_BASE, P_COUNT, P_TABLE, P_TABLELEN, P_TABLECAP, P_SCRATCH,
+  S_EFFW, S_ID, S_ACTIVE, S_GATE, P_BASE, P_COUNT, P_TABLE, P_TABLELEN, P_TABLECAP, P_SCRATCH,
   HASH_BUCKETS, LB_BUCKETS, LB_ENTRY_WORDS, LB_SET_MAX, KETAMA_POINTS, KETAMA_PROBES,
-  MAGLEV_PROBES, FLAG_BACKUP, SCHED_DH,
+  MAGLEV_PROBES, FLAG_BACKUP, SCHED_DH, SCRATCH_WORDS,
 } from "../layout.ts";
-import { sget, pget, pset, available, usable, tierOf } from "./mem.ts";
+import { sget, pget, pset, usable, reduce } from "./mem.ts";
 import { fmix32 } from "../hash.ts";
 import { pickByRatio } from "./dynamic.ts";
 
-// Word index of scratch word w of entry k (4 words per entry).
+// Word index of scratch word w of entry k.
 const scratchWord = (m: Int32Array, p: number, k: number, w: number) =>
-  (pget(m, P_SCRATCH, p) >> 2) + (k << 2) + w;
+  (pget(m, P_SCRATCH, p) >> 2) + k * SCRATCH_WORDS + w;
 
 function collectTier(m: Int32Array, p: number): number {
   const base = pget(m, P_BASE, p), n = pget(m, P_COUNT, p);
   for (let tier = 0; tier <= FLAG_BACKUP; tier += FLAG_BACKUP) {
     let k = 0;
     for (let i = base; i < base + n; i++) {
-      if (tierOf(m, i) === tier && available(m, i)) { m[scratchWord(m, p, k, 0)] = i; k++; }
+      if (sget(m, S_GATE, i) === tier) { m[scratchWord(m, p, k, 0)] = i; k++; }
     }
     if (k > 0) return k;
   }
@@ -71,13 +71,15 @@ export function buildMaglev(m: Int32Array, p: number): void {
     m[scratchWord(m, p, k, 2)] = (fmix32(id ^ 0x27d4eb2f) % (size - 1)) + 1;
     const w = sget(m, S_EFFW, i);
     m[scratchWord(m, p, k, 3)] = w;
+    m[scratchWord(m, p, k, 4)] = 0;
     if (w > wmax) wmax = w;
   }
   let filled = 0;
-  for (let r = 0; ; r++) {
+  for (;;) {
     for (let k = 0; k < n; k++) {
-      const w = m[scratchWord(m, p, k, 3)];
-      if (Math.floor(((r + 1) * w) / wmax) === Math.floor((r * w) / wmax)) continue;
+      const acc = m[scratchWord(m, p, k, 4)] + m[scratchWord(m, p, k, 3)];
+      if (acc < wmax) { m[scratchWord(m, p, k, 4)] = acc; continue; }
+      m[scratchWord(m, p, k, 4)] = acc - wmax;
       let pos = m[scratchWord(m, p, k, 1)];
       const skip = m[scratchWord(m, p, k, 2)];
       while (m[table + pos] >= 0) { pos += skip; if (pos >= size) pos -= size; }
@@ -92,7 +94,7 @@ export function buildMaglev(m: Int32Array, p: number): void {
 export function pickMaglev(m: Int32Array, p: number, key: number): number {
   const table = pget(m, P_TABLE, p) >> 2, size = pget(m, P_TABLELEN, p);
   if (size === 0) return -1;
-  let e = (key >>> 0) % size;
+  let e = reduce(key, size);
   for (let k = 0; k < MAGLEV_PROBES; k++) {
     const i = m[table + e];
     if (i >= 0 && usable(m, i)) return i;
