@@ -1,8 +1,12 @@
-// Pools: the config's servers placed in the data plane, key extraction for keyed schedulers, and
-// nginx-style passive failure accounting (max_fails within fail_timeout takes a server out for
-// fail_timeout).
+// Pools: the config's servers placed in the data plane, key extraction for keyed schedulers,
+// each server's availability, and nginx-style passive failure accounting (max_fails within
+// fail_timeout takes a server out for fail_timeout).
 import { DataPlane, STATE_DOWN, STATE_UP } from "../core/dataplane.ts";
 import { formatHostPort, type HashKey, type PoolConfig, type ServerConfig } from "../config/schema.ts";
+
+/** Why a server takes no new sessions. Each part that can take a server out owns one reason and
+ * clears only its own: the server is back once no reason is left. */
+export type DownReason = "admin" | "passive" | "health" | "outlier";
 
 export interface Server {
   readonly pool: string;
@@ -12,7 +16,7 @@ export interface Server {
   /** "pool/host:port", as logs name it. */
   readonly label: string;
   readonly config: ServerConfig;
-  passiveDownUntil: number;
+  readonly down: Set<DownReason>;
   fails: number;
   failWindowStart: number;
   requests: number;
@@ -50,7 +54,7 @@ export class Pool {
       port: s.address.port,
       label: `${config.name}/${formatHostPort(s.address)}`,
       config: s,
-      passiveDownUntil: 0,
+      down: new Set<DownReason>(s.down ? ["admin"] : []),
       fails: 0,
       failWindowStart: 0,
       requests: 0,
@@ -88,23 +92,31 @@ export class Pool {
     if (now - server.failWindowStart > failTimeoutMs) { server.fails = 0; server.failWindowStart = now; }
     if (++server.fails < maxFails) return;
     server.fails = 0;
-    server.passiveDownUntil = now + failTimeoutMs;
-    this.applyState(server);
-    const t = setTimeout(() => { this.timers.delete(t); this.applyState(server); }, failTimeoutMs);
+    if (server.down.has("passive")) return;
+    this.setDown(server, "passive", true);
+    const t = setTimeout(() => { this.timers.delete(t); this.setDown(server, "passive", false); }, failTimeoutMs);
     this.timers.add(t);
   }
 
-  isAvailable(server: Server, now = Date.now()): boolean {
-    return !server.config.down && server.passiveDownUntil <= now;
+  /** Sets or clears one reason for a server to be out, and updates the data plane. */
+  setDown(server: Server, reason: DownReason, down: boolean): void {
+    if (down) server.down.add(reason);
+    else server.down.delete(reason);
+    this.dp.setState(server.slot, server.down.size === 0 ? STATE_UP : STATE_DOWN);
+  }
+
+  isAvailable(server: Server): boolean {
+    return server.down.size === 0;
+  }
+
+  /** The weight the schedulers use now (slow start and agents move it; config sets the start). */
+  setEffectiveWeight(server: Server, weight: number): void {
+    this.dp.setEffectiveWeight(server.slot, weight);
   }
 
   stop(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-  }
-
-  private applyState(server: Server): void {
-    this.dp.setState(server.slot, this.isAvailable(server) ? STATE_UP : STATE_DOWN);
   }
 }
 
