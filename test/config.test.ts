@@ -126,9 +126,16 @@ test("config: a full valid config normalizes with defaults", () => {
   `);
 
   assert.equal(config.hashSeed, 12345);
+  const listenerDefaults = {
+    engine: "socket", tls: null, requestId: true,
+    limits: {
+      maxConnections: 10_000, maxHeaderBytes: 32_768, maxHeaderCount: 100, maxBodyBytes: 0,
+      headerTimeoutMs: 10_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 75_000,
+    },
+  };
   assert.deepEqual(config.listeners, [
-    { name: "web", bind: { host: "127.0.0.1", port: 8080 }, protocol: "http" },
-    { name: ":8081", bind: { host: "0.0.0.0", port: 8081 }, protocol: "http" },
+    { name: "web", bind: { host: "127.0.0.1", port: 8080 }, protocol: "http", ...listenerDefaults },
+    { name: ":8081", bind: { host: "0.0.0.0", port: 8081 }, protocol: "http", ...listenerDefaults },
   ]);
 
   const [api, assets] = config.routes;
@@ -161,6 +168,10 @@ test("config: a full valid config normalizes with defaults", () => {
     hashKey: null,
     connectTimeoutMs: 2_000,
     readTimeoutMs: 90_000,
+    health: { checks: [], slowstartMs: 0, outlier: null, panicThreshold: 0, quorum: 1, sorryServer: null },
+    retry: { tries: 0, timeoutMs: 0, on: new Set(["error", "timeout"]), statuses: new Set(), nonIdempotent: false },
+    sticky: null,
+    persistenceMs: 0,
     servers: [
       {
         address: { host: "127.0.0.1", port: 9001 },
@@ -346,7 +357,7 @@ for (const [what, listenersYaml, expected] of LISTENER_ERRORS) {
 // deno-fmt-ignore -- one case per line reads best
 const TOP_LEVEL_ERRORS: [string, string, string][] = [
   ["misspelt top-level key", `listners: []`, `listners: unknown key (did you mean "listeners"?)`],
-  ["unknown top-level key", `frontend: {}`, `frontend: unknown key (allowed keys: hash_seed, listeners, routes, pools)`],
+  ["unknown top-level key", `frontend: {}`, `frontend: unknown key (allowed keys: hash_seed, listeners, routes, pools, vrrp)`],
   ["negative hash seed", `hash_seed: -1`, `hash_seed: expected an integer 0..4294967295, got -1`],
   ["hash seed as string", `hash_seed: "7"`, `hash_seed: expected an integer 0..4294967295, got "7"`],
   ["pools as a list", `pools: [api]`, `pools: expected a non-empty mapping of pool name to pool, got a list`],

@@ -5,6 +5,7 @@ import { formatConfigErrors } from "../config/errors.ts";
 import { formatPath, validateConfig, type Config } from "../config/schema.ts";
 import { flag, type ParsedArgs } from "./args.ts";
 import { listeningLines, startEdge, stopOnSignal } from "./serve.ts";
+import { startVrrp, stopVrrpOnSignal } from "../vrrp/service.ts";
 
 const DEFAULT_CONFIGS = ["fulcrum.yaml", "/etc/fulcrum/fulcrum.yaml"];
 
@@ -58,14 +59,18 @@ export async function run(args: ParsedArgs): Promise<number> {
 
 async function serve(config: Config): Promise<number> {
   let edge;
+  let vrrp;
   try {
-    edge = await startEdge(config);
+    // A VRRP-only node (no listeners) runs no edge.
+    edge = config.listeners.length > 0 ? await startEdge(config) : null;
+    vrrp = startVrrp(config.vrrp);
   } catch (e) {
+    await edge?.stop();
     console.error(`fulcrum: cannot start: ${(e as Error).message}`);
     return 1;
   }
-  for (const line of listeningLines(edge)) console.log(line);
-  await stopOnSignal(edge);
+  if (edge) for (const line of listeningLines(edge)) console.log(line);
+  await Promise.all([edge && stopOnSignal(edge), vrrp && stopVrrpOnSignal(vrrp)]);
   return 0;
 }
 

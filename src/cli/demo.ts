@@ -55,7 +55,7 @@ export async function demo(args: ParsedArgs): Promise<number> {
     await Promise.all(backends.map((b) => b.stop()));
     return 1;
   }
-  const url = `http://${listen.startsWith(":") ? "127.0.0.1" + listen : listen.replace(/:\d+$/, "")}:${edge.servers[0].port}`;
+  const url = `http://${listen.startsWith(":") ? "127.0.0.1" + listen : listen.replace(/:\d+$/, "")}:${edge.ports[0]}`;
   console.log(`fulcrum demo: backends ${servers.map((s) => `${s.address} (weight ${s.weight})`).join(", ")}`);
   for (const line of listeningLines(edge)) console.log(line);
   await showSpread(`${url}/`, 12);

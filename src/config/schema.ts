@@ -7,6 +7,11 @@ import {
   boolean, Checker, choice, describeValue, duration, FirstSeen, integer, isMapping, type Mapping, oneOrMany,
   type PathSegment, type Read, reference, regExp, type SchemaIssue, string, suggestion, valueOf,
 } from "./checker.ts";
+import { type PoolHealthConfig, POOL_HEALTH_KEYS, readPoolHealth } from "../health/config.ts";
+import {
+  LISTENER_OPTION_KEYS, type ListenerOptions, POOL_TRAFFIC_KEYS, type PoolTraffic, readListenerOptions, readPoolTraffic,
+} from "./edge-options.ts";
+import { readVrrp, type VrrpConfig } from "../vrrp/config.ts";
 
 export { describeValue, type PathSegment, type SchemaIssue };
 
@@ -27,7 +32,7 @@ export interface HeaderMatch {
   exact?: string;
   re?: RegExp;
 }
-export interface ListenerConfig {
+export interface ListenerConfig extends ListenerOptions {
   name: string;
   bind: HostPort;
   protocol: "http";
@@ -54,27 +59,31 @@ export interface ServerConfig {
   failTimeoutMs: number;
   maxConns: number;
 }
-export interface PoolConfig {
+export interface PoolConfig extends PoolTraffic {
   name: string;
   scheduler: SchedulerName;
   hashKey: HashKey | null;
   connectTimeoutMs: number;
   readTimeoutMs: number;
   servers: ServerConfig[];
+  /** Health checks and what the pool does with their verdicts (src/health/config.ts). */
+  health: PoolHealthConfig;
 }
 export interface Config {
   hashSeed: number | null;
   listeners: ListenerConfig[];
   routes: RouteConfig[];
   pools: PoolConfig[];
+  /** The `vrrp:` section (src/vrrp/config.ts), null when absent. */
+  vrrp: VrrpConfig | null;
 }
 
 export type ValidationResult = { ok: true; config: Config } | { ok: false; issues: SchemaIssue[] };
 
 // Allowed keys, one table per section: adding a setting starts with adding its key here.
 const KEYS = {
-  root: ["hash_seed", "listeners", "routes", "pools"],
-  listener: ["name", "bind", "protocol"],
+  root: ["hash_seed", "listeners", "routes", "pools", "vrrp"],
+  listener: ["name", "bind", "protocol", ...LISTENER_OPTION_KEYS],
   route: [
     "name",
     "listeners",
@@ -89,7 +98,7 @@ const KEYS = {
     "response_headers",
   ],
   headerRewrite: ["set", "add", "remove"],
-  pool: ["scheduler", "hash_key", "connect_timeout", "read_timeout", "servers"],
+  pool: ["scheduler", "hash_key", "connect_timeout", "read_timeout", "servers", ...POOL_HEALTH_KEYS, ...POOL_TRAFFIC_KEYS],
   server: ["address", "weight", "backup", "down", "max_fails", "fail_timeout", "max_conns"],
 } as const;
 
@@ -117,13 +126,16 @@ export function validateConfig(raw: unknown): ValidationResult {
   }
   c.checkKeys(raw, [], KEYS.root);
   const hashSeed = c.optional(raw, [], "hash_seed", integer(0, 2 ** 32 - 1), null);
-  const listeners = readListeners(c, valueOf(raw, "listeners"));
-  const pools = readPools(c, valueOf(raw, "pools"));
+  const vrrp = readVrrp(c, valueOf(raw, "vrrp"));
+  // A node that only holds virtual addresses (VRRP) needs no listeners or pools.
+  const vrrpOnly = valueOf(raw, "vrrp") !== undefined && valueOf(raw, "listeners") === undefined && valueOf(raw, "pools") === undefined;
+  const listeners = vrrpOnly ? [] : readListeners(c, valueOf(raw, "listeners"));
+  const pools = vrrpOnly ? [] : readPools(c, valueOf(raw, "pools"));
   // Names come from the raw input so one broken listener or pool does not also fail every route using it.
   const known = { listenerNames: declaredListenerNames(raw.listeners), poolNames: declaredPoolNames(raw.pools) };
   const routes = readRoutes(c, valueOf(raw, "routes"), known);
   if (c.issues.length > 0) return { ok: false, issues: c.issues };
-  return { ok: true, config: { hashSeed, listeners, routes, pools } };
+  return { ok: true, config: { hashSeed, listeners, routes, pools, vrrp } };
 }
 
 /** `pools.api.servers[1].weight`; keys that would be ambiguous with dots are quoted: `pools["v1.api"]`. */
@@ -185,7 +197,7 @@ function readListeners(c: Checker, value: unknown): ListenerConfig[] {
       const message = `expected a unique listener name, got ${JSON.stringify(name)} again (listeners[${nameTwice}])`;
       c.fail([...p, "name"], message);
     }
-    listeners.push({ name, bind, protocol });
+    listeners.push({ name, bind, protocol, ...readListenerOptions(c, m, p) });
   });
   return listeners;
 }
@@ -385,6 +397,8 @@ function readPool(c: Checker, value: unknown, p: PathSegment[], name: string): P
     connectTimeoutMs: c.optional(m, p, "connect_timeout", duration({ zeroAllowed: false }), 5_000),
     readTimeoutMs: c.optional(m, p, "read_timeout", duration({ zeroAllowed: false }), 60_000),
     servers: readServers(c, valueOf(m, "servers"), [...p, "servers"]),
+    ...readPoolTraffic(c, m, p),
+    health: readPoolHealth(c, m, p, Array.isArray(m.servers) ? m.servers.length : 0, hostPort(true)),
   };
 }
 

@@ -87,7 +87,7 @@ export class DataPlane {
     if (options.wasm) {
       const instance = new WebAssembly.Instance(new WebAssembly.Module(options.wasm as BufferSource), {});
       const ex = instance.exports as unknown as Kernels & { memory: WebAssembly.Memory };
-      this.memory = ex.memory.buffer;
+      this.memory = ex.memory.buffer as ArrayBuffer;
       this.wasm = {
         pick: ex.pick, pickBatch: ex.pickBatch, rebuild: ex.rebuild, pickKey: ex.pickKey, hashKey: ex.hashKey,
       };

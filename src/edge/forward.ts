@@ -4,17 +4,12 @@
 import { runtime, UpstreamError } from "../runtime/index.ts";
 import type { RouteConfig } from "../config/schema.ts";
 import type { Pool, Server, KeyFacts } from "./pools.ts";
+import { type FailureKind, mayRetry, saneRequestId } from "./retry.ts";
 import type { EdgeStats, ErrorKind } from "./stats.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import { errorResponse } from "./errors.ts";
 
-const STATUS_TEXT: Record<number, string> = { 404: "Not Found", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout" };
-
-export function errorResponse(status: number, kind: ErrorKind, detail: string): Response {
-  return new Response(`${status} ${STATUS_TEXT[status]}: ${detail}\n`, {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8", "x-fulcrum-error": kind },
-  });
-}
+const BODYLESS_STATUS = new Set([101, 204, 205, 304]);
 
 export interface ForwardRequest {
   req: Request;
@@ -22,17 +17,56 @@ export interface ForwardRequest {
   route: RouteConfig;
   pool: Pool;
   proto: "http" | "https";
+  /** Pass on or generate X-Request-ID. */
+  requestId: boolean;
 }
 
-const BODYLESS_STATUS = new Set([101, 204, 205, 304]);
+type Attempt = { response: Response } | { failure: FailureKind; status: number; kind: ErrorKind; detail: string };
 
 export async function forward(f: ForwardRequest, stats: EdgeStats): Promise<Response> {
   const { req, pool, route } = f;
-  const server = pool.pick(f.facts);
-  if (!server) {
-    stats.errors.no_server++;
-    return errorResponse(503, "no_server", `no server available in pool ${pool.name}`);
+  const requestId = f.requestId ? saneRequestId(req.headers.get("x-request-id")) ?? crypto.randomUUID() : null;
+  const headers = upstreamRequestHeaders(req.headers, { clientAddress: f.facts.clientAddress, proto: f.proto }, route.requestHeaders);
+  if (requestId) headers.set("x-request-id", requestId);
+  const dropCookie = pool.stickyCookieToDrop();
+  if (dropCookie) dropRequestCookie(headers, dropCookie);
+  // The fetch path streams request bodies, so only a request without one can be sent again.
+  const state = { attempts: 0, startedAt: Date.now(), method: req.method, replayable: req.body === null, answered: false };
+  const tried = new Set<Server>();
+  let last: Extract<Attempt, { failure: FailureKind }> | null = null;
+  for (;;) {
+    const server = pool.pickAvoiding(f.facts, tried);
+    if (!server) {
+      if (last) return failed(last, stats);
+      stats.errors.no_server++;
+      return errorResponse(503, "no_server", `no server available in pool ${pool.name}`);
+    }
+    tried.add(server);
+    state.attempts++;
+    const a = await attempt(f, server, headers, requestId);
+    if ("response" in a) {
+      if (pool.retry.statuses.has(a.response.status) && mayRetry(pool.retry, state, "status")) {
+        void a.response.body?.cancel().catch(() => {});
+        pool.reportFailure(server);
+        stats.retries++;
+        continue;
+      }
+      return a.response;
+    }
+    console.error(`fulcrum: ${server.label} ${a.status} ${a.detail} (${req.method} ${f.facts.target})`);
+    last = a;
+    if (!mayRetry(pool.retry, state, a.failure)) return failed(a, stats);
+    stats.retries++;
   }
+}
+
+function failed(a: Extract<Attempt, { failure: FailureKind }>, stats: EdgeStats): Response {
+  stats.errors[a.kind]++;
+  return errorResponse(a.status, a.kind, a.detail);
+}
+
+async function attempt(f: ForwardRequest, server: Server, headers: Headers, requestId: string | null): Promise<Attempt> {
+  const { req, pool, route } = f;
   const abort = new AbortController();
   const { connectTimeoutMs, readTimeoutMs } = pool.config;
   // fetch() cannot tell connecting from waiting, so until the response head arrives the two
@@ -44,37 +78,46 @@ export async function forward(f: ForwardRequest, stats: EdgeStats): Promise<Resp
       port: server.port,
       method: req.method,
       path: f.facts.target,
-      headers: upstreamRequestHeaders(req.headers, { clientAddress: f.facts.clientAddress, proto: f.proto }, route.requestHeaders),
+      headers,
       body: req.body,
       signal: abort.signal,
     });
     clearTimeout(timer);
     pool.reportSuccess(server);
-    const headers = clientResponseHeaders(res.headers, route.responseHeaders);
+    pool.observe(server, res.status);
+    const out = clientResponseHeaders(res.headers, route.responseHeaders);
+    for (const [n, v] of pool.stickyCookieFor(server, f.facts)) out.append(n, v);
+    if (requestId) out.set("x-request-id", requestId);
     const bodyless = req.method === "HEAD" || BODYLESS_STATUS.has(res.status) || !res.body;
     if (bodyless) {
       pool.release(server);
       void res.body?.cancel().catch(() => {});
-      return new Response(null, { status: res.status, headers });
+      return { response: new Response(null, { status: res.status, headers: out }) };
     }
-    return new Response(releaseOnEnd(res.body!, () => pool.release(server)), { status: res.status, headers });
+    return { response: new Response(releaseOnEnd(res.body!, () => pool.release(server)), { status: res.status, headers: out }) };
   } catch (e) {
     clearTimeout(timer);
     pool.release(server);
     pool.reportFailure(server);
-    return upstreamFailure(e, abort.signal.aborted, server, f, stats);
+    pool.observe(server, "no_response");
+    return upstreamFailure(e, abort.signal.aborted);
   }
 }
 
-function upstreamFailure(e: unknown, timedOut: boolean, server: Server, f: ForwardRequest, stats: EdgeStats): Response {
-  const [status, kind, detail]: [number, ErrorKind, string] = timedOut
-    ? [504, "upstream_timeout", "upstream timed out"]
-    : e instanceof UpstreamError && e.kind === "refused"
-    ? [502, "upstream_refused", "upstream refused the connection"]
-    : [502, "upstream_failed", "upstream closed or reset the connection"];
-  stats.errors[kind]++;
-  console.error(`fulcrum: ${server.label} ${status} ${detail} (${f.req.method} ${f.facts.target})`);
-  return errorResponse(status, kind, detail);
+function dropRequestCookie(headers: Headers, name: string): void {
+  const cookie = headers.get("cookie");
+  if (!cookie) return;
+  const rest = cookie.split(";").map((p) => p.trim()).filter((p) => p && !p.startsWith(`${name}=`));
+  if (rest.length) headers.set("cookie", rest.join("; "));
+  else headers.delete("cookie");
+}
+
+function upstreamFailure(e: unknown, timedOut: boolean): Attempt {
+  if (timedOut) return { failure: "timeout", status: 504, kind: "upstream_timeout", detail: "upstream timed out" };
+  if (e instanceof UpstreamError && e.kind === "refused") {
+    return { failure: "error", status: 502, kind: "upstream_refused", detail: "upstream refused the connection" };
+  }
+  return { failure: "error", status: 502, kind: "upstream_failed", detail: "upstream closed or reset the connection" };
 }
 
 // Streams the upstream body to the client and calls done exactly once: at the end, on error,

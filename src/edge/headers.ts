@@ -2,7 +2,7 @@
 // the X-Forwarded-* family, Via, and the operator's set/add/remove rules.
 import type { HeaderRewrite } from "../config/schema.ts";
 
-const HOP_BY_HOP = [
+export const HOP_BY_HOP = [
   "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
   "proxy-authenticate", "proxy-authorization",
 ];

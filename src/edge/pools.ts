@@ -3,10 +3,20 @@
 // fail_timeout takes a server out for fail_timeout).
 import { DataPlane, STATE_DOWN, STATE_UP } from "../core/dataplane.ts";
 import { formatHostPort, type HashKey, type PoolConfig, type ServerConfig } from "../config/schema.ts";
+import type { HeaderLookup } from "./routes.ts";
+import type { RetryPolicy } from "../config/edge-options.ts";
+import { cookieValue, SourcePersistence, StickyCookies, stickyId } from "./affinity.ts";
+import { UpstreamPool } from "./http1/upstream-pool.ts";
 
 /** Why a server takes no new sessions. Each part that can take a server out owns one reason and
  * clears only its own: the server is back once no reason is left. */
-export type DownReason = "admin" | "passive" | "health" | "outlier";
+export type DownReason = "admin" | "passive" | "health" | "outlier" | "quorum" | "standby";
+// "quorum": the pool has fewer servers up than its quorum and sends everything to its sorry server;
+// "standby": the sorry server while the pool has quorum. Both are set by src/health.
+
+/** What a request sent to a server came to: its HTTP status, or no response at all (refused,
+ * reset, timed out). Outlier detection (src/health/outlier.ts) learns from these. */
+export type Outcome = number | "no_response";
 
 export interface Server {
   readonly pool: string;
@@ -29,37 +39,58 @@ export interface KeyFacts {
   /** Path and query as received. */
   target: string;
   host: string;
-  headers: Headers;
+  headers: HeaderLookup;
 }
 
 export class Pool {
   readonly name: string;
   readonly servers: Server[];
+  /** The sorry server (keepalived): out ("standby") until the pool falls below its quorum. */
+  readonly sorry: Server | null;
+  /** Every server by slot - base: the configured ones, then the sorry server. */
+  private readonly slots: Server[];
+  private readonly observers: ((server: Server, outcome: Outcome) => void)[] = [];
   private readonly id: number;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
 
-  constructor(readonly config: PoolConfig, private readonly dp: DataPlane) {
+  /** Keep-alive connections to this pool's servers (shared by the edge's pools). */
+  readonly upstreams: UpstreamPool;
+  /** Retries; `tries: 0` in config means every server of the pool once. */
+  readonly retry: RetryPolicy;
+  private readonly sticky: StickyCookies | null;
+  private readonly persistence: SourcePersistence | null;
+
+  constructor(readonly config: PoolConfig, private readonly dp: DataPlane, upstreams = new UpstreamPool()) {
     this.name = config.name;
+    const sorry = config.health.sorryServer;
+    const all = sorry ? [...config.servers, sorry] : config.servers;
+    const isSorry = (k: number) => k === config.servers.length;
     const handle = dp.addPool({
       scheduler: config.scheduler,
-      servers: config.servers.map((s) => ({
-        address: formatHostPort(s.address), weight: s.weight, backup: s.backup, down: s.down, maxConns: s.maxConns,
+      servers: all.map((s, k) => ({
+        address: formatHostPort(s.address), weight: s.weight, backup: s.backup, down: s.down || isSorry(k), maxConns: s.maxConns,
       })),
     });
     this.id = handle.id;
-    this.servers = config.servers.map((s, k) => ({
+    this.slots = all.map((s, k) => ({
       pool: config.name,
       slot: handle.base + k,
       host: s.address.host,
       port: s.address.port,
       label: `${config.name}/${formatHostPort(s.address)}`,
       config: s,
-      down: new Set<DownReason>(s.down ? ["admin"] : []),
+      down: new Set<DownReason>(s.down ? ["admin"] : isSorry(k) ? ["standby"] : []),
       fails: 0,
       failWindowStart: 0,
       requests: 0,
       failures: 0,
     }));
+    this.servers = this.slots.slice(0, config.servers.length);
+    this.upstreams = upstreams;
+    this.retry = { ...config.retry, tries: config.retry.tries || this.slots.length };
+    this.sticky = config.sticky ? new StickyCookies(config.sticky) : null;
+    this.persistence = config.persistenceMs > 0 ? new SourcePersistence(config.persistenceMs) : null;
+    this.sorry = sorry ? this.slots[config.servers.length] : null;
   }
 
   /** A server for a new request, or null when none can take it. Counts it as active. */
@@ -67,10 +98,61 @@ export class Pool {
     const key = this.config.hashKey ? this.dp.hash(keyOf(this.config.hashKey, facts)) : 0;
     const slot = this.dp.pick(this.id, key);
     if (slot < 0) return null;
-    const server = this.servers[slot - this.servers[0].slot];
+    const server = this.slots[slot - this.slots[0].slot];
     this.dp.active[slot]++;
     server.requests++;
     return server;
+  }
+
+  /** A server for a request, honouring stickiness and persistence, never one in `tried` (the
+   * servers a retried request already failed on). Counts it as active. */
+  pickAvoiding(facts: KeyFacts, tried: ReadonlySet<Server>): Server | null {
+    const pinned = this.pinned(facts);
+    if (pinned && !tried.has(pinned) && this.usable(pinned)) return this.remember(facts, this.acquire(pinned));
+    const s = this.pick(facts);
+    if (s && !tried.has(s)) return this.remember(facts, s);
+    if (s) this.release(s);
+    // The scheduler keeps choosing a server already tried (a hash does): take the next untried
+    // one in order, primaries first.
+    for (const backup of [false, true]) {
+      for (const c of this.slots) {
+        if (c.config.backup === backup && !tried.has(c) && this.usable(c)) return this.remember(facts, this.acquire(c));
+      }
+    }
+    return null;
+  }
+
+  /** With a sticky cookie in `indirect` mode, its name: the upstream never sees it. */
+  stickyCookieToDrop(): string | null {
+    return this.sticky?.cookie.indirect ? this.sticky.cookie.name : null;
+  }
+
+  /** Response fields that pin the client to `server` (empty when it already is, or no cookie). */
+  stickyCookieFor(server: Server, facts: KeyFacts): [string, string][] {
+    return this.sticky ? this.sticky.insert(stickyId(server.config), this.sticky.requested(facts.headers)) : [];
+  }
+
+  private pinned(facts: KeyFacts): Server | null {
+    const id = this.sticky?.requested(facts.headers);
+    if (id) { const s = this.slots.find((c) => stickyId(c.config) === id); if (s) return s; }
+    const index = this.persistence?.lookup(facts.clientAddress);
+    return index === undefined || index === null ? null : this.slots[index] ?? null;
+  }
+
+  private remember(facts: KeyFacts, server: Server): Server {
+    this.persistence?.remember(facts.clientAddress, this.slots.indexOf(server));
+    return server;
+  }
+
+  private usable(s: Server): boolean {
+    const mc = this.dp.maxConns[s.slot];
+    return this.dp.state[s.slot] === STATE_UP && this.dp.effectiveWeight[s.slot] > 0 && (mc === 0 || this.dp.active[s.slot] < mc);
+  }
+
+  private acquire(s: Server): Server {
+    this.dp.active[s.slot]++;
+    s.requests++;
+    return s;
   }
 
   release(server: Server): void {
@@ -96,6 +178,15 @@ export class Pool {
     this.setDown(server, "passive", true);
     const t = setTimeout(() => { this.timers.delete(t); this.setDown(server, "passive", false); }, failTimeoutMs);
     this.timers.add(t);
+  }
+
+  /** Called with the outcome of every request (health's outlier detection subscribes). */
+  onOutcome(observer: (server: Server, outcome: Outcome) => void): void {
+    this.observers.push(observer);
+  }
+
+  observe(server: Server, outcome: Outcome): void {
+    for (const o of this.observers) o(server, outcome);
   }
 
   /** Sets or clears one reason for a server to be out, and updates the data plane. */
@@ -129,15 +220,6 @@ function keyOf(k: HashKey, f: KeyFacts): string {
     case "cookie": return cookieValue(f.headers.get("cookie"), k.name) ?? f.clientAddress;
     case "arg": return queryArg(f.target, k.name) ?? f.clientAddress;
   }
-}
-
-function cookieValue(header: string | null, name: string): string | null {
-  if (!header) return null;
-  for (const part of header.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return null;
 }
 
 function queryArg(target: string, name: string): string | null {

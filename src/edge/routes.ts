@@ -1,11 +1,18 @@
 // Route matching: the first route whose every condition holds wins (as HAProxy use_backend).
 import type { RouteConfig } from "../config/schema.ts";
 
+/** What routing and key extraction read from request headers: a Headers object satisfies it,
+ * and so does the socket path's view over parsed fields. */
+export interface HeaderLookup {
+  /** All values of the header joined with ", ", or null. */
+  get(name: string): string | null;
+}
+
 export interface RequestFacts {
   host: string; // lowercased, port removed
   path: string;
   method: string;
-  headers: Headers;
+  headers: HeaderLookup;
 }
 
 function hostMatches(patterns: string[], host: string): boolean {
@@ -21,7 +28,7 @@ export function routeMatches(r: RouteConfig, f: RequestFacts): boolean {
   if (r.hosts && !hostMatches(r.hosts, f.host)) return false;
   if (r.path) {
     const p = r.path;
-    if (p.kind === "prefix" ? !f.path.startsWith(p.value) : p.kind === "exact" ? f.path !== p.value : !p.re.test(f.path)) {
+    if (p.kind === "regex" ? !p.re.test(f.path) : p.kind === "prefix" ? !f.path.startsWith(p.value) : f.path !== p.value) {
       return false;
     }
   }

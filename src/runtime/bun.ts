@@ -1,7 +1,11 @@
 // Runtime adapter for Bun.
 import { dlopen as bunDlopen } from "bun:ffi";
 import wasmPath from "../../build/fulcrum.wasm" with { type: "file" };
-import { UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions } from "./types.ts";
+import {
+  UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
+  type TcpSocket,
+} from "./types.ts";
+import { HIGH_WATER, WriteQueue } from "./tcp-queue.ts";
 
 declare const Bun: any; // deno-lint-ignore no-explicit-any
 
@@ -11,6 +15,69 @@ const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGT
 // the script. Either way the arguments start at argv[2].
 const argv: string[] = Bun.argv;
 const compiled = argv.length > 1 && argv[1].startsWith("/$bunfs");
+
+// Bun does not keep what a socket's write() did not take: the queue holds it until drain.
+class BunTcp implements TcpSocket {
+  private readonly queue = new WriteQueue();
+  private ending = false;
+  private closed = false;
+  private blocked = false;
+
+  constructor(private readonly raw: any, public handlers: TcpHandlers) {}
+
+  get remoteAddress(): string { return this.raw.remoteAddress; }
+  get remotePort(): number { return this.raw.remotePort ?? 0; }
+  get pending(): number { return this.queue.bytes; }
+
+  write(data: Uint8Array): boolean {
+    if (this.closed) return false;
+    if (this.queue.empty) {
+      const n = this.raw.write(data);
+      if (n >= data.length) return true;
+      // Copies: the caller may reuse its buffer once write() returns.
+      this.queue.push(data.slice(Math.max(0, n)));
+    } else this.queue.push(data.slice());
+    if (this.queue.bytes < HIGH_WATER) return true;
+    this.blocked = true;
+    return false;
+  }
+
+  onDrain(): void {
+    this.queue.flush((d) => this.raw.write(d));
+    if (!this.queue.empty) return;
+    if (this.ending) { this.raw.end(); return; }
+    if (this.blocked) { this.blocked = false; this.handlers.drain(); }
+  }
+
+  end(): void {
+    if (this.closed) return;
+    if (this.queue.empty) this.raw.end();
+    else this.ending = true;
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.queue.clear();
+    this.raw.terminate();
+  }
+
+  pause(): void { this.raw.pause(); }
+  resume(): void { this.raw.resume(); }
+
+  onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.clear();
+    this.handlers.close();
+  }
+}
+
+const bunSocketHandlers = {
+  data: (raw: any, chunk: Uint8Array) => raw.data?.handlers.data(chunk),
+  drain: (raw: any) => raw.data?.onDrain(),
+  close: (raw: any) => raw.data?.onClose(),
+  error: (raw: any) => raw.data?.onClose(),
+};
 
 export const runtime: Runtime = {
   name: "bun",
@@ -28,7 +95,8 @@ export const runtime: Runtime = {
     const server = Bun.serve({
       hostname: o.hostname,
       port: o.port,
-      idleTimeout: o.idleTimeout ?? 120,
+      idleTimeout: Math.min(255, o.idleTimeout ?? 120),
+      tls: o.tls?.map((t) => ({ cert: t.cert, key: t.key, ...(t.serverNames.length ? { serverName: t.serverNames[0] } : {}) })),
       fetch(req: Request, srv: any) {
         const ip = srv.requestIP(req);
         return o.fetch(req, { address: ip?.address ?? "", port: ip?.port ?? 0 });
@@ -39,6 +107,39 @@ export const runtime: Runtime = {
       port: server.port,
       stop: () => server.stop(true),
     };
+  },
+  async listenTcp(o) {
+    const listener = Bun.listen({
+      hostname: o.hostname,
+      port: o.port,
+      tls: o.tls?.map((t, i) => ({ cert: t.cert, key: t.key, ...(i > 0 || t.serverNames.length ? { serverName: t.serverNames[0] } : {}) })),
+      socket: {
+        ...bunSocketHandlers,
+        open(raw: any) {
+          raw.setNoDelay(true);
+          const s = new BunTcp(raw, { data() {}, drain() {}, close() {} });
+          raw.data = s;
+          s.handlers = o.accept(s);
+        },
+      },
+    });
+    return { port: listener.port, stop: async () => listener.stop(true) };
+  },
+  async connectTcp(o) {
+    try {
+      const raw = await Bun.connect({
+        hostname: o.hostname,
+        port: o.port,
+        socket: {
+          ...bunSocketHandlers,
+          open(raw: any) { raw.setNoDelay(true); raw.data = new BunTcp(raw, o.handlers); },
+        },
+      });
+      return raw.data as BunTcp;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      throw new UpstreamError(code === "ECONNREFUSED" || code === "ConnectionRefused" ? "refused" : "failed", String((e as Error).message ?? e));
+    }
   },
   async upstream(r) {
     try {

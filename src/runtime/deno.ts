@@ -1,12 +1,16 @@
 // Runtime adapter for Deno.
 import http from "node:http";
 import { Readable } from "node:stream";
-import { UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions } from "./types.ts";
+import {
+  UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
+  type TcpSocket,
+} from "./types.ts";
+import { HIGH_WATER, WriteQueue } from "./tcp-queue.ts";
 
 declare const Deno: any; // deno-lint-ignore no-explicit-any
 
 const FFI_TYPES: Record<string, string> = {
-  i32: "i32", u32: "u32", i64: "i64", u64: "u64", buffer: "buffer", void: "void",
+  i32: "i32", u32: "u32", i64: "i64", u64: "u64", usize: "usize", buffer: "buffer", void: "void",
 };
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
@@ -47,13 +51,103 @@ function upstream(r: Parameters<Runtime["upstream"]>[0]): ReturnType<Runtime["up
   });
 }
 
+// Deno's connections are pull style; this turns one into the push style the edge uses: a read
+// loop delivers data, a write pump drains the queue.
+class DenoTcp implements TcpSocket {
+  private readonly queue = new WriteQueue();
+  private writing = false;
+  private ending = false;
+  private closed = false;
+  private blocked = false;
+  private paused: { resume: () => void; wait: Promise<void> } | null = null;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+
+  constructor(private readonly conn: any, public handlers: TcpHandlers) {
+    this.remoteAddress = conn.remoteAddr?.hostname ?? "";
+    this.remotePort = conn.remoteAddr?.port ?? 0;
+    try { conn.setNoDelay(true); } catch { /* not TCP */ }
+  }
+
+  get pending(): number { return this.queue.bytes; }
+
+  async read(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.paused) await this.paused.wait;
+        if (this.closed) break;
+        const buf = new Uint8Array(65536);
+        const n = await this.conn.read(buf);
+        if (n === null) break;
+        this.handlers.data(buf.subarray(0, n));
+      }
+    } catch { /* reset or closed by us */ }
+    this.onClose();
+  }
+
+  write(data: Uint8Array): boolean {
+    if (this.closed) return false;
+    this.queue.push(data);
+    if (!this.writing) void this.pump();
+    if (this.queue.bytes < HIGH_WATER) return true;
+    this.blocked = true;
+    return false;
+  }
+
+  private async pump(): Promise<void> {
+    this.writing = true;
+    try {
+      for (let chunk = this.queue.shift(); chunk && !this.closed; chunk = this.queue.shift()) {
+        for (let off = 0; off < chunk.length;) off += await this.conn.write(chunk.subarray(off));
+        if (this.blocked && this.queue.bytes < HIGH_WATER / 2) { this.blocked = false; this.handlers.drain(); }
+      }
+    } catch {
+      this.destroy();
+    }
+    this.writing = false;
+    if (this.ending && this.queue.empty) this.destroy();
+  }
+
+  end(): void {
+    this.ending = true;
+    if (!this.writing && this.queue.empty) this.destroy();
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    try { this.conn.close(); } catch { /* already closed */ }
+    this.onClose();
+  }
+
+  pause(): void {
+    if (this.paused) return;
+    let resume = () => {};
+    const wait = new Promise<void>((r) => resume = r);
+    this.paused = { resume, wait };
+  }
+
+  resume(): void {
+    const p = this.paused;
+    this.paused = null;
+    p?.resume();
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.clear();
+    this.paused?.resume();
+    this.handlers.close();
+  }
+}
+
 export const runtime: Runtime = {
   name: "deno",
   version: Deno.version.deno,
   args: [...Deno.args],
   scriptCommand: (script) => [Deno.execPath(), "run", "-A", "--no-check", script],
   env: (name) => Deno.env.get(name),
-  exit: (code) => Deno.exit(code),
+  exit: (code) => Deno.exit(code) as never,
   cwd: () => Deno.cwd(),
   readTextFile: (path) => Deno.readTextFile(path),
   writeTextFile: (path, text) => Deno.writeTextFile(path, text),
@@ -66,11 +160,39 @@ export const runtime: Runtime = {
       const server = Deno.serve({
         hostname: o.hostname,
         port: o.port,
+        ...(o.tls ? { cert: o.tls[0].cert, key: o.tls[0].key } : {}),
         onListen: (addr: { hostname: string; port: number }) =>
           resolve({ hostname: addr.hostname, port: addr.port, stop: () => server.shutdown() }),
       }, (req: Request, info: { remoteAddr: { hostname: string; port: number } }) =>
         o.fetch(req, { address: info.remoteAddr.hostname, port: info.remoteAddr.port }));
     });
+  },
+  async listenTcp(o) {
+    const tls = o.tls?.[0];
+    const listener = tls
+      ? Deno.listenTls({ hostname: o.hostname, port: o.port, cert: tls.cert, key: tls.key })
+      : Deno.listen({ hostname: o.hostname, port: o.port });
+    (async () => {
+      try {
+        for await (const conn of listener) {
+          const s = new DenoTcp(conn, { data() {}, drain() {}, close() {} });
+          s.handlers = o.accept(s);
+          void s.read();
+        }
+      } catch { /* listener closed */ }
+    })();
+    return { port: listener.addr.port, stop: async () => { try { listener.close(); } catch { /* closed */ } } };
+  },
+  async connectTcp(o) {
+    let conn;
+    try {
+      conn = await Deno.connect({ hostname: o.hostname, port: o.port });
+    } catch (e) {
+      throw new UpstreamError(e instanceof Deno.errors.ConnectionRefused ? "refused" : "failed", String((e as Error).message));
+    }
+    const s = new DenoTcp(conn, o.handlers);
+    void s.read();
+    return s;
   },
   upstream,
   onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),

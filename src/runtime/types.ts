@@ -6,6 +6,7 @@ export interface ServeOptions {
   port: number;
   /** Seconds a connection may sit idle before the runtime closes it (0: never). */
   idleTimeout?: number;
+  tls?: TlsCertificate[];
   fetch: (req: Request, peer: PeerInfo) => Response | Promise<Response>;
 }
 
@@ -48,6 +49,58 @@ export class UpstreamError extends Error {
   }
 }
 
+/** A TCP connection, push style (as Bun's sockets): data arrives through the handlers. */
+export interface TcpSocket {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** Queues bytes; false once more than the high-water mark is queued (wait for onDrain). */
+  write(data: Uint8Array): boolean;
+  /** Bytes queued and not yet handed to the kernel. */
+  readonly pending: number;
+  /** Closes after the queued bytes are written. */
+  end(): void;
+  /** Closes now, dropping queued bytes. */
+  destroy(): void;
+  /** Stops delivering data until resume(): backpressure towards the peer. */
+  pause(): void;
+  resume(): void;
+}
+
+export interface TcpHandlers {
+  data(chunk: Uint8Array): void;
+  /** The write queue emptied after write() returned false. */
+  drain(): void;
+  /** The connection is gone (either side), once. */
+  close(): void;
+}
+
+export interface TcpListener {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export interface TlsCertificate {
+  /** PEM text. */
+  cert: string;
+  key: string;
+  /** SNI names this certificate serves; the first certificate is the default. */
+  serverNames: string[];
+}
+
+export interface ListenTcpOptions {
+  hostname: string;
+  port: number;
+  tls?: TlsCertificate[];
+  /** Called for each accepted connection; returns its handlers. */
+  accept(socket: TcpSocket): TcpHandlers;
+}
+
+export interface ConnectTcpOptions {
+  hostname: string;
+  port: number;
+  handlers: TcpHandlers;
+}
+
 export interface Child {
   readonly pid: number;
   /** Exit code (signal deaths map to 128 + signal number where the runtime reports it). */
@@ -62,7 +115,8 @@ export interface SpawnOptions {
   cwd?: string;
 }
 
-export type FfiType = "i32" | "u32" | "i64" | "u64" | "buffer" | "void";
+/** "usize": a size_t or a raw address, passed as a number or bigint and returned as a bigint. */
+export type FfiType = "i32" | "u32" | "i64" | "u64" | "usize" | "buffer" | "void";
 export interface FfiSymbol {
   args: FfiType[];
   returns: FfiType;
@@ -88,6 +142,10 @@ export interface Runtime {
   /** The compiled data-plane module (embedded in the single binary on Bun). */
   wasmBytes(): Promise<Uint8Array>;
   serveHttp(options: ServeOptions): Promise<HttpServer>;
+  /** Accepts TCP (optionally TLS) connections. */
+  listenTcp(options: ListenTcpOptions): Promise<TcpListener>;
+  /** Opens a TCP connection; rejects with UpstreamError ("refused" or "failed"). */
+  connectTcp(options: ConnectTcpOptions): Promise<TcpSocket>;
   /** Sends a request upstream over pooled keep-alive connections. Rejects with UpstreamError. */
   upstream(request: UpstreamRequest): Promise<UpstreamResponse>;
   onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP", handler: () => void): void;

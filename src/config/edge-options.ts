@@ -1,0 +1,129 @@
+// Config for the edge's traffic handling: per listener (engine, TLS, limits, request ids) and
+// per pool (retries as nginx proxy_next_upstream, stickiness, source persistence).
+import { boolean, Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, string } from "./checker.ts";
+
+export const LISTENER_OPTION_KEYS = [
+  "engine", "tls", "request_id", "max_connections", "max_header_size", "max_headers", "max_body_size",
+  "header_timeout", "body_timeout", "keepalive_timeout",
+] as const;
+export const POOL_TRAFFIC_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "persistence_timeout"] as const;
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  /** SNI names served by this certificate; empty for the default one. */
+  serverNames: string[];
+}
+
+export interface ListenerOptions {
+  /** "socket": Fulcrum's own HTTP/1.1 path; "fetch": the runtime's HTTP server with Hono. */
+  engine: "socket" | "fetch";
+  tls: TlsFiles[] | null;
+  requestId: boolean;
+  limits: {
+    maxConnections: number;
+    maxHeaderBytes: number;
+    maxHeaderCount: number;
+    maxBodyBytes: number;
+    headerTimeoutMs: number;
+    bodyTimeoutMs: number;
+    idleTimeoutMs: number;
+  };
+}
+
+export interface RetryPolicy {
+  /** Attempts in all, first included; 0 means every server of the pool once. */
+  tries: number;
+  /** 0: no time bound. */
+  timeoutMs: number;
+  on: Set<"error" | "timeout">;
+  statuses: Set<number>;
+  nonIdempotent: boolean;
+}
+
+export interface StickyCookie {
+  name: string;
+  /** Remove the cookie from requests sent upstream (HAProxy `indirect`). */
+  indirect: boolean;
+  /** Mark responses that set it private to caches (HAProxy `nocache`). */
+  nocache: boolean;
+}
+
+export interface PoolTraffic {
+  retry: RetryPolicy;
+  sticky: StickyCookie | null;
+  /** Source persistence (LVS persistence_timeout); 0 is off. */
+  persistenceMs: number;
+}
+
+const NEXT_UPSTREAM = ["error", "timeout", "http_500", "http_502", "http_503", "http_504", "http_403", "http_404", "http_429", "non_idempotent", "off"] as const;
+
+/** nginx sizes: 1024, "32k", "1m", "2g". */
+const size = (max: number): Read<number> => (c, value, path) => {
+  if (typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= max) return value;
+  const m = typeof value === "string" ? /^([0-9]+)([kmg]?)$/i.exec(value) : null;
+  if (m) {
+    const n = Number(m[1]) * ({ "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[m[2].toLowerCase()];
+    if (n <= max) return n;
+  }
+  return c.expected(path, `a size like 32k, 1m or a byte count up to ${max}`, value);
+};
+
+function readTls(c: Checker, value: unknown, p: PathSegment[]): TlsFiles[] | null {
+  const items = Array.isArray(value) ? value : [value];
+  const out: TlsFiles[] = [];
+  items.forEach((item, i) => {
+    const ip = Array.isArray(value) ? [...p, i] : p;
+    const m = c.mapping(item, ip, "a mapping with cert and key (PEM file paths)");
+    if (!m) return;
+    c.checkKeys(m, ip, ["cert", "key", "server_names"]);
+    const cert = c.required(m, ip, "cert", string("a PEM certificate file path"));
+    const key = c.required(m, ip, "key", string("a PEM private key file path"));
+    const serverNames = c.optional(m, ip, "server_names", oneOrMany("server names", string("a server name")), [] as string[]);
+    if (cert && key) out.push({ cert, key, serverNames: serverNames.map((n) => n.toLowerCase()) });
+  });
+  return out.length ? out : null;
+}
+
+export function readListenerOptions(c: Checker, m: Mapping, p: PathSegment[]): ListenerOptions {
+  return {
+    engine: c.optional(m, p, "engine", choice(["socket", "fetch"] as const), "socket"),
+    tls: m.tls === undefined || m.tls === null ? null : readTls(c, m.tls, [...p, "tls"]),
+    requestId: c.optional(m, p, "request_id", boolean, true),
+    limits: {
+      maxConnections: c.optional(m, p, "max_connections", integer(1, 1_000_000), 10_000),
+      maxHeaderBytes: c.optional(m, p, "max_header_size", size(1024 * 1024), 32 * 1024),
+      maxHeaderCount: c.optional(m, p, "max_headers", integer(1, 10_000), 100),
+      maxBodyBytes: c.optional(m, p, "max_body_size", size(2 ** 50), 0),
+      headerTimeoutMs: c.optional(m, p, "header_timeout", duration({ zeroAllowed: false }), 10_000),
+      bodyTimeoutMs: c.optional(m, p, "body_timeout", duration({ zeroAllowed: false }), 60_000),
+      idleTimeoutMs: c.optional(m, p, "keepalive_timeout", duration({ zeroAllowed: false }), 75_000),
+    },
+  };
+}
+
+export function readPoolTraffic(c: Checker, m: Mapping, p: PathSegment[]): PoolTraffic {
+  const tokens = c.optional(m, p, "next_upstream", oneOrMany("next_upstream conditions", choice(NEXT_UPSTREAM)), ["error", "timeout"] as string[]);
+  const off = tokens.includes("off");
+  const retry: RetryPolicy = {
+    tries: off ? 1 : c.optional(m, p, "next_upstream_tries", integer(0, 100), 0),
+    timeoutMs: c.optional(m, p, "next_upstream_timeout", duration({ zeroAllowed: true }), 0),
+    on: new Set(tokens.filter((t) => t === "error" || t === "timeout") as ("error" | "timeout")[]),
+    statuses: new Set(tokens.filter((t) => t.startsWith("http_")).map((t) => Number(t.slice(5)))),
+    nonIdempotent: tokens.includes("non_idempotent"),
+  };
+  let sticky: StickyCookie | null = null;
+  if (m.sticky !== undefined && m.sticky !== null) {
+    const sp = [...p, "sticky"];
+    const sm = c.mapping(m.sticky, sp, "a mapping with cookie (and indirect, nocache)");
+    if (sm) {
+      c.checkKeys(sm, sp, ["cookie", "indirect", "nocache"]);
+      const name = c.required(sm, sp, "cookie", string("a cookie name"));
+      if (name && !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) c.expected([...sp, "cookie"], "a cookie name (token characters)", name);
+      else if (name) {
+        sticky = { name, indirect: c.optional(sm, sp, "indirect", boolean, true), nocache: c.optional(sm, sp, "nocache", boolean, true) };
+      }
+    }
+  }
+  return { retry, sticky, persistenceMs: c.optional(m, p, "persistence_timeout", duration({ zeroAllowed: true }), 0) };
+}

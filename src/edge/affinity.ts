@@ -1,0 +1,60 @@
+// Session affinity: cookie insert (HAProxy `cookie NAME insert indirect nocache`: a client is
+// pinned to its server while that server is usable) and source persistence with a timeout
+// (LVS persistence_timeout).
+import type { StickyCookie } from "../config/edge-options.ts";
+import { idHash } from "../core/hash.ts";
+import { formatHostPort, type ServerConfig } from "../config/schema.ts";
+import type { HeaderLookup } from "./routes.ts";
+
+const MAX_PERSISTENT_CLIENTS = 100_000;
+
+/** The value a sticky cookie carries for a server: stable across restarts and nodes. */
+export function stickyId(server: ServerConfig): string {
+  return (idHash(formatHostPort(server.address)) >>> 0).toString(16).padStart(8, "0");
+}
+
+export function cookieValue(header: string | null, name: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return null;
+}
+
+export class StickyCookies {
+  constructor(readonly cookie: StickyCookie) {}
+
+  /** The server id the request's cookie names, or null. */
+  requested(headers: HeaderLookup): string | null {
+    return cookieValue(headers.get("cookie"), this.cookie.name);
+  }
+
+  /** Header fields for the response when the client is not (yet) pinned to this server. */
+  insert(id: string, requested: string | null): [string, string][] {
+    if (requested === id) return [];
+    const fields: [string, string][] = [["Set-Cookie", `${this.cookie.name}=${id}; Path=/; HttpOnly`]];
+    if (this.cookie.nocache) fields.push(["Cache-Control", "private"]);
+    return fields;
+  }
+}
+
+/** Client address -> server index, each entry kept until it goes unused for the timeout. */
+export class SourcePersistence {
+  private readonly table = new Map<string, { server: number; expires: number }>();
+
+  constructor(readonly timeoutMs: number) {}
+
+  lookup(client: string, now = Date.now()): number | null {
+    const e = this.table.get(client);
+    if (!e) return null;
+    if (e.expires <= now) { this.table.delete(client); return null; }
+    return e.server;
+  }
+
+  remember(client: string, server: number, now = Date.now()): void {
+    this.table.delete(client); // re-insert: Map order is then least recently used first
+    this.table.set(client, { server, expires: now + this.timeoutMs });
+    if (this.table.size > MAX_PERSISTENT_CLIENTS) this.table.delete(this.table.keys().next().value!);
+  }
+}

@@ -1,0 +1,258 @@
+// One client connection on the socket path: reads request heads strictly, frames request
+// bodies, answers pipelined requests in order, and enforces the listener's limits and timeouts.
+import type { TcpHandlers, TcpSocket } from "../../runtime/types.ts";
+import type { KeyFacts } from "../pools.ts";
+import type { ErrorKind } from "../stats.ts";
+import { findHeadEnd, HeadError, latin1 } from "./head.ts";
+import { parseRequestHead, type RequestHead } from "./request-head.ts";
+import { ChunkedReader } from "./chunked.ts";
+import { errorResponseBytes } from "./heads-out.ts";
+import { FieldHeaders } from "./field-headers.ts";
+import { Exchange } from "./exchange.ts";
+import type { Timed } from "./deadlines.ts";
+import type { SocketListener } from "./listener.ts";
+
+const enum State { Head, Body, Wait, Tunnel, Closed }
+
+export class ClientConn implements TcpHandlers, Timed {
+  deadline = 0;
+  closeAfterResponse = false;
+  readonly address: string;
+  private buf = new Uint8Array(16384);
+  private start = 0;
+  private end = 0;
+  private scanned = 0;
+  private state = State.Head;
+  private exchange: Exchange | null = null;
+  private req: RequestHead | null = null;
+  private bodyLeft = 0;
+  private chunks: ChunkedReader | null = null;
+  private readPaused = false;
+  private facts: KeyFacts | null = null;
+  private timeoutKind: "idle" | "header" | "body" = "idle";
+
+  constructor(readonly socket: TcpSocket, private readonly listener: SocketListener) {
+    this.address = socket.remoteAddress;
+    this.deadlines.watch(this);
+    this.armIdle();
+  }
+
+  get proto(): "http" | "https" { return this.listener.proto; }
+  get stats() { return this.listener.edge.stats; }
+  get deadlines() { return this.listener.deadlines; }
+
+  keyFacts(req: RequestHead): KeyFacts {
+    if (this.facts === null || this.req !== req) {
+      this.facts = { clientAddress: this.address, target: req.target, host: req.host, headers: new FieldHeaders(req.fields) };
+    }
+    return this.facts;
+  }
+
+  // -------------------------------------------------------------------------- socket events
+
+  data(chunk: Uint8Array): void {
+    if (this.state === State.Tunnel) { this.exchange?.tunnelData(chunk); return; }
+    if (this.state === State.Closed) return;
+    this.append(chunk);
+    this.process();
+  }
+
+  drain(): void {
+    this.exchange?.clientDrain();
+  }
+
+  close(): void {
+    if (this.state === State.Tunnel) this.exchange?.finishTunnel();
+    this.state = State.Closed;
+    this.exchange?.clientGone();
+    this.exchange = null;
+    this.deadlines.unwatch(this);
+    this.listener.connectionClosed(this);
+  }
+
+  expire(): void {
+    if (this.state === State.Closed) return;
+    if (this.timeoutKind === "idle") { this.socket.end(); return; }
+    const detail = this.timeoutKind === "header" ? "the request head did not arrive in time" : "the request body stalled";
+    if (this.exchange && this.timeoutKind === "body") this.exchange.clientGone();
+    this.reject(408, "request_timeout", detail);
+  }
+
+  pauseReading(): void {
+    if (!this.readPaused) { this.readPaused = true; this.socket.pause(); }
+  }
+
+  resumeReading(): void {
+    if (this.readPaused) { this.readPaused = false; this.socket.resume(); }
+  }
+
+  // -------------------------------------------------------------------------- requests
+
+  private process(): void {
+    const limits = this.listener.limits;
+    for (;;) {
+      if (this.state === State.Head) {
+        if (this.start === this.end) { this.armIdle(); return; }
+        if (this.timeoutKind === "idle") { this.timeoutKind = "header"; this.deadline = Date.now() + limits.headerTimeoutMs; }
+        const end = findHeadEnd(this.buf, this.scanned, this.end);
+        if (end < 0) {
+          if (this.end - this.start > limits.maxHeaderBytes) this.reject(431, "header_too_large", `request head larger than ${limits.maxHeaderBytes} bytes`);
+          else this.scanned = Math.max(this.start, this.end - 3);
+          return;
+        }
+        if (end - this.start > limits.maxHeaderBytes) {
+          this.reject(431, "header_too_large", `request head larger than ${limits.maxHeaderBytes} bytes`);
+          return;
+        }
+        let req: RequestHead;
+        try {
+          req = parseRequestHead(latin1(this.buf, this.start, end - 4), limits);
+        } catch (e) {
+          if (e instanceof HeadError) this.reject(e.status, e.status === 431 ? "header_too_large" : "bad_request", e.reason);
+          else throw e;
+          return;
+        }
+        this.start = this.scanned = end;
+        if (!this.beginRequest(req)) return;
+        continue;
+      }
+      if (this.state === State.Body) {
+        if (this.start === this.end) return;
+        this.deadline = Date.now() + limits.bodyTimeoutMs;
+        if (!this.forwardBody()) return;
+        continue;
+      }
+      if (this.state === State.Wait && this.end - this.start > limits.maxHeaderBytes) this.pauseReading();
+      return;
+    }
+  }
+
+  private beginRequest(req: RequestHead): boolean {
+    const limits = this.listener.limits;
+    this.req = req;
+    this.facts = null;
+    this.closeAfterResponse = false;
+    this.timeoutKind = "body";
+    this.deadline = 0;
+    this.stats.requests++;
+    if (limits.maxBodyBytes > 0 && req.contentLength > limits.maxBodyBytes) {
+      this.reject(413, "body_too_large", `request body larger than ${limits.maxBodyBytes} bytes`);
+      return false;
+    }
+    const route = this.listener.match({ host: req.host, path: req.path, method: req.method, headers: new FieldHeaders(req.fields) });
+    const hasBody = req.chunked || req.contentLength > 0;
+    if (!route) {
+      this.stats.errors.no_route++;
+      // With a body we would have to read it to find the next request: close instead.
+      this.respond(errorResponseBytes(404, "no_route", "no route matches this request", hasBody || !req.keepAlive), hasBody || !req.keepAlive);
+      return !hasBody && req.keepAlive;
+    }
+    const requestId = this.listener.requestId(req);
+    const exchange = new Exchange(this, req, route, this.listener.edge.pools.get(route.pool)!, requestId);
+    this.exchange = exchange;
+    this.chunks = req.chunked ? new ChunkedReader() : null;
+    this.bodyLeft = req.chunked ? 0 : Math.max(0, req.contentLength);
+    this.state = hasBody ? State.Body : State.Wait;
+    if (!hasBody) exchange.clientBody(new Uint8Array(0), true);
+    exchange.start();
+    // start() may already have answered (no server) and closed the connection.
+    return (this.state as State) !== State.Closed;
+  }
+
+  /** Hands buffered body bytes to the exchange; false when it cannot go on now. */
+  private forwardBody(): boolean {
+    const exchange = this.exchange!;
+    const limits = this.listener.limits;
+    let n: number, last: boolean;
+    if (this.chunks) {
+      n = this.chunks.feed(this.buf, this.start, this.end);
+      if (n < 0) {
+        exchange.clientGone();
+        this.reject(400, "bad_request", `malformed chunked body: ${this.chunks.error}`);
+        return false;
+      }
+      if (limits.maxBodyBytes > 0 && this.chunks.dataBytes > limits.maxBodyBytes) {
+        exchange.clientGone();
+        this.reject(413, "body_too_large", `request body larger than ${limits.maxBodyBytes} bytes`);
+        return false;
+      }
+      last = this.chunks.done;
+    } else {
+      n = Math.min(this.end - this.start, this.bodyLeft);
+      this.bodyLeft -= n;
+      last = this.bodyLeft === 0;
+    }
+    const piece = this.buf.slice(this.start, this.start + n);
+    this.start += n;
+    if (last) { this.state = State.Wait; this.deadline = 0; }
+    exchange.clientBody(piece, last);
+    return (this.state as State) !== State.Closed;
+  }
+
+  /** The exchange wrote a complete response. */
+  exchangeDone(): void {
+    this.exchange = null;
+    if (this.state === State.Closed) return;
+    if (this.closeAfterResponse || this.state !== State.Wait) { this.state = State.Closed; this.socket.end(); return; }
+    this.state = State.Head;
+    this.timeoutKind = "idle";
+    this.resumeReading();
+    this.process();
+  }
+
+  /** The exchange ended in an error before any response byte went out. */
+  exchangeError(status: number, kind: ErrorKind, detail: string, bodyUnread: boolean): void {
+    this.exchange = null;
+    const close = bodyUnread || !this.req!.keepAlive || this.state === State.Body;
+    this.respond(errorResponseBytes(status, kind, detail, close), close);
+    if (!close) this.exchangeDone();
+  }
+
+  startTunnel(exchange: Exchange): void {
+    this.state = State.Tunnel;
+    this.deadline = 0;
+    this.deadlines.unwatch(this);
+    const rest = this.buf.slice(this.start, this.end);
+    this.start = this.end = 0;
+    if (rest.length > 0) exchange.tunnelData(rest);
+  }
+
+  // -------------------------------------------------------------------------- helpers
+
+  /** Rejects the request on this connection with an error and closes it (never forwarded). */
+  private reject(status: number, kind: ErrorKind, detail: string): void {
+    this.stats.errors[kind]++;
+    console.error(`fulcrum: ${status} from ${this.address}: ${detail}`);
+    this.respond(errorResponseBytes(status, kind, detail, true), true);
+  }
+
+  private respond(bytes: Uint8Array, close: boolean): void {
+    this.socket.write(bytes);
+    if (close) {
+      this.state = State.Closed;
+      this.socket.end();
+    }
+  }
+
+  private armIdle(): void {
+    this.timeoutKind = "idle";
+    this.deadline = Date.now() + this.listener.limits.idleTimeoutMs;
+  }
+
+  private append(chunk: Uint8Array): void {
+    const need = this.end - this.start + chunk.length;
+    if (this.end + chunk.length > this.buf.length) {
+      if (need <= this.buf.length / 2) this.buf.copyWithin(0, this.start, this.end);
+      else {
+        const grown = new Uint8Array(Math.max(this.buf.length * 2, need * 2));
+        grown.set(this.buf.subarray(this.start, this.end));
+        this.buf = grown;
+      }
+      this.scanned -= this.start;
+      this.end -= this.start;
+      this.start = 0;
+    }
+    this.buf.set(chunk, this.end);
+    this.end += chunk.length;
+  }
+}

@@ -1,0 +1,39 @@
+// One sweeping timer for every deadline of the socket path (header read, upstream read, idle),
+// instead of a setTimeout per request: arming a deadline is a field write.
+export interface Timed {
+  /** ms since epoch (Date.now()) when expire() runs; 0 when unarmed. */
+  deadline: number;
+  expire(): void;
+}
+
+export class Deadlines {
+  private readonly items = new Set<Timed>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(private readonly periodMs = 50) {}
+
+  watch(item: Timed): void {
+    this.items.add(item);
+    this.timer ??= setInterval(() => this.sweep(), this.periodMs);
+  }
+
+  unwatch(item: Timed): void {
+    this.items.delete(item);
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.items.clear();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const item of this.items) {
+      if (item.deadline !== 0 && now >= item.deadline) {
+        item.deadline = 0;
+        item.expire();
+      }
+    }
+  }
+}

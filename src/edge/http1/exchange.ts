@@ -1,0 +1,378 @@
+// One request on the socket path: pick a server, send the head and body over a pooled upstream
+// connection, stream the response back. While nothing has reached the client, a failed attempt
+// may be retried on another server (nginx proxy_next_upstream), bounded by tries and time.
+import { UpstreamError } from "../../runtime/index.ts";
+import type { Pool, Server } from "../pools.ts";
+import type { ErrorKind } from "../stats.ts";
+import { findHeadEnd, HeadError, latin1 } from "./head.ts";
+import type { RequestHead } from "./request-head.ts";
+import { parseResponseHead, type ResponseHead } from "./response-head.ts";
+import { ChunkedReader } from "./chunked.ts";
+import { clientResponseHead, upstreamRequestHead } from "./heads-out.ts";
+import type { UpstreamConn, UpstreamUser } from "./upstream-pool.ts";
+import type { Timed } from "./deadlines.ts";
+import type { ClientConn } from "./client-conn.ts";
+import type { RouteConfig } from "../../config/schema.ts";
+import { type FailureKind, mayRetry } from "../retry.ts";
+
+/** Request bytes kept for a retry; a larger body streams without a copy and is not retried. */
+const RETAIN_LIMIT = 64 * 1024;
+const MAX_RESPONSE_HEAD = 64 * 1024;
+
+export class Exchange implements UpstreamUser, Timed {
+  deadline = 0;
+  private server: Server | null = null;
+  private conn: UpstreamConn | null = null;
+  private attempts = 0;
+  private readonly startedAt = Date.now();
+  private readonly head: Uint8Array;
+  private body: Uint8Array[] = [];
+  private bodyBytes = 0;
+  private retained = true;
+  private bodyComplete = false;
+  private sentToClient = false;
+  private finished = false;
+  private connecting = false;
+  // Response state.
+  private resBuf: Uint8Array | null = null;
+  private res: ResponseHead | null = null;
+  private bodyLeft = 0;
+  private chunks: ChunkedReader | null = null;
+  private tunnel = false;
+  private readonly tried = new Set<Server>();
+
+  constructor(
+    private readonly client: ClientConn,
+    readonly req: RequestHead,
+    readonly route: RouteConfig,
+    readonly pool: Pool,
+    private readonly requestId: string | null,
+  ) {
+    const extra: [string, string][] = requestId ? [["X-Request-ID", requestId]] : [];
+    this.head = upstreamRequestHead(req, {
+      clientAddress: client.address, proto: client.proto, extra, dropCookie: pool.stickyCookieToDrop(),
+    }, route.requestHeaders);
+    client.deadlines.watch(this);
+  }
+
+  /** Starts the first attempt now for a bodiless request; otherwise once the body is read
+   * (up to RETAIN_LIMIT, as nginx buffers request bodies), so a malformed body never reaches a
+   * server and a small one can be sent again on a retry. */
+  start(): void {
+    if (this.bodyComplete) this.begin();
+  }
+
+  private begun = false;
+
+  private begin(): void {
+    if (this.begun || this.finished) return;
+    this.begun = true;
+    void this.attempt();
+  }
+
+  /** Body bytes from the client, in order; last marks the end of the request body. */
+  clientBody(chunk: Uint8Array, last: boolean): void {
+    if (this.finished) return;
+    if (chunk.length > 0) {
+      if (this.retained) {
+        if (this.bodyBytes + chunk.length <= RETAIN_LIMIT) this.body.push(chunk);
+        else if (this.conn) { this.retained = false; this.body = []; }
+        else this.body.push(chunk); // not connected yet: it has to wait somewhere
+        this.bodyBytes += chunk.length;
+      }
+      if (this.conn && !this.connecting && !this.conn.socket.write(chunk)) this.client.pauseReading();
+    }
+    if (last) {
+      this.bodyComplete = true;
+      if (this.conn && !this.connecting) this.armRead();
+    }
+    if (!this.begun && (last || this.bodyBytes > RETAIN_LIMIT)) this.begin();
+  }
+
+  upstreamDrain(): void {
+    if (this.tunnel || !this.bodyComplete) this.client.resumeReading();
+  }
+
+  /** The client can take more: let the upstream speak again. */
+  clientDrain(): void {
+    this.conn?.socket.resume();
+  }
+
+  /** The client went away: nothing to deliver any more. */
+  clientGone(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.dropConn();
+    this.releaseServer();
+    this.client.deadlines.unwatch(this);
+  }
+
+  expire(): void {
+    if (this.finished) return;
+    if (this.sentToClient) { this.abort("upstream read timed out mid-response"); return; }
+    void this.fail("timeout", "upstream timed out");
+  }
+
+  // ------------------------------------------------------------------------------ attempts
+
+  private async attempt(): Promise<void> {
+    this.attempts++;
+    const server = this.pool.pickAvoiding(this.client.keyFacts(this.req), this.tried);
+    if (!server) {
+      const status = this.attempts === 1 ? 503 : this.lastFailureStatus;
+      const kind = this.attempts === 1 ? "no_server" : this.lastFailureKind;
+      this.respondError(status, kind, this.attempts === 1 ? `no server available in pool ${this.pool.name}` : this.lastFailureDetail);
+      return;
+    }
+    this.server = server;
+    this.tried.add(server);
+    let conn = this.pool.upstreams.take(server.host, server.port);
+    if (conn) {
+      conn.user = this;
+    } else {
+      this.connecting = true;
+      try {
+        conn = await this.pool.upstreams.connect(server.host, server.port, this, this.pool.config.connectTimeoutMs);
+      } catch (e) {
+        this.connecting = false;
+        if (this.finished) return;
+        const refused = e instanceof UpstreamError && e.kind === "refused";
+        const timedOut = (e as Error).message === "timeout";
+        void this.fail(timedOut ? "timeout" : "error", timedOut ? "upstream connect timed out" : refused ? "upstream refused the connection" : "upstream connection failed", refused ? "upstream_refused" : undefined);
+        return;
+      }
+      this.connecting = false;
+      if (this.finished) { conn.socket.destroy(); return; }
+    }
+    this.conn = conn;
+    this.resBuf = null;
+    this.res = null;
+    conn.socket.write(this.head);
+    for (const piece of this.body) conn.socket.write(piece);
+    if (this.bodyComplete) this.armRead();
+  }
+
+  private armRead(): void {
+    this.deadline = Date.now() + this.pool.config.readTimeoutMs;
+  }
+
+  private lastStatus = 0;
+  private lastFailureStatus = 502;
+  private lastFailureKind: ErrorKind = "upstream_failed";
+  private lastFailureDetail = "upstream failed";
+
+  /** An attempt failed before anything reached the client: retry, or answer with the error. */
+  private fail(kind: FailureKind, detail: string, errorKind?: ErrorKind, status?: number): boolean {
+    const server = this.server!;
+    const stale = this.conn?.reused === true && kind === "error" && this.res === null && this.resBuf === null;
+    this.dropConn();
+    this.deadline = 0;
+    this.releaseServer();
+    if (!stale) {
+      this.pool.reportFailure(server);
+      this.pool.observe(server, kind === "status" ? this.lastStatus : "no_response");
+    }
+    this.lastFailureStatus = status ?? (kind === "timeout" ? 504 : 502);
+    this.lastFailureKind = errorKind ?? (kind === "timeout" ? "upstream_timeout" : kind === "status" ? "upstream_failed" : "upstream_failed");
+    this.lastFailureDetail = detail;
+    console.error(`fulcrum: ${server.label} ${this.lastFailureStatus} ${detail} (${this.req.method} ${this.req.target})`);
+    // A kept-alive connection the server had already closed is not the server's failure: try
+    // again on a fresh one, without spending a try.
+    if (stale && this.retained) { this.tried.delete(server); this.attempts--; void this.attempt(); return true; }
+    if (this.mayRetry(kind)) {
+      this.client.stats.retries++;
+      void this.attempt();
+      return true;
+    }
+    if (kind === "status") return false;
+    this.client.stats.errors[this.lastFailureKind]++;
+    this.respondError(this.lastFailureStatus, this.lastFailureKind, detail);
+    return true;
+  }
+
+  private mayRetry(kind: FailureKind): boolean {
+    return mayRetry(this.pool.retry, {
+      attempts: this.attempts, startedAt: this.startedAt, method: this.req.method, replayable: this.retained, answered: this.sentToClient,
+    }, kind);
+  }
+
+  private respondError(status: number, kind: ErrorKind, detail: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.client.deadlines.unwatch(this);
+    if (kind === "no_server") this.client.stats.errors.no_server++;
+    this.client.exchangeError(status, kind, detail, !this.bodyComplete);
+  }
+
+  // ------------------------------------------------------------------------------ response
+
+  upstreamData(chunk: Uint8Array): void {
+    if (this.finished) return;
+    if (this.tunnel) { if (!this.client.socket.write(chunk)) this.conn!.socket.pause(); return; }
+    if (this.res === null) { this.readHead(chunk); return; }
+    this.readBody(chunk, 0);
+  }
+
+  private readHead(chunk: Uint8Array): void {
+    if (this.resBuf === null) this.resBuf = chunk.slice();
+    else {
+      const joined = new Uint8Array(this.resBuf.length + chunk.length);
+      joined.set(this.resBuf);
+      joined.set(chunk, this.resBuf.length);
+      this.resBuf = joined;
+    }
+    this.armRead();
+    for (;;) {
+      const buf: Uint8Array = this.resBuf!;
+      const end = findHeadEnd(buf, 0, buf.length);
+      if (end < 0) {
+        if (buf.length > MAX_RESPONSE_HEAD) void this.fail("error", "upstream response head too large");
+        return;
+      }
+      let res: ResponseHead;
+      try {
+        res = parseResponseHead(latin1(buf, 0, end - 4), this.req.method);
+      } catch (e) {
+        void this.fail("error", `invalid response from upstream: ${e instanceof HeadError ? e.reason : e}`);
+        return;
+      }
+      if (res.status === 101 && this.req.upgrade) { this.startTunnel(res, buf.subarray(end)); return; }
+      if (res.status < 200) {
+        // Interim (100 Continue, 103): pass it on and read the next head.
+        this.sentToClient = true;
+        this.client.socket.write(buf.slice(0, end));
+        const rest = buf.slice(end);
+        this.resBuf = rest.length > 0 ? rest : null;
+        if (rest.length === 0) return;
+        continue;
+      }
+      if (this.pool.retry.statuses.has(res.status) && this.mayRetry("status")) {
+        this.lastStatus = res.status;
+        this.fail("status", `upstream answered ${res.status}`);
+        return;
+      }
+      this.startResponse(res, buf, end);
+      return;
+    }
+  }
+
+  private startResponse(res: ResponseHead, buf: Uint8Array, end: number): void {
+    this.res = res;
+    this.resBuf = null;
+    const server = this.server!;
+    this.pool.reportSuccess(server);
+    this.pool.observe(server, res.status);
+    const extra: [string, string][] = [];
+    const cookie = this.pool.stickyCookieFor(server, this.client.keyFacts(this.req));
+    if (cookie) extra.push(...cookie);
+    if (this.requestId) extra.push(["X-Request-ID", this.requestId]);
+    const closeClient = res.body === "close" || !this.req.keepAlive;
+    this.client.closeAfterResponse = closeClient;
+    this.sentToClient = true;
+    this.client.socket.write(clientResponseHead(res, this.route.responseHeaders, { extra, close: closeClient }));
+    if (res.body === "length") this.bodyLeft = res.contentLength;
+    if (res.body === "chunked") this.chunks = new ChunkedReader();
+    if (res.body === "none" || (res.body === "length" && res.contentLength === 0)) {
+      this.complete(buf.length === end);
+      return;
+    }
+    if (buf.length > end) this.readBody(buf.subarray(end), 0);
+  }
+
+  private readBody(chunk: Uint8Array, from: number): void {
+    this.armRead();
+    const res = this.res!;
+    let take = chunk.length - from;
+    if (res.body === "length") take = Math.min(take, this.bodyLeft);
+    else if (res.body === "chunked") {
+      take = this.chunks!.feed(chunk, from, chunk.length);
+      if (take < 0) { this.abort(`invalid chunked body from upstream: ${this.chunks!.error}`); return; }
+    }
+    if (take > 0) {
+      const piece = from === 0 && take === chunk.length ? chunk : chunk.subarray(from, from + take);
+      if (!this.client.socket.write(piece)) this.conn!.socket.pause();
+    }
+    if (res.body === "length") {
+      this.bodyLeft -= take;
+      if (this.bodyLeft === 0) this.complete(from + take === chunk.length);
+    } else if (res.body === "chunked" && this.chunks!.done) this.complete(from + take === chunk.length);
+  }
+
+  upstreamClosed(): void {
+    if (this.finished || this.connecting) return;
+    if (this.tunnel) { this.finishTunnel(); return; }
+    if (this.res?.body === "close") { this.conn = null; this.complete(false); return; }
+    if (!this.sentToClient) { void this.fail("error", "upstream closed the connection before answering"); return; }
+    this.abort("upstream closed mid-response");
+  }
+
+  /** The response is complete: the upstream connection goes back to the pool if it is clean. */
+  private complete(clean: boolean): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.deadline = 0;
+    this.client.deadlines.unwatch(this);
+    if (this.conn) {
+      this.conn.socket.resume();
+      this.pool.upstreams.release(this.conn, clean && this.res!.keepAlive && this.bodyComplete);
+      this.conn = null;
+    }
+    this.releaseServer();
+    this.client.exchangeDone();
+  }
+
+  /** Something broke after the client got part of the answer: both connections close. */
+  private abort(reason: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.client.deadlines.unwatch(this);
+    const server = this.server;
+    if (server) {
+      console.error(`fulcrum: ${server.label} aborted: ${reason} (${this.req.method} ${this.req.target})`);
+      this.pool.reportFailure(server);
+    }
+    this.dropConn();
+    this.releaseServer();
+    this.client.socket.destroy();
+  }
+
+  /** Closes the upstream connection without hearing about it: its close is ours, not news. */
+  private dropConn(): void {
+    const c = this.conn;
+    this.conn = null;
+    if (c) { c.user = null; c.socket.destroy(); }
+  }
+
+  private releaseServer(): void {
+    if (this.server) { this.pool.release(this.server); this.server = null; }
+  }
+
+  // ------------------------------------------------------------------------------ upgrade
+
+  private startTunnel(res: ResponseHead, rest: Uint8Array): void {
+    this.res = res;
+    this.tunnel = true;
+    this.sentToClient = true;
+    this.deadline = 0;
+    this.client.deadlines.unwatch(this);
+    this.pool.reportSuccess(this.server!);
+    this.client.socket.write(clientResponseHead(res, this.route.responseHeaders, { extra: [], close: false }));
+    if (rest.length > 0) this.client.socket.write(rest.slice());
+    this.client.startTunnel(this);
+  }
+
+  /** Client bytes after an upgrade go straight upstream. */
+  tunnelData(chunk: Uint8Array): void {
+    if (this.conn && !this.conn.socket.write(chunk)) this.client.pauseReading();
+  }
+
+  /** Either side of a tunnel closed: close the other; the server's session ends. */
+  finishTunnel(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.conn?.socket.end();
+    this.conn = null;
+    this.releaseServer();
+    this.client.socket.end();
+  }
+}

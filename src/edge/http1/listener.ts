@@ -1,0 +1,82 @@
+// A listener on the socket path: accepts TCP connections and gives each a ClientConn.
+import { runtime, type TcpSocket } from "../../runtime/index.ts";
+import type { TcpListener, TlsCertificate } from "../../runtime/types.ts";
+import type { ListenerConfig, RouteConfig } from "../../config/schema.ts";
+import type { Edge } from "../edge.ts";
+import { type RequestFacts, routeMatcher } from "../routes.ts";
+import { ClientConn } from "./client-conn.ts";
+import type { Deadlines } from "./deadlines.ts";
+import type { RequestHead } from "./request-head.ts";
+import { saneRequestId } from "../retry.ts";
+
+export interface ListenerLimits {
+  maxHeaderBytes: number;
+  maxHeaderCount: number;
+  /** 0: unlimited. */
+  maxBodyBytes: number;
+  headerTimeoutMs: number;
+  bodyTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
+}
+
+const NO_HANDLERS = { data() {}, drain() {}, close() {} };
+
+export class SocketListener {
+  readonly match: (f: RequestFacts) => RouteConfig | null;
+  readonly limits: ListenerLimits;
+  readonly proto: "http" | "https";
+  private readonly conns = new Set<ClientConn>();
+  private server: TcpListener | null = null;
+
+  constructor(
+    readonly edge: Edge,
+    readonly config: ListenerConfig,
+    readonly deadlines: Deadlines,
+    private readonly tls?: TlsCertificate[],
+  ) {
+    this.match = routeMatcher(edge.config.routes, config.name);
+    this.limits = config.limits;
+    this.proto = config.tls ? "https" : "http";
+  }
+
+  async start(): Promise<number> {
+    this.server = await runtime.listenTcp({
+      hostname: this.config.bind.host,
+      port: this.config.bind.port,
+      tls: this.tls,
+      accept: (socket: TcpSocket) => {
+        if (this.conns.size >= this.limits.maxConnections) {
+          this.edge.stats.errors.too_many_connections++;
+          socket.destroy();
+          return NO_HANDLERS;
+        }
+        const conn = new ClientConn(socket, this);
+        this.conns.add(conn);
+        return conn;
+      },
+    });
+    return this.server.port;
+  }
+
+  connectionClosed(conn: ClientConn): void {
+    this.conns.delete(conn);
+  }
+
+  /** X-Request-ID: the client's when it is sane, else a new one. */
+  requestId(req: RequestHead): string | null {
+    if (!this.config.requestId) return null;
+    for (const f of req.fields) if (f.lower === "x-request-id" && saneRequestId(f.value)) return f.value;
+    return crypto.randomUUID();
+  }
+
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.stop();
+    for (const c of this.conns) c.socket.destroy();
+    this.conns.clear();
+  }
+}

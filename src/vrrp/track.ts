@@ -1,0 +1,148 @@
+// What an instance tracks besides adverts: interface links (through rtnetlink notifications)
+// and scripts (run on an interval, with rise/fall as keepalived's vrrp_script). Each reports
+// up/down changes; the instance turns them into FAULT or priority weights.
+import { runtime } from "../runtime/index.ts";
+import { interfaceIndex } from "../ffi/libc.ts";
+import { getLink, IFF_RUNNING, IFF_UP, type Link, linkOfMessage, RouteSocket, RTMGRP_LINK } from "../ffi/netlink.ts";
+import type { VrrpScriptConfig } from "./config.ts";
+import { addPoll, removePoll } from "./poller.ts";
+
+export type UpDown = (up: boolean) => void;
+
+/** A link is usable when it is administratively up and has carrier (IFF_RUNNING). */
+export function linkIsUp(link: Link | null): boolean {
+  return link !== null && (link.flags & IFF_UP) !== 0 && (link.flags & IFF_RUNNING) !== 0;
+}
+
+/** Link state of named interfaces, kept current from RTMGRP_LINK notifications. One per process. */
+class LinkWatcher {
+  readonly #watchers = new Map<string, Set<UpDown>>();
+  readonly #state = new Map<string, boolean>();
+  #socket: RouteSocket | null = null;
+  readonly #poll = () => this.#read();
+
+  watch(name: string, onChange: UpDown): boolean {
+    if (this.#socket === null) {
+      this.#socket = new RouteSocket(RTMGRP_LINK);
+      addPoll(this.#poll);
+    }
+    let set = this.#watchers.get(name);
+    if (set === undefined) {
+      set = new Set();
+      this.#watchers.set(name, set);
+      const index = interfaceIndex(name);
+      this.#state.set(name, index !== null && linkIsUp(getLink(index)));
+    }
+    set.add(onChange);
+    return this.#state.get(name)!;
+  }
+
+  unwatch(name: string, onChange: UpDown): void {
+    const set = this.#watchers.get(name);
+    set?.delete(onChange);
+    if (set?.size === 0) {
+      this.#watchers.delete(name);
+      this.#state.delete(name);
+    }
+    if (this.#watchers.size === 0 && this.#socket !== null) {
+      removePoll(this.#poll);
+      this.#socket.close();
+      this.#socket = null;
+    }
+  }
+
+  #read(): void {
+    for (const message of this.#socket?.pending() ?? []) {
+      const link = linkOfMessage(message);
+      if (link === null || !this.#watchers.has(link.name)) continue;
+      // RTM_DELLINK carries the link as it was; a deleted link is down.
+      const up = message.type === 17 ? false : linkIsUp(link);
+      if (this.#state.get(link.name) === up) continue;
+      this.#state.set(link.name, up);
+      for (const onChange of this.#watchers.get(link.name) ?? []) onChange(up);
+    }
+  }
+}
+
+export const links = new LinkWatcher();
+
+/** Runs a vrrp_script on its interval; reports up after `rise` successes and down after `fall` failures. */
+export class ScriptTracker {
+  #up: boolean | null = null;
+  #streak = 0;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #running = false;
+  #stopped = false;
+  readonly #listeners = new Set<UpDown>();
+
+  constructor(readonly config: VrrpScriptConfig, readonly log: (line: string) => void) {}
+
+  /** null until the first verdict. */
+  get up(): boolean | null {
+    return this.#up;
+  }
+
+  subscribe(onChange: UpDown): void {
+    this.#listeners.add(onChange);
+  }
+
+  start(): void {
+    this.#stopped = false;
+    void this.#runOnce();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  async #runOnce(): Promise<void> {
+    if (this.#stopped || this.#running) return;
+    this.#running = true;
+    const ok = await runScript(this.config.script, this.config.timeoutMs);
+    this.#running = false;
+    if (this.#stopped) return;
+    this.#record(ok);
+    this.#timer = setTimeout(() => void this.#runOnce(), this.config.intervalMs);
+  }
+
+  #record(ok: boolean): void {
+    // A streak counts results that disagree with the current verdict; the first verdict needs one result.
+    if (this.#up === null) {
+      this.#set(ok);
+      return;
+    }
+    if (ok === this.#up) {
+      this.#streak = 0;
+      return;
+    }
+    this.#streak++;
+    if (this.#streak >= (ok ? this.config.rise : this.config.fall)) this.#set(ok);
+  }
+
+  #set(up: boolean): void {
+    this.#streak = 0;
+    if (this.#up === up) return;
+    this.#up = up;
+    this.log(`vrrp: script ${this.config.name} is ${up ? "up" : "down"}`);
+    for (const onChange of this.#listeners) onChange(up);
+  }
+}
+
+/** Exit 0 within the timeout is success; a timeout kills the script. */
+async function runScript(script: string, timeoutMs: number): Promise<boolean> {
+  let child;
+  try {
+    child = runtime.spawn(["/bin/sh", "-c", script]);
+  } catch {
+    return false;
+  }
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  // Drain the pipes so a chatty script cannot block on a full one.
+  void child.stdout.pipeTo(new WritableStream()).catch(() => {});
+  void child.stderr.pipeTo(new WritableStream()).catch(() => {});
+  const code = await child.exited;
+  clearTimeout(timer);
+  return code === 0;
+}

@@ -1,0 +1,176 @@
+// A network lab built from Linux network namespaces: one "switch" namespace with a bridge (one
+// L2 segment) and a namespace per node, each joined to the bridge by a veth pair whose node end
+// is eth0. Names start with fvr-<pid>- so parallel runs never collide, and a lab left by a
+// crashed run (its pid gone) is removed before a new one is built.
+import process from "node:process";
+import { runtime } from "../../src/runtime/index.ts";
+
+export interface Exec {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function text(stream: ReadableStream<Uint8Array>): Promise<string> {
+  let out = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of stream) out += decoder.decode(chunk, { stream: true });
+  return out;
+}
+
+/** Runs a command to completion (killed after timeoutMs). */
+export async function exec(argv: string[], timeoutMs = 10_000): Promise<Exec> {
+  const child = runtime.spawn(argv);
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const [stdout, stderr] = await Promise.all([text(child.stdout), text(child.stderr)]);
+  const code = await child.exited;
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** Runs a command and throws with its output when it fails. */
+export async function run(argv: string[]): Promise<string> {
+  const r = await exec(argv);
+  if (r.code !== 0) throw new Error(`${argv.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` until it returns a truthy value, at most `timeoutMs` (and 1000 tries). */
+export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 5000, everyMs = 50): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (let i = 0; i < 1000; i++) {
+    const value = await check();
+    if (value) return value;
+    if (performance.now() > deadline) break;
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export interface LabNode {
+  name: string;
+  /** The namespace name, for `ip netns exec`. */
+  ns: string;
+  ipv4: string;
+  ipv6: string;
+  /** The port on the bridge (in the switch namespace). */
+  port: string;
+  mac: string;
+}
+
+const PREFIX = "fvr-";
+
+export class Lab {
+  readonly nodes = new Map<string, LabNode>();
+  readonly switchNs: string;
+
+  private constructor(readonly prefix: string) {
+    this.switchNs = `${prefix}sw`;
+  }
+
+  /** Builds the switch and the nodes; `subnet` is the third octet of 10.200.X.0/24. */
+  static async create(tag: string, names: string[], subnet: number): Promise<Lab> {
+    await removeStaleLabs();
+    const lab = new Lab(`${PREFIX}${process.pid}-${tag}-`);
+    await lab.destroy(); // a previous lab of this very process with this tag
+    try {
+      await run(["ip", "netns", "add", lab.switchNs]);
+      await run(["ip", "-n", lab.switchNs, "link", "add", "br0", "type", "bridge"]);
+      // No IGMP/MLD snooping: every node hears every group, as on a plain switch.
+      await run(["ip", "-n", lab.switchNs, "link", "set", "br0", "type", "bridge", "mcast_snooping", "0"]);
+      await run(["ip", "-n", lab.switchNs, "link", "set", "br0", "up"]);
+      for (const [i, name] of names.entries()) await lab.#addNode(name, i + 1, subnet);
+    } catch (e) {
+      await lab.destroy();
+      throw e;
+    }
+    return lab;
+  }
+
+  async #addNode(name: string, host: number, subnet: number): Promise<void> {
+    const ns = `${this.prefix}${name}`;
+    const port = `p${host}`;
+    await run(["ip", "netns", "add", ns]);
+    await run(["ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port, "netns", this.switchNs]);
+    await run(["ip", "-n", this.switchNs, "link", "set", port, "master", "br0"]);
+    await run(["ip", "-n", this.switchNs, "link", "set", port, "up"]);
+    await run(["ip", "-n", ns, "link", "set", "lo", "up"]);
+    const ipv6 = `fd00:200:${subnet}::${host}`;
+    await run(["ip", "-n", ns, "addr", "add", `10.200.${subnet}.${host}/24`, "dev", "eth0"]);
+    await run(["ip", "-n", ns, "addr", "add", `${ipv6}/64`, "dev", "eth0", "nodad"]);
+    await run(["ip", "-n", ns, "link", "set", "eth0", "up"]);
+    const link = JSON.parse(await run(["ip", "-j", "-n", ns, "link", "show", "eth0"]))[0];
+    this.nodes.set(name, { name, ns, ipv4: `10.200.${subnet}.${host}`, ipv6, port, mac: link.address });
+  }
+
+  node(name: string): LabNode {
+    const n = this.nodes.get(name);
+    if (n === undefined) throw new Error(`no lab node ${name}`);
+    return n;
+  }
+
+  /** Runs a command inside a node's namespace. */
+  exec(node: string, argv: string[], timeoutMs?: number): Promise<Exec> {
+    return exec(["ip", "netns", "exec", this.node(node).ns, ...argv], timeoutMs);
+  }
+
+  /** The addresses on a node's interface, without prefix lengths. */
+  async addresses(node: string, dev = "eth0"): Promise<string[]> {
+    const out = await run(["ip", "-j", "-n", this.node(node).ns, "addr", "show", "dev", dev]);
+    const links = JSON.parse(out) as { addr_info: { local: string }[] }[];
+    return links.flatMap((l) => l.addr_info.map((a) => a.local));
+  }
+
+  async hasAddress(node: string, address: string, dev = "eth0"): Promise<boolean> {
+    return (await this.addresses(node, dev)).includes(address);
+  }
+
+  /** The MAC a node has learnt for an address (ARP or neighbour cache), or null. */
+  async neighbour(node: string, address: string): Promise<string | null> {
+    const out = await run(["ip", "-j", "-n", this.node(node).ns, "neigh", "show", address]);
+    const entries = JSON.parse(out || "[]") as { lladdr?: string }[];
+    return entries.find((e) => e.lladdr)?.lladdr ?? null;
+  }
+
+  /** Adds a second veth pair to a node (e.g. an uplink to track), its far end left in the switch namespace unbridged. */
+  async addLink(node: string, dev: string): Promise<void> {
+    const far = `${dev.slice(0, 8)}-${this.node(node).port}`;
+    await run(["ip", "link", "add", dev, "netns", this.node(node).ns, "type", "veth", "peer", "name", far, "netns", this.switchNs]);
+    await run(["ip", "-n", this.switchNs, "link", "set", far, "up"]);
+    await run(["ip", "-n", this.node(node).ns, "link", "set", dev, "up"]);
+  }
+
+  /** Cuts or restores a node's cable to the switch (its bridge port), as unplugging it would. */
+  async cable(node: string, up: boolean): Promise<void> {
+    await run(["ip", "-n", this.switchNs, "link", "set", this.node(node).port, up ? "up" : "down"]);
+  }
+
+  /** Bridge port isolation: isolated ports cannot reach each other, only the others (a split brain). */
+  async isolate(node: string, on: boolean): Promise<void> {
+    await run(["ip", "-n", this.switchNs, "link", "set", "dev", this.node(node).port, "type", "bridge_slave", "isolated", on ? "on" : "off"]);
+  }
+
+  async destroy(): Promise<void> {
+    const list = await exec(["ip", "netns", "list"]);
+    for (const line of list.stdout.split("\n")) {
+      const ns = line.split(" ")[0];
+      if (ns.startsWith(this.prefix)) await exec(["ip", "netns", "delete", ns]);
+    }
+  }
+}
+
+/** Removes the namespaces of labs whose process is gone (a crashed run), after ending what ran in them. */
+async function removeStaleLabs(): Promise<void> {
+  const list = await exec(["ip", "netns", "list"]);
+  for (const line of list.stdout.split("\n")) {
+    const ns = line.split(" ")[0];
+    const m = /^fvr-(\d+)-/.exec(ns);
+    if (m === null || (await runtime.exists(`/proc/${m[1]}`))) continue;
+    // Only processes inside our own stale namespaces: started by an earlier run of these tests.
+    const pids = (await exec(["ip", "netns", "pids", ns])).stdout.split(/\s+/).filter(Boolean);
+    for (const pid of pids) await exec(["kill", "-KILL", pid]);
+    await exec(["ip", "netns", "delete", ns]);
+  }
+}

@@ -1,0 +1,165 @@
+// Fulcrum ↔ Fulcrum VRRP in a lab of network namespaces: nodes a and b run `fulcrum run`, c is a
+// client on the same L2 segment. VIP presence is read with `ip -n NS addr`, and the client's ARP
+// cache shows who the network believes holds it.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { Lab, sleep } from "./helpers/netns.ts";
+import { fulcrumConfig, holdsFor, type Peer, startFulcrum, waitForAddress, waitForNoAddress } from "./helpers/vrrp.ts";
+
+const VIP = "10.200.1.100";
+let lab: Lab;
+const running = new Set<Peer>();
+
+before(async () => {
+  lab = await Lab.create("lab", ["a", "b", "c"], 1);
+});
+
+after(async () => {
+  for (const peer of running) await peer.stop();
+  await lab?.destroy();
+});
+
+async function start(node: string, config: string, instances = 1): Promise<Peer> {
+  const peer = await startFulcrum(lab, node, config, instances);
+  running.add(peer);
+  return peer;
+}
+
+async function stop(peer: Peer): Promise<number> {
+  const code = await peer.stop();
+  running.delete(peer);
+  return code;
+}
+
+async function crash(peer: Peer): Promise<void> {
+  await peer.kill();
+  running.delete(peer);
+}
+
+/** The client reaches the VIP and returns the MAC it resolved it to. */
+async function clientSeesVip(): Promise<string> {
+  const ping = await lab.exec("c", ["ping", "-c", "1", "-W", "1", VIP]);
+  assert.equal(ping.code, 0, `client ping of ${VIP}: ${ping.stdout}${ping.stderr}`);
+  return (await lab.neighbour("c", VIP))!;
+}
+
+async function stopAll(): Promise<void> {
+  for (const peer of [...running]) await stop(peer);
+}
+
+test("vrrp: election: the higher priority becomes master, holds the VIP, and the client resolves it to its MAC", async () => {
+  try {
+    const a = await start("a", fulcrumConfig({ priority: 150 }));
+    const b = await start("b", fulcrumConfig({ priority: 100 }));
+    await a.waitForLine(/VI_1 BACKUP -> MASTER \(master down timer expired\)/, 5000);
+    await waitForAddress(lab, "a", VIP, 5000);
+    await holdsFor("b stays backup without the VIP", async () => !(await lab.hasAddress("b", VIP)), 2500);
+    assert.doesNotMatch(b.output(), /-> MASTER/);
+    assert.equal(await clientSeesVip(), lab.node("a").mac);
+  } finally {
+    await stopAll();
+  }
+});
+
+test("vrrp: crash failover: after SIGKILL of the master the backup takes the VIP and the client's ARP entry moves", async () => {
+  try {
+    const a = await start("a", fulcrumConfig({ priority: 150 }));
+    await a.waitForLine(/-> MASTER/, 5000);
+    const b = await start("b", fulcrumConfig({ priority: 100 }));
+    await waitForAddress(lab, "a", VIP, 5000);
+    assert.equal(await clientSeesVip(), lab.node("a").mac);
+    await sleep(1100); // past the client's ARP locktime, so the gratuitous ARP may update the entry
+    await crash(a);
+    // 3 × 0.5 s + skew (0.3 s) is the RFC master-down interval; 5 s is a generous bound.
+    await waitForAddress(lab, "b", VIP, 5000);
+    await b.waitForLine(/VI_1 BACKUP -> MASTER \(master down timer expired\)/, 1000);
+    assert.equal(await lab.neighbour("c", VIP), lab.node("b").mac, "the gratuitous ARP moved the client's entry");
+    assert.equal(await clientSeesVip(), lab.node("b").mac);
+  } finally {
+    await stopAll();
+  }
+});
+
+test("vrrp: clean failover: SIGTERM sends priority 0, the master releases the VIP and the backup takes over at once", async () => {
+  try {
+    const a = await start("a", fulcrumConfig({ priority: 150, interval: 2 }));
+    await a.waitForLine(/-> MASTER/, 10_000);
+    const b = await start("b", fulcrumConfig({ priority: 100, interval: 2 }));
+    await waitForAddress(lab, "a", VIP, 5000);
+    await sleep(500);
+    const t0 = performance.now();
+    assert.equal(await stop(a), 0, "SIGTERM exits 0");
+    // With 2 s adverts a dead master is noticed only after ~6.8 s; the priority-0 advert makes it ~0.8 s (skew).
+    await waitForAddress(lab, "b", VIP, 4000);
+    assert.ok(performance.now() - t0 < 4000);
+    await b.waitForLine(/VI_1 BACKUP -> MASTER \(master gave up \(priority 0 advert\)\)/, 1000);
+    assert.equal(await lab.hasAddress("a", VIP), false, "the stopped master removed its VIP");
+    assert.match(a.output(), /VI_1 MASTER -> INIT \(shutdown\)/);
+  } finally {
+    await stopAll();
+  }
+});
+
+test("vrrp: preemption: a higher-priority node that joins takes over from a lower-priority master", async () => {
+  try {
+    const b = await start("b", fulcrumConfig({ priority: 100 }));
+    await b.waitForLine(/-> MASTER/, 5000);
+    await waitForAddress(lab, "b", VIP, 2000);
+    const a = await start("a", fulcrumConfig({ priority: 200 }));
+    await a.waitForLine(/VI_1 BACKUP -> MASTER/, 5000);
+    await b.waitForLine(/VI_1 MASTER -> BACKUP \(higher priority 200 from 10\.200\.1\.1\)/, 3000);
+    await waitForAddress(lab, "a", VIP, 2000);
+    await waitForNoAddress(lab, "b", VIP, 2000);
+  } finally {
+    await stopAll();
+  }
+});
+
+test("vrrp: nopreempt: a higher-priority backup leaves a live master alone, and takes over when it dies", async () => {
+  try {
+    const b = await start("b", fulcrumConfig({ priority: 100 }));
+    await b.waitForLine(/-> MASTER/, 5000);
+    const a = await start("a", fulcrumConfig({ priority: 200, extra: ["nopreempt: true"] }));
+    await holdsFor("b keeps the VIP", () => lab.hasAddress("b", VIP), 4000); // > 2 master-down intervals
+    assert.doesNotMatch(a.output(), /-> MASTER/);
+    await crash(b);
+    await a.waitForLine(/VI_1 BACKUP -> MASTER/, 5000);
+    await waitForAddress(lab, "a", VIP, 2000);
+  } finally {
+    await stopAll();
+  }
+});
+
+test("vrrp: preempt_delay: a higher-priority node preempts only after the delay", async () => {
+  try {
+    const b = await start("b", fulcrumConfig({ priority: 100 }));
+    await b.waitForLine(/-> MASTER/, 5000);
+    const a = await start("a", fulcrumConfig({ priority: 200, extra: ['preempt_delay: "3s"'] }));
+    const t0 = performance.now();
+    await a.waitForLine(/VI_1 BACKUP -> MASTER \(preempt_delay over, preempting a lower-priority master\)/, 8000);
+    const waited = performance.now() - t0;
+    assert.ok(waited >= 2900, `preempted after ${waited.toFixed(0)} ms, before the 3 s delay`);
+    await waitForAddress(lab, "a", VIP, 2000);
+    await waitForNoAddress(lab, "b", VIP, 2000);
+  } finally {
+    await stopAll();
+  }
+});
+
+test("vrrp: unicast mode: adverts go to the configured peer only, and failover works", async () => {
+  try {
+    const peerOf = (self: string, other: string) => [`unicast_src_ip: 10.200.1.${self}`, `unicast_peer: [10.200.1.${other}]`];
+    const a = await start("a", fulcrumConfig({ priority: 150, extra: peerOf("1", "2") }));
+    const b = await start("b", fulcrumConfig({ priority: 100, extra: peerOf("2", "1") }));
+    await a.waitForLine(/-> MASTER/, 5000);
+    // The client hears no multicast adverts: they are unicast to b.
+    const capture = await lab.exec("c", ["timeout", "2", "tcpdump", "-n", "-i", "eth0", "-c", "3", "ip proto 112"], 5000);
+    assert.doesNotMatch(capture.stdout, /224\.0\.0\.18/);
+    await holdsFor("b stays backup", async () => !(await lab.hasAddress("b", VIP)), 2000);
+    await crash(a);
+    await waitForAddress(lab, "b", VIP, 5000);
+    await b.waitForLine(/VI_1 BACKUP -> MASTER/, 1000);
+  } finally {
+    await stopAll();
+  }
+});
