@@ -3,11 +3,10 @@
 import type { TcpHandlers, TcpSocket } from "../../runtime/types.ts";
 import type { KeyFacts } from "../pools.ts";
 import type { ErrorKind } from "../stats.ts";
-import { findHeadEnd, HeadError, latin1 } from "./head.ts";
+import { findHeadEnd, HeadError, indexFor } from "./head.ts";
 import { parseRequestHead, type RequestHead } from "./request-head.ts";
 import { ChunkedReader } from "./chunked.ts";
 import { errorResponseBytes } from "./heads-out.ts";
-import { FieldHeaders } from "./field-headers.ts";
 import { Exchange } from "./exchange.ts";
 import type { Timed } from "./deadlines.ts";
 import type { SocketListener } from "./listener.ts";
@@ -30,9 +29,12 @@ export class ClientConn implements TcpHandlers, Timed {
   private readPaused = false;
   private facts: KeyFacts | null = null;
   private timeoutKind: "idle" | "header" | "body" = "idle";
+  /** The head-scan index, reused for each request on this connection. */
+  private readonly index: Int32Array;
 
   constructor(readonly socket: TcpSocket, private readonly listener: SocketListener) {
     this.address = socket.remoteAddress;
+    this.index = indexFor(listener.limits.maxHeaderCount);
     this.deadlines.watch(this);
     this.armIdle();
   }
@@ -43,7 +45,7 @@ export class ClientConn implements TcpHandlers, Timed {
 
   keyFacts(req: RequestHead): KeyFacts {
     if (this.facts === null || this.req !== req) {
-      this.facts = { clientAddress: this.address, target: req.target, host: req.host, headers: new FieldHeaders(req.fields) };
+      this.facts = { clientAddress: this.address, target: req.target, host: req.host, headers: req };
     }
     return this.facts;
   }
@@ -106,7 +108,7 @@ export class ClientConn implements TcpHandlers, Timed {
         }
         let req: RequestHead;
         try {
-          req = parseRequestHead(latin1(this.buf, this.start, end - 4), limits);
+          req = parseRequestHead(this.buf.slice(this.start, end), this.index);
         } catch (e) {
           if (e instanceof HeadError) this.reject(e.status, e.status === 431 ? "header_too_large" : "bad_request", e.reason);
           else throw e;
@@ -139,7 +141,7 @@ export class ClientConn implements TcpHandlers, Timed {
       this.reject(413, "body_too_large", `request body larger than ${limits.maxBodyBytes} bytes`);
       return false;
     }
-    const route = this.listener.match({ host: req.host, path: req.path, method: req.method, headers: new FieldHeaders(req.fields) });
+    const route = this.listener.match({ host: req.host, path: req.path, method: req.method, headers: req });
     const hasBody = req.chunked || req.contentLength > 0;
     if (!route) {
       this.stats.errors.no_route++;

@@ -9,8 +9,15 @@ export interface Timed {
 export class Deadlines {
   private readonly items = new Set<Timed>();
   private timer: ReturnType<typeof setInterval> | null = null;
+  private clock = Date.now();
 
   constructor(private readonly periodMs = 50) {}
+
+  /** A clock the sweep advances: deadlines are checked at that granularity anyway, and reading
+   * it costs nothing per request. */
+  get now(): number {
+    return this.timer === null ? Date.now() : this.clock;
+  }
 
   watch(item: Timed): void {
     this.items.add(item);
@@ -28,7 +35,7 @@ export class Deadlines {
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = this.clock = Date.now();
     for (const item of this.items) {
       if (item.deadline !== 0 && now >= item.deadline) {
         item.deadline = 0;

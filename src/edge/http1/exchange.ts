@@ -4,7 +4,7 @@
 import { UpstreamError } from "../../runtime/index.ts";
 import type { Pool, Server } from "../pools.ts";
 import type { ErrorKind } from "../stats.ts";
-import { findHeadEnd, HeadError, latin1 } from "./head.ts";
+import { findHeadEnd, HeadError } from "./head.ts";
 import type { RequestHead } from "./request-head.ts";
 import { parseResponseHead, type ResponseHead } from "./response-head.ts";
 import { ChunkedReader } from "./chunked.ts";
@@ -18,6 +18,7 @@ import { type FailureKind, mayRetry } from "../retry.ts";
 /** Request bytes kept for a retry; a larger body streams without a copy and is not retried. */
 const RETAIN_LIMIT = 64 * 1024;
 const MAX_RESPONSE_HEAD = 64 * 1024;
+const NONE_TRIED: ReadonlySet<Server> = new Set<Server>();
 
 export class Exchange implements UpstreamUser, Timed {
   deadline = 0;
@@ -39,7 +40,8 @@ export class Exchange implements UpstreamUser, Timed {
   private bodyLeft = 0;
   private chunks: ChunkedReader | null = null;
   private tunnel = false;
-  private readonly tried = new Set<Server>();
+  /** Servers this request failed on (made on the first failure). */
+  private tried: ReadonlySet<Server> = NONE_TRIED;
 
   constructor(
     private readonly client: ClientConn,
@@ -48,9 +50,8 @@ export class Exchange implements UpstreamUser, Timed {
     readonly pool: Pool,
     private readonly requestId: string | null,
   ) {
-    const extra: [string, string][] = requestId ? [["X-Request-ID", requestId]] : [];
     this.head = upstreamRequestHead(req, {
-      clientAddress: client.address, proto: client.proto, extra, dropCookie: pool.stickyCookieToDrop(),
+      clientAddress: client.address, proto: client.proto, requestId, dropCookie: pool.stickyCookieToDrop(),
     }, route.requestHeaders);
     client.deadlines.watch(this);
   }
@@ -95,8 +96,15 @@ export class Exchange implements UpstreamUser, Timed {
 
   /** The client can take more: let the upstream speak again. */
   clientDrain(): void {
-    this.conn?.socket.resume();
+    if (this.upstreamPaused) { this.upstreamPaused = false; this.conn?.socket.resume(); }
   }
+
+  /** The client cannot take more now: stop reading the upstream until it drains. */
+  private pauseUpstream(): void {
+    if (!this.upstreamPaused && this.conn) { this.upstreamPaused = true; this.conn.socket.pause(); }
+  }
+
+  private upstreamPaused = false;
 
   /** The client went away: nothing to deliver any more. */
   clientGone(): void {
@@ -115,7 +123,7 @@ export class Exchange implements UpstreamUser, Timed {
 
   // ------------------------------------------------------------------------------ attempts
 
-  private async attempt(): Promise<void> {
+  private attempt(): void {
     this.attempts++;
     const server = this.pool.pickAvoiding(this.client.keyFacts(this.req), this.tried);
     if (!server) {
@@ -125,25 +133,28 @@ export class Exchange implements UpstreamUser, Timed {
       return;
     }
     this.server = server;
-    this.tried.add(server);
-    let conn = this.pool.upstreams.take(server.host, server.port);
-    if (conn) {
-      conn.user = this;
-    } else {
-      this.connecting = true;
-      try {
-        conn = await this.pool.upstreams.connect(server.host, server.port, this, this.pool.config.connectTimeoutMs);
-      } catch (e) {
-        this.connecting = false;
-        if (this.finished) return;
-        const refused = e instanceof UpstreamError && e.kind === "refused";
-        const timedOut = (e as Error).message === "timeout";
-        void this.fail(timedOut ? "timeout" : "error", timedOut ? "upstream connect timed out" : refused ? "upstream refused the connection" : "upstream connection failed", refused ? "upstream_refused" : undefined);
-        return;
-      }
-      this.connecting = false;
-      if (this.finished) { conn.socket.destroy(); return; }
+    const idle = this.pool.upstreams.take(server.host, server.port);
+    if (idle) {
+      idle.user = this;
+      this.send(idle);
+      return;
     }
+    this.connecting = true;
+    this.pool.upstreams.connect(server.host, server.port, this, this.pool.config.connectTimeoutMs).then((conn) => {
+      this.connecting = false;
+      if (this.finished) conn.socket.destroy();
+      else this.send(conn);
+    }, (e) => {
+      this.connecting = false;
+      if (this.finished) return;
+      const refused = e instanceof UpstreamError && e.kind === "refused";
+      const timedOut = (e as Error).message === "timeout";
+      void this.fail(timedOut ? "timeout" : "error", timedOut ? "upstream connect timed out" : refused ? "upstream refused the connection" : "upstream connection failed", refused ? "upstream_refused" : undefined);
+    });
+  }
+
+  /** Sends the request over a connection: head, then whatever body has been read. */
+  private send(conn: UpstreamConn): void {
     this.conn = conn;
     this.resBuf = null;
     this.res = null;
@@ -153,7 +164,7 @@ export class Exchange implements UpstreamUser, Timed {
   }
 
   private armRead(): void {
-    this.deadline = Date.now() + this.pool.config.readTimeoutMs;
+    this.deadline = this.client.deadlines.now + this.pool.config.readTimeoutMs;
   }
 
   private lastStatus = 0;
@@ -178,7 +189,8 @@ export class Exchange implements UpstreamUser, Timed {
     console.error(`fulcrum: ${server.label} ${this.lastFailureStatus} ${detail} (${this.req.method} ${this.req.target})`);
     // A kept-alive connection the server had already closed is not the server's failure: try
     // again on a fresh one, without spending a try.
-    if (stale && this.retained) { this.tried.delete(server); this.attempts--; void this.attempt(); return true; }
+    if (stale && this.retained) { this.attempts--; void this.attempt(); return true; }
+    this.tried = new Set([...this.tried, server]);
     if (this.mayRetry(kind)) {
       this.client.stats.retries++;
       void this.attempt();
@@ -208,20 +220,28 @@ export class Exchange implements UpstreamUser, Timed {
 
   upstreamData(chunk: Uint8Array): void {
     if (this.finished) return;
-    if (this.tunnel) { if (!this.client.socket.write(chunk)) this.conn!.socket.pause(); return; }
+    if (this.tunnel) { if (!this.client.socket.write(chunk)) this.pauseUpstream(); return; }
     if (this.res === null) { this.readHead(chunk); return; }
     this.readBody(chunk, 0);
   }
 
   private readHead(chunk: Uint8Array): void {
-    if (this.resBuf === null) this.resBuf = chunk.slice();
-    else {
+    this.armRead();
+    if (this.resBuf === null) {
+      // Usually the whole head arrives at once: parse it in place, copy nothing.
+      const end = findHeadEnd(chunk, 0, chunk.length);
+      if (end > 0) {
+        if (this.tryHead(chunk, end)) return;
+        chunk = chunk.subarray(end); // an interim head went out; another follows
+        if (chunk.length === 0) return;
+      }
+      this.resBuf = chunk.slice();
+    } else {
       const joined = new Uint8Array(this.resBuf.length + chunk.length);
       joined.set(this.resBuf);
       joined.set(chunk, this.resBuf.length);
       this.resBuf = joined;
     }
-    this.armRead();
     for (;;) {
       const buf: Uint8Array = this.resBuf!;
       const end = findHeadEnd(buf, 0, buf.length);
@@ -229,31 +249,38 @@ export class Exchange implements UpstreamUser, Timed {
         if (buf.length > MAX_RESPONSE_HEAD) void this.fail("error", "upstream response head too large");
         return;
       }
-      let res: ResponseHead;
-      try {
-        res = parseResponseHead(latin1(buf, 0, end - 4), this.req.method);
-      } catch (e) {
-        void this.fail("error", `invalid response from upstream: ${e instanceof HeadError ? e.reason : e}`);
-        return;
-      }
-      if (res.status === 101 && this.req.upgrade) { this.startTunnel(res, buf.subarray(end)); return; }
-      if (res.status < 200) {
-        // Interim (100 Continue, 103): pass it on and read the next head.
-        this.sentToClient = true;
-        this.client.socket.write(buf.slice(0, end));
-        const rest = buf.slice(end);
-        this.resBuf = rest.length > 0 ? rest : null;
-        if (rest.length === 0) return;
-        continue;
-      }
-      if (this.pool.retry.statuses.has(res.status) && this.mayRetry("status")) {
-        this.lastStatus = res.status;
-        this.fail("status", `upstream answered ${res.status}`);
-        return;
-      }
-      this.startResponse(res, buf, end);
-      return;
+      if (this.tryHead(buf, end)) return;
+      // An interim response was passed on: read the next head from what is left.
+      const rest = buf.slice(end);
+      this.resBuf = rest.length > 0 ? rest : null;
+      if (rest.length === 0) return;
     }
+  }
+
+  /** Handles the head in buf[0, end); false when it was an interim (1xx) one and another head
+   * follows. */
+  private tryHead(buf: Uint8Array, end: number): boolean {
+    let res: ResponseHead;
+    try {
+      res = parseResponseHead(buf, end, this.req.method, this.conn!.index);
+    } catch (e) {
+      void this.fail("error", `invalid response from upstream: ${e instanceof HeadError ? e.reason : e}`);
+      return true;
+    }
+    if (res.status === 101 && this.req.upgrade) { this.startTunnel(res, buf.subarray(end)); return true; }
+    if (res.status < 200) {
+      // Interim (100 Continue, 103): pass it on; the final head follows.
+      this.sentToClient = true;
+      this.client.socket.write(buf.slice(0, end));
+      return false;
+    }
+    if (this.pool.retry.statuses.has(res.status) && this.mayRetry("status")) {
+      this.lastStatus = res.status;
+      this.fail("status", `upstream answered ${res.status}`);
+      return true;
+    }
+    this.startResponse(res, buf, end);
+    return true;
   }
 
   private startResponse(res: ResponseHead, buf: Uint8Array, end: number): void {
@@ -269,14 +296,23 @@ export class Exchange implements UpstreamUser, Timed {
     const closeClient = res.body === "close" || !this.req.keepAlive;
     this.client.closeAfterResponse = closeClient;
     this.sentToClient = true;
-    this.client.socket.write(clientResponseHead(res, this.route.responseHeaders, { extra, close: closeClient }));
+    const ctx = { extra, close: closeClient };
+    const rest = buf.length - end;
+    if (res.body === "length" && rest <= res.contentLength) {
+      // The common case: the head and the body bytes that came with it leave in one write.
+      this.bodyLeft = res.contentLength - rest;
+      this.client.socket.write(clientResponseHead(res, this.route.responseHeaders, ctx, rest > 0 ? buf.subarray(end) : undefined));
+      if (this.bodyLeft === 0) this.complete(true);
+      return;
+    }
+    this.client.socket.write(clientResponseHead(res, this.route.responseHeaders, ctx));
     if (res.body === "length") this.bodyLeft = res.contentLength;
     if (res.body === "chunked") this.chunks = new ChunkedReader();
     if (res.body === "none" || (res.body === "length" && res.contentLength === 0)) {
-      this.complete(buf.length === end);
+      this.complete(rest === 0);
       return;
     }
-    if (buf.length > end) this.readBody(buf.subarray(end), 0);
+    if (rest > 0) this.readBody(buf.subarray(end), 0);
   }
 
   private readBody(chunk: Uint8Array, from: number): void {
@@ -290,7 +326,7 @@ export class Exchange implements UpstreamUser, Timed {
     }
     if (take > 0) {
       const piece = from === 0 && take === chunk.length ? chunk : chunk.subarray(from, from + take);
-      if (!this.client.socket.write(piece)) this.conn!.socket.pause();
+      if (!this.client.socket.write(piece)) this.pauseUpstream();
     }
     if (res.body === "length") {
       this.bodyLeft -= take;
@@ -313,7 +349,7 @@ export class Exchange implements UpstreamUser, Timed {
     this.deadline = 0;
     this.client.deadlines.unwatch(this);
     if (this.conn) {
-      this.conn.socket.resume();
+      if (this.upstreamPaused) this.conn.socket.resume();
       this.pool.upstreams.release(this.conn, clean && this.res!.keepAlive && this.bodyComplete);
       this.conn = null;
     }

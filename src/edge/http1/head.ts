@@ -1,7 +1,13 @@
-// Shared parts of strict HTTP/1.1 head parsing (RFC 9112): header lines, and the framing headers
-// whose ambiguity request smuggling lives in. Anything not clearly valid is an error, never a guess.
+// A parsed head over its own bytes: the head-scan index says where each field is; strings are
+// made only for what is read (forwarding copies byte ranges). Shared by requests and responses.
+import type { HeaderLookup } from "../routes.ts";
+import { latin1, lowerLatin1 } from "./bytes.ts";
+import {
+  FIELD_WORDS, HEAD_ERRORS, HEAD_OK, HEAD_TOO_MANY, K_CONNECTION, K_CONTENT_LENGTH, K_TRANSFER_ENCODING,
+  scanHeaderLines,
+} from "./head-scan.ts";
 
-/** A header as received: original name (forwarded as is), lowercase name (for lookups), value. */
+/** A header as received: original name, lowercase name, value. */
 export interface HeaderField {
   name: string;
   lower: string;
@@ -14,89 +20,6 @@ export class HeadError extends Error {
   }
 }
 
-// RFC 9110 field-name = token; the colon follows it directly (no whitespace before it).
-// field-value: VCHAR, obs-text, SP, HTAB; no CTL (NUL, bare CR and LF included).
-const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*$/;
-
-/** Parses the header lines of a head (after the start line); throws HeadError(400) on any flaw. */
-export function parseHeaderLines(lines: string[], from: number, maxCount: number): HeaderField[] {
-  const fields: HeaderField[] = [];
-  for (let i = from; i < lines.length; i++) {
-    const line = lines[i];
-    if (line === "") continue;
-    const c = line.charCodeAt(0);
-    if (c === 0x20 || c === 0x09) throw new HeadError(400, "obsolete line folding");
-    const m = HEADER_LINE.exec(line);
-    if (!m) throw new HeadError(400, describeBadLine(line));
-    if (fields.length >= maxCount) throw new HeadError(431, `more than ${maxCount} header fields`);
-    fields.push({ name: m[1], lower: m[1].toLowerCase(), value: m[2] });
-  }
-  return fields;
-}
-
-function describeBadLine(line: string): string {
-  const colon = line.indexOf(":");
-  if (colon < 0) return "header line without a colon";
-  if (/[ \t]$/.test(line.slice(0, colon))) return "whitespace before the colon";
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(line.slice(0, colon))) return "invalid character in a header name";
-  return "invalid character in a header value";
-}
-
-/** Splits a head (start line through the final CRLF CRLF, exclusive) into lines; bare CR or LF
- * anywhere is an error, since a peer might read it as a line end where we do not. */
-export function splitHeadLines(head: string): string[] {
-  const lines = head.split("\r\n");
-  for (const line of lines) {
-    if (line.includes("\r")) throw new HeadError(400, "bare CR in the head");
-    if (line.includes("\n")) throw new HeadError(400, "bare LF in the head");
-  }
-  return lines;
-}
-
-export interface Framing {
-  /** -1 when there is no Content-Length. */
-  contentLength: number;
-  chunked: boolean;
-}
-
-/** Content-Length and Transfer-Encoding, read so that only one meaning is possible. */
-export function readFraming(fields: HeaderField[]): Framing {
-  let contentLength = -1, chunked = false, teSeen = false;
-  for (const f of fields) {
-    if (f.lower === "content-length") {
-      for (const part of f.value.split(",")) {
-        const v = part.trim();
-        if (!/^[0-9]{1,15}$/.test(v)) throw new HeadError(400, `malformed Content-Length "${f.value}"`);
-        const n = Number(v);
-        if (contentLength >= 0 && n !== contentLength) throw new HeadError(400, "differing Content-Length values");
-        contentLength = n;
-      }
-    } else if (f.lower === "transfer-encoding") {
-      if (teSeen || f.value.toLowerCase() !== "chunked") {
-        throw new HeadError(400, `Transfer-Encoding other than a single final chunked ("${f.value}")`);
-      }
-      teSeen = chunked = true;
-    }
-  }
-  if (chunked && contentLength >= 0) throw new HeadError(400, "both Content-Length and Transfer-Encoding");
-  return { contentLength, chunked };
-}
-
-/** The comma-separated tokens of every field with this name, lowercased. */
-export function tokens(fields: HeaderField[], lower: string): string[] {
-  const out: string[] = [];
-  for (const f of fields) {
-    if (f.lower !== lower) continue;
-    for (const t of f.value.split(",")) { const v = t.trim().toLowerCase(); if (v) out.push(v); }
-  }
-  return out;
-}
-
-export function fieldValue(fields: HeaderField[], lower: string): string | null {
-  for (const f of fields) if (f.lower === lower) return f.value;
-  return null;
-}
-
 /** Finds CRLF CRLF in buf[from, end); returns the index just past it, or -1. */
 export function findHeadEnd(buf: Uint8Array, from: number, end: number): number {
   for (let i = Math.max(from, 3); i < end; i++) {
@@ -105,17 +28,139 @@ export function findHeadEnd(buf: Uint8Array, from: number, end: number): number 
   return -1;
 }
 
-/** Bytes as a Latin-1 string (every byte one char), so header bytes round-trip exactly. */
-export function latin1(buf: Uint8Array, start: number, end: number): string {
-  let s = "";
-  for (let i = start; i < end; i += 8192) {
-    s += String.fromCharCode.apply(null, buf.subarray(i, Math.min(end, i + 8192)) as unknown as number[]);
-  }
-  return s;
+/** An index buffer for heads of up to maxFields fields. A connection keeps one and reuses it for
+ * each head it reads: heads on one connection are handled one at a time. */
+export function indexFor(maxFields: number): Int32Array {
+  return new Int32Array(2 + (maxFields + 1) * FIELD_WORDS);
 }
 
-export function latin1Bytes(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
+/** Runs the head-scan kernel over the header lines of the head in buf[.., end) into index. */
+export function scanFields(buf: Uint8Array, from: number, end: number, index: Int32Array, tooMany: number): Int32Array {
+  const limit = (index.length - 2) / FIELD_WORDS - 1;
+  const code = scanHeaderLines(buf, from, end - 2, index, limit);
+  if (code === HEAD_TOO_MANY) throw new HeadError(tooMany, `more than ${limit} header fields`);
+  if (code !== HEAD_OK) throw new HeadError(400, HEAD_ERRORS[code]);
+  return index;
+}
+
+const NO_TOKENS: string[] = [], KEEP_ALIVE = ["keep-alive"], CLOSE = ["close"];
+
+export class ParsedHead implements HeaderLookup {
+  private decoded: HeaderField[] | null = null;
+  private tokens: string[] | null = null;
+
+  /** buf[0, end) is the head, through its final CRLF CRLF; body bytes may follow in buf. */
+  constructor(readonly buf: Uint8Array, readonly index: Int32Array, readonly end: number) {}
+
+  get count(): number { return this.index[1]; }
+  id(k: number): number { return this.index[2 + k * FIELD_WORDS + 4]; }
+  nameStart(k: number): number { return this.index[2 + k * FIELD_WORDS]; }
+  valueEnd(k: number): number { return this.index[2 + k * FIELD_WORDS + 3]; }
+
+  value(k: number): string {
+    const at = 2 + k * FIELD_WORDS;
+    return latin1(this.buf, this.index[at + 2], this.index[at + 3]);
+  }
+
+  lowerName(k: number): string {
+    const at = 2 + k * FIELD_WORDS;
+    return lowerLatin1(this.buf, this.index[at], this.index[at + 1]);
+  }
+
+  /** Every field as strings (made on first use: routes on headers, keys from headers). */
+  get fields(): HeaderField[] {
+    if (this.decoded) return this.decoded;
+    const out: HeaderField[] = [];
+    for (let k = 0; k < this.count; k++) {
+      const at = 2 + k * FIELD_WORDS;
+      out.push({ name: latin1(this.buf, this.index[at], this.index[at + 1]), lower: this.lowerName(k), value: this.value(k) });
+    }
+    return this.decoded = out;
+  }
+
+  /** All values of a well-known field joined with ", ", or null. */
+  joined(id: number): string | null {
+    let v: string | null = null;
+    for (let k = 0; k < this.count; k++) if (this.id(k) === id) v = v === null ? this.value(k) : `${v}, ${this.value(k)}`;
+    return v;
+  }
+
+  /** How many fields have this well-known id. */
+  countOf(id: number): number {
+    let n = 0;
+    for (let k = 0; k < this.count; k++) if (this.id(k) === id) n++;
+    return n;
+  }
+
+  /** HeaderLookup: any field by name, all values joined. */
+  get(name: string): string | null {
+    const lower = name.toLowerCase();
+    let v: string | null = null;
+    for (const f of this.fields) if (f.lower === lower) v = v === null ? f.value : `${v}, ${f.value}`;
+    return v;
+  }
+
+  /** The lowercase tokens of the Connection fields (read once). */
+  connectionTokens(): string[] {
+    if (this.tokens) return this.tokens;
+    const v = this.joined(K_CONNECTION);
+    if (v === null) return this.tokens = NO_TOKENS;
+    const lower = v.toLowerCase();
+    if (lower === "keep-alive") return this.tokens = KEEP_ALIVE;
+    if (lower === "close") return this.tokens = CLOSE;
+    const out: string[] = [];
+    if (v !== null) for (const t of v.split(",")) { const x = t.trim().toLowerCase(); if (x) out.push(x); }
+    return this.tokens = out;
+  }
+
+  /** Connection tokens that name other fields to drop (not close, keep-alive or upgrade). */
+  connectionNamed(): string[] {
+    const t = this.connectionTokens();
+    return t.length === 0 ? t : t.filter((x) => x !== "close" && x !== "keep-alive" && x !== "upgrade");
+  }
+
+  /** A value of 1 to 15 plain digits as a number, else -1 (then the slow path judges it). */
+  private digits(k: number): number {
+    const at = 2 + k * FIELD_WORDS, start = this.index[at + 2], end = this.index[at + 3];
+    if (end <= start || end - start > 15) return -1;
+    let n = 0;
+    for (let i = start; i < end; i++) {
+      const d = this.buf[i] - 0x30;
+      if (d < 0 || d > 9) return -1;
+      n = n * 10 + d;
+    }
+    return n;
+  }
+
+  /** Content-Length and Transfer-Encoding, read so that only one meaning is possible. */
+  framing(): { contentLength: number; chunked: boolean } {
+    let contentLength = -1, chunked = false, te = 0;
+    for (let k = 0; k < this.count; k++) {
+      const id = this.id(k);
+      if (id === K_CONTENT_LENGTH) {
+        const n = this.digits(k);
+        if (n >= 0) {
+          if (contentLength >= 0 && n !== contentLength) throw new HeadError(400, "differing Content-Length values");
+          contentLength = n;
+          continue;
+        }
+        const raw = this.value(k);
+        for (const part of raw.split(",")) {
+          const v = part.trim();
+          if (!/^[0-9]{1,15}$/.test(v)) throw new HeadError(400, `malformed Content-Length "${raw}"`);
+          const n = Number(v);
+          if (contentLength >= 0 && n !== contentLength) throw new HeadError(400, "differing Content-Length values");
+          contentLength = n;
+        }
+      } else if (id === K_TRANSFER_ENCODING) {
+        const raw = this.value(k);
+        if (te++ > 0 || raw.toLowerCase() !== "chunked") {
+          throw new HeadError(400, `Transfer-Encoding other than a single final chunked ("${raw}")`);
+        }
+        chunked = true;
+      }
+    }
+    if (chunked && contentLength >= 0) throw new HeadError(400, "both Content-Length and Transfer-Encoding");
+    return { contentLength, chunked };
+  }
 }

@@ -1,89 +1,97 @@
 // The heads the socket path writes: the request head sent upstream and the response head sent
 // to the client. Same rules as the fetch path (headers.ts): hop-by-hop fields and those named in
 // Connection go, X-Forwarded-*/X-Real-IP/Via are recomputed, then the operator's remove, set, add.
+// Fields that pass through are copied as byte ranges of the received head.
 import type { HeaderRewrite } from "../../config/schema.ts";
-import { HOP_BY_HOP, VIA } from "../headers.ts";
+import { VIA } from "../headers.ts";
 import { errorBody, STATUS_TEXT } from "../errors.ts";
 import type { ErrorKind } from "../stats.ts";
-import { type HeaderField, latin1Bytes, tokens } from "./head.ts";
+import { HeadBuilder, latin1Bytes } from "./bytes.ts";
+import type { ParsedHead } from "./head.ts";
+import {
+  K_CONNECTION, K_CONTENT_LENGTH, K_COOKIE, K_KEEP_ALIVE, K_PROXY_AUTHENTICATE, K_PROXY_AUTHORIZATION,
+  K_PROXY_CONNECTION, K_TE, K_TRAILER, K_TRANSFER_ENCODING, K_UPGRADE, K_VIA, K_X_FORWARDED_FOR,
+  K_HOST, K_X_FORWARDED_HOST, K_X_FORWARDED_PROTO, K_X_REAL_IP, K_X_REQUEST_ID, KNOWN,
+} from "./head-scan.ts";
 import type { RequestHead } from "./request-head.ts";
 import type { ResponseHead } from "./response-head.ts";
 
-const HOP = new Set(HOP_BY_HOP);
-const FORWARDED = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "via"]);
+// Fields never copied, by well-known id: hop-by-hop ones (RFC 9110 §7.6.1).
+const HOP = new Uint8Array(KNOWN.length + 1);
+for (const id of [K_CONNECTION, K_KEEP_ALIVE, K_PROXY_CONNECTION, K_TE, K_TRAILER, K_TRANSFER_ENCODING, K_UPGRADE, K_PROXY_AUTHENTICATE, K_PROXY_AUTHORIZATION]) HOP[id] = 1;
+// ...and on requests also the ones Fulcrum recomputes, and framing it writes itself.
+const REQUEST_DROP = HOP.slice();
+for (const id of [K_X_FORWARDED_FOR, K_X_FORWARDED_PROTO, K_X_FORWARDED_HOST, K_X_REAL_IP, K_VIA, K_CONTENT_LENGTH]) REQUEST_DROP[id] = 1;
 
-type Field = [name: string, lower: string, value: string];
+// Constant lines, encoded once.
+const HTTP11_CRLF = latin1Bytes(" HTTP/1.1\r\n");
+const HTTP11_SP = latin1Bytes("HTTP/1.1 ");
+const CRLF = latin1Bytes("\r\n");
+const XFP_HTTP = latin1Bytes("X-Forwarded-Proto: http\r\n");
+const XFP_HTTPS = latin1Bytes("X-Forwarded-Proto: https\r\n");
+const VIA_LINE = latin1Bytes(`Via: ${VIA}\r\n`);
 
-function kept(fields: HeaderField[], drop: (lower: string) => boolean): Field[] {
-  const named = tokens(fields, "connection");
-  const out: Field[] = [];
-  for (const f of fields) {
-    if (HOP.has(f.lower) || drop(f.lower) || (named.length > 0 && named.includes(f.lower))) continue;
-    out.push([f.name, f.lower, f.value]);
+const hasRules = (r: HeaderRewrite) => r.remove.length > 0 || r.set.length > 0 || r.add.length > 0;
+
+/** Copies the fields of `head` that `drop` and the rule let through. Lines are contiguous in
+ * the received head, so each run of kept lines is copied as one byte range. */
+function copyFields(b: HeadBuilder, head: ParsedHead, drop: Uint8Array, named: string[], rule: HeaderRewrite, skipIds: number[]): void {
+  const ruled = hasRules(rule) ? new Set([...rule.remove, ...rule.set.map(([n]) => n)]) : null;
+  const byName = named.length > 0 || ruled !== null;
+  let run = -1; // start of the current run of kept lines
+  for (let k = 0; k < head.count; k++) {
+    const id = head.id(k);
+    let kept = drop[id] !== 1 && !(skipIds.length > 0 && skipIds.includes(id));
+    if (kept && byName) {
+      const lower = head.lowerName(k);
+      kept = !named.includes(lower) && !ruled?.has(lower);
+    }
+    if (kept) { if (run < 0) run = head.nameStart(k); }
+    else if (run >= 0) { b.range(head.buf, run, head.nameStart(k)); run = -1; }
   }
-  return out;
-}
-
-function rewrite(fields: Field[], rule: HeaderRewrite): Field[] {
-  if (rule.remove.length === 0 && rule.set.length === 0 && rule.add.length === 0) return fields;
-  const gone = new Set([...rule.remove, ...rule.set.map(([n]) => n)]);
-  const out = fields.filter((f) => !gone.has(f[1]));
-  for (const [n, v] of rule.set) out.push([n, n, v]);
-  for (const [n, v] of rule.add) out.push([n, n, v]);
-  return out;
-}
-
-function serialize(startLine: string, fields: Field[]): string {
-  let s = startLine + "\r\n";
-  for (const f of fields) s += f[0] + ": " + f[2] + "\r\n";
-  return s + "\r\n";
-}
-
-function joined(fields: HeaderField[], lower: string): string {
-  let v = "";
-  for (const f of fields) if (f.lower === lower) v = v ? `${v}, ${f.value}` : f.value;
-  return v;
+  // The last run ends where the blank line's CRLF starts.
+  if (run >= 0) b.range(head.buf, run, head.end - 2);
+  for (const [n, v] of rule.set) b.field(n, v);
+  for (const [n, v] of rule.add) b.field(n, v);
 }
 
 export interface UpstreamHeadContext {
   clientAddress: string;
   proto: "http" | "https";
-  /** Extra fields to add after the operator's rules (X-Request-ID). */
-  extra: [string, string][];
-  /** Request cookies to drop (a sticky cookie with `indirect`). */
+  /** X-Request-ID to send, replacing the client's. */
+  requestId: string | null;
+  /** A request cookie to drop (a sticky cookie with `indirect`). */
   dropCookie: string | null;
 }
 
 export function upstreamRequestHead(req: RequestHead, ctx: UpstreamHeadContext, rule: HeaderRewrite): Uint8Array {
-  const fields = kept(req.fields, (l) => FORWARDED.has(l) || l === "content-length");
-  const xff = joined(req.fields, "x-forwarded-for"), via = joined(req.fields, "via");
-  fields.push(["X-Forwarded-For", "x-forwarded-for", xff ? `${xff}, ${ctx.clientAddress}` : ctx.clientAddress]);
-  fields.push(["X-Forwarded-Proto", "x-forwarded-proto", ctx.proto]);
-  if (req.hostHeader) fields.push(["X-Forwarded-Host", "x-forwarded-host", req.hostHeader]);
-  fields.push(["X-Real-IP", "x-real-ip", ctx.clientAddress]);
-  fields.push(["Via", "via", via ? `${via}, ${VIA}` : VIA]);
-  if (ctx.dropCookie) dropCookie(fields, ctx.dropCookie);
-  const out = rewrite(fields, rule);
-  for (const [n, v] of ctx.extra) out.push([n, n.toLowerCase(), v]);
-  // Framing last, from what was parsed: the body is forwarded byte for byte as received.
-  if (req.chunked) out.push(["Transfer-Encoding", "transfer-encoding", "chunked"]);
-  else if (req.contentLength >= 0) out.push(["Content-Length", "content-length", String(req.contentLength)]);
-  if (req.upgrade) {
-    out.push(["Connection", "connection", "upgrade"]);
-    out.push(["Upgrade", "upgrade", req.upgrade]);
+  const b = new HeadBuilder();
+  if (req.absoluteForm) b.text(`${req.method} ${req.target}`);
+  else b.range(req.buf, 0, req.targetEnd);
+  b.bytes(HTTP11_CRLF);
+  const skip: number[] = [];
+  if (ctx.dropCookie) skip.push(K_COOKIE);
+  if (ctx.requestId) skip.push(K_X_REQUEST_ID);
+  copyFields(b, req, REQUEST_DROP, req.connectionNamed(), rule, skip);
+  const xff = req.joined(K_X_FORWARDED_FOR), via = req.joined(K_VIA);
+  b.field("X-Forwarded-For", xff ? `${xff}, ${ctx.clientAddress}` : ctx.clientAddress);
+  b.bytes(ctx.proto === "https" ? XFP_HTTPS : XFP_HTTP);
+  if (req.hostHeader) b.field("X-Forwarded-Host", req.hostHeader);
+  b.field("X-Real-IP", ctx.clientAddress);
+  if (via) b.field("Via", `${via}, ${VIA}`);
+  else b.bytes(VIA_LINE);
+  if (ctx.dropCookie) {
+    const cookie = req.joined(K_COOKIE);
+    const rest = cookie?.split(";").map((p) => p.trim()).filter((p) => p && !p.startsWith(`${ctx.dropCookie}=`));
+    if (rest?.length) b.field("Cookie", rest.join("; "));
   }
-  // Host is a regular field: it passes through as the client sent it.
-  if (!req.fields.some((f) => f.lower === "host") && req.hostHeader) out.push(["Host", "host", req.hostHeader]);
-  return latin1Bytes(serialize(`${req.method} ${req.target} HTTP/1.1`, out));
-}
-
-function dropCookie(fields: Field[], name: string): void {
-  for (let i = fields.length - 1; i >= 0; i--) {
-    if (fields[i][1] !== "cookie") continue;
-    const rest = fields[i][2].split(";").map((p) => p.trim()).filter((p) => p && !p.startsWith(`${name}=`));
-    if (rest.length === 0) fields.splice(i, 1);
-    else fields[i] = [fields[i][0], "cookie", rest.join("; ")];
-  }
+  if (ctx.requestId) b.field("X-Request-ID", ctx.requestId);
+  // Framing from what was parsed: the body is forwarded byte for byte as received.
+  if (req.chunked) b.text("Transfer-Encoding: chunked\r\n");
+  else if (req.contentLength >= 0) b.field("Content-Length", String(req.contentLength));
+  if (req.upgrade) b.field("Connection", "upgrade").field("Upgrade", req.upgrade);
+  if (req.absoluteForm && req.countOf(K_HOST) === 0) b.field("Host", req.hostHeader);
+  return b.build();
 }
 
 export interface ClientHeadContext {
@@ -93,17 +101,20 @@ export interface ClientHeadContext {
   close: boolean;
 }
 
-export function clientResponseHead(res: ResponseHead, rule: HeaderRewrite, ctx: ClientHeadContext): Uint8Array {
-  const switching = res.status === 101;
-  const fields = rewrite(kept(res.fields, () => false), rule);
-  for (const [n, v] of ctx.extra) fields.push([n, n.toLowerCase(), v]);
-  if (res.body === "chunked") fields.push(["Transfer-Encoding", "transfer-encoding", "chunked"]);
-  if (switching) {
-    fields.push(["Connection", "connection", "upgrade"]);
-    const up = res.fields.find((f) => f.lower === "upgrade");
-    if (up) fields.push(["Upgrade", "upgrade", up.value]);
-  } else if (ctx.close) fields.push(["Connection", "connection", "close"]);
-  return latin1Bytes(serialize(`HTTP/1.1 ${res.status} ${res.reason || STATUS_TEXT[res.status] || ""}`.trimEnd(), fields));
+/** The response head for the client, followed by `tail` (first body bytes) in one buffer. */
+export function clientResponseHead(res: ResponseHead, rule: HeaderRewrite, ctx: ClientHeadContext, tail?: Uint8Array): Uint8Array {
+  const b = new HeadBuilder();
+  b.bytes(HTTP11_SP).range(res.buf, 9, res.statusLineEnd).bytes(CRLF);
+  const requestId = ctx.extra.some(([n]) => n === "X-Request-ID");
+  copyFields(b, res, HOP, res.connectionNamed(), rule, requestId ? [K_X_REQUEST_ID] : []);
+  for (const [n, v] of ctx.extra) b.field(n, v);
+  if (res.body === "chunked") b.text("Transfer-Encoding: chunked\r\n");
+  if (res.status === 101) {
+    b.field("Connection", "upgrade");
+    const up = res.joined(K_UPGRADE);
+    if (up) b.field("Upgrade", up);
+  } else if (ctx.close) b.text("Connection: close\r\n");
+  return b.build(tail);
 }
 
 /** A complete error response, as errors.ts words it for the fetch path. */

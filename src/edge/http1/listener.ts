@@ -8,6 +8,7 @@ import { ClientConn } from "./client-conn.ts";
 import type { Deadlines } from "./deadlines.ts";
 import type { RequestHead } from "./request-head.ts";
 import { saneRequestId } from "../retry.ts";
+import { K_X_REQUEST_ID } from "./head-scan.ts";
 
 export interface ListenerLimits {
   maxHeaderBytes: number;
@@ -66,8 +67,7 @@ export class SocketListener {
   /** X-Request-ID: the client's when it is sane, else a new one. */
   requestId(req: RequestHead): string | null {
     if (!this.config.requestId) return null;
-    for (const f of req.fields) if (f.lower === "x-request-id" && saneRequestId(f.value)) return f.value;
-    return crypto.randomUUID();
+    return saneRequestId(req.joined(K_X_REQUEST_ID)) ?? crypto.randomUUID();
   }
 
   get connections(): number {

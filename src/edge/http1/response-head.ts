@@ -1,33 +1,49 @@
 // The upstream's response head, read as strictly as requests: an upstream that frames a
 // response two ways could desynchronise the connection we reuse.
-import { type HeaderField, HeadError, parseHeaderLines, readFraming, splitHeadLines, tokens } from "./head.ts";
+import { HeadError, ParsedHead, scanFields } from "./head.ts";
 
-export interface ResponseHead {
-  status: number;
-  reason: string;
-  minor: 0 | 1;
-  fields: HeaderField[];
+export class ResponseHead extends ParsedHead {
+  status = 0;
+  minor: 0 | 1 = 1;
+  /** Where the status line's CR is. */
+  statusLineEnd = 0;
   /** "length": contentLength bytes; "chunked"; "close": until the upstream closes; "none". */
-  body: "none" | "length" | "chunked" | "close";
-  contentLength: number;
-  keepAlive: boolean;
+  body: "none" | "length" | "chunked" | "close" = "none";
+  contentLength = -1;
+  keepAlive = true;
 }
 
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9][0-9]{2})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
+/** Parses the head in buf[0, end) (end: just past the final CRLF CRLF). */
+export function parseResponseHead(buf: Uint8Array, end: number, requestMethod: string, index: Int32Array): ResponseHead {
+  // HTTP/1.x SP 3DIGIT [SP reason] CRLF
+  const bad = () => new HeadError(502, "malformed status line from upstream");
+  const prefix = [0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e];
+  for (let k = 0; k < 7; k++) if (buf[k] !== prefix[k]) throw bad();
+  const minorByte = buf[7];
+  if ((minorByte !== 0x30 && minorByte !== 0x31) || buf[8] !== 0x20) throw bad();
+  const d0 = buf[9] - 0x30, d1 = buf[10] - 0x30, d2 = buf[11] - 0x30;
+  if (!(d0 >= 1 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9)) throw bad();
+  let i = 12;
+  if (buf[i] === 0x20) {
+    for (i++; buf[i] !== 0x0d; i++) {
+      const c = buf[i];
+      if ((c < 0x20 && c !== 0x09) || c === 0x7f || i >= end) throw bad();
+    }
+  }
+  if (buf[i] !== 0x0d || buf[i + 1] !== 0x0a) throw bad();
 
-export function parseResponseHead(head: string, requestMethod: string): ResponseHead {
-  const lines = splitHeadLines(head);
-  const m = STATUS_LINE.exec(lines[0]);
-  if (!m) throw new HeadError(502, "malformed status line from upstream");
-  const minor = m[1] === "1" ? 1 : 0, status = Number(m[2]);
-  const fields = parseHeaderLines(lines, 1, 1000);
-  const { contentLength, chunked } = readFraming(fields);
-  const conn = tokens(fields, "connection");
-  let keepAlive = minor === 1 ? !conn.includes("close") : conn.includes("keep-alive");
-  let body: ResponseHead["body"];
-  if (requestMethod === "HEAD" || status < 200 || status === 204 || status === 304) body = "none";
-  else if (chunked) body = "chunked";
-  else if (contentLength >= 0) body = "length";
-  else { body = "close"; keepAlive = false; }
-  return { status, reason: m[3] ?? "", minor, fields, body, contentLength, keepAlive };
+  const head = new ResponseHead(buf, scanFields(buf, i + 2, end, index, 502), end);
+  head.status = d0 * 100 + d1 * 10 + d2;
+  head.minor = minorByte === 0x31 ? 1 : 0;
+  head.statusLineEnd = i;
+  const { contentLength, chunked } = head.framing();
+  const conn = head.connectionTokens();
+  head.keepAlive = head.minor === 1 ? !conn.includes("close") : conn.includes("keep-alive");
+  head.contentLength = contentLength;
+  const status = head.status;
+  if (requestMethod === "HEAD" || status < 200 || status === 204 || status === 304) head.body = "none";
+  else if (chunked) head.body = "chunked";
+  else if (contentLength >= 0) head.body = "length";
+  else { head.body = "close"; head.keepAlive = false; }
+  return head;
 }

@@ -1,6 +1,7 @@
 // Keep-alive connections to upstream servers, reused across requests (nginx `keepalive`).
 import { runtime, type TcpSocket } from "../../runtime/index.ts";
 import type { TcpHandlers } from "../../runtime/types.ts";
+import { indexFor } from "./head.ts";
 
 /** What an upstream connection's events go to while a request uses it. */
 export interface UpstreamUser {
@@ -16,6 +17,8 @@ export class UpstreamConn implements TcpHandlers {
   /** True once it has served a request: a failure on a reused connection may be a stale one. */
   reused = false;
   idleSince = 0;
+  /** The head-scan index for responses on this connection (one at a time). */
+  readonly index = indexFor(256);
 
   constructor(readonly key: string, private readonly pool: UpstreamPool) {}
 

@@ -1,0 +1,192 @@
+// L7 proxy throughput against nginx and HAProxy on this machine: the same upstream (nginx, one
+// worker), equivalent proxy configs (one worker/thread each, keep-alive upstream connections,
+// X-Forwarded-For/X-Real-IP/X-Forwarded-Proto/Host), and wrk in interleaved rounds.
+//
+//   bun bench/l7.bench.ts                       all cases
+//   BENCH_CASES=tiny:64 BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_PROXIES=nginx,haproxy,fulcrum-bun bun bench/l7.bench.ts
+//
+// Installs nginx, haproxy and wrk from Debian when they are missing. Prints Markdown.
+import { runtime, type Child } from "../src/runtime/index.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+const work = `/tmp/fulcrum-l7-bench-${Date.now()}`;
+const ROUNDS = Number(runtime.env("BENCH_ROUNDS") ?? 3);
+const SECONDS = Number(runtime.env("BENCH_SECONDS") ?? 5);
+const CASES = (runtime.env("BENCH_CASES") ?? "tiny:64,1k:64,64k:64,tiny:1000").split(",").map((c) => {
+  const [body, conns] = c.split(":");
+  return { body, conns: Number(conns) };
+});
+const PROXIES = (runtime.env("BENCH_PROXIES") ?? "nginx,haproxy,fulcrum-bun,fulcrum-deno").split(",");
+const BODY_FILES: Record<string, number> = { tiny: 2, "1k": 1024, "64k": 65536 };
+
+async function sh(cmd: string[], opts: { allowFail?: boolean } = {}): Promise<string> {
+  const child = runtime.spawn(cmd);
+  const [out, err] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  const code = await child.exited;
+  if (code !== 0 && !opts.allowFail) throw new Error(`${cmd.join(" ")} exited ${code}: ${err}`);
+  return out + err;
+}
+
+async function ensureTools(): Promise<void> {
+  const missing = [];
+  for (const [tool, pkg] of [["nginx", "nginx"], ["haproxy", "haproxy"], ["wrk", "wrk"]]) {
+    const found = await sh(["sh", "-c", `command -v ${tool} || test -x /usr/sbin/${tool} && echo /usr/sbin/${tool}`], { allowFail: true });
+    if (!found.trim()) missing.push(pkg);
+  }
+  if (missing.length) {
+    console.error(`installing ${missing.join(" ")} from Debian`);
+    await sh(["sh", "-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${missing.join(" ")}`]);
+  }
+}
+
+const started: Child[] = [];
+
+function start(cmd: string[]): Child {
+  const child = runtime.spawn(cmd);
+  started.push(child);
+  void new Response(child.stdout).text().catch(() => {});
+  void new Response(child.stderr).text().catch(() => {});
+  return child;
+}
+
+async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const out = await sh(["sh", "-c", `curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:${port}/tiny || true`], { allowFail: true });
+    if (out.trim() === "200") return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing answered on port ${port}`);
+}
+
+interface WrkResult { rps: number; p99ms: number; errors: number }
+
+function parseWrk(out: string): WrkResult {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
+  const p99ms = p99 ? Number(p99[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[p99[2]] : NaN;
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const errors = non2xx + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
+  return { rps, p99ms, errors };
+}
+
+async function wrk(port: number, path: string, conns: number): Promise<WrkResult> {
+  const out = await sh(["wrk", "-t1", `-c${conns}`, `-d${SECONDS}s`, "--latency", "--timeout", "5s", `http://127.0.0.1:${port}${path}`], { allowFail: true });
+  return parseWrk(out);
+}
+
+/** A loopback port the kernel just handed out (bound, then released). */
+async function freePort(): Promise<number> {
+  const l = await runtime.listenTcp({ hostname: "127.0.0.1", port: 0, accept: () => ({ data() {}, drain() {}, close() {} }) });
+  const port = l.port;
+  await l.stop();
+  return port;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main(): Promise<void> {
+  await ensureTools();
+  await sh(["mkdir", "-p", `${work}/www`]);
+  for (const [name, size] of Object.entries(BODY_FILES)) await runtime.writeTextFile(`${work}/www/${name}`, "x".repeat(size));
+  const upstream = await freePort();
+  const ports: Record<string, number> = {};
+  for (const p of ["nginx", "haproxy", "fulcrum-bun", "fulcrum-deno"]) ports[p] = await freePort();
+
+  await runtime.writeTextFile(`${work}/upstream.conf`, nginxConf(`
+    server { listen 127.0.0.1:${upstream}; root ${work}/www; location / { } }`, "upstream"));
+  await runtime.writeTextFile(`${work}/nginx.conf`, nginxConf(`
+    upstream up { server 127.0.0.1:${upstream}; keepalive 128; }
+    server {
+      listen 127.0.0.1:${ports.nginx} backlog=4096;
+      location / {
+        proxy_pass http://up;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-Proto $scheme;
+      }
+    }`, "proxy"));
+  await runtime.writeTextFile(`${work}/haproxy.cfg`, `global
+  nbthread 1
+  maxconn 8000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  option forwardfor
+frontend f
+  bind 127.0.0.1:${ports.haproxy}
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Real-IP %[src]
+  default_backend b
+backend b
+  http-reuse always
+  server s1 127.0.0.1:${upstream} maxconn 8000
+`);
+  const fulcrumConf = (port: number) => `listeners:
+  - bind: 127.0.0.1:${port}
+    request_id: false
+    max_connections: 20000
+pools:
+  up: { servers: [127.0.0.1:${upstream}] }
+`;
+  await runtime.writeTextFile(`${work}/fulcrum-bun.yaml`, fulcrumConf(ports["fulcrum-bun"]));
+  await runtime.writeTextFile(`${work}/fulcrum-deno.yaml`, fulcrumConf(ports["fulcrum-deno"]));
+
+  start(["nginx", "-c", `${work}/upstream.conf`]);
+  const commands: Record<string, string[]> = {
+    nginx: ["nginx", "-c", `${work}/nginx.conf`],
+    haproxy: ["haproxy", "-f", `${work}/haproxy.cfg`],
+    "fulcrum-bun": [`${root}node_modules/.bin/bun`, `${root}src/cli/main.ts`, "run", "--config", `${work}/fulcrum-bun.yaml`],
+    "fulcrum-deno": [`${root}node_modules/.bin/deno`, "run", "-A", "--no-check", `${root}src/cli/main.ts`, "run", "--config", `${work}/fulcrum-deno.yaml`],
+  };
+  await waitPort(upstream);
+  for (const p of PROXIES) { start(commands[p]); await waitPort(ports[p]); }
+
+  const cpu = (await runtime.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
+  const versions = (await sh(["sh", "-c", "nginx -v 2>&1; haproxy -v | head -1; wrk -v 2>&1 | head -1"], { allowFail: true })).trim().split("\n").join("; ");
+  console.log(`\n### L7 proxy, ${new Date().toISOString()}\n\n${cpu}, ${versions}; Bun ${await sh([`${root}node_modules/.bin/bun`, "--version"])}`.trim());
+  console.log(`wrk -t1, ${SECONDS} s per run, ${ROUNDS} interleaved rounds, medians; upstream nginx 1 worker.\n`);
+  console.log(`| case | ${PROXIES.map((p) => `${p} req/s (p99 ms)`).join(" | ")} | ${PROXIES.filter((p) => p.startsWith("fulcrum")).map((p) => `${p}/nginx, /haproxy`).join(" | ")} | errors |`);
+  console.log(`|---|${PROXIES.map(() => "---:").join("|")}|${PROXIES.filter((p) => p.startsWith("fulcrum")).map(() => "---:").join("|")}|---:|`);
+  for (const c of CASES) {
+    const runs: Record<string, WrkResult[]> = Object.fromEntries(PROXIES.map((p) => [p, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const p of PROXIES) runs[p].push(await wrk(ports[p], `/${c.body}`, c.conns));
+    }
+    const rps = (p: string) => median(runs[p].map((x) => x.rps));
+    const p99 = (p: string) => median(runs[p].map((x) => x.p99ms));
+    const errors = PROXIES.map((p) => `${p}:${runs[p].reduce((s, x) => s + x.errors, 0)}`).join(" ");
+    const ratio = (p: string, peer: string) => runs[peer] ? (rps(p) / rps(peer)).toFixed(2) : "-";
+    console.log(`| ${c.body}, c${c.conns} | ${PROXIES.map((p) => `${rps(p).toFixed(0)} (${p99(p).toFixed(2)})`).join(" | ")} | ${
+      PROXIES.filter((p) => p.startsWith("fulcrum")).map((p) => `${ratio(p, "nginx")}, ${ratio(p, "haproxy")}`).join(" | ")
+    } | ${errors} |`);
+  }
+}
+
+function nginxConf(body: string, name: string): string {
+  return `worker_processes 1;
+daemon off;
+pid ${work}/${name}.pid;
+error_log ${work}/${name}-error.log warn;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  ${body}
+}
+`;
+}
+
+try {
+  await main();
+} finally {
+  for (const c of started) c.kill("SIGTERM");
+  await Promise.all(started.map((c) => c.exited));
+  if (!runtime.env("BENCH_KEEP")) await sh(["rm", "-rf", work], { allowFail: true });
+}
