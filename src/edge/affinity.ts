@@ -7,6 +7,7 @@ import { formatHostPort, type ServerConfig } from "../config/schema.ts";
 import type { HeaderLookup } from "./routes.ts";
 
 const MAX_PERSISTENT_CLIENTS = 100_000;
+const NO_FIELDS: [string, string][] = [];
 
 /** The value a sticky cookie carries for a server: stable across restarts and nodes. */
 export function stickyId(server: ServerConfig): string {
@@ -32,7 +33,7 @@ export class StickyCookies {
 
   /** Header fields for the response when the client is not (yet) pinned to this server. */
   insert(id: string, requested: string | null): [string, string][] {
-    if (requested === id) return [];
+    if (requested === id) return NO_FIELDS;
     const fields: [string, string][] = [["Set-Cookie", `${this.cookie.name}=${id}; Path=/; HttpOnly`]];
     if (this.cookie.nocache) fields.push(["Cache-Control", "private"]);
     return fields;

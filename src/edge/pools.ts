@@ -129,7 +129,7 @@ export class Pool {
 
   /** Response fields that pin the client to `server` (empty when it already is, or no cookie). */
   stickyCookieFor(server: Server, facts: KeyFacts): [string, string][] {
-    return this.sticky ? this.sticky.insert(stickyId(server.config), this.sticky.requested(facts.headers)) : [];
+    return this.sticky ? this.sticky.insert(stickyId(server.config), this.sticky.requested(facts.headers)) : NO_FIELDS;
   }
 
   private pinned(facts: KeyFacts): Server | null {
@@ -210,6 +210,8 @@ export class Pool {
     this.timers.clear();
   }
 }
+
+const NO_FIELDS: [string, string][] = [];
 
 function keyOf(k: HashKey, f: KeyFacts): string {
   switch (k.kind) {

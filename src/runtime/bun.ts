@@ -29,14 +29,14 @@ class BunTcp implements TcpSocket {
   get remotePort(): number { return this.raw.remotePort ?? 0; }
   get pending(): number { return this.queue.bytes; }
 
-  write(data: Uint8Array): boolean {
+  write(data: Uint8Array, offset = 0, length = data.length - offset): boolean {
     if (this.closed) return false;
     if (this.queue.empty) {
-      const n = this.raw.write(data);
-      if (n >= data.length) return true;
+      const n = this.raw.write(data, offset, length);
+      if (n >= length) return true;
       // Copies: the caller may reuse its buffer once write() returns.
-      this.queue.push(data.slice(Math.max(0, n)));
-    } else this.queue.push(data.slice());
+      this.queue.push(data.slice(offset + Math.max(0, n), offset + length));
+    } else this.queue.push(data.slice(offset, offset + length));
     if (this.queue.bytes < HIGH_WATER) return true;
     this.blocked = true;
     return false;

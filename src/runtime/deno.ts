@@ -85,9 +85,9 @@ class DenoTcp implements TcpSocket {
     this.onClose();
   }
 
-  write(data: Uint8Array): boolean {
+  write(data: Uint8Array, offset = 0, length = data.length - offset): boolean {
     if (this.closed) return false;
-    this.queue.push(data);
+    this.queue.push(data.slice(offset, offset + length)); // written later: the caller may reuse data
     if (!this.writing) void this.pump();
     if (this.queue.bytes < HIGH_WATER) return true;
     this.blocked = true;

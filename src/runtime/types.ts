@@ -53,8 +53,9 @@ export class UpstreamError extends Error {
 export interface TcpSocket {
   readonly remoteAddress: string;
   readonly remotePort: number;
-  /** Queues bytes; false once more than the high-water mark is queued (wait for onDrain). */
-  write(data: Uint8Array): boolean;
+  /** Sends data[offset, offset + length); false once more than the high-water mark is queued
+   * (wait for drain). It never keeps `data`: what it cannot send at once, it copies. */
+  write(data: Uint8Array, offset?: number, length?: number): boolean;
   /** Bytes queued and not yet handed to the kernel. */
   readonly pending: number;
   /** Closes after the queued bytes are written. */

@@ -22,11 +22,31 @@ export function lowerLatin1(buf: Uint8Array, start: number, end: number): string
   return latin1(buf, start, end).toLowerCase();
 }
 
-/** Collects byte ranges and strings, then writes them out as one Uint8Array. Ranges are kept
- * as (buffer, start, end), not views: making a subarray costs more than copying a header line. */
+/** A growable byte buffer a connection reuses for the heads it writes (the socket copies what
+ * it cannot send at once, so the buffer is free again when write() returns). */
+export class Scratch {
+  bytes: Uint8Array;
+  constructor(size = 1024) { this.bytes = new Uint8Array(size); }
+  ensure(n: number): Uint8Array {
+    if (this.bytes.length < n) this.bytes = new Uint8Array(Math.max(n, this.bytes.length * 2));
+    return this.bytes;
+  }
+}
+
+/** Collects byte ranges and strings, then writes them out in one go. Ranges are kept as
+ * (buffer, start, end), not views: making a subarray costs more than copying a header line.
+ * Use `HeadBuilder.start()`: one builder is reused (heads are built synchronously). */
 export class HeadBuilder {
   private readonly parts: (Uint8Array | string | number)[] = [];
   private length = 0;
+  private static shared = new HeadBuilder();
+
+  static start(): HeadBuilder {
+    const b = HeadBuilder.shared;
+    b.parts.length = 0;
+    b.length = 0;
+    return b;
+  }
 
   bytes(b: Uint8Array): this {
     return this.range(b, 0, b.length);
@@ -51,6 +71,18 @@ export class HeadBuilder {
   /** The head, followed by `tail` (the first body bytes) when given: one buffer, one write. */
   build(tail?: Uint8Array): Uint8Array {
     const out = new Uint8Array(this.length + 2 + (tail?.length ?? 0));
+    this.fill(out, tail);
+    return out;
+  }
+
+  /** Like build(), into a scratch buffer; returns the length written. */
+  buildInto(scratch: Scratch, tail?: Uint8Array, tailStart = 0, tailEnd = tail?.length ?? 0): number {
+    const n = this.length + 2 + (tailEnd - tailStart);
+    this.fill(scratch.ensure(n), tail, tailStart, tailEnd);
+    return n;
+  }
+
+  private fill(out: Uint8Array, tail?: Uint8Array, tailStart = 0, tailEnd = tail?.length ?? 0): void {
     const parts = this.parts;
     let at = 0;
     for (let k = 0; k < parts.length; k++) {
@@ -64,7 +96,6 @@ export class HeadBuilder {
     }
     out[at++] = 0x0d;
     out[at++] = 0x0a;
-    if (tail) out.set(tail, at);
-    return out;
+    if (tail) for (let i = tailStart; i < tailEnd; i++) out[at++] = tail[i];
   }
 }

@@ -7,6 +7,7 @@ import { findHeadEnd, HeadError, indexFor } from "./head.ts";
 import { parseRequestHead, type RequestHead } from "./request-head.ts";
 import { ChunkedReader } from "./chunked.ts";
 import { errorResponseBytes } from "./heads-out.ts";
+import { latin1Bytes, Scratch } from "./bytes.ts";
 import { Exchange } from "./exchange.ts";
 import type { Timed } from "./deadlines.ts";
 import type { SocketListener } from "./listener.ts";
@@ -31,10 +32,18 @@ export class ClientConn implements TcpHandlers, Timed {
   private timeoutKind: "idle" | "header" | "body" = "idle";
   /** The head-scan index, reused for each request on this connection. */
   private readonly index: Int32Array;
+  /** Where this connection's outgoing heads are built (one request at a time). */
+  readonly requestOut = new Scratch(512);
+  readonly responseOut = new Scratch(1024);
+  /** Lines that only depend on the client address, encoded once. */
+  readonly realIpLine: Uint8Array;
+  readonly xffLine: Uint8Array;
 
   constructor(readonly socket: TcpSocket, private readonly listener: SocketListener) {
     this.address = socket.remoteAddress;
     this.index = indexFor(listener.limits.maxHeaderCount);
+    this.realIpLine = latin1Bytes(`X-Real-IP: ${this.address}\r\n`);
+    this.xffLine = latin1Bytes(`X-Forwarded-For: ${this.address}\r\n`);
     this.deadlines.watch(this);
     this.armIdle();
   }

@@ -19,6 +19,7 @@ import { type FailureKind, mayRetry } from "../retry.ts";
 const RETAIN_LIMIT = 64 * 1024;
 const MAX_RESPONSE_HEAD = 64 * 1024;
 const NONE_TRIED: ReadonlySet<Server> = new Set<Server>();
+const NO_FIELDS: [string, string][] = [];
 
 export class Exchange implements UpstreamUser, Timed {
   deadline = 0;
@@ -26,7 +27,8 @@ export class Exchange implements UpstreamUser, Timed {
   private conn: UpstreamConn | null = null;
   private attempts = 0;
   private readonly startedAt = Date.now();
-  private readonly head: Uint8Array;
+  /** Length of the request head, built in client.requestOut (kept there for retries). */
+  private readonly headLength: number;
   private body: Uint8Array[] = [];
   private bodyBytes = 0;
   private retained = true;
@@ -50,9 +52,10 @@ export class Exchange implements UpstreamUser, Timed {
     readonly pool: Pool,
     private readonly requestId: string | null,
   ) {
-    this.head = upstreamRequestHead(req, {
-      clientAddress: client.address, proto: client.proto, requestId, dropCookie: pool.stickyCookieToDrop(),
-    }, route.requestHeaders);
+    this.headLength = upstreamRequestHead(req, {
+      clientAddress: client.address, realIpLine: client.realIpLine, xffLine: client.xffLine, proto: client.proto, requestId,
+      dropCookie: pool.stickyCookieToDrop(),
+    }, route.requestHeaders, client.requestOut);
     client.deadlines.watch(this);
   }
 
@@ -158,7 +161,7 @@ export class Exchange implements UpstreamUser, Timed {
     this.conn = conn;
     this.resBuf = null;
     this.res = null;
-    conn.socket.write(this.head);
+    conn.socket.write(this.client.requestOut.bytes, 0, this.headLength);
     for (const piece of this.body) conn.socket.write(piece);
     if (this.bodyComplete) this.armRead();
   }
@@ -289,23 +292,24 @@ export class Exchange implements UpstreamUser, Timed {
     const server = this.server!;
     this.pool.reportSuccess(server);
     this.pool.observe(server, res.status);
-    const extra: [string, string][] = [];
     const cookie = this.pool.stickyCookieFor(server, this.client.keyFacts(this.req));
-    if (cookie) extra.push(...cookie);
+    const extra: [string, string][] = cookie.length === 0 && !this.requestId ? NO_FIELDS : [...cookie];
     if (this.requestId) extra.push(["X-Request-ID", this.requestId]);
     const closeClient = res.body === "close" || !this.req.keepAlive;
     this.client.closeAfterResponse = closeClient;
     this.sentToClient = true;
     const ctx = { extra, close: closeClient };
     const rest = buf.length - end;
+    const out = this.client.responseOut;
     if (res.body === "length" && rest <= res.contentLength) {
       // The common case: the head and the body bytes that came with it leave in one write.
       this.bodyLeft = res.contentLength - rest;
-      this.client.socket.write(clientResponseHead(res, this.route.responseHeaders, ctx, rest > 0 ? buf.subarray(end) : undefined));
+      const n = clientResponseHead(res, this.route.responseHeaders, ctx, out, buf, end, buf.length);
+      this.client.socket.write(out.bytes, 0, n);
       if (this.bodyLeft === 0) this.complete(true);
       return;
     }
-    this.client.socket.write(clientResponseHead(res, this.route.responseHeaders, ctx));
+    this.client.socket.write(out.bytes, 0, clientResponseHead(res, this.route.responseHeaders, ctx, out));
     if (res.body === "length") this.bodyLeft = res.contentLength;
     if (res.body === "chunked") this.chunks = new ChunkedReader();
     if (res.body === "none" || (res.body === "length" && res.contentLength === 0)) {
@@ -392,7 +396,8 @@ export class Exchange implements UpstreamUser, Timed {
     this.deadline = 0;
     this.client.deadlines.unwatch(this);
     this.pool.reportSuccess(this.server!);
-    this.client.socket.write(clientResponseHead(res, this.route.responseHeaders, { extra: [], close: false }));
+    const out = this.client.responseOut;
+    this.client.socket.write(out.bytes, 0, clientResponseHead(res, this.route.responseHeaders, { extra: NO_FIELDS, close: false }, out));
     if (rest.length > 0) this.client.socket.write(rest.slice());
     this.client.startTunnel(this);
   }

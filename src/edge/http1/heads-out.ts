@@ -6,7 +6,7 @@ import type { HeaderRewrite } from "../../config/schema.ts";
 import { VIA } from "../headers.ts";
 import { errorBody, STATUS_TEXT } from "../errors.ts";
 import type { ErrorKind } from "../stats.ts";
-import { HeadBuilder, latin1Bytes } from "./bytes.ts";
+import { HeadBuilder, latin1Bytes, type Scratch } from "./bytes.ts";
 import type { ParsedHead } from "./head.ts";
 import {
   K_CONNECTION, K_CONTENT_LENGTH, K_COOKIE, K_KEEP_ALIVE, K_PROXY_AUTHENTICATE, K_PROXY_AUTHORIZATION,
@@ -57,6 +57,10 @@ function copyFields(b: HeadBuilder, head: ParsedHead, drop: Uint8Array, named: s
 
 export interface UpstreamHeadContext {
   clientAddress: string;
+  /** "X-Real-IP: <client>\r\n", encoded once per connection. */
+  realIpLine: Uint8Array;
+  /** "X-Forwarded-For: <client>\r\n" for requests that bring none, encoded once per connection. */
+  xffLine: Uint8Array;
   proto: "http" | "https";
   /** X-Request-ID to send, replacing the client's. */
   requestId: string | null;
@@ -64,8 +68,9 @@ export interface UpstreamHeadContext {
   dropCookie: string | null;
 }
 
-export function upstreamRequestHead(req: RequestHead, ctx: UpstreamHeadContext, rule: HeaderRewrite): Uint8Array {
-  const b = new HeadBuilder();
+/** Builds the upstream request head into `out`; returns its length. */
+export function upstreamRequestHead(req: RequestHead, ctx: UpstreamHeadContext, rule: HeaderRewrite, out: Scratch): number {
+  const b = HeadBuilder.start();
   if (req.absoluteForm) b.text(`${req.method} ${req.target}`);
   else b.range(req.buf, 0, req.targetEnd);
   b.bytes(HTTP11_CRLF);
@@ -74,10 +79,11 @@ export function upstreamRequestHead(req: RequestHead, ctx: UpstreamHeadContext, 
   if (ctx.requestId) skip.push(K_X_REQUEST_ID);
   copyFields(b, req, REQUEST_DROP, req.connectionNamed(), rule, skip);
   const xff = req.joined(K_X_FORWARDED_FOR), via = req.joined(K_VIA);
-  b.field("X-Forwarded-For", xff ? `${xff}, ${ctx.clientAddress}` : ctx.clientAddress);
+  if (xff) b.field("X-Forwarded-For", `${xff}, ${ctx.clientAddress}`);
+  else b.bytes(ctx.xffLine);
   b.bytes(ctx.proto === "https" ? XFP_HTTPS : XFP_HTTP);
   if (req.hostHeader) b.field("X-Forwarded-Host", req.hostHeader);
-  b.field("X-Real-IP", ctx.clientAddress);
+  b.bytes(ctx.realIpLine);
   if (via) b.field("Via", `${via}, ${VIA}`);
   else b.bytes(VIA_LINE);
   if (ctx.dropCookie) {
@@ -91,7 +97,7 @@ export function upstreamRequestHead(req: RequestHead, ctx: UpstreamHeadContext, 
   else if (req.contentLength >= 0) b.field("Content-Length", String(req.contentLength));
   if (req.upgrade) b.field("Connection", "upgrade").field("Upgrade", req.upgrade);
   if (req.absoluteForm && req.countOf(K_HOST) === 0) b.field("Host", req.hostHeader);
-  return b.build();
+  return b.buildInto(out);
 }
 
 export interface ClientHeadContext {
@@ -101,9 +107,12 @@ export interface ClientHeadContext {
   close: boolean;
 }
 
-/** The response head for the client, followed by `tail` (first body bytes) in one buffer. */
-export function clientResponseHead(res: ResponseHead, rule: HeaderRewrite, ctx: ClientHeadContext, tail?: Uint8Array): Uint8Array {
-  const b = new HeadBuilder();
+/** Builds the response head for the client into `out`, followed by tail[tailStart, tailEnd)
+ * (first body bytes) so both leave in one write; returns the length. */
+export function clientResponseHead(
+  res: ResponseHead, rule: HeaderRewrite, ctx: ClientHeadContext, out: Scratch, tail?: Uint8Array, tailStart = 0, tailEnd = 0,
+): number {
+  const b = HeadBuilder.start();
   b.bytes(HTTP11_SP).range(res.buf, 9, res.statusLineEnd).bytes(CRLF);
   const requestId = ctx.extra.some(([n]) => n === "X-Request-ID");
   copyFields(b, res, HOP, res.connectionNamed(), rule, requestId ? [K_X_REQUEST_ID] : []);
@@ -114,7 +123,7 @@ export function clientResponseHead(res: ResponseHead, rule: HeaderRewrite, ctx: 
     const up = res.joined(K_UPGRADE);
     if (up) b.field("Upgrade", up);
   } else if (ctx.close) b.text("Connection: close\r\n");
-  return b.build(tail);
+  return b.buildInto(out, tail, tailStart, tailEnd);
 }
 
 /** A complete error response, as errors.ts words it for the fetch path. */

@@ -1,0 +1,159 @@
+// What operators rely on from an L7 balancer, on both forwarding paths: retries to the next
+// server, sticky sessions, source persistence, request ids, and what a client sees when a
+// server dies mid-response. Upgrades (WebSocket) on the socket path.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startBackend, freePort, type Backend, type Echo } from "./helpers/backends.ts";
+import { dyingServer, upgradeEchoServer, type RawServer } from "./helpers/special-servers.ts";
+import { startFulcrum, type Running } from "./helpers/fulcrum.ts";
+import { request } from "./helpers/http.ts";
+import { rawExchange, statuses } from "./helpers/raw.ts";
+
+const ENGINES = ["socket", "fetch"] as const;
+type Engine = typeof ENGINES[number];
+let s1: Backend, s2: Backend, s503: Backend, dying: RawServer, echo: RawServer;
+const fulcrums = {} as Record<Engine, Running>;
+
+before(async () => {
+  [s1, s2] = await Promise.all([startBackend("s1"), startBackend("s2")]);
+  s503 = await startBackend("s503", { status: 503 });
+  dying = await dyingServer();
+  echo = await upgradeEchoServer();
+  for (const engine of ENGINES) {
+    const refused = await freePort(), port = await freePort();
+    fulcrums[engine] = await startFulcrum(`
+listeners:
+  - bind: 127.0.0.1:${port}
+    engine: ${engine}
+routes:
+  - { path_prefix: /retry-error, pool: retry_error }
+  - { path_prefix: /retry-status, pool: retry_status }
+  - { path_prefix: /no-retry-status, pool: no_retry_status }
+  - { path_prefix: /post-idempotent, pool: retry_error_posts }
+  - { path_prefix: /sticky, pool: sticky }
+  - { path_prefix: /persist, pool: persist }
+  - { path_prefix: /dying, pool: dying }
+  - { path_prefix: /ws, pool: ws }
+  - { pool: plain }
+pools:
+  retry_error:
+    scheduler: rr
+    servers: [{ address: 127.0.0.1:${refused}, max_fails: 0 }, ${s1.address}]
+  retry_error_posts:
+    scheduler: rr
+    servers: [{ address: 127.0.0.1:${refused}, max_fails: 0 }, ${s1.address}]
+  retry_status:
+    scheduler: rr
+    next_upstream: [error, timeout, http_503]
+    servers: [{ address: ${s503.address}, max_fails: 0 }, ${s2.address}]
+  no_retry_status:
+    scheduler: rr
+    servers: [{ address: ${s503.address}, max_fails: 0 }]
+  sticky:
+    scheduler: rr
+    sticky: { cookie: SRV }
+    servers: [${s1.address}, ${s2.address}]
+  persist:
+    scheduler: rr
+    persistence_timeout: 1m
+    servers: [${s1.address}, ${s2.address}]
+  dying: { servers: [{ address: ${dying.address}, max_fails: 0 }] }
+  ws: { servers: [${echo.address}] }
+  plain: { servers: [${s1.address}] }
+`);
+  }
+});
+
+after(async () => {
+  for (const f of Object.values(fulcrums)) await f.stop();
+  await Promise.all([s1, s2, s503].map((b) => b?.stop()));
+  await Promise.all([dying, echo].map((b) => b?.stop()));
+});
+
+const json = (body: string) => JSON.parse(body) as Echo;
+
+for (const engine of ENGINES) {
+  const url = (path: string) => `${fulcrums[engine].url}${path}`;
+
+  test(`l7 ${engine}: a refused connection is retried on the next server; the client sees 200`, async () => {
+    for (let i = 0; i < 4; i++) {
+      const r = await request(url(`/retry-error/${i}`));
+      assert.equal(r.status, 200, r.body);
+      assert.equal(json(r.body).backend, "s1");
+    }
+  });
+
+  test(`l7 ${engine}: a POST is not retried (not idempotent) unless next_upstream says non_idempotent`, async () => {
+    const seen = new Set<number>();
+    for (let i = 0; i < 4; i++) seen.add((await request(url("/post-idempotent"), { method: "POST", body: "x" })).status);
+    assert.ok(seen.has(502), `a POST that hit the refusing server must fail, got ${[...seen]}`);
+  });
+
+  test(`l7 ${engine}: a 503 listed in next_upstream goes to the next server; unlisted it passes through`, async () => {
+    const before503 = s503.hits;
+    for (let i = 0; i < 4; i++) {
+      const r = await request(url(`/retry-status/${i}`));
+      assert.equal(r.status, 200);
+      assert.equal(json(r.body).backend, "s2");
+    }
+    assert.ok(s503.hits > before503, "the 503 server was tried");
+    const r = await request(url("/no-retry-status"));
+    assert.equal(r.status, 503);
+    assert.match(r.body, /s503 says 503/);
+  });
+
+  test(`l7 ${engine}: cookie insert pins a client to its server and the cookie stays out of upstream requests`, async () => {
+    const first = await request(url("/sticky/a"));
+    const setCookie = String(first.headers["set-cookie"] ?? "");
+    assert.match(setCookie, /^SRV=[0-9a-f]{8}; Path=\/; HttpOnly/);
+    assert.equal(first.headers["cache-control"], "private", "nocache by default");
+    const cookie = setCookie.split(";")[0];
+    const pinned = json(first.body).backend;
+    for (let i = 0; i < 6; i++) {
+      const r = await request(url(`/sticky/${i}`), { headers: { cookie: `${cookie}; other=1` } });
+      const e = json(r.body);
+      assert.equal(e.backend, pinned, "the same server every time");
+      assert.equal(e.headers["cookie"], "other=1", "indirect: the upstream never sees SRV");
+      assert.equal(r.headers["set-cookie"], undefined, "no new cookie while pinned");
+    }
+    const stranger = await request(url("/sticky/x"), { headers: { cookie: "SRV=ffffffff" } });
+    assert.match(String(stranger.headers["set-cookie"]), /^SRV=/, "an unknown server id is re-pinned");
+  });
+
+  test(`l7 ${engine}: source persistence keeps a client address on one server`, async () => {
+    const first = json((await request(url("/persist/0"))).body).backend;
+    for (let i = 1; i < 6; i++) assert.equal(json((await request(url(`/persist/${i}`))).body).backend, first);
+  });
+
+  test(`l7 ${engine}: X-Request-ID is passed through when sane, generated otherwise, and echoed back`, async () => {
+    const given = await request(url("/id"), { headers: { "x-request-id": "abc-123" } });
+    assert.equal(json(given.body).headers["x-request-id"], "abc-123");
+    assert.equal(given.headers["x-request-id"], "abc-123");
+    const made = await request(url("/id"));
+    const id = json(made.body).headers["x-request-id"];
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    assert.equal(made.headers["x-request-id"], id);
+    const insane = await request(url("/id"), { headers: { "x-request-id": "has space" } });
+    assert.notEqual(json(insane.body).headers["x-request-id"], "has space");
+  });
+
+  test(`l7 ${engine}: a server that dies mid-response cuts the client's response short, not silently`, async () => {
+    const r = await rawExchange(Number(new URL(url("/")).port), ["GET /dying HTTP/1.1\r\nHost: t\r\n\r\n"], 3000);
+    assert.deepEqual(statuses(r.text), [200]);
+    assert.ok(r.closed, "the client connection is closed");
+    const body = r.text.slice(r.text.indexOf("\r\n\r\n") + 4);
+    assert.ok(body.length >= 1000 && body.length < 100000, `got ${body.length} of 100000 body bytes`);
+  });
+}
+
+test("l7 socket: an Upgrade is tunnelled both ways after 101", async () => {
+  const port = Number(new URL(fulcrums.socket.url).port);
+  const r = await rawExchange(port, [
+    "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+    "hello ",
+    "tunnel",
+  ], 1500, 100);
+  assert.deepEqual(statuses(r.text), [101]);
+  assert.match(r.text, /\r\nupgrade: echo\r\n/i);
+  assert.ok(r.text.endsWith("HELLO TUNNEL"), JSON.stringify(r.text));
+});
