@@ -170,6 +170,7 @@ test("config: a full valid config normalizes with defaults", () => {
     readTimeoutMs: 90_000,
     health: { checks: [], slowstartMs: 0, outlier: null, panicThreshold: 0, quorum: 1, sorryServer: null },
     retry: { tries: 0, timeoutMs: 0, on: new Set(["error", "timeout"]), statuses: new Set(), nonIdempotent: false },
+    queue: { size: 100, timeoutMs: 5_000 },
     sticky: null,
     persistenceMs: 0,
     servers: [

@@ -11,12 +11,13 @@ import { rawExchange, statuses } from "./helpers/raw.ts";
 
 const ENGINES = ["socket", "fetch"] as const;
 type Engine = typeof ENGINES[number];
-let s1: Backend, s2: Backend, s503: Backend, dying: RawServer, echo: RawServer;
+let s1: Backend, s2: Backend, s503: Backend, slow: Backend, dying: RawServer, echo: RawServer;
 const fulcrums = {} as Record<Engine, Running>;
 
 before(async () => {
   [s1, s2] = await Promise.all([startBackend("s1"), startBackend("s2")]);
   s503 = await startBackend("s503", { status: 503 });
+  slow = await startBackend("slow", { delayMs: 400 });
   dying = await dyingServer();
   echo = await upgradeEchoServer();
   for (const engine of ENGINES) {
@@ -34,6 +35,8 @@ routes:
   - { path_prefix: /persist, pool: persist }
   - { path_prefix: /dying, pool: dying }
   - { path_prefix: /ws, pool: ws }
+  - { path_prefix: /queue-short, pool: queue_short }
+  - { path_prefix: /queue, pool: queue }
   - { pool: plain }
 pools:
   retry_error:
@@ -59,6 +62,12 @@ pools:
     servers: [${s1.address}, ${s2.address}]
   dying: { servers: [{ address: ${dying.address}, max_fails: 0 }] }
   ws: { servers: [${echo.address}] }
+  queue:
+    queue: { size: 1, timeout: 3s }
+    servers: [{ address: ${slow.address}, max_conns: 1 }]
+  queue_short:
+    queue: { size: 5, timeout: 100ms }
+    servers: [{ address: ${slow.address}, max_conns: 1 }]
   plain: { servers: [${s1.address}] }
 `);
   }
@@ -66,7 +75,7 @@ pools:
 
 after(async () => {
   for (const f of Object.values(fulcrums)) await f.stop();
-  await Promise.all([s1, s2, s503].map((b) => b?.stop()));
+  await Promise.all([s1, s2, s503, slow].map((b) => b?.stop()));
   await Promise.all([dying, echo].map((b) => b?.stop()));
 });
 
@@ -143,6 +152,24 @@ for (const engine of ENGINES) {
     assert.ok(r.closed, "the client connection is closed");
     const body = r.text.slice(r.text.indexOf("\r\n\r\n") + 4);
     assert.ok(body.length >= 1000 && body.length < 100000, `got ${body.length} of 100000 body bytes`);
+  });
+}
+
+for (const engine of ENGINES) {
+  const url = (path: string) => `${fulcrums[engine].url}${path}`;
+
+  test(`l7 ${engine}: a server at max_conns queues the next request; past the queue size it is 503`, async () => {
+    const replies = await Promise.all([0, 1, 2].map((i) => request(url(`/queue/${i}`))));
+    const got = replies.map((r) => r.status).sort();
+    assert.deepEqual(got, [200, 200, 503], `statuses ${got}`);
+    assert.equal(replies.find((r) => r.status === 503)!.headers["x-fulcrum-error"], "no_server");
+  });
+
+  test(`l7 ${engine}: a queued request that waits longer than the queue timeout gets 503`, async () => {
+    const replies = await Promise.all([0, 1].map((i) => request(url(`/queue-short/${i}`))));
+    const timedOut = replies.filter((r) => r.status === 503);
+    assert.equal(timedOut.length, 1, `statuses ${replies.map((r) => r.status)}`);
+    assert.equal(timedOut[0].headers["x-fulcrum-error"], "queue_timeout");
   });
 }
 

@@ -6,7 +6,7 @@ export const LISTENER_OPTION_KEYS = [
   "engine", "tls", "request_id", "max_connections", "max_header_size", "max_headers", "max_body_size",
   "header_timeout", "body_timeout", "keepalive_timeout",
 ] as const;
-export const POOL_TRAFFIC_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "persistence_timeout"] as const;
+export const POOL_TRAFFIC_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "persistence_timeout", "queue"] as const;
 
 export interface TlsFiles {
   cert: string;
@@ -49,8 +49,16 @@ export interface StickyCookie {
   nocache: boolean;
 }
 
+/** HAProxy's queue: requests wait here while every usable server is at its max_conns. */
+export interface QueuePolicy {
+  /** Requests that may wait at once; 0: none wait, they get 503 at once. */
+  size: number;
+  timeoutMs: number;
+}
+
 export interface PoolTraffic {
   retry: RetryPolicy;
+  queue: QueuePolicy;
   sticky: StickyCookie | null;
   /** Source persistence (LVS persistence_timeout); 0 is off. */
   persistenceMs: number;
@@ -125,5 +133,14 @@ export function readPoolTraffic(c: Checker, m: Mapping, p: PathSegment[]): PoolT
       }
     }
   }
-  return { retry, sticky, persistenceMs: c.optional(m, p, "persistence_timeout", duration({ zeroAllowed: true }), 0) };
+  let queue: QueuePolicy = { size: 100, timeoutMs: 5_000 };
+  if (m.queue !== undefined && m.queue !== null) {
+    const qp = [...p, "queue"];
+    const qm = c.mapping(m.queue, qp, "a mapping with size and timeout");
+    if (qm) {
+      c.checkKeys(qm, qp, ["size", "timeout"]);
+      queue = { size: c.optional(qm, qp, "size", integer(0, 1_000_000), 100), timeoutMs: c.optional(qm, qp, "timeout", duration({ zeroAllowed: false }), 5_000) };
+    }
+  }
+  return { retry, queue, sticky, persistenceMs: c.optional(m, p, "persistence_timeout", duration({ zeroAllowed: true }), 0) };
 }

@@ -38,6 +38,12 @@ export async function forward(f: ForwardRequest, stats: EdgeStats): Promise<Resp
     const server = pool.pickAvoiding(f.facts, tried);
     if (!server) {
       if (last) return failed(last, stats);
+      const wait = pool.waitForSlot();
+      if (wait) {
+        if (await wait) continue;
+        stats.errors.queue_timeout++;
+        return errorResponse(503, "queue_timeout", `no server of pool ${pool.name} freed up in time`);
+      }
       stats.errors.no_server++;
       return errorResponse(503, "no_server", `no server available in pool ${pool.name}`);
     }

@@ -59,6 +59,8 @@ export class Pool {
   readonly retry: RetryPolicy;
   private readonly sticky: StickyCookies | null;
   private readonly persistence: SourcePersistence | null;
+  /** Requests waiting for a server below its max_conns, oldest first. */
+  private readonly waiting: { wake: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }[] = [];
 
   constructor(readonly config: PoolConfig, private readonly dp: DataPlane, upstreams = new UpstreamPool()) {
     this.name = config.name;
@@ -157,6 +159,30 @@ export class Pool {
 
   release(server: Server): void {
     this.dp.active[server.slot]--;
+    const next = this.waiting.shift();
+    if (next) { clearTimeout(next.timer); next.wake(true); }
+  }
+
+  /** When no server could take a request because the usable ones are all at max_conns, a
+   * promise that resolves true when a slot frees up (try again) or false when the wait times
+   * out; null when the request should not wait (no server is merely full, or the queue is). */
+  waitForSlot(): Promise<boolean> | null {
+    const q = this.config.queue;
+    if (this.waiting.length >= q.size) return null;
+    const full = this.slots.some((s) =>
+      this.dp.maxConns[s.slot] > 0 && this.dp.state[s.slot] === STATE_UP && this.dp.effectiveWeight[s.slot] > 0);
+    if (!full) return null;
+    return new Promise((wake) => {
+      const entry = {
+        wake,
+        timer: setTimeout(() => {
+          const i = this.waiting.indexOf(entry);
+          if (i >= 0) this.waiting.splice(i, 1);
+          wake(false);
+        }, q.timeoutMs),
+      };
+      this.waiting.push(entry);
+    });
   }
 
   active(server: Server): number {
@@ -208,6 +234,7 @@ export class Pool {
   stop(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const w of this.waiting.splice(0)) { clearTimeout(w.timer); w.wake(false); }
   }
 }
 

@@ -2,7 +2,7 @@
 // it is and what it received, unless told to misbehave.
 import { runtime, type HttpServer } from "../../src/runtime/index.ts";
 
-export type Behaviour = "echo" | "hang" | { status: number };
+export type Behaviour = "echo" | "hang" | { status: number } | { delayMs: number };
 
 export interface Backend {
   name: string;
@@ -39,6 +39,10 @@ export async function startBackend(name: string, behaviour: Behaviour = "echo"):
         // Accept and never answer, until the test stops the backend.
         await new Promise<void>((resolve) => pending.add(resolve));
         return new Response("late\n");
+      }
+      if (typeof b.behaviour === "object" && "delayMs" in b.behaviour) {
+        await new Promise((r) => setTimeout(r, (b.behaviour as { delayMs: number }).delayMs));
+        return Response.json({ backend: name });
       }
       if (typeof b.behaviour === "object") return new Response(`${name} says ${b.behaviour.status}\n`, { status: b.behaviour.status });
       const url = new URL(req.url);

@@ -129,6 +129,21 @@ export class Exchange implements UpstreamUser, Timed {
   private attempt(): void {
     this.attempts++;
     const server = this.pool.pickAvoiding(this.client.keyFacts(this.req), this.tried);
+    if (!server && this.attempts === 1) {
+      const wait = this.pool.waitForSlot();
+      if (wait) {
+        this.attempts--;
+        wait.then((ok) => {
+          if (this.finished) return;
+          if (ok) this.attempt();
+          else {
+            this.client.stats.errors.queue_timeout++;
+            this.respondError(503, "queue_timeout", `no server of pool ${this.pool.name} freed up in time`);
+          }
+        });
+        return;
+      }
+    }
     if (!server) {
       const status = this.attempts === 1 ? 503 : this.lastFailureStatus;
       const kind = this.attempts === 1 ? "no_server" : this.lastFailureKind;
