@@ -105,7 +105,7 @@ test("health: config reads a check with HAProxy's defaults and keeps it plain da
   assert.deepEqual(c, {
     intervalMs: 2000, fastinterMs: 2000, downinterMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, initial: "up",
     type: "http", port: null, method: "GET", path: "/healthz", host: null, status: [[200, 399]],
-    bodyRegex: null, digest: null, sni: null, verify: true, ca: null,
+    bodyRegex: null, digest: null, sni: null, verify: true, ca: null, reuseConnection: true,
   });
   assert.deepEqual(JSON.parse(JSON.stringify(c)), c, "a check survives JSON: its identity is its JSON");
   const full = checkOf(`{ type: https, interval: 500ms, fastinter: 100ms, downinter: 1s, timeout: 200ms, rise: 1, fall: 5,

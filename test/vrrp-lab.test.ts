@@ -3,6 +3,9 @@
 // cache shows who the network believes holds it.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { runtime } from "../src/runtime/index.ts";
+import { parseIPv4 } from "../src/vrrp/ip.ts";
+import { type Advert, AUTH_PASS, encodeAdvert, internetChecksum, passwordBytes } from "../src/vrrp/packet.ts";
 import { Lab, sleep } from "./helpers/netns.ts";
 import { fulcrumConfig, holdsFor, type Peer, startFulcrum, waitForAddress, waitForNoAddress } from "./helpers/vrrp.ts";
 
@@ -152,8 +155,9 @@ test("vrrp: unicast mode: adverts go to the configured peer only, and failover w
     const a = await start("a", fulcrumConfig({ priority: 150, extra: peerOf("1", "2") }));
     const b = await start("b", fulcrumConfig({ priority: 100, extra: peerOf("2", "1") }));
     await a.waitForLine(/-> MASTER/, 5000);
-    // The client hears no multicast adverts: they are unicast to b.
-    const capture = await lab.exec("c", ["timeout", "2", "tcpdump", "-n", "-i", "eth0", "-c", "3", "ip proto 112"], 5000);
+    // What b receives are unicast adverts from a, not multicast ones.
+    const capture = await lab.exec("b", ["timeout", "3", "tcpdump", "--immediate-mode", "-n", "-i", "eth0", "-c", "3", "ip proto 112"], 5000);
+    assert.match(capture.stdout, /10\.200\.1\.1 > 10\.200\.1\.2: VRRPv3, Advertisement, vrid 51, prio 150/);
     assert.doesNotMatch(capture.stdout, /224\.0\.0\.18/);
     await holdsFor("b stays backup", async () => !(await lab.hasAddress("b", VIP)), 2000);
     await crash(a);
@@ -163,3 +167,72 @@ test("vrrp: unicast mode: adverts go to the configured peer only, and failover w
     await stopAll();
   }
 });
+
+test("vrrp: crafted bad adverts are dropped and counted by reason, and random garbage cannot disturb the master", async () => {
+  const auth = ["authentication: { auth_type: PASS, auth_pass: fulcrum1 }"];
+  try {
+    const a = await start("a", fulcrumConfig({ priority: 150, version: 2, interval: 1, extra: auth }));
+    await a.waitForLine(/-> MASTER/, 5000);
+    const advert = (over: Partial<Advert> = {}) => encodeAdvert({
+      version: 2, vrid: 51, priority: 200, intervalCs: 100, addresses: [parseIPv4(VIP)!], authType: AUTH_PASS,
+      authData: passwordBytes("fulcrum1"), ...over,
+    }, 4, null);
+    // Same message with a field changed and the checksum made right again, so only that field is wrong.
+    const edited = (edit: (m: Uint8Array) => void) => {
+      const m = advert();
+      edit(m);
+      m[6] = m[7] = 0;
+      const sum = internetChecksum(m);
+      m[6] = sum >> 8;
+      m[7] = sum & 0xff;
+      return m;
+    };
+    // Every one claims priority 200 (above the master's 150): accepting any would make the master step down.
+    const crafted: [string, Uint8Array, number][] = [
+      ["ttl", advert(), 64],
+      ["checksum", advert().map((b, i) => i === 6 ? b ^ 0xff : b), 255],
+      ["version", edited((m) => { m[0] = 0x41; }), 255],
+      ["type", edited((m) => { m[0] = 0x22; }), 255],
+      ["vrid", advert({ vrid: 99 }), 255],
+      ["count", edited((m) => { m[3] = 2; }), 255],
+      ["auth", advert({ authData: passwordBytes("guess") }), 255],
+      ["interval", advert({ intervalCs: 300 }), 255],
+      ["addresses", advert({ addresses: [parseIPv4("10.200.1.99")!] }), 255],
+      ["length", Uint8Array.of(0x21), 255],
+    ];
+    await inject(crafted.map(([, bytes, ttl]) => ({ destination: "224.0.0.18", ttl, hex: toHex(bytes) })));
+    for (const [reason] of crafted) {
+      await a.waitForLine(new RegExp(`VI_1 dropped advert from ${lab.node("c").ipv4.replace(/\./g, "\\.")}: ${reason} \\(`), 3000);
+    }
+    const counted = await a.waitForLine(/dropped so far: .*length=1/, 1000);
+    for (const [reason] of crafted) assert.match(counted, new RegExp(`\\b${reason}=1\\b`));
+
+    // Random bytes for VRID 51, to the group and to the master's own address.
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 16;
+    const garbage = Array.from({ length: 400 }, (_, i) => {
+      const bytes = Uint8Array.from({ length: rand() % 64 }, () => rand() & 0xff);
+      if (bytes.length > 1) bytes[1] = 51;
+      return { destination: i % 2 ? "224.0.0.18" : lab.node("a").ipv4, ttl: 255, hex: toHex(bytes) };
+    });
+    await inject(garbage);
+    await sleep(1500);
+    assert.doesNotMatch(a.output(), /MASTER -> /, "still master");
+    assert.equal(await lab.hasAddress("a", VIP), true);
+    assert.equal(await stop(a), 0);
+    const summary = a.output().split("\n").find((l) => /VI_1 stopped; adverts sent \d+, received 0, dropped: /.test(l));
+    assert.ok(summary, a.output());
+    const total = [...summary.matchAll(/=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+    assert.ok(total >= crafted.length + 400, `every bad advert counted: ${summary}`);
+  } finally {
+    await stopAll();
+  }
+});
+
+const INJECT = new URL("./helpers/vrrp-inject.ts", import.meta.url).pathname;
+const toHex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+async function inject(packets: { destination: string; ttl: number; hex: string }[]): Promise<void> {
+  const r = await lab.exec("c", [...runtime.scriptCommand(INJECT), JSON.stringify(packets)], 20_000);
+  assert.equal(r.code, 0, r.stderr);
+}

@@ -63,7 +63,7 @@ async function serve(config: Config): Promise<number> {
   try {
     // A VRRP-only node (no listeners) runs no edge.
     edge = config.listeners.length > 0 ? await startEdge(config) : null;
-    vrrp = startVrrp(config.vrrp);
+    vrrp = await startVrrp(config.vrrp);
   } catch (e) {
     await edge?.stop();
     console.error(`fulcrum: cannot start: ${(e as Error).message}`);

@@ -49,6 +49,8 @@ export type CheckKind =
     verify: boolean;
     /** PEM file of CAs to verify against instead of the system store. */
     ca: string | null;
+    /** Keep the connection between checks (Envoy's reuse_connection); false: a new one each time. */
+    reuseConnection: boolean;
   }
   | { type: "icmp" }
   | { type: "udp"; port: number | null; send: string; expect: string | null; requireReply: boolean }
@@ -86,8 +88,8 @@ export const POOL_HEALTH_KEYS = ["health", "slowstart", "outlier", "panic_thresh
 const TIMING_KEYS = ["type", "interval", "fastinter", "downinter", "timeout", "rise", "fall", "initial"] as const;
 const KIND_KEYS: Record<CheckType, readonly string[]> = {
   tcp: ["port"],
-  http: ["port", "method", "path", "host", "status", "body_regex", "digest"],
-  https: ["port", "method", "path", "host", "status", "body_regex", "digest", "sni", "verify", "ca"],
+  http: ["port", "method", "path", "host", "status", "body_regex", "digest", "reuse_connection"],
+  https: ["port", "method", "path", "host", "status", "body_regex", "digest", "reuse_connection", "sni", "verify", "ca"],
   icmp: [],
   udp: ["port", "send", "expect", "require_reply"],
   script: ["command", "dynamic"],
@@ -204,6 +206,7 @@ function readKind(c: Checker, m: Mapping, p: PathSegment[], type: CheckType): Ch
         sni: type === "https" ? c.optional(m, p, "sni", serverName, defaultSni) : null,
         verify: type === "https" ? c.optional(m, p, "verify", boolean, true) : true,
         ca: type === "https" ? c.optional(m, p, "ca", string("a path to a PEM file"), null) : null,
+        reuseConnection: c.optional(m, p, "reuse_connection", boolean, true),
       };
     }
     case "icmp":

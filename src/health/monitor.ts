@@ -4,7 +4,8 @@
 // previous one started (or as soon as it ends, when it ran longer), so a dead server is found
 // within interval × fall + timeout.
 import type { CheckConfig } from "./config.ts";
-import { fail, formatTimeout, type CheckResult, type CheckTarget, type Probe } from "./result.ts";
+import { Deadline, fail, formatTimeout, type CheckResult, type CheckTarget, type Probe } from "./result.ts";
+import { clock, type ClockEntry } from "./clock.ts";
 import { CheckState, type Transition } from "./state.ts";
 
 export interface MonitorChange {
@@ -27,13 +28,16 @@ export class Monitor {
   /** How long the last check took, in ms. */
   lastDurationMs = 0;
   private readonly listeners = new Set<MonitorListener>();
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  private next: ClockEntry | null = null;
   private stopped = true;
+  private readonly timeoutReason: string;
+  private readonly runNext = () => { this.next = null; this.run(); };
 
   /** `key` names the shared state: (address, check definition). */
   constructor(readonly key: string, readonly address: string, readonly check: CheckConfig,
     readonly target: CheckTarget, private readonly probe: Probe) {
     this.state = new CheckState(check);
+    this.timeoutReason = `after ${formatTimeout(check.timeoutMs)}`;
   }
 
   get up(): boolean {
@@ -49,34 +53,77 @@ export class Monitor {
   start(firstDelayMs: number): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.timer = setTimeout(() => this.run(), firstDelayMs);
+    this.next = clock.at(performance.now() + firstDelayMs, this.runNext);
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    clock.cancel(this.next);
+    this.next = null;
+    // A check in flight finishes unheard (its late answer is ignored).
+    this.inFlight?.expire();
+    this.inFlight = null;
+    clock.cancel(this.timeoutEntry);
+    clock.cancel(this.graceEntry);
   }
 
   /** Runs one check now and returns its result (also fed to the state machine). */
-  async runOnce(): Promise<CheckResult> {
-    const started = performance.now();
-    const result = await this.probeWithTimeout();
-    this.lastDurationMs = performance.now() - started;
-    this.take(result);
-    return result;
+  runOnce(): Promise<CheckResult> {
+    return new Promise((resolve) => this.begin(resolve));
   }
 
-  private async run(): Promise<void> {
-    this.timer = null;
-    const started = performance.now();
-    const result = await this.probeWithTimeout();
+  private run(): void {
+    this.begin(null);
+  }
+
+  // One check in flight at a time; its state lives on the monitor rather than in closures and
+  // promises, which is most of what a check costs at a thousand a second.
+  private inFlight: Deadline | null = null;
+  private startedAt = 0;
+  private timeoutEntry: ClockEntry | null = null;
+  private graceEntry: ClockEntry | null = null;
+  private onSettled: ((r: CheckResult) => void) | null = null;
+  private readonly onTimeout = () => {
+    this.timeoutEntry = null;
+    const deadline = this.inFlight;
+    if (!deadline) return;
+    deadline.expire();
+    // The probe settles in its expiry handler; if it did not, it gets a moment, then is given up on.
+    if (this.inFlight === deadline) {
+      this.graceEntry = clock.at(performance.now() + SETTLE_GRACE_MS, () => this.settle(deadline, fail(`timed out ${this.timeoutReason}`)));
+    }
+  };
+
+  private begin(onSettled: ((r: CheckResult) => void) | null): void {
+    const deadline = new Deadline(this.timeoutReason);
+    this.inFlight = deadline;
+    this.onSettled = onSettled;
+    this.startedAt = performance.now();
+    this.timeoutEntry = clock.at(this.startedAt + this.check.timeoutMs, this.onTimeout);
+    this.probe(deadline).then(
+      (r) => this.settle(deadline, r),
+      (e) => this.settle(deadline, fail(`check failed: ${(e as Error)?.message ?? e}`)),
+    );
+  }
+
+  private settle(deadline: Deadline, result: CheckResult): void {
+    if (this.inFlight !== deadline) return; // a late answer to a check already given up on
+    this.inFlight = null;
+    clock.cancel(this.timeoutEntry);
+    clock.cancel(this.graceEntry);
+    this.timeoutEntry = this.graceEntry = null;
+    const onSettled = this.onSettled;
+    this.onSettled = null;
+    this.lastDurationMs = performance.now() - this.startedAt;
+    if (onSettled) {
+      this.take(result);
+      onSettled(result);
+      return;
+    }
     if (this.stopped) return;
-    this.lastDurationMs = performance.now() - started;
     this.take(result);
     if (this.stopped) return; // a subscriber may have stopped it
-    const wait = Math.max(0, started + this.state.nextDelay() - performance.now());
-    this.timer = setTimeout(() => this.run(), wait);
+    this.next = clock.at(this.startedAt + this.state.nextDelay(), this.runNext);
   }
 
   private take(result: CheckResult): void {
@@ -93,28 +140,6 @@ export class Monitor {
         console.error(`fulcrum: health subscriber failed: ${(e as Error).message}`);
       }
     }
-  }
-
-  private probeWithTimeout(): Promise<CheckResult> {
-    const timeoutMs = this.check.timeoutMs;
-    const reason = `after ${formatTimeout(timeoutMs)}`;
-    const abort = new AbortController();
-    return new Promise<CheckResult>((resolve) => {
-      let settled = false;
-      const settle = (r: CheckResult) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timeout);
-        clearTimeout(grace);
-        resolve(r);
-      };
-      let grace: ReturnType<typeof setTimeout> | undefined;
-      const timeout = setTimeout(() => {
-        abort.abort(reason);
-        grace = setTimeout(() => settle(fail(`timed out ${reason}`)), SETTLE_GRACE_MS);
-      }, timeoutMs);
-      this.probe(abort.signal).then(settle, (e) => settle(fail(`check failed: ${(e as Error)?.message ?? e}`)));
-    });
   }
 }
 

@@ -6,6 +6,7 @@ import {
   type TcpSocket,
 } from "./types.ts";
 import { HIGH_WATER, WriteQueue } from "./tcp-queue.ts";
+import { listenTls } from "./node-tls.ts";
 
 declare const Bun: any; // deno-lint-ignore no-explicit-any
 
@@ -109,10 +110,10 @@ export const runtime: Runtime = {
     };
   },
   async listenTcp(o) {
+    if (o.tls) return listenTls(o);
     const listener = Bun.listen({
       hostname: o.hostname,
       port: o.port,
-      tls: o.tls?.map((t, i) => ({ cert: t.cert, key: t.key, ...(i > 0 || t.serverNames.length ? { serverName: t.serverNames[0] } : {}) })),
       socket: {
         ...bunSocketHandlers,
         open(raw: any) {

@@ -6,6 +6,7 @@ import {
   type TcpSocket,
 } from "./types.ts";
 import { HIGH_WATER, WriteQueue } from "./tcp-queue.ts";
+import { listenTls } from "./node-tls.ts";
 
 declare const Deno: any; // deno-lint-ignore no-explicit-any
 
@@ -63,7 +64,7 @@ class DenoTcp implements TcpSocket {
   readonly remoteAddress: string;
   readonly remotePort: number;
 
-  constructor(private readonly conn: any, public handlers: TcpHandlers) {
+  constructor(private readonly conn: any, public handlers: TcpHandlers, private readonly readSize = 65536) {
     this.remoteAddress = conn.remoteAddr?.hostname ?? "";
     this.remotePort = conn.remoteAddr?.port ?? 0;
     try { conn.setNoDelay(true); } catch { /* not TCP */ }
@@ -76,7 +77,7 @@ class DenoTcp implements TcpSocket {
       for (;;) {
         if (this.paused) await this.paused.wait;
         if (this.closed) break;
-        const buf = new Uint8Array(65536);
+        const buf = new Uint8Array(this.readSize);
         const n = await this.conn.read(buf);
         if (n === null) break;
         this.handlers.data(buf.subarray(0, n));
@@ -168,10 +169,8 @@ export const runtime: Runtime = {
     });
   },
   async listenTcp(o) {
-    const tls = o.tls?.[0];
-    const listener = tls
-      ? Deno.listenTls({ hostname: o.hostname, port: o.port, cert: tls.cert, key: tls.key })
-      : Deno.listen({ hostname: o.hostname, port: o.port });
+    if (o.tls) return listenTls(o);
+    const listener = Deno.listen({ hostname: o.hostname, port: o.port });
     (async () => {
       try {
         for await (const conn of listener) {
@@ -190,7 +189,7 @@ export const runtime: Runtime = {
     } catch (e) {
       throw new UpstreamError(e instanceof Deno.errors.ConnectionRefused ? "refused" : "failed", String((e as Error).message));
     }
-    const s = new DenoTcp(conn, o.handlers);
+    const s = new DenoTcp(conn, o.handlers, o.readSize);
     void s.read();
     return s;
   },

@@ -100,6 +100,9 @@ export interface ConnectTcpOptions {
   hostname: string;
   port: number;
   handlers: TcpHandlers;
+  /** Bytes per read where the runtime reads into a buffer it allocates (Deno); 64 KiB by default.
+   * Small exchanges (health checks) read cheaper with a small one. */
+  readSize?: number;
 }
 
 export interface Child {

@@ -3,6 +3,7 @@
 import { GratuitousArpSender, NeighbourAdvertSender } from "../ffi/arp.ts";
 import { createMacvlan, deleteLink, getLink } from "../ffi/netlink.ts";
 import { interfaceIndex } from "../ffi/libc.ts";
+import { runtime } from "../runtime/index.ts";
 import {
   addVirtualAddresses, describeAddresses, type InterfaceFacts, interfaceFacts, presentAddresses, removeVirtualAddresses,
 } from "./addresses.ts";
@@ -42,6 +43,7 @@ export class VrrpInstance implements AdvertListener {
   readonly #groupFaults = new Map<string, string>();
   readonly #weights = new Map<string, number>();
   #lastOwnFault: string | null = null;
+  readonly #restoreSysctls: (() => Promise<void>)[] = [];
   readonly #lastDropLog = new Map<DropReason, number>();
   readonly #unwatch: (() => void)[] = [];
   #facts: InterfaceFacts | null = null;
@@ -113,9 +115,14 @@ export class VrrpInstance implements AdvertListener {
   }
 
   /** Opens sockets, sets up tracking and joins the election as a backup (or master, as owner). */
-  start(): void {
+  async start(): Promise<void> {
     const c = this.config;
-    const facts = interfaceFacts(c.interface, c.addresses);
+    let facts: InterfaceFacts;
+    try {
+      facts = interfaceFacts(c.interface, c.addresses);
+    } catch (e) {
+      throw new Error(`${c.name}: ${(e as Error).message}`);
+    }
     this.#facts = facts;
     const source = c.unicastSource ?? (c.family === 4 ? facts.primaryIPv4 : facts.linkLocalIPv6);
     if (source === null) {
@@ -125,7 +132,7 @@ export class VrrpInstance implements AdvertListener {
     this.#machine = this.#newMachine(source);
     this.#vipIfindex = facts.ifindex;
     this.#vipMac = facts.mac;
-    if (c.vmac !== null) this.#createVmac(c.vmac, facts);
+    if (c.vmac !== null) await this.#createVmac(c.vmac, facts);
 
     this.#sender = new AdvertSender({
       ifname: c.interface, ifindex: facts.ifindex, family: c.family, source, peers: c.unicastPeers, checksumMode: c.checksumMode,
@@ -166,7 +173,10 @@ export class VrrpInstance implements AdvertListener {
       } catch (e) {
         this.log(`vrrp: ${this.name} cannot remove ${this.config.vmac}: ${(e as Error).message}`);
       }
+      for (const restore of this.#restoreSysctls.splice(0)) await restore();
     }
+    const dropped = [...this.drops].map(([r, n]) => `${r}=${n}`).join(" ") || "none";
+    this.log(`vrrp: ${this.name} stopped; adverts sent ${this.sent}, received ${this.received}, dropped: ${dropped}`);
     await Promise.all(this.#hooks);
   }
 
@@ -340,7 +350,7 @@ export class VrrpInstance implements AdvertListener {
   // ------------------------------------------------------------------------------ virtual MAC
 
   /** keepalived's use_vmac: a macvlan with MAC 00:00:5e:00:01:VRID (02 for IPv6) carries the addresses. */
-  #createVmac(name: string, facts: InterfaceFacts): void {
+  async #createVmac(name: string, facts: InterfaceFacts): Promise<void> {
     const mac = Uint8Array.of(0, 0, 0x5e, 0, this.config.family === 4 ? 1 : 2, this.config.vrid);
     const leftover = interfaceIndex(name);
     if (leftover !== null) deleteLink(leftover);
@@ -349,6 +359,22 @@ export class VrrpInstance implements AdvertListener {
     if (index === null || getLink(index) === null) throw new Error(`${this.name}: ${name} was not created`);
     this.#vipIfindex = index;
     this.#vipMac = mac;
+    // Clients must only ever learn the virtual MAC for a virtual address: the parent answers ARP
+    // only for its own addresses (arp_ignore 1), and its ARP requests never name a virtual
+    // address as their sender (arp_announce 2), which would make neighbours relearn its MAC.
+    if (this.config.family === 4) {
+      this.#restoreSysctls.push(await setSysctl(`net/ipv4/conf/${facts.name}/arp_ignore`, "1"));
+      this.#restoreSysctls.push(await setSysctl(`net/ipv4/conf/${facts.name}/arp_announce`, "2"));
+      await setSysctl(`net/ipv4/conf/${name}/arp_ignore`, "1");
+    }
     this.log(`vrrp: ${this.name} virtual MAC ${Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join(":")} on ${name}`);
   }
+}
+
+/** Sets a sysctl (of this network namespace); returns what puts the old value back. */
+async function setSysctl(name: string, value: string): Promise<() => Promise<void>> {
+  const path = `/proc/sys/${name}`;
+  const old = (await runtime.readTextFile(path)).trim();
+  await runtime.writeTextFile(path, value);
+  return () => runtime.writeTextFile(path, old).catch(() => {}); // the interface may be gone
 }

@@ -179,7 +179,9 @@ export class VrrpMachine {
     if (theyWin) {
       if (this.options.version === 3) this.#masterIntervalCs = a.intervalCs;
       const why = tie ? `equal priority ${a.priority} from higher address` : `higher priority ${a.priority}`;
-      return this.#becomeBackup(now, `${why} from ${formatIP(a.source)}`);
+      // One last advert of ours (keepalived's vrrp_higher_prio_send_advert): after a split brain
+      // the winner may not have heard us yet, and hearing a lower master makes it re-announce.
+      return [{ kind: "send", priority: this.#priority }, ...this.#becomeBackup(now, `${why} from ${formatIP(a.source)}`)];
     }
     // Two masters: a split brain is healing. Assert ourselves, and re-announce the addresses
     // (at most once per master-down interval) because the other master's GARPs may have won.

@@ -19,16 +19,16 @@ export class VrrpService {
   }
 
   /** Starts every instance; on a failure stops those already started and throws. */
-  start(): void {
+  async start(): Promise<void> {
     const used = new Set(this.config.instances.flatMap((i) => i.trackScripts.map((t) => t.name)));
     for (const [name, tracker] of this.#scripts) if (used.has(name)) tracker.start();
     try {
       for (const instance of this.instances) {
-        instance.start();
+        await instance.start();
         this.#started.push(instance);
       }
     } catch (e) {
-      void this.stop();
+      await this.stop();
       throw e;
     }
   }
@@ -66,10 +66,10 @@ export class VrrpService {
 }
 
 /** `fulcrum run`: starts the section's instances (null without one). */
-export function startVrrp(config: VrrpConfig | null): VrrpService | null {
+export async function startVrrp(config: VrrpConfig | null): Promise<VrrpService | null> {
   if (config === null) return null;
   const service = new VrrpService(config);
-  service.start();
+  await service.start();
   return service;
 }
 

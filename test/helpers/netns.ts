@@ -167,7 +167,8 @@ async function removeStaleLabs(): Promise<void> {
   for (const line of list.stdout.split("\n")) {
     const ns = line.split(" ")[0];
     const m = /^fvr-(\d+)-/.exec(ns);
-    if (m === null || (await runtime.exists(`/proc/${m[1]}`))) continue;
+    // /proc/PID/stat, not /proc/PID: Bun's exists() is false for every directory.
+    if (m === null || (await runtime.exists(`/proc/${m[1]}/stat`))) continue;
     // Only processes inside our own stale namespaces: started by an earlier run of these tests.
     const pids = (await exec(["ip", "netns", "pids", ns])).stdout.split(/\s+/).filter(Boolean);
     for (const pid of pids) await exec(["kill", "-KILL", pid]);

@@ -51,9 +51,9 @@ function peerOf(child: Child, killAlso: () => Promise<number[]> = async () => []
       return code;
     },
     async kill() {
-      const others = await killAlso();
+      // Helpers first: a keepalived VRRP child whose parent dies first shuts down cleanly (priority 0).
+      for (const pid of await killAlso()) await exec(["kill", "-KILL", String(pid)]);
       child.kill("SIGKILL");
-      for (const pid of others) await exec(["kill", "-KILL", String(pid)]);
       await exited;
     },
   };
@@ -64,10 +64,17 @@ export async function startFulcrum(lab: Lab, node: string, config: string, insta
   const file = await writeTemp(config);
   const child = runtime.spawn(["ip", "netns", "exec", lab.node(node).ns, ...fulcrumCommand(["run", "--config", file])]);
   const peer = peerOf(child);
-  await waitFor(`fulcrum in ${node} to start:\n${peer.output()}`, () => {
-    if (/cannot start|has \d+ error/.test(peer.output())) throw new Error(`fulcrum in ${node} failed:\n${peer.output()}`);
-    return (peer.output().match(/INIT -> /g) ?? []).length >= instances;
-  }, 20_000);
+  try {
+    await waitFor(`fulcrum in ${node} to start`, () => {
+      if (/cannot start|has \d+ error/.test(peer.output())) throw new Error(`fulcrum in ${node} failed:\n${peer.output()}`);
+      return (peer.output().match(/INIT -> /g) ?? []).length >= instances;
+    }, 20_000);
+  } catch (e) {
+    // What the process was doing helps tell a slow start from a hang.
+    const ps = await exec(["ps", "-o", "pid,stat,wchan:20,etime,time,cmd", "-p", String(child.pid)]);
+    await peer.kill();
+    throw new Error(`${(e as Error).message}\noutput:\n${peer.output()}\n${ps.stdout}`);
+  }
   return peer;
 }
 
@@ -77,7 +84,7 @@ export async function startKeepalived(lab: Lab, node: string, config: string): P
   const base = `/tmp/fulcrum-test-ka-${lab.node(node).ns}`;
   const child = runtime.spawn([
     "ip", "netns", "exec", lab.node(node).ns, "keepalived", "--dont-fork", "--log-console", "--log-detail", "--vrrp",
-    "--no-syslog", "--use-file", file, "--pid", `${base}.pid`, "--vrrp_pid", `${base}-vrrp.pid`,
+    "--no-syslog", "--dont-respawn", "--use-file", file, "--pid", `${base}.pid`, "--vrrp_pid", `${base}-vrrp.pid`,
   ]);
   // keepalived runs VRRP in a child process; a crash test must kill it too (its pid is in the pidfile).
   const vrrpChild = async () => {

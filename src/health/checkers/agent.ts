@@ -11,19 +11,18 @@ type AgentCheck = Extract<CheckConfig, { type: "agent" }>;
 const MAX_LINE = 1024;
 
 export function agentProbe(check: AgentCheck, target: CheckTarget): Probe {
-  return (signal) => new Promise((resolve) => {
+  return (deadline) => new Promise((resolve) => {
     const socket = net.connect({ host: target.host, port: target.port });
     let text = "";
     let finished = false;
     const done = (r: CheckResult) => {
       if (finished) return;
       finished = true;
-      signal.removeEventListener("abort", onAbort);
+      deadline.onExpire(null);
       socket.destroy();
       resolve(r);
     };
-    const onAbort = () => done(fail(`agent timed out ${signal.reason}${text ? "" : " waiting for its answer"}`));
-    signal.addEventListener("abort", onAbort, { once: true });
+    deadline.onExpire(() => done(fail(`agent timed out ${deadline.reason}${text ? "" : " waiting for its answer"}`)));
     socket.once("connect", () => { if (check.send !== null) socket.write(check.send); });
     socket.setEncoding("latin1");
     socket.on("data", (chunk: string) => {

@@ -6,7 +6,7 @@
 export class HttpResponseError extends Error {}
 
 const MAX_HEAD_BYTES = 64 * 1024;
-const CRLFCRLF = [13, 10, 13, 10];
+const LATIN1 = new TextDecoder("latin1");
 
 type Phase = "head" | "length" | "chunk-size" | "chunk-data" | "chunk-end" | "trailers" | "until-close" | "done";
 
@@ -14,6 +14,11 @@ export class HttpResponseReader {
   status = 0;
   /** Body bytes seen (kept or not). */
   bodyBytes = 0;
+  /** Bytes received at all: a reused connection that closes before any is a stale one. */
+  received = 0;
+  /** Whether the connection may carry the next check: HTTP/1.1, no "Connection: close", and a
+   * body framed by length or chunks (not by the close). */
+  keepAlive = false;
   private phase: Phase = "head";
   private head: Uint8Array = new Uint8Array(0);
   private remaining = 0;
@@ -43,6 +48,7 @@ export class HttpResponseReader {
 
   /** Takes the next bytes; returns true once the response is complete. */
   feed(chunk: Uint8Array): boolean {
+    this.received += chunk.length;
     let at = 0;
     while (at < chunk.length && this.phase !== "done") {
       switch (this.phase) {
@@ -51,6 +57,7 @@ export class HttpResponseReader {
         default: at = this.readLine(chunk, at); break;
       }
     }
+    if (at < chunk.length) this.keepAlive = false; // bytes after the response: do not reuse
     return this.phase === "done";
   }
 
@@ -66,10 +73,18 @@ export class HttpResponseReader {
   }
 
   private readHead(chunk: Uint8Array, at: number): number {
+    // The usual case, a whole head in one chunk, is read in place; a split head is joined first.
+    if (this.head.length === 0) {
+      const end = indexOfBlankLine(chunk, at);
+      if (end >= 0) {
+        this.startBody(LATIN1.decode(chunk.subarray(at, end)));
+        return end + 4;
+      }
+    }
     const joined = new Uint8Array(this.head.length + chunk.length - at);
     joined.set(this.head);
     joined.set(chunk.subarray(at), this.head.length);
-    const end = indexOf(joined, CRLFCRLF, Math.max(0, this.head.length - 3));
+    const end = indexOfBlankLine(joined, Math.max(0, this.head.length - 3));
     if (end < 0) {
       if (joined.length > MAX_HEAD_BYTES) throw new HttpResponseError("response header larger than 64 KiB");
       this.head = joined;
@@ -77,30 +92,27 @@ export class HttpResponseReader {
     }
     const consumed = end + 4 - this.head.length; // bytes of this chunk that belong to the head
     this.head = new Uint8Array(0);
-    this.startBody(new TextDecoder("latin1").decode(joined.subarray(0, end)));
+    this.startBody(LATIN1.decode(joined.subarray(0, end)));
     return at + consumed;
   }
 
   private startBody(headText: string): void {
-    const lines = headText.split("\r\n");
-    const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]);
-    if (!m) throw new HttpResponseError(`not an HTTP response: ${JSON.stringify(lines[0].slice(0, 40))}`);
-    const status = Number(m[1]);
+    const m = STATUS_LINE.exec(headText);
+    if (!m) throw new HttpResponseError(`not an HTTP response: ${JSON.stringify(headText.split("\r\n")[0].slice(0, 40))}`);
+    const status = Number(m[2]);
     if (status >= 100 && status < 200 && status !== 101) return; // interim (100 Continue): the real head follows
     this.status = status;
-    let length = -1, chunked = false;
-    for (let i = 1; i < lines.length; i++) {
-      const colon = lines[i].indexOf(":");
-      if (colon <= 0) continue;
-      const name = lines[i].slice(0, colon).trim().toLowerCase();
-      const value = lines[i].slice(colon + 1).trim();
-      if (name === "content-length") {
-        if (!/^\d+$/.test(value)) throw new HttpResponseError(`invalid Content-Length ${JSON.stringify(value)}`);
-        length = Number(value);
-      } else if (name === "transfer-encoding" && value.toLowerCase().split(",").map((s) => s.trim()).includes("chunked")) {
-        chunked = true;
-      }
+    // Only three fields matter here, so the head is searched for them rather than split and
+    // parsed whole (this runs a thousand times a second in a large setup).
+    const head = headText.toLowerCase();
+    let length = -1;
+    const lengthText = fieldValue(head, "\r\ncontent-length:");
+    if (lengthText !== null) {
+      if (!/^\d+$/.test(lengthText)) throw new HttpResponseError(`invalid Content-Length ${JSON.stringify(lengthText)}`);
+      length = Number(lengthText);
     }
+    const chunked = hasToken(fieldValue(head, "\r\ntransfer-encoding:"), "chunked");
+    const close = m[1] === "0" || hasToken(fieldValue(head, "\r\nconnection:"), "close");
     if (this.noBody || status === 204 || status === 304) this.phase = "done";
     else if (chunked) this.phase = "chunk-size";
     else if (length >= 0) {
@@ -108,6 +120,7 @@ export class HttpResponseReader {
       this.remaining = length;
       this.phase = length === 0 ? "done" : "length";
     } else this.phase = "until-close";
+    this.keepAlive = !close && this.phase !== "until-close";
   }
 
   private readBody(chunk: Uint8Array, at: number): number {
@@ -131,7 +144,7 @@ export class HttpResponseReader {
   private readLine(chunk: Uint8Array, at: number): number {
     const lf = chunk.indexOf(10, at);
     const end = lf < 0 ? chunk.length : lf + 1;
-    this.line += new TextDecoder("latin1").decode(chunk.subarray(at, end));
+    this.line += LATIN1.decode(chunk.subarray(at, end));
     if (this.line.length > 4096) throw new HttpResponseError("chunked encoding line too long");
     if (lf < 0) return end;
     const line = this.line.replace(/\r?\n$/, "");
@@ -151,10 +164,24 @@ export class HttpResponseReader {
   }
 }
 
-function indexOf(haystack: Uint8Array, needle: number[], from: number): number {
-  outer: for (let i = from; i <= haystack.length - needle.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
-    return i;
+const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: |\r|$)/;
+
+/** The trimmed value of the first field `name` (lowercase, with its CRLF and colon), or null. */
+function fieldValue(head: string, name: string): string | null {
+  const at = head.indexOf(name);
+  if (at < 0) return null;
+  const end = head.indexOf("\r\n", at + name.length);
+  return head.slice(at + name.length, end < 0 ? head.length : end).trim();
+}
+
+function hasToken(value: string | null, token: string): boolean {
+  return value !== null && value.split(",").some((t) => t.trim() === token);
+}
+
+/** Where CR LF CR LF starts in `bytes` at or after `from`, or -1 (jumps between CRs natively). */
+function indexOfBlankLine(bytes: Uint8Array, from: number): number {
+  for (let i = bytes.indexOf(13, from); i >= 0 && i + 3 < bytes.length; i = bytes.indexOf(13, i + 1)) {
+    if (bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) return i;
   }
   return -1;
 }

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import {
   AF_INET, closeSocket, openSocket, receiveFrom, sendTo, SocketError, SOCK_RAW,
 } from "../../ffi/socket.ts";
-import { fail, pass, type CheckResult, type Probe } from "../result.ts";
+import { type Deadline, fail, pass, type CheckResult, type Probe } from "../result.ts";
 
 const IPPROTO_ICMP = 1;
 const ECHO_REPLY = 0;
@@ -53,7 +53,7 @@ class Pinger {
   }
 
   /** Sends one echo request to an IPv4 address; resolves with the reply or, on abort, a timeout. */
-  ping(address: string, signal: AbortSignal): Promise<CheckResult> {
+  ping(address: string, deadline: Deadline): Promise<CheckResult> {
     return new Promise((resolve) => {
       const seq = this.seq = (this.seq + 1) & 0xffff;
       const packet = echoRequest(this.id, seq);
@@ -66,11 +66,11 @@ class Pinger {
       const entry: Waiting = { address, sentAt: performance.now(), resolve };
       this.waiting.set(seq, entry);
       this.timer ??= setInterval(() => this.drain(), POLL_MS);
-      signal.addEventListener("abort", () => {
+      deadline.onExpire(() => {
         if (this.waiting.get(seq) !== entry) return;
         this.forget(seq);
-        resolve(fail(`ICMP no echo reply ${signal.reason}`));
-      }, { once: true });
+        resolve(fail(`ICMP no echo reply ${deadline.reason}`));
+      });
     });
   }
 
@@ -124,7 +124,7 @@ export function closeIcmp(): void {
 }
 
 export function icmpProbe(host: string): Probe {
-  return async (signal) => {
+  return async (deadline) => {
     if (net.isIPv6(host)) return fail("ICMP checks support IPv4 addresses only");
     let address = host;
     if (!net.isIPv4(host)) {
@@ -139,7 +139,7 @@ export function icmpProbe(host: string): Probe {
     } catch (e) {
       return fail((e as Error).message);
     }
-    return pinger!.ping(address, signal);
+    return pinger!.ping(address, deadline);
   };
 }
 

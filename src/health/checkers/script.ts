@@ -17,7 +17,7 @@ export function scriptProbe(check: ScriptCheck, address: HostPort): Probe {
   // setsid: the script leads a process group of its own, so a timeout kills what it started too
   // (a `sleep` under `sh -c` would otherwise outlive it and hold its pipes open).
   const argv = ["setsid", ...check.command];
-  return (signal) => new Promise((resolve) => {
+  return (deadline) => new Promise((resolve) => {
     let child: Child;
     try {
       child = runtime.spawn(argv, { env });
@@ -25,14 +25,13 @@ export function scriptProbe(check: ScriptCheck, address: HostPort): Probe {
       resolve(fail(`${name} could not start: ${(e as Error).message}`));
       return;
     }
-    const onAbort = () => {
+    deadline.onExpire(() => {
       try { process.kill(-child.pid, "SIGKILL"); } catch { child.kill("SIGKILL"); }
-      resolve(fail(`${name} timed out ${signal.reason} (killed)`));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
+      resolve(fail(`${name} timed out ${deadline.reason} (killed)`));
+    });
     Promise.all([firstBytes(child.stdout), firstBytes(child.stderr), child.exited]).then(([out, err, code]) => {
-      signal.removeEventListener("abort", onAbort);
-      if (signal.aborted) return;
+      deadline.onExpire(null);
+      if (deadline.expired) return;
       const said = firstLine(err) || firstLine(out);
       const detail = `${name} exit ${code}${said ? `: ${said}` : ""}`;
       if (code === 0) resolve(pass(detail));

@@ -1,18 +1,15 @@
 // TCP check (keepalived TCP_CHECK): the server is up when a connection opens within the timeout.
-import net from "node:net";
-import { fail, pass, socketErrorText, type CheckTarget, type Probe } from "../result.ts";
+import { pass, type CheckResult, type CheckTarget, type Probe } from "../result.ts";
+import { CheckConnection, PlainConnector } from "./connection.ts";
+
+const OK: CheckResult = pass("TCP connect ok");
 
 export function tcpProbe(target: CheckTarget): Probe {
-  return (signal) => new Promise((resolve) => {
-    const socket = net.connect({ host: target.host, port: target.port });
-    const done = (ok: boolean, detail: string) => {
-      signal.removeEventListener("abort", onAbort);
-      socket.destroy();
-      resolve(ok ? pass(detail) : fail(detail));
-    };
-    const onAbort = () => done(false, `TCP connect timed out ${signal.reason}`);
-    signal.addEventListener("abort", onAbort, { once: true });
-    socket.once("connect", () => done(true, "TCP connect ok"));
-    socket.once("error", (e) => done(false, `TCP connect ${socketErrorText(e)}`));
-  });
+  const connector = new PlainConnector(target, "TCP");
+  return async (deadline) => {
+    const r = await connector.connect(deadline);
+    if (!(r instanceof CheckConnection)) return r;
+    r.destroy();
+    return OK;
+  };
 }

@@ -11,19 +11,18 @@ type UdpCheck = Extract<CheckConfig, { type: "udp" }>;
 export function udpProbe(check: UdpCheck, target: CheckTarget): Probe {
   const payload = new TextEncoder().encode(check.send);
   const expect = check.expect === null ? null : new RegExp(check.expect);
-  return (signal) => new Promise((resolve) => {
+  return (deadline) => new Promise((resolve) => {
     const socket = dgram.createSocket(net.isIPv6(target.host) ? "udp6" : "udp4");
     let finished = false;
     const done = (r: CheckResult) => {
       if (finished) return;
       finished = true;
-      signal.removeEventListener("abort", onAbort);
+      deadline.onExpire(null);
       try { socket.close(); } catch { /* already closed */ }
       resolve(r);
     };
     // Without a required reply, silence until the timeout is the passing answer.
-    const onAbort = () => done(check.requireReply ? fail(`UDP no reply ${signal.reason}`) : pass("UDP sent, no ICMP error"));
-    signal.addEventListener("abort", onAbort, { once: true });
+    deadline.onExpire(() => done(check.requireReply ? fail(`UDP no reply ${deadline.reason}`) : pass("UDP sent, no ICMP error")));
     socket.on("error", (e) => done(fail(`UDP ${socketErrorText(e) === "refused" ? "port unreachable" : socketErrorText(e)}`)));
     socket.on("message", (reply: Uint8Array) => {
       if (!check.requireReply) return;

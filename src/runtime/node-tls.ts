@@ -1,0 +1,70 @@
+// TLS listeners on both runtimes through node:tls, which picks a certificate per SNI name
+// (Bun.listen takes one certificate; Deno.listenTls has no SNI). Plain TCP stays on each
+// runtime's own, faster API.
+import tls from "node:tls";
+import type net from "node:net";
+import type { ListenTcpOptions, TcpHandlers, TcpListener, TcpSocket, TlsCertificate } from "./types.ts";
+
+class NodeTcp implements TcpSocket {
+  private closed = false;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+
+  constructor(private readonly s: net.Socket, public handlers: TcpHandlers) {
+    this.remoteAddress = (s.remoteAddress ?? "").replace(/^::ffff:/, "");
+    this.remotePort = s.remotePort ?? 0;
+    s.setNoDelay(true);
+    s.on("data", (d: Uint8Array) => this.handlers.data(d));
+    s.on("drain", () => this.handlers.drain());
+    s.on("close", () => this.onClose());
+    s.on("error", () => this.onClose());
+  }
+
+  get pending(): number { return this.s.writableLength; }
+
+  write(data: Uint8Array, offset = 0, length = data.length - offset): boolean {
+    if (this.closed) return false;
+    return this.s.write(data.slice(offset, offset + length)); // node keeps what it is given
+  }
+
+  end(): void { this.s.end(); }
+  destroy(): void { this.s.destroy(); this.onClose(); }
+  pause(): void { this.s.pause(); }
+  resume(): void { this.s.resume(); }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handlers.close();
+  }
+}
+
+/** The certificate for an SNI name: an exact name, then a leading wildcard, then the first. */
+export function certificateFor(certs: TlsCertificate[], name: string | undefined): TlsCertificate {
+  const n = (name ?? "").toLowerCase();
+  return certs.find((c) => c.serverNames.includes(n))
+    ?? certs.find((c) => c.serverNames.some((p) => p.startsWith("*.") && n.endsWith(p.slice(1)) && n.length > p.length - 1))
+    ?? certs[0];
+}
+
+export function listenTls(o: ListenTcpOptions): Promise<TcpListener> {
+  const certs = o.tls!;
+  const contexts = new Map(certs.map((c) => [c, tls.createSecureContext({ cert: c.cert, key: c.key })]));
+  const server = tls.createServer({
+    cert: certs[0].cert,
+    key: certs[0].key,
+    SNICallback: (name, done) => done(null, contexts.get(certificateFor(certs, name))),
+  }, (socket) => {
+    const s = new NodeTcp(socket, { data() {}, drain() {}, close() {} });
+    s.handlers = o.accept(s);
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(o.port, o.hostname, () => {
+      resolve({
+        port: (server.address() as net.AddressInfo).port,
+        stop: () => new Promise<void>((r) => server.close(() => r())),
+      });
+    });
+  });
+}
