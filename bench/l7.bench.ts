@@ -40,6 +40,13 @@ async function ensureTools(): Promise<void> {
 }
 
 const started: Child[] = [];
+const pids: Record<string, number> = {};
+
+/** Peak resident memory of a process, MB (VmHWM). */
+async function peakRssMb(pid: number): Promise<number> {
+  const status = await runtime.readTextFile(`/proc/${pid}/status`).catch(() => "");
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+}
 
 function start(cmd: string[]): Child {
   const child = runtime.spawn(cmd);
@@ -146,10 +153,10 @@ pools:
     "fulcrum-deno": [`${root}node_modules/.bin/deno`, "run", "-A", "--no-check", `${root}src/cli/main.ts`, "run", "--config", `${work}/fulcrum-deno.yaml`],
   };
   await waitPort(upstream);
-  for (const p of PROXIES) { start(commands[p]); await waitPort(ports[p]); }
+  for (const p of PROXIES) { pids[p] = start(commands[p]).pid; await waitPort(ports[p]); }
 
   const cpu = (await runtime.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
-  const versions = (await sh(["sh", "-c", "nginx -v 2>&1; haproxy -v | head -1; wrk -v 2>&1 | head -1"], { allowFail: true })).trim().split("\n").join("; ");
+  const versions = (await sh(["sh", "-c", "nginx -v 2>&1; haproxy -v | head -1; wrk -v 2>&1 | head -1"], { allowFail: true })).trim().split("\n").map((l) => l.split(" ").slice(0, 3).join(" ")).join("; ");
   console.log(`\n### L7 proxy, ${new Date().toISOString()}\n\n${cpu}, ${versions}; Bun ${await sh([`${root}node_modules/.bin/bun`, "--version"])}`.trim());
   console.log(`wrk -t1, ${SECONDS} s per run, ${ROUNDS} interleaved rounds, medians; upstream nginx 1 worker.\n`);
   console.log(`| case | ${PROXIES.map((p) => `${p} req/s (p99 ms)`).join(" | ")} | ${PROXIES.filter((p) => p.startsWith("fulcrum")).map((p) => `${p}/nginx, /haproxy`).join(" | ")} | errors |`);
@@ -167,6 +174,8 @@ pools:
       PROXIES.filter((p) => p.startsWith("fulcrum")).map((p) => `${ratio(p, "nginx")}, ${ratio(p, "haproxy")}`).join(" | ")
     } | ${errors} |`);
   }
+  const rss = await Promise.all(PROXIES.filter((p) => p.startsWith("fulcrum")).map(async (p) => `${p} ${(await peakRssMb(pids[p])).toFixed(0)} MB`));
+  console.log(`\nPeak RSS over all cases (VmHWM): ${rss.join(", ")}.`);
 }
 
 function nginxConf(body: string, name: string): string {

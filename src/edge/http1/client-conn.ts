@@ -18,7 +18,7 @@ export class ClientConn implements TcpHandlers, Timed {
   deadline = 0;
   closeAfterResponse = false;
   readonly address: string;
-  private buf = new Uint8Array(16384);
+  private buf = new Uint8Array(2048);
   private start = 0;
   private end = 0;
   private scanned = 0;

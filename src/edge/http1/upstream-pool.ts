@@ -41,7 +41,7 @@ export class UpstreamConn implements TcpHandlers {
 export class UpstreamPool {
   private readonly idle = new Map<string, UpstreamConn[]>();
 
-  constructor(private readonly maxIdlePerServer = 64, private readonly idleTimeoutMs = 60_000) {}
+  constructor(private readonly maxIdlePerServer = 1024, private readonly idleTimeoutMs = 60_000) {}
 
   /** An idle connection to host:port, or null. */
   take(host: string, port: number): UpstreamConn | null {
