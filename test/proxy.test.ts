@@ -211,6 +211,8 @@ for (const engine of ENGINES) {
     let retried = false;
     for (let i = 0; i < 4 && !retried; i++) retried = (await request(`${fulcrum.url}/passive`)).status === 502;
     assert.ok(retried, "after fail_timeout the server is given traffic again");
+    assert.match(fulcrum.output(), /passive\/127\.0\.0\.1:\d+ out for 2000 ms: 1 failure\(s\) within fail_timeout/);
+    assert.match(fulcrum.output(), /passive\/127\.0\.0\.1:\d+ back after fail_timeout/);
   });
 
   test(`proxy ${engine}: request and response bodies stream through intact`, async () => {

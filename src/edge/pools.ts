@@ -202,7 +202,12 @@ export class Pool {
     server.fails = 0;
     if (server.down.has("passive")) return;
     this.setDown(server, "passive", true);
-    const t = setTimeout(() => { this.timers.delete(t); this.setDown(server, "passive", false); }, failTimeoutMs);
+    console.error(`fulcrum: ${server.label} out for ${failTimeoutMs} ms: ${maxFails} failure(s) within fail_timeout (max_fails)`);
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.setDown(server, "passive", false);
+      console.error(`fulcrum: ${server.label} back after fail_timeout`);
+    }, failTimeoutMs);
     this.timers.add(t);
   }
 
