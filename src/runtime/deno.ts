@@ -64,7 +64,11 @@ class DenoTcp implements TcpSocket {
   readonly remoteAddress: string;
   readonly remotePort: number;
 
-  constructor(private readonly conn: any, public handlers: TcpHandlers, private readonly readSize = 65536) {
+  /** One buffer for every read when chunks are lent (see ConnectTcpOptions.lendChunks). */
+  private readonly lent: Uint8Array | null;
+
+  constructor(private readonly conn: any, public handlers: TcpHandlers, private readonly readSize = 65536, lendChunks = false) {
+    this.lent = lendChunks ? new Uint8Array(readSize) : null;
     this.remoteAddress = conn.remoteAddr?.hostname ?? "";
     this.remotePort = conn.remoteAddr?.port ?? 0;
     try { conn.setNoDelay(true); } catch { /* not TCP */ }
@@ -77,7 +81,7 @@ class DenoTcp implements TcpSocket {
       for (;;) {
         if (this.paused) await this.paused.wait;
         if (this.closed) break;
-        const buf = new Uint8Array(this.readSize);
+        const buf = this.lent ?? new Uint8Array(this.readSize);
         const n = await this.conn.read(buf);
         if (n === null) break;
         this.handlers.data(buf.subarray(0, n));
@@ -174,7 +178,7 @@ export const runtime: Runtime = {
     (async () => {
       try {
         for await (const conn of listener) {
-          const s = new DenoTcp(conn, { data() {}, drain() {}, close() {} });
+          const s = new DenoTcp(conn, { data() {}, drain() {}, close() {} }, 16384, true);
           s.handlers = o.accept(s);
           void s.read();
         }
@@ -189,7 +193,7 @@ export const runtime: Runtime = {
     } catch (e) {
       throw new UpstreamError(e instanceof Deno.errors.ConnectionRefused ? "refused" : "failed", String((e as Error).message));
     }
-    const s = new DenoTcp(conn, o.handlers, o.readSize);
+    const s = new DenoTcp(conn, o.handlers, o.readSize ?? (o.lendChunks ? 16384 : 65536), o.lendChunks ?? false);
     void s.read();
     return s;
   },

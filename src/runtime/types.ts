@@ -92,7 +92,8 @@ export interface ListenTcpOptions {
   hostname: string;
   port: number;
   tls?: TlsCertificate[];
-  /** Called for each accepted connection; returns its handlers. */
+  /** Called for each accepted connection; returns its handlers. Data chunks of accepted
+   * connections are lent: valid only during the data() call (copy what you keep). */
   accept(socket: TcpSocket): TcpHandlers;
 }
 
@@ -103,6 +104,9 @@ export interface ConnectTcpOptions {
   /** Bytes per read where the runtime reads into a buffer it allocates (Deno); 64 KiB by default.
    * Small exchanges (health checks) read cheaper with a small one. */
   readSize?: number;
+  /** Data chunks are lent: valid only during the data() call, so the runtime may read every
+   * chunk into one buffer (Deno); the handler copies what it keeps. Default: fresh chunks. */
+  lendChunks?: boolean;
 }
 
 export interface Child {

@@ -62,7 +62,8 @@ export class UpstreamPool {
     return new Promise((resolve, reject) => {
       let timedOut = false;
       const timer = setTimeout(() => { timedOut = true; reject(new Error("timeout")); }, timeoutMs);
-      runtime.connectTcp({ hostname: host, port, handlers: conn }).then((socket) => {
+      // The exchange copies whatever it keeps of a chunk, so the runtime may lend them.
+      runtime.connectTcp({ hostname: host, port, handlers: conn, lendChunks: true }).then((socket) => {
         clearTimeout(timer);
         conn.socket = socket;
         if (timedOut) socket.destroy();
