@@ -2,6 +2,7 @@
 import { runtime, type TcpSocket } from "../../runtime/index.ts";
 import type { TcpListener, TlsCertificate } from "../../runtime/types.ts";
 import type { ListenerConfig, RouteConfig } from "../../config/schema.ts";
+import type { ListenerOptions } from "../../config/edge-options.ts";
 import type { Edge } from "../edge.ts";
 import { type RequestFacts, routeMatcher } from "../routes.ts";
 import { ClientConn } from "./client-conn.ts";
@@ -10,16 +11,8 @@ import type { RequestHead } from "./request-head.ts";
 import { saneRequestId } from "../retry.ts";
 import { K_X_REQUEST_ID } from "./head-scan.ts";
 
-export interface ListenerLimits {
-  maxHeaderBytes: number;
-  maxHeaderCount: number;
-  /** 0: unlimited. */
-  maxBodyBytes: number;
-  headerTimeoutMs: number;
-  bodyTimeoutMs: number;
-  idleTimeoutMs: number;
-  maxConnections: number;
-}
+/** The limits a listener enforces (config: listeners[].max_*, *_timeout). */
+export type ListenerLimits = ListenerOptions["limits"];
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 
