@@ -27,8 +27,13 @@ export function lowerLatin1(buf: Uint8Array, start: number, end: number): string
 export class Scratch {
   bytes: Uint8Array;
   constructor(size = 1024) { this.bytes = new Uint8Array(size); }
+  /** The buffer, grown to at least n bytes; what it held is kept. */
   ensure(n: number): Uint8Array {
-    if (this.bytes.length < n) this.bytes = new Uint8Array(Math.max(n, this.bytes.length * 2));
+    if (this.bytes.length < n) {
+      const grown = new Uint8Array(Math.max(n, this.bytes.length * 2));
+      grown.set(this.bytes);
+      this.bytes = grown;
+    }
     return this.bytes;
   }
 }

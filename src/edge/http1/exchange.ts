@@ -20,6 +20,8 @@ const RETAIN_LIMIT = 64 * 1024;
 const MAX_RESPONSE_HEAD = 64 * 1024;
 const NONE_TRIED: ReadonlySet<Server> = new Set<Server>();
 const NO_FIELDS: [string, string][] = [];
+/** Largest body a held response head waits for (see startResponse). */
+const COALESCE_LIMIT = 16 * 1024;
 
 export class Exchange implements UpstreamUser, Timed {
   deadline = 0;
@@ -108,6 +110,8 @@ export class Exchange implements UpstreamUser, Timed {
   }
 
   private upstreamPaused = false;
+  /** Length of a response head built in client.responseOut and not yet sent (0: none). */
+  private heldHead = 0;
 
   /** The client went away: nothing to deliver any more. */
   clientGone(): void {
@@ -320,6 +324,12 @@ export class Exchange implements UpstreamUser, Timed {
       // The common case: the head and the body bytes that came with it leave in one write.
       this.bodyLeft = res.contentLength - rest;
       const n = clientResponseHead(res, this.route.responseHeaders, ctx, out, buf, end, buf.length);
+      if (rest === 0 && this.bodyLeft > 0 && this.bodyLeft <= COALESCE_LIMIT) {
+        // The head came alone (a server that writes head and body separately): hold it and send
+        // it with the body's first bytes, one write for the client instead of two.
+        this.heldHead = n;
+        return;
+      }
       this.client.socket.write(out.bytes, 0, n);
       if (this.bodyLeft === 0) this.complete(true);
       return;
@@ -343,7 +353,13 @@ export class Exchange implements UpstreamUser, Timed {
       take = this.chunks!.feed(chunk, from, chunk.length);
       if (take < 0) { this.abort(`invalid chunked body from upstream: ${this.chunks!.error}`); return; }
     }
-    if (take > 0) {
+    if (take > 0 && this.heldHead > 0) {
+      const out = this.client.responseOut, at = this.heldHead;
+      const bytes = out.ensure(at + take);
+      for (let i = 0; i < take; i++) bytes[at + i] = chunk[from + i];
+      this.heldHead = 0;
+      if (!this.client.socket.write(bytes, 0, at + take)) this.pauseUpstream();
+    } else if (take > 0) {
       const piece = from === 0 && take === chunk.length ? chunk : chunk.subarray(from, from + take);
       if (!this.client.socket.write(piece)) this.pauseUpstream();
     }
