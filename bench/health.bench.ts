@@ -7,7 +7,8 @@
 //   deno run -A --no-check bench/health.bench.ts
 //
 // BENCH_SERVERS (1000), BENCH_SECONDS (10, the CPU window per kind), BENCH_RUNS (12 detections
-// per failure kind), BENCH_PARTS ("cpu,detect").
+// per failure kind), BENCH_PARTS ("cpu,detect"), BENCH_VARIANT (only CPU variants whose name
+// starts with it, e.g. "http").
 import process from "node:process";
 import os from "node:os";
 import { runtime, type Child } from "../src/runtime/index.ts";
@@ -168,43 +169,46 @@ const max = (xs: number[]) => Math.max(...xs);
 const cpuModel = os.cpus()[0]?.model ?? "unknown CPU";
 console.log(`# health bench: ${runtime.name} ${runtime.version}, ${os.cpus().length} × ${cpuModel}, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 
-if (PARTS.includes("cpu")) {
-  const nginx = await startNginx(SERVERS);
-  try {
-    const idle = await idleCost();
-    console.log(`idle process: ${idle.toFixed(2)}% of one core`);
-    const variants: [string, "tcp" | "http", Record<string, unknown>][] = [
-      ["tcp", "tcp", {}],
-      ["http (connection reused, the default)", "http", {}],
-      ["http (new connection per check)", "http", { reuse_connection: false }],
-    ];
-    let nginxExit: number | null = null;
-    nginx.child.exited.then((code) => { nginxExit = code; });
-    const only = runtime.env("BENCH_VARIANT"); // e.g. "tcp": only the variants whose name starts so
-    for (const [name, kind, extra] of variants.filter(([n]) => !only || n.startsWith(only))) {
-      const r = await cpuCost(kind, nginx.ports, extra);
-      if (nginxExit !== null) {
-        const log = await runtime.readTextFile(`${dir}/error.log`).catch(() => "");
-        throw new Error(`nginx exited (${nginxExit}) during the run: ${log.slice(-500)}`);
+try {
+  if (PARTS.includes("cpu")) {
+    const nginx = await startNginx(SERVERS);
+    try {
+      const idle = await idleCost();
+      console.log(`idle process: ${idle.toFixed(2)}% of one core`);
+      const variants: [string, "tcp" | "http", Record<string, unknown>][] = [
+        ["tcp", "tcp", {}],
+        ["http (connection reused, the default)", "http", {}],
+        ["http (new connection per check)", "http", { reuse_connection: false }],
+      ];
+      let nginxExit: number | null = null;
+      nginx.child.exited.then((code) => { nginxExit = code; });
+      const only = runtime.env("BENCH_VARIANT"); // e.g. "tcp": only the variants whose name starts so
+      for (const [name, kind, extra] of variants.filter(([n]) => !only || n.startsWith(only))) {
+        const r = await cpuCost(kind, nginx.ports, extra);
+        if (nginxExit !== null) {
+          const log = await runtime.readTextFile(`${dir}/error.log`).catch(() => "");
+          throw new Error(`nginx exited (${nginxExit}) during the run: ${log.slice(-500)}`);
+        }
+        console.log(`${name}: ${SERVERS} servers every 1s: ${r.checksPerSecond.toFixed(0)} checks/s, ` +
+          `${r.cpuPercent.toFixed(2)}% of one core (user ${r.userPercent.toFixed(2)}%, system ${r.systemPercent.toFixed(2)}%) ` +
+          `over ${SECONDS}s, ${r.downs} DOWN transitions`);
       }
-      console.log(`${name}: ${SERVERS} servers every 1s: ${r.checksPerSecond.toFixed(0)} checks/s, ` +
-        `${r.cpuPercent.toFixed(2)}% of one core (user ${r.userPercent.toFixed(2)}%, system ${r.systemPercent.toFixed(2)}%) ` +
-        `over ${SECONDS}s, ${r.downs} DOWN transitions`);
+    } finally {
+      nginx.child.kill("SIGTERM");
+      await nginx.child.exited;
     }
-  } finally {
-    nginx.child.kill("SIGTERM");
-    await nginx.child.exited;
   }
-}
 
-if (PARTS.includes("detect")) {
-  const check = { interval: 200, fall: 3, timeout: 100 };
-  const bound = check.interval * check.fall + check.timeout;
-  console.log(`detection, http check interval ${check.interval}ms fall ${check.fall} timeout ${check.timeout}ms: bound ${bound} ms, ${RUNS} runs each`);
-  for (const breakage of ["dies", "503", "hangs"] as const) {
-    const s = await detection(breakage, check);
-    console.log(`  ${breakage.padEnd(5)} median ${median(s).toFixed(0)} ms, max ${max(s).toFixed(0)} ms (${s.filter((x) => x <= bound).length}/${s.length} within the bound)`);
+  if (PARTS.includes("detect")) {
+    const check = { interval: 200, fall: 3, timeout: 100 };
+    const bound = check.interval * check.fall + check.timeout;
+    console.log(`detection, http check interval ${check.interval}ms fall ${check.fall} timeout ${check.timeout}ms: bound ${bound} ms, ${RUNS} runs each`);
+    for (const breakage of ["dies", "503", "hangs"] as const) {
+      const s = await detection(breakage, check);
+      console.log(`  ${breakage.padEnd(5)} median ${median(s).toFixed(0)} ms, max ${max(s).toFixed(0)} ms (${s.filter((x) => x <= bound).length}/${s.length} within the bound)`);
+    }
   }
+} finally {
+  await runtime.spawn(["rm", "-rf", dir]).exited;
 }
-await runtime.spawn(["rm", "-rf", dir]).exited;
 runtime.exit(0);

@@ -1,6 +1,6 @@
 // VRRP failover times and idle CPU, Fulcrum and keepalived measured in the same namespace lab.
 // Run as root: `bun bench/vrrp.bench.ts` (or `deno run -A --no-check bench/vrrp.bench.ts`);
-// BENCH_RUNS (default 5) trials per figure, BENCH_CPU_SECONDS (default 30) for the CPU figure.
+// BENCH_RUNS (default 5) trials per figure (0: CPU only), BENCH_CPU_SECONDS (default 30) for the CPU figure.
 //
 // Failover is read from a packet capture on a third node, so both ends come from one clock:
 // - crash: the dead master's last advert → the backup's first advert (the master-down interval
@@ -136,7 +136,7 @@ try {
   const say = (line: string) => { console.log(line); lines.push(line); };
   say(`| figure | setting | Fulcrum median ms | keepalived median ms | target ms | Fulcrum / keepalived |`);
   say(`|---|---|---:|---:|---:|---:|`);
-  for (const s of SETTINGS) {
+  for (const s of RUNS > 0 ? SETTINGS : []) {
     for (const kind of ["crash", "clean"] as const) {
       const results: Record<Impl, number[]> = { fulcrum: [], keepalived: [] };
       for (let i = 0; i < RUNS; i++) {

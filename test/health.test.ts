@@ -1,6 +1,6 @@
 // Health checks: the config section, the checkers against real servers that break in the ways
 // real servers do, the rise/fall scheduler, and `fulcrum run` taking servers out and back.
-import { test, before, after } from "node:test";
+import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { parseConfig } from "../src/config/load.ts";
 import { formatConfigErrors } from "../src/config/errors.ts";
@@ -63,6 +63,10 @@ async function flaky(name: string, body?: string): Promise<FlakyServer> {
   servers.push(s);
   return s;
 }
+
+/** Temp files the tests write, removed at the end. */
+const tempFiles: string[] = [];
+after(async () => { if (tempFiles.length) await sh(["rm", "-f", ...tempFiles]); });
 
 const running: Running[] = [];
 async function fulcrum(yaml: string): Promise<Running> {
@@ -523,6 +527,7 @@ pools:
 
 test("health: script check: exit 0 is up, the exit code and first output line are the reason, a hung script is killed", async () => {
   const codeFile = `/tmp/fulcrum-health-${runtime.name}-${process.pid}-code`;
+  tempFiles.push(codeFile);
   await runtime.writeTextFile(codeFile, "0");
   const script = `echo checking $FULCRUM_SERVER_HOST:$FULCRUM_SERVER_PORT >&2; exit $(cat ${codeFile})`;
   const m = monitorFor({ port: 9001 }, `{ type: script, command: ${JSON.stringify(script)}, timeout: 300ms, interval: 1s }`);
@@ -547,6 +552,7 @@ test("health: script check: exit 0 is up, the exit code and first output line ar
 
 test("health: script check with dynamic weight (misc_dynamic) sets the server's weight from the exit code", async () => {
   const codeFile = `/tmp/fulcrum-health-${runtime.name}-${process.pid}-dyn`;
+  tempFiles.push(codeFile);
   await runtime.writeTextFile(codeFile, "0");
   const h = await harness(`
 pools:
@@ -706,6 +712,7 @@ listeners: [{ bind: "127.0.0.1:${port}" }]
 pools:
   api: { servers: ["127.0.0.1:80"], health: { type: icmp } }
 `);
+  tempFiles.push(file);
   const child = runtime.spawn(["setpriv", "--bounding-set", "-net_raw", ...fulcrumCommand(["run", "--config", file])]);
   const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
   const [out, err] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
@@ -854,4 +861,56 @@ pools:
     "quorum api met 1/1",
   ]);
   assert.ok(h.events.every((e) => typeof e.at === "number" && e.at > 0));
+});
+
+// ------------------------------------------------------------------------- connection reuse, TLS
+
+test("health: HTTP checks reuse one connection (Envoy's reuse_connection), survive the server closing it, and can open one per check", async () => {
+  const s = await flaky("reuse");
+  const reused = monitorFor(s, "{ type: http, timeout: 300ms, interval: 1s }");
+  for (let i = 0; i < 5; i++) assert.deepEqual(await reused.runOnce(), { ok: true, detail: "HTTP 200" });
+  assert.equal(s.connections, 1, "five checks, one connection");
+  // The server drops its idle connections (an idle timeout, a restart of workers): not a failure.
+  await s.kill();
+  await s.start();
+  assert.deepEqual(await reused.runOnce(), { ok: true, detail: "HTTP 200" });
+  assert.equal(s.connections, 2);
+  const fresh = monitorFor(s, "{ type: http, timeout: 300ms, interval: 1s, reuse_connection: false }");
+  for (let i = 0; i < 3; i++) assert.deepEqual(await fresh.runOnce(), { ok: true, detail: "HTTP 200" });
+  assert.equal(s.connections, 5, "reuse_connection: false opens one per check");
+});
+
+test("health: HTTPS check verifies the certificate against a CA, sends SNI, and can skip verification", async () => {
+  const dir = `/tmp/fulcrum-health-tls-${runtime.name}-${process.pid}`;
+  await sh(["mkdir", "-p", dir]);
+  await sh(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${dir}/key.pem`, "-out", `${dir}/cert.pem`,
+    "-days", "1", "-subj", "/CN=health.test", "-addext", "subjectAltName=DNS:health.test"]);
+  const https = await import("node:https");
+  const fs = await import("node:fs");
+  const seen: { sni: string; host: string }[] = [];
+  const server = https.createServer({ key: fs.readFileSync(`${dir}/key.pem`), cert: fs.readFileSync(`${dir}/cert.pem`) }, (req, res) => {
+    seen.push({ sni: (req.socket as { servername?: string }).servername ?? "", host: req.headers.host ?? "" });
+    res.end("secure ok\n");
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const noCa = monitorFor({ port }, "{ type: https, host: health.test, timeout: 500ms, interval: 1s }");
+    const r = await noCa.runOnce();
+    assert.equal(r.ok, false);
+    assert.match(r.detail, /^HTTPS TLS handshake failed: (DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)/);
+    const withCa = monitorFor({ port }, `{ type: https, host: health.test, ca: ${dir}/cert.pem, body_regex: "^secure", timeout: 500ms, interval: 1s }`);
+    assert.deepEqual(await withCa.runOnce(), { ok: true, detail: "HTTPS 200" });
+    assert.deepEqual(seen.at(-1), { sni: "health.test", host: "health.test" }, "SNI and Host from `host`");
+    const wrongName = monitorFor({ port }, `{ type: https, host: other.test, ca: ${dir}/cert.pem, timeout: 500ms, interval: 1s }`);
+    const w = await wrongName.runOnce();
+    assert.equal(w.ok, false, "the certificate is for health.test, not other.test");
+    assert.match(w.detail, /^HTTPS TLS handshake failed: ERR_TLS_CERT_ALTNAME_INVALID/);
+    const skip = monitorFor({ port }, "{ type: https, verify: false, sni: health.test, timeout: 500ms, interval: 1s }");
+    assert.deepEqual(await skip.runOnce(), { ok: true, detail: "HTTPS 200" });
+    assert.equal(seen.at(-1)?.sni, "health.test");
+  } finally {
+    server.close();
+    await sh(["rm", "-rf", dir]);
+  }
 });

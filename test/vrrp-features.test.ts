@@ -255,3 +255,31 @@ test("vrrp: tshark decodes Fulcrum's v2, v3 and IPv6 adverts with valid checksum
     await stopAll();
   }
 });
+
+test("vrrp: track_pool: when a pool's health checks find no healthy server the master faults, and recovers with it", async () => {
+  const flag = `${scratch}/pool-down`;
+  const withPool = (priority: number) => [
+    "listeners: [{ bind: 127.0.0.1:18080 }]",
+    "pools:",
+    "  web:",
+    "    servers: [127.0.0.1:9]",
+    `    health: { type: script, command: "test ! -e ${flag}", interval: 200ms, fastinter: 100ms, downinter: 100ms, rise: 1, fall: 1 }`,
+    cfg(priority, ["track_pool: [web]"]),
+  ].join("\n");
+  try {
+    const a = await start("a", withPool(150));
+    await a.waitForLine(/-> MASTER/, 5000);
+    const b = await start("b", cfg(100));
+    await waitForAddress(lab, "a", VIP, 2000);
+    await runtime.writeTextFile(flag, "");
+    await a.waitForLine(/VI_1 MASTER -> FAULT \(pool web down\)/, 3000);
+    await b.waitForLine(/VI_1 BACKUP -> MASTER/, 3000);
+    await waitForAddress(lab, "b", VIP, 2000);
+    await exec(["rm", "-f", flag]);
+    await a.waitForLine(/VI_1 FAULT -> BACKUP \(pool web up\)/, 3000);
+    await waitForAddress(lab, "a", VIP, 5000);
+  } finally {
+    await exec(["rm", "-f", flag]);
+    await stopAll();
+  }
+});

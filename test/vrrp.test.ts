@@ -468,6 +468,11 @@ test("vrrp: config errors name the key path, what was expected and what was foun
   for (const line of expected) assert.ok(errors.includes(line), `missing:\n  ${line}\ngot:\n  ${errors.join("\n  ")}`);
   assert.ok(vrrpErrors(MINIMAL.replace("virtual_router_id: 51", "virtual_router_id: 51\n      version: 2\n      virtual_ipaddress: [\"2001:db8::1\"]").replace("      virtual_ipaddress: [10.200.1.100/24]\n", ""))
     .includes("vrrp.instances[0].version: expected 3 for IPv6 virtual addresses (VRRPv2 is IPv4 only), got 2"));
+  const pools = "listeners: [{ bind: 127.0.0.1:8080 }]\npools:\n  web: { servers: [127.0.0.1:9001] }\n";
+  assert.ok(vrrpErrors(pools + MINIMAL.replace("virtual_router_id: 51", "virtual_router_id: 51\n      track_pool: [wbe]"))
+    .includes('vrrp.instances[0].track_pool[0]: expected the name of a defined pool, got "wbe" (did you mean "web"?)'));
+  const tracked = parseConfig(pools + MINIMAL.replace("virtual_router_id: 51", "virtual_router_id: 51\n      track_pool: [{ pool: web, weight: -30 }]"), "t");
+  assert.ok(tracked.ok && tracked.config.vrrp!.instances[0].trackPools[0].weight === -30);
   assert.ok(vrrpErrors(MINIMAL + "    - { name: VI_2, interface: eth0, virtual_router_id: 51, virtual_ipaddress: [10.0.0.9] }\n")
     .some((e) => e.startsWith("vrrp.instances[1].virtual_router_id: expected a virtual_router_id no other IPv4 instance on eth0 uses")));
 });

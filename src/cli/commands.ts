@@ -4,7 +4,7 @@ import { parseConfig } from "../config/load.ts";
 import { formatConfigErrors } from "../config/errors.ts";
 import { formatPath, validateConfig, type Config } from "../config/schema.ts";
 import { flag, type ParsedArgs } from "./args.ts";
-import { listeningLines, startEdge, stopOnSignal } from "./serve.ts";
+import { healthOf, listeningLines, startEdge, stopOnSignal } from "./serve.ts";
 import { startVrrp, stopVrrpOnSignal } from "../vrrp/service.ts";
 
 const DEFAULT_CONFIGS = ["fulcrum.yaml", "/etc/fulcrum/fulcrum.yaml"];
@@ -63,7 +63,7 @@ async function serve(config: Config): Promise<number> {
   try {
     // A VRRP-only node (no listeners) runs no edge.
     edge = config.listeners.length > 0 ? await startEdge(config) : null;
-    vrrp = await startVrrp(config.vrrp);
+    vrrp = await startVrrp(config.vrrp, edge ? healthOf(edge) : undefined);
   } catch (e) {
     await edge?.stop();
     console.error(`fulcrum: cannot start: ${(e as Error).message}`);

@@ -126,7 +126,7 @@ export function validateConfig(raw: unknown): ValidationResult {
   }
   c.checkKeys(raw, [], KEYS.root);
   const hashSeed = c.optional(raw, [], "hash_seed", integer(0, 2 ** 32 - 1), null);
-  const vrrp = readVrrp(c, valueOf(raw, "vrrp"));
+  const vrrp = readVrrp(c, valueOf(raw, "vrrp"), declaredPoolNames(raw.pools));
   // A node that only holds virtual addresses (VRRP) needs no listeners or pools.
   const vrrpOnly = valueOf(raw, "vrrp") !== undefined && valueOf(raw, "listeners") === undefined && valueOf(raw, "pools") === undefined;
   const listeners = vrrpOnly ? [] : readListeners(c, valueOf(raw, "listeners"));

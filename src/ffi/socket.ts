@@ -12,6 +12,7 @@ const SYMBOLS = {
   recvfrom: { args: ["i32", "buffer", "usize", "i32", "buffer", "buffer"], returns: "i64" },
   recvmsg: { args: ["i32", "buffer", "i32"], returns: "i64" },
   close: { args: ["i32"], returns: "i32" },
+  clock_gettime: { args: ["i32", "buffer"], returns: "i32" },
   __errno_location: { args: [], returns: "usize" },
   // memcpy(dst, dst, 0) returns dst: the address of a buffer, for structs that hold pointers (msghdr).
   memcpy: { args: ["buffer", "buffer", "usize"], returns: "usize" },
@@ -33,7 +34,12 @@ const MSG_DONTWAIT = 0x40;
 
 export const SOL_SOCKET = 1;
 export const SO_RCVBUF = 8;
+/** Each datagram carries its kernel arrival time (CLOCK_REALTIME) as an SCM_TIMESTAMPNS control message. */
+export const SO_TIMESTAMPNS = 35;
+export const SCM_TIMESTAMPNS = SO_TIMESTAMPNS;
 export const SO_BINDTODEVICE = 25;
+/** SO_RCVBUF beyond net.core.rmem_max (needs CAP_NET_ADMIN). */
+export const SO_RCVBUFFORCE = 33;
 export const IPPROTO_IP = 0;
 export const IP_TTL = 2;
 export const IP_MULTICAST_IF = 32;
@@ -71,12 +77,13 @@ export class SocketError extends Error {
 }
 
 const errnoBytes = new Uint8Array(new ArrayBuffer(4));
+const errnoView = new DataView(errnoBytes.buffer);
 
 /** errno of the last failed call on this thread (read right after it, before anything else runs). */
 export function lastErrno(): number {
   const c = libc();
   c.memmove(errnoBytes, c.__errno_location(), 4);
-  return new DataView(errnoBytes.buffer).getInt32(0, true);
+  return errnoView.getInt32(0, true);
 }
 
 /** The address of a buffer's first byte. The buffer must own a fixed ArrayBuffer (not be moved). */
@@ -119,13 +126,30 @@ export function sendTo(fd: number, data: Uint8Array, sockaddr: Uint8Array): numb
 }
 
 /** One datagram into `buffer` and the sender into `from`, or null when nothing is waiting. */
+const fromLength = new Uint8Array(4);
+const fromLengthView = new DataView(fromLength.buffer);
+
 export function receiveFrom(fd: number, buffer: Uint8Array, from: Uint8Array): number | null {
-  const fromLength = int32(from.length);
+  fromLengthView.setInt32(0, from.length, true);
   const n = Number(libc().recvfrom(fd, buffer, buffer.length, MSG_DONTWAIT, from, fromLength));
   if (n >= 0) return n;
   const errno = lastErrno();
   if (errno === 11) return null;
   throw new SocketError("recvfrom", errno);
+}
+
+const timespec = new Uint8Array(new ArrayBuffer(16));
+
+/** CLOCK_REALTIME in nanoseconds: the clock of SO_TIMESTAMPNS. */
+export function realtimeNs(): bigint {
+  check("clock_gettime", libc().clock_gettime(0, timespec));
+  return timespecNs(timespec);
+}
+
+/** A struct timespec (two 64-bit fields) as nanoseconds. */
+export function timespecNs(bytes: Uint8Array): bigint {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, 16);
+  return v.getBigInt64(0, true) * 1_000_000_000n + v.getBigInt64(8, true);
 }
 
 function int32(value: number): Uint8Array {
@@ -175,9 +199,10 @@ export class MessageReceiver {
 
   /** One datagram, or null when nothing is waiting. */
   receive(fd: number): Message | null {
+    // Called on every poll, mostly to find nothing: it allocates nothing until a datagram is there.
     const h = this.#view;
     h.setUint32(8, this.from.length, true); // msg_namelen
-    h.setBigUint64(40, BigInt(this.#control.length), true); // msg_controllen
+    h.setUint32(40, this.#control.length, true); // msg_controllen (its high half stays 0)
     h.setInt32(48, 0, true); // msg_flags
     const n = Number(libc().recvmsg(fd, this.#header, MSG_DONTWAIT));
     if (n < 0) {
@@ -185,7 +210,7 @@ export class MessageReceiver {
       if (errno === 11) return null;
       throw new SocketError("recvmsg", errno);
     }
-    const controlLength = Number(h.getBigUint64(40, true));
+    const controlLength = h.getUint32(40, true);
     return { length: n, control: parseControl(this.#control.subarray(0, controlLength)) };
   }
 }

@@ -1,8 +1,8 @@
 // One check of one address, run on its own schedule: the timing half of the scheduler. A Monitor
 // runs its probe, feeds results to the CheckState and tells its subscribers about transitions and
-// weight requests. Checks of one monitor never overlap; the next starts `nextDelay` after the
-// previous one started (or as soon as it ends, when it ran longer), so a dead server is found
-// within interval × fall + timeout.
+// weight requests. Checks of one monitor never overlap; the next is planned `nextDelay` after the
+// previous one was planned (or starts as soon as it ends, when it ran longer), so a dead server
+// is found within interval × fall + timeout, give or take one tick of the shared clock (10 ms).
 import type { CheckConfig } from "./config.ts";
 import { Deadline, fail, formatTimeout, type CheckResult, type CheckTarget, type Probe } from "./result.ts";
 import { clock, type ClockEntry } from "./clock.ts";
@@ -31,6 +31,9 @@ export class Monitor {
   private next: ClockEntry | null = null;
   private stopped = true;
   private readonly timeoutReason: string;
+  /** When the check now running (or next) was planned to start: the schedule keeps to planned
+   * times, so the clock's rounding and event-loop delays do not add up from one check to the next. */
+  private plannedAt = 0;
   private readonly runNext = () => { this.next = null; this.run(); };
 
   /** `key` names the shared state: (address, check definition). */
@@ -53,7 +56,8 @@ export class Monitor {
   start(firstDelayMs: number): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.next = clock.at(performance.now() + firstDelayMs, this.runNext);
+    this.plannedAt = performance.now() + firstDelayMs;
+    this.next = clock.at(this.plannedAt, this.runNext);
   }
 
   stop(): void {
@@ -123,7 +127,9 @@ export class Monitor {
     if (this.stopped) return;
     this.take(result);
     if (this.stopped) return; // a subscriber may have stopped it
-    this.next = clock.at(this.startedAt + this.state.nextDelay(), this.runNext);
+    // A check that ran past its successor's planned start is followed at once, not by a burst.
+    this.plannedAt = Math.max(this.plannedAt + this.state.nextDelay(), performance.now());
+    this.next = clock.at(this.plannedAt, this.runNext);
   }
 
   private take(result: CheckResult): void {

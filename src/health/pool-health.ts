@@ -60,6 +60,7 @@ export class PoolHealth {
   private panic = false;
   private quorumMet = true;
   private up = 0;
+  private stopped = false;
 
   constructor(readonly pool: Pool, registry: MonitorRegistry, private readonly events: HealthEvents,
     private readonly log: (line: string) => void) {
@@ -84,7 +85,8 @@ export class PoolHealth {
       const first = pool.servers[0].slot, outlier = this.outlier;
       pool.onOutcome((server, outcome) => {
         const index = server.slot - first;
-        if (index < outlier.size) outlier.observe(index, outcome);
+        // The pool keeps its observers; a stopped PoolHealth just stops listening.
+        if (!this.stopped && index < outlier.size) outlier.observe(index, outcome);
       });
     }
     this.apply();
@@ -92,6 +94,7 @@ export class PoolHealth {
   }
 
   stop(): void {
+    this.stopped = true;
     for (const u of this.unsubscribe) u();
     for (const m of this.members) m.slowStart.cancel();
     this.outlier?.stop();

@@ -5,8 +5,8 @@ import {
   AF_INET, AF_INET6, addressOfSockaddr, bindSocket, bindToDevice, closeSocket, IP_ADD_MEMBERSHIP, IP_MULTICAST_IF,
   IP_MULTICAST_LOOP, IP_MULTICAST_TTL, IP_TTL, ipMreqn, IPPROTO_IP, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, IPV6_HOPLIMIT,
   IPV6_MULTICAST_HOPS, IPV6_MULTICAST_IF, IPV6_MULTICAST_LOOP, IPV6_PKTINFO, IPV6_RECVHOPLIMIT, IPV6_RECVPKTINFO,
-  IPV6_UNICAST_HOPS, ipv6Mreq, MessageReceiver, openSocket, receiveFrom, sendTo, setOption, SO_RCVBUF, SOCK_RAW,
-  sockaddrIn, sockaddrIn6, SOL_SOCKET,
+  IPV6_UNICAST_HOPS, ipv6Mreq, MessageReceiver, openSocket, realtimeNs, SCM_TIMESTAMPNS, sendTo, setOption, SO_RCVBUF,
+  SO_RCVBUFFORCE, SO_TIMESTAMPNS, SOCK_RAW, sockaddrIn, sockaddrIn6, SOL_SOCKET, timespecNs,
 } from "../ffi/socket.ts";
 import { type Family, sameAddress } from "./ip.ts";
 import {
@@ -22,12 +22,22 @@ export interface AdvertListener {
   /** Adverts from these addresses are our own (looped back) and ignored. */
   readonly localSource: Uint8Array;
   readonly multicast: boolean;
-  receive(advert: Advert, source: Uint8Array): void;
+  /** Our advertisement interval: how often the channel must be read. */
+  readonly intervalCs: number;
+  /** `at` is when the advert reached the host (performance.now() time), however late it is read. */
+  receive(advert: Advert, source: Uint8Array, at: number): void;
   drop(reason: DropReason, detail: string, source: Uint8Array | null): void;
 }
 
 /** At most this many datagrams per socket per poll, so a flood cannot starve the event loop. */
 const MAX_PER_POLL = 256;
+const RECEIVE_BUFFER_BYTES = 1 << 20;
+
+/** Read 20 times per advert interval, within 5..50 ms: prompt enough for priority-0 handovers
+ * (their skew is measured from the kernel arrival time), rare enough to cost little when idle. */
+function pollEveryMs(intervalCs: number): number {
+  return Math.min(50, Math.max(5, (intervalCs * 10) / 20));
+}
 
 export class ReceiveChannel {
   static readonly #open = new Map<string, ReceiveChannel>();
@@ -47,14 +57,22 @@ export class ReceiveChannel {
   readonly #fd: number;
   #joined = false;
   readonly #poll = () => this.#receiveAll();
-  readonly #buffer = new Uint8Array(new ArrayBuffer(4096));
-  readonly #from = new Uint8Array(new ArrayBuffer(128));
-  readonly #messages: MessageReceiver | null;
+  readonly #messages = new MessageReceiver(4096);
+  /** Clocks at the start of a poll: turn kernel timestamps into performance.now() times. */
+  #pollPerf = 0;
+  #pollRealNs = 0n;
 
   private constructor(readonly ifname: string, readonly ifindex: number, readonly family: Family) {
     this.#fd = openSocket(family === 4 ? AF_INET : AF_INET6, SOCK_RAW, VRRP_PROTOCOL);
     try {
       bindToDevice(this.#fd, ifname);
+      setOption(this.#fd, SOL_SOCKET, SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS");
+      // Room for a burst between polls (a flood of bad adverts, many instances); best effort.
+      try {
+        setOption(this.#fd, SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER_BYTES, "SO_RCVBUFFORCE");
+      } catch {
+        setOption(this.#fd, SOL_SOCKET, SO_RCVBUF, RECEIVE_BUFFER_BYTES, "SO_RCVBUF");
+      }
       if (family === 6) {
         // IPv6 raw sockets do not return the header: the hop limit and destination come as control data.
         setOption(this.#fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1, "IPV6_RECVHOPLIMIT");
@@ -64,7 +82,6 @@ export class ReceiveChannel {
       closeSocket(this.#fd);
       throw e;
     }
-    this.#messages = family === 6 ? new MessageReceiver(4096) : null;
   }
 
   attach(listener: AdvertListener): void {
@@ -79,53 +96,60 @@ export class ReceiveChannel {
       this.#joined = true;
     }
     this.#listeners.set(listener.vrid, listener);
-    if (this.#listeners.size === 1) addPoll(this.#poll);
+    this.#schedulePolls();
+  }
+
+  #schedulePolls(): void {
+    if (this.#listeners.size === 0) return removePoll(this.#poll);
+    addPoll(this.#poll, Math.min(...[...this.#listeners.values()].map((l) => pollEveryMs(l.intervalCs))));
   }
 
   detach(listener: AdvertListener): void {
     if (this.#listeners.get(listener.vrid) !== listener) return;
     this.#listeners.delete(listener.vrid);
+    this.#schedulePolls();
     if (this.#listeners.size > 0) return;
-    removePoll(this.#poll);
     closeSocket(this.#fd);
     ReceiveChannel.#open.delete(`${this.ifname}/${this.family}`);
   }
 
   #receiveAll(): void {
     for (let i = 0; i < MAX_PER_POLL; i++) {
-      if (!(this.family === 4 ? this.#receiveIPv4() : this.#receiveIPv6())) return;
+      const message = this.#messages.receive(this.#fd);
+      if (message === null) return;
+      if (i === 0) {
+        this.#pollPerf = performance.now();
+        this.#pollRealNs = realtimeNs();
+      }
+      let hopLimit = -1;
+      let destination: Uint8Array = VRRP_GROUP_V6;
+      let at = this.#pollPerf;
+      for (const [level, type, data] of message.control) {
+        if (level === SOL_SOCKET && type === SCM_TIMESTAMPNS && data.length >= 16) at = this.#arrival(timespecNs(data));
+        if (level !== IPPROTO_IPV6) continue;
+        if (type === IPV6_HOPLIMIT && data.length >= 4) hopLimit = new DataView(data.buffer, data.byteOffset).getInt32(0, true);
+        if (type === IPV6_PKTINFO && data.length >= 16) destination = data.slice(0, 16);
+      }
+      const bytes = this.#messages.data.slice(0, message.length);
+      if (this.family === 6) {
+        // IPv6 raw sockets do not return the header: source from the address, the rest from control data.
+        const source = addressOfSockaddr(this.#messages.from);
+        if (source !== null) this.#dispatch(bytes, hopLimit, source, destination, at);
+        continue;
+      }
+      const packet = parseIPv4Packet(bytes);
+      if (packet === null) this.#dropForAll("length", `a broken IPv4 header (${bytes.length} bytes)`, null);
+      else this.#dispatch(packet.payload, packet.ttl, packet.source, packet.destination, at);
     }
   }
 
-  #receiveIPv4(): boolean {
-    const n = receiveFrom(this.#fd, this.#buffer, this.#from);
-    if (n === null) return false;
-    const packet = parseIPv4Packet(this.#buffer.subarray(0, n));
-    if (packet === null) {
-      this.#dropForAll("length", `a broken IPv4 header (${n} bytes)`, null);
-      return true;
-    }
-    this.#dispatch(packet.payload, packet.ttl, packet.source, packet.destination);
-    return true;
+  /** A kernel arrival time as a performance.now() time (never later than the poll). */
+  #arrival(kernelNs: bigint): number {
+    const ageMs = Number(this.#pollRealNs - kernelNs) / 1e6;
+    return this.#pollPerf - Math.max(0, ageMs);
   }
 
-  #receiveIPv6(): boolean {
-    const message = this.#messages!.receive(this.#fd);
-    if (message === null) return false;
-    const source = addressOfSockaddr(this.#messages!.from);
-    let hopLimit = -1;
-    let destination: Uint8Array = VRRP_GROUP_V6;
-    for (const [level, type, data] of message.control) {
-      if (level !== IPPROTO_IPV6) continue;
-      if (type === IPV6_HOPLIMIT && data.length >= 4) hopLimit = new DataView(data.buffer, data.byteOffset).getInt32(0, true);
-      if (type === IPV6_PKTINFO && data.length >= 16) destination = data.slice(0, 16);
-    }
-    if (source === null) return true;
-    this.#dispatch(this.#messages!.data.slice(0, message.length), hopLimit, source, destination);
-    return true;
-  }
-
-  #dispatch(payload: Uint8Array, hopLimit: number, source: Uint8Array, destination: Uint8Array): void {
+  #dispatch(payload: Uint8Array, hopLimit: number, source: Uint8Array, destination: Uint8Array, at: number): void {
     const vrid = peekVrid(payload);
     if (vrid === null) {
       this.#dropForAll("length", `${payload.length} bytes, too short for a VRRP header`, source);
@@ -140,7 +164,7 @@ export class ReceiveChannel {
     const decoded = decodeAdvert(payload, {
       family: this.family, hopLimit, endpoints: { source, destination }, checksumMode: listener.checksumMode,
     });
-    if (decoded.ok) listener.receive(decoded.advert, source);
+    if (decoded.ok) listener.receive(decoded.advert, source, at);
     else listener.drop(decoded.reason, decoded.detail, source);
   }
 
@@ -167,6 +191,7 @@ export interface SenderOptions {
 export class AdvertSender {
   readonly #fd: number;
   readonly #targets: { address: Uint8Array; sockaddr: Uint8Array }[];
+  readonly #byPriority = new Map<number, Uint8Array[]>();
 
   constructor(readonly options: SenderOptions) {
     const { family, ifname, ifindex, source } = options;
@@ -202,16 +227,30 @@ export class AdvertSender {
   /** Sends to every destination; returns the errors (a peer unreachable must not stop the others). */
   send(advert: Advert): string[] {
     const errors: string[] = [];
-    for (const target of this.#targets) {
-      const endpoints = { source: this.options.source, destination: target.address };
-      const message = encodeAdvert(advert, this.options.family, endpoints, this.options.checksumMode);
+    for (const [i, message] of this.#encoded(advert).entries()) {
       try {
-        sendTo(this.#fd, message, target.sockaddr);
+        sendTo(this.#fd, message, this.#targets[i].sockaddr);
       } catch (e) {
         errors.push((e as Error).message);
       }
     }
     return errors;
+  }
+
+  /** Encodes (and keeps) the messages for this advert ahead of time, so a takeover only sends. */
+  prepare(advert: Advert): void {
+    this.#encoded(advert);
+  }
+
+  /** One instance's adverts differ only in priority: their bytes are kept per priority and target. */
+  #encoded(advert: Advert): Uint8Array[] {
+    let messages = this.#byPriority.get(advert.priority);
+    if (messages === undefined) {
+      messages = this.#targets.map((target) =>
+        encodeAdvert(advert, this.options.family, { source: this.options.source, destination: target.address }, this.options.checksumMode));
+      this.#byPriority.set(advert.priority, messages);
+    }
+    return messages;
   }
 
   close(): void {

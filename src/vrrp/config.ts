@@ -15,6 +15,12 @@ export interface TrackedInterface {
   /** 0: FAULT while the link is down; positive: added to the priority while up; negative: added while down (keepalived). */
   weight: number;
 }
+/** A pool of this file, tracked through its health checks: down while no server in it is healthy. */
+export interface TrackedPool {
+  name: string;
+  /** As for interfaces: 0 is FAULT while down, otherwise added to the priority (keepalived's sense). */
+  weight: number;
+}
 export interface TrackedScript {
   name: string;
   /** 0: FAULT while failing; negative: added while failing; positive: added while succeeding (keepalived). */
@@ -55,6 +61,7 @@ export interface VrrpInstanceConfig {
   checksumMode: ChecksumMode;
   trackInterfaces: TrackedInterface[];
   trackScripts: TrackedScript[];
+  trackPools: TrackedPool[];
   notify: NotifyCommands;
   garp: GarpSettings;
   /** The macvlan interface carrying the virtual MAC, or null without use_vmac. */
@@ -87,13 +94,14 @@ const KEYS = {
   vrrp: ["instances", "scripts", "sync_groups"],
   instance: [
     "name", "interface", "virtual_router_id", "priority", "advert_int", "version", "virtual_ipaddress", "preempt",
-    "nopreempt", "preempt_delay", "unicast_src_ip", "unicast_peer", "authentication", "track_interface", "track_script",
+    "nopreempt", "preempt_delay", "unicast_src_ip", "unicast_peer", "authentication", "track_interface", "track_script", "track_pool",
     ...NOTIFY_KEYS, "garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_master_refresh_repeat",
     "use_vmac", "v3_checksum_as_v2",
   ],
   authentication: ["auth_type", "auth_pass"],
   trackInterface: ["interface", "weight"],
   trackScript: ["script", "weight"],
+  trackPool: ["pool", "weight"],
   script: ["script", "interval", "timeout", "weight", "rise", "fall"],
   syncGroup: ["group", ...NOTIFY_KEYS],
 } as const;
@@ -102,8 +110,8 @@ const INTERFACE_NAME = /^[A-Za-z0-9_.:@-]{1,15}$/; // IFNAMSIZ - 1
 const NAME = /^[A-Za-z0-9_.-]+$/;
 const WEIGHT = integer(-253, 253);
 
-/** The section, or null when the file has none. */
-export function readVrrp(c: Checker, value: unknown): VrrpConfig | null {
+/** The section, or null when the file has none. `poolNames` are the pools `track_pool` may name. */
+export function readVrrp(c: Checker, value: unknown, poolNames: readonly string[] = []): VrrpConfig | null {
   if (value === undefined) return null;
   const path = ["vrrp"];
   const m = c.mapping(value, path, "a mapping with instances");
@@ -111,7 +119,7 @@ export function readVrrp(c: Checker, value: unknown): VrrpConfig | null {
   c.checkKeys(m, path, KEYS.vrrp);
   const scripts = readScripts(c, valueOf(m, "scripts"));
   const scriptNames = isMapping(m.scripts) ? Object.keys(m.scripts) : [];
-  const instances = readInstances(c, valueOf(m, "instances"), scriptNames, scripts);
+  const instances = readInstances(c, valueOf(m, "instances"), scriptNames, scripts, poolNames);
   const instanceNames = Array.isArray(m.instances)
     ? m.instances.filter(isMapping).map((i) => i.name).filter((n): n is string => typeof n === "string")
     : [];
@@ -121,14 +129,16 @@ export function readVrrp(c: Checker, value: unknown): VrrpConfig | null {
 
 // ---------------------------------------------------------------------------------- instances
 
-function readInstances(c: Checker, value: unknown, scriptNames: string[], scripts: VrrpScriptConfig[]): VrrpInstanceConfig[] {
+function readInstances(
+  c: Checker, value: unknown, scriptNames: string[], scripts: VrrpScriptConfig[], poolNames: readonly string[],
+): VrrpInstanceConfig[] {
   const path = ["vrrp", "instances"];
   const instances: VrrpInstanceConfig[] = [];
   const names = new FirstSeen();
   const routers = new FirstSeen();
   c.list(value, path, "a non-empty list of VRRP instances").forEach((item, i) => {
     const p = [...path, i];
-    const instance = readInstance(c, item, p, scriptNames, scripts);
+    const instance = readInstance(c, item, p, scriptNames, scripts, poolNames);
     if (instance === undefined) return;
     const nameTwice = names.check(instance.name, i);
     if (nameTwice !== undefined) {
@@ -147,7 +157,7 @@ function readInstances(c: Checker, value: unknown, scriptNames: string[], script
 }
 
 function readInstance(
-  c: Checker, value: unknown, p: PathSegment[], scriptNames: string[], scripts: VrrpScriptConfig[],
+  c: Checker, value: unknown, p: PathSegment[], scriptNames: string[], scripts: VrrpScriptConfig[], poolNames: readonly string[],
 ): VrrpInstanceConfig | undefined {
   const m = c.mapping(value, p, "a VRRP instance mapping with name, interface, virtual_router_id and virtual_ipaddress");
   if (m === undefined) return undefined;
@@ -190,6 +200,7 @@ function readInstance(
     checksumMode: checksumAsV2 ? "v2-style" : "pseudo-header",
     trackInterfaces: c.optional(m, p, "track_interface", listOf("interfaces", trackedInterface), []),
     trackScripts: c.optional(m, p, "track_script", listOf("scripts", trackedScript(scriptNames, scripts)), []),
+    trackPools: c.optional(m, p, "track_pool", listOf("pools", trackedPool(poolNames)), []),
     notify: readNotify(c, m, p),
     garp: {
       masterDelayMs: c.optional(m, p, "garp_master_delay", seconds(0, 1000, "0..1000 seconds"), 5000),
@@ -333,6 +344,21 @@ function trackedScript(names: string[], scripts: VrrpScriptConfig[]): Read<Track
     const name = c.required(m, path, "script", named);
     if (name === undefined) return undefined;
     return { name, weight: c.optional(m, path, "weight", WEIGHT, defaultWeight(name)) };
+  };
+}
+
+function trackedPool(names: readonly string[]): Read<TrackedPool> {
+  const named = reference("pool", [...names]);
+  return (c, value, path) => {
+    if (typeof value === "string") {
+      const name = named(c, value, path);
+      return name === undefined ? undefined : { name, weight: 0 };
+    }
+    const m = c.mapping(value, path, "a pool name, or a mapping with pool and weight");
+    if (m === undefined) return undefined;
+    c.checkKeys(m, path, KEYS.trackPool);
+    const name = c.required(m, path, "pool", named);
+    return name === undefined ? undefined : { name, weight: c.optional(m, path, "weight", WEIGHT, 0) };
   };
 }
 

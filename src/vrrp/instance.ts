@@ -16,13 +16,15 @@ import { notify, type NotifyState } from "./notify.ts";
 import {
   type Advert, AUTH_NONE, AUTH_PASS, checkAdvert, type ChecksumMode, type DropReason, type Expectation, passwordBytes,
 } from "./packet.ts";
-import { links, type ScriptTracker } from "./track.ts";
+import { type HealthSource, links, type ScriptTracker, watchPool } from "./track.ts";
 
 export type Log = (line: string) => void;
 export type StateListener = (to: VrrpState, reason: string) => void;
 
 /** Drop log lines per reason are at most this frequent; the counters count every drop. */
 const DROP_LOG_INTERVAL_MS = 1000;
+/** How early a backup's timer fires before a takeover deadline (then it waits the rest out). */
+const TAKEOVER_LEAD_MS = 2;
 
 const now = () => performance.now();
 
@@ -58,7 +60,12 @@ export class VrrpInstance implements AdvertListener {
   #lastSendError = -Infinity;
   #hooks: Promise<void>[] = [];
 
-  constructor(readonly config: VrrpInstanceConfig, readonly log: Log, readonly scripts: Map<string, ScriptTracker> = new Map()) {
+  constructor(
+    readonly config: VrrpInstanceConfig,
+    readonly log: Log,
+    readonly scripts: Map<string, ScriptTracker> = new Map(),
+    readonly health: HealthSource | null = null,
+  ) {
     const authType = config.authPass === null ? AUTH_NONE : AUTH_PASS;
     this.#expectation = {
       version: config.version,
@@ -150,6 +157,7 @@ export class VrrpInstance implements AdvertListener {
       this.#logProblems(removeVirtualAddresses(this.#vipIfindex, stale));
     }
 
+    this.#sender.prepare(this.#advert(c.priority));
     this.#startTracking();
     this.#apply(this.#machine.start(now()));
     this.#updateTracking();
@@ -199,14 +207,18 @@ export class VrrpInstance implements AdvertListener {
 
   // ------------------------------------------------------------------------------- receiving
 
-  receive(advert: Advert, source: Uint8Array): void {
+  get intervalCs(): number {
+    return this.config.intervalCs;
+  }
+
+  receive(advert: Advert, source: Uint8Array, at = now()): void {
     const checked = checkAdvert(advert, this.#expectation);
     if (!checked.ok) {
       this.drop(checked.reason, checked.detail, source);
       return;
     }
     this.received++;
-    this.#apply(this.#machine.receive(now(), { priority: advert.priority, intervalCs: advert.intervalCs, source }));
+    this.#apply(this.#machine.receive(at, { priority: advert.priority, intervalCs: advert.intervalCs, source }));
   }
 
   drop(reason: DropReason, detail: string, source: Uint8Array | null): void {
@@ -233,13 +245,17 @@ export class VrrpInstance implements AdvertListener {
     this.#schedule();
   }
 
-  #send(priority: number): void {
-    if (this.#sender === null) return;
+  #advert(priority: number): Advert {
     const c = this.config;
-    const errors = this.#sender.send({
+    return {
       version: c.version, vrid: c.vrid, priority, intervalCs: c.intervalCs, addresses: this.#expectation.addresses,
       authType: this.#expectation.authType, authData: this.#expectation.authData,
-    });
+    };
+  }
+
+  #send(priority: number): void {
+    if (this.#sender === null) return;
+    const errors = this.#sender.send(this.#advert(priority));
     this.sent++;
     if (errors.length > 0 && now() - this.#lastSendError > DROP_LOG_INTERVAL_MS) {
       this.#lastSendError = now();
@@ -276,10 +292,15 @@ export class VrrpInstance implements AdvertListener {
     this.#clearTimer();
     const deadline = this.#machine.nextDeadline();
     if (deadline === null) return;
+    // A backup's deadline is a takeover, where every millisecond counts: timers fire a little
+    // late, so wake early and wait out the rest. It only runs when the master really went quiet.
+    const lead = this.#machine.state === "BACKUP" ? TAKEOVER_LEAD_MS : 0;
     this.#timer = setTimeout(() => {
       this.#timer = null;
+      const woke = now();
+      while (lead > 0 && now() < deadline && now() - woke < 2 * TAKEOVER_LEAD_MS) { /* bounded wait */ }
       this.#apply(this.#machine.tick(now()));
-    }, Math.max(0, deadline - now()));
+    }, Math.max(0, deadline - now() - lead));
   }
 
   #clearTimer(): void {
@@ -307,8 +328,17 @@ export class VrrpInstance implements AdvertListener {
       if (tracker === undefined) continue;
       const onChange = (up: boolean) => this.#setTracked(`script ${t.name}`, up, t.weight);
       tracker.subscribe(onChange);
-      // keepalived starts a script as failed until it has run (init_fail off means "up" for weighted ones).
+      // Until its first run a script counts as neither up nor down.
       if (tracker.up !== null) this.#setTracked(`script ${t.name}`, tracker.up, t.weight, false);
+    }
+    for (const t of c.trackPools) {
+      if (this.health === null) {
+        this.log(`vrrp: ${c.name} cannot track pool ${t.name}: no health checking runs in this process`);
+        continue;
+      }
+      const watch = watchPool(this.health, t.name, (up) => this.#setTracked(`pool ${t.name}`, up, t.weight));
+      this.#setTracked(`pool ${t.name}`, watch.up, t.weight, false);
+      this.#unwatch.push(watch.stop);
     }
   }
 

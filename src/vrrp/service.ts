@@ -5,16 +5,16 @@ import type { SyncGroupConfig, VrrpConfig } from "./config.ts";
 import { type Log, VrrpInstance } from "./instance.ts";
 import type { VrrpState } from "./machine.ts";
 import { notify } from "./notify.ts";
-import { ScriptTracker } from "./track.ts";
+import { type HealthSource, ScriptTracker } from "./track.ts";
 
 export class VrrpService {
   readonly instances: VrrpInstance[];
   readonly #scripts = new Map<string, ScriptTracker>();
   #started: VrrpInstance[] = [];
 
-  constructor(readonly config: VrrpConfig, readonly log: Log = (line) => console.log(line)) {
+  constructor(readonly config: VrrpConfig, readonly log: Log = (line) => console.log(line), health: HealthSource | null = null) {
     for (const s of config.scripts) this.#scripts.set(s.name, new ScriptTracker(s, log));
-    this.instances = config.instances.map((c) => new VrrpInstance(c, log, this.#scripts));
+    this.instances = config.instances.map((c) => new VrrpInstance(c, log, this.#scripts, health));
     for (const group of config.syncGroups) this.#linkGroup(group);
   }
 
@@ -65,10 +65,10 @@ export class VrrpService {
   }
 }
 
-/** `fulcrum run`: starts the section's instances (null without one). */
-export async function startVrrp(config: VrrpConfig | null): Promise<VrrpService | null> {
+/** `fulcrum run`: starts the section's instances (null without one); `health` serves track_pool. */
+export async function startVrrp(config: VrrpConfig | null, health?: HealthSource): Promise<VrrpService | null> {
   if (config === null) return null;
-  const service = new VrrpService(config);
+  const service = new VrrpService(config, undefined, health ?? null);
   await service.start();
   return service;
 }

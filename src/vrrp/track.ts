@@ -9,6 +9,9 @@ import { addPoll, removePoll } from "./poller.ts";
 
 export type UpDown = (up: boolean) => void;
 
+/** Link changes are read this often: a lost link is noticed within it. */
+const LINK_POLL_MS = 50;
+
 /** A link is usable when it is administratively up and has carrier (IFF_RUNNING). */
 export function linkIsUp(link: Link | null): boolean {
   return link !== null && (link.flags & IFF_UP) !== 0 && (link.flags & IFF_RUNNING) !== 0;
@@ -24,7 +27,7 @@ class LinkWatcher {
   watch(name: string, onChange: UpDown): boolean {
     if (this.#socket === null) {
       this.#socket = new RouteSocket(RTMGRP_LINK);
-      addPoll(this.#poll);
+      addPoll(this.#poll, LINK_POLL_MS);
     }
     let set = this.#watchers.get(name);
     if (set === undefined) {
@@ -145,4 +148,30 @@ async function runScript(script: string, timeoutMs: number): Promise<boolean> {
   const code = await child.exited;
   clearTimeout(timer);
   return code === 0;
+}
+
+/** What pool tracking needs of the health part (src/health/service.ts's HealthService). */
+export interface HealthSource {
+  subscribe(listener: (event: { type: string; pool?: string }) => void): () => void;
+  snapshot(): { pool: string; up: number; quorumMet: boolean }[];
+}
+
+/** A pool is up while at least one of its servers is healthy and its quorum (if any) is met.
+ * A pool without health checks is always up: nothing ever says otherwise. */
+export function poolIsUp(health: HealthSource, pool: string): boolean {
+  const p = health.snapshot().find((s) => s.pool === pool);
+  return p === undefined || (p.up > 0 && p.quorumMet);
+}
+
+/** Calls `onChange` whenever the pool's up/down verdict changes; returns the unsubscribe function. */
+export function watchPool(health: HealthSource, pool: string, onChange: UpDown): { up: boolean; stop: () => void } {
+  let up = poolIsUp(health, pool);
+  const stop = health.subscribe((event) => {
+    if (event.pool !== pool) return;
+    const now = poolIsUp(health, pool);
+    if (now === up) return;
+    up = now;
+    onChange(up);
+  });
+  return { up, stop };
 }

@@ -81,6 +81,7 @@ export class PlainConnector {
       port: this.target.port,
       handlers: { data: (c) => conn.received(c), drain() {}, close: () => conn.ended(null) },
       readSize: 2048, // a health answer is small; a large read buffer per read costs more than the read
+      lendChunks: true, // the response reader copies what it keeps
     }).then(
       (s) => { socket = s; return conn; },
       (e) => fail(`${this.label} connect ${e instanceof UpstreamError && e.kind === "refused" ? "refused" : socketErrorText(e)}`),
