@@ -52,11 +52,24 @@ export class ClientConn implements TcpHandlers, Timed {
   get stats() { return this.listener.edge.stats; }
   get deadlines() { return this.listener.deadlines; }
 
+  /** The key facts of the current request: one object per connection, refilled per request. */
   keyFacts(req: RequestHead): KeyFacts {
-    if (this.facts === null || this.req !== req) {
-      this.facts = { clientAddress: this.address, target: req.target, host: req.host, headers: req };
+    const f = this.facts ??= { clientAddress: this.address, target: "", host: "", headers: req };
+    f.target = req.target;
+    f.host = req.host;
+    f.headers = req;
+    return f;
+  }
+
+  private hostLine: Uint8Array | null = null;
+  private hostLineFor = "";
+
+  forwardedHostLine(host: string): Uint8Array {
+    if (this.hostLine === null || this.hostLineFor !== host) {
+      this.hostLine = latin1Bytes(`X-Forwarded-Host: ${host}\r\n`);
+      this.hostLineFor = host;
     }
-    return this.facts;
+    return this.hostLine;
   }
 
   // -------------------------------------------------------------------------- socket events
@@ -141,7 +154,6 @@ export class ClientConn implements TcpHandlers, Timed {
   private beginRequest(req: RequestHead): boolean {
     const limits = this.listener.limits;
     this.req = req;
-    this.facts = null;
     this.closeAfterResponse = false;
     this.timeoutKind = "body";
     this.deadline = 0;
@@ -150,7 +162,7 @@ export class ClientConn implements TcpHandlers, Timed {
       this.reject(413, "body_too_large", `request body larger than ${limits.maxBodyBytes} bytes`);
       return false;
     }
-    const route = this.listener.match({ host: req.host, path: req.path, method: req.method, headers: req });
+    const route = this.listener.match(req);
     const hasBody = req.chunked || req.contentLength > 0;
     if (!route) {
       this.stats.errors.no_route++;

@@ -20,6 +20,7 @@ const RETAIN_LIMIT = 64 * 1024;
 const MAX_RESPONSE_HEAD = 64 * 1024;
 const NONE_TRIED: ReadonlySet<Server> = new Set<Server>();
 const NO_FIELDS: [string, string][] = [];
+const NO_BODY: Uint8Array[] = [];
 /** Largest body a held response head waits for (see startResponse). */
 const COALESCE_LIMIT = 16 * 1024;
 
@@ -31,7 +32,8 @@ export class Exchange implements UpstreamUser, Timed {
   private readonly startedAt = Date.now();
   /** Length of the request head, built in client.requestOut (kept there for retries). */
   private readonly headLength: number;
-  private body: Uint8Array[] = [];
+  /** Request body chunks kept for a retry (created with the first one). */
+  private body: Uint8Array[] = NO_BODY;
   private bodyBytes = 0;
   private retained = true;
   private bodyComplete = false;
@@ -54,10 +56,7 @@ export class Exchange implements UpstreamUser, Timed {
     readonly pool: Pool,
     private readonly requestId: string | null,
   ) {
-    this.headLength = upstreamRequestHead(req, {
-      clientAddress: client.address, realIpLine: client.realIpLine, xffLine: client.xffLine, proto: client.proto, requestId,
-      dropCookie: pool.stickyCookieToDrop(),
-    }, route.requestHeaders, client.requestOut);
+    this.headLength = upstreamRequestHead(req, client, requestId, pool.stickyCookieToDrop(), route.requestHeaders, client.requestOut);
     client.deadlines.watch(this);
   }
 
@@ -81,9 +80,10 @@ export class Exchange implements UpstreamUser, Timed {
     if (this.finished) return;
     if (chunk.length > 0) {
       if (this.retained) {
-        if (this.bodyBytes + chunk.length <= RETAIN_LIMIT) this.body.push(chunk);
-        else if (this.conn) { this.retained = false; this.body = []; }
-        else this.body.push(chunk); // not connected yet: it has to wait somewhere
+        if (this.bodyBytes + chunk.length <= RETAIN_LIMIT || !this.conn) { // not connected yet: it has to wait somewhere
+          if (this.body === NO_BODY) this.body = [];
+          this.body.push(chunk);
+        } else { this.retained = false; this.body = NO_BODY; }
         this.bodyBytes += chunk.length;
       }
       if (this.conn && !this.connecting && !this.conn.socket.write(chunk)) this.client.pauseReading();
@@ -317,13 +317,12 @@ export class Exchange implements UpstreamUser, Timed {
     const closeClient = res.body === "close" || !this.req.keepAlive;
     this.client.closeAfterResponse = closeClient;
     this.sentToClient = true;
-    const ctx = { extra, close: closeClient };
     const rest = buf.length - end;
     const out = this.client.responseOut;
     if (res.body === "length" && rest <= res.contentLength) {
       // The common case: the head and the body bytes that came with it leave in one write.
       this.bodyLeft = res.contentLength - rest;
-      const n = clientResponseHead(res, this.route.responseHeaders, ctx, out, buf, end, buf.length);
+      const n = clientResponseHead(res, this.route.responseHeaders, extra, closeClient, out, buf, end, buf.length);
       if (rest === 0 && this.bodyLeft > 0 && this.bodyLeft <= COALESCE_LIMIT) {
         // The head came alone (a server that writes head and body separately): hold it and send
         // it with the body's first bytes, one write for the client instead of two.
@@ -334,7 +333,7 @@ export class Exchange implements UpstreamUser, Timed {
       if (this.bodyLeft === 0) this.complete(true);
       return;
     }
-    this.client.socket.write(out.bytes, 0, clientResponseHead(res, this.route.responseHeaders, ctx, out));
+    this.client.socket.write(out.bytes, 0, clientResponseHead(res, this.route.responseHeaders, extra, closeClient, out));
     if (res.body === "length") this.bodyLeft = res.contentLength;
     if (res.body === "chunked") this.chunks = new ChunkedReader();
     if (res.body === "none" || (res.body === "length" && res.contentLength === 0)) {
@@ -428,7 +427,7 @@ export class Exchange implements UpstreamUser, Timed {
     this.client.deadlines.unwatch(this);
     this.pool.reportSuccess(this.server!);
     const out = this.client.responseOut;
-    this.client.socket.write(out.bytes, 0, clientResponseHead(res, this.route.responseHeaders, { extra: NO_FIELDS, close: false }, out));
+    this.client.socket.write(out.bytes, 0, clientResponseHead(res, this.route.responseHeaders, NO_FIELDS, false, out));
     if (rest.length > 0) this.client.socket.write(rest.slice());
     this.client.startTunnel(this);
   }

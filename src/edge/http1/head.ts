@@ -103,6 +103,13 @@ export class ParsedHead implements HeaderLookup {
   /** The lowercase tokens of the Connection fields (read once). */
   connectionTokens(): string[] {
     if (this.tokens) return this.tokens;
+    if (this.countOf(K_CONNECTION) === 1) {
+      for (let k = 0; k < this.count; k++) {
+        if (this.id(k) !== K_CONNECTION) continue;
+        if (this.valueIs(k, "keep-alive")) return this.tokens = KEEP_ALIVE;
+        if (this.valueIs(k, "close")) return this.tokens = CLOSE;
+      }
+    }
     const v = this.joined(K_CONNECTION);
     if (v === null) return this.tokens = NO_TOKENS;
     const lower = v.toLowerCase();
@@ -116,7 +123,16 @@ export class ParsedHead implements HeaderLookup {
   /** Connection tokens that name other fields to drop (not close, keep-alive or upgrade). */
   connectionNamed(): string[] {
     const t = this.connectionTokens();
-    return t.length === 0 ? t : t.filter((x) => x !== "close" && x !== "keep-alive" && x !== "upgrade");
+    if (t === NO_TOKENS || t === KEEP_ALIVE || t === CLOSE) return NO_TOKENS;
+    return t.filter((x) => x !== "close" && x !== "keep-alive" && x !== "upgrade");
+  }
+
+  /** Whether field k's value is `lower` (ASCII, any case), read from the bytes. */
+  private valueIs(k: number, lower: string): boolean {
+    const at = 2 + k * FIELD_WORDS, start = this.index[at + 2], end = this.index[at + 3];
+    if (end - start !== lower.length) return false;
+    for (let i = 0; i < lower.length; i++) if ((this.buf[start + i] | 0x20) !== lower.charCodeAt(i)) return false;
+    return true;
   }
 
   /** A value of 1 to 15 plain digits as a number, else -1 (then the slow path judges it). */
@@ -132,8 +148,13 @@ export class ParsedHead implements HeaderLookup {
     return n;
   }
 
-  /** Content-Length and Transfer-Encoding, read so that only one meaning is possible. */
-  framing(): { contentLength: number; chunked: boolean } {
+  /** Content-Length (-1: none) and chunked, as framing() read them. */
+  contentLength = -1;
+  chunked = false;
+
+  /** Reads Content-Length and Transfer-Encoding into contentLength and chunked, so that only
+   * one meaning is possible. */
+  framing(): void {
     let contentLength = -1, chunked = false, te = 0;
     for (let k = 0; k < this.count; k++) {
       const id = this.id(k);
@@ -161,6 +182,7 @@ export class ParsedHead implements HeaderLookup {
       }
     }
     if (chunked && contentLength >= 0) throw new HeadError(400, "both Content-Length and Transfer-Encoding");
-    return { contentLength, chunked };
+    this.contentLength = contentLength;
+    this.chunked = chunked;
   }
 }

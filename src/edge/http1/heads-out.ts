@@ -31,6 +31,9 @@ const XFP_HTTP = latin1Bytes("X-Forwarded-Proto: http\r\n");
 const XFP_HTTPS = latin1Bytes("X-Forwarded-Proto: https\r\n");
 const VIA_LINE = latin1Bytes(`Via: ${VIA}\r\n`);
 
+const SKIP_NONE: number[] = [], SKIP_ID = [K_X_REQUEST_ID], SKIP_COOKIE = [K_COOKIE];
+const SKIP_COOKIE_AND_ID = [K_COOKIE, K_X_REQUEST_ID];
+
 const hasRules = (r: HeaderRewrite) => r.remove.length > 0 || r.set.length > 0 || r.add.length > 0;
 
 /** Copies the fields of `head` that `drop` and the rule let through. Lines are contiguous in
@@ -55,43 +58,42 @@ function copyFields(b: HeadBuilder, head: ParsedHead, drop: Uint8Array, named: s
   for (const [n, v] of rule.add) b.field(n, v);
 }
 
+/** What the upstream head takes from the client connection (ClientConn provides it). */
 export interface UpstreamHeadContext {
-  clientAddress: string;
+  address: string;
   /** "X-Real-IP: <client>\r\n", encoded once per connection. */
   realIpLine: Uint8Array;
   /** "X-Forwarded-For: <client>\r\n" for requests that bring none, encoded once per connection. */
   xffLine: Uint8Array;
   proto: "http" | "https";
-  /** X-Request-ID to send, replacing the client's. */
-  requestId: string | null;
-  /** A request cookie to drop (a sticky cookie with `indirect`). */
-  dropCookie: string | null;
+  /** "X-Forwarded-Host: <host>\r\n", cached by the connection for the host it last saw. */
+  forwardedHostLine(host: string): Uint8Array;
 }
 
 /** Builds the upstream request head into `out`; returns its length. */
-export function upstreamRequestHead(req: RequestHead, ctx: UpstreamHeadContext, rule: HeaderRewrite, out: Scratch): number {
+export function upstreamRequestHead(
+  req: RequestHead, ctx: UpstreamHeadContext, requestId: string | null, dropCookie: string | null, rule: HeaderRewrite, out: Scratch,
+): number {
   const b = HeadBuilder.start();
   if (req.absoluteForm) b.text(`${req.method} ${req.target}`);
   else b.range(req.buf, 0, req.targetEnd);
   b.bytes(HTTP11_CRLF);
-  const skip: number[] = [];
-  if (ctx.dropCookie) skip.push(K_COOKIE);
-  if (ctx.requestId) skip.push(K_X_REQUEST_ID);
+  const skip = dropCookie ? (requestId ? SKIP_COOKIE_AND_ID : SKIP_COOKIE) : requestId ? SKIP_ID : SKIP_NONE;
   copyFields(b, req, REQUEST_DROP, req.connectionNamed(), rule, skip);
   const xff = req.joined(K_X_FORWARDED_FOR), via = req.joined(K_VIA);
-  if (xff) b.field("X-Forwarded-For", `${xff}, ${ctx.clientAddress}`);
+  if (xff) b.field("X-Forwarded-For", `${xff}, ${ctx.address}`);
   else b.bytes(ctx.xffLine);
   b.bytes(ctx.proto === "https" ? XFP_HTTPS : XFP_HTTP);
-  if (req.hostHeader) b.field("X-Forwarded-Host", req.hostHeader);
+  if (req.hostHeader) b.bytes(ctx.forwardedHostLine(req.hostHeader));
   b.bytes(ctx.realIpLine);
   if (via) b.field("Via", `${via}, ${VIA}`);
   else b.bytes(VIA_LINE);
-  if (ctx.dropCookie) {
+  if (dropCookie) {
     const cookie = req.joined(K_COOKIE);
-    const rest = cookie?.split(";").map((p) => p.trim()).filter((p) => p && !p.startsWith(`${ctx.dropCookie}=`));
+    const rest = cookie?.split(";").map((p) => p.trim()).filter((p) => p && !p.startsWith(`${dropCookie}=`));
     if (rest?.length) b.field("Cookie", rest.join("; "));
   }
-  if (ctx.requestId) b.field("X-Request-ID", ctx.requestId);
+  if (requestId) b.field("X-Request-ID", requestId);
   // Framing from what was parsed: the body is forwarded byte for byte as received.
   if (req.chunked) b.text("Transfer-Encoding: chunked\r\n");
   else if (req.contentLength >= 0) b.field("Content-Length", String(req.contentLength));
@@ -100,29 +102,25 @@ export function upstreamRequestHead(req: RequestHead, ctx: UpstreamHeadContext, 
   return b.buildInto(out);
 }
 
-export interface ClientHeadContext {
-  /** Fields added after the operator's rules (Set-Cookie for stickiness, X-Request-ID). */
-  extra: [string, string][];
-  /** Tell the client the connection closes after this response. */
-  close: boolean;
-}
-
 /** Builds the response head for the client into `out`, followed by tail[tailStart, tailEnd)
- * (first body bytes) so both leave in one write; returns the length. */
+ * (first body bytes) so both leave in one write; returns the length. `extra`: fields added after
+ * the operator's rules (Set-Cookie for stickiness, X-Request-ID); `close`: tell the client the
+ * connection closes after this response. */
 export function clientResponseHead(
-  res: ResponseHead, rule: HeaderRewrite, ctx: ClientHeadContext, out: Scratch, tail?: Uint8Array, tailStart = 0, tailEnd = 0,
+  res: ResponseHead, rule: HeaderRewrite, extra: [string, string][], close: boolean, out: Scratch,
+  tail?: Uint8Array, tailStart = 0, tailEnd = 0,
 ): number {
   const b = HeadBuilder.start();
   b.bytes(HTTP11_SP).range(res.buf, 9, res.statusLineEnd).bytes(CRLF);
-  const requestId = ctx.extra.some(([n]) => n === "X-Request-ID");
-  copyFields(b, res, HOP, res.connectionNamed(), rule, requestId ? [K_X_REQUEST_ID] : []);
-  for (const [n, v] of ctx.extra) b.field(n, v);
+  const requestId = extra.length > 0 && extra.some(([n]) => n === "X-Request-ID");
+  copyFields(b, res, HOP, res.connectionNamed(), rule, requestId ? SKIP_ID : SKIP_NONE);
+  for (const [n, v] of extra) b.field(n, v);
   if (res.body === "chunked") b.text("Transfer-Encoding: chunked\r\n");
   if (res.status === 101) {
     b.field("Connection", "upgrade");
     const up = res.joined(K_UPGRADE);
     if (up) b.field("Upgrade", up);
-  } else if (ctx.close) b.text("Connection: close\r\n");
+  } else if (close) b.text("Connection: close\r\n");
   return b.buildInto(out, tail, tailStart, tailEnd);
 }
 

@@ -25,8 +25,8 @@ export class RequestHead extends ParsedHead {
   host = "";
   /** The Host value as sent (with port), for X-Forwarded-Host. */
   hostHeader = "";
-  contentLength = -1;
-  chunked = false;
+  /** Routing reads headers from the head itself (RequestFacts). */
+  get headers(): this { return this; }
   keepAlive = true;
   /** The protocol asked for in Upgrade with Connection: upgrade, else null. */
   upgrade: string | null = null;
@@ -53,10 +53,8 @@ export function parseRequestHead(buf: Uint8Array, index: Int32Array): RequestHea
   head.method = latin1(buf, 0, methodEnd);
   head.minor = minorByte === 0x31 ? 1 : 0;
   head.targetEnd = targetEnd;
-  const { contentLength, chunked } = head.framing();
-  if (chunked && head.minor === 0) throw new HeadError(400, "Transfer-Encoding in an HTTP/1.0 request");
-  head.contentLength = contentLength;
-  head.chunked = chunked;
+  head.framing();
+  if (head.chunked && head.minor === 0) throw new HeadError(400, "Transfer-Encoding in an HTTP/1.0 request");
 
   let target = latin1(buf, targetStart, targetEnd), authority: string | null = null;
   if (target.charCodeAt(0) !== 0x2f) {

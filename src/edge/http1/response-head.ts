@@ -9,7 +9,6 @@ export class ResponseHead extends ParsedHead {
   statusLineEnd = 0;
   /** "length": contentLength bytes; "chunked"; "close": until the upstream closes; "none". */
   body: "none" | "length" | "chunked" | "close" = "none";
-  contentLength = -1;
   keepAlive = true;
 }
 
@@ -36,14 +35,13 @@ export function parseResponseHead(buf: Uint8Array, end: number, requestMethod: s
   head.status = d0 * 100 + d1 * 10 + d2;
   head.minor = minorByte === 0x31 ? 1 : 0;
   head.statusLineEnd = i;
-  const { contentLength, chunked } = head.framing();
+  head.framing();
   const conn = head.connectionTokens();
   head.keepAlive = head.minor === 1 ? !conn.includes("close") : conn.includes("keep-alive");
-  head.contentLength = contentLength;
   const status = head.status;
   if (requestMethod === "HEAD" || status < 200 || status === 204 || status === 304) head.body = "none";
-  else if (chunked) head.body = "chunked";
-  else if (contentLength >= 0) head.body = "length";
+  else if (head.chunked) head.body = "chunked";
+  else if (head.contentLength >= 0) head.body = "length";
   else { head.body = "close"; head.keepAlive = false; }
   return head;
 }
