@@ -63,7 +63,8 @@ export async function startCli(args: string[], listeners = 1, options: StartOpti
   let out = "";
   const urls: string[] = [];
   const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`fulcrum did not start:\n${out}`)), 15_000);
+    // Not up in time: end it, so a failed start leaves no process behind.
+    const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`fulcrum did not start:\n${out}`)); }, 15_000);
     const onText = (s: string) => {
       out += s;
       for (const m of s.matchAll(/listening on (https?:\/\/\S+)/g)) urls.push(m[1]);

@@ -35,12 +35,12 @@ function peerOf(child: Child, killAlso: () => Promise<number[]> = async () => []
     pid: child.pid,
     output: () => out,
     exited,
-    async waitForLine(re, timeoutMs = 10_000, from = 0) {
-      return await waitFor(`a line matching ${re} in:\n${out}`, () => {
+    async waitForLine(re, timeoutMs = 10_000, from = 0): Promise<string> {
+      return await waitFor<string | undefined>(`a line matching ${re} in:\n${out}`, () => {
         const line = out.slice(from).split("\n").find((l) => re.test(l));
         if (line === undefined && done) throw new Error(`exited before a line matching ${re}:\n${out}`);
         return line;
-      }, timeoutMs);
+      }, timeoutMs) as string; // waitFor only returns a truthy value
     },
     async stop() {
       if (done) return exited;
@@ -95,6 +95,8 @@ export async function startKeepalived(lab: Lab, node: string, config: string): P
     }
   };
   const peer = peerOf(child, vrrpChild);
+  // A killed keepalived leaves its pidfiles behind.
+  void peer.exited.then(() => exec(["rm", "-f", `${base}.pid`, `${base}-vrrp.pid`]));
   await peer.waitForLine(/Startup complete|Entering BACKUP STATE/, 15_000);
   return peer;
 }
