@@ -72,3 +72,21 @@ test("tls: each SNI name gets its own certificate, and requests are proxied with
 test("tls: the listener says https in its listening line", () => {
   assert.match(fulcrum.url, /^https:\/\//);
 });
+
+test("tls: SIGTERM stops the listener even with a client still connected", async () => {
+  const port2 = await freePort();
+  const f = await startFulcrum(`
+listeners:
+  - bind: 127.0.0.1:${port2}
+    tls: [{ cert: ${dir}/a.test.pem, key: ${dir}/a.test.key }]
+pools:
+  web: { servers: [${backend.address}] }
+`);
+  const sock = tls.connect({ host: "127.0.0.1", port: port2, servername: "a.test", rejectUnauthorized: false });
+  await new Promise<void>((resolve, reject) => { sock.once("secureConnect", () => resolve()); sock.once("error", reject); });
+  try {
+    assert.equal(await f.stop(), 0, "exits 0 on SIGTERM, not killed after the grace period");
+  } finally {
+    sock.destroy();
+  }
+});

@@ -68,8 +68,9 @@ export class SocketListener {
   }
 
   async stop(): Promise<void> {
-    await this.server?.stop();
-    for (const c of this.conns) c.socket.destroy();
+    // Connections first: a TLS server's close waits for every connection to end.
+    for (const c of [...this.conns]) c.socket.destroy();
     this.conns.clear();
+    await this.server?.stop();
   }
 }
