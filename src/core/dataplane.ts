@@ -216,6 +216,17 @@ export class DataPlane {
     if (TABLE_SCHEDULERS.has(handle.scheduler)) this.kernelsFor(handle.scheduler).rebuild(pool);
   }
 
+  /** Up with a weight (the kernels' `gate`): may be placed in a lookup table. */
+  available(slot: number): boolean {
+    return this.words[(SERVERS_OFF >> 2) + S_GATE * MAX_SERVERS + slot] >= 0;
+  }
+
+  /** Available and below its connection limit: may take a new session now (the kernels' test). */
+  canTake(slot: number): boolean {
+    const mc = this.maxConns[slot];
+    return this.available(slot) && (mc === 0 || this.active[slot] < mc);
+  }
+
   poolOf(slot: number): number {
     return this.poolOfSlot[slot];
   }

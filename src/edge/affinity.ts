@@ -23,6 +23,13 @@ export function cookieValue(header: string | null, name: string): string | null 
   return null;
 }
 
+/** A Cookie header without the cookie `name`, or null when nothing else is left. */
+export function withoutCookie(header: string | null, name: string): string | null {
+  if (!header) return null;
+  const rest = header.split(";").map((p) => p.trim()).filter((p) => p && !p.startsWith(`${name}=`));
+  return rest.length ? rest.join("; ") : null;
+}
+
 export class StickyCookies {
   constructor(readonly cookie: StickyCookie) {}
 

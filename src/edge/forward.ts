@@ -4,7 +4,9 @@
 import { runtime, UpstreamError } from "../runtime/index.ts";
 import type { RouteConfig } from "../config/schema.ts";
 import type { Pool, Server, KeyFacts } from "./pools.ts";
-import { type FailureKind, mayRetry, saneRequestId } from "./retry.ts";
+import { type FailureKind, mayRetry } from "./retry.ts";
+import { saneRequestId } from "./headers.ts";
+import { withoutCookie } from "./affinity.ts";
 import type { EdgeStats, ErrorKind } from "./stats.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import { errorResponse } from "./errors.ts";
@@ -111,10 +113,8 @@ async function attempt(f: ForwardRequest, server: Server, headers: Headers, requ
 }
 
 function dropRequestCookie(headers: Headers, name: string): void {
-  const cookie = headers.get("cookie");
-  if (!cookie) return;
-  const rest = cookie.split(";").map((p) => p.trim()).filter((p) => p && !p.startsWith(`${name}=`));
-  if (rest.length) headers.set("cookie", rest.join("; "));
+  const rest = withoutCookie(headers.get("cookie"), name);
+  if (rest) headers.set("cookie", rest);
   else headers.delete("cookie");
 }
 

@@ -16,6 +16,11 @@ export function stripHopByHop(headers: Headers): void {
   for (const h of HOP_BY_HOP) headers.delete(h);
 }
 
+/** A client's X-Request-ID worth passing on: printable, no spaces, not absurdly long. */
+export function saneRequestId(value: string | null): string | null {
+  return value !== null && /^[\x21-\x7e]{1,200}$/.test(value) ? value : null;
+}
+
 export function applyRewrite(headers: Headers, rule: HeaderRewrite): void {
   for (const name of rule.remove) headers.delete(name);
   for (const [name, value] of rule.set) headers.set(name, value);

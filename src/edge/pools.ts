@@ -147,8 +147,7 @@ export class Pool {
   }
 
   private usable(s: Server): boolean {
-    const mc = this.dp.maxConns[s.slot];
-    return this.dp.state[s.slot] === STATE_UP && this.dp.effectiveWeight[s.slot] > 0 && (mc === 0 || this.dp.active[s.slot] < mc);
+    return this.dp.canTake(s.slot);
   }
 
   private acquire(s: Server): Server {
@@ -170,7 +169,7 @@ export class Pool {
     const q = this.config.queue;
     if (this.waiting.length >= q.size) return null;
     const full = this.slots.some((s) =>
-      this.dp.maxConns[s.slot] > 0 && this.dp.state[s.slot] === STATE_UP && this.dp.effectiveWeight[s.slot] > 0);
+      this.dp.maxConns[s.slot] > 0 && this.dp.available(s.slot));
     if (!full) return null;
     return new Promise((wake) => {
       const entry = {

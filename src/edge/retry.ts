@@ -22,8 +22,3 @@ export function mayRetry(policy: RetryPolicy, a: AttemptState, kind: FailureKind
   if (!IDEMPOTENT.has(a.method) && !policy.nonIdempotent) return false;
   return kind === "status" || policy.on.has(kind);
 }
-
-/** A client's X-Request-ID worth passing on: printable, no spaces, not absurdly long. */
-export function saneRequestId(value: string | null): string | null {
-  return value !== null && /^[\x21-\x7e]{1,200}$/.test(value) ? value : null;
-}

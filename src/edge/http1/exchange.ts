@@ -206,7 +206,7 @@ export class Exchange implements UpstreamUser, Timed {
       this.pool.observe(server, kind === "status" ? this.lastStatus : "no_response");
     }
     this.lastFailureStatus = status ?? (kind === "timeout" ? 504 : 502);
-    this.lastFailureKind = errorKind ?? (kind === "timeout" ? "upstream_timeout" : kind === "status" ? "upstream_failed" : "upstream_failed");
+    this.lastFailureKind = errorKind ?? (kind === "timeout" ? "upstream_timeout" : "upstream_failed");
     this.lastFailureDetail = detail;
     console.error(`fulcrum: ${server.label} ${this.lastFailureStatus} ${detail} (${this.req.method} ${this.req.target})`);
     // A kept-alive connection the server had already closed is not the server's failure: try

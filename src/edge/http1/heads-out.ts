@@ -4,6 +4,7 @@
 // Fields that pass through are copied as byte ranges of the received head.
 import type { HeaderRewrite } from "../../config/schema.ts";
 import { VIA } from "../headers.ts";
+import { withoutCookie } from "../affinity.ts";
 import { errorBody, STATUS_TEXT } from "../errors.ts";
 import type { ErrorKind } from "../stats.ts";
 import { HeadBuilder, latin1Bytes, type Scratch } from "./bytes.ts";
@@ -89,9 +90,8 @@ export function upstreamRequestHead(
   if (via) b.field("Via", `${via}, ${VIA}`);
   else b.bytes(VIA_LINE);
   if (dropCookie) {
-    const cookie = req.joined(K_COOKIE);
-    const rest = cookie?.split(";").map((p) => p.trim()).filter((p) => p && !p.startsWith(`${dropCookie}=`));
-    if (rest?.length) b.field("Cookie", rest.join("; "));
+    const rest = withoutCookie(req.joined(K_COOKIE), dropCookie);
+    if (rest) b.field("Cookie", rest);
   }
   if (requestId) b.field("X-Request-ID", requestId);
   // Framing from what was parsed: the body is forwarded byte for byte as received.

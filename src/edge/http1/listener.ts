@@ -8,7 +8,7 @@ import { type RequestFacts, routeMatcher } from "../routes.ts";
 import { ClientConn } from "./client-conn.ts";
 import type { Deadlines } from "./deadlines.ts";
 import type { RequestHead } from "./request-head.ts";
-import { saneRequestId } from "../retry.ts";
+import { saneRequestId } from "../headers.ts";
 import { K_X_REQUEST_ID } from "./head-scan.ts";
 
 /** The limits a listener enforces (config: listeners[].max_*, *_timeout). */

@@ -2,6 +2,7 @@
 import { latin1 } from "./bytes.ts";
 import { HeadError, ParsedHead, scanFields } from "./head.ts";
 import { K_HOST, K_UPGRADE, TCHAR } from "./head-scan.ts";
+import { hostOf } from "../routes.ts";
 
 export interface RequestLimits {
   maxHeaderCount: number;
@@ -77,7 +78,7 @@ export function parseRequestHead(buf: Uint8Array, index: Int32Array): RequestHea
   const hostHeader = authority ?? head.joined(K_HOST) ?? "";
   if (!HOST_VALUE.test(hostHeader)) throw new HeadError(400, "invalid Host header");
   head.hostHeader = hostHeader;
-  head.host = hostOnly(hostHeader);
+  head.host = hostOf(hostHeader);
 
   const conn = head.connectionTokens();
   head.keepAlive = head.minor === 1 ? !conn.includes("close") : conn.includes("keep-alive");
@@ -93,9 +94,3 @@ function malformed(buf: Uint8Array): HeadError {
   return new HeadError(400, start.startsWith("PRI * HTTP/2") ? "HTTP/2 preface on an HTTP/1.1 port" : "malformed request line");
 }
 
-function hostOnly(h: string): string {
-  const v = h.toLowerCase();
-  if (v.startsWith("[")) { const end = v.indexOf("]"); return end > 0 ? v.slice(0, end + 1) : v; }
-  const colon = v.indexOf(":");
-  return colon >= 0 ? v.slice(0, colon) : v;
-}
