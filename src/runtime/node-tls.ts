@@ -58,12 +58,22 @@ export function listenTls(o: ListenTcpOptions): Promise<TcpListener> {
     const s = new NodeTcp(socket, { data() {}, drain() {}, close() {} });
     s.handlers = o.accept(s);
   });
+  // Every accepted TCP connection, handshake done or not: close() waits for all of them, so stop
+  // must end them itself (a client that connected just before stop is not yet the edge's).
+  const sockets = new Set<net.Socket>();
+  server.on("connection", (s: net.Socket) => {
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+  });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(o.port, o.hostname, () => {
       resolve({
         port: (server.address() as net.AddressInfo).port,
-        stop: () => new Promise<void>((r) => server.close(() => r())),
+        stop: () => new Promise<void>((r) => {
+          server.close(() => r());
+          for (const s of sockets) s.destroy();
+        }),
       });
     });
   });
