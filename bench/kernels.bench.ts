@@ -7,9 +7,9 @@ import { createDataPlane } from "../src/core/wasm.ts";
 import { SCHEDULERS } from "../src/core/scheduler-names.ts";
 import { KEYBUF_OFF, MAGLEV_M } from "../src/core/layout.ts";
 import type { DataPlane } from "../src/core/dataplane.ts";
-import { scanHeaderLines } from "../src/edge/http1/head-scan.ts";
-import { wasmScanHeaderLines } from "../src/edge/http1/head-scan-wasm.ts";
-import { latin1Bytes } from "../src/edge/http1/bytes.ts";
+import { scanHeaderLines } from "../src/http1/head-scan.ts";
+import { wasmScanHeaderLines } from "../src/http1/head-scan-wasm.ts";
+import { latin1Bytes } from "../src/http1/bytes.ts";
 
 const LOOP = 10_000;
 const BATCH = 4096;

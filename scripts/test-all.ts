@@ -7,8 +7,8 @@ const files = process.argv.slice(2);
 const runtimes = (process.env.FULCRUM_TEST_RUNTIMES ?? "bun,deno").split(",").filter(Boolean);
 
 const commands: Record<string, string[]> = {
-  bun: ["bun", "test", "--timeout", "120000", ...(files.length ? files.map((f) => `./${f}`) : ["./test/"])],
-  deno: ["deno", "test", "--no-check", "-A", ...(files.length ? files : ["test/"])],
+  bun: ["bun", "test", "--timeout", "120000", ...(files.length ? files.map((f) => `./${f}`) : ["./test/", "./src/"])],
+  deno: ["deno", "test", "--no-check", "-A", ...(files.length ? files : ["test/", "src/"])],
 };
 
 // Counts from each runner's own summary lines.

@@ -3,8 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createDataPlane } from "../src/core/wasm.ts";
-import { scanHeaderLines, FIELD_WORDS, HEAD_OK, KNOWN } from "../src/edge/http1/head-scan.ts";
-import { wasmScanHeaderLines } from "../src/edge/http1/head-scan-wasm.ts";
+import { scanHeaderLines, FIELD_WORDS, HEAD_OK, KNOWN } from "../src/http1/head-scan.ts";
+import { wasmScanHeaderLines } from "../src/http1/head-scan-wasm.ts";
 
 const enc = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
 

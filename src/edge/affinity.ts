@@ -4,7 +4,7 @@
 import type { StickyCookie } from "../config/edge-options.ts";
 import { idHash } from "../core/hash.ts";
 import { formatHostPort, type ServerConfig } from "../config/schema.ts";
-import type { HeaderLookup } from "./routes.ts";
+import type { HeaderLookup } from "../http1/head.ts";
 
 const MAX_PERSISTENT_CLIENTS = 100_000;
 const NO_FIELDS: [string, string][] = [];

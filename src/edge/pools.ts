@@ -3,7 +3,7 @@
 // fail_timeout takes a server out for fail_timeout).
 import { DataPlane, STATE_DOWN, STATE_UP } from "../core/dataplane.ts";
 import { formatHostPort, type HashKey, type PoolConfig, type ServerConfig } from "../config/schema.ts";
-import type { HeaderLookup } from "./routes.ts";
+import type { HeaderLookup } from "../http1/head.ts";
 import type { RetryPolicy } from "../config/edge-options.ts";
 import { cookieValue, SourcePersistence, StickyCookies, stickyId } from "./affinity.ts";
 import { UpstreamPool } from "./http1/upstream-pool.ts";

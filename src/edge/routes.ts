@@ -1,12 +1,6 @@
 // Route matching: the first route whose every condition holds wins (as HAProxy use_backend).
 import type { RouteConfig } from "../config/schema.ts";
-
-/** What routing and key extraction read from request headers: a Headers object satisfies it,
- * and so does the socket path's view over parsed fields. */
-export interface HeaderLookup {
-  /** All values of the header joined with ", ", or null. */
-  get(name: string): string | null;
-}
+import type { HeaderLookup } from "../http1/head.ts";
 
 export interface RequestFacts {
   host: string; // lowercased, port removed
@@ -47,13 +41,4 @@ export function routeMatcher(routes: RouteConfig[], listener: string): (f: Reque
     for (const r of mine) if (routeMatches(r, f)) return r;
     return null;
   };
-}
-
-/** Host header without port, lowercased; IPv6 literals keep their brackets. */
-export function hostOf(hostHeader: string | null): string {
-  if (!hostHeader) return "";
-  const h = hostHeader.toLowerCase();
-  if (h.startsWith("[")) { const end = h.indexOf("]"); return end > 0 ? h.slice(0, end + 1) : h; }
-  const colon = h.indexOf(":");
-  return colon >= 0 ? h.slice(0, colon) : h;
 }

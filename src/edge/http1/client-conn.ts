@@ -3,11 +3,11 @@
 import type { TcpHandlers, TcpSocket } from "../../runtime/types.ts";
 import type { KeyFacts } from "../pools.ts";
 import type { ErrorKind } from "../stats.ts";
-import { findHeadEnd, HeadError, indexFor } from "./head.ts";
-import { parseRequestHead, type RequestHead } from "./request-head.ts";
-import { ChunkedReader } from "./chunked.ts";
+import { findHeadEnd, HeadError, indexFor } from "../../http1/head.ts";
+import { parseRequestHead, type RequestHead } from "../../http1/request-head.ts";
+import { ChunkedReader } from "../../http1/chunked.ts";
 import { errorResponseBytes } from "./heads-out.ts";
-import { latin1Bytes, Scratch } from "./bytes.ts";
+import { latin1Bytes, Scratch } from "../../http1/bytes.ts";
 import { Exchange } from "./exchange.ts";
 import type { Timed } from "./deadlines.ts";
 import type { SocketListener } from "./listener.ts";

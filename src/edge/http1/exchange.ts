@@ -4,10 +4,10 @@
 import { UpstreamError } from "../../runtime/index.ts";
 import type { Pool, Server } from "../pools.ts";
 import type { ErrorKind } from "../stats.ts";
-import { findHeadEnd, HeadError } from "./head.ts";
-import type { RequestHead } from "./request-head.ts";
-import { parseResponseHead, type ResponseHead } from "./response-head.ts";
-import { ChunkedReader } from "./chunked.ts";
+import { findHeadEnd, HeadError } from "../../http1/head.ts";
+import type { RequestHead } from "../../http1/request-head.ts";
+import { parseResponseHead, type ResponseHead } from "../../http1/response-head.ts";
+import { ChunkedReader } from "../../http1/chunked.ts";
 import { clientResponseHead, upstreamRequestHead } from "./heads-out.ts";
 import type { UpstreamConn, UpstreamUser } from "./upstream-pool.ts";
 import type { Timed } from "./deadlines.ts";

@@ -7,15 +7,15 @@ import { VIA } from "../headers.ts";
 import { withoutCookie } from "../affinity.ts";
 import { errorBody, STATUS_TEXT } from "../errors.ts";
 import type { ErrorKind } from "../stats.ts";
-import { HeadBuilder, latin1Bytes, type Scratch } from "./bytes.ts";
-import type { ParsedHead } from "./head.ts";
+import { HeadBuilder, latin1Bytes, type Scratch } from "../../http1/bytes.ts";
+import type { ParsedHead } from "../../http1/head.ts";
 import {
   K_CONNECTION, K_CONTENT_LENGTH, K_COOKIE, K_KEEP_ALIVE, K_PROXY_AUTHENTICATE, K_PROXY_AUTHORIZATION,
   K_PROXY_CONNECTION, K_TE, K_TRAILER, K_TRANSFER_ENCODING, K_UPGRADE, K_VIA, K_X_FORWARDED_FOR,
   K_HOST, K_X_FORWARDED_HOST, K_X_FORWARDED_PROTO, K_X_REAL_IP, K_X_REQUEST_ID, KNOWN,
-} from "./head-scan.ts";
-import type { RequestHead } from "./request-head.ts";
-import type { ResponseHead } from "./response-head.ts";
+} from "../../http1/head-scan.ts";
+import type { RequestHead } from "../../http1/request-head.ts";
+import type { ResponseHead } from "../../http1/response-head.ts";
 
 // Fields never copied, by well-known id: hop-by-hop ones (RFC 9110 §7.6.1).
 const HOP = new Uint8Array(KNOWN.length + 1);

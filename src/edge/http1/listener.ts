@@ -7,9 +7,9 @@ import type { Edge } from "../edge.ts";
 import { type RequestFacts, routeMatcher } from "../routes.ts";
 import { ClientConn } from "./client-conn.ts";
 import type { Deadlines } from "./deadlines.ts";
-import type { RequestHead } from "./request-head.ts";
+import type { RequestHead } from "../../http1/request-head.ts";
 import { saneRequestId } from "../headers.ts";
-import { K_X_REQUEST_ID } from "./head-scan.ts";
+import { K_X_REQUEST_ID } from "../../http1/head-scan.ts";
 
 /** The limits a listener enforces (config: listeners[].max_*, *_timeout). */
 export type ListenerLimits = ListenerOptions["limits"];

@@ -1,7 +1,7 @@
 // Keep-alive connections to upstream servers, reused across requests (nginx `keepalive`).
 import { runtime, type TcpSocket } from "../../runtime/index.ts";
 import type { TcpHandlers } from "../../runtime/types.ts";
-import { indexFor } from "./head.ts";
+import { indexFor } from "../../http1/head.ts";
 
 /** What an upstream connection's events go to while a request uses it. */
 export interface UpstreamUser {

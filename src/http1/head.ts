@@ -1,11 +1,17 @@
 // A parsed head over its own bytes: the head-scan index says where each field is; strings are
 // made only for what is read (forwarding copies byte ranges). Shared by requests and responses.
-import type { HeaderLookup } from "../routes.ts";
 import { latin1, lowerLatin1 } from "./bytes.ts";
 import {
   FIELD_WORDS, HEAD_ERRORS, HEAD_OK, HEAD_TOO_MANY, K_CONNECTION, K_CONTENT_LENGTH, K_TRANSFER_ENCODING,
   scanHeaderLines,
 } from "./head-scan.ts";
+
+/** What routing and key extraction read from request headers: a Headers object satisfies it,
+ * and so does the socket path's view over parsed fields. */
+export interface HeaderLookup {
+  /** All values of the header joined with ", ", or null. */
+  get(name: string): string | null;
+}
 
 /** A header as received: original name, lowercase name, value. */
 export interface HeaderField {

@@ -2,7 +2,6 @@
 import { latin1 } from "./bytes.ts";
 import { HeadError, ParsedHead, scanFields } from "./head.ts";
 import { K_HOST, K_UPGRADE, TCHAR } from "./head-scan.ts";
-import { hostOf } from "../routes.ts";
 
 export interface RequestLimits {
   maxHeaderCount: number;
@@ -94,3 +93,11 @@ function malformed(buf: Uint8Array): HeadError {
   return new HeadError(400, start.startsWith("PRI * HTTP/2") ? "HTTP/2 preface on an HTTP/1.1 port" : "malformed request line");
 }
 
+/** Host header without port, lowercased; IPv6 literals keep their brackets. */
+export function hostOf(hostHeader: string | null): string {
+  if (!hostHeader) return "";
+  const h = hostHeader.toLowerCase();
+  if (h.startsWith("[")) { const end = h.indexOf("]"); return end > 0 ? h.slice(0, end + 1) : h; }
+  const colon = h.indexOf(":");
+  return colon >= 0 ? h.slice(0, colon) : h;
+}

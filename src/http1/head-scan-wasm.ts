@@ -2,8 +2,8 @@
 // the module's head buffer, scanned there, and the index copied back with offsets restored.
 // Measured slower than the TS kernel on both runtimes (the copies cost more than the scan saves:
 // bench/RESULTS.md), so the socket path uses the TS kernel; this twin keeps both honest in tests.
-import { HEADBUF_OFF, HEADBUF_SIZE, HEADIDX_MAX_FIELDS, HEADIDX_OFF } from "../../core/layout.ts";
-import type { DataPlane } from "../../core/dataplane.ts";
+import { HEADBUF_OFF, HEADBUF_SIZE, HEADIDX_MAX_FIELDS, HEADIDX_OFF } from "../core/layout.ts";
+import type { DataPlane } from "../core/dataplane.ts";
 import { FIELD_WORDS, HEAD_TOO_MANY } from "./head-scan.ts";
 
 export type ScanHeaderLines = (buf: Uint8Array, from: number, end: number, index: Int32Array, maxFields: number) => number;
