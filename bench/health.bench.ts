@@ -12,9 +12,9 @@
 import process from "node:process";
 import os from "node:os";
 import { runtime, type Child } from "../src/runtime/index.ts";
-import { validateConfig } from "../src/config/schema.ts";
+import { validateConfig } from "../src/control/schema.ts";
 import { createDataPlane } from "../src/core/wasm.ts";
-import { Pool } from "../src/edge/pools.ts";
+import { Balancer } from "../src/balancer/balancer.ts";
 import { HealthService } from "../src/health/service.ts";
 import { FlakyServer, waitFor, sleep } from "../test/helpers/health-servers.ts";
 
@@ -94,10 +94,10 @@ interface Cost {
 async function cpuCost(kind: "tcp" | "http", ports: number[], extra: Record<string, unknown> = {}): Promise<Cost> {
   const [config] = pools(ports.map((p) => `127.0.0.1:${p}`), JSON.stringify({ type: kind, interval: "1s", timeout: "500ms", ...extra }));
   const dp = await createDataPlane({ seed: 1 });
-  const pool = new Pool(config, dp);
+  const balancer = new Balancer(dp, [config]);
   let downs = 0;
   let firstDown = "";
-  const service = new HealthService([pool], { log: (l) => { if (l.includes(" DOWN")) { downs++; firstDown ||= l; } } });
+  const service = new HealthService(balancer, { log: (l) => { if (l.includes(" DOWN")) { downs++; firstDown ||= l; } } });
   service.start();
   await sleep(3000); // the first round is spread over the first second; let the JIT settle
   const monitors = service.registry.all();
@@ -109,7 +109,7 @@ async function cpuCost(kind: "tcp" | "http", ports: number[], extra: Record<stri
   const seconds = (performance.now() - t0) / 1000;
   const checks = monitors.reduce((n, m) => n + m.checks, 0) - checks0;
   service.stop();
-  pool.stop();
+  balancer.stop();
   if (firstDown) console.log(`  first DOWN: ${firstDown}`);
   const percent = (us: number) => (us / 1e6 / seconds) * 100;
   return {
@@ -140,9 +140,9 @@ async function detection(breakage: Breakage, check: { interval: number; fall: nu
   for (let run = 0; run < RUNS; run++) {
     const [config] = pools([server.address], health);
     const dp = await createDataPlane({ seed: 1 });
-    const pool = new Pool(config, dp);
+    const balancer = new Balancer(dp, [config]);
     let downAt = 0;
-    const service = new HealthService([pool], { log: (l) => { if (l.includes(" DOWN")) downAt = performance.now(); } });
+    const service = new HealthService(balancer, { log: (l) => { if (l.includes(" DOWN")) downAt = performance.now(); } });
     service.start();
     const monitor = service.registry.all()[0];
     await waitFor("two checks", () => monitor.checks >= 2, 5000, 5);
@@ -153,7 +153,7 @@ async function detection(breakage: Breakage, check: { interval: number; fall: nu
     await waitFor("DOWN", () => downAt > 0, check.interval * check.fall + check.timeout + 5000, 2);
     samples.push(downAt - t0);
     service.stop();
-    pool.stop();
+    balancer.stop();
     if (breakage === "dies") await server.start();
     server.mode = "ok";
   }

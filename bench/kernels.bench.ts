@@ -4,7 +4,7 @@
 import { Bench } from "tinybench";
 import { runtime } from "../src/runtime/index.ts";
 import { createDataPlane } from "../src/core/wasm.ts";
-import { SCHEDULERS } from "../src/core/scheduler-names.ts";
+import { SCHEDULERS } from "../src/core/schedulers.ts";
 import { KEYBUF_OFF, MAGLEV_M } from "../src/core/layout.ts";
 import type { DataPlane } from "../src/core/dataplane.ts";
 import { scanHeaderLines } from "../src/http1/head-scan.ts";

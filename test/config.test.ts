@@ -2,8 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { formatDuration, parseDuration } from "../src/config/duration.ts";
 import { type ConfigError, didYouMean, formatConfigErrors } from "../src/config/errors.ts";
-import { parseConfig } from "../src/config/load.ts";
-import { type Config, formatHostPort } from "../src/config/schema.ts";
+import { parseConfigText as parseConfig } from "../src/control/schema.ts";
+import type { Config } from "../src/control/schema.ts";
+import { formatHostPort } from "../src/config/address.ts";
 
 // ------------------------------------------------------------------------------------------ helpers
 
@@ -167,12 +168,15 @@ test("config: a full valid config normalizes with defaults", () => {
     scheduler: "wlc",
     hashKey: null,
     connectTimeoutMs: 2_000,
-    readTimeoutMs: 90_000,
-    health: { checks: [], slowstartMs: 0, outlier: null, panicThreshold: 0, quorum: 1, sorryServer: null },
-    retry: { tries: 0, timeoutMs: 0, on: new Set(["error", "timeout"]), statuses: new Set(), nonIdempotent: false },
+    sorryServer: null,
     queue: { size: 100, timeoutMs: 5_000 },
-    sticky: null,
     persistenceMs: 0,
+    http: {
+      readTimeoutMs: 90_000,
+      retry: { tries: 0, timeoutMs: 0, on: new Set(["error", "timeout"]), statuses: new Set(), nonIdempotent: false },
+      sticky: null,
+    },
+    health: { checks: [], slowstartMs: 0, outlier: null, panicThreshold: 0, quorum: 1 },
     servers: [
       {
         address: { host: "127.0.0.1", port: 9001 },
@@ -207,7 +211,7 @@ test("config: a full valid config normalizes with defaults", () => {
   assert.equal(staticPool.scheduler, "ketama");
   assert.deepEqual(staticPool.hashKey, { kind: "source" });
   assert.equal(staticPool.connectTimeoutMs, 5_000);
-  assert.equal(staticPool.readTimeoutMs, 60_000);
+  assert.equal(staticPool.http.readTimeoutMs, 60_000);
 });
 
 test("config: a single pool without routes gets one catch-all route and default settings", () => {

@@ -1,7 +1,7 @@
 // Config for listeners' traffic handling and pools' retries and affinity.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseConfig } from "../src/config/load.ts";
+import { parseConfigText as parseConfig } from "../src/control/schema.ts";
 
 function parse(text: string) {
   const r = parseConfig(text);
@@ -58,10 +58,10 @@ pools:
 routes: [{ path_prefix: /off, pool: off }, { pool: web }]
 `);
   const [web, off] = c.pools;
-  assert.deepEqual(web.retry, { tries: 2, timeoutMs: 3000, on: new Set(["error", "timeout"]), statuses: new Set([503]), nonIdempotent: true });
-  assert.deepEqual(web.sticky, { name: "SERVERID", indirect: false, nocache: true });
+  assert.deepEqual(web.http.retry, { tries: 2, timeoutMs: 3000, on: new Set(["error", "timeout"]), statuses: new Set([503]), nonIdempotent: true });
+  assert.deepEqual(web.http.sticky, { name: "SERVERID", indirect: false, nocache: true });
   assert.equal(web.persistenceMs, 300_000);
-  assert.equal(off.retry.tries, 1, "off: one attempt only");
+  assert.equal(off.http.retry.tries, 1, "off: one attempt only");
 });
 
 test("edge options: bad values name the key path, with did-you-mean", () => {

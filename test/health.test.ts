@@ -2,9 +2,9 @@
 // real servers do, the rise/fall scheduler, and `fulcrum run` taking servers out and back.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { parseConfig } from "../src/config/load.ts";
+import { parseConfigText as parseConfig } from "../src/control/schema.ts";
 import { formatConfigErrors } from "../src/config/errors.ts";
-import type { Config, PoolConfig } from "../src/config/schema.ts";
+import type { Config, PoolConfig } from "../src/control/schema.ts";
 import type { CheckConfig } from "../src/health/config.ts";
 import { probeFor } from "../src/health/checkers/index.ts";
 import { Monitor } from "../src/health/monitor.ts";
@@ -15,7 +15,8 @@ import { fulcrumCommand, startFulcrum, writeTemp, type Running } from "./helpers
 import { request } from "./helpers/http.ts";
 import { createDataPlane } from "../src/core/wasm.ts";
 import type { DataPlane } from "../src/core/dataplane.ts";
-import { Pool } from "../src/edge/pools.ts";
+import { Balancer } from "../src/balancer/balancer.ts";
+import type { Pool } from "../src/balancer/pool.ts";
 import { HealthService } from "../src/health/service.ts";
 import type { HealthEvent } from "../src/health/events.ts";
 import { runtime } from "../src/runtime/index.ts";
@@ -156,7 +157,7 @@ sorry_server: 127.0.0.1:9999`);
   assert.deepEqual(p.health.outlier, { consecutive5xx: 3, baseEjectionMs: 10_000, maxEjectionMs: 300_000, maxEjectionPercent: 50 });
   assert.equal(p.health.panicThreshold, 50);
   assert.equal(p.health.quorum, 2);
-  assert.deepEqual(p.health.sorryServer?.address, { host: "127.0.0.1", port: 9999 });
+  assert.deepEqual(p.sorryServer?.address, { host: "127.0.0.1", port: 9999 });
   assert.deepEqual(poolOf("outlier: {}").health.outlier, { consecutive5xx: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectionPercent: 10 });
 });
 
@@ -422,10 +423,11 @@ after(() => { for (const s of services) s.stop(); });
 async function harness(yaml: string): Promise<Harness> {
   const config = configOf(`listeners: [{ bind: "127.0.0.1:1" }]\n${yaml}`);
   const dp = await createDataPlane({ seed: 1 });
-  const pools = new Map(config.pools.map((p) => [p.name, new Pool(p, dp)]));
+  const balancer = new Balancer(dp, config.pools);
+  const pools = new Map([...balancer.all()].map((p) => [p.name, p]));
   const lines: string[] = [];
   const events: HealthEvent[] = [];
-  const service = new HealthService(pools.values(), { log: (l) => lines.push(l) });
+  const service = new HealthService(balancer, { log: (l) => lines.push(l) });
   service.subscribe((e) => events.push(e));
   services.push(service);
   service.start();

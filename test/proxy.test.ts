@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { type Backend, type Echo, freePort, startBackend } from "./helpers/backends.ts";
 import { type Running, startFulcrum } from "./helpers/fulcrum.ts";
 import { getJson, request } from "./helpers/http.ts";
-import { SCHEDULERS } from "../src/core/scheduler-names.ts";
+import { SCHEDULERS } from "../src/core/schedulers.ts";
 
 const ENGINES = ["socket", "fetch"] as const;
 type Engine = typeof ENGINES[number];

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createDataPlane } from "../src/core/wasm.ts";
 import { DataPlane, STATE_DOWN, STATE_DRAIN, STATE_UP, type PoolSpec } from "../src/core/dataplane.ts";
-import { SCHEDULERS, type SchedulerName } from "../src/core/scheduler-names.ts";
+import { SCHEDULERS, type SchedulerName } from "../src/core/schedulers.ts";
 import { MAGLEV_M } from "../src/core/layout.ts";
 
 const wasmPlane = (seed: number) => createDataPlane({ impl: "wasm", seed });

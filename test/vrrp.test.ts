@@ -8,7 +8,7 @@ import {
   parseIPv4Packet, passwordBytes, type ReceiveContext, VRRP_GROUP_V4, VRRP_GROUP_V6,
 } from "../src/vrrp/packet.ts";
 import { type Effect, type MachineOptions, VrrpMachine } from "../src/vrrp/machine.ts";
-import { parseConfig } from "../src/config/load.ts";
+import { parseConfigText as parseConfig } from "../src/control/schema.ts";
 import { runCli, writeTemp } from "./helpers/fulcrum.ts";
 
 const hex = (s: string) => Uint8Array.from(s.replace(/\s+/g, "").match(/../g)!.map((h) => parseInt(h, 16)));

@@ -1,9 +1,9 @@
 // `fulcrum demo`: three small backends on loopback and a balancer in front, then a short run of
 // requests to show how they spread. `npm start` runs this.
 import { runtime, type HttpServer } from "../runtime/index.ts";
-import { validateConfig } from "../config/schema.ts";
+import { validateConfig } from "../control/schema.ts";
 import { flag, type ParsedArgs } from "./args.ts";
-import { listeningLines, startEdge, stopOnSignal } from "./serve.ts";
+import { supervise } from "../control/supervisor.ts";
 
 const WEIGHTS = [3, 2, 1];
 
@@ -47,27 +47,21 @@ export async function demo(args: ParsedArgs): Promise<number> {
     },
   });
   if (!result.ok) throw new Error(`demo config: ${JSON.stringify(result.issues)}`);
-  let edge;
-  try {
-    edge = await startEdge(result.config);
-  } catch (e) {
-    console.error(`fulcrum demo: cannot listen on ${listen}: ${(e as Error).message}\n  try: fulcrum demo --listen 127.0.0.1:8081`);
-    await Promise.all(backends.map((b) => b.stop()));
-    return 1;
-  }
-  const url = `http://${listen.startsWith(":") ? "127.0.0.1" + listen : listen.replace(/:\d+$/, "")}:${edge.ports[0]}`;
-  console.log(`fulcrum demo: backends ${servers.map((s) => `${s.address} (weight ${s.weight})`).join(", ")}`);
-  for (const line of listeningLines(edge)) console.log(line);
-  await showSpread(`${url}/`, 12);
-  await showSpread(`${url}/sticky`, 6);
-  console.log("\n/ is smooth weighted round robin (3:2:1); /sticky hashes your address, so it stays on one backend.");
   const stopBackends = async () => { await Promise.all(backends.map((b) => b.stop())); };
-  if (args.flags.has("once")) {
-    await edge.stop();
-    await stopBackends();
-    return 0;
-  }
-  console.log(`Try: curl ${url}/   (Ctrl-C stops the demo)`);
-  await stopOnSignal(edge, stopBackends);
-  return 0;
+  const code = await supervise(result.config, {
+    file: null,
+    once: args.flags.has("once"),
+    stopped: stopBackends,
+    ready: async (generation) => {
+      const port = generation.edge!.ports[0];
+      const url = `http://${listen.startsWith(":") ? "127.0.0.1" + listen : listen.replace(/:\d+$/, "")}:${port}`;
+      console.log(`fulcrum demo: backends ${servers.map((s) => `${s.address} (weight ${s.weight})`).join(", ")}`);
+      await showSpread(`${url}/`, 12);
+      await showSpread(`${url}/sticky`, 6);
+      console.log("\n/ is smooth weighted round robin (3:2:1); /sticky hashes your address, so it stays on one backend.");
+      if (!args.flags.has("once")) console.log(`Try: curl ${url}/   (Ctrl-C stops the demo)`);
+    },
+  });
+  if (code === 1) console.error(`fulcrum demo: could not start on ${listen}; try: fulcrum demo --listen 127.0.0.1:8081`);
+  return code;
 }

@@ -5,6 +5,7 @@ import pkg from "../../package.json" with { type: "json" };
 import { parseArgs } from "./args.ts";
 import { check, proxy, run } from "./commands.ts";
 import { demo } from "./demo.ts";
+import { SCHEDULER_TABLE } from "../core/schedulers.ts";
 
 const USAGE = `fulcrum ${pkg.version}: an edge load balancer
 
@@ -18,7 +19,8 @@ Usage:
   fulcrum version                    print the version
   fulcrum --help                     this text
 
-Schedulers: rr wrr lc wlc sed nq dh sh lblc lblcr mh ketama random two first
+Schedulers (--scheduler, pools.NAME.scheduler):
+${SCHEDULER_TABLE.map((s) => `  ${s.name.padEnd(8)} ${s.summary}`).join("\n")}
 `;
 
 const COMMANDS = ["run", "check", "proxy", "demo", "version", "help"];

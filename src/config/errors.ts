@@ -50,3 +50,15 @@ function levenshtein(a: string, b: string): number {
   }
   return previous[b.length];
 }
+
+/** `pools.api.servers[1].weight`; keys that would be ambiguous with dots are quoted: `pools["v1.api"]`. */
+export function formatPath(path: readonly (string | number)[]): string {
+  if (path.length === 0) return "(root)";
+  let text = "";
+  for (const segment of path) {
+    if (typeof segment === "number") text += `[${segment}]`;
+    else if (/^[A-Za-z0-9_-]+$/.test(segment)) text += text === "" ? segment : `.${segment}`;
+    else text += `[${JSON.stringify(segment)}]`;
+  }
+  return text;
+}

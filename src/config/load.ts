@@ -1,4 +1,6 @@
-// YAML text → validated Config, with every error pointing at a line and column of the file.
+// YAML text → a validated config, with every error pointing at a line and column of the file. The
+// validator is the caller's (src/control/schema.ts assembles it from the parts' sections), so this
+// toolkit knows no part.
 
 import {
   type Document,
@@ -11,14 +13,16 @@ import {
   parseDocument,
   type YAMLError,
 } from "yaml";
-import { type ConfigError, formatConfigErrors } from "./errors.ts";
-import { type Config, formatPath, type SchemaIssue, validateConfig } from "./schema.ts";
+import { type ConfigError, formatConfigErrors, formatPath } from "./errors.ts";
+import type { SchemaIssue } from "./checker.ts";
 
-export type ParseResult =
-  | { ok: true; config: Config }
+export type Validated<T> = { ok: true; config: T } | { ok: false; issues: SchemaIssue[] };
+
+export type ParseResult<T> =
+  | { ok: true; config: T }
   | { ok: false; errors: ConfigError[]; /** the errors formatted for `file`, one per line */ message: string };
 
-export function parseConfig(text: string, file = "<config>"): ParseResult {
+export function parseConfig<T>(text: string, file: string, validate: (raw: unknown) => Validated<T>): ParseResult<T> {
   const lineCounter = new LineCounter();
   // prettyErrors off: messages stay one line; positions are added from the line counter instead.
   // logLevel "error": nothing is printed to the console; whatever matters is reported as a ConfigError.
@@ -31,7 +35,7 @@ export function parseConfig(text: string, file = "<config>"): ParseResult {
   } catch (error) {
     return failure(file, [{ path: "(yaml)", message: error instanceof Error ? error.message : String(error) }]);
   }
-  const result = validateConfig(raw);
+  const result = validate(raw);
   if (result.ok) return result;
   const errors = result.issues.map((issue) => validationError(issue, doc, lineCounter));
   return failure(file, errors.sort(byPosition)); // file order reads best; stable, so ties keep check order
@@ -41,7 +45,7 @@ function byPosition(a: ConfigError, b: ConfigError): number {
   return (a.line ?? Infinity) - (b.line ?? Infinity) || (a.col ?? 0) - (b.col ?? 0);
 }
 
-function failure(file: string, errors: ConfigError[]): ParseResult {
+function failure(file: string, errors: ConfigError[]): { ok: false; errors: ConfigError[]; message: string } {
   return { ok: false, errors, message: formatConfigErrors(file, errors) };
 }
 

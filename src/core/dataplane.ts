@@ -1,13 +1,16 @@
 // The data plane's memory and its control-plane API (Katran's split: the kernels only read
-// tables; this class fills them). One DataPlane per config generation: a reload builds a new one.
+// tables; this class fills them). Membership is live: pools are added and removed, and a pool's
+// server list replaced, at run time; server slots and table memory come from range allocators,
+// so what a removal frees is reused, and only the pool that changed is rebuilt.
 import {
   MAX_SERVERS, MAX_POOLS, SERVERS_OFF, POOLS_OFF, S_WEIGHT, S_EFFW, S_CW,
   S_ACTIVE, S_STATE, S_FLAGS, S_MAXCONN, S_ID, S_GATE, P_BASE, P_COUNT, P_SCHED, P_CURSOR, P_RNG, P_TABLE,
-  P_TABLECAP, P_SCRATCH, HEAP_OFF, HEAP_END, GLOBALS_OFF, G_HASH_K0, G_HASH_K1, KEYBUF_OFF,
+  P_TABLECAP, P_TABLELEN, P_SCRATCH, HEAP_OFF, HEAP_END, GLOBALS_OFF, G_HASH_K0, G_HASH_K1, KEYBUF_OFF,
   KEYBUF_SIZE, STATE_UP, STATE_DOWN, STATE_DRAIN, FLAG_BACKUP, HASH_BUCKETS, LB_BUCKETS,
   LB_ENTRY_WORDS, MAGLEV_M, KETAMA_POINTS, SCRATCH_WORDS,
 } from "./layout.ts";
-import { SCHEDULERS, type SchedulerName } from "./scheduler-names.ts";
+import { schedulerId, schedulerInfo, type SchedulerName } from "./schedulers.ts";
+import { RangeAllocator } from "./ranges.ts";
 import type { Kernels, KernelImpl } from "./kernels.ts";
 import { twinKernels } from "./twin/index.ts";
 import { fmix32, halfSipHashString, idHash } from "./hash.ts";
@@ -34,10 +37,25 @@ export interface PoolSpec {
 export interface PoolHandle {
   readonly id: number;
   readonly scheduler: SchedulerName;
-  /** Slot of the pool's first server; its servers are slots base..base+count-1 in spec order. */
+  /** Slot of the pool's first server; its servers are slots base..base+count-1 in spec order.
+   * Both change when the pool's servers are replaced (setServers). */
   readonly base: number;
   readonly count: number;
 }
+
+interface PoolEntry {
+  id: number;
+  scheduler: SchedulerName;
+  base: number;
+  count: number;
+  maglevSize: number;
+  scratch: number;
+  scratchBytes: number;
+  table: number;
+  tableBytes: number;
+}
+
+const NO_SERVER = () => -1;
 
 export interface DataPlaneOptions {
   /** Which kernels pick: "wasm", "ts", or per scheduler (the faster one, see bench/RESULTS.md). */
@@ -47,15 +65,6 @@ export interface DataPlaneOptions {
   /** Seeds the hash key and the pools' PRNGs; random when absent (no hash flooding). */
   seed?: number | null;
 }
-
-// Per scheduler, the kernel that won the pick benchmark on Bun (bench/RESULTS.md).
-const FASTER: Record<SchedulerName, KernelImpl> = {
-  rr: "wasm", wrr: "wasm", lc: "wasm", wlc: "wasm", sed: "wasm", nq: "wasm", dh: "wasm",
-  sh: "wasm", lblc: "wasm", lblcr: "wasm", mh: "wasm", ketama: "wasm", random: "wasm",
-  two: "wasm", first: "wasm",
-};
-
-const TABLE_SCHEDULERS = new Set<SchedulerName>(["dh", "sh", "mh", "ketama"]);
 
 export class DataPlane {
   readonly memory: ArrayBuffer;
@@ -76,13 +85,13 @@ export class DataPlane {
   private readonly encoder = new TextEncoder();
   private readonly poolOfSlot = new Int16Array(MAX_SERVERS).fill(-1);
   private readonly pickers: ((p: number, key: number) => number)[] = [];
-  private readonly pools: PoolHandle[] = [];
+  private readonly pools: (PoolEntry | null)[] = [];
+  private readonly slots = new RangeAllocator(0, MAX_SERVERS);
+  private readonly heap = new RangeAllocator(HEAP_OFF, HEAP_END, 8);
   private readonly impl: KernelImpl | "auto";
   private readonly k0: number;
   private readonly k1: number;
   private readonly seed: number;
-  private nextSlot = 0;
-  private heapTop = HEAP_OFF;
 
   constructor(options: DataPlaneOptions = {}) {
     this.impl = options.impl ?? "auto";
@@ -122,45 +131,139 @@ export class DataPlane {
 
   /** The kernels used for a scheduler under this plane's impl setting. */
   kernelsFor(scheduler: SchedulerName): Kernels {
-    const choice = this.impl === "auto" ? FASTER[scheduler] : this.impl;
+    const choice = this.impl === "auto" ? schedulerInfo(scheduler).kernel : this.impl;
     return choice === "wasm" && this.wasm ? this.wasm : this.twin;
   }
 
   addPool(spec: PoolSpec): PoolHandle {
-    const id = this.pools.length, count = spec.servers.length, base = this.nextSlot;
+    let id = this.pools.indexOf(null);
+    if (id < 0) id = this.pools.length;
     if (id >= MAX_POOLS) throw new Error(`data plane: more than ${MAX_POOLS} pools`);
-    if (base + count > MAX_SERVERS) throw new Error(`data plane: more than ${MAX_SERVERS} servers`);
-    const sched = SCHEDULERS.indexOf(spec.scheduler);
+    const sched = schedulerId(spec.scheduler);
     if (sched < 0) throw new Error(`data plane: unknown scheduler "${spec.scheduler}"`);
-    this.nextSlot += count;
-    spec.servers.forEach((s, k) => {
-      const i = base + k;
-      this.weight[i] = s.weight;
-      this.effectiveWeight[i] = s.weight;
-      this.setServerField(S_CW, i, 0);
-      this.active[i] = 0;
-      this.state[i] = s.down ? STATE_DOWN : STATE_UP;
-      this.flags[i] = s.backup ? FLAG_BACKUP : 0;
-      this.maxConns[i] = s.maxConns ?? 0;
-      this.setServerField(S_ID, i, idHash(s.address));
-      this.updateGate(i);
-      this.poolOfSlot[i] = id;
-    });
-    this.setPoolField(P_BASE, id, base);
-    this.setPoolField(P_COUNT, id, count);
+    const entry: PoolEntry = {
+      id, scheduler: spec.scheduler, base: 0, count: 0, maglevSize: spec.maglevSize ?? MAGLEV_M,
+      scratch: 0, scratchBytes: 0, table: 0, tableBytes: 0,
+    };
+    this.pools[id] = entry;
     this.setPoolField(P_SCHED, id, sched);
     this.setPoolField(P_CURSOR, id, -1);
     this.setPoolField(P_RNG, id, fmix32(this.seed + id * 0x9e3779b9) || 1);
-    this.setPoolField(P_SCRATCH, id, this.alloc(count * SCRATCH_WORDS * 4));
-    const [table, cap] = this.tableFor(spec);
-    this.setPoolField(P_TABLE, id, table);
-    this.setPoolField(P_TABLECAP, id, cap);
-    const handle: PoolHandle = { id, scheduler: spec.scheduler, base, count };
-    this.pools.push(handle);
-    const k = this.kernelsFor(spec.scheduler);
-    this.pickers[id] = k.pick;
-    this.rebuild(id);
-    return handle;
+    try {
+      this.place(entry, spec.servers, spec.servers.map(() => -1));
+    } catch (e) {
+      this.pools[id] = null;
+      throw e;
+    }
+    return entry;
+  }
+
+  /** The pool's servers become `servers`, in that order; `carry[k]` is the slot whose counters
+   * and state server k keeps (active, smooth-wrr weight, state, effective weight), or -1 for a
+   * new server. Slots move: the caller re-reads base from the handle. Only this pool is rebuilt. */
+  setServers(handle: PoolHandle, servers: ServerSpec[], carry: number[]): void {
+    const entry = this.entry(handle);
+    this.place(entry, servers, carry);
+  }
+
+  /** Frees the pool's slots and table memory for reuse; its id may be handed out again. */
+  removePool(handle: PoolHandle): void {
+    const entry = this.entry(handle);
+    this.releaseSlots(entry);
+    this.heap.release(entry.scratch, entry.scratchBytes);
+    this.heap.release(entry.table, entry.tableBytes);
+    this.setPoolField(P_COUNT, entry.id, 0);
+    this.pickers[entry.id] = NO_SERVER;
+    this.pools[entry.id] = null;
+  }
+
+  /** The configured weight (an admin's `set weight`); the effective weight follows it. */
+  setWeight(slot: number, weight: number): void {
+    const pool = this.poolOfSlot[slot];
+    const entry = pool >= 0 ? this.pools[pool] : null;
+    if (entry && schedulerInfo(entry.scheduler).table === "ketama" && weight > this.weight[slot]) {
+      // The ring has room for the configured weights only: lay the pool out again with room.
+      this.weight[slot] = weight;
+      this.effectiveWeight[slot] = weight;
+      const carry = Array.from({ length: entry.count }, (_, k) => entry.base + k);
+      this.place(entry, carry.map((i) => this.specOf(i)), carry);
+      return;
+    }
+    this.weight[slot] = weight;
+    this.setEffectiveWeight(slot, weight);
+  }
+
+  // Lays a pool's servers into a fresh slot range (and tables sized for them), carrying the
+  // counters of servers that stay, then frees the old range. On failure nothing changes.
+  private place(entry: PoolEntry, servers: ServerSpec[], carry: number[]): void {
+    const count = servers.length;
+    const base = this.slots.alloc(count);
+    if (base < 0) throw new Error(`data plane: no room for ${count} more servers (at most ${MAX_SERVERS} in all)`);
+    const scratchBytes = count * SCRATCH_WORDS * 4;
+    const tableBytes = this.tableBytes(entry, servers);
+    const scratch = this.heap.alloc(scratchBytes);
+    const table = scratch < 0 ? -1 : this.heap.alloc(tableBytes);
+    if (scratch < 0 || table < 0) {
+      this.slots.release(base, count);
+      if (scratch >= 0) this.heap.release(scratch, scratchBytes);
+      throw new Error("data plane: table memory exhausted (too many table-based pools)");
+    }
+    servers.forEach((s, k) => {
+      const i = base + k, from = carry[k] ?? -1;
+      this.weight[i] = s.weight;
+      this.flags[i] = s.backup ? FLAG_BACKUP : 0;
+      this.maxConns[i] = s.maxConns ?? 0;
+      this.setServerField(S_ID, i, idHash(s.address));
+      if (from >= 0) {
+        this.effectiveWeight[i] = this.effectiveWeight[from];
+        this.setServerField(S_CW, i, this.serverField(S_CW, from));
+        this.active[i] = this.active[from];
+        this.state[i] = this.state[from];
+      } else {
+        this.effectiveWeight[i] = s.weight;
+        this.setServerField(S_CW, i, 0);
+        this.active[i] = 0;
+        this.state[i] = s.down ? STATE_DOWN : STATE_UP;
+      }
+      this.updateGate(i);
+    });
+    this.releaseSlots(entry);
+    this.heap.release(entry.scratch, entry.scratchBytes);
+    this.heap.release(entry.table, entry.tableBytes);
+    for (let k = 0; k < count; k++) this.poolOfSlot[base + k] = entry.id;
+    // Fresh tables start empty: a locality cache must not name slots of the old layout.
+    new Uint8Array(this.memory, table, tableBytes).fill(0);
+    Object.assign(entry, { base, count, scratch, scratchBytes, table, tableBytes });
+    this.setPoolField(P_BASE, entry.id, base);
+    this.setPoolField(P_COUNT, entry.id, count);
+    this.setPoolField(P_SCRATCH, entry.id, scratch);
+    this.setPoolField(P_TABLE, entry.id, table);
+    this.setPoolField(P_TABLECAP, entry.id, this.tableCapacity(entry, tableBytes));
+    this.setPoolField(P_TABLELEN, entry.id, 0);
+    this.pickers[entry.id] = count === 0 ? NO_SERVER : this.kernelsFor(entry.scheduler).pick;
+    this.rebuild(entry.id);
+  }
+
+  private releaseSlots(entry: PoolEntry): void {
+    for (let k = 0; k < entry.count; k++) {
+      const i = entry.base + k;
+      this.poolOfSlot[i] = -1;
+      // A freed slot is closed to every kernel until a pool takes it again.
+      this.state[i] = STATE_DOWN;
+      this.active[i] = 0;
+      this.updateGate(i);
+    }
+    this.slots.release(entry.base, entry.count);
+  }
+
+  private specOf(i: number): ServerSpec {
+    return { address: "", weight: this.weight[i], backup: (this.flags[i] & FLAG_BACKUP) !== 0, maxConns: this.maxConns[i] };
+  }
+
+  private entry(handle: PoolHandle): PoolEntry {
+    const entry = this.pools[handle.id];
+    if (entry !== handle) throw new Error(`data plane: pool ${handle.id} is not in this data plane any more`);
+    return entry;
   }
 
   /** Server slot for a new session, or -1 when no server can take it. */
@@ -212,8 +315,10 @@ export class DataPlane {
   }
 
   rebuild(pool: number): void {
-    const handle = this.pools[pool];
-    if (TABLE_SCHEDULERS.has(handle.scheduler)) this.kernelsFor(handle.scheduler).rebuild(pool);
+    const entry = this.pools[pool];
+    if (!entry || entry.count === 0) return;
+    const table = schedulerInfo(entry.scheduler).table;
+    if (table !== "none" && table !== "locality") this.kernelsFor(entry.scheduler).rebuild(pool);
   }
 
   /** Up with a weight (the kernels' `gate`): may be placed in a lookup table. */
@@ -241,34 +346,29 @@ export class DataPlane {
     if (pool >= 0) this.rebuild(pool);
   }
 
-  private tableFor(spec: PoolSpec): [offset: number, capacity: number] {
-    switch (spec.scheduler) {
-      case "dh": case "sh":
-        return [this.alloc(HASH_BUCKETS * 4), HASH_BUCKETS];
-      case "mh": {
-        const m = spec.maglevSize ?? MAGLEV_M;
-        return [this.alloc(m * 4), m];
-      }
-      case "ketama": {
-        // Room for every server at its configured weight (an agent may not raise it past that).
-        const cap = spec.servers.reduce((sum, s) => sum + KETAMA_POINTS * Math.max(1, s.weight), 0);
-        return [this.alloc(cap * 8), cap];
-      }
-      case "lblc": case "lblcr": {
-        const off = this.alloc(LB_BUCKETS * LB_ENTRY_WORDS * 4);
-        return [off, LB_BUCKETS];
-      }
-      default:
-        return [0, 0];
+  private tableBytes(entry: PoolEntry, servers: ServerSpec[]): number {
+    switch (schedulerInfo(entry.scheduler).table) {
+      case "hash": return HASH_BUCKETS * 4;
+      case "maglev": return entry.maglevSize * 4;
+      // Room for every server at its configured weight (an agent may not raise it past that).
+      case "ketama": return servers.reduce((sum, s) => sum + KETAMA_POINTS * Math.max(1, s.weight), 0) * 8;
+      case "locality": return LB_BUCKETS * LB_ENTRY_WORDS * 4;
+      case "none": return 0;
     }
   }
 
-  private alloc(bytes: number): number {
-    const off = this.heapTop;
-    const end = off + ((bytes + 7) & ~7);
-    if (end > HEAP_END) throw new Error("data plane: table memory exhausted (too many table-based pools)");
-    this.heapTop = end;
-    return off;
+  private tableCapacity(entry: PoolEntry, bytes: number): number {
+    switch (schedulerInfo(entry.scheduler).table) {
+      case "hash": return HASH_BUCKETS;
+      case "maglev": return entry.maglevSize;
+      case "ketama": return bytes / 8;
+      case "locality": return LB_BUCKETS;
+      case "none": return 0;
+    }
+  }
+
+  private serverField(f: number, i: number): number {
+    return this.words[(SERVERS_OFF >> 2) + f * MAX_SERVERS + i];
   }
 
   private setServerField(f: number, i: number, v: number): void {

@@ -1,12 +1,11 @@
-// Session affinity: cookie insert (HAProxy `cookie NAME insert indirect nocache`: a client is
-// pinned to its server while that server is usable) and source persistence with a timeout
-// (LVS persistence_timeout).
-import type { StickyCookie } from "../config/edge-options.ts";
+// HTTP session affinity: cookie insert (HAProxy `cookie NAME insert indirect nocache`: a client is
+// pinned to its server while that server is usable). Source persistence is the balancer's.
+import type { StickyCookie } from "./options.ts";
 import { idHash } from "../core/hash.ts";
-import { formatHostPort, type ServerConfig } from "../config/schema.ts";
+import { formatHostPort } from "../config/address.ts";
+import type { ServerConfig } from "../balancer/config.ts";
 import type { HeaderLookup } from "../http1/head.ts";
 
-const MAX_PERSISTENT_CLIENTS = 100_000;
 const NO_FIELDS: [string, string][] = [];
 
 /** The value a sticky cookie carries for a server: stable across restarts and nodes. */
@@ -44,25 +43,5 @@ export class StickyCookies {
     const fields: [string, string][] = [["Set-Cookie", `${this.cookie.name}=${id}; Path=/; HttpOnly`]];
     if (this.cookie.nocache) fields.push(["Cache-Control", "private"]);
     return fields;
-  }
-}
-
-/** Client address -> server index, each entry kept until it goes unused for the timeout. */
-export class SourcePersistence {
-  private readonly table = new Map<string, { server: number; expires: number }>();
-
-  constructor(readonly timeoutMs: number) {}
-
-  lookup(client: string, now = Date.now()): number | null {
-    const e = this.table.get(client);
-    if (!e) return null;
-    if (e.expires <= now) { this.table.delete(client); return null; }
-    return e.server;
-  }
-
-  remember(client: string, server: number, now = Date.now()): void {
-    this.table.delete(client); // re-insert: Map order is then least recently used first
-    this.table.set(client, { server, expires: now + this.timeoutMs });
-    if (this.table.size > MAX_PERSISTENT_CLIENTS) this.table.delete(this.table.keys().next().value!);
   }
 }

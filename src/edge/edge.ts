@@ -3,9 +3,11 @@
 import { Hono } from "hono";
 import { runtime, type PeerInfo } from "../runtime/index.ts";
 import type { TlsCertificate } from "../runtime/types.ts";
-import type { Config, ListenerConfig } from "../config/schema.ts";
-import type { DataPlane } from "../core/dataplane.ts";
-import { Pool } from "./pools.ts";
+import type { Config } from "../control/schema.ts";
+import type { ListenerConfig } from "./config.ts";
+import type { Balancer } from "../balancer/balancer.ts";
+import type { PoolConfig } from "../control/schema.ts";
+import { HttpPool } from "./http-pool.ts";
 import { EdgeStats } from "./stats.ts";
 import { routeMatcher } from "./routes.ts";
 import { hostOf } from "../http1/request-head.ts";
@@ -18,16 +20,23 @@ import { UpstreamPool } from "./http1/upstream-pool.ts";
 type Env = { Bindings: { peer: PeerInfo } };
 
 export class Edge {
-  readonly pools = new Map<string, Pool>();
+  /** The balancer's pools with their HTTP options, by name; follows pools added and removed. */
+  readonly pools = new Map<string, HttpPool>();
   readonly stats = new EdgeStats();
   /** The port each listener bound, in config order (the config may say 0). */
   readonly ports: number[] = [];
   readonly deadlines = new Deadlines();
   readonly upstreams = new UpstreamPool();
   private readonly stops: (() => Promise<void>)[] = [];
+  private readonly unwatch: () => void;
 
-  constructor(readonly config: Config, dp: DataPlane) {
-    for (const p of config.pools) this.pools.set(p.name, new Pool(p, dp, this.upstreams));
+  constructor(readonly config: Config, balancer: Balancer<PoolConfig>) {
+    for (const p of balancer.all()) this.pools.set(p.name, new HttpPool(p, this.upstreams));
+    this.unwatch = balancer.onPools(({ type, pool }) => {
+      this.pools.get(pool.name)?.close();
+      if (type === "added") this.pools.set(pool.name, new HttpPool(pool, this.upstreams));
+      else this.pools.delete(pool.name);
+    });
   }
 
   /** The fetch path: a Hono app per listener. */
@@ -76,7 +85,7 @@ export class Edge {
   }
 
   async stop(): Promise<void> {
-    for (const p of this.pools.values()) p.stop();
+    this.unwatch();
     await Promise.all(this.stops.map((s) => s()));
     this.deadlines.stop();
     this.upstreams.closeAll();

@@ -2,8 +2,9 @@
 // failures into the statuses operators expect (503 no server, 502 refused/failed, 504 timeout).
 // The socket fast path (L7 issue) replaces this step, not routes, pools or schedulers.
 import { runtime, UpstreamError } from "../runtime/index.ts";
-import type { RouteConfig } from "../config/schema.ts";
-import type { Pool, Server, KeyFacts } from "./pools.ts";
+import type { RouteConfig } from "./config.ts";
+import type { HttpPool as Pool, KeyFacts } from "./http-pool.ts";
+import type { Server } from "../balancer/pool.ts";
 import { type FailureKind, mayRetry } from "./retry.ts";
 import { saneRequestId } from "./headers.ts";
 import { withoutCookie } from "./affinity.ts";
@@ -76,7 +77,7 @@ function failed(a: Extract<Attempt, { failure: FailureKind }>, stats: EdgeStats)
 async function attempt(f: ForwardRequest, server: Server, headers: Headers, requestId: string | null): Promise<Attempt> {
   const { req, pool, route } = f;
   const abort = new AbortController();
-  const { connectTimeoutMs, readTimeoutMs } = pool.config;
+  const { connectTimeoutMs, http: { readTimeoutMs } } = pool.config;
   // fetch() cannot tell connecting from waiting, so until the response head arrives the two
   // timeouts add up; the socket path keeps them apart.
   const timer = setTimeout(() => abort.abort(), connectTimeoutMs + readTimeoutMs);

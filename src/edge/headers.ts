@@ -1,6 +1,6 @@
 // Request and response header rewriting for the proxy: hop-by-hop removal (RFC 9110 §7.6.1),
 // the X-Forwarded-* family, Via, and the operator's set/add/remove rules.
-import type { HeaderRewrite } from "../config/schema.ts";
+import type { HeaderRewrite } from "./config.ts";
 
 export const HOP_BY_HOP = [
   "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",

@@ -1,6 +1,6 @@
 // When a failed attempt may go to another server (nginx proxy_next_upstream): one rule for both
 // forwarding paths.
-import type { RetryPolicy } from "../config/edge-options.ts";
+import type { RetryPolicy } from "./options.ts";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 

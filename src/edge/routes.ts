@@ -1,5 +1,5 @@
 // Route matching: the first route whose every condition holds wins (as HAProxy use_backend).
-import type { RouteConfig } from "../config/schema.ts";
+import type { RouteConfig } from "./config.ts";
 import type { HeaderLookup } from "../http1/head.ts";
 
 export interface RequestFacts {

@@ -1,13 +1,13 @@
 // The health part of a pool's config: the checks (`health:`), and what the pool does with their
-// verdicts (`slowstart`, `outlier`, `panic_threshold`, `quorum`, `sorry_server`). Read with the
-// shared validation toolkit; schema.ts calls readPoolHealth once per pool.
+// verdicts (`slowstart`, `outlier`, `panic_threshold`, `quorum`; the sorry server itself is a
+// balancer key). Read with the shared validation toolkit; src/control/schema.ts calls
+// readPoolHealth once per pool.
 import {
   boolean, type Checker, choice, duration, integer, type Mapping, type PathSegment, type Read, regExp, string, valueOf,
 } from "../config/checker.ts";
 import { didYouMean } from "../config/errors.ts";
 import { formatDuration } from "../config/duration.ts";
-// Types only: schema.ts imports this module, so a value import back would be a cycle.
-import type { HostPort, ServerConfig } from "../config/schema.ts";
+import type { BalancerPoolConfig } from "../balancer/config.ts";
 
 export const CHECK_TYPES = ["tcp", "http", "https", "icmp", "udp", "script", "agent"] as const;
 export type CheckType = typeof CHECK_TYPES[number];
@@ -70,6 +70,11 @@ export interface OutlierConfig {
   maxEjectionPercent: number;
 }
 
+/** A pool config that carries health's part (the balancer's pools hand it back to health). */
+export interface HealthPoolConfig extends BalancerPoolConfig {
+  health: PoolHealthConfig;
+}
+
 export interface PoolHealthConfig {
   checks: CheckConfig[];
   /** A server that comes back ramps its weight linearly over this long; 0: at once. */
@@ -79,11 +84,10 @@ export interface PoolHealthConfig {
   panicThreshold: number;
   /** Fewer servers up than this and the pool sends everything to the sorry server. */
   quorum: number;
-  sorryServer: ServerConfig | null;
 }
 
 /** Pool keys this section reads (schema.ts adds them to the pool's allowed keys). */
-export const POOL_HEALTH_KEYS = ["health", "slowstart", "outlier", "panic_threshold", "quorum", "sorry_server"] as const;
+export const POOL_HEALTH_KEYS = ["health", "slowstart", "outlier", "panic_threshold", "quorum"] as const;
 
 const TIMING_KEYS = ["type", "interval", "fastinter", "downinter", "timeout", "rise", "fall", "initial"] as const;
 const KIND_KEYS: Record<CheckType, readonly string[]> = {
@@ -106,15 +110,12 @@ const DNS_NAME = /^(?=.*[A-Za-z])[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const MD5_HEX = /^[0-9a-fA-F]{32}$/;
 
 export function defaultPoolHealth(): PoolHealthConfig {
-  return { checks: [], slowstartMs: 0, outlier: null, panicThreshold: 0, quorum: 1, sorryServer: null };
+  return { checks: [], slowstartMs: 0, outlier: null, panicThreshold: 0, quorum: 1 };
 }
 
-/** Reads the health keys of pool mapping `m` at path `p`; `serverCount` bounds the quorum, and
- * `address` is schema.ts's reader for server addresses (the sorry server is one). */
-export function readPoolHealth(
-  c: Checker, m: Mapping, p: PathSegment[], serverCount: number, address: Read<HostPort>,
-): PoolHealthConfig {
-  const sorryServer = c.optional(m, p, "sorry_server", sorryServerOf(address), null);
+/** Reads the health keys of pool mapping `m` at path `p`; the pool's server count bounds the quorum. */
+export function readPoolHealth(c: Checker, m: Mapping, p: PathSegment[]): PoolHealthConfig {
+  const serverCount = Array.isArray(m.servers) ? m.servers.length : 0;
   const quorumMax = Math.max(1, serverCount);
   const quorumWhat = `an integer 1..${quorumMax} (the pool has ${serverCount} server${serverCount === 1 ? "" : "s"})`;
   return {
@@ -123,7 +124,6 @@ export function readPoolHealth(
     outlier: c.optional(m, p, "outlier", outlier, null),
     panicThreshold: c.optional(m, p, "panic_threshold", integer(0, 100), 0),
     quorum: c.optional(m, p, "quorum", bounded(quorumWhat, 1, quorumMax), 1),
-    sorryServer,
   };
 }
 
@@ -299,14 +299,6 @@ const outlier: Read<OutlierConfig> = (c, value, path) => {
     maxEjectionPercent: c.optional(m, path, "max_ejection_percent", integer(0, 100), 10),
   };
 };
-
-function sorryServerOf(readAddress: Read<HostPort>): Read<ServerConfig> {
-  return (c, value, path) => {
-    const address = readAddress(c, value, path);
-    // Never taken out by passive failures: it is where traffic goes when nothing else can take it.
-    return address && { address, weight: 1, backup: false, down: false, maxFails: 0, failTimeoutMs: 0, maxConns: 0 };
-  };
-}
 
 function bounded(what: string, min: number, max: number): Read<number> {
   return (c, value, path) =>

@@ -4,7 +4,7 @@
 // max_ejection_percent of the pool is ejected at once. The count of ejections decays by one for
 // every base_ejection_time a server spends back in the pool without being ejected.
 import type { OutlierConfig } from "./config.ts";
-import type { Outcome } from "../edge/pools.ts";
+import type { Outcome } from "../balancer/pool.ts";
 
 export interface EjectionChange {
   index: number;
@@ -15,23 +15,28 @@ export interface EjectionChange {
   detail: string;
 }
 
+interface ServerRecord {
+  consecutive: number;
+  ejected: boolean;
+  ejections: number;
+  returnedAt: number;
+}
+
+/** Servers are named by an index the caller keeps stable for a server's life in the pool;
+ * `size` is the pool's member count now, which bounds how many may be out at once. */
 export class OutlierDetector {
-  private readonly consecutive: Int32Array;
-  private readonly ejected: Uint8Array;
-  private readonly ejections: Int32Array;
-  private readonly returnedAt: Float64Array;
+  private readonly servers = new Map<number, ServerRecord>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private ejectedCount = 0;
 
-  constructor(readonly config: OutlierConfig, readonly size: number, private readonly onChange: (c: EjectionChange) => void) {
-    this.consecutive = new Int32Array(size);
-    this.ejected = new Uint8Array(size);
-    this.ejections = new Int32Array(size);
-    this.returnedAt = new Float64Array(size).fill(-1);
+  constructor(readonly config: OutlierConfig, private readonly sizeNow: () => number, private readonly onChange: (c: EjectionChange) => void) {}
+
+  get size(): number {
+    return this.sizeNow();
   }
 
   isEjected(index: number): boolean {
-    return this.ejected[index] === 1;
+    return this.servers.get(index)?.ejected === true;
   }
 
   /** At most this many servers out at once; at least one may always be (as Envoy). */
@@ -39,36 +44,46 @@ export class OutlierDetector {
     return Math.max(1, Math.floor((this.size * this.config.maxEjectionPercent) / 100));
   }
 
-  observe(index: number, outcome: Outcome, now = performance.now()): void {
-    const failed = outcome === "no_response" || outcome >= 500;
-    if (!failed) {
-      this.consecutive[index] = 0;
-      return;
-    }
-    const count = ++this.consecutive[index];
-    if (count < this.config.consecutive5xx || this.ejected[index] === 1) return;
-    if (this.ejectedCount >= this.maxEjected) return; // keeps counting; the next failure tries again
-    this.eject(index, count, now);
+  /** Forgets a server that left the pool (an ejection of it in progress no longer counts). */
+  forget(index: number): void {
+    const r = this.servers.get(index);
+    if (r?.ejected) this.ejectedCount--;
+    this.servers.delete(index);
   }
 
-  private eject(index: number, count: number, now: number): void {
-    const { baseEjectionMs, maxEjectionMs } = this.config;
-    if (this.returnedAt[index] >= 0) {
-      const decay = Math.floor((now - this.returnedAt[index]) / baseEjectionMs);
-      this.ejections[index] = Math.max(0, this.ejections[index] - decay);
+  observe(index: number, outcome: Outcome, now = performance.now()): void {
+    const failed = outcome === "no_response" || outcome >= 500;
+    let r = this.servers.get(index);
+    if (!failed) {
+      if (r) r.consecutive = 0;
+      return;
     }
-    const ejections = ++this.ejections[index];
+    if (!r) this.servers.set(index, r = { consecutive: 0, ejected: false, ejections: 0, returnedAt: -1 });
+    const count = ++r.consecutive;
+    if (count < this.config.consecutive5xx || r.ejected) return;
+    if (this.ejectedCount >= this.maxEjected) return; // keeps counting; the next failure tries again
+    this.eject(index, r, count, now);
+  }
+
+  private eject(index: number, r: ServerRecord, count: number, now: number): void {
+    const { baseEjectionMs, maxEjectionMs } = this.config;
+    if (r.returnedAt >= 0) {
+      const decay = Math.floor((now - r.returnedAt) / baseEjectionMs);
+      r.ejections = Math.max(0, r.ejections - decay);
+    }
+    const ejections = ++r.ejections;
     const durationMs = Math.min(baseEjectionMs * ejections, maxEjectionMs);
-    this.ejected[index] = 1;
+    r.ejected = true;
     this.ejectedCount++;
-    this.consecutive[index] = 0;
+    r.consecutive = 0;
     const detail = `${count} consecutive 5xx or failed requests`;
     this.onChange({ index, ejected: true, ejections, durationMs, detail });
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      this.ejected[index] = 0;
+      if (this.servers.get(index) !== r) return; // the server left the pool meanwhile
+      r.ejected = false;
       this.ejectedCount--;
-      this.returnedAt[index] = performance.now();
+      r.returnedAt = performance.now();
       this.onChange({ index, ejected: false, ejections, durationMs, detail: "ejection time over" });
     }, durationMs);
     this.timers.add(timer);

@@ -8,8 +8,8 @@
 // takes traffic again; below quorum it takes every server out with "quorum" and lets the sorry
 // server, which the pool holds in the data plane as one more slot, out of "standby". The schedulers
 // and the WASM table stay unaware of either.
-import type { Pool, Server } from "../edge/pools.ts";
-import type { PoolHealthConfig } from "./config.ts";
+import type { MembershipChange, Pool, Server } from "../balancer/pool.ts";
+import type { HealthPoolConfig, PoolHealthConfig } from "./config.ts";
 import type { HealthEvents } from "./events.ts";
 import type { Monitor, MonitorChange } from "./monitor.ts";
 import type { MonitorRegistry } from "./registry.ts";
@@ -22,7 +22,10 @@ import { formatTimeout } from "./result.ts";
 const MAX_WEIGHT = 256;
 
 interface Member {
+  /** Stable for the member's life: the outlier detector's name for it. */
+  readonly id: number;
   readonly server: Server;
+  readonly unsubscribe: (() => void)[];
   readonly monitors: Monitor[];
   /** Every check up. */
   up: boolean;
@@ -62,41 +65,71 @@ export class PoolHealth {
   private up = 0;
   private stopped = false;
 
-  constructor(readonly pool: Pool, registry: MonitorRegistry, private readonly events: HealthEvents,
-    private readonly log: (line: string) => void) {
+  private nextId = 0;
+
+  constructor(readonly pool: Pool<HealthPoolConfig>, private readonly registry: MonitorRegistry,
+    private readonly events: HealthEvents, private readonly log: (line: string) => void) {
     this.config = pool.config.health;
-    this.members = pool.servers.map((server) => {
-      const monitors = this.config.checks.map((check) => registry.acquire(server.config.address, check));
-      const member: Member = {
-        server,
-        monitors,
-        up: monitors.every((m) => m.up),
-        ejected: false,
-        weight: server.config.weight,
-        slowStart: new SlowStart(this.config.slowstartMs, () => this.applyWeight(member)),
-      };
-      for (const m of monitors) this.unsubscribe.push(m.subscribe((mon, change) => this.onCheck(member, mon, change)));
-      return member;
-    });
+    this.members = [];
     this.outlier = this.config.outlier
-      ? new OutlierDetector(this.config.outlier, this.members.length, (c) => this.onEjection(c.index, c))
+      ? new OutlierDetector(this.config.outlier, () => this.members.length, (c) => this.onEjection(c.index, c))
       : null;
+    for (const server of pool.servers) this.members.push(this.newMember(server));
     if (this.outlier) {
-      const first = pool.servers[0].slot, outlier = this.outlier;
-      pool.onOutcome((server, outcome) => {
-        const index = server.slot - first;
-        // The pool keeps its observers; a stopped PoolHealth just stops listening.
-        if (!this.stopped && index < outlier.size) outlier.observe(index, outcome);
-      });
+      const outlier = this.outlier;
+      this.unsubscribe.push(pool.onOutcome((server, outcome) => {
+        const member = this.members.find((m) => m.server === server);
+        if (member) outlier.observe(member.id, outcome);
+      }));
     }
+    // Servers added or removed at run time are checked, or no longer, from then on.
+    this.unsubscribe.push(pool.onMembership((change) => this.onMembership(change)));
     this.apply();
     for (const m of this.members) this.applyWeight(m);
+  }
+
+  private newMember(server: Server): Member {
+    const monitors = this.config.checks.map((check) => this.registry.acquire(server.config.address, check));
+    const member: Member = {
+      id: this.nextId++,
+      server,
+      monitors,
+      unsubscribe: [],
+      up: monitors.every((m) => m.up),
+      ejected: false,
+      weight: server.weight,
+      slowStart: new SlowStart(this.config.slowstartMs, () => this.applyWeight(member)),
+    };
+    for (const m of monitors) member.unsubscribe.push(m.subscribe((mon, change) => this.onCheck(member, mon, change)));
+    return member;
+  }
+
+  private onMembership(change: MembershipChange): void {
+    if (this.stopped) return;
+    if (change.type === "added") {
+      const member = this.newMember(change.server);
+      this.members.push(member);
+      this.applyWeight(member);
+    } else {
+      const i = this.members.findIndex((m) => m.server === change.server);
+      if (i < 0) return;
+      const [member] = this.members.splice(i, 1);
+      this.dropMember(member);
+    }
+    this.apply();
+  }
+
+  private dropMember(member: Member): void {
+    for (const u of member.unsubscribe) u();
+    for (const m of member.monitors) this.registry.release(m);
+    member.slowStart.cancel();
+    this.outlier?.forget(member.id);
   }
 
   stop(): void {
     this.stopped = true;
     for (const u of this.unsubscribe) u();
-    for (const m of this.members) m.slowStart.cancel();
+    for (const m of this.members) { for (const u of m.unsubscribe) u(); m.slowStart.cancel(); }
     this.outlier?.stop();
   }
 
@@ -150,8 +183,9 @@ export class PoolHealth {
     }
   }
 
-  private onEjection(index: number, c: { ejected: boolean; ejections: number; durationMs: number; detail: string }): void {
-    const member = this.members[index];
+  private onEjection(id: number, c: { ejected: boolean; ejections: number; durationMs: number; detail: string }): void {
+    const member = this.members.find((m) => m.id === id);
+    if (!member) return;
     member.ejected = c.ejected;
     const label = member.server.label;
     if (c.ejected) this.log(`${label} EJECTED: ${c.detail}, for ${formatTimeout(c.durationMs)} (ejection ${c.ejections})`);
@@ -210,7 +244,7 @@ export class PoolHealth {
 
   /** The lowest weight any of the member's checks asks for; the configured weight when none does. */
   private requestedWeight(member: Member): number {
-    const configured = member.server.config.weight;
+    const configured = member.server.weight;
     // ketama's table has room for each server at its configured weight, no more.
     const cap = this.pool.config.scheduler === "ketama" ? configured : MAX_WEIGHT;
     let weight: number | null = null;

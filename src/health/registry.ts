@@ -1,13 +1,15 @@
 // The one place health state lives: a Monitor per (address, check definition), shared by every
 // pool that uses that server with the same check, so two pools never disagree about a server and
 // it is checked once, not once per pool.
-import { formatHostPort, type HostPort } from "../config/schema.ts";
+import { formatHostPort, type HostPort } from "../config/address.ts";
 import type { CheckConfig } from "./config.ts";
 import { Monitor } from "./monitor.ts";
 import { probeFor } from "./checkers/index.ts";
 
 export class MonitorRegistry {
   private readonly monitors = new Map<string, Monitor>();
+  /** Users of each monitor: a monitor nobody uses any more (its server left every pool) stops. */
+  private readonly users = new Map<Monitor, number>();
   private started = false;
 
   /** `onCreate` sees each monitor before anything else subscribes to it. */
@@ -24,7 +26,17 @@ export class MonitorRegistry {
       this.onCreate(monitor);
       if (this.started) monitor.start(Math.random() * check.intervalMs);
     }
+    this.users.set(monitor, (this.users.get(monitor) ?? 0) + 1);
     return monitor;
+  }
+
+  /** One user of the monitor is done with it. */
+  release(monitor: Monitor): void {
+    const left = (this.users.get(monitor) ?? 1) - 1;
+    if (left > 0) { this.users.set(monitor, left); return; }
+    this.users.delete(monitor);
+    this.monitors.delete(monitor.key);
+    monitor.stop();
   }
 
   all(): Monitor[] {

@@ -1,7 +1,9 @@
-// Health checking for a running edge: the shared monitors, one PoolHealth per pool that has any
-// health setting, the log lines, and the event stream other parts subscribe to
-// (`service.subscribe(listener)`; `service.snapshot()` for the current state).
-import type { Pool } from "../edge/pools.ts";
+// Health checking for a balancer: the shared monitors, one PoolHealth per pool that has any
+// health setting (following pools added and removed at run time), the log lines, and the event
+// stream other parts subscribe to (`service.subscribe(listener)`; `service.snapshot()`).
+import type { PoolSet } from "../balancer/balancer.ts";
+import type { Pool } from "../balancer/pool.ts";
+import type { HealthPoolConfig } from "./config.ts";
 import { HealthEvents, type HealthListener } from "./events.ts";
 import { MonitorRegistry } from "./registry.ts";
 import { PoolHealth, type PoolHealthSnapshot } from "./pool-health.ts";
@@ -17,9 +19,10 @@ export class HealthService {
   readonly registry: MonitorRegistry;
   readonly pools: PoolHealth[] = [];
   private unsubscribe: (() => void)[] = [];
+  private readonly log: (line: string) => void;
 
-  constructor(pools: Iterable<Pool>, options: HealthOptions = {}) {
-    const log = options.log ?? ((line: string) => console.log(`fulcrum: ${line}`));
+  constructor(balancer: PoolSet<HealthPoolConfig>, options: HealthOptions = {}) {
+    this.log = options.log ?? ((line: string) => console.log(`fulcrum: ${line}`));
     // One "check" event per shared check, however many pools use it, published before the pools'
     // own events about the same transition.
     this.registry = new MonitorRegistry((monitor) => {
@@ -32,11 +35,18 @@ export class HealthService {
         });
       }));
     });
-    for (const pool of pools) {
-      const h = pool.config.health;
-      if (h.checks.length === 0 && !h.outlier && !h.sorryServer && h.panicThreshold === 0) continue;
-      this.pools.push(new PoolHealth(pool, this.registry, this.events, log));
-    }
+    for (const pool of balancer.all()) this.follow(pool);
+    this.unsubscribe.push(balancer.onPools(({ type, pool }) => {
+      if (type === "added") { this.follow(pool); return; }
+      const i = this.pools.findIndex((p) => p.pool === pool);
+      if (i >= 0) this.pools.splice(i, 1)[0].stop();
+    }));
+  }
+
+  private follow(pool: Pool<HealthPoolConfig>): void {
+    const h = pool.config.health;
+    if (h.checks.length === 0 && !h.outlier && !pool.sorry && h.panicThreshold === 0) return;
+    this.pools.push(new PoolHealth(pool, this.registry, this.events, this.log));
   }
 
   /** Starts the checks. Throws when a check cannot run at all here (ICMP without CAP_NET_RAW). */
@@ -62,9 +72,9 @@ export class HealthService {
   }
 }
 
-/** Builds and starts health checking for these pools. */
-export function startHealth(pools: Iterable<Pool>, options: HealthOptions = {}): HealthService {
-  const service = new HealthService(pools, options);
+/** Builds and starts health checking for the balancer's pools. */
+export function startHealth(balancer: PoolSet<HealthPoolConfig>, options: HealthOptions = {}): HealthService {
+  const service = new HealthService(balancer, options);
   service.start();
   return service;
 }

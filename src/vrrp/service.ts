@@ -1,6 +1,5 @@
 // Everything in the `vrrp:` section running together: scripts (shared by the instances that
 // track them), instances, and sync groups that make their members fail over together.
-import { runtime } from "../runtime/index.ts";
 import type { SyncGroupConfig, VrrpConfig } from "./config.ts";
 import { type Log, VrrpInstance } from "./instance.ts";
 import type { VrrpState } from "./machine.ts";
@@ -63,29 +62,4 @@ export class VrrpService {
       });
     }
   }
-}
-
-/** `fulcrum run`: starts the section's instances (null without one); `health` serves track_pool. */
-export async function startVrrp(config: VrrpConfig | null, health?: HealthSource): Promise<VrrpService | null> {
-  if (config === null) return null;
-  const service = new VrrpService(config, undefined, health ?? null);
-  await service.start();
-  return service;
-}
-
-/** Resolves once SIGINT or SIGTERM arrived and every instance gave up its addresses. */
-export function stopVrrpOnSignal(service: VrrpService): Promise<void> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      service.stop().then(resolve, (e) => {
-        console.error(`vrrp: stopping failed: ${(e as Error).message}`);
-        resolve();
-      });
-    };
-    runtime.onSignal("SIGINT", stop);
-    runtime.onSignal("SIGTERM", stop);
-  });
 }

@@ -1,7 +1,7 @@
 // One client connection on the socket path: reads request heads strictly, frames request
 // bodies, answers pipelined requests in order, and enforces the listener's limits and timeouts.
 import type { TcpHandlers, TcpSocket } from "../../runtime/types.ts";
-import type { KeyFacts } from "../pools.ts";
+import type { KeyFacts } from "../http-pool.ts";
 import type { ErrorKind } from "../stats.ts";
 import { findHeadEnd, HeadError, indexFor } from "../../http1/head.ts";
 import { parseRequestHead, type RequestHead } from "../../http1/request-head.ts";

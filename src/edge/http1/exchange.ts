@@ -2,7 +2,8 @@
 // connection, stream the response back. While nothing has reached the client, a failed attempt
 // may be retried on another server (nginx proxy_next_upstream), bounded by tries and time.
 import { UpstreamError } from "../../runtime/index.ts";
-import type { Pool, Server } from "../pools.ts";
+import type { HttpPool as Pool } from "../http-pool.ts";
+import type { Server } from "../../balancer/pool.ts";
 import type { ErrorKind } from "../stats.ts";
 import { findHeadEnd, HeadError } from "../../http1/head.ts";
 import type { RequestHead } from "../../http1/request-head.ts";
@@ -12,7 +13,7 @@ import { clientResponseHead, upstreamRequestHead } from "./heads-out.ts";
 import type { UpstreamConn, UpstreamUser } from "./upstream-pool.ts";
 import type { Timed } from "./deadlines.ts";
 import type { ClientConn } from "./client-conn.ts";
-import type { RouteConfig } from "../../config/schema.ts";
+import type { RouteConfig } from "../config.ts";
 import { type FailureKind, mayRetry } from "../retry.ts";
 
 /** Request bytes kept for a retry; a larger body streams without a copy and is not retried. */
@@ -186,7 +187,7 @@ export class Exchange implements UpstreamUser, Timed {
   }
 
   private armRead(): void {
-    this.deadline = this.client.deadlines.now + this.pool.config.readTimeoutMs;
+    this.deadline = this.client.deadlines.now + this.pool.config.http.readTimeoutMs;
   }
 
   private lastStatus = 0;

@@ -2,7 +2,7 @@
 // to the client. Same rules as the fetch path (headers.ts): hop-by-hop fields and those named in
 // Connection go, X-Forwarded-*/X-Real-IP/Via are recomputed, then the operator's remove, set, add.
 // Fields that pass through are copied as byte ranges of the received head.
-import type { HeaderRewrite } from "../../config/schema.ts";
+import type { HeaderRewrite } from "../config.ts";
 import { VIA } from "../headers.ts";
 import { withoutCookie } from "../affinity.ts";
 import { errorBody, STATUS_TEXT } from "../errors.ts";

@@ -1,8 +1,8 @@
 // A listener on the socket path: accepts TCP connections and gives each a ClientConn.
 import { runtime, type TcpSocket } from "../../runtime/index.ts";
 import type { TcpListener, TlsCertificate } from "../../runtime/types.ts";
-import type { ListenerConfig, RouteConfig } from "../../config/schema.ts";
-import type { ListenerOptions } from "../../config/edge-options.ts";
+import type { ListenerConfig, RouteConfig } from "../config.ts";
+import type { ListenerOptions } from "../options.ts";
 import type { Edge } from "../edge.ts";
 import { type RequestFacts, routeMatcher } from "../routes.ts";
 import { ClientConn } from "./client-conn.ts";

@@ -1,5 +1,5 @@
 // The probe for a check definition: one module per kind of check, picked here.
-import { formatHostPort, type HostPort } from "../../config/schema.ts";
+import { formatHostPort, type HostPort } from "../../config/address.ts";
 import type { CheckConfig } from "../config.ts";
 import type { CheckTarget, Probe } from "../result.ts";
 import { tcpProbe } from "./tcp.ts";

@@ -3,7 +3,7 @@
 // The command learns which server it checks from FULCRUM_SERVER_HOST and FULCRUM_SERVER_PORT.
 import process from "node:process";
 import { runtime, type Child } from "../../runtime/index.ts";
-import type { HostPort } from "../../config/schema.ts";
+import type { HostPort } from "../../config/address.ts";
 import type { CheckConfig } from "../config.ts";
 import { fail, pass, type Probe } from "../result.ts";
 

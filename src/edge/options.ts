@@ -1,12 +1,14 @@
 // Config for the edge's traffic handling: per listener (engine, TLS, limits, request ids) and
-// per pool (retries as nginx proxy_next_upstream, stickiness, source persistence).
-import { boolean, Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, string } from "./checker.ts";
+// the HTTP keys of a pool (retries as nginx proxy_next_upstream, sticky cookies, read timeout).
+import {
+  boolean, Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, string,
+} from "../config/checker.ts";
 
 export const LISTENER_OPTION_KEYS = [
   "engine", "tls", "request_id", "max_connections", "max_header_size", "max_headers", "max_body_size",
   "header_timeout", "body_timeout", "keepalive_timeout",
 ] as const;
-export const POOL_TRAFFIC_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "persistence_timeout", "queue"] as const;
+export const POOL_HTTP_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "read_timeout"] as const;
 
 export interface TlsFiles {
   cert: string;
@@ -49,19 +51,11 @@ export interface StickyCookie {
   nocache: boolean;
 }
 
-/** HAProxy's queue: requests wait here while every usable server is at its max_conns. */
-export interface QueuePolicy {
-  /** Requests that may wait at once; 0: none wait, they get 503 at once. */
-  size: number;
-  timeoutMs: number;
-}
-
-export interface PoolTraffic {
+/** A pool's HTTP options. */
+export interface PoolHttpOptions {
   retry: RetryPolicy;
-  queue: QueuePolicy;
   sticky: StickyCookie | null;
-  /** Source persistence (LVS persistence_timeout); 0 is off. */
-  persistenceMs: number;
+  readTimeoutMs: number;
 }
 
 const NEXT_UPSTREAM = ["error", "timeout", "http_500", "http_502", "http_503", "http_504", "http_403", "http_404", "http_429", "non_idempotent", "off"] as const;
@@ -110,7 +104,7 @@ export function readListenerOptions(c: Checker, m: Mapping, p: PathSegment[]): L
   };
 }
 
-export function readPoolTraffic(c: Checker, m: Mapping, p: PathSegment[]): PoolTraffic {
+export function readPoolHttp(c: Checker, m: Mapping, p: PathSegment[]): PoolHttpOptions {
   const tokens = c.optional(m, p, "next_upstream", oneOrMany("next_upstream conditions", choice(NEXT_UPSTREAM)), ["error", "timeout"] as string[]);
   const off = tokens.includes("off");
   const retry: RetryPolicy = {
@@ -133,14 +127,6 @@ export function readPoolTraffic(c: Checker, m: Mapping, p: PathSegment[]): PoolT
       }
     }
   }
-  let queue: QueuePolicy = { size: 100, timeoutMs: 5_000 };
-  if (m.queue !== undefined && m.queue !== null) {
-    const qp = [...p, "queue"];
-    const qm = c.mapping(m.queue, qp, "a mapping with size and timeout");
-    if (qm) {
-      c.checkKeys(qm, qp, ["size", "timeout"]);
-      queue = { size: c.optional(qm, qp, "size", integer(0, 1_000_000), 100), timeoutMs: c.optional(qm, qp, "timeout", duration({ zeroAllowed: false }), 5_000) };
-    }
-  }
-  return { retry, queue, sticky, persistenceMs: c.optional(m, p, "persistence_timeout", duration({ zeroAllowed: true }), 0) };
+  const readTimeoutMs = c.optional(m, p, "read_timeout", duration({ zeroAllowed: false }), 60_000);
+  return { retry, sticky, readTimeoutMs };
 }

@@ -1,0 +1,291 @@
+// A pool: its servers placed in the data plane, each server's availability as a set of down
+// reasons, nginx-style passive failures (max_fails within fail_timeout takes a server out for
+// fail_timeout), the max_conns queue, source persistence, and picks that avoid servers a retried
+// session already failed on. It knows no protocol: the edge, the L4 proxy and the packet director
+// all balance through it, each passing the key its protocol hashes.
+//
+// Membership is live: servers are added and removed, and weights set, at run time. The data plane
+// moves the pool's slots when its list changes; a Server keeps its identity (its `slot` follows),
+// so sessions in flight release the right counter, and a removed server's sessions release nothing.
+import { type DataPlane, type PoolHandle, STATE_DOWN, STATE_UP } from "../core/dataplane.ts";
+import { formatHostPort } from "../config/address.ts";
+import type { BalancerPoolConfig, ServerConfig } from "./config.ts";
+import { SourcePersistence } from "./persistence.ts";
+
+/** Why a server takes no new sessions. Each part that can take a server out owns one reason and
+ * clears only its own: the server is back once no reason is left. */
+export type DownReason = "admin" | "passive" | "health" | "outlier" | "quorum" | "standby";
+// "quorum": the pool has fewer servers up than its quorum and sends everything to its sorry server;
+// "standby": the sorry server while the pool has quorum. Both are set by src/health.
+
+/** What a session sent to a server came to: an HTTP status, or no response at all (refused,
+ * reset, timed out). Outlier detection (src/health/outlier.ts) learns from these. */
+export type Outcome = number | "no_response";
+
+export interface Server {
+  readonly pool: string;
+  /** The server's slot in the data plane now; -1 once it was removed from the pool. */
+  slot: number;
+  readonly host: string;
+  readonly port: number;
+  /** "pool/host:port", as logs name it. */
+  readonly label: string;
+  readonly config: ServerConfig;
+  /** The configured weight now (config, or an admin's `set weight`). */
+  weight: number;
+  readonly down: Set<DownReason>;
+  fails: number;
+  failWindowStart: number;
+  requests: number;
+  failures: number;
+}
+
+/** What a pick hashes and who asks: `key` for keyed schedulers (null: the client address). */
+export interface PickRequest {
+  key: string | null;
+  client: string;
+}
+
+export type MembershipChange = { type: "added" | "removed"; server: Server };
+
+/** `C` is the config as the caller keeps it: the balancer reads only its own part. */
+export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
+  readonly name: string;
+  /** The configured (non-sorry) servers, in order; changes with membership. */
+  readonly servers: Server[] = [];
+  /** The sorry server (keepalived): out ("standby") until the pool falls below its quorum. */
+  readonly sorry: Server | null;
+  private readonly handle: PoolHandle;
+  private readonly observers: ((server: Server, outcome: Outcome) => void)[] = [];
+  private readonly watchers: ((change: MembershipChange) => void)[] = [];
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  private readonly persistence: SourcePersistence | null;
+  /** Sessions waiting for a server below its max_conns, oldest first. */
+  private readonly waiting: { wake: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }[] = [];
+
+  constructor(readonly config: C, private readonly dp: DataPlane) {
+    this.name = config.name;
+    this.handle = dp.addPool({ scheduler: config.scheduler, servers: [] });
+    for (const s of config.servers) this.servers.push(this.newServer(s, s.down ? ["admin"] : []));
+    this.sorry = config.sorryServer ? this.newServer(config.sorryServer, ["standby"]) : null;
+    this.place();
+    this.persistence = config.persistenceMs > 0 ? new SourcePersistence(config.persistenceMs) : null;
+  }
+
+  /** Every server by slot order: the configured ones, then the sorry server. */
+  private get members(): Server[] {
+    return this.sorry ? [...this.servers, this.sorry] : this.servers;
+  }
+
+  /** A server for a new session, honouring `prefer` (a sticky cookie's server) and source
+   * persistence, never one in `avoid` (the servers a retried session already failed on).
+   * Counts it as active. Null when no server can take it. */
+  pick(req: PickRequest, avoid?: ReadonlySet<Server>, prefer?: Server | null): Server | null {
+    const pinned = prefer ?? this.persistence?.lookup(req.client) ?? null;
+    if (pinned && pinned.slot >= 0 && !avoid?.has(pinned) && this.dp.canTake(pinned.slot)) {
+      return this.remember(req, this.acquire(pinned));
+    }
+    const key = this.config.hashKey ? this.dp.hash(req.key ?? req.client) : 0;
+    const slot = this.dp.pick(this.handle.id, key);
+    if (slot >= 0) {
+      const s = this.atSlot(slot);
+      if (!avoid?.has(s)) return this.remember(req, this.acquire(s));
+    }
+    if (!avoid) return null;
+    // The scheduler keeps choosing a server already tried (a hash does): take the next untried
+    // one in order, primaries first.
+    for (const backup of [false, true]) {
+      for (const c of this.members) {
+        if (c.config.backup === backup && !avoid.has(c) && this.dp.canTake(c.slot)) return this.remember(req, this.acquire(c));
+      }
+    }
+    return null;
+  }
+
+  /** The server at `host:port`, or undefined. */
+  find(host: string, port: number): Server | undefined {
+    return this.members.find((s) => s.host === host && s.port === port);
+  }
+
+  /** The session on `server` ended. */
+  release(server: Server): void {
+    if (server.slot >= 0) this.dp.active[server.slot]--;
+    const next = this.waiting.shift();
+    if (next) { clearTimeout(next.timer); next.wake(true); }
+  }
+
+  /** When no server could take a session because the usable ones are all at max_conns, a
+   * promise that resolves true when a slot frees up (try again) or false when the wait times
+   * out; null when the session should not wait (no server is merely full, or the queue is). */
+  waitForSlot(): Promise<boolean> | null {
+    const q = this.config.queue;
+    if (this.waiting.length >= q.size) return null;
+    const full = this.members.some((s) => this.dp.maxConns[s.slot] > 0 && this.dp.available(s.slot));
+    if (!full) return null;
+    return new Promise((wake) => {
+      const entry = {
+        wake,
+        timer: setTimeout(() => {
+          const i = this.waiting.indexOf(entry);
+          if (i >= 0) this.waiting.splice(i, 1);
+          wake(false);
+        }, q.timeoutMs),
+      };
+      this.waiting.push(entry);
+    });
+  }
+
+  /** Sessions on the server now. */
+  active(server: Server): number {
+    return server.slot >= 0 ? this.dp.active[server.slot] : 0;
+  }
+
+  reportSuccess(server: Server): void {
+    server.fails = 0;
+  }
+
+  reportFailure(server: Server, now = Date.now()): void {
+    server.failures++;
+    const { maxFails, failTimeoutMs } = server.config;
+    if (maxFails === 0 || server.slot < 0) return;
+    if (now - server.failWindowStart > failTimeoutMs) { server.fails = 0; server.failWindowStart = now; }
+    if (++server.fails < maxFails) return;
+    server.fails = 0;
+    if (server.down.has("passive")) return;
+    this.setDown(server, "passive", true);
+    console.error(`fulcrum: ${server.label} out for ${failTimeoutMs} ms: ${maxFails} failure(s) within fail_timeout (max_fails)`);
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.setDown(server, "passive", false);
+      console.error(`fulcrum: ${server.label} back after fail_timeout`);
+    }, failTimeoutMs);
+    this.timers.add(t);
+  }
+
+  /** Called with the outcome of every session (health's outlier detection subscribes). */
+  onOutcome(observer: (server: Server, outcome: Outcome) => void): () => void {
+    this.observers.push(observer);
+    return () => { const i = this.observers.indexOf(observer); if (i >= 0) this.observers.splice(i, 1); };
+  }
+
+  observe(server: Server, outcome: Outcome): void {
+    for (const o of this.observers) o(server, outcome);
+  }
+
+  /** Called when a server is added or removed (health starts and stops its checks). */
+  onMembership(watcher: (change: MembershipChange) => void): () => void {
+    this.watchers.push(watcher);
+    return () => { const i = this.watchers.indexOf(watcher); if (i >= 0) this.watchers.splice(i, 1); };
+  }
+
+  /** Sets or clears one reason for a server to be out, and updates the data plane. */
+  setDown(server: Server, reason: DownReason, down: boolean): void {
+    if (down) server.down.add(reason);
+    else server.down.delete(reason);
+    if (server.slot >= 0) this.dp.setState(server.slot, server.down.size === 0 ? STATE_UP : STATE_DOWN);
+  }
+
+  isAvailable(server: Server): boolean {
+    return server.down.size === 0;
+  }
+
+  /** The weight the schedulers use now (slow start and agents move it; `weight` sets the start). */
+  setEffectiveWeight(server: Server, weight: number): void {
+    if (server.slot >= 0) this.dp.setEffectiveWeight(server.slot, weight);
+  }
+
+  effectiveWeight(server: Server): number {
+    return server.slot >= 0 ? this.dp.effectiveWeight[server.slot] : 0;
+  }
+
+  /** An admin's `set weight`: the configured weight, which the effective weight follows. */
+  setWeight(server: Server, weight: number): void {
+    server.weight = weight;
+    if (server.slot >= 0) this.dp.setWeight(server.slot, weight);
+  }
+
+  /** Adds a server at run time; it starts up (or out with "admin" when its config says down). */
+  addServer(config: ServerConfig): Server {
+    if (this.find(config.address.host, config.address.port)) {
+      throw new Error(`pool ${this.name} already has server ${formatHostPort(config.address)}`);
+    }
+    const server = this.newServer(config, config.down ? ["admin"] : []);
+    this.servers.push(server);
+    try {
+      this.place();
+    } catch (e) {
+      this.servers.pop();
+      throw e;
+    }
+    for (const w of this.watchers) w({ type: "added", server });
+    return server;
+  }
+
+  /** Removes a server at run time: it takes no new sessions; those on it go on until they end. */
+  removeServer(server: Server): void {
+    const i = this.servers.indexOf(server);
+    if (i < 0) throw new Error(`pool ${this.name} has no server ${server.label}`);
+    this.servers.splice(i, 1);
+    this.place();
+    server.slot = -1;
+    for (const w of this.watchers) w({ type: "removed", server });
+  }
+
+  /** Frees the pool's place in the data plane; ends queued waits. */
+  stop(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const w of this.waiting.splice(0)) { clearTimeout(w.timer); w.wake(false); }
+  }
+
+  /** Stops the pool and gives its slots and tables back (a pool removed at run time). */
+  remove(): void {
+    this.stop();
+    this.dp.removePool(this.handle);
+    for (const s of this.members) s.slot = -1;
+  }
+
+  // Lays the members out in the data plane again, carrying each one's counters and state.
+  private place(): void {
+    const members = this.members;
+    const specs = members.map((s) => ({
+      address: formatHostPort(s.config.address), weight: s.weight, backup: s.config.backup,
+      down: s.down.size > 0, maxConns: s.config.maxConns,
+    }));
+    this.dp.setServers(this.handle, specs, members.map((s) => s.slot));
+    members.forEach((s, k) => { s.slot = this.handle.base + k; });
+  }
+
+  private atSlot(slot: number): Server {
+    const k = slot - this.handle.base;
+    return k < this.servers.length ? this.servers[k] : this.sorry!;
+  }
+
+  private newServer(config: ServerConfig, down: DownReason[]): Server {
+    return {
+      pool: this.name,
+      slot: -1,
+      host: config.address.host,
+      port: config.address.port,
+      label: `${this.name}/${formatHostPort(config.address)}`,
+      config,
+      weight: config.weight,
+      down: new Set(down),
+      fails: 0,
+      failWindowStart: 0,
+      requests: 0,
+      failures: 0,
+    };
+  }
+
+  private remember(req: PickRequest, server: Server): Server {
+    this.persistence?.remember(req.client, server);
+    return server;
+  }
+
+  private acquire(s: Server): Server {
+    this.dp.active[s.slot]++;
+    s.requests++;
+    return s;
+  }
+}

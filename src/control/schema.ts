@@ -1,0 +1,120 @@
+// The whole config file, assembled from the parts' own section readers by one registration table:
+// each part reads its own keys (the edge its listeners, routes and a pool's HTTP keys; the
+// balancer a pool's servers and scheduler; health a pool's checks; vrrp its section). Adding a
+// section, or a pool key family, is one entry here. Every problem is collected with its key path,
+// so an operator can fix a whole file in one pass.
+import {
+  Checker, describeValue, integer, isMapping, type Mapping, type PathSegment, type SchemaIssue, valueOf,
+} from "../config/checker.ts";
+import { parseConfig, type ParseResult, type Validated } from "../config/load.ts";
+import { BALANCER_POOL_KEYS, type BalancerPoolConfig, readBalancerPool } from "../balancer/config.ts";
+import { type PoolHttpOptions, POOL_HTTP_KEYS, readPoolHttp } from "../edge/options.ts";
+import {
+  declaredListenerNames, type ListenerConfig, readListeners, readRoutes, type RouteConfig,
+} from "../edge/config.ts";
+import { type PoolHealthConfig, POOL_HEALTH_KEYS, readPoolHealth } from "../health/config.ts";
+import { readVrrp, type VrrpConfig } from "../vrrp/config.ts";
+
+/** A pool as every part sees it: the balancer's config, with the edge's and health's parts. */
+export interface PoolConfig extends BalancerPoolConfig {
+  http: PoolHttpOptions;
+  health: PoolHealthConfig;
+}
+
+export interface Config {
+  hashSeed: number | null;
+  listeners: ListenerConfig[];
+  routes: RouteConfig[];
+  pools: PoolConfig[];
+  /** The `vrrp:` section (src/vrrp/config.ts), null when absent. */
+  vrrp: VrrpConfig | null;
+}
+
+/** What the readers of one file share: names declared anywhere, so one broken pool does not also
+ * fail every route that names it. */
+interface Context {
+  raw: Mapping;
+  listenerNames: string[];
+  poolNames: string[];
+  /** A node that only holds virtual addresses (VRRP) needs no listeners or pools. */
+  vrrpOnly: boolean;
+}
+
+// Top-level sections; errors are reported in file order whatever order they are read in.
+const SECTIONS = {
+  hash_seed: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "hash_seed", integer(0, 2 ** 32 - 1), null),
+  listeners: (c: Checker, ctx: Context) => ctx.vrrpOnly ? [] : readListeners(c, valueOf(ctx.raw, "listeners")),
+  routes: (c: Checker, ctx: Context) => readRoutes(c, valueOf(ctx.raw, "routes"), ctx),
+  pools: (c: Checker, ctx: Context) => ctx.vrrpOnly ? [] : readPools(c, valueOf(ctx.raw, "pools")),
+  vrrp: (c: Checker, ctx: Context) => readVrrp(c, valueOf(ctx.raw, "vrrp"), ctx.poolNames),
+} as const;
+
+// The key families of a pool mapping, one per part.
+const POOL_PARTS = {
+  balancer: { keys: BALANCER_POOL_KEYS, read: readBalancerPool },
+  http: { keys: POOL_HTTP_KEYS, read: readPoolHttp },
+  health: { keys: POOL_HEALTH_KEYS, read: readPoolHealth },
+} as const;
+const POOL_KEYS = Object.values(POOL_PARTS).flatMap((part) => [...part.keys]);
+const POOL_NAME = /^[A-Za-z0-9_.-]+$/;
+const ROOT_EXPECTED = "expected a mapping with listeners and pools";
+
+export function validateConfig(raw: unknown): Validated<Config> {
+  const c = new Checker();
+  if (!isMapping(raw)) {
+    c.fail([], raw == null ? ROOT_EXPECTED : `${ROOT_EXPECTED}, got ${describeValue(raw)}`);
+    return { ok: false, issues: c.issues };
+  }
+  c.checkKeys(raw, [], Object.keys(SECTIONS));
+  const ctx: Context = {
+    raw,
+    listenerNames: declaredListenerNames(raw.listeners),
+    poolNames: isMapping(raw.pools) ? Object.keys(raw.pools) : [],
+    vrrpOnly: valueOf(raw, "vrrp") !== undefined && valueOf(raw, "listeners") === undefined && valueOf(raw, "pools") === undefined,
+  };
+  const config = {
+    hashSeed: SECTIONS.hash_seed(c, ctx),
+    vrrp: SECTIONS.vrrp(c, ctx),
+    listeners: SECTIONS.listeners(c, ctx),
+    pools: SECTIONS.pools(c, ctx),
+    routes: SECTIONS.routes(c, ctx),
+  };
+  if (c.issues.length > 0) return { ok: false, issues: c.issues };
+  return { ok: true, config };
+}
+
+/** Parses and validates a config file's text; errors carry `file:line:col` and the key path. */
+export function parseConfigText(text: string, file = "<config>"): ParseResult<Config> {
+  return parseConfig(text, file, validateConfig);
+}
+
+function readPools(c: Checker, value: unknown): PoolConfig[] {
+  const path = ["pools"];
+  const what = "a non-empty mapping of pool name to pool";
+  const m = c.mapping(value, path, what);
+  if (m === undefined) return [];
+  if (Object.keys(m).length === 0) c.expected(path, what, m);
+  const pools: PoolConfig[] = [];
+  for (const [name, poolValue] of Object.entries(m)) {
+    if (!POOL_NAME.test(name)) {
+      const message = `expected a pool name of letters, digits, "_", "." or "-", got ${JSON.stringify(name)}`;
+      c.fail([...path, name], message, "key");
+    }
+    const pool = readPool(c, poolValue, [...path, name], name);
+    if (pool !== undefined) pools.push(pool);
+  }
+  return pools;
+}
+
+function readPool(c: Checker, value: unknown, p: PathSegment[], name: string): PoolConfig | undefined {
+  const m = c.mapping(value, p, "a pool mapping with servers");
+  if (m === undefined) return undefined;
+  c.checkKeys(m, p, POOL_KEYS);
+  return {
+    ...POOL_PARTS.balancer.read(c, m, p, name),
+    http: POOL_PARTS.http.read(c, m, p),
+    health: POOL_PARTS.health.read(c, m, p),
+  };
+}
+
+export type { SchemaIssue };
