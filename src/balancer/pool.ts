@@ -59,7 +59,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   private readonly observers: ((server: Server, outcome: Outcome) => void)[] = [];
   private readonly watchers: ((change: MembershipChange) => void)[] = [];
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
-  private readonly persistence: SourcePersistence | null;
+  private readonly persistence: SourcePersistence<Server> | null;
   /** Sessions waiting for a server below its max_conns, oldest first. */
   private readonly waiting: { wake: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }[] = [];
 

@@ -28,7 +28,7 @@ export async function supervise(config: Config, options: SuperviseOptions): Prom
     await options.stopped?.();
     return 1;
   }
-  for (const line of generation.listeningLines()) console.log(line);
+  // Handlers first, then the lines that tell a watcher the process is ready for signals.
   const stopSignal = options.once ? Promise.resolve() : new Promise<void>((resolve) => {
     runtime.onSignal("SIGINT", () => resolve());
     runtime.onSignal("SIGTERM", () => resolve());
@@ -37,6 +37,7 @@ export async function supervise(config: Config, options: SuperviseOptions): Prom
       console.log(`fulcrum: SIGHUP: reload is not available yet; still serving the configuration${what} of generation ${generation.id}`);
     });
   });
+  for (const line of generation.listeningLines()) console.log(line);
   await options.ready?.(generation);
   await stopSignal;
   await generation.stop();

@@ -53,6 +53,8 @@ interface PoolEntry {
   scratchBytes: number;
   table: number;
   tableBytes: number;
+  /** The specs placed last, in slot order (a re-layout for a weight change reuses them). */
+  specs: ServerSpec[];
 }
 
 const NO_SERVER = () => -1;
@@ -143,7 +145,7 @@ export class DataPlane {
     if (sched < 0) throw new Error(`data plane: unknown scheduler "${spec.scheduler}"`);
     const entry: PoolEntry = {
       id, scheduler: spec.scheduler, base: 0, count: 0, maglevSize: spec.maglevSize ?? MAGLEV_M,
-      scratch: 0, scratchBytes: 0, table: 0, tableBytes: 0,
+      scratch: 0, scratchBytes: 0, table: 0, tableBytes: 0, specs: [],
     };
     this.pools[id] = entry;
     this.setPoolField(P_SCHED, id, sched);
@@ -183,10 +185,10 @@ export class DataPlane {
     const entry = pool >= 0 ? this.pools[pool] : null;
     if (entry && schedulerInfo(entry.scheduler).table === "ketama" && weight > this.weight[slot]) {
       // The ring has room for the configured weights only: lay the pool out again with room.
-      this.weight[slot] = weight;
-      this.effectiveWeight[slot] = weight;
       const carry = Array.from({ length: entry.count }, (_, k) => entry.base + k);
-      this.place(entry, carry.map((i) => this.specOf(i)), carry);
+      const specs = entry.specs.map((spec, k) => k === slot - entry.base ? { ...spec, weight } : spec);
+      this.effectiveWeight[slot] = weight;
+      this.place(entry, specs, carry);
       return;
     }
     this.weight[slot] = weight;
@@ -233,7 +235,7 @@ export class DataPlane {
     for (let k = 0; k < count; k++) this.poolOfSlot[base + k] = entry.id;
     // Fresh tables start empty: a locality cache must not name slots of the old layout.
     new Uint8Array(this.memory, table, tableBytes).fill(0);
-    Object.assign(entry, { base, count, scratch, scratchBytes, table, tableBytes });
+    Object.assign(entry, { base, count, scratch, scratchBytes, table, tableBytes, specs: servers });
     this.setPoolField(P_BASE, entry.id, base);
     this.setPoolField(P_COUNT, entry.id, count);
     this.setPoolField(P_SCRATCH, entry.id, scratch);
@@ -254,10 +256,6 @@ export class DataPlane {
       this.updateGate(i);
     }
     this.slots.release(entry.base, entry.count);
-  }
-
-  private specOf(i: number): ServerSpec {
-    return { address: "", weight: this.weight[i], backup: (this.flags[i] & FLAG_BACKUP) !== 0, maxConns: this.maxConns[i] };
   }
 
   private entry(handle: PoolHandle): PoolEntry {

@@ -1,0 +1,147 @@
+// The balancer's pools over a real data plane (WASM kernels): picks, down reasons, the queue,
+// persistence, and live membership (servers and pools added and removed at run time).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createDataPlane } from "../core/wasm.ts";
+import { Balancer } from "./balancer.ts";
+import { type BalancerPoolConfig, SERVER_DEFAULTS, type ServerConfig } from "./config.ts";
+import type { Server } from "./pool.ts";
+import type { SchedulerName } from "../core/schedulers.ts";
+
+function server(port: number, extra: Partial<ServerConfig> = {}): ServerConfig {
+  return { address: { host: "127.0.0.1", port }, ...SERVER_DEFAULTS, ...extra };
+}
+
+function poolConfig(name: string, scheduler: SchedulerName, ports: number[], extra: Partial<BalancerPoolConfig> = {}): BalancerPoolConfig {
+  return {
+    name, scheduler, hashKey: scheduler === "mh" || scheduler === "sh" ? { kind: "source" } : null,
+    servers: ports.map((p) => server(p)), sorryServer: null, queue: { size: 10, timeoutMs: 1000 },
+    persistenceMs: 0, connectTimeoutMs: 1000, ...extra,
+  };
+}
+
+const client = (n: number) => ({ key: null, client: `10.0.${n >> 8}.${n & 255}` });
+const ports = (servers: (Server | null)[]) => servers.map((s) => s?.port ?? -1);
+
+test("balancer: rr picks every server in turn and counts each pick as active until released", async () => {
+  const b = new Balancer(await createDataPlane({ seed: 1 }), [poolConfig("web", "rr", [9001, 9002, 9003])]);
+  const pool = b.get("web")!;
+  const picks = Array.from({ length: 6 }, (_, i) => pool.pick(client(i)));
+  assert.deepEqual(ports(picks).sort(), [9001, 9001, 9002, 9002, 9003, 9003]);
+  assert.deepEqual(pool.servers.map((s) => pool.active(s)), [2, 2, 2]);
+  for (const s of picks) pool.release(s!);
+  assert.deepEqual(pool.servers.map((s) => pool.active(s)), [0, 0, 0]);
+});
+
+test("balancer: a server with any down reason takes nothing; it is back when its last reason clears", async () => {
+  const b = new Balancer(await createDataPlane({ seed: 1 }), [poolConfig("web", "rr", [9001, 9002])]);
+  const pool = b.get("web")!;
+  const [a] = pool.servers;
+  pool.setDown(a, "health", true);
+  pool.setDown(a, "admin", true);
+  assert.deepEqual(new Set(ports(Array.from({ length: 4 }, (_, i) => pool.pick(client(i))))), new Set([9002]));
+  pool.setDown(a, "health", false);
+  assert.deepEqual(new Set(ports(Array.from({ length: 4 }, (_, i) => pool.pick(client(i))))), new Set([9002]), "admin still holds it");
+  pool.setDown(a, "admin", false);
+  assert.ok(ports(Array.from({ length: 4 }, (_, i) => pool.pick(client(i)))).includes(9001));
+});
+
+test("balancer: pick avoids servers a retry already tried, also when the hash keeps choosing one", async () => {
+  const b = new Balancer(await createDataPlane({ seed: 1 }), [poolConfig("web", "mh", [9001, 9002, 9003])]);
+  const pool = b.get("web")!;
+  const first = pool.pick(client(7))!;
+  const tried = new Set([first]);
+  const second = pool.pick(client(7), tried)!;
+  assert.notEqual(second.port, first.port);
+  tried.add(second);
+  const third = pool.pick(client(7), tried)!;
+  assert.equal(new Set([first.port, second.port, third.port]).size, 3);
+  tried.add(third);
+  assert.equal(pool.pick(client(7), tried), null, "every server tried: none left");
+});
+
+test("balancer: source persistence sends a client back to its server until the entry times out", async () => {
+  const b = new Balancer(await createDataPlane({ seed: 1 }), [poolConfig("web", "rr", [9001, 9002, 9003], { persistenceMs: 60_000 })]);
+  const pool = b.get("web")!;
+  const first = pool.pick(client(1))!;
+  for (let i = 0; i < 5; i++) assert.equal(pool.pick(client(1)), first, "rr would move on; persistence holds");
+  assert.notEqual(pool.pick(client(2)), undefined);
+});
+
+test("balancer: a server added at run time takes its share; one removed takes nothing, and its sessions release nothing", async () => {
+  const dp = await createDataPlane({ seed: 1 });
+  const b = new Balancer(dp, [poolConfig("web", "rr", [9001, 9002])]);
+  const pool = b.get("web")!;
+  const changes: string[] = [];
+  pool.onMembership((c) => changes.push(`${c.type} ${c.server.port}`));
+  const held = pool.pick(client(0))!; // a session in flight across the change
+  const added = pool.addServer(server(9003));
+  assert.equal(pool.active(held), 1, "the session in flight kept its count through the move");
+  assert.deepEqual(new Set(ports(Array.from({ length: 6 }, (_, i) => pool.pick(client(i))))), new Set([9001, 9002, 9003]));
+  assert.throws(() => pool.addServer(server(9003)), /already has server 127\.0\.0\.1:9003/);
+
+  pool.removeServer(added);
+  assert.equal(added.slot, -1);
+  const activeBefore = pool.servers.map((s) => pool.active(s));
+  pool.release(added); // a session that was on it ends: no other server's count changes
+  assert.deepEqual(pool.servers.map((s) => pool.active(s)), activeBefore);
+  assert.ok(!ports(Array.from({ length: 6 }, (_, i) => pool.pick(client(i)))).includes(9003));
+  assert.deepEqual(changes, ["added 9003", "removed 9003"]);
+});
+
+test("balancer: a weight set at run time moves the share (wrr), also past the configured weight (ketama's ring grows)", async () => {
+  const dp = await createDataPlane({ seed: 1 });
+  const b = new Balancer(dp, [poolConfig("w", "wrr", [9001, 9002]), poolConfig("k", "ketama", [9001, 9002], { hashKey: { kind: "source" } })]);
+  const w = b.get("w")!;
+  w.setWeight(w.servers[0], 3);
+  const counts = new Map<number, number>();
+  for (let i = 0; i < 400; i++) { const s = w.pick(client(i))!; counts.set(s.port, (counts.get(s.port) ?? 0) + 1); w.release(s); }
+  assert.deepEqual([...counts].sort(), [[9001, 300], [9002, 100]]);
+
+  const k = b.get("k")!;
+  k.setWeight(k.servers[0], 9);
+  const onFirst = Array.from({ length: 2000 }, (_, i) => k.pick(client(i))!).filter((s) => s.port === 9001).length;
+  assert.ok(onFirst > 1600 && onFirst < 1990, `weight 9:1 on the ring gives ~90% to the first server, got ${onFirst}/2000`);
+});
+
+test("balancer: removed pools give their slots and table memory back; many add/remove rounds never run out", async () => {
+  const dp = await createDataPlane({ seed: 1 });
+  const b = new Balancer(dp);
+  // Each round holds 1000 servers and two Maglev tables: without reuse the 4096 slots (and the
+  // table heap) would run out within a few rounds.
+  for (let round = 0; round < 40; round++) {
+    const name = `p${round}`;
+    const big = poolConfig(name, "mh", Array.from({ length: 1000 }, (_, i) => 10000 + i));
+    const pool = b.addPool(big);
+    assert.ok(pool.pick(client(round)), `round ${round}: the new pool serves`);
+    b.removePool(name);
+  }
+  const last = b.addPool(poolConfig("last", "sh", [9001]));
+  assert.equal(last.pick(client(1))?.port, 9001);
+  assert.throws(() => b.removePool("nope"), /no pool nope/);
+});
+
+test("balancer: a change to one pool leaves every other pool's picks as they were", async () => {
+  const dp = await createDataPlane({ seed: 1 });
+  const b = new Balancer(dp, [poolConfig("a", "mh", [9001, 9002, 9003]), poolConfig("b", "mh", [9101, 9102, 9103])]);
+  const before = Array.from({ length: 500 }, (_, i) => b.get("b")!.pick(client(i))!.port);
+  b.get("a")!.addServer(server(9004));
+  b.get("a")!.removeServer(b.get("a")!.servers[0]);
+  b.addPool(poolConfig("c", "mh", [9201]));
+  b.removePool("c");
+  const after = Array.from({ length: 500 }, (_, i) => b.get("b")!.pick(client(i))!.port);
+  assert.deepEqual(after, before);
+});
+
+test("balancer: when every usable server is at max_conns, a session waits in the queue until one is released", async () => {
+  const b = new Balancer(await createDataPlane({ seed: 1 }), [poolConfig("web", "lc", [], { servers: [server(9001, { maxConns: 1 })] })]);
+  const pool = b.get("web")!;
+  const held = pool.pick(client(0))!;
+  assert.equal(pool.pick(client(1)), null, "full");
+  const wait = pool.waitForSlot();
+  assert.ok(wait, "a full server: the session may wait");
+  pool.release(held);
+  assert.equal(await wait, true);
+  assert.equal(pool.pick(client(1))?.port, 9001);
+  pool.stop();
+});
