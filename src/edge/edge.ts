@@ -12,7 +12,7 @@ import { hostOf } from "../http1/request-head.ts";
 import { forward } from "./forward.ts";
 import { errorResponse } from "./errors.ts";
 import { SocketListener } from "./http1/listener.ts";
-import { Deadlines } from "./http1/deadlines.ts";
+import { DeadlineSweep } from "../core/timer.ts";
 import { UpstreamPool } from "./http1/upstream-pool.ts";
 
 type Env = { Bindings: { peer: PeerInfo } };
@@ -22,7 +22,7 @@ export class Edge {
   readonly stats = new EdgeStats();
   /** The port each listener bound, in config order (the config may say 0). */
   readonly ports: number[] = [];
-  readonly deadlines = new Deadlines();
+  readonly deadlines = new DeadlineSweep();
   readonly upstreams = new UpstreamPool();
   private readonly stops: (() => Promise<void>)[] = [];
 

@@ -6,7 +6,7 @@ import type { ListenerOptions } from "../../config/edge-options.ts";
 import type { Edge } from "../edge.ts";
 import { type RequestFacts, routeMatcher } from "../routes.ts";
 import { ClientConn } from "./client-conn.ts";
-import type { Deadlines } from "./deadlines.ts";
+import type { DeadlineSweep } from "../../core/timer.ts";
 import type { RequestHead } from "../../http1/request-head.ts";
 import { saneRequestId } from "../headers.ts";
 import { K_X_REQUEST_ID } from "../../http1/head-scan.ts";
@@ -26,7 +26,7 @@ export class SocketListener {
   constructor(
     readonly edge: Edge,
     readonly config: ListenerConfig,
-    readonly deadlines: Deadlines,
+    readonly deadlines: DeadlineSweep,
     private readonly tls?: TlsCertificate[],
   ) {
     this.match = routeMatcher(edge.config.routes, config.name);
