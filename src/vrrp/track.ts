@@ -6,6 +6,8 @@ import { interfaceIndex } from "../ffi/libc.ts";
 import { getLink, IFF_RUNNING, IFF_UP, type Link, linkOfMessage, RouteSocket, RTMGRP_LINK } from "../ffi/netlink.ts";
 import type { VrrpScriptConfig } from "./config.ts";
 import { addPoll, removePoll } from "./poller.ts";
+import { RiseFall } from "../core/rise-fall.ts";
+import { type TimerEntry, timers } from "../core/timer.ts";
 
 export type UpDown = (up: boolean) => void;
 
@@ -69,20 +71,22 @@ class LinkWatcher {
 
 export const links = new LinkWatcher();
 
-/** Runs a vrrp_script on its interval; reports up after `rise` successes and down after `fall` failures. */
+/** Runs a vrrp_script on its interval; reports up after `rise` successes and down after `fall`
+ * failures (the first result gives the first verdict). */
 export class ScriptTracker {
-  #up: boolean | null = null;
-  #streak = 0;
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  readonly #count: RiseFall;
+  #next: TimerEntry | null = null;
   #running = false;
   #stopped = false;
   readonly #listeners = new Set<UpDown>();
 
-  constructor(readonly config: VrrpScriptConfig, readonly log: (line: string) => void) {}
+  constructor(readonly config: VrrpScriptConfig, readonly log: (line: string) => void) {
+    this.#count = new RiseFall(config.rise, config.fall);
+  }
 
   /** null until the first verdict. */
   get up(): boolean | null {
-    return this.#up;
+    return this.#count.verdict;
   }
 
   subscribe(onChange: UpDown): void {
@@ -96,8 +100,8 @@ export class ScriptTracker {
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = null;
+    timers.cancel(this.#next);
+    this.#next = null;
   }
 
   async #runOnce(): Promise<void> {
@@ -106,30 +110,12 @@ export class ScriptTracker {
     const ok = await runScript(this.config.script, this.config.timeoutMs);
     this.#running = false;
     if (this.#stopped) return;
-    this.#record(ok);
-    this.#timer = setTimeout(() => void this.#runOnce(), this.config.intervalMs);
-  }
-
-  #record(ok: boolean): void {
-    // A streak counts results that disagree with the current verdict; the first verdict needs one result.
-    if (this.#up === null) {
-      this.#set(ok);
-      return;
+    const change = this.#count.record(ok);
+    if (change !== null) {
+      this.log(`vrrp: script ${this.config.name} is ${change.to ? "up" : "down"}`);
+      for (const onChange of this.#listeners) onChange(change.to);
     }
-    if (ok === this.#up) {
-      this.#streak = 0;
-      return;
-    }
-    this.#streak++;
-    if (this.#streak >= (ok ? this.config.rise : this.config.fall)) this.#set(ok);
-  }
-
-  #set(up: boolean): void {
-    this.#streak = 0;
-    if (this.#up === up) return;
-    this.#up = up;
-    this.log(`vrrp: script ${this.config.name} is ${up ? "up" : "down"}`);
-    for (const onChange of this.#listeners) onChange(up);
+    this.#next = timers.at(timers.now() + this.config.intervalMs, () => void this.#runOnce());
   }
 }
 
