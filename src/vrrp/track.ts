@@ -1,12 +1,12 @@
 // What an instance tracks besides adverts: interface links (through rtnetlink notifications)
 // and scripts (run on an interval, with rise/fall as keepalived's vrrp_script). Each reports
 // up/down changes; the instance turns them into FAULT or priority weights.
-import { runtime } from "../runtime/index.ts";
 import { interfaceIndex } from "../ffi/libc.ts";
 import { getLink, IFF_RUNNING, IFF_UP, type Link, linkOfMessage, RouteSocket, RTMGRP_LINK } from "../ffi/netlink.ts";
 import type { VrrpScriptConfig } from "./config.ts";
 import { addPoll, removePoll } from "./poller.ts";
 import { RiseFall } from "../core/rise-fall.ts";
+import { runScript } from "../core/script.ts";
 import { type TimerEntry, timers } from "../core/timer.ts";
 
 export type UpDown = (up: boolean) => void;
@@ -107,7 +107,7 @@ export class ScriptTracker {
   async #runOnce(): Promise<void> {
     if (this.#stopped || this.#running) return;
     this.#running = true;
-    const ok = await runScript(this.config.script, this.config.timeoutMs);
+    const ok = await scriptPasses(this.config.script, this.config.timeoutMs);
     this.#running = false;
     if (this.#stopped) return;
     const change = this.#count.record(ok);
@@ -119,21 +119,10 @@ export class ScriptTracker {
   }
 }
 
-/** Exit 0 within the timeout is success; a timeout kills the script. */
-async function runScript(script: string, timeoutMs: number): Promise<boolean> {
-  let child;
-  try {
-    child = runtime.spawn(["/bin/sh", "-c", script]);
-  } catch {
-    return false;
-  }
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  // Drain the pipes so a chatty script cannot block on a full one.
-  void child.stdout.pipeTo(new WritableStream()).catch(() => {});
-  void child.stderr.pipeTo(new WritableStream()).catch(() => {});
-  const code = await child.exited;
-  clearTimeout(timer);
-  return code === 0;
+/** Exit 0 within the timeout is success; a timeout kills the script (and what it started). */
+async function scriptPasses(script: string, timeoutMs: number): Promise<boolean> {
+  const { code, killed } = await runScript(["/bin/sh", "-c", script], { timeoutMs, outputLimit: 0 });
+  return code === 0 && !killed;
 }
 
 /** What pool tracking needs of the health part (src/health/service.ts's HealthService). */
