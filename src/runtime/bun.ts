@@ -115,8 +115,7 @@ export const runtime: Runtime = {
     const server = Bun.serve({
       hostname: o.hostname,
       port: o.port,
-      idleTimeout: Math.min(255, o.idleTimeout ?? 120),
-      tls: o.tls?.map((t) => ({ cert: t.cert, key: t.key, ...(t.serverNames.length ? { serverName: t.serverNames[0] } : {}) })),
+      idleTimeout: 120, // seconds (Bun's default is 10): an edge's pooled connections stay open
       fetch(req: Request, srv: any) {
         const ip = srv.requestIP(req);
         return o.fetch(req, { address: ip?.address ?? "", port: ip?.port ?? 0 });
@@ -157,23 +156,6 @@ export const runtime: Runtime = {
         },
       });
       return raw.data as BunTcp;
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      throw new UpstreamError(code === "ECONNREFUSED" || code === "ConnectionRefused" ? "refused" : "failed", String((e as Error).message ?? e));
-    }
-  },
-  async upstream(r) {
-    try {
-      const res = await fetch(`http://${r.host.includes(":") ? `[${r.host}]` : r.host}:${r.port}${r.path}`, {
-        method: r.method,
-        headers: r.headers,
-        body: r.body,
-        signal: r.signal,
-        redirect: "manual",
-        decompress: false,
-        duplex: "half",
-      } as RequestInit);
-      return { status: res.status, headers: res.headers, body: res.body };
     } catch (e) {
       const code = (e as { code?: string }).code;
       throw new UpstreamError(code === "ECONNREFUSED" || code === "ConnectionRefused" ? "refused" : "failed", String((e as Error).message ?? e));

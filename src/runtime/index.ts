@@ -9,4 +9,4 @@ const adapter: { runtime: Runtime; isCompiled: boolean } = "Bun" in globalThis
 export const runtime: Runtime = adapter.runtime;
 export const isCompiled: boolean = adapter.isCompiled;
 export { UpstreamError } from "./types.ts";
-export type { Child, HttpServer, PeerInfo, Runtime, TcpSocket, UpstreamResponse } from "./types.ts";
+export type { Child, HttpServer, PeerInfo, Runtime, TcpSocket } from "./types.ts";
