@@ -9,7 +9,7 @@ import { formatDuration } from "../config/duration.ts";
 // Types only: schema.ts imports this module, so a value import back would be a cycle.
 import type { HostPort, ServerConfig } from "../config/schema.ts";
 
-export const CHECK_TYPES = ["tcp", "http", "https", "icmp", "udp", "script", "agent"] as const;
+const CHECK_TYPES = ["tcp", "http", "https", "icmp", "udp", "script", "agent"] as const;
 export type CheckType = typeof CHECK_TYPES[number];
 
 /** When a check runs and how many results in a row change the verdict (HAProxy's names). */
@@ -30,7 +30,7 @@ export interface CheckTiming {
 /** Inclusive status range, e.g. [200, 399]. */
 export type StatusRange = [number, number];
 
-export type CheckKind =
+type CheckKind =
   | { type: "tcp"; port: number | null }
   | {
     type: "http" | "https";
@@ -104,10 +104,6 @@ const REQUEST_PATH = /^\/[^\s\0]*$/;
 const HOST_HEADER = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$/;
 const DNS_NAME = /^(?=.*[A-Za-z])[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const MD5_HEX = /^[0-9a-fA-F]{32}$/;
-
-export function defaultPoolHealth(): PoolHealthConfig {
-  return { checks: [], slowstartMs: 0, outlier: null, panicThreshold: 0, quorum: 1, sorryServer: null };
-}
 
 /** Reads the health keys of pool mapping `m` at path `p`; `serverCount` bounds the quorum, and
  * `address` is schema.ts's reader for server addresses (the sorry server is one). */

@@ -15,7 +15,6 @@ const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGT
 // In a compiled binary argv[1] is the embedded entry under /$bunfs; under `bun script.ts` it is
 // the script. Either way the arguments start at argv[2].
 const argv: string[] = Bun.argv;
-const compiled = argv.length > 1 && argv[1].startsWith("/$bunfs");
 
 // Bun does not keep what a socket's write() did not take: the queue holds it until drain.
 class BunTcp implements TcpSocket {
@@ -186,4 +185,3 @@ export const runtime: Runtime = {
   },
 };
 
-export const isCompiled = compiled;

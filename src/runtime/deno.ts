@@ -185,4 +185,3 @@ export const runtime: Runtime = {
   },
 };
 
-export const isCompiled = false;
