@@ -19,7 +19,7 @@ test("edge options: listener limits read nginx-style sizes and durations", () =>
   const c = parse(`
 listeners:
   - bind: 127.0.0.1:8080
-    engine: fetch
+    engine: socket
     max_header_size: 8k
     max_body_size: 1m
     max_headers: 50
@@ -32,13 +32,24 @@ pools:
   web: { servers: [127.0.0.1:9001] }
 `);
   const l = c.listeners[0];
-  assert.equal(l.engine, "fetch");
   assert.equal(l.requestId, false);
   assert.deepEqual(l.tls, [{ cert: "/etc/fulcrum/a.pem", key: "/etc/fulcrum/a.key", serverNames: ["a.example.com"] }]);
   assert.deepEqual(l.limits, {
     maxConnections: 200, maxHeaderBytes: 8192, maxHeaderCount: 50, maxBodyBytes: 1048576,
     headerTimeoutMs: 2000, bodyTimeoutMs: 60_000, idleTimeoutMs: 30_000,
   });
+});
+
+test("edge options: engine: fetch is refused with the reason, naming the key path", () => {
+  const errors = errorsOf(`
+listeners:
+  - bind: 127.0.0.1:8080
+  - bind: 127.0.0.1:8081
+    engine: fetch
+pools:
+  web: { servers: [127.0.0.1:9001] }
+`);
+  assert.deepEqual(errors, ["listeners[1].engine: the fetch engine was removed: the socket path serves every listener (remove this key)"]);
 });
 
 test("edge options: next_upstream speaks nginx's vocabulary; sticky and persistence", () => {
@@ -78,7 +89,7 @@ pools:
     servers: [127.0.0.1:9001]
 `);
   const has = (re: RegExp) => assert.ok(errors.some((e) => re.test(e)), `no error like ${re}: ${errors.join("\n")}`);
-  has(/^listeners\[0\]\.engine: expected one of socket, fetch, got "turbo"/);
+  has(/^listeners\[0\]\.engine: expected socket \(the only engine; the key may be left out\), got "turbo"/);
   has(/^listeners\[0\]\.max_header_size: expected a size like 32k, 1m/);
   has(/^listeners\[0\]\.tls\.key: expected a PEM private key file path, got nothing/);
   has(/^pools\.web\.next_upstream\[1\]: expected one of error, timeout, .*got "http_599"/);

@@ -1,6 +1,6 @@
-// What operators rely on from an L7 balancer, on both forwarding paths: retries to the next
-// server, sticky sessions, source persistence, request ids, and what a client sees when a
-// server dies mid-response. Upgrades (WebSocket) on the socket path.
+// What operators rely on from an L7 balancer: retries to the next server, sticky sessions, source
+// persistence, request ids, queueing, what a client sees when a server dies mid-response, and
+// upgrades (WebSocket) tunnelled after 101.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startBackend, freePort, type Backend, type Echo } from "./helpers/backends.ts";
@@ -9,10 +9,8 @@ import { startFulcrum, type Running } from "./helpers/fulcrum.ts";
 import { request } from "./helpers/http.ts";
 import { rawExchange, statuses } from "./helpers/raw.ts";
 
-const ENGINES = ["socket", "fetch"] as const;
-type Engine = typeof ENGINES[number];
 let s1: Backend, s2: Backend, s503: Backend, slow: Backend, dying: RawServer, echo: RawServer;
-const fulcrums = {} as Record<Engine, Running>;
+let fulcrum: Running;
 
 before(async () => {
   [s1, s2] = await Promise.all([startBackend("s1"), startBackend("s2")]);
@@ -20,12 +18,10 @@ before(async () => {
   slow = await startBackend("slow", { delayMs: 400 });
   dying = await dyingServer();
   echo = await upgradeEchoServer();
-  for (const engine of ENGINES) {
-    const refused = await freePort(), port = await freePort();
-    fulcrums[engine] = await startFulcrum(`
+  const refused = await freePort(), port = await freePort();
+  fulcrum = await startFulcrum(`
 listeners:
   - bind: 127.0.0.1:${port}
-    engine: ${engine}
 routes:
   - { path_prefix: /retry-error, pool: retry_error }
   - { path_prefix: /retry-status, pool: retry_status }
@@ -70,111 +66,105 @@ pools:
     servers: [{ address: ${slow.address}, max_conns: 1 }]
   plain: { servers: [${s1.address}] }
 `);
-  }
 });
 
 after(async () => {
-  for (const f of Object.values(fulcrums)) await f.stop();
+  await fulcrum?.stop();
   await Promise.all([s1, s2, s503, slow].map((b) => b?.stop()));
   await Promise.all([dying, echo].map((b) => b?.stop()));
 });
 
 const json = (body: string) => JSON.parse(body) as Echo;
+const url = (path: string) => `${fulcrum.url}${path}`;
 
-for (const engine of ENGINES) {
-  const url = (path: string) => `${fulcrums[engine].url}${path}`;
 
-  test(`l7 ${engine}: a refused connection is retried on the next server; the client sees 200`, async () => {
-    for (let i = 0; i < 4; i++) {
-      const r = await request(url(`/retry-error/${i}`));
-      assert.equal(r.status, 200, r.body);
-      assert.equal(json(r.body).backend, "s1");
-    }
-  });
+test(`l7: a refused connection is retried on the next server; the client sees 200`, async () => {
+  for (let i = 0; i < 4; i++) {
+    const r = await request(url(`/retry-error/${i}`));
+    assert.equal(r.status, 200, r.body);
+    assert.equal(json(r.body).backend, "s1");
+  }
+});
 
-  test(`l7 ${engine}: a POST is not retried (not idempotent) unless next_upstream says non_idempotent`, async () => {
-    const seen = new Set<number>();
-    for (let i = 0; i < 4; i++) seen.add((await request(url("/post-idempotent"), { method: "POST", body: "x" })).status);
-    assert.ok(seen.has(502), `a POST that hit the refusing server must fail, got ${[...seen]}`);
-  });
+test(`l7: a POST is not retried (not idempotent) unless next_upstream says non_idempotent`, async () => {
+  const seen = new Set<number>();
+  for (let i = 0; i < 4; i++) seen.add((await request(url("/post-idempotent"), { method: "POST", body: "x" })).status);
+  assert.ok(seen.has(502), `a POST that hit the refusing server must fail, got ${[...seen]}`);
+});
 
-  test(`l7 ${engine}: a 503 listed in next_upstream goes to the next server; unlisted it passes through`, async () => {
-    const before503 = s503.hits;
-    for (let i = 0; i < 4; i++) {
-      const r = await request(url(`/retry-status/${i}`));
-      assert.equal(r.status, 200);
-      assert.equal(json(r.body).backend, "s2");
-    }
-    assert.ok(s503.hits > before503, "the 503 server was tried");
-    const r = await request(url("/no-retry-status"));
-    assert.equal(r.status, 503);
-    assert.match(r.body, /s503 says 503/);
-  });
+test(`l7: a 503 listed in next_upstream goes to the next server; unlisted it passes through`, async () => {
+  const before503 = s503.hits;
+  for (let i = 0; i < 4; i++) {
+    const r = await request(url(`/retry-status/${i}`));
+    assert.equal(r.status, 200);
+    assert.equal(json(r.body).backend, "s2");
+  }
+  assert.ok(s503.hits > before503, "the 503 server was tried");
+  const r = await request(url("/no-retry-status"));
+  assert.equal(r.status, 503);
+  assert.match(r.body, /s503 says 503/);
+});
 
-  test(`l7 ${engine}: cookie insert pins a client to its server and the cookie stays out of upstream requests`, async () => {
-    const first = await request(url("/sticky/a"));
-    const setCookie = String(first.headers["set-cookie"] ?? "");
-    assert.match(setCookie, /^SRV=[0-9a-f]{8}; Path=\/; HttpOnly/);
-    assert.equal(first.headers["cache-control"], "private", "nocache by default");
-    const cookie = setCookie.split(";")[0];
-    const pinned = json(first.body).backend;
-    for (let i = 0; i < 6; i++) {
-      const r = await request(url(`/sticky/${i}`), { headers: { cookie: `${cookie}; other=1` } });
-      const e = json(r.body);
-      assert.equal(e.backend, pinned, "the same server every time");
-      assert.equal(e.headers["cookie"], "other=1", "indirect: the upstream never sees SRV");
-      assert.equal(r.headers["set-cookie"], undefined, "no new cookie while pinned");
-    }
-    const stranger = await request(url("/sticky/x"), { headers: { cookie: "SRV=ffffffff" } });
-    assert.match(String(stranger.headers["set-cookie"]), /^SRV=/, "an unknown server id is re-pinned");
-  });
+test(`l7: cookie insert pins a client to its server and the cookie stays out of upstream requests`, async () => {
+  const first = await request(url("/sticky/a"));
+  const setCookie = String(first.headers["set-cookie"] ?? "");
+  assert.match(setCookie, /^SRV=[0-9a-f]{8}; Path=\/; HttpOnly/);
+  assert.equal(first.headers["cache-control"], "private", "nocache by default");
+  const cookie = setCookie.split(";")[0];
+  const pinned = json(first.body).backend;
+  for (let i = 0; i < 6; i++) {
+    const r = await request(url(`/sticky/${i}`), { headers: { cookie: `${cookie}; other=1` } });
+    const e = json(r.body);
+    assert.equal(e.backend, pinned, "the same server every time");
+    assert.equal(e.headers["cookie"], "other=1", "indirect: the upstream never sees SRV");
+    assert.equal(r.headers["set-cookie"], undefined, "no new cookie while pinned");
+  }
+  const stranger = await request(url("/sticky/x"), { headers: { cookie: "SRV=ffffffff" } });
+  assert.match(String(stranger.headers["set-cookie"]), /^SRV=/, "an unknown server id is re-pinned");
+});
 
-  test(`l7 ${engine}: source persistence keeps a client address on one server`, async () => {
-    const first = json((await request(url("/persist/0"))).body).backend;
-    for (let i = 1; i < 6; i++) assert.equal(json((await request(url(`/persist/${i}`))).body).backend, first);
-  });
+test(`l7: source persistence keeps a client address on one server`, async () => {
+  const first = json((await request(url("/persist/0"))).body).backend;
+  for (let i = 1; i < 6; i++) assert.equal(json((await request(url(`/persist/${i}`))).body).backend, first);
+});
 
-  test(`l7 ${engine}: X-Request-ID is passed through when sane, generated otherwise, and echoed back`, async () => {
-    const given = await request(url("/id"), { headers: { "x-request-id": "abc-123" } });
-    assert.equal(json(given.body).headers["x-request-id"], "abc-123");
-    assert.equal(given.headers["x-request-id"], "abc-123");
-    const made = await request(url("/id"));
-    const id = json(made.body).headers["x-request-id"];
-    assert.match(id, /^[0-9a-f-]{36}$/);
-    assert.equal(made.headers["x-request-id"], id);
-    const insane = await request(url("/id"), { headers: { "x-request-id": "has space" } });
-    assert.notEqual(json(insane.body).headers["x-request-id"], "has space");
-  });
+test(`l7: X-Request-ID is passed through when sane, generated otherwise, and echoed back`, async () => {
+  const given = await request(url("/id"), { headers: { "x-request-id": "abc-123" } });
+  assert.equal(json(given.body).headers["x-request-id"], "abc-123");
+  assert.equal(given.headers["x-request-id"], "abc-123");
+  const made = await request(url("/id"));
+  const id = json(made.body).headers["x-request-id"];
+  assert.match(id, /^[0-9a-f-]{36}$/);
+  assert.equal(made.headers["x-request-id"], id);
+  const insane = await request(url("/id"), { headers: { "x-request-id": "has space" } });
+  assert.notEqual(json(insane.body).headers["x-request-id"], "has space");
+});
 
-  test(`l7 ${engine}: a server that dies mid-response cuts the client's response short, not silently`, async () => {
-    const r = await rawExchange(Number(new URL(url("/")).port), ["GET /dying HTTP/1.1\r\nHost: t\r\n\r\n"], 3000);
-    assert.deepEqual(statuses(r.text), [200]);
-    assert.ok(r.closed, "the client connection is closed");
-    const body = r.text.slice(r.text.indexOf("\r\n\r\n") + 4);
-    assert.ok(body.length >= 1000 && body.length < 100000, `got ${body.length} of 100000 body bytes`);
-  });
-}
+test(`l7: a server that dies mid-response cuts the client's response short, not silently`, async () => {
+  const r = await rawExchange(Number(new URL(url("/")).port), ["GET /dying HTTP/1.1\r\nHost: t\r\n\r\n"], 3000);
+  assert.deepEqual(statuses(r.text), [200]);
+  assert.ok(r.closed, "the client connection is closed");
+  const body = r.text.slice(r.text.indexOf("\r\n\r\n") + 4);
+  assert.ok(body.length >= 1000 && body.length < 100000, `got ${body.length} of 100000 body bytes`);
+});
 
-for (const engine of ENGINES) {
-  const url = (path: string) => `${fulcrums[engine].url}${path}`;
 
-  test(`l7 ${engine}: a server at max_conns queues the next request; past the queue size it is 503`, async () => {
-    const replies = await Promise.all([0, 1, 2].map((i) => request(url(`/queue/${i}`))));
-    const got = replies.map((r) => r.status).sort();
-    assert.deepEqual(got, [200, 200, 503], `statuses ${got}`);
-    assert.equal(replies.find((r) => r.status === 503)!.headers["x-fulcrum-error"], "no_server");
-  });
+test(`l7: a server at max_conns queues the next request; past the queue size it is 503`, async () => {
+  const replies = await Promise.all([0, 1, 2].map((i) => request(url(`/queue/${i}`))));
+  const got = replies.map((r) => r.status).sort();
+  assert.deepEqual(got, [200, 200, 503], `statuses ${got}`);
+  assert.equal(replies.find((r) => r.status === 503)!.headers["x-fulcrum-error"], "no_server");
+});
 
-  test(`l7 ${engine}: a queued request that waits longer than the queue timeout gets 503`, async () => {
-    const replies = await Promise.all([0, 1].map((i) => request(url(`/queue-short/${i}`))));
-    const timedOut = replies.filter((r) => r.status === 503);
-    assert.equal(timedOut.length, 1, `statuses ${replies.map((r) => r.status)}`);
-    assert.equal(timedOut[0].headers["x-fulcrum-error"], "queue_timeout");
-  });
-}
+test(`l7: a queued request that waits longer than the queue timeout gets 503`, async () => {
+  const replies = await Promise.all([0, 1].map((i) => request(url(`/queue-short/${i}`))));
+  const timedOut = replies.filter((r) => r.status === 503);
+  assert.equal(timedOut.length, 1, `statuses ${replies.map((r) => r.status)}`);
+  assert.equal(timedOut[0].headers["x-fulcrum-error"], "queue_timeout");
+});
 
-test("l7 socket: an Upgrade is tunnelled both ways after 101", async () => {
-  const port = Number(new URL(fulcrums.socket.url).port);
+test("l7: an Upgrade is tunnelled both ways after 101", async () => {
+  const port = Number(new URL(fulcrum.url).port);
   const r = await rawExchange(port, [
     "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
     "hello ",

@@ -1,7 +1,5 @@
-// The error answers both forwarding paths give, so a client sees the same status, body and
-// X-Fulcrum-Error whichever path served it.
-import type { ErrorKind } from "./stats.ts";
-
+// How the edge words its own error answers: the status line's reason and the plain-text body
+// (the socket path adds X-Fulcrum-Error with the error kind).
 export const STATUS_TEXT: Record<number, string> = {
   400: "Bad Request", 404: "Not Found", 408: "Request Timeout", 413: "Content Too Large",
   431: "Request Header Fields Too Large", 502: "Bad Gateway", 503: "Service Unavailable",
@@ -10,11 +8,4 @@ export const STATUS_TEXT: Record<number, string> = {
 
 export function errorBody(status: number, detail: string): string {
   return `${status} ${STATUS_TEXT[status] ?? ""}: ${detail}\n`;
-}
-
-export function errorResponse(status: number, kind: ErrorKind, detail: string): Response {
-  return new Response(errorBody(status, detail), {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8", "x-fulcrum-error": kind },
-  });
 }

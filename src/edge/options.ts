@@ -1,7 +1,7 @@
-// Config for the edge's traffic handling: per listener (engine, TLS, limits, request ids) and
-// the HTTP keys of a pool (retries as nginx proxy_next_upstream, sticky cookies, read timeout).
+// Config for the edge's traffic handling: per listener (TLS, limits, request ids) and the HTTP
+// keys of a pool (retries as nginx proxy_next_upstream, sticky cookies, read timeout).
 import {
-  boolean, Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, string,
+  boolean, Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, string, valueOf,
 } from "../config/checker.ts";
 
 export const LISTENER_OPTION_KEYS = [
@@ -18,8 +18,6 @@ export interface TlsFiles {
 }
 
 export interface ListenerOptions {
-  /** "socket": Fulcrum's own HTTP/1.1 path; "fetch": the runtime's HTTP server with Hono. */
-  engine: "socket" | "fetch";
   tls: TlsFiles[] | null;
   requestId: boolean;
   limits: {
@@ -87,9 +85,21 @@ function readTls(c: Checker, value: unknown, p: PathSegment[]): TlsFiles[] | nul
   return out.length ? out : null;
 }
 
+// `engine` once chose between the socket path and a fetch()/Hono path, which was removed; the
+// key stays readable so an old config gets a clear answer. `engine: socket` is still accepted.
+function checkEngine(c: Checker, m: Mapping, p: PathSegment[]): void {
+  const value = valueOf(m, "engine");
+  if (value === undefined || value === "socket") return;
+  if (value === "fetch") {
+    c.fail([...p, "engine"], "the fetch engine was removed: the socket path serves every listener (remove this key)");
+  } else {
+    c.expected([...p, "engine"], "socket (the only engine; the key may be left out)", value);
+  }
+}
+
 export function readListenerOptions(c: Checker, m: Mapping, p: PathSegment[]): ListenerOptions {
+  checkEngine(c, m, p);
   return {
-    engine: c.optional(m, p, "engine", choice(["socket", "fetch"] as const), "socket"),
     tls: m.tls === undefined || m.tls === null ? null : readTls(c, m.tls, [...p, "tls"]),
     requestId: c.optional(m, p, "request_id", boolean, true),
     limits: {

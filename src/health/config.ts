@@ -9,7 +9,7 @@ import { didYouMean } from "../config/errors.ts";
 import { formatDuration } from "../config/duration.ts";
 import type { BalancerPoolConfig } from "../balancer/config.ts";
 
-export const CHECK_TYPES = ["tcp", "http", "https", "icmp", "udp", "script", "agent"] as const;
+const CHECK_TYPES = ["tcp", "http", "https", "icmp", "udp", "script", "agent"] as const;
 export type CheckType = typeof CHECK_TYPES[number];
 
 /** When a check runs and how many results in a row change the verdict (HAProxy's names). */
@@ -30,7 +30,7 @@ export interface CheckTiming {
 /** Inclusive status range, e.g. [200, 399]. */
 export type StatusRange = [number, number];
 
-export type CheckKind =
+type CheckKind =
   | { type: "tcp"; port: number | null }
   | {
     type: "http" | "https";
@@ -108,10 +108,6 @@ const REQUEST_PATH = /^\/[^\s\0]*$/;
 const HOST_HEADER = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$/;
 const DNS_NAME = /^(?=.*[A-Za-z])[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const MD5_HEX = /^[0-9a-fA-F]{32}$/;
-
-export function defaultPoolHealth(): PoolHealthConfig {
-  return { checks: [], slowstartMs: 0, outlier: null, panicThreshold: 0, quorum: 1 };
-}
 
 /** Reads the health keys of pool mapping `m` at path `p`; the pool's server count bounds the quorum. */
 export function readPoolHealth(c: Checker, m: Mapping, p: PathSegment[]): PoolHealthConfig {

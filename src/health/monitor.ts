@@ -2,10 +2,10 @@
 // runs its probe, feeds results to the CheckState and tells its subscribers about transitions and
 // weight requests. Checks of one monitor never overlap; the next is planned `nextDelay` after the
 // previous one was planned (or starts as soon as it ends, when it ran longer), so a dead server
-// is found within interval × fall + timeout, give or take one tick of the shared clock (10 ms).
+// is found within interval × fall + timeout, give or take one 10 ms tick of the shared timer.
 import type { CheckConfig } from "./config.ts";
 import { Deadline, fail, formatTimeout, type CheckResult, type CheckTarget, type Probe } from "./result.ts";
-import { clock, type ClockEntry } from "./clock.ts";
+import { type TimerEntry, timers } from "../core/timer.ts";
 import { CheckState, type Transition } from "./state.ts";
 
 export interface MonitorChange {
@@ -19,6 +19,10 @@ export type MonitorListener = (monitor: Monitor, change: MonitorChange) => void;
 // (a probe should settle at once; this only bounds a misbehaving one).
 const SETTLE_GRACE_MS = 200;
 
+// Checks and their timeouts wake on a 10 ms grid of the shared timer: everything due in the same
+// 10 ms runs on one wake-up (a wake-up costs more than the work it does), up to 10 ms late.
+const CHECK_TICK_MS = 10;
+
 export class Monitor {
   readonly state: CheckState;
   /** Checks completed. */
@@ -28,7 +32,7 @@ export class Monitor {
   /** How long the last check took, in ms. */
   lastDurationMs = 0;
   private readonly listeners = new Set<MonitorListener>();
-  private next: ClockEntry | null = null;
+  private next: TimerEntry | null = null;
   private stopped = true;
   private readonly timeoutReason: string;
   /** When the check now running (or next) was planned to start: the schedule keeps to planned
@@ -56,19 +60,19 @@ export class Monitor {
   start(firstDelayMs: number): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.plannedAt = performance.now() + firstDelayMs;
-    this.next = clock.at(this.plannedAt, this.runNext);
+    this.plannedAt = timers.now() + firstDelayMs;
+    this.next = timers.at(this.plannedAt, this.runNext, CHECK_TICK_MS);
   }
 
   stop(): void {
     this.stopped = true;
-    clock.cancel(this.next);
+    timers.cancel(this.next);
     this.next = null;
     // A check in flight finishes unheard (its late answer is ignored).
     this.inFlight?.expire();
     this.inFlight = null;
-    clock.cancel(this.timeoutEntry);
-    clock.cancel(this.graceEntry);
+    timers.cancel(this.timeoutEntry);
+    timers.cancel(this.graceEntry);
   }
 
   /** Runs one check now and returns its result (also fed to the state machine). */
@@ -84,8 +88,8 @@ export class Monitor {
   // promises, which is most of what a check costs at a thousand a second.
   private inFlight: Deadline | null = null;
   private startedAt = 0;
-  private timeoutEntry: ClockEntry | null = null;
-  private graceEntry: ClockEntry | null = null;
+  private timeoutEntry: TimerEntry | null = null;
+  private graceEntry: TimerEntry | null = null;
   private onSettled: ((r: CheckResult) => void) | null = null;
   private readonly onTimeout = () => {
     this.timeoutEntry = null;
@@ -94,7 +98,7 @@ export class Monitor {
     deadline.expire();
     // The probe settles in its expiry handler; if it did not, it gets a moment, then is given up on.
     if (this.inFlight === deadline) {
-      this.graceEntry = clock.at(performance.now() + SETTLE_GRACE_MS, () => this.settle(deadline, fail(`timed out ${this.timeoutReason}`)));
+      this.graceEntry = timers.at(timers.now() + SETTLE_GRACE_MS, () => this.settle(deadline, fail(`timed out ${this.timeoutReason}`)), CHECK_TICK_MS);
     }
   };
 
@@ -102,8 +106,8 @@ export class Monitor {
     const deadline = new Deadline(this.timeoutReason);
     this.inFlight = deadline;
     this.onSettled = onSettled;
-    this.startedAt = performance.now();
-    this.timeoutEntry = clock.at(this.startedAt + this.check.timeoutMs, this.onTimeout);
+    this.startedAt = timers.now();
+    this.timeoutEntry = timers.at(this.startedAt + this.check.timeoutMs, this.onTimeout, CHECK_TICK_MS);
     this.probe(deadline).then(
       (r) => this.settle(deadline, r),
       (e) => this.settle(deadline, fail(`check failed: ${(e as Error)?.message ?? e}`)),
@@ -113,12 +117,12 @@ export class Monitor {
   private settle(deadline: Deadline, result: CheckResult): void {
     if (this.inFlight !== deadline) return; // a late answer to a check already given up on
     this.inFlight = null;
-    clock.cancel(this.timeoutEntry);
-    clock.cancel(this.graceEntry);
+    timers.cancel(this.timeoutEntry);
+    timers.cancel(this.graceEntry);
     this.timeoutEntry = this.graceEntry = null;
     const onSettled = this.onSettled;
     this.onSettled = null;
-    this.lastDurationMs = performance.now() - this.startedAt;
+    this.lastDurationMs = timers.now() - this.startedAt;
     if (onSettled) {
       this.take(result);
       onSettled(result);
@@ -128,8 +132,8 @@ export class Monitor {
     this.take(result);
     if (this.stopped) return; // a subscriber may have stopped it
     // A check that ran past its successor's planned start is followed at once, not by a burst.
-    this.plannedAt = Math.max(this.plannedAt + this.state.nextDelay(), performance.now());
-    this.next = clock.at(this.plannedAt, this.runNext);
+    this.plannedAt = Math.max(this.plannedAt + this.state.nextDelay(), timers.now());
+    this.next = timers.at(this.plannedAt, this.runNext, CHECK_TICK_MS);
   }
 
   private take(result: CheckResult): void {

@@ -1,6 +1,7 @@
-// The rise/fall state machine of one check, with no timers in it: results go in, transitions and
-// the delay before the next check come out. keepalived's core/check split: checkers only report;
-// this is the one place that turns results into UP and DOWN.
+// The state of one check, with no timers in it: results go in, transitions and the delay before
+// the next check come out. keepalived's core/check split: checkers only report; this is the one
+// place that turns results into UP and DOWN (counting with the shared rise/fall).
+import { RiseFall } from "../core/rise-fall.ts";
 import type { CheckTiming } from "./config.ts";
 import type { CheckResult, WeightRequest } from "./result.ts";
 
@@ -14,55 +15,35 @@ export interface Transition {
 }
 
 export class CheckState {
-  up: boolean;
-  /** Passing results in a row (counted while down, capped at rise while up). */
-  successes = 0;
-  /** Failing results in a row (counted while up, capped at fall while down). */
-  failures = 0;
+  /** `initial: down` starts with no verdict, which counts as down: the first success brings the
+   * server up (it was never seen failing), the first failure makes it proven down. */
+  private readonly count: RiseFall;
   /** The weight the check last asked for. */
   weight: WeightRequest = "configured";
   lastResult: CheckResult | null = null;
-  // With `initial: down`, the first success brings the server up (it was never seen failing).
-  private provenDown: boolean;
 
   constructor(readonly timing: CheckTiming) {
-    this.up = timing.initial === "up";
-    this.provenDown = false;
+    this.count = new RiseFall(timing.rise, timing.fall, timing.initial === "up" ? true : null);
+  }
+
+  get up(): boolean {
+    return this.count.verdict === true;
   }
 
   /** Takes one result; returns the transition it caused, if any. */
   record(result: CheckResult): Transition | null {
     this.lastResult = result;
     if (result.weight !== undefined) this.weight = result.weight;
-    if (result.ok) {
-      this.failures = 0;
-      if (this.up) {
-        this.successes = Math.min(this.successes + 1, this.timing.rise);
-        return null;
-      }
-      this.successes++;
-      const needed = this.provenDown ? this.timing.rise : 1;
-      if (this.successes < needed) return null;
-      this.up = true;
-      return { up: true, detail: result.detail, streak: this.successes, needed };
-    }
-    this.successes = 0;
-    if (!this.up) {
-      this.provenDown = true;
-      this.failures = Math.min(this.failures + 1, this.timing.fall);
-      return null;
-    }
-    this.failures++;
-    if (this.failures < this.timing.fall) return null;
-    this.up = false;
-    this.provenDown = true;
-    return { up: false, detail: result.detail, streak: this.failures, needed: this.timing.fall };
+    const change = this.count.record(result.ok);
+    // A first failure of a server that started down confirms it; it is no transition.
+    if (change === null || change.from === null && !change.to) return null;
+    return { up: change.to, detail: result.detail, streak: change.streak, needed: change.needed };
   }
 
   /** Milliseconds from the start of the last check to the start of the next: fastinter while the
    * verdict is changing, downinter while down, interval while up. */
   nextDelay(): number {
-    if (this.up) return this.failures === 0 ? this.timing.intervalMs : this.timing.fastinterMs;
-    return this.successes === 0 ? this.timing.downinterMs : this.timing.fastinterMs;
+    if (this.up) return this.count.failures === 0 ? this.timing.intervalMs : this.timing.fastinterMs;
+    return this.count.successes === 0 ? this.timing.downinterMs : this.timing.fastinterMs;
   }
 }

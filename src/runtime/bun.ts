@@ -15,7 +15,6 @@ const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGT
 // In a compiled binary argv[1] is the embedded entry under /$bunfs; under `bun script.ts` it is
 // the script. Either way the arguments start at argv[2].
 const argv: string[] = Bun.argv;
-const compiled = argv.length > 1 && argv[1].startsWith("/$bunfs");
 
 // Bun does not keep what a socket's write() did not take: the queue holds it until drain.
 class BunTcp implements TcpSocket {
@@ -115,8 +114,7 @@ export const runtime: Runtime = {
     const server = Bun.serve({
       hostname: o.hostname,
       port: o.port,
-      idleTimeout: Math.min(255, o.idleTimeout ?? 120),
-      tls: o.tls?.map((t) => ({ cert: t.cert, key: t.key, ...(t.serverNames.length ? { serverName: t.serverNames[0] } : {}) })),
+      idleTimeout: 120, // seconds (Bun's default is 10): an edge's pooled connections stay open
       fetch(req: Request, srv: any) {
         const ip = srv.requestIP(req);
         return o.fetch(req, { address: ip?.address ?? "", port: ip?.port ?? 0 });
@@ -162,23 +160,6 @@ export const runtime: Runtime = {
       throw new UpstreamError(code === "ECONNREFUSED" || code === "ConnectionRefused" ? "refused" : "failed", String((e as Error).message ?? e));
     }
   },
-  async upstream(r) {
-    try {
-      const res = await fetch(`http://${r.host.includes(":") ? `[${r.host}]` : r.host}:${r.port}${r.path}`, {
-        method: r.method,
-        headers: r.headers,
-        body: r.body,
-        signal: r.signal,
-        redirect: "manual",
-        decompress: false,
-        duplex: "half",
-      } as RequestInit);
-      return { status: res.status, headers: res.headers, body: res.body };
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      throw new UpstreamError(code === "ECONNREFUSED" || code === "ConnectionRefused" ? "refused" : "failed", String((e as Error).message ?? e));
-    }
-  },
   onSignal: (signal, handler) => { process.on(signal, handler); },
   spawn(cmd, options = {}): Child {
     const proc = Bun.spawn(cmd, {
@@ -204,4 +185,3 @@ export const runtime: Runtime = {
   },
 };
 
-export const isCompiled = compiled;

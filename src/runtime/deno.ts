@@ -1,6 +1,4 @@
 // Runtime adapter for Deno.
-import http from "node:http";
-import { Readable } from "node:stream";
 import {
   UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
   type TcpSocket,
@@ -14,43 +12,6 @@ const FFI_TYPES: Record<string, string> = {
   i32: "i32", u32: "u32", i64: "i64", u64: "u64", usize: "usize", buffer: "buffer", void: "void",
 };
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-
-// Deno's fetch() drops a caller's Host header and decodes compressed bodies, so upstream
-// requests go through node:http, which does neither (and measured faster here).
-const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-
-function upstream(r: Parameters<Runtime["upstream"]>[0]): ReturnType<Runtime["upstream"]> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | string[]> = {};
-    r.headers.forEach((v, k) => { headers[k] = v; });
-    const req = http.request({ host: r.host, port: r.port, method: r.method, path: r.path, headers, agent });
-    const fail = (e: Error & { code?: string }) =>
-      reject(new UpstreamError(e.code === "ECONNREFUSED" ? "refused" : "failed", e.message));
-    req.on("error", fail);
-    r.signal.addEventListener("abort", () => req.destroy(new Error("aborted")), { once: true });
-    req.on("response", (res) => {
-      const out = new Headers();
-      for (let i = 0; i < res.rawHeaders.length; i += 2) out.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
-      const bodyless = r.method === "HEAD" || res.statusCode === 204 || res.statusCode === 304;
-      if (bodyless) res.resume();
-      resolve({
-        status: res.statusCode ?? 502,
-        headers: out,
-        body: bodyless ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>),
-      });
-    });
-    if (!r.body) { req.end(); return; }
-    (async () => {
-      const reader = r.body!.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (!req.write(value)) await new Promise((ok) => req.once("drain", ok));
-      }
-      req.end();
-    })().catch((e) => req.destroy(e));
-  });
-}
 
 // Deno's connections are pull style; this turns one into the push style the edge uses: a read
 // loop delivers data, a write pump drains the queue.
@@ -165,7 +126,6 @@ export const runtime: Runtime = {
       const server = Deno.serve({
         hostname: o.hostname,
         port: o.port,
-        ...(o.tls ? { cert: o.tls[0].cert, key: o.tls[0].key } : {}),
         onListen: (addr: { hostname: string; port: number }) =>
           resolve({ hostname: addr.hostname, port: addr.port, stop: () => server.shutdown() }),
       }, (req: Request, info: { remoteAddr: { hostname: string; port: number } }) =>
@@ -197,7 +157,6 @@ export const runtime: Runtime = {
     void s.read();
     return s;
   },
-  upstream,
   onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),
   spawn(cmd, options = {}): Child {
     const child = new Deno.Command(cmd[0], {
@@ -226,4 +185,3 @@ export const runtime: Runtime = {
   },
 };
 
-export const isCompiled = false;

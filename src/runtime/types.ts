@@ -4,9 +4,6 @@
 export interface ServeOptions {
   hostname: string;
   port: number;
-  /** Seconds a connection may sit idle before the runtime closes it (0: never). */
-  idleTimeout?: number;
-  tls?: TlsCertificate[];
   fetch: (req: Request, peer: PeerInfo) => Response | Promise<Response>;
 }
 
@@ -22,27 +19,7 @@ export interface HttpServer {
   stop(): Promise<void>;
 }
 
-/** One request to an upstream server. The client must send `Host` as given and must not
- * decode the response body (a proxy passes Content-Encoding through untouched). */
-export interface UpstreamRequest {
-  host: string;
-  port: number;
-  method: string;
-  /** Path and query, as received. */
-  path: string;
-  headers: Headers;
-  body: ReadableStream<Uint8Array> | null;
-  signal: AbortSignal;
-}
-
-export interface UpstreamResponse {
-  status: number;
-  headers: Headers;
-  body: ReadableStream<Uint8Array> | null;
-}
-
-/** Why an upstream exchange failed: refused (nothing listening), or anything else (reset, closed
- * early, aborted by the caller's signal). */
+/** Why an upstream connection failed: refused (nothing listening), or anything else. */
 export class UpstreamError extends Error {
   constructor(readonly kind: "refused" | "failed", message: string) {
     super(message);
@@ -149,13 +126,12 @@ export interface Runtime {
   exists(path: string): Promise<boolean>;
   /** The compiled data-plane module (embedded in the single binary on Bun). */
   wasmBytes(): Promise<Uint8Array>;
+  /** A plain HTTP server for fetch-style handlers (the demo's and the tests' backends). */
   serveHttp(options: ServeOptions): Promise<HttpServer>;
   /** Accepts TCP (optionally TLS) connections. */
   listenTcp(options: ListenTcpOptions): Promise<TcpListener>;
   /** Opens a TCP connection; rejects with UpstreamError ("refused" or "failed"). */
   connectTcp(options: ConnectTcpOptions): Promise<TcpSocket>;
-  /** Sends a request upstream over pooled keep-alive connections. Rejects with UpstreamError. */
-  upstream(request: UpstreamRequest): Promise<UpstreamResponse>;
   onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP", handler: () => void): void;
   spawn(cmd: string[], options?: SpawnOptions): Child;
   dlopen<S extends Record<string, FfiSymbol>>(path: string, symbols: S): FfiLibrary<S>;

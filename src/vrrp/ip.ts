@@ -84,17 +84,3 @@ export function sameAddress(a: Uint8Array, b: Uint8Array): boolean {
 export function isIPv6LinkLocal(bytes: Uint8Array): boolean {
   return bytes.length === 16 && bytes[0] === 0xfe && (bytes[1] & 0xc0) === 0x80;
 }
-
-export function isMulticast(bytes: Uint8Array): boolean {
-  return bytes.length === 4 ? (bytes[0] & 0xf0) === 0xe0 : bytes[0] === 0xff;
-}
-
-/** A MAC address as aa:bb:cc:dd:ee:ff. */
-export function formatMac(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(":");
-}
-
-export function parseMac(text: string): Uint8Array | null {
-  const m = /^([0-9A-Fa-f]{2})(?::([0-9A-Fa-f]{2})){5}$/.test(text) ? text.split(":") : null;
-  return m === null ? null : Uint8Array.from(m.map((h) => parseInt(h, 16)));
-}

@@ -1,7 +1,7 @@
 // Notify hooks as keepalived runs them: notify_master / notify_backup / notify_fault /
 // notify_stop as given, then `notify` with four arguments: INSTANCE|GROUP, name, state,
 // priority. A hook that fails or hangs is logged and never affects the election.
-import { runtime } from "../runtime/index.ts";
+import { runScript } from "../core/script.ts";
 import type { NotifyCommands } from "./config.ts";
 
 export type NotifyState = "MASTER" | "BACKUP" | "FAULT" | "STOP";
@@ -23,22 +23,7 @@ export function notify(
 
 async function runHook(command: string, args: string[], log: (line: string) => void): Promise<void> {
   const shown = args.length > 0 ? `${command.replace(/ "\$@"$/, "")} ${args.join(" ")}` : command;
-  let child;
-  try {
-    child = runtime.spawn(["/bin/sh", "-c", command, "sh", ...args]);
-  } catch (e) {
-    log(`vrrp: notify "${shown}" could not start: ${(e as Error).message}`);
-    return;
-  }
-  const timer = setTimeout(() => child.kill("SIGKILL"), HOOK_TIMEOUT_MS);
-  let stderr = "";
-  const decoder = new TextDecoder();
-  const readErr = (async () => {
-    for await (const chunk of child.stderr) if (stderr.length < 500) stderr += decoder.decode(chunk, { stream: true });
-  })().catch(() => {});
-  void child.stdout.pipeTo(new WritableStream()).catch(() => {});
-  const code = await child.exited;
-  clearTimeout(timer);
-  await readErr;
-  if (code !== 0) log(`vrrp: notify "${shown}" failed with exit ${code}${stderr.trim() ? `: ${stderr.trim().slice(0, 200)}` : ""}`);
+  const { code, startError, stderr } = await runScript(["/bin/sh", "-c", command, "sh", ...args], { timeoutMs: HOOK_TIMEOUT_MS, outputLimit: 500 });
+  if (startError !== null) log(`vrrp: notify "${shown}" could not start: ${startError}`);
+  else if (code !== 0) log(`vrrp: notify "${shown}" failed with exit ${code}${stderr.trim() ? `: ${stderr.trim().slice(0, 200)}` : ""}`);
 }

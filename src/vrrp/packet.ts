@@ -33,7 +33,7 @@ export interface Advert {
  * default) or over the VRRP message alone as in v2 (keepalived's `v3_checksum_as_v2`). */
 export type ChecksumMode = "pseudo-header" | "v2-style";
 
-export interface Endpoints {
+interface Endpoints {
   source: Uint8Array;
   destination: Uint8Array;
 }
@@ -51,11 +51,7 @@ export type DropReason =
   | "interval" // v2 interval differs from ours, or a zero interval
   | "addresses"; // address list differs and the sender is not the address owner
 
-export const DROP_REASONS: readonly DropReason[] = [
-  "length", "ttl", "version", "type", "count", "checksum", "vrid", "auth", "interval", "addresses",
-];
-
-export type Decoded = { ok: true; advert: Advert } | { ok: false; reason: DropReason; detail: string };
+type Decoded = { ok: true; advert: Advert } | { ok: false; reason: DropReason; detail: string };
 
 // ------------------------------------------------------------------------------------- checksums
 
@@ -92,7 +88,7 @@ function pseudoHeader(family: Family, endpoints: Endpoints, length: number): Uin
 }
 
 /** The checksum a message must carry (computed with its checksum field taken as zero). */
-export function advertChecksum(message: Uint8Array, family: Family, endpoints: Endpoints | null, mode: ChecksumMode): number {
+function advertChecksum(message: Uint8Array, family: Family, endpoints: Endpoints | null, mode: ChecksumMode): number {
   const zeroed = message.slice();
   zeroed[6] = 0;
   zeroed[7] = 0;
@@ -201,7 +197,7 @@ export function peekVrid(m: Uint8Array): number | null {
 
 // ---------------------------------------------------------------------------------- IPv4 header
 
-export interface IPv4Packet {
+interface IPv4Packet {
   source: Uint8Array;
   destination: Uint8Array;
   ttl: number;
@@ -237,7 +233,7 @@ export interface Expectation {
   addresses: Uint8Array[];
 }
 
-export type Checked = { ok: true } | { ok: false; reason: DropReason; detail: string };
+type Checked = { ok: true } | { ok: false; reason: DropReason; detail: string };
 
 /** The checks after the VRID matched an instance (RFC 3768 §7.1, RFC 9568 §7.1). */
 export function checkAdvert(a: Advert, e: Expectation): Checked {

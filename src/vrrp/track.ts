@@ -1,11 +1,13 @@
 // What an instance tracks besides adverts: interface links (through rtnetlink notifications)
 // and scripts (run on an interval, with rise/fall as keepalived's vrrp_script). Each reports
 // up/down changes; the instance turns them into FAULT or priority weights.
-import { runtime } from "../runtime/index.ts";
 import { interfaceIndex } from "../ffi/libc.ts";
 import { getLink, IFF_RUNNING, IFF_UP, type Link, linkOfMessage, RouteSocket, RTMGRP_LINK } from "../ffi/netlink.ts";
 import type { VrrpScriptConfig } from "./config.ts";
 import { addPoll, removePoll } from "./poller.ts";
+import { RiseFall } from "../core/rise-fall.ts";
+import { runScript } from "../core/script.ts";
+import { type TimerEntry, timers } from "../core/timer.ts";
 
 export type UpDown = (up: boolean) => void;
 
@@ -69,20 +71,22 @@ class LinkWatcher {
 
 export const links = new LinkWatcher();
 
-/** Runs a vrrp_script on its interval; reports up after `rise` successes and down after `fall` failures. */
+/** Runs a vrrp_script on its interval; reports up after `rise` successes and down after `fall`
+ * failures (the first result gives the first verdict). */
 export class ScriptTracker {
-  #up: boolean | null = null;
-  #streak = 0;
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  readonly #count: RiseFall;
+  #next: TimerEntry | null = null;
   #running = false;
   #stopped = false;
   readonly #listeners = new Set<UpDown>();
 
-  constructor(readonly config: VrrpScriptConfig, readonly log: (line: string) => void) {}
+  constructor(readonly config: VrrpScriptConfig, readonly log: (line: string) => void) {
+    this.#count = new RiseFall(config.rise, config.fall);
+  }
 
   /** null until the first verdict. */
   get up(): boolean | null {
-    return this.#up;
+    return this.#count.verdict;
   }
 
   subscribe(onChange: UpDown): void {
@@ -96,58 +100,29 @@ export class ScriptTracker {
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = null;
+    timers.cancel(this.#next);
+    this.#next = null;
   }
 
   async #runOnce(): Promise<void> {
     if (this.#stopped || this.#running) return;
     this.#running = true;
-    const ok = await runScript(this.config.script, this.config.timeoutMs);
+    const ok = await scriptPasses(this.config.script, this.config.timeoutMs);
     this.#running = false;
     if (this.#stopped) return;
-    this.#record(ok);
-    this.#timer = setTimeout(() => void this.#runOnce(), this.config.intervalMs);
-  }
-
-  #record(ok: boolean): void {
-    // A streak counts results that disagree with the current verdict; the first verdict needs one result.
-    if (this.#up === null) {
-      this.#set(ok);
-      return;
+    const change = this.#count.record(ok);
+    if (change !== null) {
+      this.log(`vrrp: script ${this.config.name} is ${change.to ? "up" : "down"}`);
+      for (const onChange of this.#listeners) onChange(change.to);
     }
-    if (ok === this.#up) {
-      this.#streak = 0;
-      return;
-    }
-    this.#streak++;
-    if (this.#streak >= (ok ? this.config.rise : this.config.fall)) this.#set(ok);
-  }
-
-  #set(up: boolean): void {
-    this.#streak = 0;
-    if (this.#up === up) return;
-    this.#up = up;
-    this.log(`vrrp: script ${this.config.name} is ${up ? "up" : "down"}`);
-    for (const onChange of this.#listeners) onChange(up);
+    this.#next = timers.at(timers.now() + this.config.intervalMs, () => void this.#runOnce());
   }
 }
 
-/** Exit 0 within the timeout is success; a timeout kills the script. */
-async function runScript(script: string, timeoutMs: number): Promise<boolean> {
-  let child;
-  try {
-    child = runtime.spawn(["/bin/sh", "-c", script]);
-  } catch {
-    return false;
-  }
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  // Drain the pipes so a chatty script cannot block on a full one.
-  void child.stdout.pipeTo(new WritableStream()).catch(() => {});
-  void child.stderr.pipeTo(new WritableStream()).catch(() => {});
-  const code = await child.exited;
-  clearTimeout(timer);
-  return code === 0;
+/** Exit 0 within the timeout is success; a timeout kills the script (and what it started). */
+async function scriptPasses(script: string, timeoutMs: number): Promise<boolean> {
+  const { code, killed } = await runScript(["/bin/sh", "-c", script], { timeoutMs, outputLimit: 0 });
+  return code === 0 && !killed;
 }
 
 /** What pool tracking needs of the health part (src/health/service.ts's HealthService). */

@@ -9,7 +9,7 @@ import { ChunkedReader } from "../../http1/chunked.ts";
 import { errorResponseBytes } from "./heads-out.ts";
 import { latin1Bytes, Scratch } from "../../http1/bytes.ts";
 import { Exchange } from "./exchange.ts";
-import type { Timed } from "./deadlines.ts";
+import type { Timed } from "../../core/timer.ts";
 import type { SocketListener } from "./listener.ts";
 
 const enum State { Head, Body, Wait, Tunnel, Closed }

@@ -11,7 +11,7 @@ import { parseResponseHead, type ResponseHead } from "../../http1/response-head.
 import { ChunkedReader } from "../../http1/chunked.ts";
 import { clientResponseHead, upstreamRequestHead } from "./heads-out.ts";
 import type { UpstreamConn, UpstreamUser } from "./upstream-pool.ts";
-import type { Timed } from "./deadlines.ts";
+import type { Timed } from "../../core/timer.ts";
 import type { ClientConn } from "./client-conn.ts";
 import type { RouteConfig } from "../config.ts";
 import { type FailureKind, mayRetry } from "../retry.ts";

@@ -1,9 +1,8 @@
 // The heads the socket path writes: the request head sent upstream and the response head sent
-// to the client. Same rules as the fetch path (headers.ts): hop-by-hop fields and those named in
-// Connection go, X-Forwarded-*/X-Real-IP/Via are recomputed, then the operator's remove, set, add.
+// to the client. Hop-by-hop fields (RFC 9110 §7.6.1) and those named in Connection go,
+// X-Forwarded-*/X-Real-IP/Via are recomputed, then the operator's remove, set, add.
 // Fields that pass through are copied as byte ranges of the received head.
 import type { HeaderRewrite } from "../config.ts";
-import { VIA } from "../headers.ts";
 import { withoutCookie } from "../affinity.ts";
 import { errorBody, STATUS_TEXT } from "../errors.ts";
 import type { ErrorKind } from "../stats.ts";
@@ -16,6 +15,9 @@ import {
 } from "../../http1/head-scan.ts";
 import type { RequestHead } from "../../http1/request-head.ts";
 import type { ResponseHead } from "../../http1/response-head.ts";
+
+/** What this proxy adds to Via (RFC 9110 §7.6.3). */
+const VIA = "1.1 fulcrum";
 
 // Fields never copied, by well-known id: hop-by-hop ones (RFC 9110 §7.6.1).
 const HOP = new Uint8Array(KNOWN.length + 1);
@@ -124,7 +126,7 @@ export function clientResponseHead(
   return b.buildInto(out, tail, tailStart, tailEnd);
 }
 
-/** A complete error response, as errors.ts words it for the fetch path. */
+/** A complete error response, worded by errors.ts. */
 export function errorResponseBytes(status: number, kind: ErrorKind, detail: string, close: boolean, extra: [string, string][] = []): Uint8Array {
   const body = errorBody(status, detail);
   let s = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ""}\r\ncontent-type: text/plain; charset=utf-8\r\nx-fulcrum-error: ${kind}\r\n`;

@@ -6,9 +6,8 @@ import type { ListenerOptions } from "../options.ts";
 import type { Edge } from "../edge.ts";
 import { type RequestFacts, routeMatcher } from "../routes.ts";
 import { ClientConn } from "./client-conn.ts";
-import type { Deadlines } from "./deadlines.ts";
+import type { DeadlineSweep } from "../../core/timer.ts";
 import type { RequestHead } from "../../http1/request-head.ts";
-import { saneRequestId } from "../headers.ts";
 import { K_X_REQUEST_ID } from "../../http1/head-scan.ts";
 
 /** The limits a listener enforces (config: listeners[].max_*, *_timeout). */
@@ -26,7 +25,7 @@ export class SocketListener {
   constructor(
     readonly edge: Edge,
     readonly config: ListenerConfig,
-    readonly deadlines: Deadlines,
+    readonly deadlines: DeadlineSweep,
     private readonly tls?: TlsCertificate[],
   ) {
     this.match = routeMatcher(edge.config.routes, config.name);
@@ -73,4 +72,9 @@ export class SocketListener {
     this.conns.clear();
     await this.server?.stop();
   }
+}
+
+/** A client's X-Request-ID worth passing on: printable, no spaces, not absurdly long. */
+function saneRequestId(value: string | null): string | null {
+  return value !== null && /^[\x21-\x7e]{1,200}$/.test(value) ? value : null;
 }
