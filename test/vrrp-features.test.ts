@@ -5,7 +5,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { runtime } from "../src/runtime/index.ts";
-import { exec, Lab, sleep, waitFor } from "./helpers/netns.ts";
+import { Capture, exec, Lab, sleep, waitFor } from "./helpers/netns.ts";
 import { fulcrumConfig, holdsFor, type Peer, startFulcrum, waitForAddress, waitForNoAddress } from "./helpers/vrrp.ts";
 
 const VIP = "10.200.3.100";
@@ -72,25 +72,58 @@ test("vrrp: track_interface: losing the tracked link puts the master in FAULT an
   }
 });
 
-test("vrrp: track_script with a weight lowers the master's priority so the backup preempts, and raises it back", async () => {
-  const flag = `${scratch}/fail-check`;
+test("vrrp: weighted track_script, track_interface and track_pool add up: each lowers the master's priority by its weight, the backup preempts once it is below, and the master takes over again as they recover", async () => {
+  const scriptFlag = `${scratch}/fail-check`, poolFlag = `${scratch}/pool-weight-down`;
+  const a = [
+    "listeners: [{ bind: 127.0.0.1:18081 }]", // a's own namespace: its loopback is its own
+    "pools:",
+    "  web:",
+    "    servers: [127.0.0.1:9]",
+    `    health: { type: script, command: "test ! -e ${poolFlag}", interval: 200ms, rise: 1, fall: 1 }`,
+    fulcrumConfig({
+      priority: 150, vip: `${VIP}/24`,
+      top: ["  scripts:", `    chk: { script: "test ! -e ${scriptFlag}", interval: 0.2, weight: -30 }`],
+      extra: ["track_script: [chk]", "track_interface: [{ interface: uplink, weight: -30 }]", "track_pool: [{ pool: web, weight: -30 }]"],
+    }),
+  ].join("\n");
+  const restore = async () => {
+    await exec(["rm", "-f", scriptFlag, poolFlag]);
+    await uplinkCable(true);
+  };
   try {
-    const top = ["  scripts:", `    chk: { script: "test ! -e ${flag}", interval: 0.2, weight: -60 }`];
-    const a = await start("a", fulcrumConfig({ priority: 150, vip: `${VIP}/24`, top, extra: ["track_script: [chk]"] }));
-    await a.waitForLine(/-> MASTER/, 5000);
-    const b = await start("b", cfg(100));
+    const master = await start("a", a);
+    await master.waitForLine(/-> MASTER/, 5000);
+    const backup = await start("b", cfg(100));
     await waitForAddress(lab, "a", VIP, 2000);
-    await runtime.writeTextFile(flag, "");
-    await a.waitForLine(/VI_1 priority 150 -> 90 \(script chk down\)/, 3000);
-    await b.waitForLine(/VI_1 BACKUP -> MASTER/, 5000);
-    await a.waitForLine(/VI_1 MASTER -> BACKUP \(higher priority 100 from 10\.200\.3\.2\)/, 3000);
+
+    await runtime.writeTextFile(scriptFlag, "");
+    await master.waitForLine(/VI_1 priority 150 -> 120 \(script chk down\)/, 3000);
+    // 120 is still above the backup's 100: it stays backup past its master-down interval (1.8 s).
+    await holdsFor("b stays backup while a is at 120", async () => !(await lab.hasAddress("b", VIP)), 2200);
+    assert.doesNotMatch(backup.output(), /-> MASTER/);
+
+    await uplinkCable(false);
+    await master.waitForLine(/VI_1 priority 120 -> 90 \(interface uplink down\)/, 3000);
+    await backup.waitForLine(/VI_1 BACKUP -> MASTER/, 5000);
+    await master.waitForLine(/VI_1 MASTER -> BACKUP \(higher priority 100 from 10\.200\.3\.2\)/, 3000);
     await waitForAddress(lab, "b", VIP, 2000);
-    await exec(["rm", "-f", flag]);
-    await a.waitForLine(/VI_1 priority 90 -> 150 \(script chk up\)/, 3000);
-    await a.waitForLine(/VI_1 BACKUP -> MASTER/, 5000, a.output().indexOf("priority 90 -> 150"));
+    assert.doesNotMatch(master.output(), /FAULT/, "a weighted track lowers the priority, it does not fault");
+
+    await runtime.writeTextFile(poolFlag, "");
+    await master.waitForLine(/VI_1 priority 90 -> 60 \(pool web down\)/, 3000);
+
+    const mark = master.output().length;
+    await exec(["rm", "-f", poolFlag]);
+    await master.waitForLine(/VI_1 priority 60 -> 90 \(pool web up\)/, 3000, mark);
+    await uplinkCable(true);
+    await master.waitForLine(/VI_1 priority 90 -> 120 \(interface uplink up\)/, 3000, mark);
+    await master.waitForLine(/VI_1 BACKUP -> MASTER/, 5000, mark);
+    await exec(["rm", "-f", scriptFlag]);
+    await master.waitForLine(/VI_1 priority 120 -> 150 \(script chk up\)/, 3000, mark);
     await waitForAddress(lab, "a", VIP, 2000);
+    await waitForNoAddress(lab, "b", VIP, 2000);
   } finally {
-    await exec(["rm", "-f", flag]);
+    await restore();
     await stopAll();
   }
 });
@@ -228,32 +261,37 @@ test("vrrp: split brain: both nodes master while cut off; on healing the lower s
   }
 });
 
-test("vrrp: tshark decodes Fulcrum's v2, v3 and IPv6 adverts with valid checksums and no malformed or expert warnings", async () => {
+test("vrrp: tshark decodes Fulcrum's v2, v3 and IPv6 adverts, at least 3 of each captured, with valid checksums and no malformed or expert warnings", async () => {
   const file = `${scratch}/adverts.pcap`;
-  const capture = lab.exec("c", ["timeout", "4", "tcpdump", "--immediate-mode", "-i", "eth0", "-U", "-w", file, "ip proto 112 or ip6 proto 112"], 8000);
-  await sleep(500);
+  const each = 3;
   const configs = [
     fulcrumConfig({ vrid: 61, priority: 150, version: 2, interval: 1, vip: `${VIP}/24`, extra: ["authentication: { auth_type: PASS, auth_pass: pw }"] }),
     fulcrumConfig({ vrid: 62, priority: 150, version: 3, interval: 0.2, vip: `${VIP2}/24` }),
-    fulcrumConfig({ vrid: 63, priority: 150, version: 3, interval: 0.2, vip: "fd00:200:3::63/64" }),
+    fulcrumConfig({ vrid: 63, priority: 150, version: 3, interval: 0.2, vip: "fd00:200:3::63/64" }).replace("VI_1", "VI_6"),
   ];
+  const capture = await Capture.start(lab, "c", "ip proto 112 or ip6 proto 112", file);
   try {
-    const peers = [await start("a", configs[0]), await start("b", configs[1])];
-    const c6 = await start("a", configs[2].replace("VI_1", "VI_6"));
-    for (const p of [...peers, c6]) await p.waitForLine(/-> MASTER/, 5000);
-    await capture;
-    const count = (filter: string) =>
-      exec(["tshark", "-r", file, "-Y", filter, "-T", "fields", "-e", "frame.number"]).then((r) => r.stdout.trim().split("\n").filter(Boolean).length);
-    const all = await count("vrrp");
-    assert.ok(all >= 6, `captured ${all} adverts`);
-    assert.equal(await count("vrrp && vrrp.version == 2 && vrrp.checksum.status == 1"), await count("vrrp && vrrp.version == 2"));
-    assert.ok(await count("vrrp && vrrp.version == 3 && ip && vrrp.checksum.status == 1") > 0);
-    assert.ok(await count("vrrp && ipv6 && vrrp.checksum.status == 1") > 0);
-    assert.equal(await count("vrrp && vrrp.checksum.status != 1"), 0, "every checksum verified");
-    assert.equal(await count("_ws.malformed || _ws.expert.severity >= 4194304"), 0, "no malformed packets or warnings");
+    await Promise.all([start("a", configs[0]), start("b", configs[1]), start("a", configs[2])]);
+    // Until each kind has been captured `each` times: the v2 node, with 1 s adverts, becomes master
+    // last (3 × 1 s + skew), so a capture of fixed length could end before it sent any.
+    await capture.waitFor(/ > 224\.0\.0\.18: VRRPv2, Advertisement, vrid 61, prio 150,/, each, 10_000);
+    await capture.waitFor(/ > 224\.0\.0\.18: VRRPv3, Advertisement, vrid 62, prio 150,/, each, 5000);
+    await capture.waitFor(/ > ff02::12: VRRPv3, Advertisement, vrid 63, prio 150,/, each, 5000);
   } finally {
+    await capture.stop();
     await stopAll();
   }
+  const count = async (filter: string) => {
+    const r = await exec(["tshark", "-r", file, "-Y", filter, "-T", "fields", "-e", "frame.number"]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim().split("\n").filter(Boolean).length;
+  };
+  const v2 = await count("vrrp && ip && vrrp.version == 2 && vrrp.virt_rtr_id == 61 && vrrp.checksum.status == 1");
+  const v3 = await count("vrrp && ip && vrrp.version == 3 && vrrp.virt_rtr_id == 62 && vrrp.checksum.status == 1");
+  const v6 = await count("vrrp && ipv6 && vrrp.version == 3 && vrrp.virt_rtr_id == 63 && vrrp.checksum.status == 1");
+  assert.ok(v2 >= each && v3 >= each && v6 >= each, `decoded with good checksums: v2 ${v2}, v3 ${v3}, IPv6 ${v6}`);
+  assert.equal(await count("vrrp && vrrp.checksum.status != 1"), 0, "every checksum verified");
+  assert.equal(await count("_ws.malformed || _ws.expert.severity >= 4194304"), 0, "no malformed packets or warnings");
 });
 
 test("vrrp: track_pool: when a pool's health checks find no healthy server the master faults, and recovers with it", async () => {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { runtime } from "../src/runtime/index.ts";
 import { parseIPv4 } from "../src/vrrp/ip.ts";
 import { type Advert, AUTH_PASS, encodeAdvert, internetChecksum, passwordBytes } from "../src/vrrp/packet.ts";
-import { Lab, sleep } from "./helpers/netns.ts";
+import { Capture, Lab, sleep } from "./helpers/netns.ts";
 import { fulcrumConfig, holdsFor, type Peer, startFulcrum, waitForAddress, waitForNoAddress } from "./helpers/vrrp.ts";
 
 const VIP = "10.200.1.100";
@@ -50,16 +50,40 @@ async function stopAll(): Promise<void> {
   for (const peer of [...running]) await stop(peer);
 }
 
-test("vrrp: election: the higher priority becomes master, holds the VIP, and the client resolves it to its MAC", async () => {
+// A gratuitous ARP for the VIP as tcpdump prints it with -e: the sender's MAC, then a broadcast
+// request for the VIP from the VIP itself (RFC 5227's announcement).
+const garp = (mac: string) => new RegExp(`^${mac} > ff:ff:ff:ff:ff:ff, ethertype ARP .*Request who-has ${VIP.replace(/\./g, "\\.")} tell ${VIP.replace(/\./g, "\\.")},`);
+
+test("vrrp: election: the higher priority becomes master, holds the VIP, announces it as garp_master_* say, and the client resolves it to its MAC", async () => {
+  const capture = await Capture.start(lab, "c", "arp");
   try {
-    const a = await start("a", fulcrumConfig({ priority: 150 }));
-    const b = await start("b", fulcrumConfig({ priority: 100 }));
+    const garpSettings = ["garp_master_delay: 1", "garp_master_repeat: 3", "garp_master_refresh: 2"];
+    const a = await start("a", fulcrumConfig({ priority: 150, extra: garpSettings }));
+    const b = await start("b", fulcrumConfig({ priority: 100, extra: garpSettings }));
     await a.waitForLine(/VI_1 BACKUP -> MASTER \(master down timer expired\)/, 5000);
     await waitForAddress(lab, "a", VIP, 5000);
     await holdsFor("b stays backup without the VIP", async () => !(await lab.hasAddress("b", VIP)), 2500);
     assert.doesNotMatch(b.output(), /-> MASTER/);
+    // On becoming master: 3 (repeat) at once, 3 more after garp_master_delay (1 s), then 1 every
+    // garp_master_refresh (2 s). Times are the capture's.
+    const announced = await capture.waitFor(garp(lab.node("a").mac), 3 + 3 + 1, 3000);
+    const t0 = announced[0].at;
+    const offsets = announced.map((p) => Math.round((p.at - t0) * 1000));
+    const shown = offsets.join(", ");
+    const burst = (from: number, count: number, planned: number) => {
+      const at = offsets.slice(from, from + count);
+      // Timers fire late, never early (10 ms for the capture's and the timer's clocks to differ);
+      // the upper bound is widened for a loaded machine, and still keeps the bursts apart.
+      assert.ok(at.every((o) => o >= planned - 10 && o <= planned + 400), `burst at ${planned} ms: offsets ${shown}`);
+      assert.ok(at[at.length - 1] - at[0] <= 50, `a burst goes out at once: offsets ${shown}`);
+    };
+    burst(0, 3, 0);
+    burst(3, 3, 1000);
+    burst(6, 1, 2000);
+    assert.equal(capture.matching(garp(lab.node("b").mac)).length, 0, "the backup announces nothing");
     assert.equal(await clientSeesVip(), lab.node("a").mac);
   } finally {
+    await capture.stop();
     await stopAll();
   }
 });
@@ -90,12 +114,23 @@ test("vrrp: clean failover: SIGTERM sends priority 0, the master releases the VI
     const b = await start("b", fulcrumConfig({ priority: 100, interval: 2 }));
     await waitForAddress(lab, "a", VIP, 5000);
     await sleep(500);
-    const t0 = performance.now();
-    assert.equal(await stop(a), 0, "SIGTERM exits 0");
-    // With 2 s adverts a dead master is noticed only after ~6.8 s; the priority-0 advert makes it ~0.8 s (skew).
-    await waitForAddress(lab, "b", VIP, 4000);
-    assert.ok(performance.now() - t0 < 4000);
-    await b.waitForLine(/VI_1 BACKUP -> MASTER \(master gave up \(priority 0 advert\)\)/, 1000);
+    const capture = await Capture.start(lab, "c", "ip proto 112");
+    try {
+      assert.equal(await stop(a), 0, "SIGTERM exits 0");
+      await waitForAddress(lab, "b", VIP, 4000);
+      await b.waitForLine(/VI_1 BACKUP -> MASTER \(master gave up \(priority 0 advert\)\)/, 1000);
+      // From the capture's times, not the test's (which would include a's shutdown): b's first
+      // advert follows a's priority-0 advert after b's skew time, (256 - 100) × 2 s / 256 = 1.22 s,
+      // where a silent master would be noticed only after 3 × 2 s + skew = 7.22 s.
+      const [gaveUp] = await capture.waitFor(/10\.200\.1\.1 > 224\.0\.0\.18: VRRPv3, Advertisement, vrid 51, prio 0,/, 1, 2000);
+      const [took] = await capture.waitFor(/10\.200\.1\.2 > 224\.0\.0\.18: VRRPv3, Advertisement, vrid 51, prio 100,/, 1, 2000);
+      const skew = (156 * 2) / 256;
+      const after = took.at - gaveUp.at;
+      // Not before the skew (10 ms for clocks); the upper bound is widened for a loaded machine.
+      assert.ok(after >= skew - 0.01 && after <= skew + 1.5, `b took over ${after.toFixed(3)} s after the priority-0 advert`);
+    } finally {
+      await capture.stop();
+    }
     assert.equal(await lab.hasAddress("a", VIP), false, "the stopped master removed its VIP");
     assert.match(a.output(), /VI_1 MASTER -> INIT \(shutdown\)/);
   } finally {
@@ -137,11 +172,12 @@ test("vrrp: preempt_delay: a higher-priority node preempts only after the delay"
   try {
     const b = await start("b", fulcrumConfig({ priority: 100 }));
     await b.waitForLine(/-> MASTER/, 5000);
-    const a = await start("a", fulcrumConfig({ priority: 200, extra: ['preempt_delay: "3s"'] }));
+    // Taken before a is started: a cannot have preempted earlier than 3 s after this, however slow its start.
     const t0 = performance.now();
+    const a = await start("a", fulcrumConfig({ priority: 200, extra: ['preempt_delay: "3s"'] }));
     await a.waitForLine(/VI_1 BACKUP -> MASTER \(preempt_delay over, preempting a lower-priority master\)/, 8000);
     const waited = performance.now() - t0;
-    assert.ok(waited >= 2900, `preempted after ${waited.toFixed(0)} ms, before the 3 s delay`);
+    assert.ok(waited >= 3000, `preempted after ${waited.toFixed(0)} ms, before the 3 s delay`);
     await waitForAddress(lab, "a", VIP, 2000);
     await waitForNoAddress(lab, "b", VIP, 2000);
   } finally {

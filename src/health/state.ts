@@ -17,7 +17,7 @@ export interface Transition {
 export class CheckState {
   /** `initial: down` starts with no verdict, which counts as down: the first success brings the
    * server up (it was never seen failing), the first failure makes it proven down. */
-  private readonly count: RiseFall;
+  readonly count: RiseFall;
   /** The weight the check last asked for. */
   weight: WeightRequest = "configured";
   lastResult: CheckResult | null = null;

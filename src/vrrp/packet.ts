@@ -51,6 +51,11 @@ export type DropReason =
   | "interval" // v2 interval differs from ours, or a zero interval
   | "addresses"; // address list differs and the sender is not the address owner
 
+/** Every drop reason (the tests show each one is reachable). */
+export const DROP_REASONS: readonly DropReason[] = [
+  "length", "ttl", "version", "type", "count", "checksum", "vrid", "auth", "interval", "addresses",
+];
+
 type Decoded = { ok: true; advert: Advert } | { ok: false; reason: DropReason; detail: string };
 
 // ------------------------------------------------------------------------------------- checksums

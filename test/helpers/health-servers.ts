@@ -16,6 +16,10 @@ export class FlakyServer {
   requests = 0;
   /** Connections accepted. */
   connections = 0;
+  /** When each request head arrived (performance.now()): the times the server saw each check. */
+  readonly requestTimes: number[] = [];
+  /** When each connection was accepted (performance.now()). */
+  readonly connectTimes: number[] = [];
   port = 0;
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
@@ -52,6 +56,7 @@ export class FlakyServer {
 
   private accept(socket: net.Socket): void {
     this.connections++;
+    this.connectTimes.push(performance.now());
     this.sockets.add(socket);
     socket.on("close", () => this.sockets.delete(socket));
     socket.on("error", () => {});
@@ -63,6 +68,7 @@ export class FlakyServer {
         const head = buffered.slice(0, end);
         buffered = buffered.slice(end + 4);
         this.requests++;
+        this.requestTimes.push(performance.now());
         if (!this.answer(socket, /^connection:\s*close/im.test(head))) return;
       }
     });

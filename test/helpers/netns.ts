@@ -3,7 +3,7 @@
 // is eth0. Names start with fvr-<pid>- so parallel runs never collide, and a lab left by a
 // crashed run (its pid gone) is removed before a new one is built.
 import process from "node:process";
-import { runtime } from "../../src/runtime/index.ts";
+import { type Child, runtime } from "../../src/runtime/index.ts";
 
 export interface Exec {
   code: number;
@@ -116,6 +116,12 @@ export class Lab {
     return exec(["ip", "netns", "exec", this.node(node).ns, ...argv], timeoutMs);
   }
 
+  /** Starts a command inside a node's namespace without waiting for it. `ip netns exec` execs the
+   * command, so the child's pid is the command's own. */
+  spawn(node: string, argv: string[]): Child {
+    return runtime.spawn(["ip", "netns", "exec", this.node(node).ns, ...argv]);
+  }
+
   /** The addresses on a node's interface, without prefix lengths. */
   async addresses(node: string, dev = "eth0"): Promise<string[]> {
     const out = await run(["ip", "-j", "-n", this.node(node).ns, "addr", "show", "dev", dev]);
@@ -152,11 +158,14 @@ export class Lab {
     await run(["ip", "-n", this.switchNs, "link", "set", "dev", this.node(node).port, "type", "bridge_slave", "isolated", on ? "on" : "off"]);
   }
 
+  /** Ends what still runs in the lab's namespaces, then deletes them. */
   async destroy(): Promise<void> {
     const list = await exec(["ip", "netns", "list"]);
     for (const line of list.stdout.split("\n")) {
       const ns = line.split(" ")[0];
-      if (ns.startsWith(this.prefix)) await exec(["ip", "netns", "delete", ns]);
+      if (!ns.startsWith(this.prefix)) continue;
+      await endProcessesIn(ns);
+      await exec(["ip", "netns", "delete", ns]);
     }
   }
 }
@@ -169,9 +178,85 @@ async function removeStaleLabs(): Promise<void> {
     const m = /^fvr-(\d+)-/.exec(ns);
     // /proc/PID/stat, not /proc/PID: Bun's exists() is false for every directory.
     if (m === null || (await runtime.exists(`/proc/${m[1]}/stat`))) continue;
-    // Only processes inside our own stale namespaces: started by an earlier run of these tests.
-    const pids = (await exec(["ip", "netns", "pids", ns])).stdout.split(/\s+/).filter(Boolean);
-    for (const pid of pids) await exec(["kill", "-KILL", pid]);
+    await endProcessesIn(ns);
     await exec(["ip", "netns", "delete", ns]);
+  }
+}
+
+/** SIGKILLs every process in a lab namespace: only processes the tests started there (a deleted
+ * namespace would otherwise live on in them, with their sockets and addresses). */
+async function endProcessesIn(ns: string): Promise<void> {
+  const pids = (await exec(["ip", "netns", "pids", ns])).stdout.split(/\s+/).filter((p) => /^\d+$/.test(p));
+  if (pids.length === 0) return;
+  await exec(["kill", "-KILL", ...pids]);
+  // Deleting the namespace only drops its name; wait (bounded) until the processes are gone.
+  await waitFor(`the processes in ${ns} to end`, async () => (await exec(["ip", "netns", "pids", ns])).stdout.trim() === "", 3000, 20)
+    .catch(() => {});
+}
+
+/** One packet as tcpdump printed it: its capture time (seconds since the epoch, from the
+ * kernel's timestamp) and the rest of the line. */
+export interface CapturedPacket {
+  at: number;
+  text: string;
+}
+
+/** tcpdump on a node's eth0, its packets decoded line by line as they arrive (and written to
+ * `file` too when given). Times are the capture's own, so they do not depend on when the test
+ * looks. */
+export class Capture {
+  readonly packets: CapturedPacket[] = [];
+  #stderr = "";
+
+  private constructor(readonly child: Child) {}
+
+  static async start(lab: Lab, node: string, filter: string, file?: string): Promise<Capture> {
+    const argv = ["tcpdump", "--immediate-mode", "-l", "-n", "-e", "-tt", "-i", "eth0"];
+    if (file !== undefined) argv.push("-U", "-w", file, "--print");
+    const capture = new Capture(lab.spawn(node, [...argv, filter]));
+    const decoder = new TextDecoder();
+    let partial = "";
+    void (async () => {
+      for await (const chunk of capture.child.stdout) {
+        partial += decoder.decode(chunk, { stream: true });
+        const lines = partial.split("\n");
+        partial = lines.pop()!;
+        for (const line of lines) {
+          const m = /^(\d+\.\d+) (.*)$/.exec(line);
+          if (m) capture.packets.push({ at: Number(m[1]), text: m[2] });
+        }
+      }
+    })().catch(() => {});
+    void (async () => {
+      for await (const chunk of capture.child.stderr) capture.#stderr += decoder.decode(chunk);
+    })().catch(() => {});
+    try {
+      await waitFor("tcpdump to listen", () => capture.#stderr.includes("listening on"), 5000, 20);
+    } catch (e) {
+      await capture.stop();
+      throw new Error(`${(e as Error).message}: ${capture.#stderr}`);
+    }
+    return capture;
+  }
+
+  /** Packets whose line matches `re`. */
+  matching(re: RegExp): CapturedPacket[] {
+    return this.packets.filter((p) => re.test(p.text));
+  }
+
+  /** Waits until at least `count` packets match `re`, and returns them. */
+  async waitFor(re: RegExp, count: number, timeoutMs: number): Promise<CapturedPacket[]> {
+    return await waitFor(`${count} packets matching ${re}; captured:\n${this.packets.map((p) => `${p.at} ${p.text}`).join("\n")}`, () => {
+      const found = this.matching(re);
+      return found.length >= count ? found : null;
+    }, timeoutMs, 20) as CapturedPacket[];
+  }
+
+  /** Ends tcpdump (SIGTERM; it flushes its file) and waits for it, SIGKILL after 3 s. */
+  async stop(): Promise<void> {
+    this.child.kill("SIGTERM");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 3000);
+    await this.child.exited;
+    clearTimeout(timer);
   }
 }

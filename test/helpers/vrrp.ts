@@ -97,7 +97,13 @@ export async function startKeepalived(lab: Lab, node: string, config: string): P
   const peer = peerOf(child, vrrpChild);
   // A killed keepalived leaves its pidfiles behind.
   void peer.exited.then(() => exec(["rm", "-f", `${base}.pid`, `${base}-vrrp.pid`]));
-  await peer.waitForLine(/Startup complete|Entering BACKUP STATE/, 15_000);
+  try {
+    await peer.waitForLine(/Startup complete|Entering BACKUP STATE/, 15_000);
+  } catch (e) {
+    // Never started (or never said so): end it and its VRRP child, by pid, rather than leave them running.
+    await peer.kill();
+    throw e;
+  }
   return peer;
 }
 
