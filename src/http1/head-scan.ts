@@ -1,7 +1,7 @@
-// The head-scan kernel (TS; wasm/assembly/headscan.ts is its twin): one pass over a head's
-// header lines that validates every byte as RFC 9112 requires and writes an index of where
-// each field's name and value are, with well-known fields classified by id. Nothing is decoded
-// to strings here: the socket path forwards byte ranges and decodes only what it must read.
+// The head-scan kernel: one pass over a head's header lines that validates every byte as RFC 9112
+// requires and writes an index of where each field's name and value are, with well-known fields
+// classified by id. Nothing is decoded to strings here: the socket path forwards byte ranges and
+// decodes only what it must read.
 //
 // Index layout (Int32Array): [0] error (HEAD_OK or a HEAD_* code), [1] field count,
 // then per field k at 2 + k * FIELD_WORDS: nameStart, nameEnd, valueStart, valueEnd, known id.
