@@ -209,7 +209,7 @@ test("strict: a client that sends its head too slowly gets 408 (header_timeout)"
   assert.equal(sink.received(), "");
 });
 
-test("strict: a GET pipelined after a chunked POST is answered, with the bytes split at every offset", async () => {
+test("strict: a GET pipelined after a chunked POST is answered, with the bytes split at every offset and a byte per write", async () => {
   const post = `POST /up HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-Sum: 5\r\n\r\n`;
   const get = `GET /after HTTP/1.1\r\n${H}Connection: close\r\n\r\n`;
   const bytes = post + get;
@@ -223,6 +223,9 @@ test("strict: a GET pipelined after a chunked POST is answered, with the bytes s
     assert.deepEqual(statuses(reply.text), [200, 200], `cut at ${cut}: ${reply.text}`);
     assert.deepEqual([...reply.text.matchAll(/sink saw: (\w+ \/\w+)/g)].map((m) => m[1]), ["POST /up", "GET /after"], `cut at ${cut}`);
   }
+  // And a byte per write.
+  const reply = await rawExchange(port, bytes.split(""), 5000, 2);
+  assert.deepEqual(statuses(reply.text), [200, 200], `a byte per write: ${reply.text}`);
 });
 
 /** Sends `first`, waits (bounded) until the sink has seen `seen`, then sends `second`; returns
