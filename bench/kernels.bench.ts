@@ -7,9 +7,6 @@ import { createDataPlane } from "../src/core/wasm.ts";
 import { SCHEDULERS } from "../src/core/schedulers.ts";
 import { KEYBUF_OFF, MAGLEV_M } from "../src/core/layout.ts";
 import type { DataPlane } from "../src/core/dataplane.ts";
-import { scanHeaderLines } from "../src/http1/head-scan.ts";
-import { wasmScanHeaderLines } from "../src/http1/head-scan-wasm.ts";
-import { latin1Bytes } from "../src/http1/bytes.ts";
 
 const LOOP = 10_000;
 const BATCH = 4096;
@@ -97,28 +94,6 @@ async function maglevRows(): Promise<string[]> {
   return rows;
 }
 
-async function headScanRows(dp: DataPlane): Promise<string[]> {
-  const scanWasm = wasmScanHeaderLines(dp)!;
-  const small = latin1Bytes("GET /tiny HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\nAccept: */*\r\nX-Forwarded-For: 10.1.2.3\r\n\r\n");
-  const big = latin1Bytes(`GET /api/v1/items?page=2 HTTP/1.1\r\nHost: shop.example.com\r\n${
-    Array.from({ length: 19 }, (_, i) => `X-Header-${i}: value-${i}-${"v".repeat(20)}\r\n`).join("")}\r\n`);
-  const rows: string[] = [];
-  for (const [label, head] of [["4 fields", small], ["20 fields, 900 bytes", big]] as const) {
-    const from = head.indexOf(10) + 1, end = head.length - 2;
-    const index = new Int32Array(2 + 101 * 5);
-    const bench = new Bench({ time: TIME, warmupTime: 100 });
-    const loopTs = new Function("scan", "head", "from", "end", "index", "n", "let a = 0; for (let i = 0; i < n; i++) a += scan(head, from, end, index, 100) + index[1]; return a;");
-    const loopWasm = new Function("scan", "head", "from", "end", "index", "n", "let a = 0; for (let i = 0; i < n; i++) a += scan(head, from, end, index, 100) + index[1]; return a;");
-    bench.add("ts", () => { sink += loopTs(scanHeaderLines, head, from, end, index, 1000); });
-    bench.add("wasm", () => { sink += loopWasm(scanWasm, head, from, end, index, 1000); });
-    await bench.run();
-    const ns = (name: string) => (bench.getTask(name)!.result as { latency: { p50: number } }).latency.p50 * 1e6 / 1000;
-    const w = ns("wasm"), t = ns("ts");
-    rows.push(`| head scan, ${label} (copy in and out included for WASM) | ${w.toFixed(1)} | ${t.toFixed(1)} | ${w <= t ? "WASM" : "TS"} ${(Math.max(w, t) / Math.min(w, t)).toFixed(2)}x |`);
-  }
-  return rows;
-}
-
 const dp = await createDataPlane({ impl: "wasm", seed: 1 });
 const cpu = (await runtime.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown cpu";
 console.log(`\n### ${runtime.name} ${runtime.version}, ${cpu}\n`);
@@ -127,5 +102,4 @@ console.log("|---|---:|---:|---|");
 for (const r of await pickRows(dp)) console.log(r);
 for (const r of await otherRows(dp)) console.log(r);
 for (const r of await maglevRows()) console.log(r);
-for (const r of await headScanRows(dp)) console.log(r);
 if (sink === 0.5) console.log(sink);

@@ -71,8 +71,6 @@ export interface DataPlaneOptions {
 export class DataPlane {
   readonly memory: ArrayBuffer;
   readonly wasm: Kernels | null;
-  /** The WASM head-scan kernel (src/edge/http1/head-scan-wasm.ts wraps it), when WASM is loaded. */
-  readonly wasmScanHead: ((from: number, end: number, maxFields: number) => number) | null;
   readonly twin: Kernels;
   /** Field views, made once: index by server slot. Write state and weights through setState and
    * setEffectiveWeight (they keep the gate and lookup tables in step); active directly. */
@@ -99,11 +97,7 @@ export class DataPlane {
     this.impl = options.impl ?? "auto";
     if (options.wasm) {
       const instance = new WebAssembly.Instance(new WebAssembly.Module(options.wasm as BufferSource), {});
-      const ex = instance.exports as unknown as Kernels & {
-        memory: WebAssembly.Memory;
-        scanHead: (from: number, end: number, maxFields: number) => number;
-      };
-      this.wasmScanHead = ex.scanHead;
+      const ex = instance.exports as unknown as Kernels & { memory: WebAssembly.Memory };
       this.memory = ex.memory.buffer as ArrayBuffer;
       this.wasm = {
         pick: ex.pick, pickBatch: ex.pickBatch, rebuild: ex.rebuild, pickKey: ex.pickKey, hashKey: ex.hashKey,
@@ -112,7 +106,6 @@ export class DataPlane {
       if (this.impl !== "ts") throw new Error(`data plane: impl "${this.impl}" needs the WASM module`);
       this.memory = new ArrayBuffer(HEAP_END);
       this.wasm = null;
-      this.wasmScanHead = null;
     }
     this.twin = twinKernels(this.memory);
     this.words = new Int32Array(this.memory);

@@ -1,23 +1,60 @@
 // An incremental reader of chunked message bodies (RFC 9112 §7.1). It finds where the body
 // ends, so a keep-alive or pipelined connection knows where the next message starts, and it
-// rejects anything malformed; the bytes themselves pass through unchanged.
+// rejects anything malformed at the first byte that breaks the grammar, so a caller that
+// forwards what it has read never passes on a byte of a bad line; the bytes themselves pass
+// through unchanged.
+//
+// Chunk extensions are read to the grammar of §7.1.1 (`;name`, `;name=token`,
+// `;name="quoted"`, BWS around `;` and `=`) and passed on. Trailer fields are read by the rules
+// the head scan applies to header fields (token name, colon right after it, field-value bytes,
+// CRLF only, no obs-fold), bounded in size and count. Valid trailers are forwarded, not dropped:
+// they are then exactly what was validated, and keeping them needs no rewriting of a body that
+// streams through in the pieces it arrived in.
+import { fieldValueByte, TCHAR } from "./head-scan.ts";
 
-const enum S { Size, Ext, SizeLf, Data, DataCr, DataLf, Trailer, TrailerLf, LastLf, Done }
-
-// tchar, plus what chunk extensions may hold: ";", "=", quoted strings, whitespace.
-function extByte(b: number): boolean {
-  return b === 0x09 || (b >= 0x20 && b !== 0x7f);
+const enum S {
+  Size, ExtSemi, ExtNameStart, ExtName, ExtAfterName, ExtValueStart, ExtToken, ExtQuoted, ExtQuotedPair,
+  ExtAfterQuoted, SizeLf, Data, DataCr, DataLf, TrailerLine, TrailerName, TrailerValue, TrailerLf, LastLf, Done,
 }
+
+export interface ChunkedLimits {
+  /** Bytes of extensions on one chunk line (after the size, up to its CR). */
+  maxExtensionBytes?: number;
+  /** Bytes of the trailer section, through its final CRLF. */
+  maxTrailerBytes?: number;
+  /** Fields in the trailer section. */
+  maxTrailerFields?: number;
+}
+
+export const CHUNKED_DEFAULTS: Required<ChunkedLimits> = { maxExtensionBytes: 4096, maxTrailerBytes: 64 * 1024, maxTrailerFields: 100 };
+
+/** Receives the chunk data (without framing) as it is read: buf[start, end). */
+export type ChunkData = (buf: Uint8Array, start: number, end: number) => void;
+
+// A chunk size stays below 2^52 so that the number is exact (16 digits allow leading zeros).
+const MAX_SIZE_DIGITS = 16;
+const SIZE_SHIFT_LIMIT = 2 ** 48;
 
 export class ChunkedReader {
   private state = S.Size;
   private size = 0;
   private sizeDigits = 0;
   private remaining = 0;
-  private trailerLineLength = 0;
+  private extensionBytes = 0;
+  private trailerBytes = 0;
+  private trailerFields = 0;
+  private readonly maxExtensionBytes: number;
+  private readonly maxTrailerBytes: number;
+  private readonly maxTrailerFields: number;
   /** Total chunk-data bytes seen (for body size limits). */
   dataBytes = 0;
   error: string | null = null;
+
+  constructor(limits: ChunkedLimits = {}, private readonly onData: ChunkData | null = null) {
+    this.maxExtensionBytes = limits.maxExtensionBytes ?? CHUNKED_DEFAULTS.maxExtensionBytes;
+    this.maxTrailerBytes = limits.maxTrailerBytes ?? CHUNKED_DEFAULTS.maxTrailerBytes;
+    this.maxTrailerFields = limits.maxTrailerFields ?? CHUNKED_DEFAULTS.maxTrailerFields;
+  }
 
   get done(): boolean {
     return this.state === S.Done;
@@ -29,70 +66,135 @@ export class ChunkedReader {
     let i = start;
     while (i < end && this.state !== S.Done) {
       const b = buf[i];
-      switch (this.state) {
-        case S.Size: {
-          const d = hexValue(b);
-          if (d >= 0) {
-            if (++this.sizeDigits > 15) return this.fail("chunk size too large");
-            this.size = this.size * 16 + d;
-          } else if (this.sizeDigits === 0) return this.fail("chunk size is not hexadecimal");
-          else if (b === 0x3b) this.state = S.Ext; // ;
-          else if (b === 0x0d) this.state = S.SizeLf;
-          else return this.fail("invalid character after the chunk size");
-          i++;
-          break;
-        }
-        case S.Ext:
-          if (b === 0x0d) this.state = S.SizeLf;
-          else if (!extByte(b)) return this.fail("invalid character in a chunk extension");
-          i++;
-          break;
-        case S.SizeLf:
-          if (b !== 0x0a) return this.fail("bare CR in a chunk header");
-          i++;
-          if (this.size === 0) { this.state = S.Trailer; this.trailerLineLength = 0; }
-          else { this.state = S.Data; this.remaining = this.size; }
-          break;
-        case S.Data: {
-          const take = Math.min(this.remaining, end - i);
-          this.remaining -= take;
-          this.dataBytes += take;
-          i += take;
-          if (this.remaining === 0) this.state = S.DataCr;
-          break;
-        }
-        case S.DataCr:
-          if (b !== 0x0d) return this.fail("chunk data longer than its size");
-          this.state = S.DataLf;
-          i++;
-          break;
-        case S.DataLf:
-          if (b !== 0x0a) return this.fail("bare CR after chunk data");
-          this.state = S.Size;
-          this.size = this.sizeDigits = 0;
-          i++;
-          break;
-        case S.Trailer:
-          // Trailer fields until an empty line.
-          if (b === 0x0d) this.state = this.trailerLineLength === 0 ? S.LastLf : S.TrailerLf;
-          else if (b === 0x0a || (b < 0x20 && b !== 0x09) || b === 0x7f) return this.fail("invalid character in a trailer");
-          else this.trailerLineLength++;
-          i++;
-          break;
-        case S.TrailerLf:
-          if (b !== 0x0a) return this.fail("bare CR in a trailer");
-          this.state = S.Trailer;
-          this.trailerLineLength = 0;
-          i++;
-          break;
-        case S.LastLf:
-          if (b !== 0x0a) return this.fail("bare CR at the end of the body");
-          this.state = S.Done;
-          i++;
-          break;
+      const state = this.state;
+      if (state === S.Data) {
+        const take = Math.min(this.remaining, end - i);
+        if (this.onData !== null) this.onData(buf, i, i + take);
+        this.remaining -= take;
+        this.dataBytes += take;
+        i += take;
+        if (this.remaining === 0) this.state = S.DataCr;
+        continue;
       }
+      if (state >= S.ExtSemi && state <= S.ExtAfterQuoted && b !== 0x0d && ++this.extensionBytes > this.maxExtensionBytes) {
+        return this.fail(`chunk extensions longer than ${this.maxExtensionBytes} bytes`);
+      }
+      if (state >= S.TrailerLine && ++this.trailerBytes > this.maxTrailerBytes) {
+        return this.fail(`trailer section larger than ${this.maxTrailerBytes} bytes`);
+      }
+      const why = this.step(state, b);
+      if (why !== null) return this.fail(why);
+      i++;
     }
     return i - start;
+  }
+
+  /** One byte outside chunk data: moves the state on, or says what is wrong. */
+  private step(state: S, b: number): string | null {
+    switch (state) {
+      case S.Size: {
+        const d = hexValue(b);
+        if (d >= 0) {
+          if (++this.sizeDigits > MAX_SIZE_DIGITS || this.size >= SIZE_SHIFT_LIMIT) return "chunk size too large";
+          this.size = this.size * 16 + d;
+        } else if (this.sizeDigits === 0) return "chunk size is not hexadecimal";
+        else if (b === 0x0d) this.state = S.SizeLf;
+        else if (b === 0x3b || b === 0x20 || b === 0x09) { // ; or BWS: extensions follow
+          this.state = b === 0x3b ? S.ExtNameStart : S.ExtSemi;
+          this.extensionBytes = 1;
+        } else return "invalid character after the chunk size";
+        return null;
+      }
+      case S.ExtSemi: // BWS that only a ";" may follow
+        if (b === 0x3b) this.state = S.ExtNameStart;
+        else if (b !== 0x20 && b !== 0x09) return b === 0x0d ? "whitespace at the end of a chunk line" : "invalid character in a chunk extension";
+        return null;
+      case S.ExtNameStart:
+        if (TCHAR[b] === 1) this.state = S.ExtName;
+        else if (b !== 0x20 && b !== 0x09) return "chunk extension without a name";
+        return null;
+      case S.ExtName:
+        if (TCHAR[b] === 1) return null;
+        if (b === 0x3d) this.state = S.ExtValueStart; // =
+        else if (b === 0x20 || b === 0x09) this.state = S.ExtAfterName;
+        else return this.afterExtension(b);
+        return null;
+      case S.ExtAfterName:
+        if (b === 0x3d) this.state = S.ExtValueStart;
+        else if (b === 0x3b) this.state = S.ExtNameStart;
+        else if (b !== 0x20 && b !== 0x09) return "invalid character in a chunk extension";
+        return null;
+      case S.ExtValueStart:
+        if (TCHAR[b] === 1) this.state = S.ExtToken;
+        else if (b === 0x22) this.state = S.ExtQuoted; // "
+        else if (b !== 0x20 && b !== 0x09) return "chunk extension without a value after =";
+        return null;
+      case S.ExtToken:
+        return TCHAR[b] === 1 ? null : this.afterExtension(b);
+      case S.ExtQuoted:
+        if (b === 0x22) this.state = S.ExtAfterQuoted;
+        else if (b === 0x5c) this.state = S.ExtQuotedPair; // backslash
+        else if (!fieldValueByte(b)) return b === 0x0d ? "unterminated quoted string in a chunk extension" : "invalid character in a chunk extension";
+        return null;
+      case S.ExtQuotedPair:
+        if (!fieldValueByte(b)) return "invalid character in a chunk extension";
+        this.state = S.ExtQuoted;
+        return null;
+      case S.ExtAfterQuoted:
+        return this.afterExtension(b);
+      case S.SizeLf:
+        if (b !== 0x0a) return "bare CR in a chunk line";
+        if (this.size === 0) this.state = S.TrailerLine;
+        else { this.state = S.Data; this.remaining = this.size; }
+        return null;
+      case S.DataCr:
+        if (b !== 0x0d) return "chunk data longer than its size";
+        this.state = S.DataLf;
+        return null;
+      case S.DataLf:
+        if (b !== 0x0a) return "bare CR after chunk data";
+        this.state = S.Size;
+        this.size = this.sizeDigits = 0;
+        return null;
+      // The trailer section: field lines until an empty one, as the head scan reads them.
+      case S.TrailerLine:
+        if (b === 0x0d) this.state = S.LastLf;
+        else if (TCHAR[b] === 1) this.state = S.TrailerName;
+        else if (b === 0x20 || b === 0x09) return "obsolete line folding in the trailers";
+        else if (b === 0x0a) return "bare LF in the trailers";
+        else return "invalid character in a trailer field name";
+        return null;
+      case S.TrailerName:
+        if (TCHAR[b] === 1) return null;
+        if (b === 0x3a) { this.state = S.TrailerValue; return null; } // :
+        if (b === 0x20 || b === 0x09) return "whitespace before the colon in a trailer field";
+        if (b === 0x0d) return "trailer line without a colon";
+        if (b === 0x0a) return "bare LF in the trailers";
+        return "invalid character in a trailer field name";
+      case S.TrailerValue:
+        if (b === 0x0d) this.state = S.TrailerLf;
+        else if (!fieldValueByte(b)) return b === 0x0a ? "bare LF in the trailers" : "invalid character in a trailer field value";
+        return null;
+      case S.TrailerLf:
+        if (b !== 0x0a) return "bare CR in the trailers";
+        if (++this.trailerFields > this.maxTrailerFields) return `more than ${this.maxTrailerFields} trailer fields`;
+        this.state = S.TrailerLine;
+        return null;
+      case S.LastLf:
+        if (b !== 0x0a) return "bare CR at the end of the trailers";
+        this.state = S.Done;
+        return null;
+    }
+    return null;
+  }
+
+  /** After an extension's name or value: another extension, the line's end, or BWS before ";". */
+  private afterExtension(b: number): string | null {
+    if (b === 0x3b) this.state = S.ExtNameStart;
+    else if (b === 0x0d) this.state = S.SizeLf;
+    else if (b === 0x20 || b === 0x09) this.state = S.ExtSemi;
+    else return "invalid character in a chunk extension";
+    return null;
   }
 
   private fail(reason: string): number {

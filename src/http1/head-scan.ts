@@ -1,7 +1,7 @@
-// The head-scan kernel (TS; wasm/assembly/headscan.ts is its twin): one pass over a head's
-// header lines that validates every byte as RFC 9112 requires and writes an index of where
-// each field's name and value are, with well-known fields classified by id. Nothing is decoded
-// to strings here: the socket path forwards byte ranges and decodes only what it must read.
+// The head-scan kernel: one pass over a head's header lines that validates every byte as RFC 9112
+// requires and writes an index of where each field's name and value are, with well-known fields
+// classified by id. Nothing is decoded to strings here: the socket path forwards byte ranges and
+// decodes only what it must read.
 //
 // Index layout (Int32Array): [0] error (HEAD_OK or a HEAD_* code), [1] field count,
 // then per field k at 2 + k * FIELD_WORDS: nameStart, nameEnd, valueStart, valueEnd, known id.
@@ -42,6 +42,12 @@ export const K_X_FORWARDED_HOST = 14, K_X_REAL_IP = 15, K_VIA = 16, K_X_REQUEST_
 /** Byte classes: 1 = tchar (RFC 9110 token character). */
 export const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
+
+/** A byte a field value may hold: VCHAR, obs-text, SP or HTAB (RFC 9110 §5.5). The chunked
+ * reader judges trailer values with it too. */
+export function fieldValueByte(c: number): boolean {
+  return c >= 0x20 ? c !== 0x7f : c === 0x09;
+}
 
 // Known names by length, lowercase bytes, for matching without building a string.
 const KNOWN_BYTES = KNOWN.map((n) => Uint8Array.from(n, (c) => c.charCodeAt(0)));
@@ -84,7 +90,7 @@ export function scanHeaderLines(buf: Uint8Array, from: number, end: number, inde
     for (; i < end; i++) {
       c = buf[i];
       if (c === 0x0d) break;
-      if ((c < 0x20 && c !== 0x09) || c === 0x7f) return fail(index, c === 0x0a ? HEAD_BARE_LF : HEAD_BAD_VALUE, n);
+      if (!fieldValueByte(c)) return fail(index, c === 0x0a ? HEAD_BARE_LF : HEAD_BAD_VALUE, n);
       if (c !== 0x20 && c !== 0x09) valueEnd = i + 1;
     }
     if (i >= end || buf[i + 1] !== 0x0a) return fail(index, HEAD_BARE_CR, n);

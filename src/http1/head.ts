@@ -26,9 +26,10 @@ export class HeadError extends Error {
   }
 }
 
-/** Finds CRLF CRLF in buf[from, end); returns the index just past it, or -1. */
+/** Finds CRLF CRLF lying wholly in buf[from, end); returns the index just past it, or -1. A
+ * search that resumes passes from = (where the last one stopped) - 3. */
 export function findHeadEnd(buf: Uint8Array, from: number, end: number): number {
-  for (let i = Math.max(from, 3); i < end; i++) {
+  for (let i = from + 3; i < end; i++) {
     if (buf[i] === 10 && buf[i - 1] === 13 && buf[i - 2] === 10 && buf[i - 3] === 13) return i + 1;
   }
   return -1;

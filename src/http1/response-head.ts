@@ -1,6 +1,7 @@
 // The upstream's response head, read as strictly as requests: an upstream that frames a
 // response two ways could desynchronise the connection we reuse.
 import { HeadError, ParsedHead, scanFields } from "./head.ts";
+import { fieldValueByte } from "./head-scan.ts";
 
 export class ResponseHead extends ParsedHead {
   status = 0;
@@ -26,16 +27,22 @@ export function parseResponseHead(buf: Uint8Array, end: number, requestMethod: s
   if (buf[i] === 0x20) {
     for (i++; buf[i] !== 0x0d; i++) {
       const c = buf[i];
-      if ((c < 0x20 && c !== 0x09) || c === 0x7f || i >= end) throw bad();
+      if (!fieldValueByte(c) || i >= end) throw bad(); // reason-phrase: the bytes a field value may hold
     }
   }
   if (buf[i] !== 0x0d || buf[i + 1] !== 0x0a) throw bad();
 
-  const head = new ResponseHead(buf, scanFields(buf, i + 2, end, index, 502), end);
+  let head: ResponseHead;
+  try {
+    head = new ResponseHead(buf, scanFields(buf, i + 2, end, index, 502), end);
+    head.framing();
+  } catch (e) {
+    // Whatever is wrong with a response head, it is a bad response from upstream.
+    throw e instanceof HeadError && e.status !== 502 ? new HeadError(502, e.reason) : e;
+  }
   head.status = d0 * 100 + d1 * 10 + d2;
   head.minor = minorByte === 0x31 ? 1 : 0;
   head.statusLineEnd = i;
-  head.framing();
   const conn = head.connectionTokens();
   head.keepAlive = head.minor === 1 ? !conn.includes("close") : conn.includes("keep-alive");
   const status = head.status;

@@ -34,7 +34,7 @@ export function statuses(text: string): number[] {
 }
 
 /** An upstream that answers each request head with a small 200 naming the request line, and
- * records every byte it received. It understands Content-Length bodies only. */
+ * records every byte it received. It frames bodies by Content-Length or chunked encoding. */
 export interface Sink {
   port: number;
   received: () => string;
@@ -61,8 +61,8 @@ export function startSink(): Promise<Sink> {
         if (end < 0) return;
         const head = buf.slice(0, end);
         const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
-        const need = end + 4 + (cl ? Number(cl[1]) : 0);
-        if (buf.length < need) return;
+        const need = /\r\ntransfer-encoding: *chunked/i.test(head) ? chunkedEnd(buf, end + 4) : end + 4 + (cl ? Number(cl[1]) : 0);
+        if (need < 0 || buf.length < need) return;
         buf = buf.slice(need);
         const line = head.split("\r\n")[0];
         const body = `sink saw: ${line}\n`;
@@ -82,4 +82,21 @@ export function startSink(): Promise<Sink> {
       });
     });
   });
+}
+
+/** Where a chunked body starting at `at` ends (past its trailers' blank line), or -1 while it is
+ * incomplete. Lenient: the sink records whatever it is sent. */
+function chunkedEnd(buf: string, at: number): number {
+  for (;;) {
+    const eol = buf.indexOf("\r\n", at);
+    if (eol < 0) return -1;
+    const size = parseInt(buf.slice(at, eol), 16);
+    if (!(size > 0)) {
+      if (buf.startsWith("\r\n", eol + 2)) return eol + 4;
+      const blank = buf.indexOf("\r\n\r\n", eol + 2);
+      return blank < 0 ? -1 : blank + 4;
+    }
+    at = eol + 2 + size + 2;
+    if (at > buf.length) return -1;
+  }
 }

@@ -65,5 +65,3 @@ export function hashKey(len: i32): u32 {
 export function pickKey(p: i32, len: i32): i32 {
   return pick(p, halfSipHash(KEYBUF_OFF, len));
 }
-
-export { scanHead } from "./headscan";

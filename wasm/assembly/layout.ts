@@ -47,12 +47,6 @@ export const P_TABLECAP = 7; // entries the table has room for
 export const P_SCRATCH = 8; // byte offset of build scratch (SCRATCH_WORDS i32 per server)
 export const P_FIELDS = 16;
 
-// The head-scan kernel's input (a head's header lines) and output (its field index).
-export const HEADBUF_OFF = 344064; // after the pool table (POOLS_OFF + P_FIELDS * MAX_POOLS * 4)
-export const HEADBUF_SIZE = 65536;
-export const HEADIDX_OFF = HEADBUF_OFF + HEADBUF_SIZE;
-export const HEADIDX_MAX_FIELDS = 1000; // index words: 2 + 5 per field
-
 // Region the control plane carves into per-pool tables.
 export const HEAP_OFF = 524288;
 export const HEAP_END = 67108864;

@@ -173,7 +173,7 @@ export class ClientConn implements TcpHandlers, Timed {
     const requestId = this.listener.requestId(req);
     const exchange = new Exchange(this, req, route, this.listener.edge.pools.get(route.pool)!, requestId);
     this.exchange = exchange;
-    this.chunks = req.chunked ? new ChunkedReader() : null;
+    this.chunks = req.chunked ? new ChunkedReader({ maxTrailerBytes: limits.maxHeaderBytes, maxTrailerFields: limits.maxHeaderCount }) : null;
     this.bodyLeft = req.chunked ? 0 : Math.max(0, req.contentLength);
     this.state = hasBody ? State.Body : State.Wait;
     if (!hasBody) exchange.clientBody(new Uint8Array(0), true);
@@ -218,6 +218,9 @@ export class ClientConn implements TcpHandlers, Timed {
     if (this.state === State.Closed) return;
     if (this.closeAfterResponse || this.state !== State.Wait) { this.state = State.Closed; this.socket.end(); return; }
     this.state = State.Head;
+    // The next head starts here: its search must not begin in the body just read (a chunked
+    // body ends in CRLF CRLF too).
+    this.scanned = this.start;
     this.timeoutKind = "idle";
     this.resumeReading();
     this.process();

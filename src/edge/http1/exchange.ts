@@ -32,7 +32,7 @@ export class Exchange implements UpstreamUser, Timed {
   private attempts = 0;
   private readonly startedAt = Date.now();
   /** Length of the request head, built in client.requestOut (kept there for retries). */
-  private readonly headLength: number;
+  private headLength: number;
   /** Request body chunks kept for a retry (created with the first one). */
   private body: Uint8Array[] = NO_BODY;
   private bodyBytes = 0;
@@ -181,6 +181,8 @@ export class Exchange implements UpstreamUser, Timed {
     this.conn = conn;
     this.resBuf = null;
     this.res = null;
+    // Without a Host from the client (HTTP/1.0) the head names the server: built for each one.
+    if (this.req.hostHeader === "") this.headLength = upstreamRequestHead(this.req, this.client, this.requestId, this.pool.stickyCookieToDrop(), this.route.requestHeaders, this.client.requestOut, this.server);
     conn.socket.write(this.client.requestOut.bytes, 0, this.headLength);
     for (const piece of this.body) conn.socket.write(piece);
     if (this.bodyComplete) this.armRead();

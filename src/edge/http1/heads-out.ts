@@ -3,6 +3,7 @@
 // X-Forwarded-*/X-Real-IP/Via are recomputed, then the operator's remove, set, add.
 // Fields that pass through are copied as byte ranges of the received head.
 import type { HeaderRewrite } from "../config.ts";
+import { formatHostPort, type HostPort } from "../../config/address.ts";
 import { withoutCookie } from "../affinity.ts";
 import { errorBody, STATUS_TEXT } from "../errors.ts";
 import type { ErrorKind } from "../stats.ts";
@@ -73,9 +74,11 @@ export interface UpstreamHeadContext {
   forwardedHostLine(host: string): Uint8Array;
 }
 
-/** Builds the upstream request head into `out`; returns its length. */
+/** Builds the upstream request head into `out`; returns its length. `server`: where it goes,
+ * for a request that brings no Host (HTTP/1.0). */
 export function upstreamRequestHead(
   req: RequestHead, ctx: UpstreamHeadContext, requestId: string | null, dropCookie: string | null, rule: HeaderRewrite, out: Scratch,
+  server: HostPort | null = null,
 ): number {
   const b = HeadBuilder.start();
   if (req.absoluteForm) b.text(`${req.method} ${req.target}`);
@@ -100,7 +103,13 @@ export function upstreamRequestHead(
   if (req.chunked) b.text("Transfer-Encoding: chunked\r\n");
   else if (req.contentLength >= 0) b.field("Content-Length", String(req.contentLength));
   if (req.upgrade) b.field("Connection", "upgrade").field("Upgrade", req.upgrade);
-  if (req.absoluteForm && req.countOf(K_HOST) === 0) b.field("Host", req.hostHeader);
+  // The upstream speaks HTTP/1.1, which needs a Host. Without one from the client: the target's
+  // authority (absolute-form), else (HTTP/1.0) the server's own address as host:port, which is
+  // what nginx sends by default ($proxy_host of proxy_pass http://host:port).
+  if (req.countOf(K_HOST) === 0) {
+    if (req.absoluteForm) b.field("Host", req.hostHeader);
+    else if (server) b.field("Host", formatHostPort(server));
+  }
   return b.buildInto(out);
 }
 

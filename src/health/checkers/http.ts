@@ -60,7 +60,7 @@ export function httpProbe(check: HttpCheck, target: CheckTarget, hostHeader: str
   /** One request on `conn`, answered through `resolve`. A reused connection that closes before
    * any answer was closed by the server while idle: then the check goes on with a fresh one. */
   const exchange = (conn: CheckConnection, reused: boolean, deadline: Deadline, resolve: (r: CheckResult) => void) => {
-    const reader = new HttpResponseReader(keepBody, MAX_KEPT_BODY, check.method === "HEAD");
+    const reader = new HttpResponseReader(keepBody, MAX_KEPT_BODY, check.method);
     const finish = (r: CheckResult | null, keep: boolean) => {
       deadline.onExpire(null);
       conn.sink = null;
