@@ -20,6 +20,7 @@ import { HealthService } from "../src/health/service.ts";
 import type { HealthEvent } from "../src/health/events.ts";
 import { runtime } from "../src/runtime/index.ts";
 import process from "node:process";
+import { needs } from "./helpers/peers.ts";
 
 // ------------------------------------------------------------------------------------------ helpers
 
@@ -525,7 +526,7 @@ pools:
 
 // -------------------------------------------------------------------------- script, agent, UDP
 
-test("health: script check: exit 0 is up, the exit code and first output line are the reason, a hung script is killed", async () => {
+test("health: script check: exit 0 is up, the exit code and first output line are the reason, a hung script is killed", { skip: needs("ps") }, async () => {
   const codeFile = `/tmp/fulcrum-health-${runtime.name}-${process.pid}-code`;
   tempFiles.push(codeFile);
   await runtime.writeTextFile(codeFile, "0");
@@ -686,7 +687,7 @@ after(async () => {
   await sh(["ip", "netns", "del", NS]).catch(() => {});
 });
 
-test("health: ICMP check through a raw socket: a host in a namespace answers, stops answering, answers again", async () => {
+test("health: ICMP check through a raw socket: a host in a namespace answers, stops answering, answers again", { skip: needs("root", "ip", "sysctl") }, async () => {
   await buildNamespace();
   const h = await harness(`
 pools:
@@ -705,7 +706,7 @@ pools:
   assert.match(h.lines.find((l) => l.includes(" UP"))!, /UP: ICMP echo reply in \d+\.\d ms \(1\/1\)$/);
 });
 
-test("health: without CAP_NET_RAW, fulcrum run refuses ICMP checks with a clear error", async () => {
+test("health: without CAP_NET_RAW, fulcrum run refuses ICMP checks with a clear error", { skip: needs("root") }, async () => {
   const port = await freePort();
   const file = await writeTemp(`
 listeners: [{ bind: "127.0.0.1:${port}" }]
@@ -880,7 +881,7 @@ test("health: HTTP checks reuse one connection (Envoy's reuse_connection), survi
   assert.equal(s.connections, 5, "reuse_connection: false opens one per check");
 });
 
-test("health: HTTPS check verifies the certificate against a CA, sends SNI, and can skip verification", async () => {
+test("health: HTTPS check verifies the certificate against a CA, sends SNI, and can skip verification", { skip: needs("openssl") }, async () => {
   const dir = `/tmp/fulcrum-health-tls-${runtime.name}-${process.pid}`;
   await sh(["mkdir", "-p", dir]);
   await sh(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${dir}/key.pem`, "-out", `${dir}/cert.pem`,

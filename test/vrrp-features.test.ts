@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { runtime } from "../src/runtime/index.ts";
 import { exec, Lab, sleep, waitFor } from "./helpers/netns.ts";
+import { needs } from "./helpers/peers.ts";
 import { fulcrumConfig, holdsFor, type Peer, startFulcrum, waitForAddress, waitForNoAddress } from "./helpers/vrrp.ts";
 
 const VIP = "10.200.3.100";
@@ -14,7 +15,10 @@ let lab: Lab;
 const running = new Set<Peer>();
 const scratch = `/tmp/fvr-${process.pid}-${runtime.name}`;
 
+const noLab = needs("root", "ip"); // every test here runs in a lab of network namespaces
+
 before(async () => {
+  if (noLab) return;
   lab = await Lab.create("ft", ["a", "b", "c"], 3);
   await lab.addLink("a", "uplink");
   await exec(["mkdir", "-p", scratch]);
@@ -49,7 +53,7 @@ async function uplinkCable(up: boolean): Promise<void> {
   assert.equal(r.code, 0, r.stderr);
 }
 
-test("vrrp: track_interface: losing the tracked link puts the master in FAULT and the backup takes over; it comes back", async () => {
+test("vrrp: track_interface: losing the tracked link puts the master in FAULT and the backup takes over; it comes back", { skip: noLab }, async () => {
   try {
     const a = await start("a", cfg(150, ["track_interface: [uplink]"]));
     await a.waitForLine(/-> MASTER/, 5000);
@@ -72,7 +76,7 @@ test("vrrp: track_interface: losing the tracked link puts the master in FAULT an
   }
 });
 
-test("vrrp: track_script with a weight lowers the master's priority so the backup preempts, and raises it back", async () => {
+test("vrrp: track_script with a weight lowers the master's priority so the backup preempts, and raises it back", { skip: noLab }, async () => {
   const flag = `${scratch}/fail-check`;
   try {
     const top = ["  scripts:", `    chk: { script: "test ! -e ${flag}", interval: 0.2, weight: -60 }`];
@@ -95,7 +99,7 @@ test("vrrp: track_script with a weight lowers the master's priority so the backu
   }
 });
 
-test("vrrp: sync group: when one member faults, every member fails over together", async () => {
+test("vrrp: sync group: when one member faults, every member fails over together", { skip: noLab }, async () => {
   const two = (priority: number, track: boolean) => [
     "vrrp:",
     "  instances:",
@@ -135,7 +139,7 @@ test("vrrp: sync group: when one member faults, every member fails over together
   }
 });
 
-test("vrrp: notify hooks run on every transition with instance, state and priority; a failing hook is only logged", async () => {
+test("vrrp: notify hooks run on every transition with instance, state and priority; a failing hook is only logged", { skip: noLab }, async () => {
   const log = `${scratch}/notify.log`;
   const hook = `${scratch}/notify.sh`;
   await runtime.writeTextFile(hook, `#!/bin/sh\necho "$@" >> ${log}\n`);
@@ -154,7 +158,7 @@ test("vrrp: notify hooks run on every transition with instance, state and priori
   }
 });
 
-test("vrrp: use_vmac: the VIP lives on a macvlan with the virtual MAC, so the client's ARP entry survives failover", async () => {
+test("vrrp: use_vmac: the VIP lives on a macvlan with the virtual MAC, so the client's ARP entry survives failover", { skip: needs("root", "ip", "ping") }, async () => {
   const vmac = "00:00:5e:00:01:33"; // VRID 51
   try {
     const a = await start("a", cfg(150, ["use_vmac: true"]));
@@ -181,7 +185,7 @@ test("vrrp: use_vmac: the VIP lives on a macvlan with the virtual MAC, so the cl
   }
 });
 
-test("vrrp: IPv6 (VRRPv3 to ff02::12): failover moves the VIP and unsolicited neighbour advertisements move the client", async () => {
+test("vrrp: IPv6 (VRRPv3 to ff02::12): failover moves the VIP and unsolicited neighbour advertisements move the client", { skip: needs("root", "ip", "ping") }, async () => {
   const vip6 = "fd00:200:3::100";
   const v6 = (priority: number) => fulcrumConfig({ priority, vip: `${vip6}/64` });
   try {
@@ -204,7 +208,7 @@ test("vrrp: IPv6 (VRRPv3 to ff02::12): failover moves the VIP and unsolicited ne
   }
 });
 
-test("vrrp: split brain: both nodes master while cut off; on healing the lower steps down and the winner re-announces", async () => {
+test("vrrp: split brain: both nodes master while cut off; on healing the lower steps down and the winner re-announces", { skip: noLab }, async () => {
   try {
     const a = await start("a", cfg(150));
     const b = await start("b", cfg(100));
@@ -228,7 +232,7 @@ test("vrrp: split brain: both nodes master while cut off; on healing the lower s
   }
 });
 
-test("vrrp: tshark decodes Fulcrum's v2, v3 and IPv6 adverts with valid checksums and no malformed or expert warnings", async () => {
+test("vrrp: tshark decodes Fulcrum's v2, v3 and IPv6 adverts with valid checksums and no malformed or expert warnings", { skip: needs("root", "ip", "tcpdump", "tshark") }, async () => {
   const file = `${scratch}/adverts.pcap`;
   const capture = lab.exec("c", ["timeout", "4", "tcpdump", "--immediate-mode", "-i", "eth0", "-U", "-w", file, "ip proto 112 or ip6 proto 112"], 8000);
   await sleep(500);
@@ -256,7 +260,7 @@ test("vrrp: tshark decodes Fulcrum's v2, v3 and IPv6 adverts with valid checksum
   }
 });
 
-test("vrrp: track_pool: when a pool's health checks find no healthy server the master faults, and recovers with it", async () => {
+test("vrrp: track_pool: when a pool's health checks find no healthy server the master faults, and recovers with it", { skip: noLab }, async () => {
   const flag = `${scratch}/pool-down`;
   const withPool = (priority: number) => [
     "listeners: [{ bind: 127.0.0.1:18080 }]",

@@ -8,12 +8,16 @@ import { parseIPv4 } from "../src/vrrp/ip.ts";
 import { type Advert, AUTH_PASS, encodeAdvert, internetChecksum, passwordBytes } from "../src/vrrp/packet.ts";
 import { Lab, sleep } from "./helpers/netns.ts";
 import { fulcrumConfig, holdsFor, type Peer, startFulcrum, waitForAddress, waitForNoAddress } from "./helpers/vrrp.ts";
+import { needs } from "./helpers/peers.ts";
 
 const VIP = "10.200.1.100";
 let lab: Lab;
 const running = new Set<Peer>();
 
+const noLab = needs("root", "ip"); // every test here runs in a lab of network namespaces
+
 before(async () => {
+  if (noLab) return;
   lab = await Lab.create("lab", ["a", "b", "c"], 1);
 });
 
@@ -50,7 +54,7 @@ async function stopAll(): Promise<void> {
   for (const peer of [...running]) await stop(peer);
 }
 
-test("vrrp: election: the higher priority becomes master, holds the VIP, and the client resolves it to its MAC", async () => {
+test("vrrp: election: the higher priority becomes master, holds the VIP, and the client resolves it to its MAC", { skip: needs("root", "ip", "ping") }, async () => {
   try {
     const a = await start("a", fulcrumConfig({ priority: 150 }));
     const b = await start("b", fulcrumConfig({ priority: 100 }));
@@ -64,7 +68,7 @@ test("vrrp: election: the higher priority becomes master, holds the VIP, and the
   }
 });
 
-test("vrrp: crash failover: after SIGKILL of the master the backup takes the VIP and the client's ARP entry moves", async () => {
+test("vrrp: crash failover: after SIGKILL of the master the backup takes the VIP and the client's ARP entry moves", { skip: needs("root", "ip", "ping") }, async () => {
   try {
     const a = await start("a", fulcrumConfig({ priority: 150 }));
     await a.waitForLine(/-> MASTER/, 5000);
@@ -83,7 +87,7 @@ test("vrrp: crash failover: after SIGKILL of the master the backup takes the VIP
   }
 });
 
-test("vrrp: clean failover: SIGTERM sends priority 0, the master releases the VIP and the backup takes over at once", async () => {
+test("vrrp: clean failover: SIGTERM sends priority 0, the master releases the VIP and the backup takes over at once", { skip: noLab }, async () => {
   try {
     const a = await start("a", fulcrumConfig({ priority: 150, interval: 2 }));
     await a.waitForLine(/-> MASTER/, 10_000);
@@ -103,7 +107,7 @@ test("vrrp: clean failover: SIGTERM sends priority 0, the master releases the VI
   }
 });
 
-test("vrrp: preemption: a higher-priority node that joins takes over from a lower-priority master", async () => {
+test("vrrp: preemption: a higher-priority node that joins takes over from a lower-priority master", { skip: noLab }, async () => {
   try {
     const b = await start("b", fulcrumConfig({ priority: 100 }));
     await b.waitForLine(/-> MASTER/, 5000);
@@ -118,7 +122,7 @@ test("vrrp: preemption: a higher-priority node that joins takes over from a lowe
   }
 });
 
-test("vrrp: nopreempt: a higher-priority backup leaves a live master alone, and takes over when it dies", async () => {
+test("vrrp: nopreempt: a higher-priority backup leaves a live master alone, and takes over when it dies", { skip: noLab }, async () => {
   try {
     const b = await start("b", fulcrumConfig({ priority: 100 }));
     await b.waitForLine(/-> MASTER/, 5000);
@@ -133,7 +137,7 @@ test("vrrp: nopreempt: a higher-priority backup leaves a live master alone, and 
   }
 });
 
-test("vrrp: preempt_delay: a higher-priority node preempts only after the delay", async () => {
+test("vrrp: preempt_delay: a higher-priority node preempts only after the delay", { skip: noLab }, async () => {
   try {
     const b = await start("b", fulcrumConfig({ priority: 100 }));
     await b.waitForLine(/-> MASTER/, 5000);
@@ -149,7 +153,7 @@ test("vrrp: preempt_delay: a higher-priority node preempts only after the delay"
   }
 });
 
-test("vrrp: unicast mode: adverts go to the configured peer only, and failover works", async () => {
+test("vrrp: unicast mode: adverts go to the configured peer only, and failover works", { skip: needs("root", "ip", "tcpdump") }, async () => {
   try {
     const peerOf = (self: string, other: string) => [`unicast_src_ip: 10.200.1.${self}`, `unicast_peer: [10.200.1.${other}]`];
     const a = await start("a", fulcrumConfig({ priority: 150, extra: peerOf("1", "2") }));
@@ -168,7 +172,7 @@ test("vrrp: unicast mode: adverts go to the configured peer only, and failover w
   }
 });
 
-test("vrrp: crafted bad adverts are dropped and counted by reason, and random garbage cannot disturb the master", async () => {
+test("vrrp: crafted bad adverts are dropped and counted by reason, and random garbage cannot disturb the master", { skip: noLab }, async () => {
   const auth = ["authentication: { auth_type: PASS, auth_pass: fulcrum1 }"];
   try {
     const a = await start("a", fulcrumConfig({ priority: 150, version: 2, interval: 1, extra: auth }));
