@@ -83,6 +83,7 @@ function quiet(cmd: string, args: string[]): string | null {
  * Returns the packages still missing.
  */
 export function provision(log: (line: string) => void = (l) => console.error(l)): PeerPackage[] {
+  const outcome = process.env.CI === "true" ? "the tests that need them fail (CI=true)" : "the tests that need them are skipped";
   const missing = missingPackages();
   if (missing.length === 0) return [];
   const names = (ps: readonly PeerPackage[]) => ps.map((p) => p.pkg).join(" ");
@@ -104,7 +105,7 @@ export function provision(log: (line: string) => void = (l) => console.error(l))
   const still = missingPackages();
   if (still.length > 0) {
     const commands = still.flatMap((p) => p.commands.filter((c) => !onPath(c)));
-    log(`test: ${commands.join(" ")} not on PATH (packages ${names(still)} ${toInstall.length ? "did not install" : "are installed"}); the tests that need them are skipped`);
+    log(`test: ${commands.join(" ")} not on PATH (packages ${names(still)} ${toInstall.length ? "did not install" : "are installed"}); ${outcome}`);
   }
   return still;
 }
