@@ -4,6 +4,9 @@ import assert from "node:assert/strict";
 import { runCli, startCli, writeTemp } from "./helpers/fulcrum.ts";
 import { startBackend, freePort } from "./helpers/backends.ts";
 import { getJson, request } from "./helpers/http.ts";
+import { needs } from "./helpers/peers.ts";
+import net from "node:net";
+import { runtime } from "../src/runtime/index.ts";
 
 test("cli: check accepts a valid config with exit 0", async () => {
   const file = await writeTemp("listeners: [{ bind: 127.0.0.1:8080 }]\npools:\n  web: { servers: [127.0.0.1:9001] }\n");
@@ -98,4 +101,50 @@ test("cli: demo starts three backends behind a balancer and shows the spread", a
   assert.match(r.stdout, /backend-2\s+4 /);
   assert.match(r.stdout, /backend-3\s+2 /);
   assert.match(r.stdout, /backend-\d\s+6 +#{6}\n\n\/ is smooth/, "sticky requests stay on one backend");
+});
+
+/** A plain TCP listener on a free loopback port, so that port is in use while it runs. */
+async function occupyPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = net.createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+test("cli: a listen address already in use is named with the reason, exit 1 (socket and fetch engines)", async () => {
+  const taken = await occupyPort();
+  try {
+    const r = await runCli(["proxy", "--listen", `127.0.0.1:${taken.port}`, "--to", "127.0.0.1:9"]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`^fulcrum: cannot start: 127\\.0\\.0\\.1:${taken.port}: address in use$`, "m"));
+    assert.doesNotMatch(r.stdout, /listening/);
+    const file = await writeTemp(`listeners: [{ bind: 127.0.0.1:${taken.port}, engine: fetch }]\npools:\n  web: { servers: [127.0.0.1:9] }\n`);
+    const f = await runCli(["run", "--config", file]);
+    assert.equal(f.code, 1, f.stdout + f.stderr);
+    assert.match(f.stderr, new RegExp(`^fulcrum: cannot start: 127\\.0\\.0\\.1:${taken.port}: address in use$`, "m"));
+  } finally {
+    await taken.close();
+  }
+});
+
+test("cli: a TLS listen address already in use is named with the reason, exit 1", { skip: needs("openssl") }, async () => {
+  const dir = `/tmp/fulcrum-cli-tls-${runtime.name}-${Date.now()}`;
+  const child = runtime.spawn(["sh", "-c", `mkdir -p ${dir} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=a.test -keyout ${dir}/key.pem -out ${dir}/cert.pem`]);
+  const [, err] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  assert.equal(await child.exited, 0, err);
+  const taken = await occupyPort();
+  try {
+    const file = await writeTemp(`listeners: [{ bind: 127.0.0.1:${taken.port}, tls: [{ cert: ${dir}/cert.pem, key: ${dir}/key.pem }] }]\npools:\n  web: { servers: [127.0.0.1:9] }\n`);
+    const r = await runCli(["run", "--config", file]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`^fulcrum: cannot start: 127\\.0\\.0\\.1:${taken.port}: address in use$`, "m"));
+  } finally {
+    await taken.close();
+    await runtime.spawn(["rm", "-rf", dir]).exited;
+  }
 });

@@ -51,7 +51,7 @@ export async function demo(args: ParsedArgs): Promise<number> {
   try {
     edge = await startEdge(result.config);
   } catch (e) {
-    console.error(`fulcrum demo: cannot listen on ${listen}: ${(e as Error).message}\n  try: fulcrum demo --listen 127.0.0.1:8081`);
+    console.error(`fulcrum demo: cannot start: ${(e as Error).message}\n  try: fulcrum demo --listen 127.0.0.1:8081`);
     await Promise.all(backends.map((b) => b.stop()));
     return 1;
   }

@@ -8,5 +8,5 @@ const adapter: { runtime: Runtime; isCompiled: boolean } = "Bun" in globalThis
 
 export const runtime: Runtime = adapter.runtime;
 export const isCompiled: boolean = adapter.isCompiled;
-export { UpstreamError } from "./types.ts";
+export { ListenError, UpstreamError } from "./types.ts";
 export type { Child, HttpServer, PeerInfo, Runtime, TcpSocket, UpstreamResponse } from "./types.ts";
