@@ -148,3 +148,49 @@ test("cli: a TLS listen address already in use is named with the reason, exit 1"
     await runtime.spawn(["rm", "-rf", dir]).exited;
   }
 });
+
+test("cli: an unknown or misspelt flag is named with a did-you-mean, exit 2, before anything starts", async () => {
+  const run = await runCli(["run", "--confg", "x.yaml"]);
+  assert.equal(run.code, 2, run.stdout + run.stderr);
+  assert.match(run.stderr, /^fulcrum run: unknown flag --confg \(did you mean --config\?\)$/m);
+  const x = await startBackend("x");
+  const port = await freePort();
+  try {
+    const proxy = await runCli(["proxy", "--bogus", "2", "--listen", `127.0.0.1:${port}`, "--to", x.address]);
+    assert.equal(proxy.code, 2, proxy.stdout + proxy.stderr);
+    assert.match(proxy.stderr, /^fulcrum proxy: unknown flag --bogus$/m);
+    assert.doesNotMatch(proxy.stdout, /listening/);
+    const typo = await runCli(["proxy", "--schedular", "rr", "--to", x.address]);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /^fulcrum proxy: unknown flag --schedular \(did you mean --scheduler\?\)$/m);
+  } finally {
+    await x.stop();
+  }
+});
+
+test("cli: a value flag without its value, a value on a boolean flag and a stray argument are errors, exit 2", async () => {
+  const cases: [string[], RegExp][] = [
+    [["proxy", "--to"], /^fulcrum proxy: --to needs a value \(ADDR\[,ADDR\.\.\.\]\)$/m],
+    [["proxy", "--to", "--listen", "127.0.0.1:1"], /^fulcrum proxy: --to needs a value/m],
+    [["check", "--config="], /^fulcrum check: --config needs a value \(FILE\)$/m],
+    [["demo", "--once=yes"], /^fulcrum demo: --once takes no value$/m],
+    [["run", "fulcrum.yaml"], /^fulcrum run: unexpected argument "fulcrum\.yaml"$/m],
+  ];
+  for (const [args, message] of cases) {
+    const r = await runCli(args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message, args.join(" "));
+  }
+});
+
+test("cli: each command's --help lists its flags with their aliases, exit 0", async () => {
+  const proxy = await runCli(["proxy", "--help"]);
+  assert.equal(proxy.code, 0, proxy.stderr);
+  assert.match(proxy.stdout, /^Usage: fulcrum proxy --listen ADDR --to ADDR/m);
+  assert.match(proxy.stdout, /^ {2}-t, --to ADDR\[,ADDR\.\.\.\] +the servers to balance$/m);
+  assert.match(proxy.stdout, /^ {2}-s, --scheduler NAME +/m);
+  const run = await runCli(["run", "-h"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /^ {2}-c, --config FILE +/m);
+  assert.doesNotMatch(run.stdout, /--scheduler/);
+});
