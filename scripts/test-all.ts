@@ -1,7 +1,10 @@
-// Runs the suite under Bun and under Deno and prints one closing line, "N passed, N failed",
-// summed over both (neither runtime prints that line itself).
+// Runs the suite under Bun and under Deno and prints one closing line,
+// "N passed, N failed, N skipped", summed over both (neither runtime prints that line itself).
+// First it makes sure the test peers are there (scripts/provision.ts): installed as root with
+// apt, else named in one line; the tests that need a missing one are skipped.
 // FULCRUM_TEST_RUNTIMES=bun or =deno limits the run; extra arguments pick test files.
 import { spawn } from "node:child_process";
+import { provision } from "./provision.ts";
 
 const files = process.argv.slice(2);
 const runtimes = (process.env.FULCRUM_TEST_RUNTIMES ?? "bun,deno").split(",").filter(Boolean);
@@ -11,18 +14,21 @@ const commands: Record<string, string[]> = {
   deno: ["deno", "test", "--no-check", "-A", ...(files.length ? files : ["test/", "src/"])],
 };
 
-// Counts from each runner's own summary lines.
-function counts(runtime: string, raw: string): { passed: number; failed: number } | null {
+interface Counts { passed: number; failed: number; skipped: number }
+
+// Counts from each runner's own summary lines. Bun prints " N skip" only when something skipped;
+// Deno prints "| N ignored" only then, and counts skipped tests inside a describe as steps.
+function counts(runtime: string, raw: string): Counts | null {
   const out = raw.replace(/\x1b\[[0-9;]*m/g, "");
   if (runtime === "bun") {
-    const p = out.match(/^\s*(\d+) pass$/m), f = out.match(/^\s*(\d+) fail$/m);
-    return p && f ? { passed: +p[1], failed: +f[1] } : null;
+    const p = out.match(/^\s*(\d+) pass$/m), f = out.match(/^\s*(\d+) fail$/m), s = out.match(/^\s*(\d+) skip$/m);
+    return p && f ? { passed: +p[1], failed: +f[1], skipped: s ? +s[1] : 0 } : null;
   }
-  const m = out.match(/^(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/m);
-  return m ? { passed: +m[1], failed: +m[2] } : null;
+  const m = out.match(/^(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored(?: \((\d+) steps?\))?)?/m);
+  return m ? { passed: +m[1], failed: +m[2], skipped: +(m[3] ?? 0) + +(m[4] ?? 0) } : null;
 }
 
-function run(runtime: string): Promise<{ passed: number; failed: number; code: number }> {
+function run(runtime: string): Promise<Counts & { code: number }> {
   return new Promise((resolve) => {
     const [cmd, ...args] = commands[runtime];
     const child = spawn(cmd, args, { env: { ...process.env, NO_COLOR: "1" } });
@@ -36,18 +42,20 @@ function run(runtime: string): Promise<{ passed: number; failed: number; code: n
     child.on("close", (code) => {
       const c = counts(runtime, out);
       if (!c) console.error(`${runtime}: could not read the test summary`);
-      resolve({ passed: c?.passed ?? 0, failed: c ? c.failed : 1, code: code ?? 1 });
+      resolve({ passed: c?.passed ?? 0, failed: c ? c.failed : 1, skipped: c?.skipped ?? 0, code: code ?? 1 });
     });
   });
 }
 
-let passed = 0, failed = 0, bad = false;
+provision();
+let passed = 0, failed = 0, skipped = 0, bad = false;
 for (const runtime of runtimes) {
   const r = await run(runtime);
-  console.log(`${runtime}: ${r.passed} passed, ${r.failed} failed`);
+  console.log(`${runtime}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
   passed += r.passed;
   failed += r.failed;
+  skipped += r.skipped;
   if (r.code !== 0) bad = true;
 }
-console.log(`${passed} passed, ${failed} failed`);
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 || bad ? 1 : 0);

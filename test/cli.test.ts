@@ -4,6 +4,9 @@ import assert from "node:assert/strict";
 import { runCli, startCli, writeTemp } from "./helpers/fulcrum.ts";
 import { startBackend, freePort } from "./helpers/backends.ts";
 import { getJson, request } from "./helpers/http.ts";
+import { needs } from "./helpers/peers.ts";
+import net from "node:net";
+import { runtime } from "../src/runtime/index.ts";
 
 test("cli: check accepts a valid config with exit 0", async () => {
   const file = await writeTemp("listeners: [{ bind: 127.0.0.1:8080 }]\npools:\n  web: { servers: [127.0.0.1:9001] }\n");
@@ -98,4 +101,96 @@ test("cli: demo starts three backends behind a balancer and shows the spread", a
   assert.match(r.stdout, /backend-2\s+4 /);
   assert.match(r.stdout, /backend-3\s+2 /);
   assert.match(r.stdout, /backend-\d\s+6 +#{6}\n\n\/ is smooth/, "sticky requests stay on one backend");
+});
+
+/** A plain TCP listener on a free loopback port, so that port is in use while it runs. */
+async function occupyPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = net.createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+test("cli: a listen address already in use is named with the reason, exit 1 (proxy and run)", async () => {
+  const taken = await occupyPort();
+  try {
+    const r = await runCli(["proxy", "--listen", `127.0.0.1:${taken.port}`, "--to", "127.0.0.1:9"]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`^fulcrum: cannot start: 127\\.0\\.0\\.1:${taken.port}: address in use$`, "m"));
+    assert.doesNotMatch(r.stdout, /listening/);
+    const file = await writeTemp(`listeners: [{ bind: 127.0.0.1:${taken.port} }]\npools:\n  web: { servers: [127.0.0.1:9] }\n`);
+    const f = await runCli(["run", "--config", file]);
+    assert.equal(f.code, 1, f.stdout + f.stderr);
+    assert.match(f.stderr, new RegExp(`^fulcrum: cannot start: 127\\.0\\.0\\.1:${taken.port}: address in use$`, "m"));
+  } finally {
+    await taken.close();
+  }
+});
+
+test("cli: a TLS listen address already in use is named with the reason, exit 1", { skip: needs("openssl") }, async () => {
+  const dir = `/tmp/fulcrum-cli-tls-${runtime.name}-${Date.now()}`;
+  const child = runtime.spawn(["sh", "-c", `mkdir -p ${dir} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=a.test -keyout ${dir}/key.pem -out ${dir}/cert.pem`]);
+  const [, err] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  assert.equal(await child.exited, 0, err);
+  const taken = await occupyPort();
+  try {
+    const file = await writeTemp(`listeners: [{ bind: 127.0.0.1:${taken.port}, tls: [{ cert: ${dir}/cert.pem, key: ${dir}/key.pem }] }]\npools:\n  web: { servers: [127.0.0.1:9] }\n`);
+    const r = await runCli(["run", "--config", file]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`^fulcrum: cannot start: 127\\.0\\.0\\.1:${taken.port}: address in use$`, "m"));
+  } finally {
+    await taken.close();
+    await runtime.spawn(["rm", "-rf", dir]).exited;
+  }
+});
+
+test("cli: an unknown or misspelt flag is named with a did-you-mean, exit 2, before anything starts", async () => {
+  const run = await runCli(["run", "--confg", "x.yaml"]);
+  assert.equal(run.code, 2, run.stdout + run.stderr);
+  assert.match(run.stderr, /^fulcrum run: unknown flag --confg \(did you mean --config\?\)$/m);
+  const x = await startBackend("x");
+  const port = await freePort();
+  try {
+    const proxy = await runCli(["proxy", "--bogus", "2", "--listen", `127.0.0.1:${port}`, "--to", x.address]);
+    assert.equal(proxy.code, 2, proxy.stdout + proxy.stderr);
+    assert.match(proxy.stderr, /^fulcrum proxy: unknown flag --bogus$/m);
+    assert.doesNotMatch(proxy.stdout, /listening/);
+    const typo = await runCli(["proxy", "--schedular", "rr", "--to", x.address]);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /^fulcrum proxy: unknown flag --schedular \(did you mean --scheduler\?\)$/m);
+  } finally {
+    await x.stop();
+  }
+});
+
+test("cli: a value flag without its value, a value on a boolean flag and a stray argument are errors, exit 2", async () => {
+  const cases: [string[], RegExp][] = [
+    [["proxy", "--to"], /^fulcrum proxy: --to needs a value \(ADDR\[,ADDR\.\.\.\]\)$/m],
+    [["proxy", "--to", "--listen", "127.0.0.1:1"], /^fulcrum proxy: --to needs a value/m],
+    [["check", "--config="], /^fulcrum check: --config needs a value \(FILE\)$/m],
+    [["demo", "--once=yes"], /^fulcrum demo: --once takes no value$/m],
+    [["run", "fulcrum.yaml"], /^fulcrum run: unexpected argument "fulcrum\.yaml"$/m],
+  ];
+  for (const [args, message] of cases) {
+    const r = await runCli(args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message, args.join(" "));
+  }
+});
+
+test("cli: each command's --help lists its flags with their aliases, exit 0", async () => {
+  const proxy = await runCli(["proxy", "--help"]);
+  assert.equal(proxy.code, 0, proxy.stderr);
+  assert.match(proxy.stdout, /^Usage: fulcrum proxy --listen ADDR --to ADDR/m);
+  assert.match(proxy.stdout, /^ {2}-t, --to ADDR\[,ADDR\.\.\.\] +the servers to balance$/m);
+  assert.match(proxy.stdout, /^ {2}-s, --scheduler NAME +/m);
+  const run = await runCli(["run", "-h"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /^ {2}-c, --config FILE +/m);
+  assert.doesNotMatch(run.stdout, /--scheduler/);
 });

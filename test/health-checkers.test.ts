@@ -7,6 +7,7 @@ import process from "node:process";
 import { runtime } from "../src/runtime/index.ts";
 import { FlakyServer, startFlaky, waitFor, sleep } from "./helpers/health-servers.ts";
 import { harness, monitorFor, sh, stopHarnesses } from "./helpers/health.ts";
+import { needs } from "./helpers/peers.ts";
 
 const servers: FlakyServer[] = [];
 async function flaky(name: string, body?: string): Promise<FlakyServer> {
@@ -98,7 +99,7 @@ test("health: TCP check is up while something accepts, even a server that never 
   assert.equal(other.target.port, s.port === 65535 ? 65534 : s.port + 1, "a check's own port overrides the server's");
 });
 
-test("health: script check: exit 0 is up, the exit code and first output line are the reason, a hung script is killed", async () => {
+test("health: script check: exit 0 is up, the exit code and first output line are the reason, a hung script is killed", { skip: needs("ps") }, async () => {
   const codeFile = `/tmp/fulcrum-health-${runtime.name}-${process.pid}-code`;
   tempFiles.push(codeFile);
   await runtime.writeTextFile(codeFile, "0");
@@ -239,7 +240,7 @@ test("health: HTTP checks reuse one connection (Envoy's reuse_connection), survi
   assert.equal(s.connections, 5, "reuse_connection: false opens one per check");
 });
 
-test("health: HTTPS check verifies the certificate against a CA, sends SNI, and can skip verification", async () => {
+test("health: HTTPS check verifies the certificate against a CA, sends SNI, and can skip verification", { skip: needs("openssl") }, async () => {
   const dir = `/tmp/fulcrum-health-tls-${runtime.name}-${process.pid}`;
   await sh(["mkdir", "-p", dir]);
   await sh(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${dir}/key.pem`, "-out", `${dir}/cert.pem`,

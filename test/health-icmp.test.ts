@@ -8,6 +8,7 @@ import { waitFor } from "./helpers/health-servers.ts";
 import { freePort } from "./helpers/backends.ts";
 import { fulcrumCommand, writeTemp } from "./helpers/fulcrum.ts";
 import { harness, sh, stopHarnesses } from "./helpers/health.ts";
+import { needs } from "./helpers/peers.ts";
 
 // A namespace for ICMP: a veth pair whose far end is inside the namespace, its near end in the root namespace.
 const NS = `fh${runtime.name[0]}${process.pid % 100000}`;
@@ -37,7 +38,7 @@ after(async () => {
   await removeNamespace();
 });
 
-test("health: ICMP check through a raw socket: a host in a namespace answers, stops answering, answers again", async () => {
+test("health: ICMP check through a raw socket: a host in a namespace answers, stops answering, answers again", { skip: needs("root", "ip", "sysctl") }, async () => {
   try {
     await buildNamespace();
     const h = await harness(`
@@ -61,7 +62,7 @@ pools:
   }
 });
 
-test("health: without CAP_NET_RAW, fulcrum run refuses ICMP checks with a clear error", async () => {
+test("health: without CAP_NET_RAW, fulcrum run refuses ICMP checks with a clear error", { skip: needs("root") }, async () => {
   const port = await freePort();
   const file = await writeTemp(`
 listeners: [{ bind: "127.0.0.1:${port}" }]

@@ -7,6 +7,9 @@ import process from "node:process";
 import { runtime } from "../src/runtime/index.ts";
 import { Capture, exec, Lab, sleep, waitFor } from "./helpers/netns.ts";
 import { fulcrumConfig, holdsFor, type Peer, startFulcrum, waitForAddress, waitForNoAddress } from "./helpers/vrrp.ts";
+import { needs } from "./helpers/peers.ts";
+
+const noLab = needs("root", "ip", "ping", "tcpdump", "tshark"); // every test here runs in a lab of network namespaces, some capture and decode packets
 
 const VIP = "10.200.3.100";
 const VIP2 = "10.200.3.101";
@@ -15,6 +18,7 @@ const running = new Set<Peer>();
 const scratch = `/tmp/fvr-${process.pid}-${runtime.name}`;
 
 before(async () => {
+  if (noLab) return;
   lab = await Lab.create("ft", ["a", "b", "c"], 3);
   await lab.addLink("a", "uplink");
   await exec(["mkdir", "-p", scratch]);
@@ -49,7 +53,7 @@ async function uplinkCable(up: boolean): Promise<void> {
   assert.equal(r.code, 0, r.stderr);
 }
 
-test("vrrp: track_interface: losing the tracked link puts the master in FAULT and the backup takes over; it comes back", async () => {
+test("vrrp: track_interface: losing the tracked link puts the master in FAULT and the backup takes over; it comes back", { skip: noLab }, async () => {
   try {
     const a = await start("a", cfg(150, ["track_interface: [uplink]"]));
     await a.waitForLine(/-> MASTER/, 5000);
@@ -72,7 +76,7 @@ test("vrrp: track_interface: losing the tracked link puts the master in FAULT an
   }
 });
 
-test("vrrp: weighted track_script, track_interface and track_pool add up: each lowers the master's priority by its weight, the backup preempts once it is below, and the master takes over again as they recover", async () => {
+test("vrrp: weighted track_script, track_interface and track_pool add up: each lowers the master's priority by its weight, the backup preempts once it is below, and the master takes over again as they recover", { skip: noLab }, async () => {
   const scriptFlag = `${scratch}/fail-check`, poolFlag = `${scratch}/pool-weight-down`;
   const a = [
     "listeners: [{ bind: 127.0.0.1:18081 }]", // a's own namespace: its loopback is its own
@@ -128,7 +132,7 @@ test("vrrp: weighted track_script, track_interface and track_pool add up: each l
   }
 });
 
-test("vrrp: sync group: when one member faults, every member fails over together", async () => {
+test("vrrp: sync group: when one member faults, every member fails over together", { skip: noLab }, async () => {
   const two = (priority: number, track: boolean) => [
     "vrrp:",
     "  instances:",
@@ -168,7 +172,7 @@ test("vrrp: sync group: when one member faults, every member fails over together
   }
 });
 
-test("vrrp: notify hooks run on every transition with instance, state and priority; a failing hook is only logged", async () => {
+test("vrrp: notify hooks run on every transition with instance, state and priority; a failing hook is only logged", { skip: noLab }, async () => {
   const log = `${scratch}/notify.log`;
   const hook = `${scratch}/notify.sh`;
   await runtime.writeTextFile(hook, `#!/bin/sh\necho "$@" >> ${log}\n`);
@@ -187,7 +191,7 @@ test("vrrp: notify hooks run on every transition with instance, state and priori
   }
 });
 
-test("vrrp: use_vmac: the VIP lives on a macvlan with the virtual MAC, so the client's ARP entry survives failover", async () => {
+test("vrrp: use_vmac: the VIP lives on a macvlan with the virtual MAC, so the client's ARP entry survives failover", { skip: noLab }, async () => {
   const vmac = "00:00:5e:00:01:33"; // VRID 51
   try {
     const a = await start("a", cfg(150, ["use_vmac: true"]));
@@ -214,7 +218,7 @@ test("vrrp: use_vmac: the VIP lives on a macvlan with the virtual MAC, so the cl
   }
 });
 
-test("vrrp: IPv6 (VRRPv3 to ff02::12): failover moves the VIP and unsolicited neighbour advertisements move the client", async () => {
+test("vrrp: IPv6 (VRRPv3 to ff02::12): failover moves the VIP and unsolicited neighbour advertisements move the client", { skip: noLab }, async () => {
   const vip6 = "fd00:200:3::100";
   const v6 = (priority: number) => fulcrumConfig({ priority, vip: `${vip6}/64` });
   try {
@@ -237,7 +241,7 @@ test("vrrp: IPv6 (VRRPv3 to ff02::12): failover moves the VIP and unsolicited ne
   }
 });
 
-test("vrrp: split brain: both nodes master while cut off; on healing the lower steps down and the winner re-announces", async () => {
+test("vrrp: split brain: both nodes master while cut off; on healing the lower steps down and the winner re-announces", { skip: noLab }, async () => {
   try {
     const a = await start("a", cfg(150));
     const b = await start("b", cfg(100));
@@ -261,7 +265,7 @@ test("vrrp: split brain: both nodes master while cut off; on healing the lower s
   }
 });
 
-test("vrrp: tshark decodes Fulcrum's v2, v3 and IPv6 adverts, at least 3 of each captured, with valid checksums and no malformed or expert warnings", async () => {
+test("vrrp: tshark decodes Fulcrum's v2, v3 and IPv6 adverts, at least 3 of each captured, with valid checksums and no malformed or expert warnings", { skip: noLab }, async () => {
   const file = `${scratch}/adverts.pcap`;
   const each = 3;
   const configs = [
@@ -294,7 +298,7 @@ test("vrrp: tshark decodes Fulcrum's v2, v3 and IPv6 adverts, at least 3 of each
   assert.equal(await count("_ws.malformed || _ws.expert.severity >= 4194304"), 0, "no malformed packets or warnings");
 });
 
-test("vrrp: track_pool: when a pool's health checks find no healthy server the master faults, and recovers with it", async () => {
+test("vrrp: track_pool: when a pool's health checks find no healthy server the master faults, and recovers with it", { skip: noLab }, async () => {
   const flag = `${scratch}/pool-down`;
   const withPool = (priority: number) => [
     "listeners: [{ bind: 127.0.0.1:18080 }]",

@@ -8,12 +8,16 @@ import { parseIPv4 } from "../src/vrrp/ip.ts";
 import { type Advert, AUTH_PASS, encodeAdvert, internetChecksum, passwordBytes } from "../src/vrrp/packet.ts";
 import { Capture, Lab, sleep } from "./helpers/netns.ts";
 import { fulcrumConfig, holdsFor, type Peer, startFulcrum, waitForAddress, waitForNoAddress } from "./helpers/vrrp.ts";
+import { needs } from "./helpers/peers.ts";
+
+const noLab = needs("root", "ip", "ping", "tcpdump"); // every test here runs in a lab of network namespaces and captures packets
 
 const VIP = "10.200.1.100";
 let lab: Lab;
 const running = new Set<Peer>();
 
 before(async () => {
+  if (noLab) return;
   lab = await Lab.create("lab", ["a", "b", "c"], 1);
 });
 
@@ -54,7 +58,7 @@ async function stopAll(): Promise<void> {
 // request for the VIP from the VIP itself (RFC 5227's announcement).
 const garp = (mac: string) => new RegExp(`^${mac} > ff:ff:ff:ff:ff:ff, ethertype ARP .*Request who-has ${VIP.replace(/\./g, "\\.")} tell ${VIP.replace(/\./g, "\\.")},`);
 
-test("vrrp: election: the higher priority becomes master, holds the VIP, announces it as garp_master_* say, and the client resolves it to its MAC", async () => {
+test("vrrp: election: the higher priority becomes master, holds the VIP, announces it as garp_master_* say, and the client resolves it to its MAC", { skip: noLab }, async () => {
   const capture = await Capture.start(lab, "c", "arp");
   try {
     const garpSettings = ["garp_master_delay: 1", "garp_master_repeat: 3", "garp_master_refresh: 2"];
@@ -88,7 +92,7 @@ test("vrrp: election: the higher priority becomes master, holds the VIP, announc
   }
 });
 
-test("vrrp: crash failover: after SIGKILL of the master the backup takes the VIP and the client's ARP entry moves", async () => {
+test("vrrp: crash failover: after SIGKILL of the master the backup takes the VIP and the client's ARP entry moves", { skip: noLab }, async () => {
   try {
     const a = await start("a", fulcrumConfig({ priority: 150 }));
     await a.waitForLine(/-> MASTER/, 5000);
@@ -107,7 +111,7 @@ test("vrrp: crash failover: after SIGKILL of the master the backup takes the VIP
   }
 });
 
-test("vrrp: clean failover: SIGTERM sends priority 0, the master releases the VIP and the backup takes over at once", async () => {
+test("vrrp: clean failover: SIGTERM sends priority 0, the master releases the VIP and the backup takes over at once", { skip: noLab }, async () => {
   try {
     const a = await start("a", fulcrumConfig({ priority: 150, interval: 2 }));
     await a.waitForLine(/-> MASTER/, 10_000);
@@ -138,7 +142,7 @@ test("vrrp: clean failover: SIGTERM sends priority 0, the master releases the VI
   }
 });
 
-test("vrrp: preemption: a higher-priority node that joins takes over from a lower-priority master", async () => {
+test("vrrp: preemption: a higher-priority node that joins takes over from a lower-priority master", { skip: noLab }, async () => {
   try {
     const b = await start("b", fulcrumConfig({ priority: 100 }));
     await b.waitForLine(/-> MASTER/, 5000);
@@ -153,7 +157,7 @@ test("vrrp: preemption: a higher-priority node that joins takes over from a lowe
   }
 });
 
-test("vrrp: nopreempt: a higher-priority backup leaves a live master alone, and takes over when it dies", async () => {
+test("vrrp: nopreempt: a higher-priority backup leaves a live master alone, and takes over when it dies", { skip: noLab }, async () => {
   try {
     const b = await start("b", fulcrumConfig({ priority: 100 }));
     await b.waitForLine(/-> MASTER/, 5000);
@@ -168,7 +172,7 @@ test("vrrp: nopreempt: a higher-priority backup leaves a live master alone, and 
   }
 });
 
-test("vrrp: preempt_delay: a higher-priority node preempts only after the delay", async () => {
+test("vrrp: preempt_delay: a higher-priority node preempts only after the delay", { skip: noLab }, async () => {
   try {
     const b = await start("b", fulcrumConfig({ priority: 100 }));
     await b.waitForLine(/-> MASTER/, 5000);
@@ -185,7 +189,7 @@ test("vrrp: preempt_delay: a higher-priority node preempts only after the delay"
   }
 });
 
-test("vrrp: unicast mode: adverts go to the configured peer only, and failover works", async () => {
+test("vrrp: unicast mode: adverts go to the configured peer only, and failover works", { skip: noLab }, async () => {
   try {
     const peerOf = (self: string, other: string) => [`unicast_src_ip: 10.200.1.${self}`, `unicast_peer: [10.200.1.${other}]`];
     const a = await start("a", fulcrumConfig({ priority: 150, extra: peerOf("1", "2") }));
@@ -204,7 +208,7 @@ test("vrrp: unicast mode: adverts go to the configured peer only, and failover w
   }
 });
 
-test("vrrp: crafted bad adverts are dropped and counted by reason, and random garbage cannot disturb the master", async () => {
+test("vrrp: crafted bad adverts are dropped and counted by reason, and random garbage cannot disturb the master", { skip: noLab }, async () => {
   const auth = ["authentication: { auth_type: PASS, auth_pass: fulcrum1 }"];
   try {
     const a = await start("a", fulcrumConfig({ priority: 150, version: 2, interval: 1, extra: auth }));

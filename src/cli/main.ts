@@ -1,48 +1,117 @@
-// The `fulcrum` command.
+// The `fulcrum` command: the table of commands and their flags, the usage text made from it, and
+// the dispatch. Flags are checked against the table before a command runs (src/cli/args.ts).
 import { runtime } from "../runtime/index.ts";
 import { didYouMean } from "../config/errors.ts";
 import pkg from "../../package.json" with { type: "json" };
-import { parseArgs } from "./args.ts";
+import { type FlagSpec, flagLines, type ParsedArgs, parseArgs } from "./args.ts";
 import { check, proxy, run } from "./commands.ts";
 import { demo } from "./demo.ts";
 import { SCHEDULER_TABLE } from "../core/schedulers.ts";
 
-const USAGE = `fulcrum ${pkg.version}: an edge load balancer
+interface Command {
+  /** Flags after the command name, as the usage line shows them. */
+  synopsis: string;
+  summary: string;
+  flags: FlagSpec[];
+  run(args: ParsedArgs): Promise<number> | number;
+}
+
+const CONFIG: FlagSpec = {
+  name: "config", aliases: ["c"], value: "FILE",
+  help: "the config file (default: $FULCRUM_CONFIG, ./fulcrum.yaml, /etc/fulcrum/fulcrum.yaml)",
+};
+
+const COMMANDS: Record<string, Command> = {
+  run: {
+    synopsis: "[--config FILE]",
+    summary: "serve a config (default ./fulcrum.yaml, /etc/fulcrum/fulcrum.yaml)",
+    flags: [CONFIG],
+    run,
+  },
+  check: {
+    synopsis: "[--config FILE]",
+    summary: "validate a config and exit: 0 ok, 2 errors (like nginx -t)",
+    flags: [CONFIG],
+    run: check,
+  },
+  proxy: {
+    synopsis: "--listen ADDR --to ADDR[,ADDR...] [--scheduler NAME]",
+    summary: "balance HTTP without a config file",
+    flags: [
+      { name: "listen", aliases: ["l", "from"], value: "ADDR", help: "the address to listen on (default 127.0.0.1:8080)" },
+      { name: "to", aliases: ["t"], value: "ADDR[,ADDR...]", help: "the servers to balance" },
+      { name: "scheduler", aliases: ["s"], value: "NAME", help: "how to pick a server (default wrr)" },
+    ],
+    run: proxy,
+  },
+  demo: {
+    synopsis: "[--listen ADDR] [--once]",
+    summary: "three demo backends behind a balancer on 127.0.0.1:8080",
+    flags: [
+      { name: "listen", aliases: ["l"], value: "ADDR", help: "the balancer's address (default 127.0.0.1:8080)" },
+      { name: "once", help: "show the spread of requests and exit" },
+    ],
+    run: demo,
+  },
+  version: {
+    synopsis: "",
+    summary: "print the version",
+    flags: [],
+    run: () => {
+      console.log(`fulcrum ${pkg.version} (${runtime.name} ${runtime.version})`);
+      return 0;
+    },
+  },
+};
+
+/** Other spellings of a command. */
+const ALIASES: Record<string, string> = { "-t": "check", "--version": "version", "-v": "version" };
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => {
+    const left = `  fulcrum ${name}${c.synopsis ? ` ${c.synopsis}` : ""}`;
+    // A long synopsis puts its summary on the next line, as the short ones line up at column 37.
+    return left.length < 37 ? `${left.padEnd(37)}${c.summary}` : `${left}\n${" ".repeat(37)}${c.summary}`;
+  });
+  return `fulcrum ${pkg.version}: an edge load balancer
 
 Usage:
-  fulcrum run [--config FILE]        serve a config (default ./fulcrum.yaml, /etc/fulcrum/fulcrum.yaml)
-  fulcrum check [--config FILE]      validate a config and exit: 0 ok, 2 errors (like nginx -t)
-  fulcrum proxy --listen ADDR --to ADDR[,ADDR...] [--scheduler NAME]
-                                     balance HTTP without a config file
-  fulcrum demo [--listen ADDR] [--once]
-                                     three demo backends behind a balancer on 127.0.0.1:8080
-  fulcrum version                    print the version
+${lines.join("\n")}
+  fulcrum COMMAND --help             the flags of a command
   fulcrum --help                     this text
 
 Schedulers (--scheduler, pools.NAME.scheduler):
 ${SCHEDULER_TABLE.map((s) => `  ${s.name.padEnd(8)} ${s.summary}`).join("\n")}
 `;
+}
 
-const COMMANDS = ["run", "check", "proxy", "demo", "version", "help"];
+function commandHelp(name: string, c: Command): string {
+  return `Usage: fulcrum ${name}${c.synopsis ? ` ${c.synopsis}` : ""}\n${c.summary}\n\nFlags:\n${flagLines(c.flags).join("\n")}\n`;
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const args = parseArgs(rest, ["once", "help"]);
-  switch (command) {
-    case "run": return run(args);
-    case "check": case "-t": return check(args);
-    case "proxy": return proxy(args);
-    case "demo": return demo(args);
-    case "version": case "--version": case "-v":
-      console.log(`fulcrum ${pkg.version} (${runtime.name} ${runtime.version})`);
-      return 0;
-    case undefined: case "help": case "--help": case "-h":
-      console.log(USAGE);
-      return 0;
+  const [given, ...rest] = argv;
+  if (given === undefined || given === "help" || given === "--help" || given === "-h") {
+    console.log(usage());
+    return 0;
   }
-  const hint = didYouMean(command, COMMANDS);
-  console.error(`fulcrum: unknown command "${command}"${hint ? ` (did you mean "${hint}"?)` : ""}\n\n${USAGE}`);
-  return 2;
+  const name = ALIASES[given] ?? given;
+  const command = COMMANDS[name];
+  if (!command) {
+    const hint = didYouMean(given, [...Object.keys(COMMANDS), "help"]);
+    console.error(`fulcrum: unknown command "${given}"${hint ? ` (did you mean "${hint}"?)` : ""}\n\n${usage()}`);
+    return 2;
+  }
+  const parsed = parseArgs(rest, command.flags);
+  if (!parsed.ok) {
+    console.error(`fulcrum ${name}: ${parsed.error}\n  fulcrum ${name} --help lists its flags`);
+    return 2;
+  }
+  if (parsed.args.flags.has("help")) {
+    console.log(commandHelp(name, command));
+    return 0;
+  }
+  return command.run(parsed.args);
 }
 
 runtime.exit(await main(runtime.args));

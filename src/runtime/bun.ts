@@ -2,7 +2,7 @@
 import { dlopen as bunDlopen } from "bun:ffi";
 import wasmPath from "../../build/fulcrum.wasm" with { type: "file" };
 import {
-  UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
+  listening, UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
   type TcpSocket,
 } from "./types.ts";
 import { HIGH_WATER, WriteQueue } from "./tcp-queue.ts";
@@ -111,7 +111,7 @@ export const runtime: Runtime = {
   exists: (path) => Bun.file(path).exists(),
   wasmBytes: () => Bun.file(wasmPath).bytes(),
   async serveHttp(o: ServeOptions) {
-    const server = Bun.serve({
+    const server = listening(o, () => Bun.serve({
       hostname: o.hostname,
       port: o.port,
       idleTimeout: 120, // seconds (Bun's default is 10): an edge's pooled connections stay open
@@ -119,7 +119,7 @@ export const runtime: Runtime = {
         const ip = srv.requestIP(req);
         return o.fetch(req, { address: ip?.address ?? "", port: ip?.port ?? 0 });
       },
-    });
+    }));
     return {
       hostname: server.hostname,
       port: server.port,
@@ -129,7 +129,7 @@ export const runtime: Runtime = {
   async listenTcp(o) {
     watchMemory();
     if (o.tls) return listenTls(o);
-    const listener = Bun.listen({
+    const listener = listening(o, () => Bun.listen({
       hostname: o.hostname,
       port: o.port,
       socket: {
@@ -141,7 +141,7 @@ export const runtime: Runtime = {
           s.handlers = o.accept(s);
         },
       },
-    });
+    }));
     return { port: listener.port, stop: async () => listener.stop(true) };
   },
   async connectTcp(o) {

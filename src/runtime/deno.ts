@@ -1,6 +1,6 @@
 // Runtime adapter for Deno.
 import {
-  UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
+  listening, UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
   type TcpSocket,
 } from "./types.ts";
 import { HIGH_WATER, WriteQueue } from "./tcp-queue.ts";
@@ -122,19 +122,20 @@ export const runtime: Runtime = {
   },
   wasmBytes: () => Deno.readFile(new URL("../../build/fulcrum.wasm", import.meta.url)),
   serveHttp(o: ServeOptions) {
+    // A ListenError thrown in the executor rejects the promise.
     return new Promise((resolve) => {
-      const server = Deno.serve({
+      const server = listening(o, () => Deno.serve({
         hostname: o.hostname,
         port: o.port,
         onListen: (addr: { hostname: string; port: number }) =>
           resolve({ hostname: addr.hostname, port: addr.port, stop: () => server.shutdown() }),
       }, (req: Request, info: { remoteAddr: { hostname: string; port: number } }) =>
-        o.fetch(req, { address: info.remoteAddr.hostname, port: info.remoteAddr.port }));
+        o.fetch(req, { address: info.remoteAddr.hostname, port: info.remoteAddr.port })));
     });
   },
   async listenTcp(o) {
     if (o.tls) return listenTls(o);
-    const listener = Deno.listen({ hostname: o.hostname, port: o.port });
+    const listener = listening(o, () => Deno.listen({ hostname: o.hostname, port: o.port }));
     (async () => {
       try {
         for await (const conn of listener) {

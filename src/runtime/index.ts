@@ -7,5 +7,5 @@ const adapter: { runtime: Runtime } = "Bun" in globalThis
   : await import("./deno.ts");
 
 export const runtime: Runtime = adapter.runtime;
-export { UpstreamError } from "./types.ts";
+export { ListenError, UpstreamError } from "./types.ts";
 export type { Child, HttpServer, Runtime, TcpSocket } from "./types.ts";

@@ -3,7 +3,7 @@
 // runtime's own, faster API.
 import tls from "node:tls";
 import type net from "node:net";
-import type { ListenTcpOptions, TcpHandlers, TcpListener, TcpSocket, TlsCertificate } from "./types.ts";
+import { listenError, type ListenTcpOptions, type TcpHandlers, type TcpListener, type TcpSocket, type TlsCertificate } from "./types.ts";
 
 class NodeTcp implements TcpSocket {
   private closed = false;
@@ -66,7 +66,12 @@ export function listenTls(o: ListenTcpOptions): Promise<TcpListener> {
     s.once("close", () => sockets.delete(s));
   });
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (e: Error & { code?: string }) => {
+      // Deno's node:net reports bind's EADDRNOTAVAIL as EINVAL (Deno 2.9), which a fresh listen
+      // socket cannot otherwise get from bind.
+      const misreported = "Deno" in globalThis && e.code === "EINVAL";
+      reject(listenError(o.hostname, o.port, misreported ? { code: "EADDRNOTAVAIL" } : e));
+    });
     server.listen(o.port, o.hostname, () => {
       resolve({
         port: (server.address() as net.AddressInfo).port,

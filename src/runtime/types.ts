@@ -26,6 +26,37 @@ export class UpstreamError extends Error {
   }
 }
 
+/** A listener could not open its address. The message is "ADDRESS: REASON", e.g.
+ * "127.0.0.1:8080: address in use", the same on both runtimes and for plain and TLS listeners. */
+export class ListenError extends Error {
+  constructor(readonly address: string, readonly reason: string, readonly code: string | undefined) {
+    super(`${address}: ${reason}`);
+  }
+}
+
+const LISTEN_REASONS: Record<string, string> = {
+  EADDRINUSE: "address in use",
+  EACCES: "permission denied (a port below 1024 needs root or CAP_NET_BIND_SERVICE)",
+  EADDRNOTAVAIL: "address not available (not an address of this host)",
+};
+
+/** The ListenError for what a runtime threw when listening on hostname:port. Both runtimes set
+ * `code` (Bun's own message only says "Failed to listen at HOST"); an unknown one keeps its message. */
+export function listenError(hostname: string, port: number, e: unknown): ListenError {
+  const code = (e as { code?: string }).code;
+  const address = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+  return new ListenError(address, (code && LISTEN_REASONS[code]) ?? String((e as Error).message ?? e), code);
+}
+
+/** Runs a runtime's synchronous listen call; what it throws becomes a ListenError. */
+export function listening<T>(o: { hostname: string; port: number }, listen: () => T): T {
+  try {
+    return listen();
+  } catch (e) {
+    throw listenError(o.hostname, o.port, e);
+  }
+}
+
 /** A TCP connection, push style (as Bun's sockets): data arrives through the handlers. */
 export interface TcpSocket {
   readonly remoteAddress: string;

@@ -1,0 +1,113 @@
+// The real peers the tests run beside Fulcrum (servers, clients, capture tools): the one table of
+// Debian packages, the commands each provides and what needs them. `npm test` (scripts/test-all.ts)
+// and `.ci/run` call provision(); tests ask test/helpers/peers.ts whether a peer is present.
+// As root with apt, a missing package is installed; otherwise one line names what is missing and
+// the tests that need it are skipped (failed under CI=true).
+import { spawnSync } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import process from "node:process";
+
+export interface PeerPackage {
+  /** Debian package name. */
+  readonly pkg: string;
+  /** Commands it provides that the tests or benchmarks run by name. */
+  readonly commands: readonly string[];
+  /** The test files and benchmarks that need it. */
+  readonly neededBy: readonly string[];
+  /** A service Debian starts on install; stopped again, since the tests start their own. */
+  readonly service?: string;
+}
+
+export const PEERS = [
+  { pkg: "nginx", commands: ["nginx"], service: "nginx", neededBy: ["bench/l7.bench.ts", "bench/health.bench.ts", "bench/health-churn.bench.ts"] },
+  { pkg: "haproxy", commands: ["haproxy"], service: "haproxy", neededBy: ["bench/l7.bench.ts"] },
+  { pkg: "wrk", commands: ["wrk"], neededBy: ["bench/l7.bench.ts", "bench/health-churn.bench.ts"] },
+  { pkg: "curl", commands: ["curl"], neededBy: ["tests that use curl as the reference client"] },
+  { pkg: "openssl", commands: ["openssl"], neededBy: ["test/tls.test.ts", "test/health.test.ts (HTTPS check)"] },
+  { pkg: "keepalived", commands: ["keepalived"], service: "keepalived", neededBy: ["test/vrrp-keepalived.test.ts", "bench/vrrp.bench.ts"] },
+  { pkg: "iproute2", commands: ["ip"], neededBy: ["test/vrrp-*.test.ts", "test/health.test.ts (ICMP check)"] },
+  { pkg: "iputils-ping", commands: ["ping"], neededBy: ["test/vrrp-lab.test.ts", "test/vrrp-features.test.ts"] },
+  { pkg: "tcpdump", commands: ["tcpdump"], neededBy: ["test/vrrp-lab.test.ts (unicast)", "test/vrrp-features.test.ts (tshark)"] },
+  { pkg: "tshark", commands: ["tshark"], neededBy: ["test/vrrp-features.test.ts (tshark)"] },
+  { pkg: "procps", commands: ["ps", "sysctl"], neededBy: ["test/health.test.ts (script and ICMP checks)"] },
+] as const satisfies readonly PeerPackage[];
+
+/** A command a test can ask for. */
+export type PeerCommand = (typeof PEERS)[number]["commands"][number];
+
+/** Whether `command` resolves on PATH to an executable file, as spawning it by name would. */
+export function onPath(command: string, path = process.env.PATH ?? ""): boolean {
+  for (const dir of path.split(":")) {
+    if (!dir) continue;
+    try {
+      accessSync(`${dir}/${command}`, constants.X_OK);
+      return true;
+    } catch { /* not here */ }
+  }
+  return false;
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** The package that provides a command. */
+export function packageOf(command: PeerCommand): PeerPackage {
+  return PEERS.find((p) => (p.commands as readonly string[]).includes(command))!;
+}
+
+/** Packages with a command not on PATH. */
+export function missingPackages(): PeerPackage[] {
+  return PEERS.filter((p) => p.commands.some((c) => !onPath(c)));
+}
+
+/** The files that need these packages, once each (the table's notes in parentheses left out). */
+function neededBy(packages: readonly PeerPackage[]): string {
+  return [...new Set(packages.flatMap((p) => p.neededBy.map((n) => n.replace(/ \(.*\)$/, ""))))].join(", ");
+}
+
+function dpkgInstalled(pkg: string): boolean {
+  const r = spawnSync("dpkg-query", ["-W", "-f=${Status}", pkg], { encoding: "utf8" });
+  return r.status === 0 && r.stdout.includes("install ok installed");
+}
+
+/** Runs a command quietly; on failure returns its output, so the caller can show why. */
+function quiet(cmd: string, args: string[]): string | null {
+  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  return r.status === 0 ? null : `${cmd} ${args.join(" ")} exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout || String(r.error ?? "")).trim()}`;
+}
+
+/**
+ * Installs the missing peers when it can (root and apt), saying so in one line; otherwise prints
+ * one line naming what is missing and what needs it. Never throws: the tests report the rest.
+ * Returns the packages still missing.
+ */
+export function provision(log: (line: string) => void = (l) => console.error(l)): PeerPackage[] {
+  const outcome = process.env.CI === "true" ? "the tests that need them fail (CI=true)" : "the tests that need them are skipped";
+  const missing = missingPackages();
+  if (missing.length === 0) return [];
+  const names = (ps: readonly PeerPackage[]) => ps.map((p) => p.pkg).join(" ");
+  if (!isRoot() || !onPath("apt-get") || !onPath("dpkg-query")) {
+    const why = isRoot() ? "no apt-get here" : "not root, so not installing";
+    log(`test: missing ${names(missing)} (needed by ${neededBy(missing)}); ${why}: the tests that need them are skipped`);
+    return missing;
+  }
+  // Installed but not on PATH (a PATH without /usr/sbin, say): installing again would not help.
+  const toInstall = missing.filter((p) => !dpkgInstalled(p.pkg));
+  if (toInstall.length > 0) {
+    log(`test: installing ${names(toInstall)} (needed by ${neededBy(toInstall)})`);
+    const failure = quiet("apt-get", ["update", "-qq"]) ??
+      quiet("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...toInstall.map((p) => p.pkg)]);
+    if (failure) log(`test: installing failed: ${failure}`);
+    // Debian starts some services on install; the tests start their own on their own ports.
+    for (const p of toInstall) if (p.service && onPath("service")) quiet("service", [p.service, "stop"]);
+  }
+  const still = missingPackages();
+  if (still.length > 0) {
+    const commands = still.flatMap((p) => p.commands.filter((c) => !onPath(c)));
+    log(`test: ${commands.join(" ")} not on PATH (packages ${names(still)} ${toInstall.length ? "did not install" : "are installed"}); ${outcome}`);
+  }
+  return still;
+}
+
+if (import.meta.main) provision();
