@@ -213,8 +213,8 @@ test("strict: a GET pipelined after a chunked POST is answered, with the bytes s
   const post = `POST /up HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-Sum: 5\r\n\r\n`;
   const get = `GET /after HTTP/1.1\r\n${H}Connection: close\r\n\r\n`;
   const bytes = post + get;
-  // Every cut point once (the two pieces arrive in separate reads: 20 ms apart), and the whole
-  // thing in one write a few times: bounded at bytes.length + 5 connections.
+  // Every cut point once (the two pieces arrive in separate reads: 20 ms apart), the whole thing
+  // in one write a few times, then a byte per write: bounded at bytes.length + 5 connections.
   const cuts = [...Array.from({ length: bytes.length - 1 }, (_, i) => i + 1), 0, 0, 0, 0, 0];
   for (const cut of cuts) {
     sink.reset();

@@ -63,48 +63,81 @@ export class ChunkedReader {
   /** Reads buf[start, end); returns how many bytes belong to this body (all of them unless it
    * ended inside), or -1 on a framing error (see `error`). */
   feed(buf: Uint8Array, start: number, end: number): number {
-    let i = start;
-    while (i < end && this.state !== S.Done) {
-      const b = buf[i];
-      const state = this.state;
+    // The bytes of a plain chunk line and of the CRLF after its data are taken here; the rest
+    // (extensions, trailers, every error) go through step() a byte at a time with their bounds.
+    let i = start, state = this.state;
+    while (i < end) {
       if (state === S.Data) {
         const take = Math.min(this.remaining, end - i);
         if (this.onData !== null) this.onData(buf, i, i + take);
         this.remaining -= take;
         this.dataBytes += take;
         i += take;
-        if (this.remaining === 0) this.state = S.DataCr;
+        if (this.remaining === 0) state = S.DataCr;
+        continue;
+      }
+      if (state === S.Done) break;
+      const b = buf[i];
+      if (state === S.Size) {
+        const d = hexValue(b);
+        if (d >= 0 && this.sizeDigits < MAX_SIZE_DIGITS && this.size < SIZE_SHIFT_LIMIT) {
+          this.size = this.size * 16 + d;
+          this.sizeDigits++;
+          i++;
+          continue;
+        }
+        if (b === 0x0d && this.sizeDigits > 0) { state = S.SizeLf; i++; continue; }
+      } else if (state === S.SizeLf) {
+        if (b === 0x0a) {
+          if (this.size === 0) state = S.TrailerLine;
+          else { state = S.Data; this.remaining = this.size; }
+          i++;
+          continue;
+        }
+      } else if (state === S.DataCr) {
+        if (b === 0x0d) { state = S.DataLf; i++; continue; }
+      } else if (state === S.DataLf && b === 0x0a) {
+        state = S.Size;
+        this.size = this.sizeDigits = 0;
+        i++;
         continue;
       }
       if (state >= S.ExtSemi && state <= S.ExtAfterQuoted && b !== 0x0d && ++this.extensionBytes > this.maxExtensionBytes) {
         return this.fail(`chunk extensions longer than ${this.maxExtensionBytes} bytes`);
       }
+      if ((state === S.ExtName || state === S.ExtToken) && TCHAR[b] === 1) { i++; continue; } // the bulk of a name or value
       if (state >= S.TrailerLine && ++this.trailerBytes > this.maxTrailerBytes) {
         return this.fail(`trailer section larger than ${this.maxTrailerBytes} bytes`);
       }
+      this.state = state;
       const why = this.step(state, b);
       if (why !== null) return this.fail(why);
+      state = this.state;
       i++;
     }
+    this.state = state;
     return i - start;
   }
 
-  /** One byte outside chunk data: moves the state on, or says what is wrong. */
+  /** One byte that feed() did not take: moves the state on, or says what is wrong. */
   private step(state: S, b: number): string | null {
     switch (state) {
-      case S.Size: {
-        const d = hexValue(b);
-        if (d >= 0) {
-          if (++this.sizeDigits > MAX_SIZE_DIGITS || this.size >= SIZE_SHIFT_LIMIT) return "chunk size too large";
-          this.size = this.size * 16 + d;
-        } else if (this.sizeDigits === 0) return "chunk size is not hexadecimal";
-        else if (b === 0x0d) this.state = S.SizeLf;
-        else if (b === 0x3b || b === 0x20 || b === 0x09) { // ; or BWS: extensions follow
+      // A plain chunk line and the CRLF after data are feed()'s: here only what else may come.
+      case S.Size:
+        if (hexValue(b) >= 0) return "chunk size too large";
+        if (this.sizeDigits === 0) return "chunk size is not hexadecimal";
+        if (b === 0x3b || b === 0x20 || b === 0x09) { // ; or BWS: extensions follow
           this.state = b === 0x3b ? S.ExtNameStart : S.ExtSemi;
           this.extensionBytes = 1;
-        } else return "invalid character after the chunk size";
-        return null;
-      }
+          return null;
+        }
+        return "invalid character after the chunk size";
+      case S.SizeLf:
+        return "bare CR in a chunk line";
+      case S.DataCr:
+        return "chunk data longer than its size";
+      case S.DataLf:
+        return "bare CR after chunk data";
       case S.ExtSemi: // BWS that only a ";" may follow
         if (b === 0x3b) this.state = S.ExtNameStart;
         else if (b !== 0x20 && b !== 0x09) return b === 0x0d ? "whitespace at the end of a chunk line" : "invalid character in a chunk extension";
@@ -113,8 +146,7 @@ export class ChunkedReader {
         if (TCHAR[b] === 1) this.state = S.ExtName;
         else if (b !== 0x20 && b !== 0x09) return "chunk extension without a name";
         return null;
-      case S.ExtName:
-        if (TCHAR[b] === 1) return null;
+      case S.ExtName: // (its token characters are feed()'s)
         if (b === 0x3d) this.state = S.ExtValueStart; // =
         else if (b === 0x20 || b === 0x09) this.state = S.ExtAfterName;
         else return this.afterExtension(b);
@@ -129,8 +161,9 @@ export class ChunkedReader {
         else if (b === 0x22) this.state = S.ExtQuoted; // "
         else if (b !== 0x20 && b !== 0x09) return "chunk extension without a value after =";
         return null;
-      case S.ExtToken:
-        return TCHAR[b] === 1 ? null : this.afterExtension(b);
+      case S.ExtToken: // likewise
+      case S.ExtAfterQuoted:
+        return this.afterExtension(b);
       case S.ExtQuoted:
         if (b === 0x22) this.state = S.ExtAfterQuoted;
         else if (b === 0x5c) this.state = S.ExtQuotedPair; // backslash
@@ -139,22 +172,6 @@ export class ChunkedReader {
       case S.ExtQuotedPair:
         if (!fieldValueByte(b)) return "invalid character in a chunk extension";
         this.state = S.ExtQuoted;
-        return null;
-      case S.ExtAfterQuoted:
-        return this.afterExtension(b);
-      case S.SizeLf:
-        if (b !== 0x0a) return "bare CR in a chunk line";
-        if (this.size === 0) this.state = S.TrailerLine;
-        else { this.state = S.Data; this.remaining = this.size; }
-        return null;
-      case S.DataCr:
-        if (b !== 0x0d) return "chunk data longer than its size";
-        this.state = S.DataLf;
-        return null;
-      case S.DataLf:
-        if (b !== 0x0a) return "bare CR after chunk data";
-        this.state = S.Size;
-        this.size = this.sizeDigits = 0;
         return null;
       // The trailer section: field lines until an empty one, as the head scan reads them.
       case S.TrailerLine:
