@@ -17,6 +17,10 @@ const FORBIDDEN: { from: string; not: string[]; why: string }[] = [
   { from: "src/balancer/", not: ["src/edge/"], why: "the balancer knows no protocol" },
   { from: "src/health/", not: ["src/edge/"], why: "health depends on the balancer, never on the edge" },
   { from: "src/vrrp/", not: ["src/edge/"], why: "vrrp knows no HTTP" },
+  { from: "src/edge/", not: ["src/control/", "src/cli/"], why: "parts never import the control plane; it imports them" },
+  { from: "src/balancer/", not: ["src/control/", "src/cli/"], why: "parts never import the control plane; it imports them" },
+  { from: "src/health/", not: ["src/control/", "src/cli/"], why: "parts never import the control plane; it imports them" },
+  { from: "src/vrrp/", not: ["src/control/", "src/cli/"], why: "parts never import the control plane; it imports them" },
   {
     from: "src/config/",
     not: ["src/balancer/", "src/edge/", "src/health/", "src/vrrp/", "src/control/", "src/cli/", "src/l4/", "src/core/", "src/http1/"],

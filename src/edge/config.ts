@@ -24,6 +24,12 @@ export interface ListenerConfig extends ListenerOptions {
   bind: HostPort;
   protocol: "http";
 }
+/** What the edge serves: the `listeners` and `routes` sections. */
+export interface EdgeConfig {
+  listeners: ListenerConfig[];
+  routes: RouteConfig[];
+}
+
 export interface RouteConfig {
   name: string; // default "route<i>"
   listeners: string[] | null;

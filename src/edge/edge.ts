@@ -1,17 +1,16 @@
 // The L7 edge: listeners (the socket path, src/edge/http1/), routes to pools, pools to servers.
 import { runtime } from "../runtime/index.ts";
 import type { TlsCertificate } from "../runtime/types.ts";
-import type { Config } from "../control/schema.ts";
-import type { ListenerConfig } from "./config.ts";
-import type { Balancer } from "../balancer/balancer.ts";
-import type { PoolConfig } from "../control/schema.ts";
+import type { EdgeConfig, ListenerConfig, RouteConfig } from "./config.ts";
+import type { PoolSet } from "../balancer/balancer.ts";
+import type { HttpPoolConfig } from "./options.ts";
 import { HttpPool } from "./http-pool.ts";
 import { EdgeStats } from "./stats.ts";
-import { SocketListener } from "./http1/listener.ts";
+import { type ListenerHost, SocketListener } from "./http1/listener.ts";
 import { DeadlineSweep } from "../core/timer.ts";
 import { UpstreamPool } from "./http1/upstream-pool.ts";
 
-export class Edge {
+export class Edge implements ListenerHost {
   /** The balancer's pools with their HTTP options, by name; follows pools added and removed. */
   readonly pools = new Map<string, HttpPool>();
   readonly stats = new EdgeStats();
@@ -22,7 +21,9 @@ export class Edge {
   private readonly stops: (() => Promise<void>)[] = [];
   private readonly unwatch: () => void;
 
-  constructor(readonly config: Config, balancer: Balancer<PoolConfig>) {
+  get routes(): readonly RouteConfig[] { return this.config.routes; }
+
+  constructor(readonly config: EdgeConfig, balancer: PoolSet<HttpPoolConfig>) {
     for (const p of balancer.all()) this.pools.set(p.name, new HttpPool(p, this.upstreams));
     this.unwatch = balancer.onPools(({ type, pool }) => {
       this.pools.get(pool.name)?.close();

@@ -4,9 +4,8 @@
 // the balancer's (src/balancer/pool.ts).
 import type { Outcome, Pool, Server } from "../balancer/pool.ts";
 import type { HashKey } from "../balancer/config.ts";
-import type { PoolConfig } from "../control/schema.ts";
 import type { HeaderLookup } from "../http1/head.ts";
-import type { RetryPolicy } from "./options.ts";
+import type { HttpPoolConfig, RetryPolicy } from "./options.ts";
 import { cookieValue, StickyCookies, stickyId } from "./affinity.ts";
 import type { UpstreamPool } from "./http1/upstream-pool.ts";
 
@@ -28,9 +27,9 @@ export class HttpPool {
   private readonly sticky: StickyCookies | null;
   private readonly unwatch: (() => void) | null = null;
 
-  readonly config: PoolConfig;
+  readonly config: HttpPoolConfig;
 
-  constructor(readonly balance: Pool<PoolConfig>, readonly upstreams: UpstreamPool) {
+  constructor(readonly balance: Pool<HttpPoolConfig>, readonly upstreams: UpstreamPool) {
     this.name = balance.name;
     const config = this.config = balance.config;
     const { retry, sticky } = config.http;

@@ -3,6 +3,7 @@
 import {
   boolean, Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, string, valueOf,
 } from "../config/checker.ts";
+import type { BalancerPoolConfig } from "../balancer/config.ts";
 
 export const LISTENER_OPTION_KEYS = [
   "engine", "tls", "request_id", "max_connections", "max_header_size", "max_headers", "max_body_size",
@@ -47,6 +48,14 @@ export interface StickyCookie {
   indirect: boolean;
   /** Mark responses that set it private to caches (HAProxy `nocache`). */
   nocache: boolean;
+}
+
+/** The limits a listener enforces (config: listeners[].max_*, *_timeout). */
+export type ListenerLimits = ListenerOptions["limits"];
+
+/** A pool config that carries the edge's part (the balancer's pools hand it back to the edge). */
+export interface HttpPoolConfig extends BalancerPoolConfig {
+  http: PoolHttpOptions;
 }
 
 /** A pool's HTTP options. */

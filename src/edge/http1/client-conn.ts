@@ -10,9 +10,27 @@ import { errorResponseBytes } from "./heads-out.ts";
 import { latin1Bytes, Scratch } from "../../http1/bytes.ts";
 import { Exchange } from "./exchange.ts";
 import type { Timed } from "../../core/timer.ts";
-import type { SocketListener } from "./listener.ts";
+import type { EdgeStats } from "../stats.ts";
+import type { HttpPool } from "../http-pool.ts";
+import type { RouteConfig } from "../config.ts";
+import type { ListenerLimits } from "../options.ts";
+import type { DeadlineSweep } from "../../core/timer.ts";
+import type { RequestFacts } from "../routes.ts";
 
 const enum State { Head, Body, Wait, Tunnel, Closed }
+
+/** What a client connection needs of the listener that accepted it (SocketListener implements
+ * it; the interface lives here so the dependency points one way). */
+export interface ConnectionHost {
+  readonly proto: "http" | "https";
+  readonly limits: ListenerLimits;
+  readonly deadlines: DeadlineSweep;
+  readonly stats: EdgeStats;
+  readonly pools: ReadonlyMap<string, HttpPool>;
+  match(f: RequestFacts): RouteConfig | null;
+  requestId(req: RequestHead): string | null;
+  connectionClosed(conn: ClientConn): void;
+}
 
 export class ClientConn implements TcpHandlers, Timed {
   deadline = 0;
@@ -39,7 +57,7 @@ export class ClientConn implements TcpHandlers, Timed {
   readonly realIpLine: Uint8Array;
   readonly xffLine: Uint8Array;
 
-  constructor(readonly socket: TcpSocket, private readonly listener: SocketListener) {
+  constructor(readonly socket: TcpSocket, private readonly listener: ConnectionHost) {
     this.address = socket.remoteAddress;
     this.index = indexFor(listener.limits.maxHeaderCount);
     this.realIpLine = latin1Bytes(`X-Real-IP: ${this.address}\r\n`);
@@ -49,7 +67,7 @@ export class ClientConn implements TcpHandlers, Timed {
   }
 
   get proto(): "http" | "https" { return this.listener.proto; }
-  get stats() { return this.listener.edge.stats; }
+  get stats(): EdgeStats { return this.listener.stats; }
   get deadlines() { return this.listener.deadlines; }
 
   /** The key facts of the current request: one object per connection, refilled per request. */
@@ -171,7 +189,7 @@ export class ClientConn implements TcpHandlers, Timed {
       return !hasBody && req.keepAlive;
     }
     const requestId = this.listener.requestId(req);
-    const exchange = new Exchange(this, req, route, this.listener.edge.pools.get(route.pool)!, requestId);
+    const exchange = new Exchange(this, req, route, this.listener.pools.get(route.pool)!, requestId);
     this.exchange = exchange;
     this.chunks = req.chunked ? new ChunkedReader({ maxTrailerBytes: limits.maxHeaderBytes, maxTrailerFields: limits.maxHeaderCount }) : null;
     this.bodyLeft = req.chunked ? 0 : Math.max(0, req.contentLength);

@@ -12,9 +12,32 @@ import { ChunkedReader } from "../../http1/chunked.ts";
 import { clientResponseHead, upstreamRequestHead } from "./heads-out.ts";
 import type { UpstreamConn, UpstreamUser } from "./upstream-pool.ts";
 import type { Timed } from "../../core/timer.ts";
-import type { ClientConn } from "./client-conn.ts";
+import type { TcpSocket } from "../../runtime/types.ts";
+import type { DeadlineSweep } from "../../core/timer.ts";
+import type { EdgeStats } from "../stats.ts";
+import type { KeyFacts } from "../http-pool.ts";
+import type { Scratch } from "../../http1/bytes.ts";
+import type { UpstreamHeadContext } from "./heads-out.ts";
 import type { RouteConfig } from "../config.ts";
 import { type FailureKind, mayRetry } from "../retry.ts";
+
+/** What an exchange needs of the client connection it answers (ClientConn implements it; the
+ * interface lives here so the dependency points one way). */
+export interface ExchangeClient extends UpstreamHeadContext {
+  readonly socket: TcpSocket;
+  readonly deadlines: DeadlineSweep;
+  readonly stats: EdgeStats;
+  /** Scratch for the upstream request head and the client response head. */
+  readonly requestOut: Scratch;
+  readonly responseOut: Scratch;
+  closeAfterResponse: boolean;
+  keyFacts(req: RequestHead): KeyFacts;
+  pauseReading(): void;
+  resumeReading(): void;
+  exchangeDone(): void;
+  exchangeError(status: number, kind: ErrorKind, detail: string, bodyUnread: boolean): void;
+  startTunnel(exchange: Exchange): void;
+}
 
 /** Request bytes kept for a retry; a larger body streams without a copy and is not retried. */
 const RETAIN_LIMIT = 64 * 1024;
@@ -51,7 +74,7 @@ export class Exchange implements UpstreamUser, Timed {
   private tried: ReadonlySet<Server> = NONE_TRIED;
 
   constructor(
-    private readonly client: ClientConn,
+    private readonly client: ExchangeClient,
     readonly req: RequestHead,
     readonly route: RouteConfig,
     readonly pool: Pool,

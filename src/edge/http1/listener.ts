@@ -2,20 +2,25 @@
 import { runtime, type TcpSocket } from "../../runtime/index.ts";
 import type { TcpListener, TlsCertificate } from "../../runtime/types.ts";
 import type { ListenerConfig, RouteConfig } from "../config.ts";
-import type { ListenerOptions } from "../options.ts";
-import type { Edge } from "../edge.ts";
+import type { ListenerLimits } from "../options.ts";
+import type { EdgeStats } from "../stats.ts";
+import type { HttpPool } from "../http-pool.ts";
 import { type RequestFacts, routeMatcher } from "../routes.ts";
-import { ClientConn } from "./client-conn.ts";
+import { ClientConn, type ConnectionHost } from "./client-conn.ts";
 import type { DeadlineSweep } from "../../core/timer.ts";
 import type { RequestHead } from "../../http1/request-head.ts";
 import { K_X_REQUEST_ID } from "../../http1/head-scan.ts";
 
-/** The limits a listener enforces (config: listeners[].max_*, *_timeout). */
-export type ListenerLimits = ListenerOptions["limits"];
-
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 
-export class SocketListener {
+/** What a listener needs of the edge it serves (Edge implements it). */
+export interface ListenerHost {
+  readonly routes: readonly RouteConfig[];
+  readonly stats: EdgeStats;
+  readonly pools: ReadonlyMap<string, HttpPool>;
+}
+
+export class SocketListener implements ConnectionHost {
   readonly match: (f: RequestFacts) => RouteConfig | null;
   readonly limits: ListenerLimits;
   readonly proto: "http" | "https";
@@ -23,12 +28,12 @@ export class SocketListener {
   private server: TcpListener | null = null;
 
   constructor(
-    readonly edge: Edge,
+    private readonly edge: ListenerHost,
     readonly config: ListenerConfig,
     readonly deadlines: DeadlineSweep,
     private readonly tls?: TlsCertificate[],
   ) {
-    this.match = routeMatcher(edge.config.routes, config.name);
+    this.match = routeMatcher([...edge.routes], config.name);
     this.limits = config.limits;
     this.proto = config.tls ? "https" : "http";
   }
@@ -40,7 +45,7 @@ export class SocketListener {
       tls: this.tls,
       accept: (socket: TcpSocket) => {
         if (this.conns.size >= this.limits.maxConnections) {
-          this.edge.stats.errors.too_many_connections++;
+          this.stats.errors.too_many_connections++;
           socket.destroy();
           return NO_HANDLERS;
         }
@@ -51,6 +56,9 @@ export class SocketListener {
     });
     return this.server.port;
   }
+
+  get stats(): EdgeStats { return this.edge.stats; }
+  get pools(): ReadonlyMap<string, HttpPool> { return this.edge.pools; }
 
   connectionClosed(conn: ClientConn): void {
     this.conns.delete(conn);
