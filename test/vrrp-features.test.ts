@@ -226,11 +226,18 @@ test("vrrp: IPv6 (VRRPv3 to ff02::12): failover moves the VIP and unsolicited ne
     const ping = await lab.exec("c", ["ping", "-6", "-c", "1", "-W", "1", vip6]);
     assert.equal(ping.code, 0, ping.stdout + ping.stderr);
     assert.equal(await lab.neighbour("c", vip6), lab.node("a").mac);
-    await a.kill();
-    running.delete(a);
-    await waitForAddress(lab, "b", vip6, 5000);
-    await b.waitForLine(/VI_1 BACKUP -> MASTER/, 1000);
-    await waitFor("the client's neighbour entry to move", async () => (await lab.neighbour("c", vip6)) === lab.node("b").mac, 2000);
+    const capture = await Capture.start(lab, "c", "icmp6 and ip6[40] == 136"); // neighbour advertisements
+    try {
+      await a.kill();
+      running.delete(a);
+      await waitForAddress(lab, "b", vip6, 5000);
+      await b.waitForLine(/VI_1 BACKUP -> MASTER/, 1000);
+      await waitFor("the client's neighbour entry to move", async () => (await lab.neighbour("c", vip6)) === lab.node("b").mac, 2000);
+      // What moved it: b's unsolicited advertisement for the VIP, to all nodes.
+      await capture.waitFor(new RegExp(`^${lab.node("b").mac} > 33:33:00:00:00:01, .* > ff02::1: ICMP6, neighbor advertisement, tgt is ${vip6},`), 1, 2000);
+    } finally {
+      await capture.stop();
+    }
     assert.doesNotMatch(b.output(), /dropped advert/);
   } finally {
     await stopAll();
