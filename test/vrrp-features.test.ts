@@ -74,7 +74,7 @@ test("vrrp: track_interface: losing the tracked link puts the master in FAULT an
 
 test("vrrp: weighted track_script, track_interface and track_pool add up: each lowers the master's priority by its weight, the backup preempts once it is below, and the master takes over again as they recover", async () => {
   const scriptFlag = `${scratch}/fail-check`, poolFlag = `${scratch}/pool-weight-down`;
-  const a = [
+  const aConfig = [
     "listeners: [{ bind: 127.0.0.1:18081 }]", // a's own namespace: its loopback is its own
     "pools:",
     "  web:",
@@ -91,35 +91,35 @@ test("vrrp: weighted track_script, track_interface and track_pool add up: each l
     await uplinkCable(true);
   };
   try {
-    const master = await start("a", a);
-    await master.waitForLine(/-> MASTER/, 5000);
-    const backup = await start("b", cfg(100));
+    const a = await start("a", aConfig);
+    await a.waitForLine(/-> MASTER/, 5000);
+    const b = await start("b", cfg(100));
     await waitForAddress(lab, "a", VIP, 2000);
 
     await runtime.writeTextFile(scriptFlag, "");
-    await master.waitForLine(/VI_1 priority 150 -> 120 \(script chk down\)/, 3000);
+    await a.waitForLine(/VI_1 priority 150 -> 120 \(script chk down\)/, 3000);
     // 120 is still above the backup's 100: it stays backup past its master-down interval (1.8 s).
     await holdsFor("b stays backup while a is at 120", async () => !(await lab.hasAddress("b", VIP)), 2200);
-    assert.doesNotMatch(backup.output(), /-> MASTER/);
+    assert.doesNotMatch(b.output(), /-> MASTER/);
 
     await uplinkCable(false);
-    await master.waitForLine(/VI_1 priority 120 -> 90 \(interface uplink down\)/, 3000);
-    await backup.waitForLine(/VI_1 BACKUP -> MASTER/, 5000);
-    await master.waitForLine(/VI_1 MASTER -> BACKUP \(higher priority 100 from 10\.200\.3\.2\)/, 3000);
+    await a.waitForLine(/VI_1 priority 120 -> 90 \(interface uplink down\)/, 3000);
+    await b.waitForLine(/VI_1 BACKUP -> MASTER/, 5000);
+    await a.waitForLine(/VI_1 MASTER -> BACKUP \(higher priority 100 from 10\.200\.3\.2\)/, 3000);
     await waitForAddress(lab, "b", VIP, 2000);
-    assert.doesNotMatch(master.output(), /FAULT/, "a weighted track lowers the priority, it does not fault");
+    assert.doesNotMatch(a.output(), /FAULT/, "a weighted track lowers the priority, it does not fault");
 
     await runtime.writeTextFile(poolFlag, "");
-    await master.waitForLine(/VI_1 priority 90 -> 60 \(pool web down\)/, 3000);
+    await a.waitForLine(/VI_1 priority 90 -> 60 \(pool web down\)/, 3000);
 
-    const mark = master.output().length;
+    const mark = a.output().length;
     await exec(["rm", "-f", poolFlag]);
-    await master.waitForLine(/VI_1 priority 60 -> 90 \(pool web up\)/, 3000, mark);
+    await a.waitForLine(/VI_1 priority 60 -> 90 \(pool web up\)/, 3000, mark);
     await uplinkCable(true);
-    await master.waitForLine(/VI_1 priority 90 -> 120 \(interface uplink up\)/, 3000, mark);
-    await master.waitForLine(/VI_1 BACKUP -> MASTER/, 5000, mark);
+    await a.waitForLine(/VI_1 priority 90 -> 120 \(interface uplink up\)/, 3000, mark);
+    await a.waitForLine(/VI_1 BACKUP -> MASTER/, 5000, mark);
     await exec(["rm", "-f", scriptFlag]);
-    await master.waitForLine(/VI_1 priority 120 -> 150 \(script chk up\)/, 3000, mark);
+    await a.waitForLine(/VI_1 priority 120 -> 150 \(script chk up\)/, 3000, mark);
     await waitForAddress(lab, "a", VIP, 2000);
     await waitForNoAddress(lab, "b", VIP, 2000);
   } finally {
