@@ -114,7 +114,8 @@ test("health: script check: exit 0 is up, the exit code and first output line ar
   const hung = monitorFor({ port: 9001 }, `{ type: script, command: "sleep ${marker}; true", timeout: 200ms, interval: 1s }`);
   const t0 = performance.now();
   assert.deepEqual(await hung.runOnce(), { ok: false, detail: "script timed out after 200ms (killed)" });
-  assert.ok(performance.now() - t0 < 2000, "the check does not wait for the script");
+  // 200 ms planned; the bound is widened for a loaded machine and stays below the script's 4 s sleep.
+  assert.ok(performance.now() - t0 < 3500, "the check does not wait for the script");
   await sleep(100);
   const ps = await capture(["ps", "-eo", "args"]);
   assert.ok(!ps.includes(`sleep ${marker}`), "the script's own children were killed with it");

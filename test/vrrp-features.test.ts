@@ -78,7 +78,7 @@ test("vrrp: track_interface: losing the tracked link puts the master in FAULT an
 
 test("vrrp: weighted track_script, track_interface and track_pool add up: each lowers the master's priority by its weight, the backup preempts once it is below, and the master takes over again as they recover", { skip: noLab }, async () => {
   const scriptFlag = `${scratch}/fail-check`, poolFlag = `${scratch}/pool-weight-down`;
-  const a = [
+  const aConfig = [
     "listeners: [{ bind: 127.0.0.1:18081 }]", // a's own namespace: its loopback is its own
     "pools:",
     "  web:",
@@ -95,35 +95,35 @@ test("vrrp: weighted track_script, track_interface and track_pool add up: each l
     await uplinkCable(true);
   };
   try {
-    const master = await start("a", a);
-    await master.waitForLine(/-> MASTER/, 5000);
-    const backup = await start("b", cfg(100));
+    const a = await start("a", aConfig);
+    await a.waitForLine(/-> MASTER/, 5000);
+    const b = await start("b", cfg(100));
     await waitForAddress(lab, "a", VIP, 2000);
 
     await runtime.writeTextFile(scriptFlag, "");
-    await master.waitForLine(/VI_1 priority 150 -> 120 \(script chk down\)/, 3000);
+    await a.waitForLine(/VI_1 priority 150 -> 120 \(script chk down\)/, 3000);
     // 120 is still above the backup's 100: it stays backup past its master-down interval (1.8 s).
     await holdsFor("b stays backup while a is at 120", async () => !(await lab.hasAddress("b", VIP)), 2200);
-    assert.doesNotMatch(backup.output(), /-> MASTER/);
+    assert.doesNotMatch(b.output(), /-> MASTER/);
 
     await uplinkCable(false);
-    await master.waitForLine(/VI_1 priority 120 -> 90 \(interface uplink down\)/, 3000);
-    await backup.waitForLine(/VI_1 BACKUP -> MASTER/, 5000);
-    await master.waitForLine(/VI_1 MASTER -> BACKUP \(higher priority 100 from 10\.200\.3\.2\)/, 3000);
+    await a.waitForLine(/VI_1 priority 120 -> 90 \(interface uplink down\)/, 3000);
+    await b.waitForLine(/VI_1 BACKUP -> MASTER/, 5000);
+    await a.waitForLine(/VI_1 MASTER -> BACKUP \(higher priority 100 from 10\.200\.3\.2\)/, 3000);
     await waitForAddress(lab, "b", VIP, 2000);
-    assert.doesNotMatch(master.output(), /FAULT/, "a weighted track lowers the priority, it does not fault");
+    assert.doesNotMatch(a.output(), /FAULT/, "a weighted track lowers the priority, it does not fault");
 
     await runtime.writeTextFile(poolFlag, "");
-    await master.waitForLine(/VI_1 priority 90 -> 60 \(pool web down\)/, 3000);
+    await a.waitForLine(/VI_1 priority 90 -> 60 \(pool web down\)/, 3000);
 
-    const mark = master.output().length;
+    const mark = a.output().length;
     await exec(["rm", "-f", poolFlag]);
-    await master.waitForLine(/VI_1 priority 60 -> 90 \(pool web up\)/, 3000, mark);
+    await a.waitForLine(/VI_1 priority 60 -> 90 \(pool web up\)/, 3000, mark);
     await uplinkCable(true);
-    await master.waitForLine(/VI_1 priority 90 -> 120 \(interface uplink up\)/, 3000, mark);
-    await master.waitForLine(/VI_1 BACKUP -> MASTER/, 5000, mark);
+    await a.waitForLine(/VI_1 priority 90 -> 120 \(interface uplink up\)/, 3000, mark);
+    await a.waitForLine(/VI_1 BACKUP -> MASTER/, 5000, mark);
     await exec(["rm", "-f", scriptFlag]);
-    await master.waitForLine(/VI_1 priority 120 -> 150 \(script chk up\)/, 3000, mark);
+    await a.waitForLine(/VI_1 priority 120 -> 150 \(script chk up\)/, 3000, mark);
     await waitForAddress(lab, "a", VIP, 2000);
     await waitForNoAddress(lab, "b", VIP, 2000);
   } finally {
@@ -230,11 +230,18 @@ test("vrrp: IPv6 (VRRPv3 to ff02::12): failover moves the VIP and unsolicited ne
     const ping = await lab.exec("c", ["ping", "-6", "-c", "1", "-W", "1", vip6]);
     assert.equal(ping.code, 0, ping.stdout + ping.stderr);
     assert.equal(await lab.neighbour("c", vip6), lab.node("a").mac);
-    await a.kill();
-    running.delete(a);
-    await waitForAddress(lab, "b", vip6, 5000);
-    await b.waitForLine(/VI_1 BACKUP -> MASTER/, 1000);
-    await waitFor("the client's neighbour entry to move", async () => (await lab.neighbour("c", vip6)) === lab.node("b").mac, 2000);
+    const capture = await Capture.start(lab, "c", "icmp6 and ip6[40] == 136"); // neighbour advertisements
+    try {
+      await a.kill();
+      running.delete(a);
+      await waitForAddress(lab, "b", vip6, 5000);
+      await b.waitForLine(/VI_1 BACKUP -> MASTER/, 1000);
+      await waitFor("the client's neighbour entry to move", async () => (await lab.neighbour("c", vip6)) === lab.node("b").mac, 2000);
+      // What moved it: b's unsolicited advertisement for the VIP, to all nodes.
+      await capture.waitFor(new RegExp(`^${lab.node("b").mac} > 33:33:00:00:00:01, .* > ff02::1: ICMP6, neighbor advertisement, tgt is ${vip6},`), 1, 2000);
+    } finally {
+      await capture.stop();
+    }
     assert.doesNotMatch(b.output(), /dropped advert/);
   } finally {
     await stopAll();
@@ -285,17 +292,20 @@ test("vrrp: tshark decodes Fulcrum's v2, v3 and IPv6 adverts, at least 3 of each
     await capture.stop();
     await stopAll();
   }
-  const count = async (filter: string) => {
-    const r = await exec(["tshark", "-r", file, "-Y", filter, "-T", "fields", "-e", "frame.number"]);
+  // One decoding pass over every VRRP frame (tshark starts slowly), then one for problems.
+  const tshark = async (filter: string, fields: string[]) => {
+    const r = await exec(["tshark", "-n", "-r", file, "-Y", filter, "-T", "fields", "-E", "separator=,", ...fields.flatMap((f) => ["-e", f])]);
     assert.equal(r.code, 0, r.stderr);
-    return r.stdout.trim().split("\n").filter(Boolean).length;
+    return r.stdout.trim().split("\n").filter(Boolean);
   };
-  const v2 = await count("vrrp && ip && vrrp.version == 2 && vrrp.virt_rtr_id == 61 && vrrp.checksum.status == 1");
-  const v3 = await count("vrrp && ip && vrrp.version == 3 && vrrp.virt_rtr_id == 62 && vrrp.checksum.status == 1");
-  const v6 = await count("vrrp && ipv6 && vrrp.version == 3 && vrrp.virt_rtr_id == 63 && vrrp.checksum.status == 1");
+  // Per frame: the IPv6 header's version (empty over IPv4), VRRP version, VRID, checksum status (1: good).
+  const frames = await tshark("vrrp", ["ipv6.version", "vrrp.version", "vrrp.virt_rtr_id", "vrrp.checksum.status"]);
+  const good = (family: "4" | "6", version: string, vrid: string) =>
+    frames.filter((f) => f === `${family === "6" ? "6" : ""},${version},${vrid},1`).length;
+  const v2 = good("4", "2", "61"), v3 = good("4", "3", "62"), v6 = good("6", "3", "63");
   assert.ok(v2 >= each && v3 >= each && v6 >= each, `decoded with good checksums: v2 ${v2}, v3 ${v3}, IPv6 ${v6}`);
-  assert.equal(await count("vrrp && vrrp.checksum.status != 1"), 0, "every checksum verified");
-  assert.equal(await count("_ws.malformed || _ws.expert.severity >= 4194304"), 0, "no malformed packets or warnings");
+  assert.deepEqual(frames.filter((f) => !f.endsWith(",1")), [], "every checksum verified");
+  assert.deepEqual(await tshark("_ws.malformed || _ws.expert.severity >= 4194304", ["frame.number"]), [], "no malformed packets or warnings");
 });
 
 test("vrrp: track_pool: when a pool's health checks find no healthy server the master faults, and recovers with it", { skip: noLab }, async () => {

@@ -189,7 +189,7 @@ test("vrrp: preempt_delay: a higher-priority node preempts only after the delay"
   }
 });
 
-test("vrrp: unicast mode: adverts go to the configured peer only, and failover works", { skip: noLab }, async () => {
+test("vrrp: unicast mode: adverts reach the configured peer as unicast, none go to the multicast group, and failover works", { skip: noLab }, async () => {
   try {
     const peerOf = (self: string, other: string) => [`unicast_src_ip: 10.200.1.${self}`, `unicast_peer: [10.200.1.${other}]`];
     const a = await start("a", fulcrumConfig({ priority: 150, extra: peerOf("1", "2") }));

@@ -100,6 +100,9 @@ export class Lab {
     const ipv6 = `fd00:200:${subnet}::${host}`;
     await run(["ip", "-n", ns, "addr", "add", `10.200.${subnet}.${host}/24`, "dev", "eth0"]);
     await run(["ip", "-n", ns, "addr", "add", `${ipv6}/64`, "dev", "eth0", "nodad"]);
+    // No duplicate address detection: a link-local address stays tentative (unbindable) for about
+    // a second after the link comes up, and IPv6 adverts are sent from it.
+    await run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0"]);
     await run(["ip", "-n", ns, "link", "set", "eth0", "up"]);
     const link = JSON.parse(await run(["ip", "-j", "-n", ns, "link", "show", "eth0"]))[0];
     this.nodes.set(name, { name, ns, ipv4: `10.200.${subnet}.${host}`, ipv6, port, mac: link.address });
