@@ -138,12 +138,15 @@ for (const impl of IMPLS) {
 
   test(`first ${impl}: fills the first server to max_conns, then the next; a freed slot goes back to the first`, async () => {
     const b = await bench(impl, "first", [{ weight: 1, maxConns: 2 }, { weight: 5, maxConns: 2 }, { weight: 1 }]);
-    assert.deepEqual(Array.from({ length: 7 }, () => b.take()), [0, 0, 1, 1, 2, 2, 2]);
+    // Every request with its own key: first ignores keys (a keyed scheduler would spread them).
+    let n = 0;
+    const take = () => b.take(b.dp.hash(`request-${n++}`));
+    assert.deepEqual(Array.from({ length: 7 }, take), [0, 0, 1, 1, 2, 2, 2]);
     b.dp.active[b.pool.base]--; // a request on the first server ends
-    assert.equal(b.take(), 0);
+    assert.equal(take(), 0);
     b.down(0);
     b.dp.active[b.pool.base + 1]--;
-    assert.equal(b.take(), 1, "the first server down: the next below its limit");
+    assert.equal(take(), 1, "the first server down: the next below its limit");
   });
 
   for (const [s, weighted] of [["dh", false], ["sh", true]] as const) {
@@ -167,6 +170,13 @@ for (const impl of IMPLS) {
       }
       b.up(1);
       assert.deepEqual(ks.map((k) => b.pick(k)), before, "back up: every key goes home");
+      // The table: 4096 buckets indexed by the key's low 12 bits, dealt out exactly by weight (sh)
+      // or one by one (dh); a ring or a Maglev table puts keys 0..4095 all on one server.
+      const buckets = Array.from({ length: 4096 }, (_, k) => k);
+      const counts = new Array(4).fill(0);
+      for (const k of buckets) counts[b.pick(k)]++;
+      want.forEach((share, i) => assert.ok(Math.abs(counts[i] - share * 4096) <= 1, `${s} buckets: ${counts}`));
+      for (const k of [0, 1, 77, 4095]) assert.equal(b.pick(k + 4096 * 12345), b.pick(k), "only the low 12 bits count");
     });
   }
 
@@ -205,6 +215,11 @@ for (const impl of IMPLS) {
     const before = ks.map((k) => b.pick(k));
     assert.deepEqual(ks.map((k) => b.pick(k)), before);
     near(shares(ks.length, 4, (i) => before[i]), [0.4, 0.2, 0.2, 0.2], 0.03, "mh shares");
+    // A key's entry is its high bits (multiply-shift onto 65537 entries): 60000 consecutive keys
+    // from an entry's start share it, and so a server (a 4096-bucket table spreads them).
+    const entryStart = Math.ceil((1000 * 4294967296) / 65537) | 0;
+    const inEntry = new Set(Array.from({ length: 600 }, (_, i) => b.pick(entryStart + i * 100)));
+    assert.equal(inEntry.size, 1, "one entry, one server");
     // Over the whole key range the table's shares follow the weights closely (Maglev's
     // balance; a 160-points-per-weight ring is off by a percent or more).
     const evenly = sweep(100_000);
@@ -258,6 +273,9 @@ for (const impl of IMPLS) {
     const n = 20_000;
     const seq = Array.from({ length: n }, () => b.pick());
     near(shares(n, 3, (i) => seq[i]), [0.6, 0.2, 0.2], 0.02, "random shares");
+    // Load does not matter to random (two would shun the busy server).
+    b.setActive(20, 0, 0);
+    near(shares(n, 3, () => b.pick()), [0.6, 0.2, 0.2], 0.02, "random shares under load");
     // Same server twice in a row with chance sum(p^2) = .44 (smooth wrr: a a b a c a a ~ .29,
     // rr 0, first 1). SD over 20k pairs is ~.0035; .03 is more than 8 SD.
     let repeats = 0;
