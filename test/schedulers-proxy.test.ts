@@ -35,6 +35,8 @@ before(async () => {
     wrr: `{ scheduler: wrr, servers: ${keyed([5, 1, 1])} }`,
     random: `{ scheduler: random, servers: ${keyed([3, 1, 1])} }`,
     two: `{ scheduler: two, servers: ${keyed([3, 1, 1])} }`,
+    "two-skew": `{ scheduler: two, servers: [${h1.address}, ${k1.address}] }`,
+    "random-skew": `{ scheduler: random, servers: [${h1.address}, ${k1.address}] }`,
     dh: `{ scheduler: dh, servers: ${keyed()} }`,
     sh: `{ scheduler: sh, servers: ${keyed()} }`,
     mh: `{ scheduler: mh, servers: ${keyed()} }`,
@@ -195,6 +197,36 @@ for (const s of ["random", "two"]) {
     assert.ok(c("k2") >= 5 && c("k3") >= 5, `k2 ${c("k2")}, k3 ${c("k3")}`);
   });
 }
+
+// h1 holds every request it gets, k1 answers at once: h1's load grows with each request it takes
+// and k1's stays 0. two draws twice and takes the less loaded, so once h1 is busy it wins only
+// when drawn twice (1/4); random takes it half the time, whatever its load.
+async function heldOnH1(pool: string, n: number): Promise<number> {
+  const replies: Promise<Reply>[] = [];
+  let onH1 = 0;
+  try {
+    for (let i = 0; i < n; i++) {
+      const before = h1.hits;
+      let answered = false;
+      const reply = request(`${fulcrum.url}/${pool}/${i}`);
+      reply.then(() => { answered = true; }, () => { answered = true; });
+      await waitFor(`request ${i} held on h1 or answered by k1`, () => h1.hits > before || answered, 5000, 2);
+      if (h1.hits > before) { onH1++; replies.push(reply); continue; }
+      assert.equal((JSON.parse((await reply).body) as Echo).backend, "k1");
+    }
+  } finally {
+    while (h1.held > 0) h1.finish();
+    await Promise.all(replies);
+  }
+  return onH1;
+}
+
+test("proxy two: the less loaded of two draws wins: a server holding its requests gets far fewer than random gives it", async () => {
+  // Of 80: two gives h1 about 1 + 79/4 = 21 (SD 3.9), random about 40 (SD 4.5), lc 1.
+  const two = await heldOnH1("two-skew", 80), random = await heldOnH1("random-skew", 80);
+  assert.ok(two >= 8 && two <= 32, `two put ${two} of 80 on the busy server`);
+  assert.ok(random >= 28 && random <= 52, `random put ${random} of 80 on the busy server`);
+});
 
 /** Source addresses for distinct clients: 127.0.0.<from>..<from+n-1>. */
 const sources = (n: number, from = 10) => Array.from({ length: n }, (_, i) => `127.0.0.${from + i}`);
