@@ -1,5 +1,6 @@
-// The single binary: built by `npm run build`, copied alone to another directory, it runs demo,
-// check and run with its WASM embedded.
+// The single binary: built fresh from the sources under test (as `npm run build` does, but into a
+// temporary directory, so a stale dist/fulcrum is never what is tested), alone in that directory
+// it runs demo, check and run with its WASM embedded.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { runtime } from "../src/runtime/index.ts";
@@ -18,17 +19,17 @@ async function sh(cmd: string[], cwd = root): Promise<{ code: number; out: strin
 }
 
 before(async () => {
-  if (!(await runtime.exists(`${root}dist/fulcrum`))) {
-    const built = await sh([`${root}node_modules/.bin/bun`, "run", "build"]);
-    assert.equal(built.code, 0, built.out);
-  }
+  const bun = `${root}node_modules/.bin/bun`;
   assert.equal((await sh(["mkdir", "-p", dir])).code, 0);
-  assert.equal((await sh(["cp", `${root}dist/fulcrum`, bin])).code, 0);
+  const wasm = await sh([bun, "wasm/build.ts"]);
+  assert.equal(wasm.code, 0, wasm.out);
+  const built = await sh([bun, "build", "--compile", "--minify", "src/cli/main.ts", "--outfile", bin]);
+  assert.equal(built.code, 0, built.out);
 });
 
 after(async () => { await sh(["rm", "-rf", dir]); });
 
-test("binary: copied alone, it prints its version and runs the demo", async () => {
+test("binary: alone in a directory, it prints its version and runs the demo", async () => {
   const v = await sh([bin, "version"], dir);
   assert.equal(v.code, 0, v.out);
   assert.match(v.out, /^fulcrum \d+\.\d+\.\d+ \(bun /);

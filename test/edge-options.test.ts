@@ -81,11 +81,13 @@ listeners:
   - bind: 127.0.0.1:8080
     engine: turbo
     max_header_size: huge
+    keepalive_timout: 5s
     tls: { cert: a.pem }
 pools:
   web:
     next_upstream: [error, http_599]
-    sticky: { cookie: "bad cookie" }
+    sticky: { cookie: "bad cookie", indirekt: true }
+    next_upstream_trys: 2
     servers: [127.0.0.1:9001]
 `);
   const has = (re: RegExp) => assert.ok(errors.some((e) => re.test(e)), `no error like ${re}: ${errors.join("\n")}`);
@@ -94,4 +96,7 @@ pools:
   has(/^listeners\[0\]\.tls\.key: expected a PEM private key file path, got nothing/);
   has(/^pools\.web\.next_upstream\[1\]: expected one of error, timeout, .*got "http_599"/);
   has(/^pools\.web\.sticky\.cookie: expected a cookie name \(token characters\), got "bad cookie"/);
+  has(/^listeners\[0\]\.keepalive_timout: unknown key \(did you mean "keepalive_timeout"\?\)/);
+  has(/^pools\.web\.sticky\.indirekt: unknown key \(did you mean "indirect"\?\)/);
+  has(/^pools\.web\.next_upstream_trys: unknown key \(did you mean "next_upstream_tries"\?\)/);
 });

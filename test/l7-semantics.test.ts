@@ -8,6 +8,8 @@ import { dyingServer, upgradeEchoServer, type RawServer } from "./helpers/specia
 import { startFulcrum, type Running } from "./helpers/fulcrum.ts";
 import { request } from "./helpers/http.ts";
 import { rawExchange, statuses } from "./helpers/raw.ts";
+import { waitFor } from "./helpers/health-servers.ts";
+import net from "node:net";
 
 let s1: Backend, s2: Backend, s503: Backend, slow: Backend, dying: RawServer, echo: RawServer;
 let fulcrum: Running;
@@ -26,7 +28,9 @@ routes:
   - { path_prefix: /retry-error, pool: retry_error }
   - { path_prefix: /retry-status, pool: retry_status }
   - { path_prefix: /no-retry-status, pool: no_retry_status }
-  - { path_prefix: /post-idempotent, pool: retry_error_posts }
+  - { path_prefix: /post-once, pool: post_once }
+  - { path_prefix: /post-again, pool: post_again }
+  - { path_prefix: /ws-lc, pool: ws_lc }
   - { path_prefix: /sticky, pool: sticky }
   - { path_prefix: /persist, pool: persist }
   - { path_prefix: /dying, pool: dying }
@@ -38,9 +42,17 @@ pools:
   retry_error:
     scheduler: rr
     servers: [{ address: 127.0.0.1:${refused}, max_fails: 0 }, ${s1.address}]
-  retry_error_posts:
+  post_once:
     scheduler: rr
-    servers: [{ address: 127.0.0.1:${refused}, max_fails: 0 }, ${s1.address}]
+    next_upstream: [error, timeout, http_503]
+    servers: [{ address: ${s503.address}, max_fails: 0 }, ${s2.address}]
+  post_again:
+    scheduler: rr
+    next_upstream: [error, timeout, http_503, non_idempotent]
+    servers: [{ address: ${s503.address}, max_fails: 0 }, ${s2.address}]
+  ws_lc:
+    scheduler: lc
+    servers: [${echo.address}, ${s2.address}]
   retry_status:
     scheduler: rr
     next_upstream: [error, timeout, http_503]
@@ -84,12 +96,6 @@ test(`l7: a refused connection is retried on the next server; the client sees 20
     assert.equal(r.status, 200, r.body);
     assert.equal(json(r.body).backend, "s1");
   }
-});
-
-test(`l7: a POST is not retried (not idempotent) unless next_upstream says non_idempotent`, async () => {
-  const seen = new Set<number>();
-  for (let i = 0; i < 4; i++) seen.add((await request(url("/post-idempotent"), { method: "POST", body: "x" })).status);
-  assert.ok(seen.has(502), `a POST that hit the refusing server must fail, got ${[...seen]}`);
 });
 
 test(`l7: a 503 listed in next_upstream goes to the next server; unlisted it passes through`, async () => {
@@ -173,4 +179,54 @@ test("l7: an Upgrade is tunnelled both ways after 101", async () => {
   assert.deepEqual(statuses(r.text), [101]);
   assert.match(r.text, /\r\nupgrade: echo\r\n/i);
   assert.ok(r.text.endsWith("HELLO TUNNEL"), JSON.stringify(r.text));
+});
+
+test("l7 socket: an open tunnel counts as active on its server: with lc the next request goes to the other server", async () => {
+  // ws_lc: lc over [the upgrade echo server, s2]; with both idle lc picks the first.
+  const tunnel = net.connect(Number(new URL(url("/")).port), "127.0.0.1");
+  let got = "";
+  tunnel.on("data", (d: Buffer) => { got += d.toString("latin1"); });
+  tunnel.on("error", () => {});
+  const closed = new Promise<void>((resolve) => tunnel.once("close", () => resolve()));
+  try {
+    tunnel.write("GET /ws-lc HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nping");
+    await waitFor("the tunnel to echo", () => got.endsWith("PING"), 5000);
+    assert.deepEqual(statuses(got), [101]);
+    for (let i = 0; i < 3; i++) {
+      const r = await request(url("/ws-lc/plain"));
+      assert.equal(r.status, 200, "went to s2, not the server holding the tunnel");
+      assert.equal(json(r.body).backend, "s2");
+    }
+  } finally {
+    tunnel.destroy();
+  }
+  await closed;
+  // The tunnel's end releases its server and lc goes back to it (it answers a plain GET with
+  // 400: it only speaks after an Upgrade). The release follows the close: poll, bounded.
+  let back = false;
+  for (let i = 0; i < 50 && !back; i++) {
+    back = (await request(url("/ws-lc/plain"))).status === 400;
+    if (!back) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(back, "after the tunnel closed, lc picks its server again");
+});
+
+test("l7 socket: a POST is not retried (not idempotent) unless next_upstream says non_idempotent", async () => {
+  // Both pools retry on a 503 and start (rr) on the server that answers 503.
+  let hits503 = s503.hits, hits2 = s2.hits;
+  const once = await request(url("/post-once"), { method: "POST", body: "order=1" });
+  assert.equal(once.status, 503, once.body);
+  assert.match(once.body, /s503 says 503/);
+  assert.equal(s503.hits, hits503 + 1, "the POST reached the first server");
+  assert.equal(s2.hits, hits2, "and was not sent again");
+  hits503 = s503.hits;
+  hits2 = s2.hits;
+  const again = await request(url("/post-again"), { method: "POST", body: "order=2" });
+  assert.equal(again.status, 200, again.body);
+  const e = json(again.body);
+  assert.equal(e.backend, "s2");
+  assert.equal(e.method, "POST");
+  assert.equal(e.bodyBytes, "order=2".length, "the body is sent again whole");
+  assert.equal(s503.hits, hits503 + 1, "with non_idempotent the POST reached the first server...");
+  assert.equal(s2.hits, hits2 + 1, "...and then the next");
 });

@@ -101,38 +101,17 @@ test(`proxy: rr pool spreads requests evenly over its servers`, async () => {
   assert.deepEqual([...seen.values()], [3, 3, 3]);
 });
 
-const EXPECT: Record<string, (counts: Map<string, number>) => void> = {
-  rr: (c) => assert.deepEqual(sorted(c), [["a1", 10], ["a2", 10], ["a3", 10]]),
-  wrr: (c) => assert.deepEqual(sorted(c), [["a1", 18], ["a2", 6], ["a3", 6]]),
-  // Sequential requests: nothing is active at pick time, so the least-loaded rules pick the first.
-  lc: (c) => assert.deepEqual(sorted(c), [["a1", 30]]),
-  wlc: (c) => assert.deepEqual(sorted(c), [["a1", 30]]),
-  sed: (c) => assert.deepEqual(sorted(c), [["a1", 30]]),
-  nq: (c) => assert.deepEqual(sorted(c), [["a1", 30]]),
-  first: (c) => assert.deepEqual(sorted(c), [["a1", 30]]),
-  // One client address: source-keyed schedulers keep it on one server.
-  sh: (c) => assert.equal(c.size, 1),
-  mh: (c) => assert.equal(c.size, 1),
-  ketama: (c) => assert.equal(c.size, 1),
-  // URI-keyed buckets: 30 distinct URIs land on more than one server.
-  dh: (c) => assert.ok(c.size > 1),
-  // A new key goes to the wlc choice, which with nothing active is the first server (LVS).
-  lblc: (c) => assert.deepEqual(sorted(c), [["a1", 30]]),
-  lblcr: (c) => assert.deepEqual(sorted(c), [["a1", 30]]),
-  random: (c) => assert.ok(c.size > 1),
-  two: (c) => assert.ok(c.size > 1),
-};
-const sorted = (c: Map<string, number>) => [...c].sort();
-
+// What each scheduler picks is shown in test/schedulers-proxy.test.ts (held requests, many
+// keys) and src/core/schedulers.test.ts; here, that every one serves through this config.
 for (const s of SCHEDULERS) {
-  test(`proxy: ${s} end to end over 30 requests, never touching the backup`, async () => {
+  test(`proxy: ${s} serves 30 requests from its primaries, never the backup`, async () => {
     const counts = new Map<string, number>();
     for (let i = 0; i < 30; i++) {
       const b = await who(`/s/${s}/item-${i}`);
       counts.set(b, (counts.get(b) ?? 0) + 1);
     }
-    assert.ok(!counts.has("b1"), `the backup served: ${sorted(counts)}`);
-    EXPECT[s](counts);
+    assert.ok(!counts.has("b1"), `the backup served: ${[...counts]}`);
+    assert.ok([...counts.keys()].every((b) => ["a1", "a2", "a3"].includes(b)), `${[...counts]}`);
   });
 }
 

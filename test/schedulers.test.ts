@@ -165,6 +165,13 @@ test("sh: the same source sticks to the same server; a server down moves only it
   const counts = [0, 0, 0, 0];
   for (const s of first) counts[s - pool.base]++;
   assert.ok(counts[1] > counts[0] * 1.5, `weight 2 takes about twice: ${counts}`);
+  const downed = pool.base + 1;
+  dp.setState(downed, STATE_DOWN);
+  src.forEach((k, i) => {
+    const now = dp.pick(pool.id, k);
+    if (first[i] === downed) assert.notEqual(now, downed, `source ${i} stayed on the down server`);
+    else assert.equal(now, first[i], `source ${i} of an up server moved`);
+  });
 });
 
 test("lc and wlc: least active connections, weighted", async () => {

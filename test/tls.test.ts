@@ -17,9 +17,10 @@ async function sh(cmd: string[]): Promise<void> {
   assert.equal(await child.exited, 0, `${cmd.join(" ")}: ${err}`);
 }
 
-async function makeCert(name: string): Promise<void> {
+/** A self-signed certificate for `name`, in files named after `file` (a wildcard has no file name). */
+async function makeCert(name: string, file = name): Promise<void> {
   await sh(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-    "-subj", `/CN=${name}`, "-addext", `subjectAltName=DNS:${name}`, "-keyout", `${dir}/${name}.key`, "-out", `${dir}/${name}.pem`]);
+    "-subj", `/CN=${name}`, "-addext", `subjectAltName=DNS:${name}`, "-keyout", `${dir}/${file}.key`, "-out", `${dir}/${file}.pem`]);
 }
 
 const noOpenssl = needs("openssl"); // it makes the certificates
@@ -29,6 +30,7 @@ before(async () => {
   await sh(["mkdir", "-p", dir]);
   await makeCert("a.test");
   await makeCert("b.test");
+  await makeCert("*.w.test", "star.w.test");
   backend = await startBackend("tls-backend");
   port = await freePort();
   fulcrum = await startFulcrum(`
@@ -37,6 +39,7 @@ listeners:
     tls:
       - { cert: ${dir}/a.test.pem, key: ${dir}/a.test.key, server_names: [a.test] }
       - { cert: ${dir}/b.test.pem, key: ${dir}/b.test.key, server_names: [b.test] }
+      - { cert: ${dir}/star.w.test.pem, key: ${dir}/star.w.test.key, server_names: ["*.w.test"] }
 pools:
   web: { servers: [${backend.address}] }
 `);
@@ -48,15 +51,18 @@ after(async () => {
   await sh(["rm", "-rf", dir]);
 });
 
-/** Connects with SNI `servername`, sends one request, returns the certificate's CN and the reply. */
-function httpsGet(servername: string): Promise<{ cn: string; reply: string }> {
+/** Connects with SNI `servername` (none when null), sends one request, returns the certificate's
+ * CN and the reply. */
+function httpsGet(servername: string | null, host = servername ?? "127.0.0.1"): Promise<{ cn: string; reply: string }> {
   return new Promise((resolve, reject) => {
-    const sock = tls.connect({ host: "127.0.0.1", port, servername, rejectUnauthorized: false }, () => {
+    // Without servername, connecting to an IP address sends no SNI (RFC 6066 allows only names).
+    const sni = servername === null ? {} : { servername };
+    const sock = tls.connect({ host: "127.0.0.1", port, ...sni, rejectUnauthorized: false }, () => {
       const cn = String(sock.getPeerCertificate().subject?.CN ?? "");
       let reply = "";
       sock.on("data", (d: Buffer) => { reply += d.toString("latin1"); });
       sock.on("end", () => resolve({ cn, reply }));
-      sock.write(`GET /secure HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`);
+      sock.write(`GET /secure HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
     });
     sock.on("error", reject);
     sock.setTimeout(10_000, () => sock.destroy(new Error("TLS request timed out")));
@@ -71,6 +77,24 @@ test("tls: each SNI name gets its own certificate, and requests are proxied with
   const b = await httpsGet("b.test");
   assert.equal(b.cn, "b.test");
   assert.match(b.reply, /^HTTP\/1\.1 200 /);
+});
+
+test("tls: a leading wildcard name covers its subdomains, not the bare domain", { skip: noOpenssl }, async () => {
+  for (const name of ["x.w.test", "api.w.test"]) {
+    const r = await httpsGet(name);
+    assert.equal(r.cn, "*.w.test", name);
+    assert.match(r.reply, /^HTTP\/1\.1 200 /);
+  }
+  assert.equal((await httpsGet("w.test")).cn, "a.test", "w.test is not *.w.test: the default");
+});
+
+test("tls: the first certificate is the default, for an unknown SNI name and for none", { skip: noOpenssl }, async () => {
+  const unknown = await httpsGet("unknown.test");
+  assert.equal(unknown.cn, "a.test");
+  assert.match(unknown.reply, /^HTTP\/1\.1 200 /);
+  const none = await httpsGet(null);
+  assert.equal(none.cn, "a.test");
+  assert.match(none.reply, /^HTTP\/1\.1 200 /);
 });
 
 test("tls: the listener says https in its listening line", { skip: noOpenssl }, () => {

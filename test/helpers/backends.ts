@@ -2,7 +2,9 @@
 // it is and what it received, unless told to misbehave.
 import { runtime, type HttpServer } from "../../src/runtime/index.ts";
 
-export type Behaviour = "echo" | "hang" | { status: number } | { delayMs: number };
+// "hold": answer (as "echo") only when the test calls finish(), oldest request first, so a test
+// decides how long each request stays active on its server.
+export type Behaviour = "echo" | "hang" | "hold" | { status: number } | { delayMs: number };
 
 export interface Backend {
   name: string;
@@ -11,6 +13,10 @@ export interface Backend {
   /** Requests this backend has seen. */
   hits: number;
   behaviour: Behaviour;
+  /** Requests a "hold" backend has received and not yet answered. */
+  readonly held: number;
+  /** A "hold" backend answers its oldest held request. */
+  finish(): void;
   stop(): Promise<void>;
 }
 
@@ -25,10 +31,21 @@ export interface Echo {
 
 export async function startBackend(name: string, behaviour: Behaviour = "echo"): Promise<Backend> {
   const pending = new Set<() => void>();
+  const holding: (() => void)[] = [];
   let server: HttpServer;
   const b: Backend = {
     name, port: 0, address: "", hits: 0, behaviour,
-    stop: async () => { for (const release of pending) release(); await server.stop(); },
+    get held() { return holding.length; },
+    finish() {
+      const release = holding.shift();
+      if (!release) throw new Error(`${name} holds no request`);
+      release();
+    },
+    stop: async () => {
+      for (const release of pending) release();
+      for (const release of holding.splice(0)) release();
+      await server.stop();
+    },
   };
   server = await runtime.serveHttp({
     hostname: "127.0.0.1",
@@ -40,6 +57,7 @@ export async function startBackend(name: string, behaviour: Behaviour = "echo"):
         await new Promise<void>((resolve) => pending.add(resolve));
         return new Response("late\n");
       }
+      if (b.behaviour === "hold") await new Promise<void>((resolve) => holding.push(resolve));
       if (typeof b.behaviour === "object" && "delayMs" in b.behaviour) {
         await new Promise((r) => setTimeout(r, (b.behaviour as { delayMs: number }).delayMs));
         return Response.json({ backend: name });

@@ -55,11 +55,13 @@ export interface StartOptions {
   /** Run this executable instead of the CLI source (the single binary). */
   bin?: string;
   cwd?: string;
+  /** Variables added to the test's environment. */
+  env?: Record<string, string>;
 }
 
 export async function startCli(args: string[], listeners = 1, options: StartOptions = {}): Promise<Running> {
   const argv = options.bin ? [options.bin, ...args] : fulcrumCommand(args);
-  const child = runtime.spawn(argv, { cwd: options.cwd });
+  const child = runtime.spawn(argv, { cwd: options.cwd, env: options.env });
   let out = "";
   const urls: string[] = [];
   const ready = new Promise<void>((resolve, reject) => {

@@ -8,12 +8,20 @@ export interface Reply {
   bytes: number;
 }
 
-export function request(url: string, options: { method?: string; headers?: Record<string, string>; body?: Uint8Array | string } = {}): Promise<Reply> {
+export interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string;
+  /** The client's source address (any 127.0.0.0/8 address works on loopback). */
+  localAddress?: string;
+}
+
+export function request(url: string, options: RequestOptions = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const req = http.request({
       host: u.hostname, port: u.port, path: u.pathname + u.search, method: options.method ?? "GET",
-      headers: options.headers, agent: false,
+      headers: options.headers, agent: false, localAddress: options.localAddress,
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));

@@ -2,7 +2,7 @@
 // changes; a pick is then a lookup. Tables hold only the tier in service at build time
 // (primaries, or backups when no primary is available).
 import {
-  S_EFFW, S_ID, S_ACTIVE, S_GATE, P_BASE, P_COUNT, P_TABLE, P_TABLELEN, P_TABLECAP, P_SCRATCH,
+  S_EFFW, S_ID, S_ACTIVE, S_GATE, S_FLAGS, P_BASE, P_COUNT, P_TABLE, P_TABLELEN, P_TABLECAP, P_SCRATCH,
   HASH_BUCKETS, LB_BUCKETS, LB_ENTRY_WORDS, LB_SET_MAX, KETAMA_POINTS, KETAMA_PROBES,
   MAGLEV_PROBES, FLAG_BACKUP, SCHED_DH, SCRATCH_WORDS,
 } from "./layout";
@@ -23,6 +23,26 @@ function collectTier(p: i32): i32 {
   return 0;
 }
 
+// For dh and sh: the tier in service's servers with a weight, up or not. A down or full server
+// keeps its buckets and pickBucket falls through to the next bucket (sh-fallback), so a server
+// going down or coming back moves only its own keys.
+function collectDealt(p: i32): i32 {
+  const base = pget(P_BASE, p), n = pget(P_COUNT, p), scratch = pget(P_SCRATCH, p);
+  let tier = -1;
+  for (let i = base; i < base + n; i++) {
+    const g = sget(S_GATE, i);
+    if (g >= 0 && (tier < 0 || g < tier)) tier = g;
+  }
+  if (tier < 0) return 0;
+  let k = 0;
+  for (let i = base; i < base + n; i++) {
+    if ((sget(S_FLAGS, i) & FLAG_BACKUP) == tier && sget(S_EFFW, i) > 0) {
+      store<i32>(scratch + k * (SCRATCH_WORDS << 2), i); k++;
+    }
+  }
+  return k;
+}
+
 @inline function scratchWord(p: i32, k: i32, w: i32): i32 {
   return pget(P_SCRATCH, p) + ((k * SCRATCH_WORDS + w) << 2);
 }
@@ -30,7 +50,7 @@ function collectTier(p: i32): i32 {
 // dh and sh: HASH_BUCKETS buckets dealt out by smooth wrr over the servers' weights (sh) or one
 // by one (dh), so every server holds buckets in proportion and interleaved.
 export function buildBuckets(p: i32, sched: i32): void {
-  const table = pget(P_TABLE, p), n = collectTier(p);
+  const table = pget(P_TABLE, p), n = collectDealt(p);
   let total = 0;
   for (let k = 0; k < n; k++) {
     const w = sched == SCHED_DH ? 1 : sget(S_EFFW, load<i32>(scratchWord(p, k, 0)));

@@ -1,7 +1,7 @@
 // TS twin of wasm/assembly/tables.ts. Tables live in the same memory layout, so a table built by
 // either side can be read by the other.
 import {
-  S_EFFW, S_ID, S_ACTIVE, S_GATE, P_BASE, P_COUNT, P_TABLE, P_TABLELEN, P_TABLECAP, P_SCRATCH,
+  S_EFFW, S_ID, S_ACTIVE, S_GATE, S_FLAGS, P_BASE, P_COUNT, P_TABLE, P_TABLELEN, P_TABLECAP, P_SCRATCH,
   HASH_BUCKETS, LB_BUCKETS, LB_ENTRY_WORDS, LB_SET_MAX, KETAMA_POINTS, KETAMA_PROBES,
   MAGLEV_PROBES, FLAG_BACKUP, SCHED_DH, SCRATCH_WORDS,
 } from "../layout.ts";
@@ -25,8 +25,23 @@ function collectTier(m: Int32Array, p: number): number {
   return 0;
 }
 
+function collectDealt(m: Int32Array, p: number): number {
+  const base = pget(m, P_BASE, p), n = pget(m, P_COUNT, p);
+  let tier = -1;
+  for (let i = base; i < base + n; i++) {
+    const g = sget(m, S_GATE, i);
+    if (g >= 0 && (tier < 0 || g < tier)) tier = g;
+  }
+  if (tier < 0) return 0;
+  let k = 0;
+  for (let i = base; i < base + n; i++) {
+    if ((sget(m, S_FLAGS, i) & FLAG_BACKUP) === tier && sget(m, S_EFFW, i) > 0) { m[scratchWord(m, p, k, 0)] = i; k++; }
+  }
+  return k;
+}
+
 export function buildBuckets(m: Int32Array, p: number, sched: number): void {
-  const table = pget(m, P_TABLE, p) >> 2, n = collectTier(m, p);
+  const table = pget(m, P_TABLE, p) >> 2, n = collectDealt(m, p);
   let total = 0;
   for (let k = 0; k < n; k++) {
     const w = sched === SCHED_DH ? 1 : sget(m, S_EFFW, m[scratchWord(m, p, k, 0)]);
