@@ -66,9 +66,11 @@ class DenoTcp implements TcpSocket {
 
   /** One buffer for every read when chunks are lent (see ConnectTcpOptions.lendChunks). */
   private readonly lent: Uint8Array | null;
+  readonly chunksOwned: boolean;
 
   constructor(private readonly conn: any, public handlers: TcpHandlers, private readonly readSize = 65536, lendChunks = false) {
     this.lent = lendChunks ? new Uint8Array(readSize) : null;
+    this.chunksOwned = !lendChunks;
     this.remoteAddress = conn.remoteAddr?.hostname ?? "";
     this.remotePort = conn.remoteAddr?.port ?? 0;
     try { conn.setNoDelay(true); } catch { /* not TCP */ }
@@ -90,9 +92,11 @@ class DenoTcp implements TcpSocket {
     this.onClose();
   }
 
-  write(data: Uint8Array, offset = 0, length = data.length - offset): boolean {
+  write(data: Uint8Array, offset = 0, length = data.length - offset, keep = false): boolean {
     if (this.closed) return false;
-    this.queue.push(data.slice(offset, offset + length)); // written later: the caller may reuse data
+    // Written later: unless handed over, copied (the caller may reuse data).
+    const end = offset + length;
+    this.queue.push(keep ? data.subarray(offset, end) : data.slice(offset, end));
     if (!this.writing) void this.pump();
     if (this.queue.bytes < HIGH_WATER) return true;
     this.blocked = true;
