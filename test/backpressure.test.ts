@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { open, mkdir, rm } from "node:fs/promises";
+import { link, open, mkdir, rm } from "node:fs/promises";
 import { runtime, type Child } from "../src/runtime/index.ts";
 import { freePort } from "./helpers/backends.ts";
 import { startFulcrum, type Running } from "./helpers/fulcrum.ts";
@@ -60,6 +60,8 @@ before(async () => {
   }
   await file.close();
   bodyHash = hash.digest("hex");
+  await mkdir(`${dir}/www/impatient`);
+  await link(`${dir}/www/big`, `${dir}/www/impatient/big`);
 
   nginxPort = await freePort();
   await runtime.writeTextFile(`${dir}/nginx.conf`, `worker_processes 1;
@@ -115,9 +117,11 @@ listeners:
   - bind: 127.0.0.1:${fulcrumPort}
 routes:
   - { path_prefix: /upload, pool: sink }
+  - { path_prefix: /impatient, pool: impatient }
   - { pool: files }
 pools:
   files: { servers: [127.0.0.1:${nginxPort}] }
+  impatient: { read_timeout: 1s, servers: [127.0.0.1:${nginxPort}] }
   sink: { servers: [127.0.0.1:${sinkPort}] }
 `);
 });
@@ -244,4 +248,20 @@ test("back-pressure: a server that stops reading a 128 MiB upload holds Fulcrum'
   assert.equal(got.hash, digest);
   assert.match(answer, /^HTTP\/1\.1 200 /);
   assert.ok(answer.endsWith(digest), "the client gets the server's answer");
+});
+
+test("back-pressure: a client that takes nothing for the read timeout is closed as the client's fault, not the server's", async () => {
+  const client = net.connect(fulcrumPort, "127.0.0.1");
+  await new Promise<void>((r) => client.once("connect", () => r()));
+  client.pause();
+  client.on("error", () => {});
+  const closed = new Promise<void>((r) => client.once("close", () => r()));
+  client.write(`GET /impatient/big HTTP/1.1\r\nHost: files.test\r\n\r\n`);
+  // read_timeout is 1 s; the bound is wide because deadlines are swept on a loaded machine.
+  await waitFor(async () => fulcrum.output().includes("took nothing in time"), "Fulcrum to give up on the client", 20_000);
+  client.resume(); // drain what the kernel holds, so the close is seen
+  await closed;
+  const log = fulcrum.output();
+  assert.match(log, /client 127\.0\.0\.1 took nothing in time; closing \(GET \/impatient\/big\)/);
+  assert.doesNotMatch(log, /aborted: upstream read timed out/, "the server is not blamed");
 });
