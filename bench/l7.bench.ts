@@ -1,6 +1,9 @@
 // L7 proxy throughput against nginx and HAProxy on this machine: the same upstream (nginx, one
 // worker), equivalent proxy configs (one worker/thread each, keep-alive upstream connections,
-// X-Forwarded-For/X-Real-IP/X-Forwarded-Proto/Host), and wrk in interleaved rounds.
+// and the header work of Fulcrum's defaults on every proxy: X-Forwarded-For/Proto/Host,
+// X-Real-IP, Via, a generated X-Request-ID sent upstream and returned to the client), and wrk in
+// interleaved rounds. Besides req/s and p99 it reports each proxy's CPU time per request
+// (user + system from /proc over the run, all its threads), which a busy machine disturbs less.
 //
 //   bun bench/l7.bench.ts                       all cases
 //   BENCH_CASES=tiny:64 BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_PROXIES=nginx,haproxy,fulcrum-bun bun bench/l7.bench.ts
@@ -12,12 +15,12 @@ const root = new URL("..", import.meta.url).pathname;
 const work = `/tmp/fulcrum-l7-bench-${Date.now()}`;
 const ROUNDS = Number(runtime.env("BENCH_ROUNDS") ?? 3);
 const SECONDS = Number(runtime.env("BENCH_SECONDS") ?? 5);
-const CASES = (runtime.env("BENCH_CASES") ?? "tiny:64,1k:64,64k:64,tiny:1000").split(",").map((c) => {
+const CASES = (runtime.env("BENCH_CASES") ?? "tiny:64,1k:64,64k:64,1m:64,tiny:1000").split(",").map((c) => {
   const [body, conns] = c.split(":");
   return { body, conns: Number(conns) };
 });
 const PROXIES = (runtime.env("BENCH_PROXIES") ?? "nginx,haproxy,fulcrum-bun,fulcrum-deno").split(",");
-const BODY_FILES: Record<string, number> = { tiny: 2, "1k": 1024, "64k": 65536 };
+const BODY_FILES: Record<string, number> = { tiny: 2, "1k": 1024, "64k": 65536, "1m": 1048576 };
 
 async function sh(cmd: string[], opts: { allowFail?: boolean } = {}): Promise<string> {
   const child = runtime.spawn(cmd);
@@ -42,6 +45,11 @@ async function ensureTools(): Promise<void> {
 const started: Child[] = [];
 const pids: Record<string, number> = {};
 
+/** Restarts a process's peak-RSS counter (Linux: clear_refs 5), so each case reports its own. */
+async function resetPeakRss(pid: number): Promise<void> {
+  await sh(["sh", "-c", `echo 5 > /proc/${pid}/clear_refs`], { allowFail: true });
+}
+
 /** Peak resident memory of a process, MB (VmHWM). */
 async function peakRssMb(pid: number): Promise<number> {
   const status = await runtime.readTextFile(`/proc/${pid}/status`).catch(() => "");
@@ -65,21 +73,36 @@ async function waitPort(port: number): Promise<void> {
   throw new Error(`nothing answered on port ${port}`);
 }
 
-interface WrkResult { rps: number; p99ms: number; errors: number }
+interface WrkResult { rps: number; p99ms: number; errors: number; requests: number; cpuUs: number }
 
-function parseWrk(out: string): WrkResult {
+function parseWrk(out: string): Omit<WrkResult, "cpuUs"> {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
   const p99ms = p99 ? Number(p99[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[p99[2]] : NaN;
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const errors = non2xx + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
-  return { rps, p99ms, errors };
+  return { rps, p99ms, errors, requests };
 }
 
-async function wrk(port: number, path: string, conns: number): Promise<WrkResult> {
+/** CPU seconds (user + system, all threads) of a process and its children: nginx's master
+ * forks the worker that does the work. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await runtime.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+  // Fields after the command name (which may hold spaces): utime is the 14th field overall.
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  let ticks = Number(f[11] ?? 0) + Number(f[12] ?? 0);
+  const children = await runtime.readTextFile(`/proc/${pid}/task/${pid}/children`).catch(() => "");
+  for (const c of children.trim().split(/\s+/).filter(Boolean)) ticks += await cpuSeconds(Number(c)) * 100;
+  return ticks / 100; // USER_HZ
+}
+
+async function wrk(port: number, path: string, conns: number, pid: number): Promise<WrkResult> {
+  const before = await cpuSeconds(pid);
   const out = await sh(["wrk", "-t1", `-c${conns}`, `-d${SECONDS}s`, "--latency", "--timeout", "5s", `http://127.0.0.1:${port}${path}`], { allowFail: true });
-  return parseWrk(out);
+  const r = parseWrk(out);
+  return { ...r, cpuUs: r.requests > 0 ? (await cpuSeconds(pid) - before) * 1e6 / r.requests : NaN };
 }
 
 /** A loopback port the kernel just handed out (bound, then released). */
@@ -114,6 +137,10 @@ async function main(): Promise<void> {
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         proxy_set_header X-Real-IP $remote_addr;
         proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header X-Forwarded-Host $host;
+        proxy_set_header Via "1.1 nginx";
+        proxy_set_header X-Request-ID $request_id;
+        add_header X-Request-ID $request_id always;
       }
     }`, "proxy"));
   await runtime.writeTextFile(`${work}/haproxy.cfg`, `global
@@ -128,8 +155,13 @@ defaults
   option forwardfor
 frontend f
   bind 127.0.0.1:${ports.haproxy}
+  unique-id-format %{+X}o%ci%cp%fp%Ts%rt%pid
   http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
   http-request set-header X-Real-IP %[src]
+  http-request set-header Via "1.1 haproxy"
+  http-request set-header X-Request-ID %[unique-id]
+  http-response set-header X-Request-ID %[unique-id]
   default_backend b
 backend b
   http-reuse always
@@ -137,7 +169,6 @@ backend b
 `);
   const fulcrumConf = (port: number) => `listeners:
   - bind: 127.0.0.1:${port}
-    request_id: false
     max_connections: 20000
 pools:
   up: { servers: [127.0.0.1:${upstream}] }
@@ -158,24 +189,31 @@ pools:
   const cpu = (await runtime.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
   const versions = (await sh(["sh", "-c", "nginx -v 2>&1; haproxy -v | head -1; wrk -v 2>&1 | head -1"], { allowFail: true })).trim().split("\n").map((l) => l.split(" ").slice(0, 3).join(" ")).join("; ");
   console.log(`\n### L7 proxy, ${new Date().toISOString()}\n\n${cpu}, ${versions}; Bun ${await sh([`${root}node_modules/.bin/bun`, "--version"])}`.trim());
-  console.log(`wrk -t1, ${SECONDS} s per run, ${ROUNDS} interleaved rounds, medians; upstream nginx 1 worker.\n`);
-  console.log(`| case | ${PROXIES.map((p) => `${p} req/s (p99 ms)`).join(" | ")} | ${PROXIES.filter((p) => p.startsWith("fulcrum")).map((p) => `${p}/nginx, /haproxy`).join(" | ")} | errors |`);
+  const load = (await runtime.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  console.log(`wrk -t1, ${SECONDS} s per run, ${ROUNDS} interleaved rounds, medians; upstream nginx 1 worker; load average at start ${load}.\n`);
+  console.log(`| case | ${PROXIES.map((p) => `${p} req/s (p99 ms) [CPU µs/req]`).join(" | ")} | ${PROXIES.filter((p) => p.startsWith("fulcrum")).map((p) => `${p}/nginx, /haproxy req/s (p99)`).join(" | ")} | errors |`);
   console.log(`|---|${PROXIES.map(() => "---:").join("|")}|${PROXIES.filter((p) => p.startsWith("fulcrum")).map(() => "---:").join("|")}|---:|`);
+  const fulcrums = PROXIES.filter((p) => p.startsWith("fulcrum"));
+  const peaks: string[] = [];
   for (const c of CASES) {
+    for (const p of fulcrums) await resetPeakRss(pids[p]);
     const runs: Record<string, WrkResult[]> = Object.fromEntries(PROXIES.map((p) => [p, []]));
     for (let r = 0; r < ROUNDS; r++) {
-      for (const p of PROXIES) runs[p].push(await wrk(ports[p], `/${c.body}`, c.conns));
+      for (const p of PROXIES) runs[p].push(await wrk(ports[p], `/${c.body}`, c.conns, pids[p]));
     }
     const rps = (p: string) => median(runs[p].map((x) => x.rps));
     const p99 = (p: string) => median(runs[p].map((x) => x.p99ms));
+    const cpuUs = (p: string) => median(runs[p].map((x) => x.cpuUs));
     const errors = PROXIES.map((p) => `${p}:${runs[p].reduce((s, x) => s + x.errors, 0)}`).join(" ");
-    const ratio = (p: string, peer: string) => runs[peer] ? (rps(p) / rps(peer)).toFixed(2) : "-";
-    console.log(`| ${c.body}, c${c.conns} | ${PROXIES.map((p) => `${rps(p).toFixed(0)} (${p99(p).toFixed(2)})`).join(" | ")} | ${
+    // Same-run ratios: throughput, and p99 (lower is better) in brackets.
+    const ratio = (p: string, peer: string) => runs[peer] ? `${(rps(p) / rps(peer)).toFixed(2)} (${(p99(p) / p99(peer)).toFixed(2)})` : "-";
+    console.log(`| ${c.body}, c${c.conns} | ${PROXIES.map((p) => `${rps(p).toFixed(0)} (${p99(p).toFixed(2)}) [${cpuUs(p).toFixed(0)}]`).join(" | ")} | ${
       PROXIES.filter((p) => p.startsWith("fulcrum")).map((p) => `${ratio(p, "nginx")}, ${ratio(p, "haproxy")}`).join(" | ")
     } | ${errors} |`);
+    const rss = await Promise.all(fulcrums.map(async (p) => `${p} ${(await peakRssMb(pids[p])).toFixed(0)} MB`));
+    peaks.push(`${c.body} c${c.conns}: ${rss.join(", ")}`);
   }
-  const rss = await Promise.all(PROXIES.filter((p) => p.startsWith("fulcrum")).map(async (p) => `${p} ${(await peakRssMb(pids[p])).toFixed(0)} MB`));
-  console.log(`\nPeak RSS over all cases (VmHWM): ${rss.join(", ")}.`);
+  console.log(`\nPeak RSS per case (VmHWM, reset before each case): ${peaks.join("; ")}.`);
 }
 
 function nginxConf(body: string, name: string): string {

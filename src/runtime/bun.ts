@@ -17,7 +17,10 @@ const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGT
 const argv: string[] = Bun.argv;
 
 // Bun does not keep what a socket's write() did not take: the queue holds it until drain.
+// Bun hands every read to the data handler as a new Buffer of its own (it copies out of its
+// read buffer), so chunks are always the handler's to keep, lent or not.
 class BunTcp implements TcpSocket {
+  readonly chunksOwned = true;
   private readonly queue = new WriteQueue();
   private ending = false;
   private closed = false;
@@ -29,14 +32,17 @@ class BunTcp implements TcpSocket {
   get remotePort(): number { return this.raw.remotePort ?? 0; }
   get pending(): number { return this.queue.bytes; }
 
-  write(data: Uint8Array, offset = 0, length = data.length - offset): boolean {
+  write(data: Uint8Array, offset = 0, length = data.length - offset, keep = false): boolean {
     if (this.closed) return false;
+    let from = offset;
     if (this.queue.empty) {
       const n = this.raw.write(data, offset, length);
       if (n >= length) return true;
-      // Copies: the caller may reuse its buffer once write() returns.
-      this.queue.push(data.slice(offset + Math.max(0, n), offset + length));
-    } else this.queue.push(data.slice(offset, offset + length));
+      if (n > 0) from += n;
+    }
+    // Unless handed over, copies: the caller may reuse its buffer once write() returns.
+    const end = offset + length;
+    this.queue.push(keep ? data.subarray(from, end) : data.slice(from, end));
     if (this.queue.bytes < HIGH_WATER) return true;
     this.blocked = true;
     return false;

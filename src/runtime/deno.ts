@@ -13,6 +13,10 @@ const FFI_TYPES: Record<string, string> = {
 };
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
+/** Largest lent read buffer (see DenoTcp.lent): 64 KiB a read measured 15-25 % less CPU per
+ * 64 KB response than 16 KiB. */
+const LENT_MAX = 65536;
+
 // Deno's connections are pull style; this turns one into the push style the edge uses: a read
 // loop delivers data, a write pump drains the queue.
 class DenoTcp implements TcpSocket {
@@ -25,11 +29,16 @@ class DenoTcp implements TcpSocket {
   readonly remoteAddress: string;
   readonly remotePort: number;
 
-  /** One buffer for every read when chunks are lent (see ConnectTcpOptions.lendChunks). */
-  private readonly lent: Uint8Array | null;
+  /** One buffer for every read when chunks are lent (see ConnectTcpOptions.lendChunks). It
+   * starts at readSize and doubles, up to LENT_MAX, each time a read fills it: a connection that
+   * carries large bodies then needs a quarter of the reads (each an awaited op), one that
+   * carries small ones keeps a small buffer. */
+  private lent: Uint8Array | null;
+  readonly chunksOwned: boolean;
 
   constructor(private readonly conn: any, public handlers: TcpHandlers, private readonly readSize = 65536, lendChunks = false) {
     this.lent = lendChunks ? new Uint8Array(readSize) : null;
+    this.chunksOwned = !lendChunks;
     this.remoteAddress = conn.remoteAddr?.hostname ?? "";
     this.remotePort = conn.remoteAddr?.port ?? 0;
     try { conn.setNoDelay(true); } catch { /* not TCP */ }
@@ -46,14 +55,18 @@ class DenoTcp implements TcpSocket {
         const n = await this.conn.read(buf);
         if (n === null) break;
         this.handlers.data(buf.subarray(0, n));
+        // The handler is done with a lent chunk once data() returns: the buffer may be replaced.
+        if (this.lent !== null && n === this.lent.length && n < LENT_MAX) this.lent = new Uint8Array(n * 2);
       }
     } catch { /* reset or closed by us */ }
     this.onClose();
   }
 
-  write(data: Uint8Array, offset = 0, length = data.length - offset): boolean {
+  write(data: Uint8Array, offset = 0, length = data.length - offset, keep = false): boolean {
     if (this.closed) return false;
-    this.queue.push(data.slice(offset, offset + length)); // written later: the caller may reuse data
+    // Written later: unless handed over, copied (the caller may reuse data).
+    const end = offset + length;
+    this.queue.push(keep ? data.subarray(offset, end) : data.slice(offset, end));
     if (!this.writing) void this.pump();
     if (this.queue.bytes < HIGH_WATER) return true;
     this.blocked = true;

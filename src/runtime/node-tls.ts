@@ -21,10 +21,14 @@ class NodeTcp implements TcpSocket {
   }
 
   get pending(): number { return this.s.writableLength; }
+  /** node:net hands out a new Buffer per read. */
+  readonly chunksOwned = true;
 
-  write(data: Uint8Array, offset = 0, length = data.length - offset): boolean {
+  write(data: Uint8Array, offset = 0, length = data.length - offset, keep = false): boolean {
     if (this.closed) return false;
-    return this.s.write(data.slice(offset, offset + length)); // node keeps what it is given
+    // node keeps what it is given: a copy, unless handed over.
+    const end = offset + length;
+    return this.s.write(keep ? data.subarray(offset, end) : data.slice(offset, end));
   }
 
   end(): void { this.s.end(); }

@@ -62,10 +62,15 @@ export interface TcpSocket {
   readonly remoteAddress: string;
   readonly remotePort: number;
   /** Sends data[offset, offset + length); false once more than the high-water mark is queued
-   * (wait for drain). It never keeps `data`: what it cannot send at once, it copies. */
-  write(data: Uint8Array, offset?: number, length?: number): boolean;
+   * (stop producing and wait for drain). What it cannot send at once it copies, unless `keep`:
+   * the caller hands `data` over and never changes it again, so the socket queues a view. */
+  write(data: Uint8Array, offset?: number, length?: number, keep?: boolean): boolean;
   /** Bytes queued and not yet handed to the kernel. */
   readonly pending: number;
+  /** True when the data chunks this socket delivers are the handler's to keep (the runtime
+   * never reuses their memory, even where lent chunks were allowed): a handler may pass them
+   * on to another socket's write with `keep`. */
+  readonly chunksOwned: boolean;
   /** Closes after the queued bytes are written. */
   end(): void;
   /** Closes now, dropping queued bytes. */
