@@ -157,6 +157,24 @@ test("vrrp: preemption: a higher-priority node that joins takes over from a lowe
   }
 });
 
+test("vrrp: a reload with the instance unchanged keeps it running: no new election, the master stays master, the VIP stays", { skip: noLab }, async () => {
+  try {
+    const a = await start("a", fulcrumConfig({ priority: 150 }));
+    await a.waitForLine(/VI_1 BACKUP -> MASTER/, 5000);
+    const b = await start("b", fulcrumConfig({ priority: 100 }));
+    await b.waitForLine(/VI_1 INIT -> BACKUP/, 5000);
+    const mark = a.output().length;
+    a.child.kill("SIGHUP");
+    await a.waitForLine(/generation 2 serving .*VRRP instances kept as they run: VI_1/, 10_000, mark);
+    // Three master-down intervals at 0.5 s: an election would have happened by then.
+    await holdsFor("a keeps the VIP", () => lab.hasAddress("a", VIP), 1800);
+    assert.doesNotMatch(a.output().slice(mark), /VI_1 \w+ -> /, "no transition on the reloaded node");
+    assert.doesNotMatch(b.output(), /-> MASTER/, "the backup never took over");
+  } finally {
+    await stopAll();
+  }
+});
+
 test("vrrp: nopreempt: a higher-priority backup leaves a live master alone, and takes over when it dies", { skip: noLab }, async () => {
   try {
     const b = await start("b", fulcrumConfig({ priority: 100 }));

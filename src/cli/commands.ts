@@ -1,5 +1,7 @@
 // `fulcrum run`, `check` and `proxy`: each turns its arguments into a config and hands it to the
 // control plane (src/control/); each returns the process exit code.
+import process from "node:process";
+import { runtime } from "../runtime/index.ts";
 import { formatPath } from "../config/errors.ts";
 import { loadConfigFile } from "../control/config-file.ts";
 import { validateConfig } from "../control/schema.ts";
@@ -8,15 +10,44 @@ import { flag, type ParsedArgs } from "./args.ts";
 
 export async function check(args: ParsedArgs): Promise<number> {
   const loaded = await loadConfigFile(flag(args, "config", "c"));
-  if (!loaded) return 2;
+  if (!loaded.ok) return 2;
   console.log(`fulcrum: configuration ${loaded.file} is ok`);
   return 0;
 }
 
 export async function run(args: ParsedArgs): Promise<number> {
   const loaded = await loadConfigFile(flag(args, "config", "c"));
-  if (!loaded) return 2;
-  return supervise(loaded.config, { file: loaded.file });
+  if (!loaded.ok) return 2;
+  return supervise(loaded.config, { file: loaded.file, pidFile: flag(args, "pid-file") });
+}
+
+/** `reload --pid-file FILE`: checks the config as the running process will read it, then sends
+ * it SIGHUP (as `nginx -t && nginx -s reload`). 0: sent; 2: the config has errors (nothing sent);
+ * 1: no such process. The running process logs how the reload went. */
+export async function reload(args: ParsedArgs): Promise<number> {
+  const pidFile = flag(args, "pid-file");
+  if (!pidFile) {
+    console.error("fulcrum reload: --pid-file is required: the file `fulcrum run --pid-file` wrote");
+    return 2;
+  }
+  const loaded = await loadConfigFile(flag(args, "config", "c"));
+  if (!loaded.ok) { console.error("fulcrum reload: not reloading: the running configuration stays"); return 2; }
+  let pid: number;
+  try {
+    pid = Number((await runtime.readTextFile(pidFile)).trim());
+  } catch (e) {
+    console.error(`fulcrum reload: cannot read ${pidFile}: ${(e as Error).message}`);
+    return 1;
+  }
+  if (!Number.isInteger(pid) || pid <= 1) { console.error(`fulcrum reload: ${pidFile} holds no process id`); return 1; }
+  try {
+    process.kill(pid, "SIGHUP");
+  } catch (e) {
+    console.error(`fulcrum reload: cannot signal process ${pid}: ${(e as Error).message}`);
+    return 1;
+  }
+  console.log(`fulcrum: asked process ${pid} to reload ${loaded.file}`);
+  return 0;
 }
 
 /** `proxy --listen ADDR --to A,B [--scheduler NAME]`: a balancer with no config file. */

@@ -4,7 +4,7 @@ import { runtime } from "../runtime/index.ts";
 import { didYouMean } from "../config/errors.ts";
 import pkg from "../../package.json" with { type: "json" };
 import { type FlagSpec, flagLines, type ParsedArgs, parseArgs } from "./args.ts";
-import { check, proxy, run } from "./commands.ts";
+import { check, proxy, reload, run } from "./commands.ts";
 import { demo } from "./demo.ts";
 import { SCHEDULER_TABLE } from "../core/schedulers.ts";
 
@@ -21,12 +21,20 @@ const CONFIG: FlagSpec = {
   help: "the config file (default: $FULCRUM_CONFIG, ./fulcrum.yaml, /etc/fulcrum/fulcrum.yaml)",
 };
 
+const PID_FILE: FlagSpec = { name: "pid-file", value: "FILE", help: "the file holding the process id (run writes it, reload reads it)" };
+
 const COMMANDS: Record<string, Command> = {
   run: {
-    synopsis: "[--config FILE]",
-    summary: "serve a config (default ./fulcrum.yaml, /etc/fulcrum/fulcrum.yaml)",
-    flags: [CONFIG],
+    synopsis: "[--config FILE] [--pid-file FILE]",
+    summary: "serve a config (default ./fulcrum.yaml, /etc/fulcrum/fulcrum.yaml); SIGHUP reloads it",
+    flags: [CONFIG, PID_FILE],
     run,
+  },
+  reload: {
+    synopsis: "--pid-file FILE [--config FILE]",
+    summary: "check the config, then make the running fulcrum reload it (SIGHUP)",
+    flags: [CONFIG, PID_FILE],
+    run: reload,
   },
   check: {
     synopsis: "[--config FILE]",

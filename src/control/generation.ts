@@ -1,16 +1,19 @@
 // A generation: one validated config and everything built from it (data plane, balancer, edge,
 // health, vrrp), started and stopped in one order. A reload builds the next generation beside
-// the running one and swaps them (the control-plane issue builds that on this).
+// the running one, starts it taking over what did not change (listening sockets, health
+// verdicts, VRRP instances), then retires the old one: its requests in flight finish.
 import { createDataPlane } from "../core/wasm.ts";
 import { Balancer } from "../balancer/balancer.ts";
 import { Edge } from "../edge/edge.ts";
 import { HealthService } from "../health/service.ts";
 import { VrrpService } from "../vrrp/service.ts";
+import type { HealthSource } from "../vrrp/track.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { Config, PoolConfig } from "./schema.ts";
 
 export class Generation {
   private started: { stop(): Promise<void> | void }[] = [];
+  private vrrpService: VrrpService | null = null;
 
   private constructor(
     readonly id: number,
@@ -19,39 +22,59 @@ export class Generation {
     readonly health: HealthService,
     /** Null on a VRRP-only node (no listeners). */
     readonly edge: Edge | null,
-    readonly vrrp: VrrpService | null,
   ) {}
 
-  /** Builds every part; nothing listens, checks or sends until start(). */
-  static async build(config: Config, id = 1): Promise<Generation> {
+  /** Null without a `vrrp:` section (made in start: a reload takes instances over there). */
+  get vrrp(): VrrpService | null {
+    return this.vrrpService;
+  }
+
+  /** Builds every part; nothing listens, checks or sends until start(). `previous`: the
+   * generation a reload replaces (health verdicts and slow-start ramps carry over). */
+  static async build(config: Config, id = 1, previous?: Generation): Promise<Generation> {
     const dp = await createDataPlane({ seed: config.hashSeed });
     const balancer = new Balancer<PoolConfig>(dp, config.pools);
-    const health = new HealthService(balancer);
+    const health = new HealthService(balancer, { previous: previous?.health });
     const edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
-    const vrrp = config.vrrp ? new VrrpService(config.vrrp, undefined, health) : null;
-    return new Generation(id, config, balancer, health, edge, vrrp);
+    return new Generation(id, config, balancer, health, edge);
   }
 
   /** Starts the parts in order: checks first, so a check that cannot run (ICMP without
-   * CAP_NET_RAW) stops startup before anything is served; then listeners; then VRRP, so a node
-   * claims virtual addresses only once it can serve them. On a failure, what started is stopped. */
-  async start(): Promise<void> {
+   * CAP_NET_RAW) stops startup before anything is served; then listeners (taking over
+   * `previous`'s sockets on the same addresses); then VRRP (taking over unchanged instances),
+   * so a node claims virtual addresses only once it can serve them. `health` is what VRRP
+   * tracks pools through (the supervisor's relay, stable across reloads). On a failure, what
+   * started is stopped and what was taken over goes back to `previous`, which goes on serving. */
+  async start(previous?: Generation, health: HealthSource = this.health): Promise<void> {
     try {
       this.health.start();
       this.started.push(this.health);
-      if (this.edge) { await this.edge.start(); this.started.push(this.edge); }
-      if (this.vrrp) { await this.vrrp.start(); this.started.push(this.vrrp); }
+      if (this.edge) { await this.edge.start(previous?.edge ?? undefined); this.started.push(this.edge); }
+      if (this.config.vrrp) {
+        this.vrrpService = new VrrpService(this.config.vrrp, undefined, health, previous?.vrrp ?? null);
+        await this.vrrpService.start();
+        this.started.push(this.vrrpService);
+      }
     } catch (e) {
       await this.stop();
       throw e;
     }
   }
 
-  /** Stops in reverse order: VRRP gives up its addresses (priority 0) first, then listeners and
-   * the sessions on them, then checks. */
-  async stop(): Promise<void> {
-    for (const part of this.started.splice(0).reverse()) await part.stop();
+  /** Stops in reverse order: VRRP gives up its addresses (priority 0) first, then the listeners
+   * stop accepting and requests in flight finish (at most `drainMs`), then checks. */
+  async stop(drainMs = 0): Promise<void> {
+    for (const part of this.started.splice(0).reverse()) {
+      if (part === this.edge) await this.edge.retire(drainMs);
+      else await part.stop();
+    }
     this.balancer.stop();
+  }
+
+  /** A reload replaced this generation: the same as stop, minus what the next one took over
+   * (listening sockets, VRRP instances), which goes on running there. */
+  retire(drainMs: number): Promise<void> {
+    return this.stop(drainMs);
   }
 
   /** One line per listener, with the port it bound. */

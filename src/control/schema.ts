@@ -4,7 +4,7 @@
 // section, or a pool key family, is one entry here. Every problem is collected with its key path,
 // so an operator can fix a whole file in one pass.
 import {
-  Checker, describeValue, integer, isMapping, type Mapping, type PathSegment, type SchemaIssue, valueOf,
+  Checker, describeValue, duration, integer, isMapping, type Mapping, type PathSegment, type SchemaIssue, valueOf,
 } from "../config/checker.ts";
 import { parseConfig, type ParseResult, type Validated } from "../config/load.ts";
 import { BALANCER_POOL_KEYS, type BalancerPoolConfig, readBalancerPool } from "../balancer/config.ts";
@@ -23,6 +23,8 @@ export interface PoolConfig extends BalancerPoolConfig {
 
 export interface Config {
   hashSeed: number | null;
+  /** How long a stop or a reload lets requests in flight finish (nginx worker_shutdown_timeout). */
+  drainTimeoutMs: number;
   listeners: ListenerConfig[];
   routes: RouteConfig[];
   pools: PoolConfig[];
@@ -47,6 +49,7 @@ const SECTIONS = {
   routes: (c: Checker, ctx: Context) => readRoutes(c, valueOf(ctx.raw, "routes"), ctx),
   pools: (c: Checker, ctx: Context) => ctx.vrrpOnly ? [] : readPools(c, valueOf(ctx.raw, "pools")),
   vrrp: (c: Checker, ctx: Context) => readVrrp(c, valueOf(ctx.raw, "vrrp"), ctx.poolNames),
+  drain_timeout: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "drain_timeout", duration({ zeroAllowed: true }), 30_000),
 } as const;
 
 // The key families of a pool mapping, one per part.
@@ -74,6 +77,7 @@ export function validateConfig(raw: unknown): Validated<Config> {
   };
   const config = {
     hashSeed: SECTIONS.hash_seed(c, ctx),
+    drainTimeoutMs: SECTIONS.drain_timeout(c, ctx),
     vrrp: SECTIONS.vrrp(c, ctx),
     listeners: SECTIONS.listeners(c, ctx),
     pools: SECTIONS.pools(c, ctx),

@@ -1,13 +1,21 @@
-// The supervisor owns the process: it alone handles signals and the order in which a generation
-// starts and stops. SIGINT and SIGTERM stop it cleanly; SIGHUP (every nginx and HAProxy
-// operator's reload reflex) must never end the process.
+// The supervisor owns the process: it alone handles signals and the order in which generations
+// start, take over from each other and stop. SIGINT and SIGTERM stop cleanly (VRRP gives up its
+// addresses, requests in flight finish within drain_timeout, exit 0); SIGHUP reloads the config
+// file; a config that does not validate keeps the running generation, with every error logged.
+import process from "node:process";
+import { unlink } from "node:fs/promises";
 import { runtime } from "../runtime/index.ts";
 import { Generation } from "./generation.ts";
+import { HealthRelay } from "./health-relay.ts";
+import { loadConfigFile } from "./config-file.ts";
 import type { Config } from "./schema.ts";
+import { notifySystemd } from "./systemd.ts";
 
 export interface SuperviseOptions {
-  /** The config file, for messages; null when the config came from flags (`fulcrum proxy`). */
+  /** The config file, re-read on reload; null when the config came from flags (`fulcrum proxy`). */
   file: string | null;
+  /** Written with the process id once serving, removed at exit (`fulcrum run --pid-file`). */
+  pidFile?: string;
   /** Runs once the generation serves (the demo prints its spread here). */
   ready?: (generation: Generation) => Promise<void> | void;
   /** Runs after the generation stopped (the demo stops its backends). */
@@ -16,13 +24,103 @@ export interface SuperviseOptions {
   once?: boolean;
 }
 
-/** Starts a generation for `config` and serves until SIGINT or SIGTERM. Returns the exit code:
- * 0 after a clean stop, 1 when it could not start. */
+/** What a reload came to, for the log, the admin API and metrics. */
+export type ReloadResult =
+  | { ok: true; generation: number; ms: number; vrrpKept: string[] }
+  | { ok: false; generation: number; errors: string[] };
+
+export class Supervisor {
+  private reloading: Promise<ReloadResult> | null = null;
+  private again = false;
+  private readonly retiring = new Set<Promise<void>>();
+  private relay: HealthRelay | null = null;
+  /** Reloads that succeeded and failed, and when the last one ended (ms since the epoch). */
+  readonly reloads = { ok: 0, failed: 0, lastAt: 0, lastOk: true };
+
+  private constructor(private current: Generation, private readonly file: string | null) {}
+
+  get generation(): Generation {
+    return this.current;
+  }
+
+  /** Builds and starts the first generation; throws when it cannot start. */
+  static async start(config: Config, file: string | null): Promise<Supervisor> {
+    const first = await Generation.build(config);
+    const s = new Supervisor(first, file);
+    s.relay = new HealthRelay(first.health);
+    await first.start(undefined, s.relay);
+    return s;
+  }
+
+  /** Re-reads the config file and swaps in a generation built from it. One at a time: a
+   * reload asked for while one runs happens once more after it. */
+  reload(): Promise<ReloadResult> {
+    if (this.reloading) { this.again = true; return this.reloading; }
+    this.reloading = this.reloadOnce().finally(() => {
+      this.reloading = null;
+      if (this.again) { this.again = false; void this.reload(); }
+    });
+    return this.reloading;
+  }
+
+  private async reloadOnce(): Promise<ReloadResult> {
+    const began = performance.now();
+    const old = this.current;
+    const fail = (errors: string[]): ReloadResult => {
+      this.reloads.failed++;
+      this.reloads.lastAt = Date.now();
+      this.reloads.lastOk = false;
+      console.error(`fulcrum: reload failed; generation ${old.id} goes on serving`);
+      void notifySystemd("READY=1");
+      return { ok: false, generation: old.id, errors };
+    };
+    if (!this.file) {
+      console.log("fulcrum: SIGHUP: nothing to reload (the configuration came from the command line)");
+      return { ok: false, generation: old.id, errors: ["no config file: the configuration came from the command line"] };
+    }
+    void notifySystemd(`RELOADING=1\nMONOTONIC_USEC=${Math.round(performance.timeOrigin * 1000 + performance.now() * 1000)}`);
+    console.log(`fulcrum: reloading ${this.file}`);
+    const loaded = await loadConfigFile(this.file);
+    if (!loaded.ok) return fail(loaded.errors);
+    let next: Generation;
+    try {
+      next = await Generation.build(loaded.config, old.id + 1, old);
+      await next.start(old, this.relay ?? undefined);
+    } catch (e) {
+      console.error(`fulcrum: reload: cannot start the new configuration: ${(e as Error).message}`);
+      return fail([(e as Error).message]);
+    }
+    this.relay?.switchTo(next.health);
+    this.current = next;
+    const ms = performance.now() - began;
+    const vrrpKept = next.vrrp?.adopted ?? [];
+    for (const line of next.listeningLines()) console.log(line);
+    console.log(`fulcrum: generation ${next.id} serving (reload took ${ms.toFixed(0)} ms${vrrpKept.length ? `; VRRP instances kept as they run: ${vrrpKept.join(", ")}` : ""}); generation ${old.id} finishes what it has in flight`);
+    const retired = old.retire(old.config.drainTimeoutMs).catch((e) => console.error(`fulcrum: retiring generation ${old.id}: ${(e as Error).message}`));
+    this.retiring.add(retired);
+    void retired.then(() => this.retiring.delete(retired));
+    this.reloads.ok++;
+    this.reloads.lastAt = Date.now();
+    this.reloads.lastOk = true;
+    void notifySystemd("READY=1");
+    return { ok: true, generation: next.id, ms, vrrpKept };
+  }
+
+  /** Stops everything: VRRP first (priority 0), then listeners drain within drain_timeout. */
+  async stop(): Promise<void> {
+    void notifySystemd("STOPPING=1");
+    await this.reloading?.catch(() => {});
+    await this.current.stop(this.current.config.drainTimeoutMs);
+    await Promise.all(this.retiring);
+  }
+}
+
+/** Starts a generation for `config` and serves until SIGINT or SIGTERM; SIGHUP reloads.
+ * Returns the exit code: 0 after a clean stop, 1 when it could not start. */
 export async function supervise(config: Config, options: SuperviseOptions): Promise<number> {
-  let generation: Generation;
+  let supervisor: Supervisor;
   try {
-    generation = await Generation.build(config);
-    await generation.start();
+    supervisor = await Supervisor.start(config, options.file);
   } catch (e) {
     console.error(`fulcrum: cannot start: ${(e as Error).message}`);
     await options.stopped?.();
@@ -32,15 +130,15 @@ export async function supervise(config: Config, options: SuperviseOptions): Prom
   const stopSignal = options.once ? Promise.resolve() : new Promise<void>((resolve) => {
     runtime.onSignal("SIGINT", () => resolve());
     runtime.onSignal("SIGTERM", () => resolve());
-    runtime.onSignal("SIGHUP", () => {
-      const what = options.file ? ` ${options.file}` : "";
-      console.log(`fulcrum: SIGHUP: reload is not available yet; still serving the configuration${what} of generation ${generation.id}`);
-    });
+    runtime.onSignal("SIGHUP", () => { void supervisor.reload(); });
   });
-  for (const line of generation.listeningLines()) console.log(line);
-  await options.ready?.(generation);
+  if (options.pidFile) await runtime.writeTextFile(options.pidFile, `${process.pid}\n`);
+  for (const line of supervisor.generation.listeningLines()) console.log(line);
+  void notifySystemd("READY=1");
+  await options.ready?.(supervisor.generation);
   await stopSignal;
-  await generation.stop();
+  await supervisor.stop();
+  if (options.pidFile) await unlink(options.pidFile).catch(() => {});
   await options.stopped?.();
   return 0;
 }

@@ -18,7 +18,7 @@ export class Edge implements ListenerHost {
   readonly ports: number[] = [];
   readonly deadlines = new DeadlineSweep();
   readonly upstreams = new UpstreamPool();
-  private readonly stops: (() => Promise<void>)[] = [];
+  private readonly listeners: SocketListener[] = [];
   private readonly unwatch: () => void;
 
   get routes(): readonly RouteConfig[] { return this.config.routes; }
@@ -32,18 +32,30 @@ export class Edge implements ListenerHost {
     });
   }
 
-  async start(): Promise<void> {
+  /** Opens the listeners; after a reload, `previous` is the edge serving now: a listener on the
+   * same address takes over its socket (no moment without a listener), new addresses open. */
+  async start(previous?: Edge): Promise<void> {
     for (const l of this.config.listeners) {
       const tls = l.tls ? await loadCertificates(l) : undefined;
       const listener = new SocketListener(this, l, this.deadlines, tls);
-      this.ports.push(await listener.start());
-      this.stops.push(() => listener.stop());
+      const same = previous?.listeners.find((p) => p.listening && p.config.bind.host === l.bind.host && p.config.bind.port === l.bind.port);
+      // Plain <-> TLS on one address cannot share a socket: the old one closes first.
+      if (same && !l.tls !== !same.config.tls) await same.retire(0);
+      this.ports.push(await listener.start(same));
+      this.listeners.push(listener);
     }
+  }
+
+  /** The generation this edge served is replaced: listeners not taken over stop accepting, idle
+   * connections close, requests in flight finish within `timeoutMs`; then everything stops. */
+  async retire(timeoutMs: number): Promise<void> {
+    await Promise.all(this.listeners.map((l) => l.retire(timeoutMs)));
+    await this.stop();
   }
 
   async stop(): Promise<void> {
     this.unwatch();
-    await Promise.all(this.stops.map((s) => s()));
+    await Promise.all(this.listeners.map((l) => l.stop()));
     this.deadlines.stop();
     this.upstreams.closeAll();
   }

@@ -51,6 +51,19 @@ export class Monitor {
     return this.state.up;
   }
 
+  /** A reload: the same (address, check) in the next generation goes on from this verdict. */
+  carryFrom(old: Monitor): void {
+    const from = old.state, to = this.state;
+    to.count.verdict = from.count.verdict;
+    to.count.successes = from.count.successes;
+    to.count.failures = from.count.failures;
+    to.weight = from.weight;
+    to.lastResult = from.lastResult;
+    this.checks = old.checks;
+    this.lastCheckAt = old.lastCheckAt;
+    this.lastDurationMs = old.lastDurationMs;
+  }
+
   subscribe(listener: MonitorListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

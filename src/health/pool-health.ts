@@ -67,8 +67,10 @@ export class PoolHealth {
 
   private nextId = 0;
 
+  /** `previous`: this pool's health in the generation a reload replaces (slow-start ramps go on). */
   constructor(readonly pool: Pool<HealthPoolConfig>, private readonly registry: MonitorRegistry,
-    private readonly events: HealthEvents, private readonly log: (line: string) => void) {
+    private readonly events: HealthEvents, private readonly log: (line: string) => void,
+    private previous: PoolHealth | null = null) {
     this.config = pool.config.health;
     this.members = [];
     this.outlier = this.config.outlier
@@ -86,6 +88,7 @@ export class PoolHealth {
     this.unsubscribe.push(pool.onMembership((change) => this.onMembership(change)));
     this.apply();
     for (const m of this.members) this.applyWeight(m);
+    this.previous = null; // only the members made now carry anything over
   }
 
   private newMember(server: Server): Member {
@@ -101,7 +104,14 @@ export class PoolHealth {
       slowStart: new SlowStart(this.config.slowstartMs, () => this.applyWeight(member)),
     };
     for (const m of monitors) member.unsubscribe.push(m.subscribe((mon, change) => this.onCheck(member, mon, change)));
+    const rampedSince = this.previous?.rampSince(server.label) ?? -1;
+    if (rampedSince >= 0) member.slowStart.begin(rampedSince);
     return member;
+  }
+
+  /** When the server's slow-start ramp began, or -1 when it is not ramping. */
+  rampSince(label: string): number {
+    return this.members.find((m) => m.server.label === label)?.slowStart.since ?? -1;
   }
 
   private onMembership(change: MembershipChange): void {

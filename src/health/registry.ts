@@ -12,8 +12,10 @@ export class MonitorRegistry {
   private readonly users = new Map<Monitor, number>();
   private started = false;
 
-  /** `onCreate` sees each monitor before anything else subscribes to it. */
-  constructor(private readonly onCreate: (monitor: Monitor) => void = () => {}) {}
+  /** `onCreate` sees each monitor before anything else subscribes to it; `previous` is the
+   * registry of the generation a reload replaces: a monitor for the same (address, check)
+   * starts from its verdict, so a reload neither flaps a server nor waits for rise again. */
+  constructor(private readonly onCreate: (monitor: Monitor) => void = () => {}, private readonly previous: MonitorRegistry | null = null) {}
 
   /** The shared monitor for this address and check, made on first use. */
   acquire(address: HostPort, check: CheckConfig): Monitor {
@@ -22,6 +24,8 @@ export class MonitorRegistry {
     if (!monitor) {
       const { target, probe } = probeFor(check, address);
       monitor = new Monitor(key, formatHostPort(address), check, target, probe);
+      const old = this.previous?.monitors.get(key);
+      if (old) monitor.carryFrom(old);
       this.monitors.set(key, monitor);
       this.onCreate(monitor);
       if (this.started) monitor.start(Math.random() * check.intervalMs);

@@ -10,6 +10,8 @@ import { PoolHealth, type PoolHealthSnapshot } from "./pool-health.ts";
 import { closeIcmp, openIcmp } from "./checkers/icmp.ts";
 
 export interface HealthOptions {
+  /** The health of the generation a reload replaces: verdicts and slow-start ramps carry over. */
+  previous?: HealthService;
   /** Where transition lines go; console.log with the "fulcrum: " prefix by default. */
   log?: (line: string) => void;
 }
@@ -20,11 +22,15 @@ export class HealthService {
   readonly pools: PoolHealth[] = [];
   private unsubscribe: (() => void)[] = [];
   private readonly log: (line: string) => void;
+  /** The generation a reload replaced, until this one starts (then it is let go). */
+  private previous: HealthService | null;
+  private icmp = false;
 
   constructor(balancer: PoolSet<HealthPoolConfig>, options: HealthOptions = {}) {
     this.log = options.log ?? ((line: string) => console.log(`fulcrum: ${line}`));
     // One "check" event per shared check, however many pools use it, published before the pools'
     // own events about the same transition.
+    this.previous = options.previous ?? null;
     this.registry = new MonitorRegistry((monitor) => {
       this.unsubscribe.push(monitor.subscribe((m, change) => {
         const t = change.transition;
@@ -34,7 +40,7 @@ export class HealthService {
           up: t.up, detail: t.detail, streak: t.streak, needed: t.needed,
         });
       }));
-    });
+    }, this.previous?.registry ?? null);
     for (const pool of balancer.all()) this.follow(pool);
     this.unsubscribe.push(balancer.onPools(({ type, pool }) => {
       if (type === "added") { this.follow(pool); return; }
@@ -46,13 +52,15 @@ export class HealthService {
   private follow(pool: Pool<HealthPoolConfig>): void {
     const h = pool.config.health;
     if (h.checks.length === 0 && !h.outlier && !pool.sorry && h.panicThreshold === 0) return;
-    this.pools.push(new PoolHealth(pool, this.registry, this.events, this.log));
+    const before = this.previous?.pools.find((p) => p.pool.name === pool.name) ?? null;
+    this.pools.push(new PoolHealth(pool, this.registry, this.events, this.log, before));
   }
 
   /** Starts the checks. Throws when a check cannot run at all here (ICMP without CAP_NET_RAW). */
   start(): void {
-    if (this.registry.all().some((m) => m.check.type === "icmp")) openIcmp();
+    if (this.registry.all().some((m) => m.check.type === "icmp")) { openIcmp(); this.icmp = true; }
     this.registry.start();
+    this.previous = null;
   }
 
   stop(): void {
@@ -60,7 +68,8 @@ export class HealthService {
     for (const p of this.pools) p.stop();
     for (const u of this.unsubscribe) u();
     this.unsubscribe = [];
-    closeIcmp();
+    if (this.icmp) closeIcmp();
+    this.icmp = false;
   }
 
   subscribe(listener: HealthListener): () => void {

@@ -14,7 +14,12 @@ export class SlowStart {
     return this.startedAt >= 0;
   }
 
-  /** Starts (or restarts) the ramp. */
+  /** When the ramp began (performance.now()), or -1: a reload carries it to the next generation. */
+  get since(): number {
+    return this.startedAt;
+  }
+
+  /** Starts (or restarts) the ramp; `now` may lie in the past (a ramp carried over a reload). */
   begin(now = performance.now()): void {
     if (this.durationMs <= 0) return;
     this.startedAt = now;

@@ -52,8 +52,9 @@ export function certificateFor(certs: TlsCertificate[], name: string | undefined
 }
 
 export function listenTls(o: ListenTcpOptions): Promise<TcpListener> {
-  const certs = o.tls!;
-  const contexts = new Map(certs.map((c) => [c, tls.createSecureContext({ cert: c.cert, key: c.key })]));
+  let certs = o.tls!;
+  const contextsOf = (list: TlsCertificate[]) => new Map(list.map((c) => [c, tls.createSecureContext({ cert: c.cert, key: c.key })]));
+  let contexts = contextsOf(certs);
   const server = tls.createServer({
     cert: certs[0].cert,
     key: certs[0].key,
@@ -79,6 +80,13 @@ export function listenTls(o: ListenTcpOptions): Promise<TcpListener> {
     server.listen(o.port, o.hostname, () => {
       resolve({
         port: (server.address() as net.AddressInfo).port,
+        // The SNI callback reads these on every handshake; a client without SNI gets the
+        // server's own context, so that is replaced too.
+        setCertificates: (next: TlsCertificate[]) => {
+          contexts = contextsOf(next);
+          certs = next;
+          server.setSecureContext({ cert: next[0].cert, key: next[0].key });
+        },
         stop: () => new Promise<void>((r) => {
           server.close(() => r());
           for (const s of sockets) s.destroy();

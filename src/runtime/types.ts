@@ -91,6 +91,8 @@ export interface TcpHandlers {
 export interface TcpListener {
   readonly port: number;
   stop(): Promise<void>;
+  /** TLS listeners: serve these certificates for new handshakes from now on (a reload). */
+  setCertificates?(certs: TlsCertificate[]): void;
 }
 
 export interface TlsCertificate {

@@ -120,6 +120,14 @@ export class ClientConn implements TcpHandlers, Timed {
     this.reject(408, "request_timeout", detail);
   }
 
+  /** A reload retires this connection's generation: an idle connection closes now (the client
+   * reconnects to the new one); a busy one closes after its response (nginx does the same). */
+  retire(): void {
+    if (this.state === State.Closed || this.state === State.Tunnel) return;
+    if (this.state === State.Head && this.exchange === null && this.end === this.start) { this.socket.end(); return; }
+    this.closeAfterResponse = true;
+  }
+
   pauseReading(): void {
     if (!this.readPaused) { this.readPaused = true; this.socket.pause(); }
   }

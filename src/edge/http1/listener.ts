@@ -20,12 +20,19 @@ export interface ListenerHost {
   readonly pools: ReadonlyMap<string, HttpPool>;
 }
 
+/** Where a listening socket sends what it accepts: the listener of the generation serving now.
+ * Shared along reloads, so the socket stays open while generations change. */
+interface Acceptor {
+  current: SocketListener;
+}
+
 export class SocketListener implements ConnectionHost {
   readonly match: (f: RequestFacts) => RouteConfig | null;
   readonly limits: ListenerLimits;
   readonly proto: "http" | "https";
   private readonly conns = new Set<ClientConn>();
   private server: TcpListener | null = null;
+  private acceptor: Acceptor = { current: this };
 
   constructor(
     private readonly edge: ListenerHost,
@@ -38,23 +45,58 @@ export class SocketListener implements ConnectionHost {
     this.proto = config.tls ? "https" : "http";
   }
 
-  async start(): Promise<number> {
+  /** Opens the listening socket, or takes over `previous`'s (a reload: the same bind, so the
+   * socket never closes; what it accepts from now on comes here). */
+  async start(previous?: SocketListener): Promise<number> {
+    if (previous?.server && previous.canHandOver(this)) {
+      this.server = previous.server;
+      previous.server = null;
+      this.acceptor = previous.acceptor;
+      this.acceptor.current = this;
+      if (this.tls) this.server.setCertificates?.(this.tls);
+      return this.server.port;
+    }
+    const acceptor = this.acceptor;
     this.server = await runtime.listenTcp({
       hostname: this.config.bind.host,
       port: this.config.bind.port,
       tls: this.tls,
-      accept: (socket: TcpSocket) => {
-        if (this.conns.size >= this.limits.maxConnections) {
-          this.stats.errors.too_many_connections++;
-          socket.destroy();
-          return NO_HANDLERS;
-        }
-        const conn = new ClientConn(socket, this);
-        this.conns.add(conn);
-        return conn;
-      },
+      accept: (socket: TcpSocket) => acceptor.current.accept(socket),
     });
     return this.server.port;
+  }
+
+  /** The same address, and both plain or both TLS (certificates can change in place). */
+  private canHandOver(next: SocketListener): boolean {
+    const a = this.config.bind, b = next.config.bind;
+    return a.host === b.host && a.port === b.port && !this.tls === !next.tls;
+  }
+
+  /** Whether this listener still owns its listening socket (it does until a successor takes it). */
+  get listening(): boolean {
+    return this.server !== null;
+  }
+
+  private accept(socket: TcpSocket) {
+    if (this.conns.size >= this.limits.maxConnections) {
+      this.stats.errors.too_many_connections++;
+      socket.destroy();
+      return NO_HANDLERS;
+    }
+    const conn = new ClientConn(socket, this);
+    this.conns.add(conn);
+    return conn;
+  }
+
+  /** A reload: stop accepting (unless a successor took the socket), close idle connections,
+   * let the busy ones finish; resolves once none is left or `timeoutMs` passed (then they are cut). */
+  async retire(timeoutMs: number): Promise<void> {
+    await this.server?.stop();
+    this.server = null;
+    for (const c of [...this.conns]) c.retire();
+    const deadline = Date.now() + timeoutMs;
+    while (this.conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await this.stop();
   }
 
   get stats(): EdgeStats { return this.edge.stats; }

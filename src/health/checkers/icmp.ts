@@ -113,12 +113,17 @@ class Pinger {
 let pinger: Pinger | null = null;
 
 /** Opens the shared socket now, so a missing capability stops startup with the reason. */
+let users = 0;
+
+/** One more user of the shared socket (a generation with ICMP checks); opens it on the first. */
 export function openIcmp(): void {
   pinger ??= new Pinger();
+  users++;
 }
 
-/** Closes the shared socket (the next ICMP check opens it again). */
+/** One user fewer; the last closes the shared socket (a reload's old and new generations overlap). */
 export function closeIcmp(): void {
+  if (users > 0 && --users > 0) return;
   pinger?.close();
   pinger = null;
 }
