@@ -3,7 +3,7 @@
 import { readdirSync, statSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
-import { HEAP_END } from "./assembly/layout.ts";
+import { DATA_OFF, HEAP_END, INITIAL_MEMORY } from "./assembly/layout.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const srcDir = `${root}wasm/assembly`;
@@ -17,11 +17,12 @@ const newest = Math.max(...readdirSync(srcDir).map((f) => mtime(`${srcDir}/${f}`
 if (!process.argv.includes("--force") && mtime(out) > newest) process.exit(0);
 
 mkdirSync(`${root}build`, { recursive: true });
-// The tables own [0, HEAP_END); AssemblyScript's own data goes above, in one more page.
-const pages = HEAP_END / 65536 + 1;
+// AssemblyScript's data sits at DATA_OFF, below the table heap; the memory starts small and the
+// data plane grows it up to HEAP_END as tables are made.
 const { error, stderr } = await asc.main([
   `${srcDir}/index.ts`, "-O3", "--runtime", "stub", "--noAssert",
-  "--memoryBase", String(HEAP_END), "--initialMemory", String(pages), "--maximumMemory", String(pages),
+  "--memoryBase", String(DATA_OFF), "--initialMemory", String(INITIAL_MEMORY / 65536),
+  "--maximumMemory", String(HEAP_END / 65536),
   "-o", out,
 ]);
 if (error) {

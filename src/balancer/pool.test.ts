@@ -145,3 +145,19 @@ test("balancer: when every usable server is at max_conns, a session waits in the
   assert.equal(pool.pick(client(1))?.port, 9001);
   pool.stop();
 });
+
+test("balancer: the data plane's memory starts small and grows as tables are made; picks and counts go on across the growth", async () => {
+  const dp = await createDataPlane({ seed: 1 });
+  const start = dp.memory.byteLength;
+  assert.ok(start <= 2 * 1024 * 1024, `starts at ${start} bytes`);
+  const b = new Balancer(dp, [poolConfig("first", "rr", [9001, 9002])]);
+  const held = b.get("first")!.pick(client(0))!;
+  // Each Maglev table is 65537 entries of 4 bytes: 20 of them need ~5 MB more.
+  for (let i = 0; i < 20; i++) b.addPool(poolConfig(`mh${i}`, "mh", [9101, 9102, 9103]));
+  assert.ok(dp.memory.byteLength > start + 4 * 1024 * 1024, `grew to ${dp.memory.byteLength}`);
+  assert.equal(b.get("first")!.active(held), 1, "the count taken before the growth is still there");
+  b.get("first")!.release(held);
+  assert.equal(b.get("first")!.active(held), 0);
+  const spread = new Set(Array.from({ length: 60 }, (_, i) => b.get("mh19")!.pick(client(i))!.port));
+  assert.deepEqual([...spread].sort(), [9101, 9102, 9103]);
+});

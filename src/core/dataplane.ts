@@ -69,19 +69,22 @@ export interface DataPlaneOptions {
 }
 
 export class DataPlane {
-  readonly memory: ArrayBuffer;
+  /** The memory now: replaced (with every view below) when tables make it grow, so read these
+   * through the plane each time rather than keeping them. */
+  memory!: ArrayBuffer;
   readonly wasm: Kernels | null;
-  readonly twin: Kernels;
-  /** Field views, made once: index by server slot. Write state and weights through setState and
+  twin!: Kernels;
+  /** Field views: index by server slot. Write state and weights through setState and
    * setEffectiveWeight (they keep the gate and lookup tables in step); active directly. */
-  readonly weight: Int32Array;
-  readonly effectiveWeight: Int32Array;
-  readonly active: Int32Array;
-  readonly state: Int32Array;
-  readonly flags: Int32Array;
-  readonly maxConns: Int32Array;
-  private readonly words: Int32Array;
-  private readonly keyBytes: Uint8Array;
+  weight!: Int32Array;
+  effectiveWeight!: Int32Array;
+  active!: Int32Array;
+  state!: Int32Array;
+  flags!: Int32Array;
+  maxConns!: Int32Array;
+  private words!: Int32Array;
+  private keyBytes!: Uint8Array;
+  private readonly wasmMemory: WebAssembly.Memory | null;
   private readonly encoder = new TextEncoder();
   private readonly poolOfSlot = new Int16Array(MAX_SERVERS).fill(-1);
   private readonly pickers: ((p: number, key: number) => number)[] = [];
@@ -98,30 +101,45 @@ export class DataPlane {
     if (options.wasm) {
       const instance = new WebAssembly.Instance(new WebAssembly.Module(options.wasm as BufferSource), {});
       const ex = instance.exports as unknown as Kernels & { memory: WebAssembly.Memory };
-      this.memory = ex.memory.buffer as ArrayBuffer;
+      this.wasmMemory = ex.memory;
       this.wasm = {
         pick: ex.pick, pickBatch: ex.pickBatch, rebuild: ex.rebuild, pickKey: ex.pickKey, hashKey: ex.hashKey,
       };
     } else {
       if (this.impl !== "ts") throw new Error(`data plane: impl "${this.impl}" needs the WASM module`);
-      this.memory = new ArrayBuffer(HEAP_END);
+      this.wasmMemory = null;
       this.wasm = null;
     }
-    this.twin = twinKernels(this.memory);
-    this.words = new Int32Array(this.memory);
-    this.keyBytes = new Uint8Array(this.memory, KEYBUF_OFF, KEYBUF_SIZE);
-    const field = (f: number) => new Int32Array(this.memory, SERVERS_OFF + f * MAX_SERVERS * 4, MAX_SERVERS);
+    this.remap(this.wasmMemory ? this.wasmMemory.buffer as ArrayBuffer : new ArrayBuffer(HEAP_END));
+    this.seed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+    this.k0 = fmix32(this.seed ^ 0x243f6a88);
+    this.k1 = fmix32(this.seed ^ 0x85a308d3);
+    this.words[(GLOBALS_OFF + G_HASH_K0) >> 2] = this.k0;
+    this.words[(GLOBALS_OFF + G_HASH_K1) >> 2] = this.k1;
+  }
+
+  // (Re)makes every view over the memory: at start, and after the memory grew.
+  private remap(memory: ArrayBuffer): void {
+    this.memory = memory;
+    this.twin = twinKernels(memory);
+    this.words = new Int32Array(memory);
+    this.keyBytes = new Uint8Array(memory, KEYBUF_OFF, KEYBUF_SIZE);
+    const field = (f: number) => new Int32Array(memory, SERVERS_OFF + f * MAX_SERVERS * 4, MAX_SERVERS);
     this.weight = field(S_WEIGHT);
     this.effectiveWeight = field(S_EFFW);
     this.active = field(S_ACTIVE);
     this.state = field(S_STATE);
     this.flags = field(S_FLAGS);
     this.maxConns = field(S_MAXCONN);
-    this.seed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
-    this.k0 = fmix32(this.seed ^ 0x243f6a88);
-    this.k1 = fmix32(this.seed ^ 0x85a308d3);
-    this.words[(GLOBALS_OFF + G_HASH_K0) >> 2] = this.k0;
-    this.words[(GLOBALS_OFF + G_HASH_K1) >> 2] = this.k1;
+    for (const p of this.pools) if (p && p.count > 0) this.pickers[p.id] = this.kernelsFor(p.scheduler).pick;
+  }
+
+  /** Grows the WASM memory to cover [0, end) (whole pages; never shrinks). */
+  private ensure(end: number): void {
+    const mem = this.wasmMemory;
+    if (!mem || end <= mem.buffer.byteLength) return;
+    mem.grow(Math.ceil((end - mem.buffer.byteLength) / 65536));
+    this.remap(mem.buffer as ArrayBuffer);
   }
 
   /** The kernels used for a scheduler under this plane's impl setting. */
@@ -203,6 +221,7 @@ export class DataPlane {
       if (scratch >= 0) this.heap.release(scratch, scratchBytes);
       throw new Error("data plane: table memory exhausted (too many table-based pools)");
     }
+    this.ensure(Math.max(scratch + scratchBytes, table + tableBytes));
     servers.forEach((s, k) => {
       const i = base + k, from = carry[k] ?? -1;
       this.weight[i] = s.weight;

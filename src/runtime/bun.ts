@@ -78,25 +78,10 @@ class BunTcp implements TcpSocket {
   }
 }
 
-// Memory: with many connections open (each Bun socket reports ~70 KB of native buffers to the
-// collector), JSC sets its collection threshold so high that per-request garbage piles up: RSS
-// climbed ~40 MB per round of 1000 clients for 4 s, and only a full collection brought it back
-// (to ~90 MB, in 12-15 ms; nothing leaks). So twice a second, when RSS has grown 24 MB past where
-// the last full collection left it, collect. bench/RESULTS.md has the figures.
-const GC_GROWTH = 24 * 1024 * 1024;
-let rssAfterGc = 0;
-let gcWatch: ReturnType<typeof setInterval> | null = null;
-function watchMemory(): void {
-  if (gcWatch !== null) return;
-  rssAfterGc = process.memoryUsage.rss();
-  gcWatch = setInterval(() => {
-    if (process.memoryUsage.rss() - rssAfterGc < GC_GROWTH) return;
-    Bun.gc(true);
-    rssAfterGc = process.memoryUsage.rss();
-  }, 500);
-  (gcWatch as unknown as { unref?: () => void }).unref?.();
-}
-
+// No forced collections: they were a fix for JSC postponing collections while the data plane's
+// 64 MB WASM memory counted as live; the memory now starts at 1 MB and grows with the tables,
+// and the forced full collections (12-45 ms each) were what lengthened the tail
+// (bench/RESULTS.md, "L7 tail and memory").
 const bunSocketHandlers = {
   data: (raw: any, chunk: Uint8Array) => raw.data?.handlers.data(chunk),
   drain: (raw: any) => raw.data?.onDrain(),
@@ -133,7 +118,6 @@ export const runtime: Runtime = {
     };
   },
   async listenTcp(o) {
-    watchMemory();
     if (o.tls) return listenTls(o);
     const listener = listening(o, () => Bun.listen({
       hostname: o.hostname,

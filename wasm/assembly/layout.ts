@@ -47,9 +47,15 @@ export const P_TABLECAP = 7; // entries the table has room for
 export const P_SCRATCH = 8; // byte offset of build scratch (SCRATCH_WORDS i32 per server)
 export const P_FIELDS = 16;
 
-// Region the control plane carves into per-pool tables.
+// AssemblyScript's own static data (the kernels allocate nothing at run time).
+export const DATA_OFF = 344064; // after the pool table (POOLS_OFF + P_FIELDS * MAX_POOLS * 4)
+
+// Region the control plane carves into per-pool tables. The module starts with INITIAL_MEMORY
+// and the data plane grows it as tables are made: a collector counts all of a WASM memory as
+// live, so 64 MB reserved up front made it postpone collections by as much (bench/RESULTS.md).
 export const HEAP_OFF = 524288;
 export const HEAP_END = 67108864;
+export const INITIAL_MEMORY = 1048576;
 
 // Scheduler ids (same order as src/core/scheduler-names.ts).
 export const SCHED_RR = 0;
