@@ -51,7 +51,8 @@ const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const HASH_KEY_FORMS = "one of source, uri, host, header:NAME, cookie:NAME, arg:NAME";
 export const SERVER_DEFAULTS = { weight: 1, backup: false, down: false, maxFails: 1, failTimeoutMs: 10_000, maxConns: 0 };
 
-export function readBalancerPool(c: Checker, m: Mapping, p: PathSegment[], name: string): BalancerPoolConfig {
+/** `serversOptional`: the servers also come from elsewhere (discovery), so the list may be empty. */
+export function readBalancerPool(c: Checker, m: Mapping, p: PathSegment[], name: string, serversOptional = false): BalancerPoolConfig {
   const scheduler = c.optional(m, p, "scheduler", choice(SCHEDULERS), "wrr");
   const keyedBy = schedulerInfo(scheduler).keyedBy;
   let queue: QueuePolicy = { size: 100, timeoutMs: 5_000 };
@@ -67,7 +68,9 @@ export function readBalancerPool(c: Checker, m: Mapping, p: PathSegment[], name:
     name,
     scheduler,
     hashKey: c.optional(m, p, "hash_key", hashKey, keyedBy ? { kind: keyedBy } : null),
-    servers: readServers(c, valueOf(m, "servers"), [...p, "servers"]),
+    servers: serversOptional && [undefined, 0].includes((valueOf(m, "servers") as unknown[] | undefined)?.length)
+      ? []
+      : readServers(c, valueOf(m, "servers"), [...p, "servers"]),
     sorryServer: c.optional(m, p, "sorry_server", sorryServer, null),
     queue,
     persistenceMs: c.optional(m, p, "persistence_timeout", duration({ zeroAllowed: true }), 0),

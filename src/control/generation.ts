@@ -6,6 +6,7 @@ import { Balancer } from "../balancer/balancer.ts";
 import { Edge } from "../edge/edge.ts";
 import { HealthService } from "../health/service.ts";
 import { VrrpService } from "../vrrp/service.ts";
+import { DiscoveryService } from "../discovery/service.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { Config, PoolConfig } from "./schema.ts";
 
@@ -20,16 +21,21 @@ export class Generation {
     /** Null on a VRRP-only node (no listeners). */
     readonly edge: Edge | null,
     readonly vrrp: VrrpService | null,
+    readonly discovery: DiscoveryService | null,
   ) {}
 
   /** Builds every part; nothing listens, checks or sends until start(). */
   static async build(config: Config, id = 1): Promise<Generation> {
-    const dp = await createDataPlane({ seed: config.hashSeed });
+    const discovery = await DiscoveryService.create(config.discovery);
+    // Nodes sharing an etcd prefix share the hash seed unless the config sets one.
+    const seed = config.hashSeed ?? (discovery ? await discovery.hashSeed() : null);
+    const dp = await createDataPlane({ seed });
     const balancer = new Balancer<PoolConfig>(dp, config.pools);
+    for (const p of balancer.all()) if (p.config.discovery) discovery?.follow(p, p.config.discovery);
     const health = new HealthService(balancer);
     const edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
     const vrrp = config.vrrp ? new VrrpService(config.vrrp, undefined, health) : null;
-    return new Generation(id, config, balancer, health, edge, vrrp);
+    return new Generation(id, config, balancer, health, edge, vrrp, discovery);
   }
 
   /** Starts the parts in order: checks first, so a check that cannot run (ICMP without
@@ -39,6 +45,7 @@ export class Generation {
     try {
       this.health.start();
       this.started.push(this.health);
+      if (this.discovery) { await this.discovery.start(); this.started.push(this.discovery); }
       if (this.edge) { await this.edge.start(); this.started.push(this.edge); }
       if (this.vrrp) { await this.vrrp.start(); this.started.push(this.vrrp); }
     } catch (e) {

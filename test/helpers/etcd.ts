@@ -1,0 +1,67 @@
+// A real etcd (Debian etcd-server) for discovery tests: one member on two free loopback ports
+// with its own data directory, started with a bounded wait, killed by PID, the directory removed.
+// stop() and start() again keep the data directory and ports (etcd "restarted").
+import { rmSync } from "node:fs";
+import { runtime, type Child } from "../../src/runtime/index.ts";
+import { freePort } from "./backends.ts";
+import { EtcdClient } from "../../src/discovery/etcd-client.ts";
+
+export interface Etcd {
+  url: string;
+  client: EtcdClient;
+  /** Kills the member (SIGKILL: etcd "went away"). */
+  kill(): Promise<void>;
+  /** Starts it again on the same ports and data. */
+  start(): Promise<void>;
+  /** Kills it and removes its data. */
+  remove(): Promise<void>;
+  output(): string;
+}
+
+let counter = 0;
+
+export async function startEtcd(extraArgs: string[] = [], scheme = "http"): Promise<Etcd> {
+  const [clientPort, peerPort] = [await freePort(), await freePort()];
+  const dir = `/tmp/fulcrum-etcd-${runtime.name}-${Date.now()}-${counter++}`;
+  const url = `${scheme}://127.0.0.1:${clientPort}`;
+  const args = [
+    "etcd", "--name", "t", "--data-dir", dir,
+    "--listen-client-urls", url, "--advertise-client-urls", url,
+    "--listen-peer-urls", `http://127.0.0.1:${peerPort}`, "--initial-advertise-peer-urls", `http://127.0.0.1:${peerPort}`,
+    "--initial-cluster", `t=http://127.0.0.1:${peerPort}`, "--log-level", "warn", ...extraArgs,
+  ];
+  let child: Child | null = null;
+  let out = "";
+  const drain = async (s: ReadableStream<Uint8Array>) => { const d = new TextDecoder(); for await (const c of s) out += d.decode(c); };
+  const etcd: Etcd = {
+    url,
+    client: new EtcdClient({ endpoints: [url], ca: null, username: null, password: null }),
+    async start() {
+      child = runtime.spawn(args);
+      drain(child.stdout).catch(() => {});
+      drain(child.stderr).catch(() => {});
+      // Bounded: up to 15 s (a loaded 2-core machine) for the member to answer a read.
+      const probe = extraArgs.length ? null : etcd.client;
+      for (let i = 0; i < 150; i++) {
+        if (probe) { try { await probe.get("/probe"); return; } catch { /* not up yet */ } }
+        else if (await runtime.exists(`${dir}/member/wal`)) { await new Promise((r) => setTimeout(r, 500)); return; }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`etcd did not start within 15 s:\n${out}`);
+    },
+    async kill() {
+      const c = child;
+      child = null;
+      if (!c) return;
+      c.kill("SIGKILL");
+      await c.exited;
+    },
+    async remove() {
+      await etcd.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    output: () => out,
+  };
+  await etcd.start();
+  return etcd;
+}
