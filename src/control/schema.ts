@@ -125,7 +125,8 @@ function readPool(c: Checker, value: unknown, p: PathSegment[], name: string, ct
   c.checkKeys(m, p, POOL_KEYS);
   const discovery = POOL_PARTS.discovery.read(c, m, p, ctx.discoveryKinds);
   return {
-    ...POOL_PARTS.balancer.read(c, m, p, name, discovery !== null),
+    // Named at all (even wrongly): servers may be absent, so the one mistake is reported once.
+    ...POOL_PARTS.balancer.read(c, m, p, name, valueOf(m, "discovery") !== undefined),
     http: POOL_PARTS.http.read(c, m, p),
     health: POOL_PARTS.health.read(c, m, p),
     discovery,

@@ -47,7 +47,8 @@ function readEtcd(c: Checker, value: unknown, p: PathSegment[]): EtcdConfig | nu
   const username = c.optional(m, p, "username", string("an etcd user name"), null);
   const passwordFile = c.optional(m, p, "password_file", string("a file holding the etcd password"), null);
   if ((username === null) !== (passwordFile === null)) {
-    c.fail([...p, username === null ? "password_file" : "username"], "username and password_file go together");
+    const [given, absent] = username === null ? ["password_file", "username"] : ["username", "password_file"];
+    c.fail([...p, given], `${given} needs ${absent} (they go together)`);
   }
   const caFile = c.optional(m, p, "ca", string("a CA certificate file (PEM)"), null);
   return { endpoints, prefix, caFile, username, passwordFile };
