@@ -1,6 +1,7 @@
 // Discovery as a service of a generation: one etcd client for the `discovery.etcd` section, and
 // for each pool with `discovery: etcd` a source feeding that live pool. Start waits (bounded) for
-// the first reads, so a new node does not serve an empty pool it is about to fill.
+// the first read of each pool that has no configured servers, so a new node does not serve an
+// empty pool it is about to fill; a pool with servers listed serves them until etcd's set arrives.
 import { runtime } from "../runtime/index.ts";
 import type { Pool } from "../balancer/pool.ts";
 import type { DiscoveryConfig, DiscoveryKind, EtcdConfig } from "./config.ts";
@@ -28,7 +29,7 @@ export async function etcdClient(config: EtcdConfig): Promise<EtcdClient> {
 }
 
 export class DiscoveryService {
-  private readonly feeds: { source: EtcdPoolSource; feed: DiscoveredPool }[] = [];
+  private readonly feeds: { source: EtcdPoolSource; feed: DiscoveredPool; waitForRead: boolean }[] = [];
 
   private constructor(readonly client: EtcdClient | null, private readonly prefix: string) {}
 
@@ -47,12 +48,12 @@ export class DiscoveryService {
   follow(pool: Pool, kind: DiscoveryKind): void {
     if (kind !== "etcd") return;
     const source = new EtcdPoolSource(this.client!, this.prefix, pool.name);
-    this.feeds.push({ source, feed: new DiscoveredPool(pool) });
+    this.feeds.push({ source, feed: new DiscoveredPool(pool), waitForRead: pool.servers.length === 0 });
   }
 
   async start(): Promise<void> {
     for (const { source, feed } of this.feeds) source.start((u) => feed.apply(u));
-    await Promise.all(this.feeds.map((f) => f.source.firstRead(FIRST_READ_WAIT_MS)));
+    await Promise.all(this.feeds.filter((f) => f.waitForRead).map((f) => f.source.firstRead(FIRST_READ_WAIT_MS)));
   }
 
   async stop(): Promise<void> {
