@@ -165,8 +165,9 @@ export class EtcdClient {
     }
   }
 
-  /** A unary request: JSON in, JSON out, bounded by the request timeout. */
-  private async call(path: string, body: unknown): Promise<Json> {
+  /** Any other unary gateway call (e.g. /v3/auth/enable): JSON in, JSON out, bounded by the
+   * request timeout. */
+  async call(path: string, body: unknown): Promise<Json> {
     const res = await this.send(path, body, AbortSignal.timeout(this.timeoutMs));
     return await res.json();
   }

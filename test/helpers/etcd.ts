@@ -20,7 +20,15 @@ export interface Etcd {
 
 let counter = 0;
 
-export async function startEtcd(extraArgs: string[] = [], scheme = "http"): Promise<Etcd> {
+export interface EtcdOptions {
+  /** Serve clients over TLS with this certificate and key (PEM files); `ca` is the PEM text
+   * of the CA that signed them, for the helper's own client. */
+  tls?: { certFile: string; keyFile: string; ca: string };
+}
+
+export async function startEtcd(options: EtcdOptions = {}): Promise<Etcd> {
+  const scheme = options.tls ? "https" : "http";
+  const extraArgs = options.tls ? ["--cert-file", options.tls.certFile, "--key-file", options.tls.keyFile] : [];
   const [clientPort, peerPort] = [await freePort(), await freePort()];
   const dir = `/tmp/fulcrum-etcd-${runtime.name}-${Date.now()}-${counter++}`;
   const url = `${scheme}://127.0.0.1:${clientPort}`;
@@ -35,16 +43,20 @@ export async function startEtcd(extraArgs: string[] = [], scheme = "http"): Prom
   const drain = async (s: ReadableStream<Uint8Array>) => { const d = new TextDecoder(); for await (const c of s) out += d.decode(c); };
   const etcd: Etcd = {
     url,
-    client: new EtcdClient({ endpoints: [url], ca: null, username: null, password: null }),
+    client: new EtcdClient({ endpoints: [url], ca: options.tls?.ca ?? null, username: null, password: null }),
     async start() {
       child = runtime.spawn(args);
       drain(child.stdout).catch(() => {});
       drain(child.stderr).catch(() => {});
       // Bounded: up to 15 s (a loaded 2-core machine) for the member to answer a read.
-      const probe = extraArgs.length ? null : etcd.client;
       for (let i = 0; i < 150; i++) {
-        if (probe) { try { await probe.get("/probe"); return; } catch { /* not up yet */ } }
-        else if (await runtime.exists(`${dir}/member/wal`)) { await new Promise((r) => setTimeout(r, 500)); return; }
+        try {
+          await etcd.client.get("/probe");
+          return;
+        } catch (e) {
+          // With auth enabled an anonymous read is refused: the member is up.
+          if ((e as { status?: number }).status) return;
+        }
         await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`etcd did not start within 15 s:\n${out}`);
