@@ -30,6 +30,7 @@ export const PEERS = [
   { pkg: "tcpdump", commands: ["tcpdump"], neededBy: ["test/vrrp-lab.test.ts (unicast)", "test/vrrp-features.test.ts (tshark)"] },
   { pkg: "tshark", commands: ["tshark"], neededBy: ["test/vrrp-features.test.ts (tshark)"] },
   { pkg: "etcd-server", commands: ["etcd"], service: "etcd", neededBy: ["test/discovery*.test.ts", "bench/etcd.bench.ts"] },
+  { pkg: "etcd-client", commands: ["etcdctl"], neededBy: ["bench/etcd.bench.ts (the peer watcher)"] },
   { pkg: "procps", commands: ["ps", "sysctl"], neededBy: ["test/health.test.ts (script and ICMP checks)"] },
 ] as const satisfies readonly PeerPackage[];
 
