@@ -203,3 +203,29 @@ test("etcd client: a watch from a compacted revision is canceled with the compac
   assert.equal(end.canceled, true, JSON.stringify(messages));
   assert.equal(end.compactRevision, last);
 });
+
+test("discovery: etcd frozen (SIGSTOP, connections open, no answers): the node notices, keeps serving; thawed: resynced", { skip }, async () => {
+  const prefix = "/t-frozen/";
+  const [d1, d2, d3] = backends;
+  await etcd.client.put(key(prefix, "api", d1), "");
+  await etcd.client.put(key(prefix, "api", d2), "");
+  const f = await fulcrumFor(prefix, "api");
+  assert.deepEqual(count(await spread(f, 4)), { d1: 2, d2: 2 });
+  etcd.freeze(true);
+  try {
+    // The watch stays open and quiet; the liveness read (every 5 s, 2 s timeout) fails. Bounded:
+    // up to 30 s of rounds on a loaded machine; every request must still succeed.
+    let noticed = false;
+    for (let i = 0; i < 120 && !noticed; i++) {
+      assert.deepEqual(count(await spread(f, 2)), { d1: 1, d2: 1 });
+      noticed = /etcd watch lost \(etcd stopped answering/.test(f.output());
+      if (!noticed) await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.ok(noticed, f.output());
+  } finally {
+    etcd.freeze(false);
+  }
+  await etcd.client.put(key(prefix, "api", d3), "");
+  await until(f, 6, (r) => r.includes("d3"), "d3 added after etcd thawed");
+  assert.match(f.output(), /etcd answers again after \d+ ms: pool api resynced/);
+});

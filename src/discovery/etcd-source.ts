@@ -17,6 +17,9 @@ export interface Backoff {
 export const DEFAULT_BACKOFF: Backoff = { minMs: 100, maxMs: 5_000 };
 /** A watch must be created within this, or the endpoint counts as unreachable. */
 const WATCH_CREATE_TIMEOUT_MS = 3_000;
+/** While a watch is quiet, a small read this often proves etcd still answers: a connection
+ * that died without a reset (a partition, a host gone) would otherwise look like a quiet watch. */
+const LIVENESS_INTERVAL_MS = 5_000;
 
 /** What a source has done, for logs and metrics. */
 export interface SourceStats {
@@ -109,6 +112,9 @@ export class EtcdPoolSource implements ServerSource {
     signal.addEventListener("abort", stopStream);
     // No "created" in time: the endpoint is not really answering.
     const createTimer = setTimeout(() => stream.abort(new Error("watch not created in time")), WATCH_CREATE_TIMEOUT_MS);
+    const liveness = setInterval(() => {
+      this.client.get(`${this.keyPrefix}`).catch((e) => stream.abort(new Error(`etcd stopped answering: ${(e as Error).message}`)));
+    }, LIVENESS_INTERVAL_MS);
     try {
       for await (const m of this.client.watchPrefix(this.keyPrefix, from, stream.signal)) {
         if (m.created) clearTimeout(createTimer);
@@ -142,9 +148,11 @@ export class EtcdPoolSource implements ServerSource {
       if (!signal.aborted) throw new Error("the watch stream ended");
     } catch (e) {
       if (signal.aborted || e instanceof EtcdError) throw e;
-      throw new Error(`etcd watch lost (${(e as Error).message.split(". ")[0]})`);
+      const why = stream.signal.aborted ? (stream.signal.reason as Error).message : (e as Error).message.split(". ")[0];
+      throw new Error(`etcd watch lost (${why})`);
     } finally {
       clearTimeout(createTimer);
+      clearInterval(liveness);
       signal.removeEventListener("abort", stopStream);
     }
   }

@@ -2,6 +2,7 @@
 // with its own data directory, started with a bounded wait, killed by PID, the directory removed.
 // stop() and start() again keep the data directory and ports (etcd "restarted").
 import { rmSync } from "node:fs";
+import process from "node:process";
 import { runtime, type Child } from "../../src/runtime/index.ts";
 import { freePort } from "./backends.ts";
 import { EtcdClient } from "../../src/discovery/etcd-client.ts";
@@ -13,6 +14,9 @@ export interface Etcd {
   kill(): Promise<void>;
   /** Starts it again on the same ports and data. */
   start(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a member that holds its connections open and answers nothing (as a
+   * partition or a hung host looks to a client). */
+  freeze(frozen: boolean): void;
   /** Kills it and removes its data. */
   remove(): Promise<void>;
   output(): string;
@@ -66,7 +70,11 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<Etcd> {
       child = null;
       if (!c) return;
       c.kill("SIGKILL");
+      process.kill(c.pid, "SIGCONT"); // a frozen member dies only once it runs again
       await c.exited;
+    },
+    freeze(frozen: boolean) {
+      if (child) process.kill(child.pid, frozen ? "SIGSTOP" : "SIGCONT");
     },
     async remove() {
       await etcd.kill();
