@@ -17,7 +17,7 @@ export interface Backoff {
 export const DEFAULT_BACKOFF: Backoff = { minMs: 100, maxMs: 5_000 };
 /** A watch must be created within this, or the endpoint counts as unreachable. */
 const WATCH_CREATE_TIMEOUT_MS = 3_000;
-/** While a watch is quiet, a small read this often proves etcd still answers: a connection
+/** While a watch is open, a small read this often proves etcd still answers: a connection
  * that died without a reset (a partition, a host gone) would otherwise look like a quiet watch. */
 const LIVENESS_INTERVAL_MS = 5_000;
 
