@@ -21,9 +21,11 @@ const FORBIDDEN: { from: string; not: string[]; why: string }[] = [
   { from: "src/balancer/", not: ["src/control/", "src/cli/"], why: "parts never import the control plane; it imports them" },
   { from: "src/health/", not: ["src/control/", "src/cli/"], why: "parts never import the control plane; it imports them" },
   { from: "src/vrrp/", not: ["src/control/", "src/cli/"], why: "parts never import the control plane; it imports them" },
+  { from: "src/discovery/", not: ["src/edge/"], why: "discovery feeds the balancer and knows no protocol" },
+  { from: "src/discovery/", not: ["src/control/", "src/cli/"], why: "parts never import the control plane; it imports them" },
   {
     from: "src/config/",
-    not: ["src/balancer/", "src/edge/", "src/health/", "src/vrrp/", "src/control/", "src/cli/", "src/l4/", "src/core/", "src/http1/"],
+    not: ["src/balancer/", "src/edge/", "src/health/", "src/vrrp/", "src/control/", "src/cli/", "src/l4/", "src/core/", "src/http1/", "src/discovery/"],
     why: "the config toolkit imports no part; each part reads its own section",
   },
 ];

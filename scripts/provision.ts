@@ -29,6 +29,8 @@ export const PEERS = [
   { pkg: "iputils-ping", commands: ["ping"], neededBy: ["test/vrrp-lab.test.ts", "test/vrrp-features.test.ts"] },
   { pkg: "tcpdump", commands: ["tcpdump"], neededBy: ["test/vrrp-lab.test.ts (unicast)", "test/vrrp-features.test.ts (tshark)"] },
   { pkg: "tshark", commands: ["tshark"], neededBy: ["test/vrrp-features.test.ts (tshark)"] },
+  { pkg: "etcd-server", commands: ["etcd"], service: "etcd", neededBy: ["test/discovery*.test.ts", "bench/etcd.bench.ts"] },
+  { pkg: "etcd-client", commands: ["etcdctl"], neededBy: ["bench/etcd.bench.ts (the peer watcher)"] },
   { pkg: "procps", commands: ["ps", "sysctl"], neededBy: ["test/health.test.ts (script and ICMP checks)"] },
 ] as const satisfies readonly PeerPackage[];
 

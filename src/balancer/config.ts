@@ -51,9 +51,12 @@ const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const HASH_KEY_FORMS = "one of source, uri, host, header:NAME, cookie:NAME, arg:NAME";
 export const SERVER_DEFAULTS = { weight: 1, backup: false, down: false, maxFails: 1, failTimeoutMs: 10_000, maxConns: 0 };
 
-export function readBalancerPool(c: Checker, m: Mapping, p: PathSegment[], name: string): BalancerPoolConfig {
+/** `serversOptional`: the servers also come from elsewhere (discovery), so the list may be empty. */
+export function readBalancerPool(c: Checker, m: Mapping, p: PathSegment[], name: string, serversOptional = false): BalancerPoolConfig {
   const scheduler = c.optional(m, p, "scheduler", choice(SCHEDULERS), "wrr");
   const keyedBy = schedulerInfo(scheduler).keyedBy;
+  const listed = valueOf(m, "servers");
+  const noneListed = listed === undefined || (Array.isArray(listed) && listed.length === 0);
   let queue: QueuePolicy = { size: 100, timeoutMs: 5_000 };
   if (m.queue !== undefined && m.queue !== null) {
     const qp = [...p, "queue"];
@@ -67,7 +70,7 @@ export function readBalancerPool(c: Checker, m: Mapping, p: PathSegment[], name:
     name,
     scheduler,
     hashKey: c.optional(m, p, "hash_key", hashKey, keyedBy ? { kind: keyedBy } : null),
-    servers: readServers(c, valueOf(m, "servers"), [...p, "servers"]),
+    servers: serversOptional && noneListed ? [] : readServers(c, listed, [...p, "servers"]),
     sorryServer: c.optional(m, p, "sorry_server", sorryServer, null),
     queue,
     persistenceMs: c.optional(m, p, "persistence_timeout", duration({ zeroAllowed: true }), 0),

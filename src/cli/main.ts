@@ -6,6 +6,7 @@ import pkg from "../../package.json" with { type: "json" };
 import { type FlagSpec, flagLines, type ParsedArgs, parseArgs } from "./args.ts";
 import { check, proxy, reload, run } from "./commands.ts";
 import { demo } from "./demo.ts";
+import { register, REGISTER_FLAGS } from "./register.ts";
 import { SCHEDULER_TABLE } from "../core/schedulers.ts";
 
 interface Command {
@@ -60,6 +61,12 @@ const COMMANDS: Record<string, Command> = {
       { name: "once", help: "show the spread of requests and exit" },
     ],
     run: demo,
+  },
+  register: {
+    synopsis: "--pool NAME --address HOST:PORT [--ttl 10s] [--etcd URL | --config FILE]",
+    summary: "keep this backend in a pool through etcd while the command runs",
+    flags: REGISTER_FLAGS,
+    run: register,
   },
   version: {
     synopsis: "",

@@ -8,6 +8,7 @@ import { Edge } from "../edge/edge.ts";
 import { HealthService } from "../health/service.ts";
 import { VrrpService } from "../vrrp/service.ts";
 import type { HealthSource } from "../vrrp/track.ts";
+import { DiscoveryService } from "../discovery/service.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { Config, PoolConfig } from "./schema.ts";
 
@@ -22,6 +23,7 @@ export class Generation {
     readonly health: HealthService,
     /** Null on a VRRP-only node (no listeners). */
     readonly edge: Edge | null,
+    readonly discovery: DiscoveryService | null,
   ) {}
 
   /** Null without a `vrrp:` section (made in start: a reload takes instances over there). */
@@ -32,11 +34,15 @@ export class Generation {
   /** Builds every part; nothing listens, checks or sends until start(). `previous`: the
    * generation a reload replaces (health verdicts and slow-start ramps carry over). */
   static async build(config: Config, id = 1, previous?: Generation): Promise<Generation> {
-    const dp = await createDataPlane({ seed: config.hashSeed });
+    const discovery = await DiscoveryService.create(config.discovery);
+    // Nodes sharing an etcd prefix share the hash seed unless the config sets one.
+    const seed = config.hashSeed ?? (discovery ? await discovery.hashSeed() : null);
+    const dp = await createDataPlane({ seed });
     const balancer = new Balancer<PoolConfig>(dp, config.pools);
+    for (const p of balancer.all()) if (p.config.discovery) discovery?.follow(p, p.config.discovery);
     const health = new HealthService(balancer, { previous: previous?.health });
     const edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
-    return new Generation(id, config, balancer, health, edge);
+    return new Generation(id, config, balancer, health, edge, discovery);
   }
 
   /** Starts the parts in order: checks first, so a check that cannot run (ICMP without
@@ -49,6 +55,7 @@ export class Generation {
     try {
       this.health.start();
       this.started.push(this.health);
+      if (this.discovery) { await this.discovery.start(); this.started.push(this.discovery); }
       if (this.edge) { await this.edge.start(previous?.edge ?? undefined); this.started.push(this.edge); }
       if (this.config.vrrp) {
         this.vrrpService = new VrrpService(this.config.vrrp, undefined, health, previous?.vrrp ?? null);

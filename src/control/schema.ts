@@ -14,11 +14,16 @@ import {
 } from "../edge/config.ts";
 import { type PoolHealthConfig, POOL_HEALTH_KEYS, readPoolHealth } from "../health/config.ts";
 import { readVrrp, type VrrpConfig } from "../vrrp/config.ts";
+import {
+  declaredDiscoveryKinds, type DiscoveryConfig, type DiscoveryKind, POOL_DISCOVERY_KEYS, readDiscovery, readPoolDiscovery,
+} from "../discovery/config.ts";
 
 /** A pool as every part sees it: the balancer's config, with the edge's and health's parts. */
 export interface PoolConfig extends BalancerPoolConfig {
   http: PoolHttpOptions;
   health: PoolHealthConfig;
+  /** Where the pool's servers also come from (src/discovery), or null. */
+  discovery: DiscoveryKind | null;
 }
 
 export interface Config {
@@ -30,6 +35,8 @@ export interface Config {
   pools: PoolConfig[];
   /** The `vrrp:` section (src/vrrp/config.ts), null when absent. */
   vrrp: VrrpConfig | null;
+  /** The `discovery:` section (src/discovery/config.ts), null when absent. */
+  discovery: DiscoveryConfig | null;
 }
 
 /** What the readers of one file share: names declared anywhere, so one broken pool does not also
@@ -40,6 +47,8 @@ interface Context {
   poolNames: string[];
   /** A node that only holds virtual addresses (VRRP) needs no listeners or pools. */
   vrrpOnly: boolean;
+  /** The kinds the `discovery:` section configures (a pool may name only these). */
+  discoveryKinds: string[];
 }
 
 // Top-level sections; errors are reported in file order whatever order they are read in.
@@ -47,8 +56,9 @@ const SECTIONS = {
   hash_seed: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "hash_seed", integer(0, 2 ** 32 - 1), null),
   listeners: (c: Checker, ctx: Context) => ctx.vrrpOnly ? [] : readListeners(c, valueOf(ctx.raw, "listeners")),
   routes: (c: Checker, ctx: Context) => readRoutes(c, valueOf(ctx.raw, "routes"), ctx),
-  pools: (c: Checker, ctx: Context) => ctx.vrrpOnly ? [] : readPools(c, valueOf(ctx.raw, "pools")),
+  pools: (c: Checker, ctx: Context) => ctx.vrrpOnly ? [] : readPools(c, valueOf(ctx.raw, "pools"), ctx),
   vrrp: (c: Checker, ctx: Context) => readVrrp(c, valueOf(ctx.raw, "vrrp"), ctx.poolNames),
+  discovery: (c: Checker, ctx: Context) => readDiscovery(c, valueOf(ctx.raw, "discovery")),
   drain_timeout: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "drain_timeout", duration({ zeroAllowed: true }), 30_000),
 } as const;
 
@@ -57,6 +67,7 @@ const POOL_PARTS = {
   balancer: { keys: BALANCER_POOL_KEYS, read: readBalancerPool },
   http: { keys: POOL_HTTP_KEYS, read: readPoolHttp },
   health: { keys: POOL_HEALTH_KEYS, read: readPoolHealth },
+  discovery: { keys: POOL_DISCOVERY_KEYS, read: readPoolDiscovery },
 } as const;
 const POOL_KEYS = Object.values(POOL_PARTS).flatMap((part) => [...part.keys]);
 const POOL_NAME = /^[A-Za-z0-9_.-]+$/;
@@ -74,11 +85,13 @@ export function validateConfig(raw: unknown): Validated<Config> {
     listenerNames: declaredListenerNames(raw.listeners),
     poolNames: isMapping(raw.pools) ? Object.keys(raw.pools) : [],
     vrrpOnly: valueOf(raw, "vrrp") !== undefined && valueOf(raw, "listeners") === undefined && valueOf(raw, "pools") === undefined,
+    discoveryKinds: declaredDiscoveryKinds(raw),
   };
   const config = {
     hashSeed: SECTIONS.hash_seed(c, ctx),
     drainTimeoutMs: SECTIONS.drain_timeout(c, ctx),
     vrrp: SECTIONS.vrrp(c, ctx),
+    discovery: SECTIONS.discovery(c, ctx),
     listeners: SECTIONS.listeners(c, ctx),
     pools: SECTIONS.pools(c, ctx),
     routes: SECTIONS.routes(c, ctx),
@@ -92,7 +105,7 @@ export function parseConfigText(text: string, file = "<config>"): ParseResult<Co
   return parseConfig(text, file, validateConfig);
 }
 
-function readPools(c: Checker, value: unknown): PoolConfig[] {
+function readPools(c: Checker, value: unknown, ctx: Context): PoolConfig[] {
   const path = ["pools"];
   const what = "a non-empty mapping of pool name to pool";
   const m = c.mapping(value, path, what);
@@ -104,20 +117,23 @@ function readPools(c: Checker, value: unknown): PoolConfig[] {
       const message = `expected a pool name of letters, digits, "_", "." or "-", got ${JSON.stringify(name)}`;
       c.fail([...path, name], message, "key");
     }
-    const pool = readPool(c, poolValue, [...path, name], name);
+    const pool = readPool(c, poolValue, [...path, name], name, ctx);
     if (pool !== undefined) pools.push(pool);
   }
   return pools;
 }
 
-function readPool(c: Checker, value: unknown, p: PathSegment[], name: string): PoolConfig | undefined {
+function readPool(c: Checker, value: unknown, p: PathSegment[], name: string, ctx: Context): PoolConfig | undefined {
   const m = c.mapping(value, p, "a pool mapping with servers");
   if (m === undefined) return undefined;
   c.checkKeys(m, p, POOL_KEYS);
+  const discovery = POOL_PARTS.discovery.read(c, m, p, ctx.discoveryKinds);
   return {
-    ...POOL_PARTS.balancer.read(c, m, p, name),
+    // Named at all (even wrongly): servers may be absent, so the one mistake is reported once.
+    ...POOL_PARTS.balancer.read(c, m, p, name, valueOf(m, "discovery") !== undefined),
     http: POOL_PARTS.http.read(c, m, p),
     health: POOL_PARTS.health.read(c, m, p),
+    discovery,
   };
 }
 

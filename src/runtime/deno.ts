@@ -172,6 +172,10 @@ export const runtime: Runtime = {
     return s;
   },
   onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),
+  fetchTrusting(ca) {
+    const client = Deno.createHttpClient({ caCerts: [ca] });
+    return ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, { ...init, client } as RequestInit)) as typeof fetch;
+  },
   spawn(cmd, options = {}): Child {
     const child = new Deno.Command(cmd[0], {
       args: cmd.slice(1),

@@ -171,6 +171,8 @@ export interface Runtime {
   /** Opens a TCP connection; rejects with UpstreamError ("refused" or "failed"). */
   connectTcp(options: ConnectTcpOptions): Promise<TcpSocket>;
   onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP", handler: () => void): void;
+  /** A `fetch` that trusts the PEM certificates in `ca` for https URLs (etcd with its own CA). */
+  fetchTrusting(ca: string): typeof fetch;
   spawn(cmd: string[], options?: SpawnOptions): Child;
   dlopen<S extends Record<string, FfiSymbol>>(path: string, symbols: S): FfiLibrary<S>;
 }
