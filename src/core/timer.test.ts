@@ -3,27 +3,38 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DeadlineSweep, Scheduler, type TimerHost } from "./timer.ts";
 
-/** A host whose time moves only when the test says; runs the armed timer when its time comes. */
+/** A host whose time moves only when the test says; runs its timers when their time comes. */
 class ManualHost implements TimerHost {
   t = 0;
-  armed: { run: () => void; at: number } | null = null;
-  /** The times the scheduler asked to be woken at. */
+  /** Runtime timers armed now: one-shots (period 0) and periodic ones. */
+  readonly timers = new Set<{ run: () => void; at: number; period: number }>();
+  /** The times the scheduler asked a one-shot timer to wake it at. */
   wakes: number[] = [];
   now(): number { return this.t; }
   setTimer(run: () => void, ms: number): unknown {
-    this.armed = { run, at: this.t + ms };
     this.wakes.push(this.t + ms);
-    return this.armed;
+    return this.add(run, ms, 0);
   }
-  clearTimer(handle: unknown): void { if (this.armed === handle) this.armed = null; }
+  clearTimer(handle: unknown): void { this.timers.delete(handle as never); }
+  setRepeating(run: () => void, ms: number): unknown { return this.add(run, ms, ms); }
+  clearRepeating(handle: unknown): void { this.timers.delete(handle as never); }
+  get armed(): number { return this.timers.size; }
   advance(to: number): void {
-    while (this.armed !== null && this.armed.at <= to) {
-      const { run, at } = this.armed;
-      this.armed = null;
-      this.t = at;
-      run();
+    for (;;) {
+      let next: { run: () => void; at: number; period: number } | null = null;
+      for (const timer of this.timers) if (timer.at <= to && (next === null || timer.at < next.at)) next = timer;
+      if (next === null) break;
+      this.t = next.at;
+      if (next.period > 0) next.at += next.period;
+      else this.timers.delete(next);
+      next.run();
     }
     this.t = to;
+  }
+  private add(run: () => void, ms: number, period: number) {
+    const timer = { run, at: this.t + ms, period };
+    this.timers.add(timer);
+    return timer;
   }
 }
 
@@ -48,29 +59,29 @@ test("timer: a cancelled entry never runs, and nothing left means no timer armed
   s.cancel(e);
   host.advance(50);
   assert.equal(ran, false);
-  assert.equal(host.armed, null);
+  assert.equal(host.armed, 0);
   assert.equal(s.size, 0);
 });
 
-test("timer: a repeating entry keeps to its period when woken late, and stops", () => {
+test("timer: periodic work of one period shares one runtime interval, and stops with its last member", () => {
   const host = new ManualHost();
   const s = new Scheduler(host);
-  const at: number[] = [];
-  const r = s.every(5, () => at.push(host.t));
-  host.advance(12);
-  assert.deepEqual(at, [5, 10]);
-  host.t = 17; // the event loop was busy past the planned 15
-  host.armed!.run();
-  host.advance(30);
-  assert.deepEqual(at, [5, 10, 17, 20, 25, 30], "a late run does not shift the next ones");
-  host.t = 48; // a stall past the planned 35 and 40
-  host.armed!.run();
-  host.advance(60);
-  assert.deepEqual(at.slice(6), [48, 53, 58], "after a long stall: one run, then the period from there");
-  r.stop();
+  const at: [string, number][] = [];
+  const a = s.every(5, () => at.push(["a", host.t]));
+  const b = s.every(5, () => at.push(["b", host.t]));
+  const c = s.every(7, () => at.push(["c", host.t]));
+  assert.equal(host.armed, 2, "one interval for period 5, one for period 7");
+  host.advance(10);
+  assert.deepEqual(at, [["a", 5], ["b", 5], ["c", 7], ["a", 10], ["b", 10]]);
+  a.stop();
+  a.stop(); // twice is harmless
+  host.advance(15);
+  assert.deepEqual(at.slice(5), [["c", 14], ["b", 15]]);
+  b.stop();
+  c.stop();
+  assert.equal(host.armed, 0, "no member left: no interval");
   host.advance(100);
-  assert.equal(at.length, 9);
-  assert.equal(host.armed, null);
+  assert.equal(at.length, 7);
 });
 
 test("timer: a failing callback is logged and the others still run", () => {
@@ -105,6 +116,5 @@ test("timer: the deadline sweep expires armed deadlines on its period and leaves
   assert.deepEqual(expired, [["a", 100], ["c", 150]]);
   assert.equal(a.deadline, 0, "an expired deadline is disarmed");
   sweep.stop();
-  host.advance(400);
-  assert.equal(host.armed, null, "a stopped sweep leaves no timer");
+  assert.equal(host.armed, 0, "a stopped sweep leaves no timer");
 });

@@ -1,5 +1,6 @@
 // The process's one timer (keepalived's one scheduler loop): health checks, the VRRP socket
-// poller and the edge's deadline sweep all schedule here, on one min-heap and one runtime timer.
+// poller and the edge's deadline sweep all schedule here: one-shot entries on one min-heap and
+// one runtime timer, periodic work on one runtime interval per period.
 // A thousand health monitors each holding a setTimeout for their next run and another for their
 // timeout cost more CPU than the checks' own work (measured: about 60 µs per check), and every
 // separate interval timer is a wake-up of its own (an empty 50 ms setInterval alone costs
@@ -21,23 +22,41 @@ interface Entry extends TimerEntry {
   run: () => void;
 }
 
-/** What the scheduler needs of the host: a clock and one one-shot timer. Tests inject their own. */
+/** What the scheduler needs of the host: a clock, a one-shot timer and a periodic one. Tests
+ * inject their own. */
 export interface TimerHost {
   now(): number;
   setTimer(run: () => void, ms: number): unknown;
   clearTimer(handle: unknown): void;
+  setRepeating(run: () => void, ms: number): unknown;
+  clearRepeating(handle: unknown): void;
 }
 
 const runtimeHost: TimerHost = {
   now: () => performance.now(),
   setTimer: (run, ms) => setTimeout(run, ms),
   clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  setRepeating: (run, ms) => setInterval(run, ms),
+  clearRepeating: (handle) => clearInterval(handle as ReturnType<typeof setInterval>),
 };
+
+/** Periodic work of one period: one runtime interval runs every member. */
+interface PeriodGroup {
+  readonly runs: Set<() => void>;
+  handle: unknown;
+}
+
+/** A periodic entry of a Scheduler; stop() ends it. */
+export interface Repeating {
+  readonly periodMs: number;
+  stop(): void;
+}
 
 export class Scheduler {
   private readonly heap: Entry[] = [];
   private timer: unknown = null;
   private armedFor = Infinity;
+  private readonly periodic = new Map<number, PeriodGroup>();
 
   constructor(private readonly host: TimerHost = runtimeHost) {}
 
@@ -60,11 +79,39 @@ export class Scheduler {
     if (entry) entry.cancelled = true;
   }
 
-  /** Runs `run` every `periodMs`, first at now + periodMs. Planned times keep to the period, so
-   * a late wake-up does not shift the ones after it; after a stall longer than a period it runs
-   * once, then a period later (missed runs are not caught up in a burst). */
+  /** Runs `run` every `periodMs`, the first time within one period. Work of the same period
+   * shares one runtime interval: the runtime re-arms a periodic timer cheaper than the heap can
+   * re-arm a one-shot on every wake-up (measured: 20 wake-ups a second cost 0.31 % of a core
+   * with setInterval, 0.55 % with a setTimeout per wake-up on Bun; 0.51 % and 0.80-0.94 % on
+   * Deno). */
   every(periodMs: number, run: () => void): Repeating {
-    return new Repeating(this, periodMs, run);
+    let group = this.periodic.get(periodMs);
+    if (group === undefined) {
+      const created: PeriodGroup = { runs: new Set(), handle: null };
+      created.handle = this.host.setRepeating(() => {
+        for (const r of created.runs) {
+          try {
+            r();
+          } catch (e) {
+            console.error(`fulcrum: timer callback failed: ${(e as Error).message}`);
+          }
+        }
+      }, periodMs);
+      this.periodic.set(periodMs, created);
+      group = created;
+    }
+    // Each call is its own member, even for the same function.
+    const member = () => run();
+    group.runs.add(member);
+    const g = group;
+    return {
+      periodMs,
+      stop: () => {
+        if (!g.runs.delete(member) || g.runs.size > 0) return;
+        this.host.clearRepeating(g.handle);
+        if (this.periodic.get(periodMs) === g) this.periodic.delete(periodMs);
+      },
+    };
   }
 
   /** Entries waiting, cancelled ones included (for tests). */
@@ -130,29 +177,6 @@ export class Scheduler {
     }
     h[i] = last;
     return top;
-  }
-}
-
-/** A periodic entry of a Scheduler; stop() ends it. */
-export class Repeating {
-  private entry: TimerEntry | null;
-  private plannedAt: number;
-  private readonly tick = () => {
-    const now = this.scheduler.now();
-    this.plannedAt += this.periodMs;
-    if (this.plannedAt <= now) this.plannedAt = now + this.periodMs; // missed runs are skipped, not caught up
-    this.entry = this.scheduler.at(this.plannedAt, this.tick);
-    this.run();
-  };
-
-  constructor(private readonly scheduler: Scheduler, readonly periodMs: number, private readonly run: () => void) {
-    this.plannedAt = scheduler.now() + periodMs;
-    this.entry = scheduler.at(this.plannedAt, this.tick);
-  }
-
-  stop(): void {
-    this.scheduler.cancel(this.entry);
-    this.entry = null;
   }
 }
 
