@@ -6,6 +6,7 @@ import pkg from "../../package.json" with { type: "json" };
 import { type FlagSpec, flagLines, type ParsedArgs, parseArgs } from "./args.ts";
 import { check, proxy, run } from "./commands.ts";
 import { demo } from "./demo.ts";
+import { importConfig } from "./import.ts";
 import { SCHEDULER_TABLE } from "../core/schedulers.ts";
 
 interface Command {
@@ -13,6 +14,8 @@ interface Command {
   synopsis: string;
   summary: string;
   flags: FlagSpec[];
+  /** Plain arguments it takes, at most (none unless given). */
+  positional?: number;
   run(args: ParsedArgs): Promise<number> | number;
 }
 
@@ -52,6 +55,14 @@ const COMMANDS: Record<string, Command> = {
       { name: "once", help: "show the spread of requests and exit" },
     ],
     run: demo,
+  },
+  import: {
+    synopsis: "keepalived FILE",
+    summary: "print a keepalived.conf as Fulcrum YAML; what does not carry over goes to stderr with its file:line.\n" +
+      "Exit 0: complete, 3: partial (some of it is listed), 2: the input cannot be read or parsed",
+    flags: [],
+    positional: 2,
+    run: importConfig,
   },
   version: {
     synopsis: "",
@@ -102,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`fulcrum: unknown command "${given}"${hint ? ` (did you mean "${hint}"?)` : ""}\n\n${usage()}`);
     return 2;
   }
-  const parsed = parseArgs(rest, command.flags);
+  const parsed = parseArgs(rest, command.flags, command.positional);
   if (!parsed.ok) {
     console.error(`fulcrum ${name}: ${parsed.error}\n  fulcrum ${name} --help lists its flags`);
     return 2;
