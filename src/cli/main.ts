@@ -14,6 +14,8 @@ interface Command {
   synopsis: string;
   summary: string;
   flags: FlagSpec[];
+  /** More about the command, for its --help. */
+  details?: string;
   /** Plain arguments it takes, at most (none unless given). */
   positional?: number;
   run(args: ParsedArgs): Promise<number> | number;
@@ -58,8 +60,12 @@ const COMMANDS: Record<string, Command> = {
   },
   import: {
     synopsis: "keepalived FILE",
-    summary: "print a keepalived.conf as Fulcrum YAML; what does not carry over goes to stderr with its file:line.\n" +
-      "Exit 0: complete, 3: partial (some of it is listed), 2: the input cannot be read or parsed",
+    summary: "print a keepalived.conf as Fulcrum YAML (exit 0 complete, 3 partial, 2 unreadable)",
+    details: "Reads FILE and the files it includes. The YAML goes to stdout; what does not carry over is listed on\n" +
+      "stderr, one line each with its file and line. Exit codes:\n" +
+      "  0  complete: everything was translated\n" +
+      "  3  partial: the YAML passes `fulcrum check`, but what is listed on stderr is missing or changed\n" +
+      "  2  the input cannot be read or parsed (nothing is printed on stdout)",
     flags: [],
     positional: 2,
     run: importConfig,
@@ -97,7 +103,8 @@ ${SCHEDULER_TABLE.map((s) => `  ${s.name.padEnd(8)} ${s.summary}`).join("\n")}
 }
 
 function commandHelp(name: string, c: Command): string {
-  return `Usage: fulcrum ${name}${c.synopsis ? ` ${c.synopsis}` : ""}\n${c.summary}\n\nFlags:\n${flagLines(c.flags).join("\n")}\n`;
+  const details = c.details ? `\n${c.details}\n` : "";
+  return `Usage: fulcrum ${name}${c.synopsis ? ` ${c.synopsis}` : ""}\n${c.summary}\n${details}\nFlags:\n${flagLines(c.flags).join("\n")}\n`;
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -1,7 +1,7 @@
 // Units → the Fulcrum YAML text. The assembled config goes through Fulcrum's own validator
 // (src/control/schema.ts, what `fulcrum check` runs); a unit it refuses is left out and listed with
 // the reason, until what remains passes. Each unit carries a comment naming its keepalived origin.
-import { Document, isMap, isScalar, isSeq, type Node } from "yaml";
+import { Document, isMap, isScalar, isSeq, type Node, visit } from "yaml";
 import { formatPath } from "../../config/errors.ts";
 import { validateConfig } from "../../control/schema.ts";
 import type { Translation, Unit, Yaml } from "./units.ts";
@@ -42,7 +42,8 @@ function assemble(units: Unit[]): { raw: Yaml; owners: (path: (string | number)[
   const raw: Yaml = {};
   if (services.length > 0) {
     raw.listeners = services.map((u) => u.listener);
-    raw.routes = services.map((u) => u.route);
+    const routes = services.map((u) => u.route).filter((r) => r !== null);
+    if (routes.length > 0) raw.routes = routes;
     raw.pools = Object.fromEntries(services.map((u) => [u.pool, u.poolConfig]));
   }
   if (instances.length + scripts.length + groups.length > 0) {
@@ -54,7 +55,8 @@ function assemble(units: Unit[]): { raw: Yaml; owners: (path: (string | number)[
   }
   const owners = (path: (string | number)[]): Unit | undefined => {
     const [section, key, item] = path;
-    if (section === "listeners" || section === "routes") return services[key as number];
+    if (section === "listeners") return services[key as number];
+    if (section === "routes") return services.filter((u) => u.route !== null)[key as number];
     if (section === "pools") return services.find((u) => u.pool === key);
     if (section !== "vrrp") return undefined;
     if (key === "instances") return item === undefined ? instances[0] : instances[item as number];
@@ -75,6 +77,8 @@ function render(raw: Yaml, units: Unit[], translation: Translation, source: stri
     ? ["A listener on a virtual address binds only where the address is held, or with net.ipv4.ip_nonlocal_bind=1."]
     : [];
   doc.commentBefore = header(translation, source, extra).join("\n");
+  // Lists of plain values read best on one line: [VI_1, VI_2].
+  visit(doc, { Seq: (_, seq) => { if (seq.items.every(isScalar)) seq.flow = true; } });
   const from = (u: Unit) => ` ${u.origin.file}:${u.origin.line}: ${u.title}`;
   units.forEach((u) => {
     if (u.kind === "service") {
@@ -103,4 +107,13 @@ function comment(doc: Document, path: (string | number)[], text: string): void {
     const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === key);
     if (pair && isScalar(pair.key)) pair.key.commentBefore = text;
   }
+}
+
+/** Whether this Fulcrum takes a `protocol: tcp` listener naming its pool (the L4 socket proxy). */
+export function acceptsTcpListeners(): boolean {
+  const probe = {
+    listeners: [{ name: "probe", bind: "127.0.0.1:1", protocol: "tcp", pool: "probe" }],
+    pools: { probe: { servers: ["127.0.0.1:2"] } },
+  };
+  return validateConfig(probe).ok;
 }

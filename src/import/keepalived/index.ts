@@ -1,6 +1,6 @@
 // `fulcrum import keepalived FILE`: read the file and its includes, translate, check the result with
 // Fulcrum's validator, and say whether it is complete.
-import { emit } from "./emit.ts";
+import { acceptsTcpListeners, emit } from "./emit.ts";
 import { readKeepalived } from "./reader.ts";
 import { translate } from "./translate.ts";
 import { formatUntranslated, Untranslatable } from "./values.ts";
@@ -21,7 +21,7 @@ export async function importKeepalived(path: string, cwd: string): Promise<Keepa
   const read = await readKeepalived(path, cwd);
   const out = new Untranslatable();
   for (const note of read.notes) out.add(note, "include", note.message);
-  const translation = translate(read.statements, out);
+  const translation = translate(read.statements, out, { tcpListeners: acceptsTcpListeners() });
   const emitted = emit(translation, path, out);
   const order = new Map(read.files.map((f, i) => [f, i]));
   const items = [...out.items].sort((a, b) => (order.get(a.file) ?? 0) - (order.get(b.file) ?? 0) || a.line - b.line);

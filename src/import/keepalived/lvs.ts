@@ -1,8 +1,8 @@
-// keepalived's virtual_server (LVS) → a Fulcrum HTTP listener, route and pool, where that is
-// faithful: a TCP service whose real servers are checked over HTTP (HTTP_GET) is an HTTP service,
-// which Fulcrum's edge serves on the same address and port. LVS forwards packets, so what rests on
-// that (DR and TUN forwarding, the client's own source address, fwmark services, UDP) is listed;
-// a TCP service without HTTP checks is left out, as it would need the L4 socket proxy.
+// keepalived's virtual_server (LVS) → a Fulcrum listener and pool on the same address and port.
+// A TCP service whose real servers are checked over HTTP (HTTP_GET) is an HTTP service: an HTTP
+// listener, its route and the pool. Any other TCP service (a database, TLS) needs a `protocol: tcp`
+// listener, which only a Fulcrum with the L4 socket proxy takes; without it the service is left out.
+// LVS forwards packets, so what rests on that (DR and TUN forwarding, fwmark services, UDP) is listed.
 import { formatHostPort } from "../../config/address.ts";
 import { isChecker, translateCheckers } from "./checkers.ts";
 import type { Statement } from "./reader.ts";
@@ -33,7 +33,7 @@ const SCHEDULERS: Record<string, { scheduler: string; differs?: string }> = {
 
 const NO_EFFECT = new Set(["inhibit_on_failure", "delay_loop", "connect_timeout", "retry", "delay_before_retry", "warmup", "alpha", "virtualhost"]);
 
-export function translateVirtualServer(s: Statement, out: Untranslatable, usedBinds: Set<string>): Unit | null {
+export function translateVirtualServer(s: Statement, out: Untranslatable, usedBinds: Set<string>, tcpListeners: boolean): Unit | null {
   const title = written(s);
   const block = s.block ?? [];
   const [address, portWord] = s.args;
@@ -53,9 +53,11 @@ export function translateVirtualServer(s: Statement, out: Untranslatable, usedBi
   }
   const realServers = block.filter((k) => k.keyword === "real_server");
   const checkers = realServers.flatMap((rs) => (rs.block ?? []).filter(isChecker));
-  if (checkers.some((c) => c.keyword === "SSL_GET") || !checkers.some((c) => c.keyword === "HTTP_GET")) {
-    const why = checkers.some((c) => c.keyword === "SSL_GET") ? "a TLS service (SSL_GET checks)" : "a TCP service without HTTP_GET checks";
-    out.add(s, title, `${why} needs the L4 socket proxy, which Fulcrum has not yet; left out`);
+  const tls = checkers.some((c) => c.keyword === "SSL_GET");
+  const http = !tls && checkers.some((c) => c.keyword === "HTTP_GET");
+  if (!http && !tcpListeners) {
+    const why = tls ? "a TLS service (SSL_GET checks)" : "a TCP service without HTTP_GET checks";
+    out.add(s, title, `${why} needs the L4 socket proxy, which this Fulcrum has not; left out`);
     return null;
   }
   const bind = formatHostPort({ host: address, port });
@@ -69,7 +71,10 @@ export function translateVirtualServer(s: Statement, out: Untranslatable, usedBi
 
   const kind = last(block, "lb_kind", "lvs_method");
   const method = kind?.args[0]?.toUpperCase() ?? "NAT";
-  if (method !== "NAT") out.add(kind!, title, `${kind!.keyword} ${method} has no Fulcrum equivalent yet (the L4 packet director); served as an HTTP listener and pool`);
+  if (method !== "NAT") {
+    const served = http ? "an HTTP listener and pool" : "a TCP listener and pool";
+    out.add(kind!, title, `${kind!.keyword} ${method} has no Fulcrum equivalent yet (the L4 packet director); served as ${served}`);
+  }
 
   const algo = last(block, "lb_algo", "lvs_sched");
   const algorithm = algo?.args[0] ?? "wlc"; // ipvsadm's default scheduler
@@ -131,8 +136,8 @@ export function translateVirtualServer(s: Statement, out: Untranslatable, usedBi
     origin: s,
     title,
     pool: name,
-    listener: { name, bind },
-    route: { listeners: [name], pool: name },
+    listener: http ? { name, bind } : { name, bind, protocol: "tcp", pool: name },
+    route: http ? { listeners: [name], pool: name } : null,
     poolConfig: pool,
   };
   function realServer(rs: Statement, vsPort: number, vsTitle: string, issues: Untranslatable) {

@@ -31,7 +31,12 @@ const NOT_IN_FULCRUM: Record<string, string> = {
   SSL: "has no Fulcrum equivalent (SSL_GET services are not translated)",
 };
 
-export function translate(statements: Statement[], out: Untranslatable): Translation {
+export interface TranslateOptions {
+  /** This Fulcrum takes `protocol: tcp` listeners (the L4 socket proxy), so TCP services translate too. */
+  tcpListeners: boolean;
+}
+
+export function translate(statements: Statement[], out: Untranslatable, options: TranslateOptions): Translation {
   const units: Unit[] = [];
   const notes: string[] = [];
   const defaults = globalDefaults(statements.filter((s) => s.keyword === "global_defs"), notes, out);
@@ -42,7 +47,7 @@ export function translate(statements: Statement[], out: Untranslatable): Transla
     else if (s.keyword === "vrrp_instance") unit = translateInstance(s, defaults, out);
     else if (s.keyword === "vrrp_script") unit = translateScript(s, out);
     else if (s.keyword === "vrrp_sync_group") unit = translateSyncGroup(s, out);
-    else if (s.keyword === "virtual_server") unit = translateVirtualServer(s, out, binds);
+    else if (s.keyword === "virtual_server") unit = translateVirtualServer(s, out, binds, options.tcpListeners);
     else if (NOT_IN_FULCRUM[s.keyword]) out.add(s, written(s), NOT_IN_FULCRUM[s.keyword]);
     else out.add(s, written(s), "is not a keepalived keyword Fulcrum knows; left out");
     if (unit) units.push(unit);
@@ -67,6 +72,9 @@ function globalDefaults(blocks: Statement[], notes: string[], out: Untranslatabl
         : integerOf(k.args[0]);
       if (value === null || Number.isNaN(value)) out.add(k, title, `${written(k)}: expected a number`);
       else (defaults.garp as Yaml)[GLOBAL_GARP[k.keyword]] = value;
+    } else if (k.keyword === "enable_script_security" || (k.keyword === "script_user" && k.args[0] === "root")) {
+      // A load-time check of the scripts' ownership, and scripts run as root: what Fulcrum (root for VRRP) does.
+      continue;
     } else if (EMAIL.has(k.keyword)) {
       if (!emailListed) out.add(k, title, `${k.keyword}: email alerts have no Fulcrum equivalent`);
       emailListed = true;

@@ -14,8 +14,8 @@ export type Unit =
   | UnitBase & { kind: "instance"; instance: Yaml }
   | UnitBase & { kind: "script"; name: string; script: Yaml }
   | UnitBase & { kind: "sync_group"; name: string; group: Yaml }
-  /** A virtual_server served by an HTTP listener, its route and its pool. */
-  | UnitBase & { kind: "service"; pool: string; listener: Yaml; route: Yaml; poolConfig: Yaml };
+  /** A virtual_server served by a listener and its pool; an HTTP listener reaches its pool by a route. */
+  | UnitBase & { kind: "service"; pool: string; listener: Yaml; route: Yaml | null; poolConfig: Yaml };
 
 export interface Translation {
   units: Unit[];
