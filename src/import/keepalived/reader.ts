@@ -97,6 +97,20 @@ async function readFileTokens(
   return out;
 }
 
+/** One file's text as statements, includes not followed (for tests and tools that have no files). */
+export function statementsOf(text: string, file: string): Statement[] {
+  let tokens: Token[];
+  try {
+    tokens = lex(text);
+  } catch (e) {
+    if (e instanceof LexError) throw new ReadError(e.message, { file, line: e.line });
+    throw e;
+  }
+  const include = tokens.find((t) => t.kind === "include");
+  if (include) throw new ReadError("include is only followed when reading files", { file, line: include.line });
+  return buildTree(tokens.map((t) => ({ ...t, file })));
+}
+
 /** Statements and their blocks; a `{` belongs to the statement just before it (on its line or the one above). */
 function buildTree(tokens: Placed[]): Statement[] {
   const root: Statement[] = [];

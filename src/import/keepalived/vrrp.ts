@@ -98,7 +98,7 @@ function virtualAddresses(s: Statement, iface: string | undefined, title: string
       out.add(entry, title, `virtual_ipaddress ${written(entry)}: an address on another interface than the instance's has no Fulcrum equivalent; left out`);
       continue;
     }
-    const other = options.filter((_, i) => i !== dev && i !== dev + 1);
+    const other = dev < 0 ? options : options.filter((_, i) => i !== dev && i !== dev + 1);
     if (other.length > 0) out.add(entry, title, `virtual_ipaddress ${written(entry)}: ${other.join(" ")} has no Fulcrum equivalent (the address is added without it)`);
     addresses.push(entry.keyword);
   }
