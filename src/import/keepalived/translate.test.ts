@@ -167,3 +167,32 @@ test("import translate: UDP_CHECK hex payloads as keepalived reads them", () => 
   assert.equal(asciiOfHex(["4869"]), "Hi");
   assert.equal(asciiOfHex(["48x9"]), null, "wildcards are not text");
 });
+
+test("import translate: as keepalived, members of a sync group drop weighted trackers, and an instance its own interface", () => {
+  const instance = (name: string, vrid: number) => `vrrp_instance ${name} {
+    interface eth0
+    virtual_router_id ${vrid}
+    virtual_ipaddress {
+      10.0.0.${vrid}
+    }
+    track_script {
+      chk_weighted
+      chk_plain
+      chk_plain2 weight 5
+    }
+    track_interface {
+      eth0
+      eth1 weight -10
+      eth2
+    }
+  }`;
+  const scripts = `vrrp_script chk_weighted {\nscript /bin/true\nweight -20\n}\nvrrp_script chk_plain {\nscript /bin/true\n}\nvrrp_script chk_plain2 {\nscript /bin/true\n}`;
+  const { units, listed } = run(`${scripts}\n${instance("VI_A", 1)}\n${instance("VI_B", 2)}\n${instance("VI_ALONE", 3)}\nvrrp_sync_group G {\ngroup {\nVI_A VI_B\n}\n}`);
+  const byName = new Map(units.flatMap((u) => u.kind === "instance" ? [[u.instance.name, u.instance] as const] : []));
+  for (const name of ["VI_A", "VI_B"]) {
+    assert.deepEqual([byName.get(name)?.track_script, byName.get(name)?.track_interface], [["chk_plain"], ["eth2"]], name);
+  }
+  assert.deepEqual(byName.get("VI_ALONE")?.track_script, ["chk_weighted", "chk_plain", { script: "chk_plain2", weight: 5 }]);
+  assert.deepEqual(byName.get("VI_ALONE")?.track_interface, [{ interface: "eth1", weight: -10 }, "eth2"]);
+  assert.deepEqual(listed(), []);
+});

@@ -52,7 +52,27 @@ export function translate(statements: Statement[], out: Untranslatable, options:
     else out.add(s, written(s), "is not a keepalived keyword Fulcrum knows; left out");
     if (unit) units.push(unit);
   }
+  followSyncGroupRules(units);
   return { units, notes };
+}
+
+/** keepalived ignores trackers with a weight on members of a sync group (they would let the members'
+ * priorities drift apart); the translation leaves them out too. */
+function followSyncGroupRules(units: Unit[]): void {
+  const members = new Set(units.flatMap((u) => u.kind === "sync_group" && Array.isArray(u.group.group) ? u.group.group as string[] : []));
+  const scriptWeight = new Map(units.flatMap((u) => u.kind === "script" ? [[u.name, Number(u.script.weight ?? 0)] as const] : []));
+  for (const u of units) {
+    if (u.kind !== "instance" || !members.has(u.instance.name as string)) continue;
+    const weightOf = (t: unknown, key: string) =>
+      typeof t === "string" ? (key === "script" ? scriptWeight.get(t) ?? 0 : 0) : Number((t as Yaml).weight ?? 0);
+    for (const key of ["script", "interface"]) {
+      const list = u.instance[`track_${key}`];
+      if (!Array.isArray(list)) continue;
+      const kept = list.filter((t) => weightOf(t, key) === 0);
+      if (kept.length > 0) u.instance[`track_${key}`] = kept;
+      else delete u.instance[`track_${key}`];
+    }
+  }
 }
 
 function globalDefaults(blocks: Statement[], notes: string[], out: Untranslatable): VrrpDefaults {

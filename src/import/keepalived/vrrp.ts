@@ -62,7 +62,9 @@ export function translateInstance(s: Statement, defaults: VrrpDefaults, out: Unt
     } else if (k.keyword === "authentication") {
       auth = authentication(k, title, out);
     } else if (k.keyword === "track_interface") {
-      instance.track_interface = tracked(k, "interface", title, out);
+      // keepalived tracks the instance's own interface anyway, and ignores it here (so does Fulcrum).
+      const others = tracked(k, "interface", title, out).filter((t) => t !== instance.interface && (t as Yaml).interface !== instance.interface);
+      if (others.length > 0) instance.track_interface = others;
     } else if (k.keyword === "track_script") {
       instance.track_script = tracked(k, "script", title, out);
     } else if (NOTIFY.includes(k.keyword)) {
