@@ -27,6 +27,10 @@ export async function importConfig(args: ParsedArgs): Promise<number> {
   }
   console.log(result.yaml.replace(/\n$/, ""));
   for (const line of result.untranslated) console.error(line);
+  if (result.units === 0) {
+    console.error(`fulcrum import: nothing in ${file} could be translated`);
+    return IMPORT_PARTIAL;
+  }
   if (result.untranslated.length === 0) return IMPORT_COMPLETE;
   const n = result.untranslated.length;
   console.error(`fulcrum import: partial: ${n} item${n === 1 ? "" : "s"} not translated (listed above)`);

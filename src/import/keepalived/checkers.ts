@@ -20,6 +20,7 @@ const NO_EFFECT = new Set(["inhibit_on_failure", "log_all_failures", "fast_recov
 /** The virtual_server and real_server blocks whose timing keys a checker inherits, nearest last. */
 export interface CheckContext {
   levels: Statement[][];
+  serverHost: string;
   /** The real server's port: a connect_port equal to it needs no `port`. */
   serverPort: number;
   ipv6: boolean;
@@ -197,9 +198,19 @@ function miscCheck(checker: Statement, timing: Yaml, ctx: CheckContext, out: Unt
   }
   const user = last(checker.block, "user");
   if (user) out.add(user, ctx.title, `MISC_CHECK ${written(user)}: the script runs as Fulcrum's user`);
-  const check: Yaml = { type: "script", ...timing, command: path.args.join(" ") };
+  const check: Yaml = { type: "script", ...timing, command: withServerVariables(path.args.join(" "), ctx) };
   if (last(checker.block, "misc_dynamic")) check.dynamic = true;
   return check;
+}
+
+/** A misc_path naming its server (`check.sh 10.0.0.1 80`) names it through the variables Fulcrum
+ * sets, so every server of a pool runs the same command on its own address. */
+function withServerVariables(command: string, ctx: CheckContext): string {
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const host = new RegExp(`(^|[\\s=/'"])${escape(ctx.serverHost)}(?=$|[\\s:/'"])`, "g");
+  const named = command.replace(host, "$1$$FULCRUM_SERVER_HOST");
+  if (named === command) return command;
+  return named.replace(new RegExp(`\\$FULCRUM_SERVER_HOST([\\s:])${ctx.serverPort}(?=$|[\\s/'"])`, "g"), "$$FULCRUM_SERVER_HOST$1$$FULCRUM_SERVER_PORT");
 }
 
 function udpCheck(checker: Statement, base: Yaml, ctx: CheckContext, out: Untranslatable): Yaml | null {

@@ -23,9 +23,9 @@ export function emit(translation: Translation, source: string, out: Untranslatab
     if (result.ok) return { yaml: render(raw, units, translation, source), units: units.length };
     const refused = new Map<Unit, string>();
     for (const issue of result.issues) {
-      const owner = owners(issue.path);
-      if (owner === undefined) throw new Error(`import: Fulcrum refuses the translation at ${formatPath(issue.path)}: ${issue.message}`);
-      if (!refused.has(owner)) refused.set(owner, `${formatPath(issue.path)}: ${issue.message}`);
+      for (const owner of owners(issue.path)) {
+        if (!refused.has(owner)) refused.set(owner, `${formatPath(issue.path)}: ${issue.message}`);
+      }
     }
     for (const [unit, why] of refused) out.add(unit.origin, unit.title, `Fulcrum refuses its translation (${why}); left out`);
     units = units.filter((u) => !refused.has(u));
@@ -33,8 +33,9 @@ export function emit(translation: Translation, source: string, out: Untranslatab
   return { yaml: header(translation, source, ["Nothing in it could be translated (see the list on stderr)."]).map((l) => `#${l}`).join("\n") + "\n", units: 0 };
 }
 
-/** The raw config, and which unit a key path belongs to. */
-function assemble(units: Unit[]): { raw: Yaml; owners: (path: (string | number)[]) => Unit | undefined } {
+/** The raw config, and which units a key path belongs to: one, or for a problem of a whole section
+ * (e.g. `routes` itself), every unit of it. */
+function assemble(units: Unit[]): { raw: Yaml; owners: (path: (string | number)[]) => Unit[] } {
   const services = units.filter((u) => u.kind === "service");
   const instances = units.filter((u) => u.kind === "instance");
   const scripts = units.filter((u) => u.kind === "script");
@@ -53,16 +54,21 @@ function assemble(units: Unit[]): { raw: Yaml; owners: (path: (string | number)[
     if (groups.length > 0) vrrp.sync_groups = Object.fromEntries(groups.map((u) => [u.name, u.group]));
     raw.vrrp = vrrp;
   }
-  const owners = (path: (string | number)[]): Unit | undefined => {
+  const one = (path: (string | number)[]): Unit | undefined => {
     const [section, key, item] = path;
     if (section === "listeners") return services[key as number];
     if (section === "routes") return services.filter((u) => u.route !== null)[key as number];
     if (section === "pools") return services.find((u) => u.pool === key);
     if (section !== "vrrp") return undefined;
-    if (key === "instances") return item === undefined ? instances[0] : instances[item as number];
+    if (key === "instances") return instances[item as number];
     if (key === "scripts") return scripts.find((u) => u.name === item);
     if (key === "sync_groups") return groups.find((u) => u.name === item);
     return undefined;
+  };
+  const owners = (path: (string | number)[]): Unit[] => {
+    const unit = one(path);
+    if (unit) return [unit];
+    return path[0] === "vrrp" ? [...instances, ...scripts, ...groups] : services;
   };
   return { raw, owners };
 }

@@ -169,6 +169,7 @@ export function translateVirtualServer(s: Statement, out: Untranslatable, usedBi
     yaml.max_fails = 0;
     const checks = translateCheckers(rs, {
       levels: [block, rs.block ?? []],
+      serverHost: host,
       serverPort: rsPort,
       ipv6: host.includes(":"),
       virtualhost: last(rs.block, "virtualhost")?.args[0] ?? last(block, "virtualhost")?.args[0] ?? null,

@@ -43,7 +43,7 @@ test("import translate: defaults: delay_loop 60s, connect_timeout 5s, retry 1 (M
   const [http, tcp, misc] = pool(units).health as Yaml[];
   assert.deepEqual([http.interval, http.timeout, http.fall, http.fastinter], ["1m", "5s", 2, "3s"]);
   assert.deepEqual([tcp.fall, tcp.fastinter], [2, "1s"]);
-  assert.deepEqual(misc, { type: "script", interval: "1m", timeout: "1m", rise: 1, fall: 1, command: "/bin/check 10.0.1.1", dynamic: true });
+  assert.deepEqual(misc, { type: "script", interval: "1m", timeout: "1m", rise: 1, fall: 1, command: "/bin/check $FULCRUM_SERVER_HOST", dynamic: true });
 });
 
 test("import translate: a timeout longer than delay_loop is cut, and listed with its line", () => {
@@ -195,4 +195,12 @@ test("import translate: as keepalived, members of a sync group drop weighted tra
   assert.deepEqual(byName.get("VI_ALONE")?.track_script, ["chk_weighted", "chk_plain", { script: "chk_plain2", weight: 5 }]);
   assert.deepEqual(byName.get("VI_ALONE")?.track_interface, [{ interface: "eth1", weight: -10 }, "eth2"]);
   assert.deepEqual(listed(), []);
+});
+
+test("import translate: a MISC_CHECK naming its server becomes one command over Fulcrum's server variables", () => {
+  const misc = (host: string) => server(`${host} 8080`, `MISC_CHECK {\nmisc_path "/usr/lib/check_http -H ${host} -p 8080 -u http://${host}:8080/x"\n}\n${httpCheck()}`);
+  const { units, listed } = run(`virtual_server 10.0.0.1 80 {\n${misc("10.0.1.1")}\n${misc("10.0.1.2")}\n}`);
+  const [script] = pool(units).health as Yaml[];
+  assert.equal(script.command, "/usr/lib/check_http -H $FULCRUM_SERVER_HOST -p 8080 -u http://$FULCRUM_SERVER_HOST:$FULCRUM_SERVER_PORT/x");
+  assert.deepEqual(listed(), [], "the servers' checks are now alike");
 });
