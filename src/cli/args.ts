@@ -28,7 +28,8 @@ export function spelling(name: string): string {
   return name.length === 1 ? `-${name}` : `--${name}`;
 }
 
-export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): ParseResult {
+/** `maxPositional`: how many plain arguments the command takes (most take none). */
+export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], maxPositional = 0): ParseResult {
   const all = [...specs, HELP_FLAG];
   const bySpelling = new Map<string, FlagSpec>();
   for (const spec of all) for (const n of [spec.name, ...spec.aliases ?? []]) bySpelling.set(spelling(n), spec);
@@ -57,7 +58,7 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): 
     if (value === "") return { ok: false, error: `${written} needs a value (${spec.value})` };
     flags.set(spec.name, value);
   }
-  if (positional.length > 0) return { ok: false, error: `unexpected argument "${positional[0]}"` };
+  if (positional.length > maxPositional) return { ok: false, error: `unexpected argument "${positional[maxPositional]}"` };
   return { ok: true, args: { flags, positional } };
 }
 

@@ -7,6 +7,7 @@ import { type FlagSpec, flagLines, type ParsedArgs, parseArgs } from "./args.ts"
 import { check, proxy, reload, run } from "./commands.ts";
 import { demo } from "./demo.ts";
 import { register, REGISTER_FLAGS } from "./register.ts";
+import { importConfig } from "./import.ts";
 import { SCHEDULER_TABLE } from "../core/schedulers.ts";
 
 interface Command {
@@ -14,6 +15,10 @@ interface Command {
   synopsis: string;
   summary: string;
   flags: FlagSpec[];
+  /** More about the command, for its --help. */
+  details?: string;
+  /** Plain arguments it takes, at most (none unless given). */
+  positional?: number;
   run(args: ParsedArgs): Promise<number> | number;
 }
 
@@ -68,6 +73,18 @@ const COMMANDS: Record<string, Command> = {
     flags: REGISTER_FLAGS,
     run: register,
   },
+  import: {
+    synopsis: "keepalived FILE",
+    summary: "print a keepalived.conf as Fulcrum YAML (exit 0 complete, 3 partial, 2 unreadable)",
+    details: "Reads FILE and the files it includes. The YAML goes to stdout; what does not carry over is listed on\n" +
+      "stderr, one line each with its file and line. Exit codes:\n" +
+      "  0  complete: everything was translated\n" +
+      "  3  partial: the YAML passes `fulcrum check`, but what is listed on stderr is missing or changed\n" +
+      "  2  the input cannot be read or parsed (nothing is printed on stdout)",
+    flags: [],
+    positional: 2,
+    run: importConfig,
+  },
   version: {
     synopsis: "",
     summary: "print the version",
@@ -101,7 +118,8 @@ ${SCHEDULER_TABLE.map((s) => `  ${s.name.padEnd(8)} ${s.summary}`).join("\n")}
 }
 
 function commandHelp(name: string, c: Command): string {
-  return `Usage: fulcrum ${name}${c.synopsis ? ` ${c.synopsis}` : ""}\n${c.summary}\n\nFlags:\n${flagLines(c.flags).join("\n")}\n`;
+  const details = c.details ? `\n${c.details}\n` : "";
+  return `Usage: fulcrum ${name}${c.synopsis ? ` ${c.synopsis}` : ""}\n${c.summary}\n${details}\nFlags:\n${flagLines(c.flags).join("\n")}\n`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -117,7 +135,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`fulcrum: unknown command "${given}"${hint ? ` (did you mean "${hint}"?)` : ""}\n\n${usage()}`);
     return 2;
   }
-  const parsed = parseArgs(rest, command.flags);
+  const parsed = parseArgs(rest, command.flags, command.positional);
   if (!parsed.ok) {
     console.error(`fulcrum ${name}: ${parsed.error}\n  fulcrum ${name} --help lists its flags`);
     return 2;
