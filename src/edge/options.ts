@@ -7,7 +7,7 @@ import type { BalancerPoolConfig } from "../balancer/config.ts";
 
 export const LISTENER_OPTION_KEYS = [
   "engine", "tls", "request_id", "max_connections", "max_header_size", "max_headers", "max_body_size",
-  "header_timeout", "body_timeout", "keepalive_timeout",
+  "header_timeout", "body_timeout", "keepalive_timeout", "http2",
 ] as const;
 export const POOL_HTTP_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "read_timeout"] as const;
 
@@ -20,6 +20,9 @@ export interface TlsFiles {
 
 export interface ListenerOptions {
   tls: TlsFiles[] | null;
+  /** HTTP/2: offered by ALPN on TLS listeners (default on); h2c with prior knowledge on plain
+   * ones (default off), beside HTTP/1.1 on the same port. */
+  http2: boolean;
   requestId: boolean;
   limits: {
     maxConnections: number;
@@ -108,8 +111,10 @@ function checkEngine(c: Checker, m: Mapping, p: PathSegment[]): void {
 
 export function readListenerOptions(c: Checker, m: Mapping, p: PathSegment[]): ListenerOptions {
   checkEngine(c, m, p);
+  const tls = m.tls === undefined || m.tls === null ? null : readTls(c, m.tls, [...p, "tls"]);
   return {
-    tls: m.tls === undefined || m.tls === null ? null : readTls(c, m.tls, [...p, "tls"]),
+    tls,
+    http2: c.optional(m, p, "http2", boolean, tls !== null),
     requestId: c.optional(m, p, "request_id", boolean, true),
     limits: {
       maxConnections: c.optional(m, p, "max_connections", integer(1, 1_000_000), 10_000),

@@ -9,10 +9,12 @@ class NodeTcp implements TcpSocket {
   private closed = false;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  readonly alpnProtocol: string | null;
 
   constructor(private readonly s: net.Socket, public handlers: TcpHandlers) {
     this.remoteAddress = (s.remoteAddress ?? "").replace(/^::ffff:/, "");
     this.remotePort = s.remotePort ?? 0;
+    this.alpnProtocol = (s as tls.TLSSocket).alpnProtocol || null;
     s.setNoDelay(true);
     s.on("data", (d: Uint8Array) => this.handlers.data(d));
     s.on("drain", () => this.handlers.drain());
@@ -54,6 +56,7 @@ export function listenTls(o: ListenTcpOptions): Promise<TcpListener> {
     cert: certs[0].cert,
     key: certs[0].key,
     SNICallback: (name, done) => done(null, contexts.get(certificateFor(certs, name))),
+    ...(o.alpn ? { ALPNProtocols: o.alpn } : {}),
   }, (socket) => {
     const s = new NodeTcp(socket, { data() {}, drain() {}, close() {} });
     s.handlers = o.accept(s);

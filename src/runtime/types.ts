@@ -73,6 +73,8 @@ export interface TcpSocket {
   /** Stops delivering data until resume(): backpressure towards the peer. */
   pause(): void;
   resume(): void;
+  /** The protocol TLS ALPN agreed on ("h2", "http/1.1"), for accepted TLS connections. */
+  readonly alpnProtocol?: string | null;
 }
 
 export interface TcpHandlers {
@@ -100,6 +102,9 @@ export interface ListenTcpOptions {
   hostname: string;
   port: number;
   tls?: TlsCertificate[];
+  /** ALPN protocols a TLS listener offers, most preferred first (the client's order decides
+   * nothing: the server picks). */
+  alpn?: string[];
   /** Called for each accepted connection; returns its handlers. Data chunks of accepted
    * connections are lent: valid only during the data() call (copy what you keep). */
   accept(socket: TcpSocket): TcpHandlers;

@@ -10,6 +10,8 @@ import { ClientConn, type ConnectionHost } from "./client-conn.ts";
 import type { DeadlineSweep } from "../../core/timer.ts";
 import type { RequestHead } from "../../http1/request-head.ts";
 import { K_X_REQUEST_ID } from "../../http1/head-scan.ts";
+import { H2Connection, type H2Host } from "../h2/connection.ts";
+import { PrefaceSniffer } from "../h2/sniff.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 
@@ -20,11 +22,12 @@ export interface ListenerHost {
   readonly pools: ReadonlyMap<string, HttpPool>;
 }
 
-export class SocketListener implements ConnectionHost {
+export class SocketListener implements ConnectionHost, H2Host {
   readonly match: (f: RequestFacts) => RouteConfig | null;
   readonly limits: ListenerLimits;
   readonly proto: "http" | "https";
   private readonly conns = new Set<ClientConn>();
+  private readonly h2conns = new Set<H2Connection>();
   private server: TcpListener | null = null;
 
   constructor(
@@ -43,18 +46,37 @@ export class SocketListener implements ConnectionHost {
       hostname: this.config.bind.host,
       port: this.config.bind.port,
       tls: this.tls,
+      alpn: this.tls && this.config.http2 ? ["h2", "http/1.1"] : undefined,
       accept: (socket: TcpSocket) => {
-        if (this.conns.size >= this.limits.maxConnections) {
+        if (this.conns.size + this.h2conns.size >= this.limits.maxConnections) {
           this.stats.errors.too_many_connections++;
           socket.destroy();
           return NO_HANDLERS;
         }
-        const conn = new ClientConn(socket, this);
-        this.conns.add(conn);
-        return conn;
+        if (socket.alpnProtocol === "h2") return this.openH2(socket);
+        if (!this.tls && this.config.http2) {
+          return new PrefaceSniffer(socket, this.deadlines, this.limits.idleTimeoutMs, () => this.openH2(socket), () => this.openH1(socket));
+        }
+        return this.openH1(socket);
       },
     });
     return this.server.port;
+  }
+
+  private openH1(socket: TcpSocket): ClientConn {
+    const conn = new ClientConn(socket, this);
+    this.conns.add(conn);
+    return conn;
+  }
+
+  private openH2(socket: TcpSocket): H2Connection {
+    const conn = new H2Connection(socket, this);
+    this.h2conns.add(conn);
+    return conn;
+  }
+
+  h2Closed(conn: H2Connection): void {
+    this.h2conns.delete(conn);
   }
 
   get stats(): EdgeStats { return this.edge.stats; }
@@ -71,13 +93,16 @@ export class SocketListener implements ConnectionHost {
   }
 
   get connections(): number {
-    return this.conns.size;
+    return this.conns.size + this.h2conns.size;
   }
 
   async stop(): Promise<void> {
-    // Connections first: a TLS server's close waits for every connection to end.
+    // Connections first: a TLS server's close waits for every connection to end. HTTP/2 clients
+    // get a GOAWAY and their streams in flight finish (bounded), so they move on without errors.
     for (const c of [...this.conns]) c.socket.destroy();
     this.conns.clear();
+    await Promise.all([...this.h2conns].map((c) => c.shutdown()));
+    this.h2conns.clear();
     await this.server?.stop();
   }
 }
