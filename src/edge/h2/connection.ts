@@ -158,14 +158,14 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
   expire(): void {
     if (this.closed) return;
     this.goAway(NO_ERROR, "idle");
-    this.socket.end();
+    this.endSocket();
   }
 
   /** Shutdown: GOAWAY(NO_ERROR) now, the connection ends when its streams do (at most graceMs). */
   shutdown(graceMs = GOAWAY_GRACE_MS): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.goAway(NO_ERROR, "shutting down");
-    if (this.streams.size === 0) { this.socket.end(); }
+    if (this.streams.size === 0) this.endSocket();
     return new Promise<void>((resolve) => {
       if (this.closed) { resolve(); return; }
       const timer = setTimeout(() => { this.socket.destroy(); resolve(); }, graceMs);
@@ -205,7 +205,7 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
       case T_GOAWAY:
         // The client is leaving: finish what it asked for, open nothing new.
         this.goingAway = true;
-        if (this.streams.size === 0) this.socket.end();
+        if (this.streams.size === 0) this.endSocket();
         return;
       case T_WINDOW_UPDATE: this.onWindowUpdate(f); return;
     }
@@ -519,7 +519,7 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
     this.streams.delete(s.id);
     this.waiting.delete(s);
     this.armIdle();
-    if (this.goingAway && this.streams.size === 0 && !this.closed) this.socket.end();
+    if (this.goingAway && this.streams.size === 0 && !this.closed) this.endSocket();
   }
 
   /** A stream error (RFC 9113 §5.4.2): RST_STREAM, the connection goes on. */
@@ -539,7 +539,7 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
     this.reader.stop();
     for (const s of this.streams.values()) s.gone();
     this.streams.clear();
-    this.socket.end();
+    this.endSocket();
     this.closedForInput = true;
   }
 
@@ -553,9 +553,36 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
     this.write(encodeGoaway(this.lastStream, code, reason));
   }
 
+  /** Frames written in this turn of the event loop, sent as one socket write at its end: a
+   * response's HEADERS and DATA, and the answers of many streams, share TLS records. */
+  private out: Uint8Array[] = [];
+  private outBytes = 0;
+  private flushQueued = false;
+
   private write(bytes: Uint8Array): void {
     if (this.closed) return;
+    this.out.push(bytes);
+    this.outBytes += bytes.length;
+    // Past the socket's high-water mark the streams wait (flow control towards the upstream).
+    if (this.outBytes + this.socket.pending >= 256 * 1024) this.tcpBlocked = true;
+    if (!this.flushQueued) { this.flushQueued = true; queueMicrotask(this.flushOut); }
+  }
+
+  private readonly flushOut = (): void => {
+    this.flushQueued = false;
+    const parts = this.out;
+    if (parts.length === 0 || this.closed) { this.out = []; this.outBytes = 0; return; }
+    const bytes = parts.length === 1 ? parts[0] : concat(parts, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
     if (!this.socket.write(bytes)) this.tcpBlocked = true;
+    else if (this.tcpBlocked && this.socket.pending < 128 * 1024) this.drain();
+  };
+
+  /** Closes after what is written so far. */
+  private endSocket(): void {
+    this.flushOut();
+    this.socket.end();
   }
 
   /** Cancels every stream (used when the listener stops at once). */
