@@ -17,14 +17,16 @@ import type { EdgeStats } from "../src/edge/stats.ts";
 import { MAX_STREAMS } from "../src/edge/h2/connection.ts";
 
 const LIMIT = 8192; // max_header_size
-let backend: Backend, gen: Generation, port: number, stats: EdgeStats;
+let backend: Backend, gen: Generation, port: number, slowPort: number, stats: EdgeStats;
 
 before(async () => {
   backend = await startBackend("h2-defence-backend");
   port = await freePort();
+  slowPort = await freePort();
   const parsed = parseConfigText(`
 listeners:
   - { bind: "127.0.0.1:${port}", http2: true, max_header_size: ${LIMIT} }
+  - { bind: "127.0.0.1:${slowPort}", http2: true, body_timeout: 1s, header_timeout: 1s }
 pools:
   web: { servers: [${backend.address}] }
 `);
@@ -230,4 +232,30 @@ test("h2 defences: every GOAWAY above was counted by its code", () => {
   assert.ok((stats.h2.goaway.ENHANCE_YOUR_CALM ?? 0) >= 9);
   assert.ok((stats.h2.goaway.PROTOCOL_ERROR ?? 0) >= 2);
   assert.equal(NO_ERROR, 0);
+});
+
+test("h2 timeouts: a request body that stalls for body_timeout gets 408 on its stream; the connection goes on", async () => {
+  const timeouts = stats.errors.request_timeout;
+  const c = await RawH2.connect(slowPort);
+  c.send(c.request(1, "/stall", { method: "POST", endStream: false }), c.data(1, new Uint8Array(10), false));
+  const h = await c.waitFor((f) => f.type === T_HEADERS && f.stream === 1, 15_000);
+  assert.equal(h?.fields?.[0][1], "408");
+  assert.equal(stats.errors.request_timeout, timeouts + 1);
+  // The rest of the body is refused (RST_STREAM NO_ERROR after the answer); other streams work.
+  const rst = await c.waitFor((f) => f.type === T_RST_STREAM && f.stream === 1);
+  assert.equal(u32(rst!.payload, 0), NO_ERROR);
+  c.send(c.request(3, "/next"));
+  const next = await c.waitFor((f) => f.type === T_HEADERS && f.stream === 3);
+  assert.equal(next?.fields?.[0][1], "200");
+  c.close();
+});
+
+test("h2 timeouts: a header block left unfinished for header_timeout ends in GOAWAY and a close", async () => {
+  const c = await RawH2.connect(slowPort);
+  const first = c.request(1, "/half");
+  first[4] &= ~F_END_HEADERS;
+  c.send(first);
+  const g = await c.goaway(15_000);
+  assert.equal(g?.code, NO_ERROR);
+  assert.ok(await c.closedWithin());
 });

@@ -132,7 +132,9 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
   data(chunk: Uint8Array): void {
     if (this.closed || this.closedForInput) return;
     try {
+      this.framesRead = 0;
       this.reader.push(chunk);
+      if (this.framesRead > 0) this.armIdle();
     } catch (e) {
       if (!(e instanceof H2Error)) throw e;
       this.fail(e);
@@ -155,10 +157,24 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
     this.allClosed?.();
   }
 
+  /** Idle (no streams): GOAWAY and close. Otherwise the client stalled for body_timeout with
+   * requests whose bodies (or a header block) it has not finished: those get 408, as an
+   * HTTP/1.1 request whose body stalls. */
   expire(): void {
     if (this.closed) return;
-    this.goAway(NO_ERROR, "idle");
-    this.endSocket();
+    if (this.streams.size === 0 || this.blockStream !== 0) {
+      this.goAway(NO_ERROR, this.streams.size === 0 ? "idle" : "header block timed out");
+      this.endSocket();
+      return;
+    }
+    for (const s of [...this.streams.values()]) {
+      if (s.remoteEnded) continue;
+      this.host.stats.errors.request_timeout++;
+      s.exchange?.clientGone();
+      s.exchange = null;
+      this.answerEarly(s, 408, "request_timeout", "the request body stalled");
+    }
+    this.armIdle();
   }
 
   /** Shutdown: GOAWAY(NO_ERROR) now, the connection ends when its streams do (at most graceMs). */
@@ -173,14 +189,22 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
     });
   }
 
+  /** The next deadline: idle_timeout without streams, else body_timeout from the last frame
+   * while a request is still arriving (a header block or a body), else none (the exchanges keep
+   * their own upstream deadlines). */
   private armIdle(): void {
-    this.deadline = this.streams.size === 0 ? this.host.deadlines.now + this.host.limits.idleTimeoutMs : 0;
+    const limits = this.host.limits, now = this.host.deadlines.now;
+    if (this.streams.size === 0) { this.deadline = now + (this.blockStream !== 0 ? limits.headerTimeoutMs : limits.idleTimeoutMs); return; }
+    let arriving = this.blockStream !== 0;
+    if (!arriving) for (const st of this.streams.values()) if (!st.remoteEnded) { arriving = true; break; }
+    this.deadline = arriving ? now + limits.bodyTimeoutMs : 0;
   }
 
   // -------------------------------------------------------------------------- frames
 
   private frame(f: Frame): void {
     if (this.closed) { this.reader.stop(); return; }
+    this.framesRead++;
     if (this.blockStream !== 0 && (f.type !== T_CONTINUATION || f.stream !== this.blockStream)) {
       throw new H2Error(PROTOCOL_ERROR, `${f.type === T_CONTINUATION ? "CONTINUATION on another stream" : "a frame"} inside a header block`);
     }
@@ -395,9 +419,8 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
    * once the answer is out (RFC 9113 §8.1). */
   private answerEarly(stream: H2Stream, status: number, kind: Parameters<H2Stream["respondError"]>[1], detail: string): void {
     console.error(`fulcrum: ${status} from ${this.address} (h2 stream ${stream.id}): ${detail}`);
-    const bodyComing = !stream.remoteEnded;
+    stream.rstAfterEnd = !stream.remoteEnded;
     stream.respondError(status, kind, detail);
-    if (bodyComing && this.streams.has(stream.id)) stream.rstAfterEnd = true;
   }
 
   private trailers(s: H2Stream, fields: [string, string][], endStream: boolean): void {
@@ -544,6 +567,7 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
   }
 
   private closedForInput = false;
+  private framesRead = 0;
 
   private goAway(code: number, reason: string): void {
     if (this.goingAway && code === NO_ERROR) return;
