@@ -173,6 +173,7 @@ test("config: a full valid config normalizes with defaults", () => {
     persistenceMs: 0,
     http: {
       readTimeoutMs: 90_000,
+      protocol: "http1",
       retry: { tries: 0, timeoutMs: 0, on: new Set(["error", "timeout"]), statuses: new Set(), nonIdempotent: false },
       sticky: null,
     },

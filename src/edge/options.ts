@@ -9,7 +9,7 @@ export const LISTENER_OPTION_KEYS = [
   "engine", "tls", "request_id", "max_connections", "max_header_size", "max_headers", "max_body_size",
   "header_timeout", "body_timeout", "keepalive_timeout", "http2",
 ] as const;
-export const POOL_HTTP_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "read_timeout"] as const;
+export const POOL_HTTP_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "read_timeout", "protocol"] as const;
 
 export interface TlsFiles {
   cert: string;
@@ -66,6 +66,9 @@ export interface PoolHttpOptions {
   retry: RetryPolicy;
   sticky: StickyCookie | null;
   readTimeoutMs: number;
+  /** What the pool speaks to its servers: HTTP/1.1, or HTTP/2 with prior knowledge (gRPC);
+   * an h2 pool serves requests that arrive over HTTP/2. */
+  protocol: "http1" | "h2";
 }
 
 const NEXT_UPSTREAM = ["error", "timeout", "http_500", "http_502", "http_503", "http_504", "http_403", "http_404", "http_429", "non_idempotent", "off"] as const;
@@ -152,5 +155,6 @@ export function readPoolHttp(c: Checker, m: Mapping, p: PathSegment[]): PoolHttp
     }
   }
   const readTimeoutMs = c.optional(m, p, "read_timeout", duration({ zeroAllowed: false }), 60_000);
-  return { retry, sticky, readTimeoutMs };
+  const protocol = c.optional(m, p, "protocol", choice(["http1", "h2"] as const), "http1");
+  return { retry, sticky, readTimeoutMs, protocol };
 }

@@ -24,6 +24,8 @@ import {
 import { Decoder, Encoder, HpackError } from "../../http2/hpack.ts";
 import { http1Request, MalformedRequest } from "./request.ts";
 import { H2Stream, type StreamHost } from "./stream.ts";
+import { H2Proxy } from "./proxy.ts";
+import type { H2UpstreamPool } from "./upstream.ts";
 import { Budget } from "./budget.ts";
 import type { H2Defence } from "./stats.ts";
 
@@ -37,6 +39,8 @@ export interface H2Host {
   match(f: RequestFacts): RouteConfig | null;
   requestId(req: RequestHead): string | null;
   h2Closed(conn: H2Connection): void;
+  /** HTTP/2 connections to the servers of `protocol: h2` pools. */
+  readonly h2Upstreams: H2UpstreamPool;
 }
 
 /** Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS), as nginx's default. */
@@ -408,8 +412,15 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
       return;
     }
     stream.bodyLeft = req.contentLength;
+    const pool = this.host.pools.get(route.pool)!;
+    if (pool.config.http.protocol === "h2") {
+      const proxy = new H2Proxy(stream, req, fields, route, pool, this.host.h2Upstreams, this.host.requestId(req));
+      stream.exchange = proxy;
+      proxy.start(endStream);
+      return;
+    }
     stream.chunkedUp = chunked;
-    const exchange = new Exchange(stream, req, route, this.host.pools.get(route.pool)!, this.host.requestId(req));
+    const exchange = new Exchange(stream, req, route, pool, this.host.requestId(req));
     stream.exchange = exchange;
     if (endStream) exchange.clientBody(NO_BODY, true);
     exchange.start();
@@ -428,6 +439,7 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
     if (!endStream) { this.resetStream(s.id, PROTOCOL_ERROR, "trailers without END_STREAM"); return; }
     s.remoteEnded = true;
     if (!s.exchange) return;
+    if (s.exchange.clientTrailers) { s.exchange.clientTrailers(fields); return; }
     if (s.bodyLeft >= 0 && s.bodySeen !== s.bodyLeft) {
       this.resetStream(s.id, PROTOCOL_ERROR, "body shorter than its content-length");
       return;

@@ -15,6 +15,15 @@ import { errorBody } from "../errors.ts";
 import { K_CONNECTION, K_KEEP_ALIVE, K_PROXY_CONNECTION, K_TRANSFER_ENCODING, K_UPGRADE } from "../../http1/head-scan.ts";
 import type { DeadlineSweep } from "../../core/timer.ts";
 
+/** What carries a stream's request on: an Exchange (HTTP/1.1 pools) or an H2Proxy (h2 pools). */
+export interface StreamWork {
+  clientBody(chunk: Uint8Array, last: boolean): void;
+  clientGone(): void;
+  clientDrain(): void;
+  /** Request trailers (an Exchange takes them as the chunked body's end instead). */
+  clientTrailers?(fields: [string, string][]): void;
+}
+
 /** What a stream needs of its connection. */
 export interface StreamHost {
   readonly address: string;
@@ -41,7 +50,7 @@ const QUEUE_HIGH = 64 * 1024;
 const NO_TRAILERS: [string, string][] = [];
 
 export class H2Stream implements ExchangeClient {
-  exchange: Exchange | null = null;
+  exchange: StreamWork | null = null;
   closeAfterResponse = false;
   readonly requestOut = new Scratch(512);
   readonly responseOut = new Scratch(512);
@@ -116,6 +125,14 @@ export class H2Stream implements ExchangeClient {
   startTunnel(_exchange: Exchange): void {
     // Never asked: an HTTP/2 request carries no Upgrade (request.ts refuses it).
     this.reset();
+  }
+
+  /** A response head from an HTTP/2 server (H2Proxy). */
+  sendHead(fields: [string, string][], endStream: boolean): void {
+    if (this.localEnded || this.done) return;
+    if (Number(fields[0]?.[1]) >= 200) this.response.started = true;
+    if (endStream) this.localEnded = true;
+    this.host.sendHeaders(this, fields, endStream);
   }
 
   /** A complete answer of Fulcrum's own (no route, limits, upstream failures). */

@@ -12,6 +12,7 @@ import type { RequestHead } from "../../http1/request-head.ts";
 import { K_X_REQUEST_ID } from "../../http1/head-scan.ts";
 import { H2Connection, type H2Host } from "../h2/connection.ts";
 import { PrefaceSniffer } from "../h2/sniff.ts";
+import { H2UpstreamPool } from "../h2/upstream.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 
@@ -28,6 +29,7 @@ export class SocketListener implements ConnectionHost, H2Host {
   readonly proto: "http" | "https";
   private readonly conns = new Set<ClientConn>();
   private readonly h2conns = new Set<H2Connection>();
+  readonly h2Upstreams = new H2UpstreamPool();
   private server: TcpListener | null = null;
 
   constructor(
@@ -103,6 +105,7 @@ export class SocketListener implements ConnectionHost, H2Host {
     this.conns.clear();
     await Promise.all([...this.h2conns].map((c) => c.shutdown()));
     this.h2conns.clear();
+    this.h2Upstreams.closeAll();
     await this.server?.stop();
   }
 }
