@@ -3,7 +3,7 @@
 // the faster; src/http2/huffman-kernel.ts defaults to the winner. `bun bench/huffman.bench.ts`.
 import { Bench } from "tinybench";
 import { runtime } from "../src/runtime/index.ts";
-import { huffmanEncode, huffmanEncodedLength } from "../src/http2/huffman.ts";
+import { huffmanEncodeString, huffmanStringLength } from "../src/http2/huffman.ts";
 import { tsHuffman, wasmHuffman } from "../src/http2/huffman-kernel.ts";
 
 const LOOP = 1000;
@@ -11,9 +11,8 @@ const TIME = Number(runtime.env("BENCH_TIME_MS") ?? 300);
 const wasm = wasmHuffman(await runtime.wasmBytes());
 
 function encoded(text: string): Uint8Array {
-  const src = Uint8Array.from(text, (c) => c.charCodeAt(0));
-  const out = new Uint8Array(huffmanEncodedLength(src, 0, src.length));
-  huffmanEncode(src, 0, src.length, out, 0);
+  const out = new Uint8Array(huffmanStringLength(text));
+  huffmanEncodeString(text, out, 0);
   return out;
 }
 

@@ -3,7 +3,7 @@
 // refusing (COMPRESSION_ERROR) anything malformed; an Encoder writes ours. Field names and values
 // are Latin-1 strings (each byte one char), as the HTTP/1 codec keeps them.
 import { latin1 } from "../http1/bytes.ts";
-import { huffmanEncode, huffmanEncodedLength } from "./huffman.ts";
+import { huffmanEncodeString, huffmanStringLength } from "./huffman.ts";
 import { huffmanDecoder } from "./huffman-kernel.ts";
 
 /** RFC 7541 Appendix A, index 1..61. */
@@ -277,17 +277,14 @@ export class Encoder {
   }
 }
 
-const stringBytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
-
 /** A string literal (§5.2), Huffman-coded when that is shorter. */
 function writeString(out: Uint8Array, at: number, s: string): number {
-  const raw = stringBytes(s);
-  const hlen = huffmanEncodedLength(raw, 0, raw.length);
-  if (hlen < raw.length) {
+  const hlen = huffmanStringLength(s);
+  if (hlen < s.length) {
     at = encodeInteger(out, at, hlen, 7, 0x80);
-    return huffmanEncode(raw, 0, raw.length, out, at);
+    return huffmanEncodeString(s, out, at);
   }
-  at = encodeInteger(out, at, raw.length, 7, 0x00);
-  out.set(raw, at);
-  return at + raw.length;
+  at = encodeInteger(out, at, s.length, 7, 0x00);
+  for (let i = 0; i < s.length; i++) out[at++] = s.charCodeAt(i) & 0xff;
+  return at;
 }

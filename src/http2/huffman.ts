@@ -24,20 +24,20 @@ export function huffmanDecodeTs(src: Uint8Array, start: number, end: number, out
   return accept ? n : -1;
 }
 
-/** Bytes the Huffman encoding of s[start, end) takes. */
-export function huffmanEncodedLength(src: Uint8Array, start: number, end: number): number {
+/** Bytes the Huffman encoding of a Latin-1 string (each char one byte) takes. */
+export function huffmanStringLength(s: string): number {
   let bits = 0;
-  for (let i = start; i < end; i++) bits += HUFFMAN_LENGTHS[src[i]];
+  for (let i = 0; i < s.length; i++) bits += HUFFMAN_LENGTHS[s.charCodeAt(i) & 0xff];
   return (bits + 7) >> 3;
 }
 
-/** Encodes src[start, end) into out at `at` (padding with the EOS prefix); returns the end offset. */
-export function huffmanEncode(src: Uint8Array, start: number, end: number, out: Uint8Array, at: number): number {
+/** Encodes a Latin-1 string into out at `at`, padded with the EOS prefix; returns the end offset. */
+export function huffmanEncodeString(s: string, out: Uint8Array, at: number): number {
   // Up to 30-bit codes over a < 8-bit remainder: a float accumulator keeps 38+ bits exact.
   let acc = 0, bits = 0;
-  for (let i = start; i < end; i++) {
-    const s = src[i], len = HUFFMAN_LENGTHS[s];
-    acc = acc * 2 ** len + HUFFMAN_CODES[s];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) & 0xff, len = HUFFMAN_LENGTHS[c];
+    acc = acc * 2 ** len + HUFFMAN_CODES[c];
     bits += len;
     while (bits >= 8) {
       bits -= 8;

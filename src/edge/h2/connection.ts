@@ -81,6 +81,7 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
   /** GOAWAY sent: no new streams; the connection ends when the last one does. */
   private goingAway = false;
   private readonly index: Int32Array;
+  readonly responseIndex = indexFor(256);
   // A header block in progress (HEADERS without END_HEADERS, then CONTINUATION).
   private blockStream = 0;
   private blockEndStream = false;

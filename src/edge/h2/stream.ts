@@ -33,6 +33,9 @@ export interface StreamHost {
   readonly deadlines: DeadlineSweep;
   readonly stats: EdgeStats;
   forwardedHostLine(host: string): Uint8Array;
+  /** The head-scan index for response heads: one per connection, since each head is read and
+   * turned into fields in one go. */
+  readonly responseIndex: Int32Array;
   /** Sends a response head (fields lowercase, :status first). */
   sendHeaders(stream: H2Stream, fields: [string, string][], endStream: boolean): void;
   /** Sends what it can of the stream's queued body now (windows permitting). */
@@ -148,12 +151,15 @@ export class H2Stream implements ExchangeClient {
 
   // ----------------------------------------------------------------- response body, to frames
 
-  /** Queues response body bytes (the stream keeps them); last: they end the body. */
+  /** Queues response body bytes; last: they end the body. `bytes` may be a view of a buffer its
+   * writer reuses: what cannot leave at once is copied. */
   queueBody(bytes: Uint8Array, last = false): boolean {
     if (this.localEnded || this.done) return false;
     if (bytes.length > 0) { this.queue.push(bytes); this.queued += bytes.length; }
     if (last) { this.localEnded = true; this.ending = true; }
     this.host.flush(this);
+    const tail = this.queue.length - 1;
+    if (tail >= 0 && this.queue[tail].buffer === bytes.buffer) this.queue[tail] = this.queue[tail].slice();
     if (this.queued > QUEUE_HIGH) { this.blocked = true; return false; }
     return true;
   }
@@ -224,7 +230,6 @@ class ResponseReader {
   private res: ResponseHead | null = null;
   private chunks: ChunkedReader | null = null;
   private left = 0;
-  private readonly index = new Int32Array(2 + 257 * 5);
 
   constructor(private readonly stream: H2Stream) {}
 
@@ -241,7 +246,7 @@ class ResponseReader {
     this.head = null;
     let res: ResponseHead;
     try {
-      res = parseResponseHead(buf, end, this.stream.method, this.index);
+      res = parseResponseHead(buf, end, this.stream.method, this.stream.host.responseIndex);
     } catch (e) {
       console.error(`fulcrum: h2 stream ${this.stream.id}: unreadable response head: ${e instanceof HeadError ? e.reason : e}`);
       this.stream.reset();
@@ -265,7 +270,7 @@ class ResponseReader {
       return true;
     }
     this.stream.host.sendHeaders(this.stream, fields, false);
-    if (res.body === "chunked") this.chunks = new ChunkedReader({}, (b, s, e) => { this.stream.queueBody(b.slice(s, e)); });
+    if (res.body === "chunked") this.chunks = new ChunkedReader({}, (b, s, e) => { this.stream.queueBody(b.subarray(s, e)); });
     this.left = res.body === "length" ? res.contentLength : -1;
     return end < buf.length ? this.body(buf, end) : true;
   }
@@ -277,7 +282,7 @@ class ResponseReader {
       if (this.chunks.done) this.stream.finishBody();
       return !this.stream.blocked;
     }
-    const piece = data.slice(from);
+    const piece = data.subarray(from);
     if (this.left >= 0) {
       this.left -= piece.length;
       return this.stream.queueBody(piece, this.left <= 0);
