@@ -14,7 +14,7 @@ import { HeadError, indexFor } from "../../http1/head.ts";
 import { latin1Bytes } from "../../http1/bytes.ts";
 import { Exchange } from "../http1/exchange.ts";
 import {
-  applySettings, CANCEL, checkFrame, COMPRESSION_ERROR, DEFAULT_WINDOW, defaultSettings, encodeData, encodeGoaway,
+  applySettings, checkFrame, COMPRESSION_ERROR, DEFAULT_WINDOW, defaultSettings, encodeData, encodeGoaway,
   encodeHeaders, encodePing, encodeRstStream, encodeSettings, encodeWindowUpdate, ENHANCE_YOUR_CALM, ERROR_NAMES,
   F_ACK, F_END_HEADERS, F_END_STREAM, FLOW_CONTROL_ERROR, type Frame, framedContent, FrameReader, H2Error, MAX_WINDOW,
   MIN_FRAME_SIZE, NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM, S_INITIAL_WINDOW_SIZE, S_MAX_CONCURRENT_STREAMS,
@@ -620,12 +620,6 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
   private endSocket(): void {
     this.flushOut();
     this.socket.end();
-  }
-
-  /** Cancels every stream (used when the listener stops at once). */
-  destroy(): void {
-    for (const s of this.streams.values()) { this.write(encodeRstStream(s.id, CANCEL)); }
-    this.socket.destroy();
   }
 }
 
