@@ -26,7 +26,7 @@ before(async () => {
   const parsed = parseConfigText(`
 listeners:
   - { bind: "127.0.0.1:${port}", http2: true, max_header_size: ${LIMIT} }
-  - { bind: "127.0.0.1:${slowPort}", http2: true, body_timeout: 1s, header_timeout: 1s }
+  - { bind: "127.0.0.1:${slowPort}", http2: true, body_timeout: 1s, header_timeout: 1s, keepalive_timeout: 1s }
 pools:
   web: { servers: [${backend.address}] }
 `);
@@ -257,5 +257,17 @@ test("h2 timeouts: a header block left unfinished for header_timeout ends in GOA
   c.send(first);
   const g = await c.goaway(15_000);
   assert.equal(g?.code, NO_ERROR);
+  assert.ok(await c.closedWithin());
+});
+
+test("h2 timeouts: PINGs do not keep an idle connection open past keepalive_timeout", async () => {
+  const c = await RawH2.connect(slowPort);
+  c.send(c.request(1, "/one"));
+  assert.ok(await c.waitFor((f) => f.type === T_DATA && f.stream === 1 && (f.flags & F_END_STREAM) !== 0));
+  // A PING every 200 ms, for at most 10 s (the close is due 1 s after the answer).
+  const pinger = setInterval(() => c.send(encodePing(new Uint8Array(8), false)), 200);
+  const g = await c.goaway(10_000);
+  clearInterval(pinger);
+  assert.deepEqual([g?.code, g?.debug], [NO_ERROR, "idle"]);
   assert.ok(await c.closedWithin());
 });

@@ -139,7 +139,9 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
     try {
       this.framesRead = 0;
       this.reader.push(chunk);
-      if (this.framesRead > 0) this.armIdle();
+      // Only request traffic holds the connection open: PINGs and SETTINGS alone do not defer
+      // the idle close (a client cannot keep an idle connection forever).
+      if (this.framesRead > 0 && (this.streams.size > 0 || this.blockStream !== 0)) this.armIdle();
     } catch (e) {
       if (!(e instanceof H2Error)) throw e;
       this.fail(e);
