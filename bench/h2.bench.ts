@@ -5,7 +5,8 @@
 //   bun bench/h2.bench.ts
 //   BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_PROXIES=nginx,fulcrum-bun,fulcrum-deno bun bench/h2.bench.ts
 //
-// p99 comes from h2load's per-request log (--log-file: start, status, microseconds).
+// p99 comes from h2load's per-request log (--log-file: start, status, microseconds); CPU per request
+// from /proc (less sensitive to a loaded machine than req/s).
 import { runtime, type Child } from "../src/runtime/index.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -46,16 +47,37 @@ async function waitUp(url: string): Promise<void> {
   throw new Error(`nothing answered at ${url}`);
 }
 
-interface Result { rps: number; p99ms: number; failed: number }
+interface Result { rps: number; p99ms: number; failed: number; cpuUs: number }
 
-async function h2load(port: number, round: number, name: string): Promise<Result> {
+/** CPU seconds (user + system) used so far by a process and its children's threads: utime and
+ * stime of each pid in /proc, in clock ticks of 1/100 s. */
+async function cpuSeconds(pids: number[]): Promise<number> {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = await runtime.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(f[11] ?? 0) + Number(f[12] ?? 0);
+  }
+  return ticks / 100;
+}
+
+/** The pids doing a proxy's work: the process, and its children (nginx's worker). */
+async function workPids(pid: number): Promise<number[]> {
+  const kids = (await sh(["sh", "-c", `pgrep -P ${pid} || true`], true)).trim().split("\n").filter(Boolean).map(Number);
+  return [pid, ...kids];
+}
+
+async function h2load(port: number, round: number, name: string, pids: number[]): Promise<Result> {
   const log = `${work}/${name}-${round}.log`;
+  const cpuBefore = await cpuSeconds(pids);
   const out = await sh(["h2load", "-c", "64", "-m", "10", "-t", "1", "-D", String(SECONDS), "--warm-up-time=1", `--log-file=${log}`,
     `https://127.0.0.1:${port}/tiny`], true);
+  const cpu = await cpuSeconds(pids) - cpuBefore;
+  const done = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(out)?.[1] ?? 0);
   const rps = Number(/finished in [\d.]+\w*, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0);
   const failed = Number(/(\d+) failed/.exec(out)?.[1] ?? -1);
   const micros = (await runtime.readTextFile(log)).trim().split("\n").map((l) => Number(l.split("\t")[2])).filter((x) => x >= 0).sort((a, b) => a - b);
-  return { rps, failed, p99ms: (micros[Math.floor(micros.length * 0.99)] ?? NaN) / 1000 };
+  return { rps, failed, p99ms: (micros[Math.floor(micros.length * 0.99)] ?? NaN) / 1000, cpuUs: done > 0 ? cpu * 1e6 / done : NaN };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -115,20 +137,23 @@ pools:
   for (const p of PROXIES) if (p.startsWith("fulcrum")) await runtime.writeTextFile(`${work}/${p}.yaml`, fulcrumConf(ports[p]));
   start(["nginx", "-c", `${work}/upstream.conf`]);
   await waitUp(`http://127.0.0.1:${upstream}/tiny`);
-  for (const p of PROXIES) { start(commands[p]); await waitUp(`https://127.0.0.1:${ports[p]}/tiny`); }
+  const pids: Record<string, number[]> = {};
+  for (const p of PROXIES) { const child = start(commands[p]); await waitUp(`https://127.0.0.1:${ports[p]}/tiny`); pids[p] = await workPids(child.pid); }
 
   const runs: Record<string, Result[]> = Object.fromEntries(PROXIES.map((p) => [p, []]));
-  for (let r = 0; r < ROUNDS; r++) for (const p of PROXIES) runs[p].push(await h2load(ports[p], r, p));
+  for (let r = 0; r < ROUNDS; r++) for (const p of PROXIES) runs[p].push(await h2load(ports[p], r, p, pids[p]));
   const cpu = (await runtime.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
   const versions = (await sh(["sh", "-c", "nginx -v 2>&1; h2load --version | head -1"], true)).trim().replace(/\n/g, "; ");
   console.log(`\n### HTTP/2 over TLS, ${new Date().toISOString()}\n\n${cpu}; ${versions}`);
   console.log(`h2load -c64 -m10 -t1, ${SECONDS} s per run (1 s warm-up), ${ROUNDS} interleaved rounds, medians; tiny body; upstream nginx 1 worker.\n`);
-  console.log(`| proxy | req/s | p99 ms | req/s vs nginx | p99 vs nginx | failed |\n|---|---:|---:|---:|---:|---:|`);
+  console.log(`| proxy | req/s | p99 ms | CPU µs/req | req/s vs nginx | p99 vs nginx | CPU vs nginx | failed |\n|---|---:|---:|---:|---:|---:|---:|---:|`);
   const rps = (p: string) => median(runs[p].map((x) => x.rps)), p99 = (p: string) => median(runs[p].map((x) => x.p99ms));
+  const cpuPer = (p: string) => median(runs[p].map((x) => x.cpuUs));
   for (const p of PROXIES) {
     const vs = (f: (p: string) => number) => runs.nginx ? (f(p) / f("nginx")).toFixed(2) : "-";
-    console.log(`| ${p} | ${rps(p).toFixed(0)} | ${p99(p).toFixed(2)} | ${vs(rps)} | ${vs(p99)} | ${runs[p].reduce((s, x) => s + x.failed, 0)} |`);
+    console.log(`| ${p} | ${rps(p).toFixed(0)} | ${p99(p).toFixed(2)} | ${cpuPer(p).toFixed(0)} | ${vs(rps)} | ${vs(p99)} | ${vs(cpuPer)} | ${runs[p].reduce((s, x) => s + x.failed, 0)} |`);
   }
+  console.log("\nCPU µs/req: user + system time of the proxy's processes (nginx: master and worker) over the run, warm-up included, per request done.");
 }
 
 try {
