@@ -265,17 +265,17 @@ export class H2UpstreamConn implements TcpHandlers {
   }
 }
 
-/** One HTTP/2 connection per server, shared by every stream to it (a new one when it is full
- * or going away). */
+/** HTTP/2 connections per server, each shared by many streams; another is opened only when
+ * every one is full (the server's SETTINGS_MAX_CONCURRENT_STREAMS) or going away. */
 export class H2UpstreamPool {
-  private readonly conns = new Map<string, H2UpstreamConn>();
+  private readonly conns = new Map<string, H2UpstreamConn[]>();
   private readonly connecting = new Map<string, Promise<H2UpstreamConn>>();
 
   /** A connection to host:port with room for a stream; rejects with UpstreamError or "timeout". */
   get(host: string, port: number, timeoutMs: number): Promise<H2UpstreamConn> {
     const key = `${host}:${port}`;
-    const c = this.conns.get(key);
-    if (c && !c.dead && !c.full) return Promise.resolve(c);
+    const c = this.conns.get(key)?.find((x) => !x.dead && !x.full);
+    if (c) return Promise.resolve(c);
     const pending = this.connecting.get(key);
     if (pending) return pending;
     const p = new Promise<H2UpstreamConn>((resolve, reject) => {
@@ -287,7 +287,9 @@ export class H2UpstreamPool {
         conn.socket = socket;
         if (timedOut) { socket.destroy(); return; }
         conn.start();
-        this.conns.set(key, conn);
+        let list = this.conns.get(key);
+        if (!list) this.conns.set(key, list = []);
+        list.push(conn);
         resolve(conn);
       }, (e) => { clearTimeout(timer); if (!timedOut) reject(e); });
     }).finally(() => this.connecting.delete(key));
@@ -296,11 +298,13 @@ export class H2UpstreamPool {
   }
 
   forget(conn: H2UpstreamConn): void {
-    if (this.conns.get(conn.key) === conn) this.conns.delete(conn.key);
+    const list = this.conns.get(conn.key);
+    const i = list ? list.indexOf(conn) : -1;
+    if (i >= 0) list!.splice(i, 1);
   }
 
   closeAll(): void {
-    for (const c of this.conns.values()) c.socket.destroy();
+    for (const list of this.conns.values()) for (const c of list) c.socket.destroy();
     this.conns.clear();
   }
 }
