@@ -26,7 +26,7 @@ before(async () => {
   const parsed = parseConfigText(`
 listeners:
   - { bind: "127.0.0.1:${port}", http2: true, max_header_size: ${LIMIT} }
-  - { bind: "127.0.0.1:${slowPort}", http2: true, body_timeout: 1s, header_timeout: 1s, keepalive_timeout: 1s }
+  - { bind: "127.0.0.1:${slowPort}", http2: true, body_timeout: 1s, header_timeout: 1s, keepalive_timeout: 1s, max_body_size: 1k }
 pools:
   web: { servers: [${backend.address}] }
 `);
@@ -270,4 +270,18 @@ test("h2 timeouts: PINGs do not keep an idle connection open past keepalive_time
   clearInterval(pinger);
   assert.deepEqual([g?.code, g?.debug], [NO_ERROR, "idle"]);
   assert.ok(await c.closedWithin());
+});
+
+test("h2 limits: max_body_size gives 413 over h2 as over HTTP/1.1, by content-length or by the bytes that came", async () => {
+  const before = stats.errors.body_too_large, hits = backend.hits;
+  const c = await RawH2.connect(slowPort);
+  c.send(c.request(1, "/big", { method: "POST", endStream: false, extra: [["content-length", "5000"]] }));
+  c.send(c.request(3, "/streamed", { method: "POST", endStream: false }), c.data(3, new Uint8Array(800), false), c.data(3, new Uint8Array(800), false));
+  for (const id of [1, 3]) {
+    const h = await c.waitFor((f) => f.type === T_HEADERS && f.stream === id);
+    assert.equal(h?.fields?.[0][1], "413", `stream ${id}`);
+  }
+  assert.equal(stats.errors.body_too_large, before + 2);
+  assert.equal(backend.hits, hits);
+  c.close();
 });
