@@ -23,6 +23,7 @@ export const PEERS = [
   { pkg: "haproxy", commands: ["haproxy"], service: "haproxy", neededBy: ["bench/l7.bench.ts"] },
   { pkg: "wrk", commands: ["wrk"], neededBy: ["bench/l7.bench.ts", "bench/health-churn.bench.ts"] },
   { pkg: "curl", commands: ["curl"], neededBy: ["tests that use curl as the reference client"] },
+  { pkg: "nghttp2-client", commands: ["nghttp", "h2load"], neededBy: ["test/h2.test.ts", "bench/h2.bench.ts"] },
   { pkg: "openssl", commands: ["openssl"], neededBy: ["test/tls.test.ts", "test/health.test.ts (HTTPS check)"] },
   { pkg: "keepalived", commands: ["keepalived"], service: "keepalived", neededBy: ["test/vrrp-keepalived.test.ts", "bench/vrrp.bench.ts"] },
   { pkg: "iproute2", commands: ["ip"], neededBy: ["test/vrrp-*.test.ts", "test/health.test.ts (ICMP check)"] },

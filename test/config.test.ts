@@ -128,7 +128,7 @@ test("config: a full valid config normalizes with defaults", () => {
 
   assert.equal(config.hashSeed, 12345);
   const listenerDefaults = {
-    tls: null, requestId: true,
+    tls: null, http2: false, requestId: true,
     limits: {
       maxConnections: 10_000, maxHeaderBytes: 32_768, maxHeaderCount: 100, maxBodyBytes: 0,
       headerTimeoutMs: 10_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 75_000,
@@ -173,6 +173,7 @@ test("config: a full valid config normalizes with defaults", () => {
     persistenceMs: 0,
     http: {
       readTimeoutMs: 90_000,
+      protocol: "http1",
       retry: { tries: 0, timeoutMs: 0, on: new Set(["error", "timeout"]), statuses: new Set(), nonIdempotent: false },
       sticky: null,
     },

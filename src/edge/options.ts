@@ -7,9 +7,9 @@ import type { BalancerPoolConfig } from "../balancer/config.ts";
 
 export const LISTENER_OPTION_KEYS = [
   "engine", "tls", "request_id", "max_connections", "max_header_size", "max_headers", "max_body_size",
-  "header_timeout", "body_timeout", "keepalive_timeout",
+  "header_timeout", "body_timeout", "keepalive_timeout", "http2",
 ] as const;
-export const POOL_HTTP_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "read_timeout"] as const;
+export const POOL_HTTP_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "read_timeout", "protocol"] as const;
 
 export interface TlsFiles {
   cert: string;
@@ -20,6 +20,9 @@ export interface TlsFiles {
 
 export interface ListenerOptions {
   tls: TlsFiles[] | null;
+  /** HTTP/2: offered by ALPN on TLS listeners (default on); h2c with prior knowledge on plain
+   * ones (default off), beside HTTP/1.1 on the same port. */
+  http2: boolean;
   requestId: boolean;
   limits: {
     maxConnections: number;
@@ -63,6 +66,9 @@ export interface PoolHttpOptions {
   retry: RetryPolicy;
   sticky: StickyCookie | null;
   readTimeoutMs: number;
+  /** What the pool speaks to its servers: HTTP/1.1, or HTTP/2 with prior knowledge (gRPC);
+   * an h2 pool serves requests that arrive over HTTP/2. */
+  protocol: "http1" | "h2";
 }
 
 const NEXT_UPSTREAM = ["error", "timeout", "http_500", "http_502", "http_503", "http_504", "http_403", "http_404", "http_429", "non_idempotent", "off"] as const;
@@ -108,8 +114,10 @@ function checkEngine(c: Checker, m: Mapping, p: PathSegment[]): void {
 
 export function readListenerOptions(c: Checker, m: Mapping, p: PathSegment[]): ListenerOptions {
   checkEngine(c, m, p);
+  const tls = m.tls === undefined || m.tls === null ? null : readTls(c, m.tls, [...p, "tls"]);
   return {
-    tls: m.tls === undefined || m.tls === null ? null : readTls(c, m.tls, [...p, "tls"]),
+    tls,
+    http2: c.optional(m, p, "http2", boolean, tls !== null),
     requestId: c.optional(m, p, "request_id", boolean, true),
     limits: {
       maxConnections: c.optional(m, p, "max_connections", integer(1, 1_000_000), 10_000),
@@ -147,5 +155,6 @@ export function readPoolHttp(c: Checker, m: Mapping, p: PathSegment[]): PoolHttp
     }
   }
   const readTimeoutMs = c.optional(m, p, "read_timeout", duration({ zeroAllowed: false }), 60_000);
-  return { retry, sticky, readTimeoutMs };
+  const protocol = c.optional(m, p, "protocol", choice(["http1", "h2"] as const), "http1");
+  return { retry, sticky, readTimeoutMs, protocol };
 }

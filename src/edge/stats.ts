@@ -6,8 +6,11 @@ export const ERROR_KINDS = [
 ] as const;
 export type ErrorKind = typeof ERROR_KINDS[number];
 
+import { H2Stats } from "./h2/stats.ts";
+
 export class EdgeStats {
   requests = 0;
+  readonly h2 = new H2Stats();
   retries = 0;
   readonly errors = Object.fromEntries(ERROR_KINDS.map((k) => [k, 0])) as Record<ErrorKind, number>;
 }

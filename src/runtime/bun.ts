@@ -132,7 +132,7 @@ export const runtime: Runtime = {
         },
       },
     }));
-    return { port: listener.port, stop: async () => listener.stop(true) };
+    return { port: listener.port, close: () => listener.stop(false), stop: async () => listener.stop(true) };
   },
   async connectTcp(o) {
     try {

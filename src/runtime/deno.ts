@@ -158,7 +158,8 @@ export const runtime: Runtime = {
         }
       } catch { /* listener closed */ }
     })();
-    return { port: listener.addr.port, stop: async () => { try { listener.close(); } catch { /* closed */ } } };
+    const close = () => { try { listener.close(); } catch { /* closed */ } };
+    return { port: listener.addr.port, close, stop: async () => close() };
   },
   async connectTcp(o) {
     let conn;

@@ -9,10 +9,12 @@ class NodeTcp implements TcpSocket {
   private closed = false;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  readonly alpnProtocol: string | null;
 
   constructor(private readonly s: net.Socket, public handlers: TcpHandlers) {
     this.remoteAddress = (s.remoteAddress ?? "").replace(/^::ffff:/, "");
     this.remotePort = s.remotePort ?? 0;
+    this.alpnProtocol = (s as tls.TLSSocket).alpnProtocol || null;
     s.setNoDelay(true);
     s.on("data", (d: Uint8Array) => this.handlers.data(d));
     s.on("drain", () => this.handlers.drain());
@@ -59,6 +61,7 @@ export function listenTls(o: ListenTcpOptions): Promise<TcpListener> {
     cert: certs[0].cert,
     key: certs[0].key,
     SNICallback: (name, done) => done(null, contexts.get(certificateFor(certs, name))),
+    ...(o.alpn ? { ALPNProtocols: o.alpn } : {}),
   }, (socket) => {
     const s = new NodeTcp(socket, { data() {}, drain() {}, close() {} });
     s.handlers = o.accept(s);
@@ -87,6 +90,7 @@ export function listenTls(o: ListenTcpOptions): Promise<TcpListener> {
           certs = next;
           server.setSecureContext({ cert: next[0].cert, key: next[0].key });
         },
+        close: () => { server.close(); },
         stop: () => new Promise<void>((r) => {
           server.close(() => r());
           for (const s of sockets) s.destroy();

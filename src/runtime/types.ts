@@ -78,6 +78,8 @@ export interface TcpSocket {
   /** Stops delivering data until resume(): backpressure towards the peer. */
   pause(): void;
   resume(): void;
+  /** The protocol TLS ALPN agreed on ("h2", "http/1.1"), for accepted TLS connections. */
+  readonly alpnProtocol?: string | null;
 }
 
 export interface TcpHandlers {
@@ -90,6 +92,9 @@ export interface TcpHandlers {
 
 export interface TcpListener {
   readonly port: number;
+  /** Stops accepting; connections already accepted go on (a drain). */
+  close(): void;
+  /** Stops accepting and closes every connection it accepted. */
   stop(): Promise<void>;
   /** TLS listeners: serve these certificates for new handshakes from now on (a reload). */
   setCertificates?(certs: TlsCertificate[]): void;
@@ -107,6 +112,9 @@ export interface ListenTcpOptions {
   hostname: string;
   port: number;
   tls?: TlsCertificate[];
+  /** ALPN protocols a TLS listener offers, most preferred first (the client's order decides
+   * nothing: the server picks). */
+  alpn?: string[];
   /** Called for each accepted connection; returns its handlers. Data chunks of accepted
    * connections are lent: valid only during the data() call (copy what you keep). */
   accept(socket: TcpSocket): TcpHandlers;

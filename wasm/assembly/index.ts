@@ -65,3 +65,5 @@ export function hashKey(len: i32): u32 {
 export function pickKey(p: i32, len: i32): i32 {
   return pick(p, halfSipHash(KEYBUF_OFF, len));
 }
+
+export { huffDecode } from "./huffman";

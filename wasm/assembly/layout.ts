@@ -84,3 +84,18 @@ export const KETAMA_POINTS = 160; // points per unit of weight, as nginx
 export const KETAMA_PROBES = 20; // next points tried past an unusable one, as nginx
 export const MAGLEV_PROBES = 32;
 export const SCRATCH_WORDS = 8;
+
+// ---- HTTP/2: HPACK Huffman decoding (wasm/assembly/huffman.ts, src/http2/huffman*.ts) ----
+// In the free span between the pool table and the heap: [HUFF_OFF, HEAP_OFF), 64 KiB. The TS
+// side writes the decode table once at load; each call decodes HUFF_IN_SIZE bytes at most.
+export const HUFF_OFF = 458752;
+export const HUFF_TABLE_OFF = HUFF_OFF; // 256 states x 16 nibbles, u32 each: 16 KiB
+export const HUFF_IN_OFF = HUFF_OFF + 16384;
+export const HUFF_IN_SIZE = 15360;
+export const HUFF_STATE_OFF = HUFF_OFF + 31744; // i32: the decoder state a call ends in
+export const HUFF_OUT_OFF = HUFF_OFF + 32768; // up to HUFF_IN_SIZE * 8 / 5 = 24576 bytes
+export const HUFF_OUT_SIZE = 32768;
+// Decode table entry: bits 0-7 next state, 8-15 symbol, then these flags.
+export const HUFF_EMIT = 65536; // the nibble completed a symbol
+export const HUFF_FAIL = 131072; // the nibble ran into EOS: not a valid string
+export const HUFF_ACCEPT = 262144; // input may end here (padding of at most 7 one bits)

@@ -120,12 +120,22 @@ export class ClientConn implements TcpHandlers, Timed {
     this.reject(408, "request_timeout", detail);
   }
 
-  /** A reload retires this connection's generation: an idle connection closes now (the client
-   * reconnects to the new one); a busy one closes after its response (nginx does the same). */
-  retire(): void {
-    if (this.state === State.Closed || this.state === State.Tunnel) return;
-    if (this.state === State.Head && this.exchange === null && this.end === this.start) { this.socket.end(); return; }
-    this.closeAfterResponse = true;
+  /** A reload retired this connection's generation: its next response says Connection: close. */
+  retiring = false;
+
+  /** A reload retires this connection's generation: it closes after its response in flight or
+   * its next one (Connection: close), or once it has been idle for `idleMs`, so the client
+   * reconnects to the new generation. True once it is closed. */
+  retire(now: number, idleMs: number): boolean {
+    if (this.state === State.Closed) return true;
+    this.retiring = true;
+    if (this.state === State.Tunnel) return false;
+    // Not at once when idle: the client may be sending its next request on it right now.
+    const idle = this.state === State.Head && this.exchange === null && this.end === this.start && this.timeoutKind === "idle";
+    if (!idle || now - (this.deadline - this.listener.limits.idleTimeoutMs) < idleMs) return false;
+    this.state = State.Closed;
+    this.socket.end();
+    return true;
   }
 
   pauseReading(): void {

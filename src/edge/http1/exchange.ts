@@ -31,6 +31,8 @@ export interface ExchangeClient extends UpstreamHeadContext {
   readonly requestOut: Scratch;
   readonly responseOut: Scratch;
   closeAfterResponse: boolean;
+  /** A reload retired the connection: the response closes it. */
+  readonly retiring: boolean;
   keyFacts(req: RequestHead): KeyFacts;
   pauseReading(): void;
   resumeReading(): void;
@@ -364,7 +366,7 @@ export class Exchange implements UpstreamUser, Timed {
     const cookie = this.pool.stickyCookieFor(server, this.client.keyFacts(this.req));
     const extra: [string, string][] = cookie.length === 0 && !this.requestId ? NO_FIELDS : [...cookie];
     if (this.requestId) extra.push(["X-Request-ID", this.requestId]);
-    const closeClient = res.body === "close" || !this.req.keepAlive;
+    const closeClient = res.body === "close" || !this.req.keepAlive || this.client.retiring;
     this.client.closeAfterResponse = closeClient;
     this.sentToClient = true;
     // The head is held in client.responseOut so that the first body bytes can leave with it.

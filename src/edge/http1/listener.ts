@@ -10,8 +10,14 @@ import { ClientConn, type ConnectionHost } from "./client-conn.ts";
 import type { DeadlineSweep } from "../../core/timer.ts";
 import type { RequestHead } from "../../http1/request-head.ts";
 import { K_X_REQUEST_ID } from "../../http1/head-scan.ts";
+import { H2Connection, type H2Host } from "../h2/connection.ts";
+import { PrefaceSniffer } from "../h2/sniff.ts";
+import { H2UpstreamPool } from "../h2/upstream.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
+/** A retired generation's idle keep-alive connection closes after this long without a request:
+ * closing one at once races a client that is just sending its next request on it. */
+const RETIRE_IDLE_MS = 1000;
 
 /** What a listener needs of the edge it serves (Edge implements it). */
 export interface ListenerHost {
@@ -26,11 +32,13 @@ interface Acceptor {
   current: SocketListener;
 }
 
-export class SocketListener implements ConnectionHost {
+export class SocketListener implements ConnectionHost, H2Host {
   readonly match: (f: RequestFacts) => RouteConfig | null;
   readonly limits: ListenerLimits;
   readonly proto: "http" | "https";
   private readonly conns = new Set<ClientConn>();
+  private readonly h2conns = new Set<H2Connection>();
+  readonly h2Upstreams = new H2UpstreamPool();
   private server: TcpListener | null = null;
   private acceptor: Acceptor = { current: this };
 
@@ -46,7 +54,8 @@ export class SocketListener implements ConnectionHost {
   }
 
   /** Opens the listening socket, or takes over `previous`'s (a reload: the same bind, so the
-   * socket never closes; what it accepts from now on comes here). */
+   * socket never closes; what it accepts from now on comes here). The ALPN offer stays the one
+   * the socket was opened with. */
   async start(previous?: SocketListener): Promise<number> {
     if (previous?.server && previous.canHandOver(this)) {
       this.server = previous.server;
@@ -61,6 +70,7 @@ export class SocketListener implements ConnectionHost {
       hostname: this.config.bind.host,
       port: this.config.bind.port,
       tls: this.tls,
+      alpn: this.tls && this.config.http2 ? ["h2", "http/1.1"] : undefined,
       accept: (socket: TcpSocket) => acceptor.current.accept(socket),
     });
     return this.server.port;
@@ -78,25 +88,49 @@ export class SocketListener implements ConnectionHost {
   }
 
   private accept(socket: TcpSocket) {
-    if (this.conns.size >= this.limits.maxConnections) {
+    if (this.conns.size + this.h2conns.size >= this.limits.maxConnections) {
       this.stats.errors.too_many_connections++;
       socket.destroy();
       return NO_HANDLERS;
     }
+    if (socket.alpnProtocol === "h2") return this.openH2(socket);
+    if (!this.tls && this.config.http2) {
+      return new PrefaceSniffer(socket, this.deadlines, this.limits.idleTimeoutMs, () => this.openH2(socket), () => this.openH1(socket));
+    }
+    return this.openH1(socket);
+  }
+
+  /** A reload: stop accepting (unless a successor took the socket), close idle HTTP/1
+   * connections and let the busy ones finish; HTTP/2 clients get a GOAWAY and their streams in
+   * flight finish. Resolves once none is left or `timeoutMs` passed (then they are cut). */
+  async retire(timeoutMs: number): Promise<void> {
+    this.server?.close();
+    const goaway = Promise.all([...this.h2conns].map((c) => c.shutdown()));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const now = Date.now();
+      for (const c of [...this.conns]) c.retire(now, RETIRE_IDLE_MS);
+      if (this.conns.size === 0 || now >= deadline) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await goaway;
+    await this.stop();
+  }
+
+  private openH1(socket: TcpSocket): ClientConn {
     const conn = new ClientConn(socket, this);
     this.conns.add(conn);
     return conn;
   }
 
-  /** A reload: stop accepting (unless a successor took the socket), close idle connections,
-   * let the busy ones finish; resolves once none is left or `timeoutMs` passed (then they are cut). */
-  async retire(timeoutMs: number): Promise<void> {
-    await this.server?.stop();
-    this.server = null;
-    for (const c of [...this.conns]) c.retire();
-    const deadline = Date.now() + timeoutMs;
-    while (this.conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    await this.stop();
+  private openH2(socket: TcpSocket): H2Connection {
+    const conn = new H2Connection(socket, this);
+    this.h2conns.add(conn);
+    return conn;
+  }
+
+  h2Closed(conn: H2Connection): void {
+    this.h2conns.delete(conn);
   }
 
   get stats(): EdgeStats { return this.edge.stats; }
@@ -113,13 +147,17 @@ export class SocketListener implements ConnectionHost {
   }
 
   get connections(): number {
-    return this.conns.size;
+    return this.conns.size + this.h2conns.size;
   }
 
   async stop(): Promise<void> {
-    // Connections first: a TLS server's close waits for every connection to end.
+    // Connections first: a TLS server's close waits for every connection to end. HTTP/2 clients
+    // get a GOAWAY and their streams in flight finish (bounded), so they move on without errors.
     for (const c of [...this.conns]) c.socket.destroy();
     this.conns.clear();
+    await Promise.all([...this.h2conns].map((c) => c.shutdown()));
+    this.h2conns.clear();
+    this.h2Upstreams.closeAll();
     await this.server?.stop();
   }
 }
