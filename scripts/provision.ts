@@ -29,6 +29,9 @@ export const PEERS = [
   { pkg: "iputils-ping", commands: ["ping"], neededBy: ["test/vrrp-lab.test.ts", "test/vrrp-features.test.ts"] },
   { pkg: "tcpdump", commands: ["tcpdump"], neededBy: ["test/vrrp-lab.test.ts (unicast)", "test/vrrp-features.test.ts (tshark)"] },
   { pkg: "tshark", commands: ["tshark"], neededBy: ["test/vrrp-features.test.ts (tshark)"] },
+  { pkg: "redis-server", commands: ["redis-server"], service: "redis-server", neededBy: ["test/l4-tcp.test.ts", "bench/l4.bench.ts"] },
+  { pkg: "dnsmasq-base", commands: ["dnsmasq"], neededBy: ["test/l4-udp.test.ts"] },
+  { pkg: "bind9-dnsutils", commands: ["dig"], neededBy: ["test/l4-udp.test.ts"] },
   { pkg: "procps", commands: ["ps", "sysctl"], neededBy: ["test/health.test.ts (script and ICMP checks)"] },
 ] as const satisfies readonly PeerPackage[];
 

@@ -6,6 +6,7 @@ import { Balancer } from "../balancer/balancer.ts";
 import { Edge } from "../edge/edge.ts";
 import { HealthService } from "../health/service.ts";
 import { VrrpService } from "../vrrp/service.ts";
+import { L4Proxy } from "../l4/proxy.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { Config, PoolConfig } from "./schema.ts";
 
@@ -20,6 +21,8 @@ export class Generation {
     /** Null on a VRRP-only node (no listeners). */
     readonly edge: Edge | null,
     readonly vrrp: VrrpService | null,
+    /** Null without tcp/udp listeners. */
+    readonly l4: L4Proxy | null = null,
   ) {}
 
   /** Builds every part; nothing listens, checks or sends until start(). */
@@ -29,7 +32,8 @@ export class Generation {
     const health = new HealthService(balancer);
     const edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
     const vrrp = config.vrrp ? new VrrpService(config.vrrp, undefined, health) : null;
-    return new Generation(id, config, balancer, health, edge, vrrp);
+    const l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
+    return new Generation(id, config, balancer, health, edge, vrrp, l4);
   }
 
   /** Starts the parts in order: checks first, so a check that cannot run (ICMP without
@@ -40,6 +44,7 @@ export class Generation {
       this.health.start();
       this.started.push(this.health);
       if (this.edge) { await this.edge.start(); this.started.push(this.edge); }
+      if (this.l4) { await this.l4.start(); this.started.push(this.l4); }
       if (this.vrrp) { await this.vrrp.start(); this.started.push(this.vrrp); }
     } catch (e) {
       await this.stop();
@@ -56,9 +61,10 @@ export class Generation {
 
   /** One line per listener, with the port it bound. */
   listeningLines(): string[] {
-    const edge = this.edge;
-    if (!edge) return [];
-    return edge.config.listeners.map((l, i) =>
+    const edge = this.edge, l4 = this.l4;
+    const lines = !edge ? [] : edge.config.listeners.map((l, i) =>
       `fulcrum: listening on ${l.tls ? "https" : "http"}://${formatHostPort({ host: l.bind.host, port: edge.ports[i] })} (${l.name})`);
+    if (l4) lines.push(...l4.listenerConfigs.map((l, i) => `fulcrum: listening on ${l.protocol}://${formatHostPort({ host: l.bind.host, port: l4.ports[i] })} (${l.name})`));
+    return lines;
   }
 }

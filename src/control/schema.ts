@@ -6,6 +6,7 @@
 import {
   Checker, describeValue, integer, isMapping, type Mapping, type PathSegment, type SchemaIssue, valueOf,
 } from "../config/checker.ts";
+import type { HostPort } from "../config/address.ts";
 import { parseConfig, type ParseResult, type Validated } from "../config/load.ts";
 import { BALANCER_POOL_KEYS, type BalancerPoolConfig, readBalancerPool } from "../balancer/config.ts";
 import { type PoolHttpOptions, POOL_HTTP_KEYS, readPoolHttp } from "../edge/options.ts";
@@ -14,16 +15,20 @@ import {
 } from "../edge/config.ts";
 import { type PoolHealthConfig, POOL_HEALTH_KEYS, readPoolHealth } from "../health/config.ts";
 import { readVrrp, type VrrpConfig } from "../vrrp/config.ts";
+import { type L4ListenerConfig, type PoolL4Options, POOL_L4_KEYS, readL4Listener, readPoolL4 } from "../l4/config.ts";
 
 /** A pool as every part sees it: the balancer's config, with the edge's and health's parts. */
 export interface PoolConfig extends BalancerPoolConfig {
   http: PoolHttpOptions;
   health: PoolHealthConfig;
+  l4: PoolL4Options;
 }
 
 export interface Config {
   hashSeed: number | null;
   listeners: ListenerConfig[];
+  /** tcp and udp listeners (src/l4). */
+  l4Listeners: L4ListenerConfig[];
   routes: RouteConfig[];
   pools: PoolConfig[];
   /** The `vrrp:` section (src/vrrp/config.ts), null when absent. */
@@ -38,13 +43,17 @@ interface Context {
   poolNames: string[];
   /** A node that only holds virtual addresses (VRRP) needs no listeners or pools. */
   vrrpOnly: boolean;
+  /** Whether any listener is http (the default protocol). */
+  httpListeners: boolean;
 }
 
 // Top-level sections; errors are reported in file order whatever order they are read in.
 const SECTIONS = {
   hash_seed: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "hash_seed", integer(0, 2 ** 32 - 1), null),
-  listeners: (c: Checker, ctx: Context) => ctx.vrrpOnly ? [] : readListeners(c, valueOf(ctx.raw, "listeners")),
-  routes: (c: Checker, ctx: Context) => readRoutes(c, valueOf(ctx.raw, "routes"), ctx),
+  listeners: (c: Checker, ctx: Context) => readAllListeners(c, ctx),
+  // HTTP routes; a file with only L4 listeners (they name their pools) needs none.
+  routes: (c: Checker, ctx: Context) =>
+    ctx.httpListeners || valueOf(ctx.raw, "routes") !== undefined ? readRoutes(c, valueOf(ctx.raw, "routes"), ctx) : [],
   pools: (c: Checker, ctx: Context) => ctx.vrrpOnly ? [] : readPools(c, valueOf(ctx.raw, "pools")),
   vrrp: (c: Checker, ctx: Context) => readVrrp(c, valueOf(ctx.raw, "vrrp"), ctx.poolNames),
 } as const;
@@ -54,6 +63,7 @@ const POOL_PARTS = {
   balancer: { keys: BALANCER_POOL_KEYS, read: readBalancerPool },
   http: { keys: POOL_HTTP_KEYS, read: readPoolHttp },
   health: { keys: POOL_HEALTH_KEYS, read: readPoolHealth },
+  l4: { keys: POOL_L4_KEYS, read: readPoolL4 },
 } as const;
 const POOL_KEYS = Object.values(POOL_PARTS).flatMap((part) => [...part.keys]);
 const POOL_NAME = /^[A-Za-z0-9_.-]+$/;
@@ -71,11 +81,14 @@ export function validateConfig(raw: unknown): Validated<Config> {
     listenerNames: declaredListenerNames(raw.listeners),
     poolNames: isMapping(raw.pools) ? Object.keys(raw.pools) : [],
     vrrpOnly: valueOf(raw, "vrrp") !== undefined && valueOf(raw, "listeners") === undefined && valueOf(raw, "pools") === undefined,
+    httpListeners: !Array.isArray(raw.listeners) || raw.listeners.some((l) => !isMapping(l) || (l.protocol ?? "http") === "http"),
   };
+  const listeners = SECTIONS.listeners(c, ctx);
   const config = {
     hashSeed: SECTIONS.hash_seed(c, ctx),
     vrrp: SECTIONS.vrrp(c, ctx),
-    listeners: SECTIONS.listeners(c, ctx),
+    listeners: listeners.http,
+    l4Listeners: listeners.l4,
     pools: SECTIONS.pools(c, ctx),
     routes: SECTIONS.routes(c, ctx),
   };
@@ -114,7 +127,18 @@ function readPool(c: Checker, value: unknown, p: PathSegment[], name: string): P
     ...POOL_PARTS.balancer.read(c, m, p, name),
     http: POOL_PARTS.http.read(c, m, p),
     health: POOL_PARTS.health.read(c, m, p),
+    l4: POOL_PARTS.l4.read(c, m, p),
   };
+}
+
+/** The listeners section: the edge reads it and hands tcp and udp listeners to src/l4. */
+function readAllListeners(c: Checker, ctx: Context): { http: ListenerConfig[]; l4: L4ListenerConfig[] } {
+  const l4: L4ListenerConfig[] = [];
+  if (ctx.vrrpOnly) return { http: [], l4 };
+  const l4Reader = (protocol: "tcp" | "udp") => (c: Checker, m: Mapping, p: PathSegment[], base: { name: string; bind: HostPort }) =>
+    l4.push(readL4Listener(c, m, p, base, protocol, ctx.poolNames));
+  const http = readListeners(c, valueOf(ctx.raw, "listeners"), { tcp: l4Reader("tcp"), udp: l4Reader("udp") });
+  return { http, l4 };
 }
 
 export type { SchemaIssue };

@@ -21,17 +21,25 @@ class DenoTcp implements TcpSocket {
   private ending = false;
   private closed = false;
   private blocked = false;
+  private shuttingDown = false;
   private paused: { resume: () => void; wait: Promise<void> } | null = null;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
 
   /** One buffer for every read when chunks are lent (see ConnectTcpOptions.lendChunks). */
   private readonly lent: Uint8Array | null;
 
-  constructor(private readonly conn: any, public handlers: TcpHandlers, private readonly readSize = 65536, lendChunks = false) {
+  constructor(
+    private readonly conn: any, public handlers: TcpHandlers, private readonly readSize = 65536, lendChunks = false,
+    private readonly halfOpen = false,
+  ) {
     this.lent = lendChunks ? new Uint8Array(readSize) : null;
     this.remoteAddress = conn.remoteAddr?.hostname ?? "";
     this.remotePort = conn.remoteAddr?.port ?? 0;
+    this.localAddress = conn.localAddr?.hostname ?? "";
+    this.localPort = conn.localAddr?.port ?? 0;
     try { conn.setNoDelay(true); } catch { /* not TCP */ }
   }
 
@@ -44,7 +52,11 @@ class DenoTcp implements TcpSocket {
         if (this.closed) break;
         const buf = this.lent ?? new Uint8Array(this.readSize);
         const n = await this.conn.read(buf);
-        if (n === null) break;
+        if (n === null) {
+          // Half-open: the peer's FIN is reported; the owner ends the socket later.
+          if (this.halfOpen && this.handlers.peerEnded && !this.closed) { this.handlers.peerEnded(); return; }
+          break;
+        }
         this.handlers.data(buf.subarray(0, n));
       }
     } catch { /* reset or closed by us */ }
@@ -72,6 +84,18 @@ class DenoTcp implements TcpSocket {
     }
     this.writing = false;
     if (this.ending && this.queue.empty) this.destroy();
+    else if (this.shuttingDown && this.queue.empty) this.closeWrite();
+  }
+
+  shutdown(): void {
+    this.shuttingDown = true;
+    if (!this.writing && this.queue.empty) this.closeWrite();
+  }
+
+  private closeWrite(): void {
+    this.shuttingDown = false;
+    if (this.closed) return;
+    try { this.conn.closeWrite(); } catch { /* already closed */ }
   }
 
   end(): void {
@@ -139,7 +163,7 @@ export const runtime: Runtime = {
     (async () => {
       try {
         for await (const conn of listener) {
-          const s = new DenoTcp(conn, { data() {}, drain() {}, close() {} }, 16384, true);
+          const s = new DenoTcp(conn, { data() {}, drain() {}, close() {} }, 16384, true, o.halfOpen);
           s.handlers = o.accept(s);
           void s.read();
         }
@@ -154,7 +178,7 @@ export const runtime: Runtime = {
     } catch (e) {
       throw new UpstreamError(e instanceof Deno.errors.ConnectionRefused ? "refused" : "failed", String((e as Error).message));
     }
-    const s = new DenoTcp(conn, o.handlers, o.readSize ?? (o.lendChunks ? 16384 : 65536), o.lendChunks ?? false);
+    const s = new DenoTcp(conn, o.handlers, o.readSize ?? (o.lendChunks ? 16384 : 65536), o.lendChunks ?? false, o.halfOpen);
     void s.read();
     return s;
   },

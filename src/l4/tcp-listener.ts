@@ -1,0 +1,62 @@
+// A tcp listener of the L4 proxy: accepts connections (half-open, so a client's FIN is passed on
+// rather than closing) and gives each a TcpSession, up to max_connections.
+import { runtime } from "../runtime/index.ts";
+import type { TcpListener, TcpSocket } from "../runtime/types.ts";
+import type { Pool } from "../balancer/pool.ts";
+import type { DeadlineSweep } from "../core/timer.ts";
+import type { L4ListenerConfig } from "./config.ts";
+import type { L4Stats } from "./stats.ts";
+import { type L4PoolConfig, TcpSession, type TcpSessionHost } from "./tcp-session.ts";
+
+const NO_HANDLERS = { data() {}, drain() {}, close() {} };
+
+export class TcpProxyListener implements TcpSessionHost {
+  private readonly sessions = new Set<TcpSession>();
+  private server: TcpListener | null = null;
+
+  constructor(
+    readonly config: L4ListenerConfig,
+    private readonly pools: ReadonlyMap<string, Pool<L4PoolConfig>>,
+    readonly stats: L4Stats,
+    readonly deadlines: DeadlineSweep,
+  ) {}
+
+  /** Listens; returns the port bound. */
+  async start(): Promise<number> {
+    this.server = await runtime.listenTcp({
+      hostname: this.config.bind.host,
+      port: this.config.bind.port,
+      halfOpen: true,
+      accept: (socket: TcpSocket) => {
+        if (this.sessions.size >= this.config.maxConnections) {
+          this.stats.errors.too_many_connections++;
+          socket.destroy();
+          return NO_HANDLERS;
+        }
+        this.stats.sessions++;
+        const session = new TcpSession(this, socket);
+        this.sessions.add(session);
+        return session.handlers;
+      },
+    });
+    return this.server.port;
+  }
+
+  pool(name: string): Pool<L4PoolConfig> | undefined {
+    return this.pools.get(name);
+  }
+
+  ended(session: TcpSession): void {
+    this.sessions.delete(session);
+  }
+
+  get connections(): number {
+    return this.sessions.size;
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.stop();
+    for (const s of [...this.sessions]) s.destroy();
+    this.sessions.clear();
+  }
+}
