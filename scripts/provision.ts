@@ -19,11 +19,11 @@ export interface PeerPackage {
 }
 
 export const PEERS = [
-  { pkg: "nginx", commands: ["nginx"], service: "nginx", neededBy: ["bench/l7.bench.ts", "bench/health.bench.ts", "bench/health-churn.bench.ts"] },
-  { pkg: "haproxy", commands: ["haproxy"], service: "haproxy", neededBy: ["bench/l7.bench.ts"] },
+  { pkg: "nginx", commands: ["nginx"], service: "nginx", neededBy: ["test/l4-proxy-protocol.test.ts", "bench/l7.bench.ts", "bench/l4.bench.ts", "bench/health.bench.ts", "bench/health-churn.bench.ts"] },
+  { pkg: "haproxy", commands: ["haproxy"], service: "haproxy", neededBy: ["test/l4-proxy-protocol.test.ts", "bench/l7.bench.ts", "bench/l4.bench.ts"] },
   { pkg: "wrk", commands: ["wrk"], neededBy: ["bench/l7.bench.ts", "bench/health-churn.bench.ts"] },
   { pkg: "curl", commands: ["curl"], neededBy: ["tests that use curl as the reference client"] },
-  { pkg: "openssl", commands: ["openssl"], neededBy: ["test/tls.test.ts", "test/health.test.ts (HTTPS check)"] },
+  { pkg: "openssl", commands: ["openssl"], neededBy: ["test/tls.test.ts", "test/l4-tls.test.ts", "test/health.test.ts (HTTPS check)"] },
   { pkg: "keepalived", commands: ["keepalived"], service: "keepalived", neededBy: ["test/vrrp-keepalived.test.ts", "bench/vrrp.bench.ts"] },
   { pkg: "iproute2", commands: ["ip"], neededBy: ["test/vrrp-*.test.ts", "test/health.test.ts (ICMP check)"] },
   { pkg: "iputils-ping", commands: ["ping"], neededBy: ["test/vrrp-lab.test.ts", "test/vrrp-features.test.ts"] },

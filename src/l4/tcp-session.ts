@@ -71,7 +71,8 @@ export class TcpSession implements Timed {
     this.client = { address: socket.remoteAddress, port: socket.remotePort };
     this.local = { address: socket.localAddress || c.bind.host, port: socket.localPort || c.bind.port };
     this.proxyHeaderRead = !c.acceptProxy;
-    this.started = this.lastActive = host.deadlines.now;
+    // The sweep's clock is for the data path (a field read); a session's start reads the real one.
+    this.started = this.lastActive = Date.now();
     this.prereadUntil = this.started + c.prereadTimeoutMs;
     host.deadlines.watch(this);
     this.arm();
@@ -87,7 +88,7 @@ export class TcpSession implements Timed {
 
   expire(): void {
     if (this.phase === "closed") return;
-    const now = this.host.deadlines.now;
+    const now = Date.now();
     const c = this.host.config;
     let kind: L4ErrorKind | null = null;
     if (this.phase === "preread" && now >= this.prereadUntil) kind = "preread_timeout";

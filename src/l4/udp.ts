@@ -27,7 +27,7 @@ class UdpSession implements Timed {
     private readonly pool: Pool<L4PoolConfig>,
     private readonly server: Server,
   ) {
-    this.lastActive = listener.deadlines.now;
+    this.lastActive = Date.now();
     this.upstream = dgram.createSocket(familyOf(server.host));
     this.upstream.on("message", (msg: Uint8Array) => this.onReply(msg));
     this.upstream.on("error", () => this.close());
@@ -56,7 +56,7 @@ class UdpSession implements Timed {
 
   expire(): void {
     if (this.closed) return;
-    if (this.listener.deadlines.now < this.lastActive + this.listener.config.idleTimeoutMs) { this.arm(); return; }
+    if (Date.now() < this.lastActive + this.listener.config.idleTimeoutMs) { this.arm(); return; }
     // A session that got every reply it expected ends early; one that did not was a timeout.
     if (this.listener.config.responses > 0) this.listener.stats.errors.idle_timeout++;
     this.close();

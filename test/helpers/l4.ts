@@ -1,6 +1,8 @@
 // Peers and clients for the L4 proxy tests: a real redis-server on a loopback port with its own
 // config, and a raw TCP client (node:net) that records what it got and when.
 import net from "node:net";
+import { mkdirSync, writeFileSync } from "node:fs";
+import process from "node:process";
 import { runtime, type Child } from "../../src/runtime/index.ts";
 import { writeTemp } from "./fulcrum.ts";
 
@@ -94,9 +96,10 @@ export class TcpClient {
     socket.on("error", () => {});
   }
 
-  static connect(port: number, host = "127.0.0.1", allowHalfOpen = false): Promise<TcpClient> {
+  /** `localAddress`: the client's own loopback address (127.0.0.2, ...), to tell clients apart. */
+  static connect(port: number, host = "127.0.0.1", allowHalfOpen = false, localAddress?: string): Promise<TcpClient> {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ port, host, allowHalfOpen });
+      const s = net.connect({ port, host, allowHalfOpen, ...(localAddress ? { localAddress } : {}) });
       s.once("connect", () => resolve(new TcpClient(s)));
       s.once("error", reject);
     });
@@ -144,6 +147,13 @@ export class TcpClient {
     return reply;
   }
 
+  /** Sends `request` and waits (bounded) for the server to close; returns what came back. */
+  async exchange(request: string | Uint8Array, timeoutMs = 5000): Promise<string> {
+    this.write(request);
+    await this.until(() => this.closedAt !== null, timeoutMs, "close");
+    return this.text;
+  }
+
   /** Half-close: FIN, reading goes on. */
   shutdown(): void {
     this.socket.end();
@@ -156,4 +166,41 @@ export class TcpClient {
   private wake(): void {
     for (const w of this.waiters.splice(0)) w();
   }
+}
+
+/** A fresh temp directory for a peer's files. */
+export function tempDir(name: string): string {
+  const dir = `/tmp/fulcrum-l4-${runtime.name}-${name}-${process.pid}-${Date.now()}`;
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+export function accepting(port: number, host = "127.0.0.1"): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host });
+    s.once("connect", () => { s.destroy(); resolve(true); });
+    s.once("error", () => resolve(false));
+  });
+}
+
+/** nginx in the foreground, one worker, with `body` inside its top-level context (http/stream blocks). */
+export async function startNginx(body: string, port: number): Promise<Peer & { dir: string }> {
+  const dir = tempDir("nginx");
+  writeFileSync(`${dir}/nginx.conf`, `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+${body.replaceAll("$DIR", dir)}
+`);
+  const peer = await startPeer(["nginx", "-p", dir, "-c", `${dir}/nginx.conf`], port, () => accepting(port));
+  return { ...peer, dir };
+}
+
+/** HAProxy in the foreground with the given config text. */
+export async function startHaproxy(config: string, port: number): Promise<Peer> {
+  const dir = tempDir("haproxy");
+  writeFileSync(`${dir}/haproxy.cfg`, config);
+  return startPeer(["haproxy", "-db", "-f", `${dir}/haproxy.cfg`], port, () => accepting(port));
 }
