@@ -128,7 +128,7 @@ test("config: a full valid config normalizes with defaults", () => {
 
   assert.equal(config.hashSeed, 12345);
   const listenerDefaults = {
-    tls: null, requestId: true,
+    tls: null, requestId: true, acceptProxy: false,
     limits: {
       maxConnections: 10_000, maxHeaderBytes: 32_768, maxHeaderCount: 100, maxBodyBytes: 0,
       headerTimeoutMs: 10_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 75_000,

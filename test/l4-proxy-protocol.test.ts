@@ -1,6 +1,7 @@
 // PROXY protocol end to end: Fulcrum sends v1 and v2 to nginx (`listen ... proxy_protocol`),
 // which must see the real client address; HAProxy (`send-proxy-v2`) in front of Fulcrum, whose
 // listener accepts the header and passes the address on; broken headers close and are counted.
+// The same for HTTP: an HTTP pool sends the header, an HTTP listener accepts one (X-Forwarded-For).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { type Running, startFulcrum } from "./helpers/fulcrum.ts";
@@ -16,13 +17,17 @@ const GET = "GET / HTTP/1.0\r\nHost: pp.test\r\n\r\n";
 
 before(async () => {
   if (skip) return;
-  for (const name of ["nginx", "haproxy", "v1", "v2", "accept", "strict"]) port[name] = await freePort();
+  for (const name of ["nginx", "plain", "haproxy", "haproxyHttp", "v1", "v2", "accept", "strict", "http", "httpAccept"]) port[name] = await freePort();
   nginx = await startNginx(`http {
   log_format pp '$proxy_protocol_addr:$proxy_protocol_port via $remote_addr';
   access_log $DIR/access.log pp;
   server {
     listen 127.0.0.1:${port.nginx} proxy_protocol;
     location / { return 200 "client=$proxy_protocol_addr:$proxy_protocol_port via=$remote_addr\\n"; }
+  }
+  server {
+    listen 127.0.0.1:${port.plain};
+    location / { return 200 "xff=$http_x_forwarded_for\\n"; }
   }
 }`, port.nginx);
   fulcrum = await startFulcrum(`
@@ -31,10 +36,16 @@ listeners:
   - { name: v2, bind: 127.0.0.1:${port.v2}, protocol: tcp, pool: nginx-v2 }
   - { name: accept, bind: 127.0.0.1:${port.accept}, protocol: tcp, pool: nginx-v1, accept_proxy: true }
   - { name: strict, bind: 127.0.0.1:${port.strict}, protocol: tcp, pool: nginx-v2, accept_proxy: true, preread_timeout: 500ms }
+  - { name: http, bind: 127.0.0.1:${port.http} }
+  - { name: http-accept, bind: 127.0.0.1:${port.httpAccept}, accept_proxy: true }
+routes:
+  - { listeners: [http], pool: nginx-v2 }
+  - { listeners: [http-accept], pool: plain }
 pools:
   nginx-v1: { send_proxy: v1, servers: [127.0.0.1:${port.nginx}] }
   nginx-v2: { send_proxy: v2, servers: [127.0.0.1:${port.nginx}] }
-`, 4);
+  plain: { servers: [127.0.0.1:${port.plain}] }
+`, 6);
   haproxy = await startHaproxy(`global
   maxconn 100
 defaults
@@ -47,6 +58,11 @@ frontend fe
   default_backend be
 backend be
   server fulcrum 127.0.0.1:${port.accept} send-proxy-v2
+frontend fe-http
+  bind 127.0.0.1:${port.haproxyHttp}
+  default_backend be-http
+backend be-http
+  server fulcrum-http 127.0.0.1:${port.httpAccept} send-proxy-v2
 `, port.haproxy);
 });
 
@@ -108,4 +124,24 @@ test("proxy-protocol: accept_proxy: a client that sends nothing is closed after 
   // The sweep's 50 ms granularity: never more than that early.
   assert.ok(c.closedAt! - opened >= 450, `closed after ${c.closedAt! - opened} ms: ${fulcrum.output()}`);
   assert.match(fulcrum.output(), /strict: preread_timeout from 127\.0\.0\.5/);
+});
+
+test("proxy-protocol: an HTTP pool with send_proxy v2: nginx sees each client's own address, connections not shared", { skip }, async () => {
+  for (const from of ["127.0.0.7", "127.0.0.8"]) {
+    const { text, clientPort } = await get(port.http, from);
+    assert.match(text, /^HTTP\/1\.1 200/);
+    assert.match(text, new RegExp(`client=${from.replaceAll(".", "\\.")}:${clientPort} via=127\\.0\\.0\\.1\\n$`));
+  }
+});
+
+test("proxy-protocol: an HTTP listener with accept_proxy behind HAProxy send-proxy-v2: X-Forwarded-For is the client", { skip }, async () => {
+  const { text } = await get(port.haproxyHttp, "127.0.0.6");
+  assert.match(text, /^HTTP\/1\.1 200/);
+  assert.match(text, /xff=127\.0\.0\.6\n$/);
+});
+
+test("proxy-protocol: an HTTP listener with accept_proxy closes a connection without a header and logs it", { skip }, async () => {
+  const c = await TcpClient.connect(port.httpAccept, "127.0.0.1", false, "127.0.0.9");
+  assert.equal(await c.exchange(GET), "");
+  await c.until(() => /http-accept: bad_proxy_header \(missing\) from 127\.0\.0\.9/.test(fulcrum.output()), 2000, "log line");
 });

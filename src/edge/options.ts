@@ -4,10 +4,11 @@ import {
   boolean, Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, string, valueOf,
 } from "../config/checker.ts";
 import type { BalancerPoolConfig } from "../balancer/config.ts";
+import type { PoolL4Options } from "../l4/config.ts";
 
 export const LISTENER_OPTION_KEYS = [
   "engine", "tls", "request_id", "max_connections", "max_header_size", "max_headers", "max_body_size",
-  "header_timeout", "body_timeout", "keepalive_timeout",
+  "header_timeout", "body_timeout", "keepalive_timeout", "accept_proxy",
 ] as const;
 export const POOL_HTTP_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "read_timeout"] as const;
 
@@ -21,6 +22,8 @@ export interface TlsFiles {
 export interface ListenerOptions {
   tls: TlsFiles[] | null;
   requestId: boolean;
+  /** Read a PROXY v1/v2 header first (src/l4/proxy-accept.ts): its client is the client. */
+  acceptProxy: boolean;
   limits: {
     maxConnections: number;
     maxHeaderBytes: number;
@@ -56,6 +59,8 @@ export type ListenerLimits = ListenerOptions["limits"];
 /** A pool config that carries the edge's part (the balancer's pools hand it back to the edge). */
 export interface HttpPoolConfig extends BalancerPoolConfig {
   http: PoolHttpOptions;
+  /** `send_proxy` (src/l4/config.ts), when the schema read it. */
+  l4?: PoolL4Options;
 }
 
 /** A pool's HTTP options. */
@@ -111,6 +116,7 @@ export function readListenerOptions(c: Checker, m: Mapping, p: PathSegment[]): L
   return {
     tls: m.tls === undefined || m.tls === null ? null : readTls(c, m.tls, [...p, "tls"]),
     requestId: c.optional(m, p, "request_id", boolean, true),
+    acceptProxy: c.optional(m, p, "accept_proxy", boolean, false),
     limits: {
       maxConnections: c.optional(m, p, "max_connections", integer(1, 1_000_000), 10_000),
       maxHeaderBytes: c.optional(m, p, "max_header_size", size(1024 * 1024), 32 * 1024),

@@ -10,6 +10,7 @@ import { ClientConn, type ConnectionHost } from "./client-conn.ts";
 import type { DeadlineSweep } from "../../core/timer.ts";
 import type { RequestHead } from "../../http1/request-head.ts";
 import { K_X_REQUEST_ID } from "../../http1/head-scan.ts";
+import { acceptProxyHeader } from "../../l4/proxy-accept.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 
@@ -48,6 +49,17 @@ export class SocketListener implements ConnectionHost {
           this.stats.errors.too_many_connections++;
           socket.destroy();
           return NO_HANDLERS;
+        }
+        if (this.config.acceptProxy) {
+          return acceptProxyHeader(socket, this.limits.headerTimeoutMs, (client, rest) => {
+            const conn = new ClientConn(socket, this, client);
+            this.conns.add(conn);
+            if (rest.length > 0) conn.data(rest);
+            return conn;
+          }, (why, reason) => {
+            this.stats.errors.bad_proxy_header++;
+            console.error(`fulcrum: ${this.config.name}: bad_proxy_header (${why}) from ${socket.remoteAddress}: ${reason}`);
+          });
         }
         const conn = new ClientConn(socket, this);
         this.conns.add(conn);
