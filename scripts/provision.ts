@@ -32,6 +32,7 @@ export const PEERS = [
   { pkg: "redis-server", commands: ["redis-server"], service: "redis-server", neededBy: ["test/l4-tcp.test.ts", "bench/l4.bench.ts"] },
   { pkg: "dnsmasq-base", commands: ["dnsmasq"], neededBy: ["test/l4-udp.test.ts"] },
   { pkg: "bind9-dnsutils", commands: ["dig"], neededBy: ["test/l4-udp.test.ts"] },
+  { pkg: "python3", commands: ["python3"], neededBy: ["test/l4-tcp.test.ts (a listener that never accepts)"] },
   { pkg: "procps", commands: ["ps", "sysctl"], neededBy: ["test/health.test.ts (script and ICMP checks)"] },
 ] as const satisfies readonly PeerPackage[];
 

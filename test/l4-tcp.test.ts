@@ -8,8 +8,26 @@ import { readFileSync } from "node:fs";
 import { type Running, startFulcrum } from "./helpers/fulcrum.ts";
 import { freePort, type Peer, resp, startRedis, TcpClient } from "./helpers/l4.ts";
 import { needs } from "./helpers/peers.ts";
+import { runtime, type Child } from "../src/runtime/index.ts";
 
-const skip = needs("redis-server");
+const skip = needs("redis-server", "python3");
+/** A listener whose accept queue is full, so a connect to it hangs (SYNs dropped): python3, since
+ * node:net and the runtimes always accept. It prints its port. */
+const BLACKHOLE = `
+import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
+port = s.getsockname()[1]
+held = []
+for i in range(3):
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(("127.0.0.1", port))
+    except BlockingIOError: pass
+    held.append(c)
+time.sleep(0.2)
+print(port, flush=True)
+time.sleep(600)
+`;
+let blackhole: Child;
 let r1: Peer, r2: Peer;
 let fulcrum: Running;
 const port: Record<string, number> = {};
@@ -69,8 +87,13 @@ before(async () => {
     s.on("error", () => {});
   });
   const [half, bulkPort, sinkPort] = [await listen(halfServer), await listen(bulkServer), await listen(sinkServer)];
+  blackhole = runtime.spawn(["python3", "-c", BLACKHOLE]);
+  const reader = blackhole.stdout.getReader();
+  const first = await reader.read();
+  reader.releaseLock();
+  const hangPort = Number(new TextDecoder().decode(first.value ?? new Uint8Array()).trim());
 
-  for (const name of ["rr", "lc", "queue", "retry", "idle", "half", "bulk", "sink"]) port[name] = await freePort();
+  for (const name of ["rr", "lc", "queue", "retry", "idle", "half", "bulk", "sink", "slow"]) port[name] = await freePort();
   fulcrum = await startFulcrum(`
 listeners:
   - { name: rr, bind: 127.0.0.1:${port.rr}, protocol: tcp, pool: rr }
@@ -81,6 +104,7 @@ listeners:
   - { name: half, bind: 127.0.0.1:${port.half}, protocol: tcp, pool: half }
   - { name: bulk, bind: 127.0.0.1:${port.bulk}, protocol: tcp, pool: bulk }
   - { name: sink, bind: 127.0.0.1:${port.sink}, protocol: tcp, pool: sink }
+  - { name: slow, bind: 127.0.0.1:${port.slow}, protocol: tcp, pool: slow }
 pools:
   rr: { scheduler: rr, servers: [127.0.0.1:${p1}, 127.0.0.1:${p2}] }
   lc: { scheduler: lc, servers: [127.0.0.1:${p1}, 127.0.0.1:${p2}] }
@@ -92,7 +116,11 @@ pools:
   half: { servers: [127.0.0.1:${half}] }
   bulk: { servers: [127.0.0.1:${bulkPort}] }
   sink: { servers: [127.0.0.1:${sinkPort}] }
-`, 8);
+  slow:
+    scheduler: rr
+    connect_timeout: 300ms
+    servers: [{ address: 127.0.0.1:${hangPort}, max_fails: 0 }, 127.0.0.1:${p1}]
+`, 9);
 });
 
 after(async () => {
@@ -100,6 +128,7 @@ after(async () => {
   await Promise.all([r1?.stop(), r2?.stop()]);
   for (const s of [halfServer, bulkServer, sinkServer]) s?.close();
   sink.socket?.destroy();
+  blackhole?.kill("SIGKILL");
 });
 
 /** The port of the redis-server a connection reached (INFO server's tcp_port). */
@@ -161,6 +190,20 @@ test("tcp: a refused connect is retried on the other server; the client sees no 
     assert.equal(pong, "+PONG", `connection ${i}`);
   }
   assert.match(fulcrum.output(), /retry: upstream_refused from 127\.0\.0\.1:\d+: retry\/127\.0\.0\.1:\d+/);
+});
+
+test("tcp: a connect that hangs times out after connect_timeout and is retried on the other server", { skip }, async () => {
+  // rr alternates, and max_fails 0 keeps the hanging server in turn: one of two connections meets it.
+  const waited: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const c = await TcpClient.connect(port.slow);
+    const sent = performance.now();
+    assert.equal(await c.command(["PING"]), "+PONG");
+    waited.push(performance.now() - sent);
+    c.destroy();
+  }
+  assert.ok(waited.some((ms) => ms >= 290), `replies after ${waited.map((ms) => ms.toFixed(0))} ms: one waited out the connect timeout`);
+  assert.match(fulcrum.output(), /slow: upstream_timeout from 127\.0\.0\.1:\d+: slow\/127\.0\.0\.1:\d+: connect timed out after 300 ms/);
 });
 
 test("tcp: idle_timeout closes a session with no traffic either way", { skip }, async () => {

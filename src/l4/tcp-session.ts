@@ -220,9 +220,9 @@ export class TcpSession implements Timed {
         this.opened(upstream, pool, server);
         return;
       } catch (e) {
+        if (this.isClosed()) return; // finish() released the server
         this.server = null;
         pool.release(server);
-        if (this.isClosed()) return;
         const kind = e instanceof ConnectTimeout ? "upstream_timeout" : e instanceof UpstreamError && e.kind === "refused" ? "upstream_refused" : "upstream_failed";
         this.host.stats.errors[kind]++;
         this.log(kind, `${server.label}: ${(e as Error).message}`);
