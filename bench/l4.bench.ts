@@ -7,6 +7,7 @@
 //
 //   bun bench/l4.bench.ts
 //   BENCH_ROUNDS=3 BENCH_PROXIES=nginx,haproxy,fulcrum-bun,fulcrum-deno BENCH_IDLE=10000 bun bench/l4.bench.ts
+//   BENCH_ROUNDS=0 bun bench/l4.bench.ts        idle-connection RSS only
 //
 // Needs nginx, haproxy, redis-server (with redis-benchmark) and curl (scripts/provision.ts). Prints Markdown.
 import net from "node:net";
@@ -215,6 +216,11 @@ pools:
       }
     }
   }
+  if (ROUNDS > 0) printThroughput(results);
+  await idleRss(ports, pids);
+}
+
+function printThroughput(results: Record<string, Record<Case, number[]>>): void {
   const fmt = (c: Case, v: number) => c === "bulk-1GiB" ? `${(v / 1024 ** 2).toFixed(0)} MiB/s` : `${v.toFixed(0)}/s`;
   const fulcrums = PROXIES.filter((p) => p.startsWith("fulcrum"));
   console.log(`| case | ${PROXIES.join(" | ")} | ${fulcrums.map((f) => `${f} / nginx, / haproxy`).join(" | ")} |`);
@@ -225,6 +231,9 @@ pools:
     console.log(`| ${c} | ${PROXIES.map((p) => fmt(c, m[p])).join(" | ")} | ${fulcrums.map((f) => `${ratio(f, "nginx")}, ${ratio(f, "haproxy")}`).join(" | ")} |`);
   }
 
+}
+
+async function idleRss(ports: Record<string, { redis: number }>, pids: Record<string, number>): Promise<void> {
   // Idle connections, one proxy at a time (each proxied connection costs the upstream one too).
   const rss: Record<string, { before: number; after: number }> = {};
   for (const p of PROXIES) {

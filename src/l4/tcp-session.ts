@@ -250,7 +250,9 @@ export class TcpSession implements Timed {
         this.attempt++; // events of the late connection are not this session's
         reject(new ConnectTimeout(`connect timed out after ${timeoutMs} ms`));
       }, timeoutMs);
-      runtime.connectTcp({ hostname: server.host, port: server.port, handlers, halfOpen: true }).then(
+      // Chunks may be lent (one read buffer per connection on Deno, not one per read): the client
+      // socket's write() copies what it cannot send at once.
+      runtime.connectTcp({ hostname: server.host, port: server.port, handlers, halfOpen: true, lendChunks: true }).then(
         (s) => { clearTimeout(timer); if (timedOut) s.destroy(); else resolve(s); },
         (e) => { clearTimeout(timer); if (!timedOut) reject(e); },
       );
