@@ -206,6 +206,17 @@ test("tcp: a connect that hangs times out after connect_timeout and is retried o
   assert.match(fulcrum.output(), /slow: upstream_timeout from 127\.0\.0\.1:\d+: slow\/127\.0\.0\.1:\d+: connect timed out after 300 ms/);
 });
 
+test("tcp: clients that reset right after connecting do not stop the listener", { skip }, async () => {
+  // A reset that lands before the accept made Deno's accept loop throw (ENOTCONN) and end.
+  await Promise.all(Array.from({ length: 100 }, () => new Promise<void>((resolve) => {
+    const s = net.connect({ port: port.rr, host: "127.0.0.1" });
+    s.once("connect", () => { s.resetAndDestroy(); resolve(); });
+    s.once("error", () => resolve());
+  })));
+  const [pong] = await resp(port.rr, [["PING"]]);
+  assert.equal(pong, "+PONG");
+});
+
 test("tcp: idle_timeout closes a session with no traffic either way", { skip }, async () => {
   const c = await TcpClient.connect(port.idle);
   assert.equal(await c.command(["PING"]), "+PONG");

@@ -60,7 +60,7 @@ class DenoTcp implements TcpSocket {
         this.handlers.data(buf.subarray(0, n));
       }
     } catch { /* reset or closed by us */ }
-    this.onClose();
+    this.destroy(); // a peer's FIN closes ours too (as Bun does), unless the socket is half-open
   }
 
   write(data: Uint8Array, offset = 0, length = data.length - offset): boolean {
@@ -160,16 +160,26 @@ export const runtime: Runtime = {
   async listenTcp(o) {
     if (o.tls) return listenTls(o);
     const listener = listening(o, () => Deno.listen({ hostname: o.hostname, port: o.port }));
+    let stopped = false;
     (async () => {
-      try {
-        for await (const conn of listener) {
-          const s = new DenoTcp(conn, { data() {}, drain() {}, close() {} }, 16384, true, o.halfOpen);
-          s.handlers = o.accept(s);
-          void s.read();
+      while (!stopped) {
+        let conn;
+        try {
+          conn = await listener.accept();
+        } catch (e) {
+          // Only a closed listener ends the loop. A client that reset before its accept (Deno
+          // reports ENOTCONN) must not stop the listener; anything else (EMFILE) is retried shortly.
+          if (stopped || e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) break;
+          const code = (e as { code?: string }).code;
+          if (code !== "ENOTCONN" && code !== "ECONNABORTED") await new Promise((r) => setTimeout(r, 50));
+          continue;
         }
-      } catch { /* listener closed */ }
+        const s = new DenoTcp(conn, { data() {}, drain() {}, close() {} }, 16384, true, o.halfOpen);
+        s.handlers = o.accept(s);
+        void s.read();
+      }
     })();
-    return { port: listener.addr.port, stop: async () => { try { listener.close(); } catch { /* closed */ } } };
+    return { port: listener.addr.port, stop: async () => { stopped = true; try { listener.close(); } catch { /* closed */ } } };
   },
   async connectTcp(o) {
     let conn;
