@@ -17,7 +17,7 @@ const GET = "GET / HTTP/1.0\r\nHost: pp.test\r\n\r\n";
 
 before(async () => {
   if (skip) return;
-  for (const name of ["nginx", "plain", "haproxy", "haproxyHttp", "v1", "v2", "accept", "strict", "http", "httpAccept"]) port[name] = await freePort();
+  for (const name of ["nginx", "plain", "plain2", "hashed", "haproxy", "haproxyHttp", "v1", "v2", "accept", "strict", "http", "httpAccept"]) port[name] = await freePort();
   nginx = await startNginx(`http {
   log_format pp '$proxy_protocol_addr:$proxy_protocol_port via $remote_addr';
   access_log $DIR/access.log pp;
@@ -29,6 +29,10 @@ before(async () => {
     listen 127.0.0.1:${port.plain};
     location / { return 200 "xff=$http_x_forwarded_for\\n"; }
   }
+  server {
+    listen 127.0.0.1:${port.plain2};
+    location / { return 200 "second xff=$http_x_forwarded_for\\n"; }
+  }
 }`, port.nginx);
   fulcrum = await startFulcrum(`
 listeners:
@@ -36,6 +40,7 @@ listeners:
   - { name: v2, bind: 127.0.0.1:${port.v2}, protocol: tcp, pool: nginx-v2 }
   - { name: accept, bind: 127.0.0.1:${port.accept}, protocol: tcp, pool: nginx-v1, accept_proxy: true }
   - { name: strict, bind: 127.0.0.1:${port.strict}, protocol: tcp, pool: nginx-v2, accept_proxy: true, preread_timeout: 500ms }
+  - { name: hashed, bind: 127.0.0.1:${port.hashed}, protocol: tcp, pool: hashed, accept_proxy: true }
   - { name: http, bind: 127.0.0.1:${port.http} }
   - { name: http-accept, bind: 127.0.0.1:${port.httpAccept}, accept_proxy: true }
 routes:
@@ -45,7 +50,8 @@ pools:
   nginx-v1: { send_proxy: v1, servers: [127.0.0.1:${port.nginx}] }
   nginx-v2: { send_proxy: v2, servers: [127.0.0.1:${port.nginx}] }
   plain: { servers: [127.0.0.1:${port.plain}] }
-`, 6);
+  hashed: { scheduler: sh, servers: [127.0.0.1:${port.plain}, 127.0.0.1:${port.plain2}] }
+`, 7);
   haproxy = await startHaproxy(`global
   maxconn 100
 defaults
@@ -144,4 +150,21 @@ test("proxy-protocol: an HTTP listener with accept_proxy closes a connection wit
   const c = await TcpClient.connect(port.httpAccept, "127.0.0.1", false, "127.0.0.9");
   assert.equal(await c.exchange(GET), "");
   await c.until(() => /http-accept: bad_proxy_header \(missing\) from 127\.0\.0\.9/.test(fulcrum.output()), 2000, "log line");
+});
+
+test("proxy-protocol: sh hashes the address an accepted header names: each client sticks, clients spread", { skip }, async () => {
+  const serverOf = new Map<string, Set<string>>();
+  for (let i = 1; i <= 16; i++) {
+    const client = `198.51.100.${i}`;
+    for (let k = 0; k < 2; k++) {
+      const c = await TcpClient.connect(port.hashed);
+      const text = await c.exchange(`PROXY TCP4 ${client} 127.0.0.1 ${40000 + k} ${port.hashed}\r\n${GET}`);
+      const set = serverOf.get(client) ?? new Set<string>();
+      set.add(text.includes("second") ? "second" : "first");
+      serverOf.set(client, set);
+    }
+  }
+  for (const [client, set] of serverOf) assert.equal(set.size, 1, `${client} reached both servers`);
+  const used = new Set([...serverOf.values()].map((s) => [...s][0]));
+  assert.equal(used.size, 2, "sixteen client addresses hash to both servers (all from 127.0.0.1 would hash to one)");
 });
