@@ -2,14 +2,18 @@
 // run, interleaved rounds, medians: small request/response (redis-benchmark GET of a 100-byte
 // value over kept connections), connections per second (redis-benchmark -k 0: a connection per
 // request), a bulk 1 GiB transfer (curl through the proxy from an nginx serving a 1 GiB file),
-// and the RSS of each proxy holding 10,000 idle connections (to redis-server). nginx runs without
+// a UDP case (dnsperf through the proxy to dnsmasq, a session per query as nginx proxy_responses 1
+// makes it; HAProxy has no UDP proxying), and the RSS of each proxy holding 10,000 idle
+// connections (to redis-server). nginx runs without
 // a master process, so its one process is the worker that serves (and whose RSS is measured).
 //
 //   bun bench/l4.bench.ts
 //   BENCH_ROUNDS=3 BENCH_PROXIES=nginx,haproxy,fulcrum-bun,fulcrum-deno BENCH_IDLE=10000 bun bench/l4.bench.ts
 //   BENCH_ROUNDS=0 bun bench/l4.bench.ts        idle-connection RSS only
+//   BENCH_CASES=udp-dns bun bench/l4.bench.ts    some cases only
 //
-// Needs nginx, haproxy, redis-server (with redis-benchmark) and curl (scripts/provision.ts). Prints Markdown.
+// Needs nginx (and libnginx-mod-stream), haproxy, redis-server (with redis-benchmark), curl,
+// dnsmasq and dnsperf. Prints Markdown.
 import net from "node:net";
 import { runtime, type Child } from "../src/runtime/index.ts";
 
@@ -107,8 +111,16 @@ async function openIdle(port: number, n: number): Promise<net.Socket[]> {
   return sockets;
 }
 
-const CASES = ["get-100B", "connects", "bulk-1GiB"] as const;
-type Case = typeof CASES[number];
+const ALL_CASES = ["get-100B", "connects", "bulk-1GiB", "udp-dns"] as const;
+type Case = typeof ALL_CASES[number];
+const CASES = (runtime.env("BENCH_CASES")?.split(",") ?? [...ALL_CASES]) as Case[];
+const UDP_SECONDS = 10;
+
+/** Queries per second dnsperf gets answered through the proxy. */
+async function dnsperf(port: number, queries: string): Promise<number> {
+  const out = await sh(["dnsperf", "-s", "127.0.0.1", "-p", String(port), "-d", queries, "-l", String(UDP_SECONDS), "-c", "20", "-q", "100"], { allowFail: true });
+  return Number(/Queries per second:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+}
 
 async function main(): Promise<void> {
   if (PROXIES.includes("nginx") && !(await runtime.exists(STREAM_MODULE))) {
@@ -117,9 +129,14 @@ async function main(): Promise<void> {
   }
   await sh(["mkdir", "-p", `${work}/www`]);
   await sh(["truncate", "-s", String(BULK_BYTES), `${work}/www/1g`]);
-  const redis = await freePort(), http = await freePort();
-  const ports: Record<string, { redis: number; bulk: number }> = {};
-  for (const p of PROXIES) ports[p] = { redis: await freePort(), bulk: await freePort() };
+  const redis = await freePort(), http = await freePort(), dns = await freePort();
+  const ports: Record<string, { redis: number; bulk: number; udp: number }> = {};
+  for (const p of PROXIES) ports[p] = { redis: await freePort(), bulk: await freePort(), udp: await freePort() };
+  await runtime.writeTextFile(`${work}/queries`, Array.from({ length: 100 }, (_, i) => `q${i}.bench.test A`).join("\n") + "\n");
+  if (CASES.includes("udp-dns")) {
+    start(["dnsmasq", "--no-daemon", `--port=${dns}`, "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
+      "--address=/bench.test/192.0.2.1", `--pid-file=${work}/dnsmasq.pid`, "--user=root", "--cache-size=0", "--dns-forward-max=10000"]);
+  }
 
   start(["redis-server", "--port", String(redis), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--maxclients", "30000", "--protected-mode", "no"]);
   await runtime.writeTextFile(`${work}/upstream.conf`, `worker_processes 1;
@@ -144,6 +161,7 @@ events { worker_connections ${FD_HARD_LIMIT - 100}; }
 stream {
   server { listen 127.0.0.1:${ports.nginx.redis} backlog=4096; proxy_pass 127.0.0.1:${redis}; }
   server { listen 127.0.0.1:${ports.nginx.bulk}; proxy_pass 127.0.0.1:${http}; }
+  server { listen 127.0.0.1:${ports.nginx.udp} udp; proxy_pass 127.0.0.1:${dns}; proxy_responses 1; proxy_timeout 30s; }
 }
 `);
       return ["nginx", "-p", work, "-c", `${work}/nginx.conf`];
@@ -177,15 +195,18 @@ backend bulk
       await runtime.writeTextFile(`${work}/fulcrum-${rt}.yaml`, `listeners:
   - { name: redis, bind: 127.0.0.1:${p.redis}, protocol: tcp, pool: redis, max_connections: 30000 }
   - { name: bulk, bind: 127.0.0.1:${p.bulk}, protocol: tcp, pool: bulk }
+  - { name: udp, bind: 127.0.0.1:${p.udp}, protocol: udp, pool: dns, responses: 1, max_connections: 30000 }
 pools:
   redis: { servers: [127.0.0.1:${redis}] }
   bulk: { servers: [127.0.0.1:${http}] }
+  dns: { servers: [127.0.0.1:${dns}] }
 `);
       const cli = [`${root}src/cli/main.ts`, "run", "--config", `${work}/fulcrum-${rt}.yaml`];
       return rt === "bun" ? [`${root}node_modules/.bin/bun`, ...cli] : [`${root}node_modules/.bin/deno`, "run", "-A", "--no-check", ...cli];
     };
   }
 
+  if (CASES.includes("udp-dns")) await new Promise((r) => setTimeout(r, 500)); // dnsmasq binds at once; no TCP port to wait on
   await waitPort(redis);
   await waitPort(http);
   await sh(["redis-cli", "-p", String(redis), "SET", "key:__rand_int__", "v".repeat(100)]);
@@ -203,13 +224,15 @@ pools:
   console.log(`${ROUNDS} interleaved rounds, medians. get-100B: redis-benchmark -c 50 -n ${REQUESTS} -t get (100-byte value); connects: redis-benchmark -k 0 -c 50 -n ${CONNECTS} -t ping_inline (one connection per request); bulk: curl of 1 GiB from nginx (sendfile).\n`);
 
   const results: Record<string, Record<Case, number[]>> = {};
-  for (const p of PROXIES) results[p] = { "get-100B": [], connects: [], "bulk-1GiB": [] };
+  for (const p of PROXIES) results[p] = { "get-100B": [], connects: [], "bulk-1GiB": [], "udp-dns": [] };
   for (let round = 0; round < ROUNDS; round++) {
     for (const c of CASES) {
       for (const p of PROXIES) {
+        if (c === "udp-dns" && p === "haproxy") continue; // HAProxy proxies no UDP
         const port = ports[p];
         const value = c === "get-100B" ? await redisBenchmark(port.redis, ["-c", "50", "-n", String(REQUESTS), "-t", "get"])
           : c === "connects" ? await redisBenchmark(port.redis, ["-k", "0", "-c", "50", "-n", String(CONNECTS), "-t", "ping_inline"])
+          : c === "udp-dns" ? await dnsperf(port.udp, `${work}/queries`)
           : await bulk(port.bulk);
         results[p][c].push(value);
         console.error(`round ${round + 1} ${c} ${p}: ${value.toFixed(0)}`);
@@ -221,13 +244,13 @@ pools:
 }
 
 function printThroughput(results: Record<string, Record<Case, number[]>>): void {
-  const fmt = (c: Case, v: number) => c === "bulk-1GiB" ? `${(v / 1024 ** 2).toFixed(0)} MiB/s` : `${v.toFixed(0)}/s`;
+  const fmt = (c: Case, v: number | undefined) => v === undefined ? "-" : c === "bulk-1GiB" ? `${(v / 1024 ** 2).toFixed(0)} MiB/s` : `${v.toFixed(0)}/s`;
   const fulcrums = PROXIES.filter((p) => p.startsWith("fulcrum"));
   console.log(`| case | ${PROXIES.join(" | ")} | ${fulcrums.map((f) => `${f} / nginx, / haproxy`).join(" | ")} |`);
   console.log(`|---|${PROXIES.map(() => "---:").join("|")}|${fulcrums.map(() => "---:").join("|")}|`);
   for (const c of CASES) {
     const m = Object.fromEntries(PROXIES.map((p) => [p, median(results[p][c])]));
-    const ratio = (f: string, peer: string) => m[peer] ? (m[f] / m[peer]).toFixed(2) : "-";
+    const ratio = (f: string, peer: string) => m[peer] && m[f] !== undefined ? (m[f] / m[peer]).toFixed(2) : "-";
     console.log(`| ${c} | ${PROXIES.map((p) => fmt(c, m[p])).join(" | ")} | ${fulcrums.map((f) => `${ratio(f, "nginx")}, ${ratio(f, "haproxy")}`).join(" | ")} |`);
   }
 
