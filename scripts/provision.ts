@@ -19,12 +19,12 @@ export interface PeerPackage {
 }
 
 export const PEERS = [
-  { pkg: "nginx", commands: ["nginx"], service: "nginx", neededBy: ["bench/l7.bench.ts", "bench/health.bench.ts", "bench/health-churn.bench.ts"] },
-  { pkg: "haproxy", commands: ["haproxy"], service: "haproxy", neededBy: ["bench/l7.bench.ts"] },
+  { pkg: "nginx", commands: ["nginx"], service: "nginx", neededBy: ["test/l4-proxy-protocol.test.ts", "bench/l7.bench.ts", "bench/l4.bench.ts", "bench/health.bench.ts", "bench/health-churn.bench.ts"] },
+  { pkg: "haproxy", commands: ["haproxy"], service: "haproxy", neededBy: ["test/l4-proxy-protocol.test.ts", "bench/l7.bench.ts", "bench/l4.bench.ts"] },
   { pkg: "wrk", commands: ["wrk"], neededBy: ["bench/l7.bench.ts", "bench/health-churn.bench.ts"] },
   { pkg: "curl", commands: ["curl"], neededBy: ["tests that use curl as the reference client"] },
   { pkg: "nghttp2-client", commands: ["nghttp", "h2load"], neededBy: ["test/h2.test.ts", "bench/h2.bench.ts"] },
-  { pkg: "openssl", commands: ["openssl"], neededBy: ["test/tls.test.ts", "test/health.test.ts (HTTPS check)"] },
+  { pkg: "openssl", commands: ["openssl"], neededBy: ["test/tls.test.ts", "test/l4-tls.test.ts", "test/health.test.ts (HTTPS check)"] },
   { pkg: "keepalived", commands: ["keepalived"], service: "keepalived", neededBy: ["test/vrrp-keepalived.test.ts", "bench/vrrp.bench.ts"] },
   { pkg: "iproute2", commands: ["ip"], neededBy: ["test/vrrp-*.test.ts", "test/health.test.ts (ICMP check)"] },
   { pkg: "iputils-ping", commands: ["ping"], neededBy: ["test/vrrp-lab.test.ts", "test/vrrp-features.test.ts"] },
@@ -32,6 +32,11 @@ export const PEERS = [
   { pkg: "tshark", commands: ["tshark"], neededBy: ["test/vrrp-features.test.ts (tshark)"] },
   { pkg: "etcd-server", commands: ["etcd"], service: "etcd", neededBy: ["test/discovery*.test.ts", "bench/etcd.bench.ts"] },
   { pkg: "etcd-client", commands: ["etcdctl"], neededBy: ["bench/etcd.bench.ts (the peer watcher)"] },
+  { pkg: "redis-server", commands: ["redis-server"], service: "redis-server", neededBy: ["test/l4-tcp.test.ts", "bench/l4.bench.ts"] },
+  { pkg: "dnsmasq-base", commands: ["dnsmasq"], neededBy: ["test/l4-udp.test.ts", "bench/l4.bench.ts"] },
+  { pkg: "dnsperf", commands: ["dnsperf"], neededBy: ["bench/l4.bench.ts"] },
+  { pkg: "bind9-dnsutils", commands: ["dig"], neededBy: ["test/l4-udp.test.ts"] },
+  { pkg: "python3", commands: ["python3"], neededBy: ["test/l4-tcp.test.ts (a listener that never accepts)"] },
   { pkg: "procps", commands: ["ps", "sysctl"], neededBy: ["test/health.test.ts (script and ICMP checks)"] },
 ] as const satisfies readonly PeerPackage[];
 

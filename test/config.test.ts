@@ -128,7 +128,7 @@ test("config: a full valid config normalizes with defaults", () => {
 
   assert.equal(config.hashSeed, 12345);
   const listenerDefaults = {
-    tls: null, http2: false, requestId: true,
+    tls: null, http2: false, requestId: true, acceptProxy: false,
     limits: {
       maxConnections: 10_000, maxHeaderBytes: 32_768, maxHeaderCount: 100, maxBodyBytes: 0,
       headerTimeoutMs: 10_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 75_000,
@@ -179,6 +179,7 @@ test("config: a full valid config normalizes with defaults", () => {
     },
     health: { checks: [], slowstartMs: 0, outlier: null, panicThreshold: 0, quorum: 1 },
     discovery: null,
+    l4: { sendProxy: null },
     servers: [
       {
         address: { host: "127.0.0.1", port: 9001 },
@@ -348,7 +349,7 @@ const LISTENER_ERRORS: [string, string, string][] = [
   ["missing listeners", `pools: { api: { servers: [127.0.0.1:9001] } }`, `listeners: expected a non-empty list of listeners, got nothing`],
   ["bind as a number", `listeners: [{ bind: 8080 }]`, `listeners[0].bind: expected "host:port", "[ipv6]:port" or ":port" with port 1..65535, got 8080`],
   ["port zero", `listeners: [{ bind: ":0" }]`, `listeners[0].bind: expected "host:port", "[ipv6]:port" or ":port" with port 1..65535, got ":0"`],
-  ["unknown protocol", `listeners: [{ bind: ":80", protocol: https }]`, `listeners[0].protocol: expected one of http, got "https" (did you mean "http"?)`],
+  ["unknown protocol", `listeners: [{ bind: ":80", protocol: https }]`, `listeners[0].protocol: expected one of http, tcp, udp, got "https" (did you mean "http"?)`],
   ["duplicate bind", `listeners: [{ bind: ":80" }, { name: other, bind: "0.0.0.0:80" }]`, `listeners[1].bind: expected a bind address no other listener uses, got 0.0.0.0:80 again (listeners[0])`],
   ["duplicate name", `listeners: [{ name: web, bind: ":80" }, { name: web, bind: ":81" }]`, `listeners[1].name: expected a unique listener name, got "web" again (listeners[0])`],
   ["listener that is a string", `listeners: [":80"]`, `listeners[0]: expected a listener mapping with bind, got ":80"`],

@@ -157,3 +157,36 @@ test("reload: systemd notify: READY=1, then RELOADING=1 and READY=1 around a rel
     await runtime.spawn(["rm", "-f", path]).exited;
   }
 });
+
+test("reload: an L4 tcp listener keeps its socket; an open session goes on; new sessions go to the new pool", async () => {
+  const net = await import("node:net");
+  const echo = (tag: string) => new Promise<import("node:net").Server>((resolve) => {
+    const s = net.createServer((c) => c.on("data", (d) => c.write(`${tag}:${d}`)));
+    s.listen(0, "127.0.0.1", () => resolve(s));
+  });
+  const [one, two] = [await echo("one"), await echo("two")];
+  const addr = (s: import("node:net").Server) => `127.0.0.1:${(s.address() as import("node:net").AddressInfo).port}`;
+  const port = await freePort();
+  const text = (server: string) => `listeners: [{ bind: "127.0.0.1:${port}", protocol: tcp, pool: db }]\npools:\n  db: { servers: [${server}] }\n`;
+  const file = await writeTemp(text(addr(one)));
+  const f = await startCli(["run", "--config", file], 1);
+  const talk = (c: import("node:net").Socket, msg: string) => new Promise<string>((resolve) => { c.once("data", (d) => resolve(String(d))); c.write(msg); });
+  try {
+    const open = net.connect(port, "127.0.0.1");
+    await new Promise((r) => open.once("connect", r));
+    assert.equal(await talk(open, "a"), "one:a");
+    await runtime.writeTextFile(file, text(addr(two)));
+    f.child.kill("SIGHUP");
+    await waitFor("generation 2", () => f.output().includes("generation 2 serving"), 10_000);
+    assert.equal(await talk(open, "b"), "one:b", "the open session goes on to its server");
+    const fresh = net.connect(port, "127.0.0.1");
+    await new Promise((r) => fresh.once("connect", r));
+    assert.equal(await talk(fresh, "c"), "two:c", "a new session goes to the new pool");
+    open.destroy();
+    fresh.destroy();
+  } finally {
+    assert.equal(await f.stop(), 0);
+    one.close();
+    two.close();
+  }
+});

@@ -9,6 +9,7 @@ import { HealthService } from "../health/service.ts";
 import { VrrpService } from "../vrrp/service.ts";
 import type { HealthSource } from "../vrrp/track.ts";
 import { DiscoveryService } from "../discovery/service.ts";
+import { L4Proxy } from "../l4/proxy.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { Config, PoolConfig } from "./schema.ts";
 
@@ -24,6 +25,8 @@ export class Generation {
     /** Null on a VRRP-only node (no listeners). */
     readonly edge: Edge | null,
     readonly discovery: DiscoveryService | null,
+    /** Null without tcp/udp listeners. */
+    readonly l4: L4Proxy | null = null,
   ) {}
 
   /** Null without a `vrrp:` section (made in start: a reload takes instances over there). */
@@ -42,7 +45,8 @@ export class Generation {
     for (const p of balancer.all()) if (p.config.discovery) discovery?.follow(p, p.config.discovery);
     const health = new HealthService(balancer, { previous: previous?.health });
     const edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
-    return new Generation(id, config, balancer, health, edge, discovery);
+    const l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
+    return new Generation(id, config, balancer, health, edge, discovery, l4);
   }
 
   /** Starts the parts in order: checks first, so a check that cannot run (ICMP without
@@ -57,6 +61,7 @@ export class Generation {
       this.started.push(this.health);
       if (this.discovery) { await this.discovery.start(); this.started.push(this.discovery); }
       if (this.edge) { await this.edge.start(previous?.edge ?? undefined); this.started.push(this.edge); }
+      if (this.l4) { await this.l4.start(previous?.l4 ?? undefined); this.started.push(this.l4); }
       if (this.config.vrrp) {
         this.vrrpService = new VrrpService(this.config.vrrp, undefined, health, previous?.vrrp ?? null);
         await this.vrrpService.start();
@@ -73,6 +78,7 @@ export class Generation {
   async stop(drainMs = 0): Promise<void> {
     for (const part of this.started.splice(0).reverse()) {
       if (part === this.edge) await this.edge.retire(drainMs);
+      else if (part === this.l4) await this.l4.retire(drainMs);
       else await part.stop();
     }
     this.balancer.stop();
@@ -86,9 +92,10 @@ export class Generation {
 
   /** One line per listener, with the port it bound. */
   listeningLines(): string[] {
-    const edge = this.edge;
-    if (!edge) return [];
-    return edge.config.listeners.map((l, i) =>
+    const edge = this.edge, l4 = this.l4;
+    const lines = !edge ? [] : edge.config.listeners.map((l, i) =>
       `fulcrum: listening on ${l.tls ? "https" : "http"}://${formatHostPort({ host: l.bind.host, port: edge.ports[i] })} (${l.name})`);
+    if (l4) lines.push(...l4.listenerConfigs.map((l, i) => `fulcrum: listening on ${l.protocol}://${formatHostPort({ host: l.bind.host, port: l4.ports[i] })} (${l.name})`));
+    return lines;
   }
 }

@@ -6,6 +6,7 @@
 import {
   Checker, describeValue, duration, integer, isMapping, type Mapping, type PathSegment, type SchemaIssue, valueOf,
 } from "../config/checker.ts";
+import type { HostPort } from "../config/address.ts";
 import { parseConfig, type ParseResult, type Validated } from "../config/load.ts";
 import { BALANCER_POOL_KEYS, type BalancerPoolConfig, readBalancerPool } from "../balancer/config.ts";
 import { type PoolHttpOptions, POOL_HTTP_KEYS, readPoolHttp } from "../edge/options.ts";
@@ -17,6 +18,7 @@ import { readVrrp, type VrrpConfig } from "../vrrp/config.ts";
 import {
   declaredDiscoveryKinds, type DiscoveryConfig, type DiscoveryKind, POOL_DISCOVERY_KEYS, readDiscovery, readPoolDiscovery,
 } from "../discovery/config.ts";
+import { type L4ListenerConfig, type PoolL4Options, POOL_L4_KEYS, readL4Listener, readPoolL4 } from "../l4/config.ts";
 
 /** A pool as every part sees it: the balancer's config, with the edge's and health's parts. */
 export interface PoolConfig extends BalancerPoolConfig {
@@ -24,6 +26,7 @@ export interface PoolConfig extends BalancerPoolConfig {
   health: PoolHealthConfig;
   /** Where the pool's servers also come from (src/discovery), or null. */
   discovery: DiscoveryKind | null;
+  l4: PoolL4Options;
 }
 
 export interface Config {
@@ -31,6 +34,8 @@ export interface Config {
   /** How long a stop or a reload lets requests in flight finish (nginx worker_shutdown_timeout). */
   drainTimeoutMs: number;
   listeners: ListenerConfig[];
+  /** tcp and udp listeners (src/l4). */
+  l4Listeners: L4ListenerConfig[];
   routes: RouteConfig[];
   pools: PoolConfig[];
   /** The `vrrp:` section (src/vrrp/config.ts), null when absent. */
@@ -49,13 +54,17 @@ interface Context {
   vrrpOnly: boolean;
   /** The kinds the `discovery:` section configures (a pool may name only these). */
   discoveryKinds: string[];
+  /** Whether any listener is http (the default protocol). */
+  httpListeners: boolean;
 }
 
 // Top-level sections; errors are reported in file order whatever order they are read in.
 const SECTIONS = {
   hash_seed: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "hash_seed", integer(0, 2 ** 32 - 1), null),
-  listeners: (c: Checker, ctx: Context) => ctx.vrrpOnly ? [] : readListeners(c, valueOf(ctx.raw, "listeners")),
-  routes: (c: Checker, ctx: Context) => readRoutes(c, valueOf(ctx.raw, "routes"), ctx),
+  listeners: (c: Checker, ctx: Context) => readAllListeners(c, ctx),
+  // HTTP routes; a file with only L4 listeners (they name their pools) needs none.
+  routes: (c: Checker, ctx: Context) =>
+    ctx.httpListeners || valueOf(ctx.raw, "routes") !== undefined ? readRoutes(c, valueOf(ctx.raw, "routes"), ctx) : [],
   pools: (c: Checker, ctx: Context) => ctx.vrrpOnly ? [] : readPools(c, valueOf(ctx.raw, "pools"), ctx),
   vrrp: (c: Checker, ctx: Context) => readVrrp(c, valueOf(ctx.raw, "vrrp"), ctx.poolNames),
   discovery: (c: Checker, ctx: Context) => readDiscovery(c, valueOf(ctx.raw, "discovery")),
@@ -68,6 +77,7 @@ const POOL_PARTS = {
   http: { keys: POOL_HTTP_KEYS, read: readPoolHttp },
   health: { keys: POOL_HEALTH_KEYS, read: readPoolHealth },
   discovery: { keys: POOL_DISCOVERY_KEYS, read: readPoolDiscovery },
+  l4: { keys: POOL_L4_KEYS, read: readPoolL4 },
 } as const;
 const POOL_KEYS = Object.values(POOL_PARTS).flatMap((part) => [...part.keys]);
 const POOL_NAME = /^[A-Za-z0-9_.-]+$/;
@@ -86,13 +96,16 @@ export function validateConfig(raw: unknown): Validated<Config> {
     poolNames: isMapping(raw.pools) ? Object.keys(raw.pools) : [],
     vrrpOnly: valueOf(raw, "vrrp") !== undefined && valueOf(raw, "listeners") === undefined && valueOf(raw, "pools") === undefined,
     discoveryKinds: declaredDiscoveryKinds(raw),
+    httpListeners: !Array.isArray(raw.listeners) || raw.listeners.some((l) => !isMapping(l) || (l.protocol ?? "http") === "http"),
   };
+  const listeners = SECTIONS.listeners(c, ctx);
   const config = {
     hashSeed: SECTIONS.hash_seed(c, ctx),
     drainTimeoutMs: SECTIONS.drain_timeout(c, ctx),
     vrrp: SECTIONS.vrrp(c, ctx),
     discovery: SECTIONS.discovery(c, ctx),
-    listeners: SECTIONS.listeners(c, ctx),
+    listeners: listeners.http,
+    l4Listeners: listeners.l4,
     pools: SECTIONS.pools(c, ctx),
     routes: SECTIONS.routes(c, ctx),
   };
@@ -134,7 +147,18 @@ function readPool(c: Checker, value: unknown, p: PathSegment[], name: string, ct
     http: POOL_PARTS.http.read(c, m, p),
     health: POOL_PARTS.health.read(c, m, p),
     discovery,
+    l4: POOL_PARTS.l4.read(c, m, p),
   };
+}
+
+/** The listeners section: the edge reads it and hands tcp and udp listeners to src/l4. */
+function readAllListeners(c: Checker, ctx: Context): { http: ListenerConfig[]; l4: L4ListenerConfig[] } {
+  const l4: L4ListenerConfig[] = [];
+  if (ctx.vrrpOnly) return { http: [], l4 };
+  const l4Reader = (protocol: "tcp" | "udp") => (c: Checker, m: Mapping, p: PathSegment[], base: { name: string; bind: HostPort }) =>
+    l4.push(readL4Listener(c, m, p, base, protocol, ctx.poolNames));
+  const http = readListeners(c, valueOf(ctx.raw, "listeners"), { tcp: l4Reader("tcp"), udp: l4Reader("udp") });
+  return { http, l4 };
 }
 
 export type { SchemaIssue };

@@ -48,7 +48,6 @@ const ROUTE_KEYS = [
   "request_headers", "response_headers",
 ] as const;
 const HEADER_REWRITE_KEYS = ["set", "add", "remove"] as const;
-const PROTOCOLS = ["http"] as const;
 const PATH_KEYS = ["path_prefix", "path", "path_regex"] as const;
 const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 9110 token: method and header-name characters
 const ROUTE_HOST = /^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$|^\[[0-9a-f:.]+\]$/;
@@ -56,7 +55,12 @@ const HEADER_VALUE = /^[^\r\n\0]*$/; // a CR or LF would split the header (respo
 
 // --------------------------------------------------------------------------------------- listeners
 
-export function readListeners(c: Checker, value: unknown): ListenerConfig[] {
+/** Reads a listener of another protocol (tcp and udp: src/l4/config.ts) from its mapping, with
+ * its own keys; name and bind are read and checked for uniqueness here, across all listeners. */
+export type ListenerReader = (c: Checker, m: Mapping, p: PathSegment[], base: { name: string; bind: HostPort }) => void;
+
+/** The http listeners; a listener of a protocol in `others` goes to that protocol's reader. */
+export function readListeners(c: Checker, value: unknown, others: Record<string, ListenerReader> = {}): ListenerConfig[] {
   const path = ["listeners"];
   const listeners: ListenerConfig[] = [];
   const binds = new FirstSeen();
@@ -65,14 +69,15 @@ export function readListeners(c: Checker, value: unknown): ListenerConfig[] {
     const p = [...path, i];
     const m = c.mapping(item, p, "a listener mapping with bind");
     if (m === undefined) return;
-    c.checkKeys(m, p, LISTENER_KEYS);
+    const protocol = c.optional(m, p, "protocol", choice(["http", ...Object.keys(others)]), "http");
+    const other = protocol === "http" ? undefined : others[protocol];
+    if (!other) c.checkKeys(m, p, LISTENER_KEYS);
     const bind = c.required(m, p, "bind", hostPort(false));
     const explicitName = c.optional(m, p, "name", string("a non-empty string"), undefined);
-    const protocol = c.optional(m, p, "protocol", choice(PROTOCOLS), "http");
     if (bind === undefined) return;
 
     const bindText = formatHostPort(bind);
-    const bindTwice = binds.check(bindText, i);
+    const bindTwice = binds.check(protocol === "udp" ? `udp ${bindText}` : bindText, i); // UDP ports are their own
     if (bindTwice !== undefined) {
       const message = `expected a bind address no other listener uses, got ${bindText} again (listeners[${bindTwice}])`;
       c.fail([...p, "bind"], message);
@@ -84,7 +89,8 @@ export function readListeners(c: Checker, value: unknown): ListenerConfig[] {
       const message = `expected a unique listener name, got ${JSON.stringify(name)} again (listeners[${nameTwice}])`;
       c.fail([...p, "name"], message);
     }
-    listeners.push({ name, bind, protocol, ...readListenerOptions(c, m, p) });
+    if (other) other(c, m, p, { name, bind });
+    else listeners.push({ name, bind, protocol: "http", ...readListenerOptions(c, m, p) });
   });
   return listeners;
 }

@@ -4,10 +4,11 @@ import {
   boolean, Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, string, valueOf,
 } from "../config/checker.ts";
 import type { BalancerPoolConfig } from "../balancer/config.ts";
+import type { PoolL4Options } from "../l4/config.ts";
 
 export const LISTENER_OPTION_KEYS = [
   "engine", "tls", "request_id", "max_connections", "max_header_size", "max_headers", "max_body_size",
-  "header_timeout", "body_timeout", "keepalive_timeout", "http2",
+  "header_timeout", "body_timeout", "keepalive_timeout", "http2", "accept_proxy",
 ] as const;
 export const POOL_HTTP_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "read_timeout", "protocol"] as const;
 
@@ -24,6 +25,8 @@ export interface ListenerOptions {
    * ones (default off), beside HTTP/1.1 on the same port. */
   http2: boolean;
   requestId: boolean;
+  /** Read a PROXY v1/v2 header first (src/l4/proxy-accept.ts): its client is the client. */
+  acceptProxy: boolean;
   limits: {
     maxConnections: number;
     maxHeaderBytes: number;
@@ -59,6 +62,8 @@ export type ListenerLimits = ListenerOptions["limits"];
 /** A pool config that carries the edge's part (the balancer's pools hand it back to the edge). */
 export interface HttpPoolConfig extends BalancerPoolConfig {
   http: PoolHttpOptions;
+  /** `send_proxy` (src/l4/config.ts), when the schema read it. */
+  l4?: PoolL4Options;
 }
 
 /** A pool's HTTP options. */
@@ -119,6 +124,7 @@ export function readListenerOptions(c: Checker, m: Mapping, p: PathSegment[]): L
     tls,
     http2: c.optional(m, p, "http2", boolean, tls !== null),
     requestId: c.optional(m, p, "request_id", boolean, true),
+    acceptProxy: c.optional(m, p, "accept_proxy", boolean, false),
     limits: {
       maxConnections: c.optional(m, p, "max_connections", integer(1, 1_000_000), 10_000),
       maxHeaderBytes: c.optional(m, p, "max_header_size", size(1024 * 1024), 32 * 1024),

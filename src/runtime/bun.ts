@@ -25,11 +25,14 @@ class BunTcp implements TcpSocket {
   private ending = false;
   private closed = false;
   private blocked = false;
+  private shuttingDown = false;
 
-  constructor(private readonly raw: any, public handlers: TcpHandlers) {}
+  constructor(private readonly raw: any, public handlers: TcpHandlers, private readonly halfOpen = false) {}
 
   get remoteAddress(): string { return this.raw.remoteAddress; }
   get remotePort(): number { return this.raw.remotePort ?? 0; }
+  get localAddress(): string { return this.raw.localAddress ?? ""; }
+  get localPort(): number { return this.raw.localPort ?? 0; }
   get pending(): number { return this.queue.bytes; }
 
   write(data: Uint8Array, offset = 0, length = data.length - offset, keep = false): boolean {
@@ -52,6 +55,7 @@ class BunTcp implements TcpSocket {
     this.queue.flush((d) => this.raw.write(d));
     if (!this.queue.empty) return;
     if (this.ending) { this.raw.end(); return; }
+    if (this.shuttingDown) { this.shuttingDown = false; this.raw.shutdown(); }
     if (this.blocked) { this.blocked = false; this.handlers.drain(); }
   }
 
@@ -65,6 +69,16 @@ class BunTcp implements TcpSocket {
     if (this.closed) return;
     this.queue.clear();
     this.raw.terminate();
+  }
+
+  shutdown(): void {
+    if (this.closed) return;
+    if (this.queue.empty) this.raw.shutdown();
+    else this.shuttingDown = true;
+  }
+
+  onEnd(): void {
+    if (this.halfOpen && !this.closed) this.handlers.peerEnded?.();
   }
 
   pause(): void { this.raw.pause(); }
@@ -86,6 +100,7 @@ const bunSocketHandlers = {
   data: (raw: any, chunk: Uint8Array) => raw.data?.handlers.data(chunk),
   drain: (raw: any) => raw.data?.onDrain(),
   close: (raw: any) => raw.data?.onClose(),
+  end: (raw: any) => raw.data?.onEnd(),
   error: (raw: any) => raw.data?.onClose(),
 };
 
@@ -122,11 +137,12 @@ export const runtime: Runtime = {
     const listener = listening(o, () => Bun.listen({
       hostname: o.hostname,
       port: o.port,
+      allowHalfOpen: o.halfOpen ?? false,
       socket: {
         ...bunSocketHandlers,
         open(raw: any) {
           raw.setNoDelay(true);
-          const s = new BunTcp(raw, { data() {}, drain() {}, close() {} });
+          const s = new BunTcp(raw, { data() {}, drain() {}, close() {} }, o.halfOpen);
           raw.data = s;
           s.handlers = o.accept(s);
         },
@@ -139,9 +155,10 @@ export const runtime: Runtime = {
       const raw = await Bun.connect({
         hostname: o.hostname,
         port: o.port,
+        allowHalfOpen: o.halfOpen ?? false,
         socket: {
           ...bunSocketHandlers,
-          open(raw: any) { raw.setNoDelay(true); raw.data = new BunTcp(raw, o.handlers); },
+          open(raw: any) { raw.setNoDelay(true); raw.data = new BunTcp(raw, o.handlers, o.halfOpen); },
         },
       });
       return raw.data as BunTcp;

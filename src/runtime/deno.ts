@@ -25,9 +25,12 @@ class DenoTcp implements TcpSocket {
   private ending = false;
   private closed = false;
   private blocked = false;
+  private shuttingDown = false;
   private paused: { resume: () => void; wait: Promise<void> } | null = null;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
 
   /** One buffer for every read when chunks are lent (see ConnectTcpOptions.lendChunks). It
    * starts at readSize and doubles, up to LENT_MAX, each time a read fills it: a connection that
@@ -36,11 +39,16 @@ class DenoTcp implements TcpSocket {
   private lent: Uint8Array | null;
   readonly chunksOwned: boolean;
 
-  constructor(private readonly conn: any, public handlers: TcpHandlers, private readonly readSize = 65536, lendChunks = false) {
+  constructor(
+    private readonly conn: any, public handlers: TcpHandlers, private readonly readSize = 65536, lendChunks = false,
+    private readonly halfOpen = false,
+  ) {
     this.lent = lendChunks ? new Uint8Array(readSize) : null;
     this.chunksOwned = !lendChunks;
     this.remoteAddress = conn.remoteAddr?.hostname ?? "";
     this.remotePort = conn.remoteAddr?.port ?? 0;
+    this.localAddress = conn.localAddr?.hostname ?? "";
+    this.localPort = conn.localAddr?.port ?? 0;
     try { conn.setNoDelay(true); } catch { /* not TCP */ }
   }
 
@@ -53,13 +61,17 @@ class DenoTcp implements TcpSocket {
         if (this.closed) break;
         const buf = this.lent ?? new Uint8Array(this.readSize);
         const n = await this.conn.read(buf);
-        if (n === null) break;
+        if (n === null) {
+          // Half-open: the peer's FIN is reported; the owner ends the socket later.
+          if (this.halfOpen && this.handlers.peerEnded && !this.closed) { this.handlers.peerEnded(); return; }
+          break;
+        }
         this.handlers.data(buf.subarray(0, n));
         // The handler is done with a lent chunk once data() returns: the buffer may be replaced.
         if (this.lent !== null && n === this.lent.length && n < LENT_MAX) this.lent = new Uint8Array(n * 2);
       }
     } catch { /* reset or closed by us */ }
-    this.onClose();
+    this.destroy(); // a peer's FIN closes ours too (as Bun does), unless the socket is half-open
   }
 
   write(data: Uint8Array, offset = 0, length = data.length - offset, keep = false): boolean {
@@ -85,6 +97,18 @@ class DenoTcp implements TcpSocket {
     }
     this.writing = false;
     if (this.ending && this.queue.empty) this.destroy();
+    else if (this.shuttingDown && this.queue.empty) this.closeWrite();
+  }
+
+  shutdown(): void {
+    this.shuttingDown = true;
+    if (!this.writing && this.queue.empty) this.closeWrite();
+  }
+
+  private closeWrite(): void {
+    this.shuttingDown = false;
+    if (this.closed) return;
+    try { this.conn.closeWrite(); } catch { /* already closed */ }
   }
 
   end(): void {
@@ -149,16 +173,26 @@ export const runtime: Runtime = {
   async listenTcp(o) {
     if (o.tls) return listenTls(o);
     const listener = listening(o, () => Deno.listen({ hostname: o.hostname, port: o.port }));
+    let stopped = false;
     (async () => {
-      try {
-        for await (const conn of listener) {
-          const s = new DenoTcp(conn, { data() {}, drain() {}, close() {} }, 16384, true);
-          s.handlers = o.accept(s);
-          void s.read();
+      while (!stopped) {
+        let conn;
+        try {
+          conn = await listener.accept();
+        } catch (e) {
+          // Only a closed listener ends the loop. A client that reset before its accept (Deno
+          // reports ENOTCONN) must not stop the listener; anything else (EMFILE) is retried shortly.
+          if (stopped || e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) break;
+          const code = (e as { code?: string }).code;
+          if (code !== "ENOTCONN" && code !== "ECONNABORTED") await new Promise((r) => setTimeout(r, 50));
+          continue;
         }
-      } catch { /* listener closed */ }
+        const s = new DenoTcp(conn, { data() {}, drain() {}, close() {} }, 16384, true, o.halfOpen);
+        s.handlers = o.accept(s);
+        void s.read();
+      }
     })();
-    const close = () => { try { listener.close(); } catch { /* closed */ } };
+    const close = () => { stopped = true; try { listener.close(); } catch { /* closed */ } };
     return { port: listener.addr.port, close, stop: async () => close() };
   },
   async connectTcp(o) {
@@ -168,7 +202,7 @@ export const runtime: Runtime = {
     } catch (e) {
       throw new UpstreamError(e instanceof Deno.errors.ConnectionRefused ? "refused" : "failed", String((e as Error).message));
     }
-    const s = new DenoTcp(conn, o.handlers, o.readSize ?? (o.lendChunks ? 16384 : 65536), o.lendChunks ?? false);
+    const s = new DenoTcp(conn, o.handlers, o.readSize ?? (o.lendChunks ? 16384 : 65536), o.lendChunks ?? false, o.halfOpen);
     void s.read();
     return s;
   },

@@ -10,11 +10,15 @@ class NodeTcp implements TcpSocket {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly alpnProtocol: string | null;
+  readonly localAddress: string;
+  readonly localPort: number;
 
   constructor(private readonly s: net.Socket, public handlers: TcpHandlers) {
     this.remoteAddress = (s.remoteAddress ?? "").replace(/^::ffff:/, "");
     this.remotePort = s.remotePort ?? 0;
     this.alpnProtocol = (s as tls.TLSSocket).alpnProtocol || null;
+    this.localAddress = (s.localAddress ?? "").replace(/^::ffff:/, "");
+    this.localPort = s.localPort ?? 0;
     s.setNoDelay(true);
     s.on("data", (d: Uint8Array) => this.handlers.data(d));
     s.on("drain", () => this.handlers.drain());
@@ -34,6 +38,7 @@ class NodeTcp implements TcpSocket {
   }
 
   end(): void { this.s.end(); }
+  shutdown(): void { this.s.end(); }
   destroy(): void { this.s.destroy(); this.onClose(); }
   pause(): void { this.s.pause(); }
   resume(): void { this.s.resume(); }

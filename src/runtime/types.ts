@@ -61,6 +61,9 @@ export function listening<T>(o: { hostname: string; port: number }, listen: () =
 export interface TcpSocket {
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** The address and port the connection arrived at (a PROXY header's destination). */
+  readonly localAddress: string;
+  readonly localPort: number;
   /** Sends data[offset, offset + length); false once more than the high-water mark is queued
    * (stop producing and wait for drain). What it cannot send at once it copies, unless `keep`:
    * the caller hands `data` over and never changes it again, so the socket queues a view. */
@@ -75,6 +78,9 @@ export interface TcpSocket {
   end(): void;
   /** Closes now, dropping queued bytes. */
   destroy(): void;
+  /** Half-close: sends FIN once the queued bytes are written and goes on reading. For sockets
+   * opened with `halfOpen` (the L4 proxy passes a client's FIN on to its server). */
+  shutdown(): void;
   /** Stops delivering data until resume(): backpressure towards the peer. */
   pause(): void;
   resume(): void;
@@ -88,6 +94,9 @@ export interface TcpHandlers {
   drain(): void;
   /** The connection is gone (either side), once. */
   close(): void;
+  /** The peer sent FIN (sockets opened with `halfOpen`): no more data comes, writes still go
+   * out, and the socket stays open until its owner ends it. */
+  peerEnded?(): void;
 }
 
 export interface TcpListener {
@@ -118,6 +127,8 @@ export interface ListenTcpOptions {
   /** Called for each accepted connection; returns its handlers. Data chunks of accepted
    * connections are lent: valid only during the data() call (copy what you keep). */
   accept(socket: TcpSocket): TcpHandlers;
+  /** A peer's FIN is reported through `peerEnded` and leaves the socket open (plain TCP only). */
+  halfOpen?: boolean;
 }
 
 export interface ConnectTcpOptions {
@@ -130,6 +141,8 @@ export interface ConnectTcpOptions {
   /** Data chunks are lent: valid only during the data() call, so the runtime may read every
    * chunk into one buffer (Deno); the handler copies what it keeps. Default: fresh chunks. */
   lendChunks?: boolean;
+  /** A peer's FIN is reported through `peerEnded` and leaves the socket open. */
+  halfOpen?: boolean;
 }
 
 export interface Child {

@@ -69,7 +69,7 @@ export async function startCli(args: string[], listeners = 1, options: StartOpti
     const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`fulcrum did not start:\n${out}`)); }, 15_000);
     const onText = (s: string) => {
       out += s;
-      for (const m of s.matchAll(/listening on (https?:\/\/\S+)/g)) urls.push(m[1]);
+      for (const m of s.matchAll(/listening on ((?:https?|tcp|udp):\/\/\S+)/g)) urls.push(m[1]);
       if (urls.length >= listeners) { clearTimeout(timer); resolve(); }
     };
     collect(child.stdout, onText).catch(() => {});

@@ -27,6 +27,8 @@ export interface StreamWork {
 /** What a stream needs of its connection. */
 export interface StreamHost {
   readonly address: string;
+  /** The client connection's own socket (for the PROXY header a pool may send). */
+  readonly socket: TcpSocket;
   readonly proto: "http" | "https";
   readonly realIpLine: Uint8Array;
   readonly xffLine: Uint8Array;
@@ -57,6 +59,11 @@ export class H2Stream implements ExchangeClient {
   closeAfterResponse = false;
   // HTTP/2 connections retire with a GOAWAY (connection.ts), not per response.
   readonly retiring = false;
+
+  /** The client, as a `send_proxy` pool names it upstream. */
+  get peer(): { address: string; port: number } {
+    return { address: this.host.socket.remoteAddress, port: this.host.socket.remotePort };
+  }
   readonly requestOut = new Scratch(512);
   readonly responseOut = new Scratch(512);
   readonly socket: TcpSocket;
@@ -214,6 +221,8 @@ class StreamSocket implements TcpSocket {
   constructor(private readonly stream: H2Stream) {}
   get remoteAddress(): string { return this.stream.host.address; }
   readonly remotePort = 0;
+  get localAddress(): string { return this.stream.host.socket.localAddress; }
+  get localPort(): number { return this.stream.host.socket.localPort; }
   /** Request data comes out of frames that may share a read: never the exchange's to keep. */
   readonly chunksOwned = false;
   get pending(): number { return this.stream.queued; }
@@ -221,6 +230,7 @@ class StreamSocket implements TcpSocket {
     return this.stream.responseBytes(offset === 0 && length === data.length ? data : data.subarray(offset, offset + length));
   }
   end(): void { this.stream.finishBody(); }
+  shutdown(): void { this.stream.finishBody(); }
   destroy(): void { this.stream.reset(); }
   pause(): void {}
   resume(): void {}

@@ -57,8 +57,12 @@ export class ClientConn implements TcpHandlers, Timed {
   readonly realIpLine: Uint8Array;
   readonly xffLine: Uint8Array;
 
-  constructor(readonly socket: TcpSocket, private readonly listener: ConnectionHost) {
-    this.address = socket.remoteAddress;
+  /** The client: the socket's peer, or the one an accepted PROXY header names. */
+  readonly peer: { address: string; port: number };
+
+  constructor(readonly socket: TcpSocket, private readonly listener: ConnectionHost, peer?: { address: string; port: number }) {
+    this.peer = peer ?? { address: socket.remoteAddress, port: socket.remotePort };
+    this.address = this.peer.address;
     this.index = indexFor(listener.limits.maxHeaderCount);
     this.realIpLine = latin1Bytes(`X-Real-IP: ${this.address}\r\n`);
     this.xffLine = latin1Bytes(`X-Forwarded-For: ${this.address}\r\n`);

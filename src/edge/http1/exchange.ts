@@ -20,11 +20,14 @@ import type { Scratch } from "../../http1/bytes.ts";
 import type { UpstreamHeadContext } from "./heads-out.ts";
 import type { RouteConfig } from "../config.ts";
 import { type FailureKind, mayRetry } from "../retry.ts";
+import { encodeProxyHeader, type Endpoint } from "../../l4/proxy-protocol.ts";
 
 /** What an exchange needs of the client connection it answers (ClientConn implements it; the
  * interface lives here so the dependency points one way). */
 export interface ExchangeClient extends UpstreamHeadContext {
   readonly socket: TcpSocket;
+  /** The client address and port (a PROXY header's when the listener accepts one). */
+  readonly peer: Endpoint;
   readonly deadlines: DeadlineSweep;
   readonly stats: EdgeStats;
   /** Scratch for the upstream request head and the client response head. */
@@ -194,7 +197,9 @@ export class Exchange implements UpstreamUser, Timed {
       return;
     }
     this.server = server;
-    const idle = this.pool.upstreams.take(server.host, server.port);
+    // A connection that began with a PROXY header speaks for one client: never shared.
+    const sendProxy = this.pool.config.l4?.sendProxy ?? null;
+    const idle = sendProxy ? null : this.pool.upstreams.take(server.host, server.port);
     if (idle) {
       idle.user = this;
       this.send(idle);
@@ -203,8 +208,12 @@ export class Exchange implements UpstreamUser, Timed {
     this.connecting = true;
     this.pool.upstreams.connect(server.host, server.port, this, this.pool.config.connectTimeoutMs).then((conn) => {
       this.connecting = false;
-      if (this.finished) conn.socket.destroy();
-      else this.send(conn);
+      if (this.finished) { conn.socket.destroy(); return; }
+      if (sendProxy) {
+        const local = { address: this.client.socket.localAddress, port: this.client.socket.localPort };
+        conn.socket.write(encodeProxyHeader(sendProxy, this.client.peer, local));
+      }
+      this.send(conn);
     }, (e) => {
       this.connecting = false;
       if (this.finished) return;
@@ -436,7 +445,8 @@ export class Exchange implements UpstreamUser, Timed {
     this.client.deadlines.unwatch(this);
     if (this.conn) {
       if (this.upstreamPaused) this.conn.socket.resume();
-      this.pool.upstreams.release(this.conn, clean && this.res!.keepAlive && this.bodyComplete);
+      const shared = !this.pool.config.l4?.sendProxy;
+      this.pool.upstreams.release(this.conn, shared && clean && this.res!.keepAlive && this.bodyComplete);
       this.conn = null;
     }
     this.releaseServer();

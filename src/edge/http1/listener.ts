@@ -13,6 +13,7 @@ import { K_X_REQUEST_ID } from "../../http1/head-scan.ts";
 import { H2Connection, type H2Host } from "../h2/connection.ts";
 import { PrefaceSniffer } from "../h2/sniff.ts";
 import { H2UpstreamPool } from "../h2/upstream.ts";
+import { acceptProxyHeader } from "../../l4/proxy-accept.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 /** A retired generation's idle keep-alive connection closes after this long without a request:
@@ -93,6 +94,16 @@ export class SocketListener implements ConnectionHost, H2Host {
       socket.destroy();
       return NO_HANDLERS;
     }
+    if (this.config.acceptProxy) {
+      return acceptProxyHeader(socket, this.limits.headerTimeoutMs, (client, rest) => {
+        const conn = this.openH1(socket, client);
+        if (rest.length > 0) conn.data(rest);
+        return conn;
+      }, (why, reason) => {
+        this.stats.errors.bad_proxy_header++;
+        console.error(`fulcrum: ${this.config.name}: bad_proxy_header (${why}) from ${socket.remoteAddress}: ${reason}`);
+      });
+    }
     if (socket.alpnProtocol === "h2") return this.openH2(socket);
     if (!this.tls && this.config.http2) {
       return new PrefaceSniffer(socket, this.deadlines, this.limits.idleTimeoutMs, () => this.openH2(socket), () => this.openH1(socket));
@@ -117,8 +128,9 @@ export class SocketListener implements ConnectionHost, H2Host {
     await this.stop();
   }
 
-  private openH1(socket: TcpSocket): ClientConn {
-    const conn = new ClientConn(socket, this);
+  /** `peer`: the client a PROXY header named (accept_proxy), instead of the socket's peer. */
+  private openH1(socket: TcpSocket, peer?: { address: string; port: number }): ClientConn {
+    const conn = new ClientConn(socket, this, peer);
     this.conns.add(conn);
     return conn;
   }

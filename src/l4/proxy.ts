@@ -1,0 +1,59 @@
+// The L4 socket proxy: the tcp (and udp) listeners of a generation, over the balancer's pools.
+import type { PoolSet } from "../balancer/balancer.ts";
+import type { Pool } from "../balancer/pool.ts";
+import { DeadlineSweep } from "../core/timer.ts";
+import type { L4ListenerConfig } from "./config.ts";
+import { L4Stats } from "./stats.ts";
+import type { L4PoolConfig } from "./tcp-session.ts";
+import { TcpProxyListener } from "./tcp-listener.ts";
+import { UdpProxyListener } from "./udp.ts";
+
+export class L4Proxy {
+  readonly stats = new L4Stats();
+  /** The port each listener bound, in config order (the config may say 0). */
+  readonly ports: number[] = [];
+  private readonly pools = new Map<string, Pool<L4PoolConfig>>();
+  private readonly deadlines = new DeadlineSweep();
+  private readonly listeners: (TcpProxyListener | UdpProxyListener)[] = [];
+  private readonly unwatch: () => void;
+
+  constructor(readonly listenerConfigs: readonly L4ListenerConfig[], balancer: PoolSet<L4PoolConfig>) {
+    for (const p of balancer.all()) this.pools.set(p.name, p);
+    this.unwatch = balancer.onPools(({ type, pool }) => {
+      if (type === "added") this.pools.set(pool.name, pool);
+      else this.pools.delete(pool.name);
+    });
+  }
+
+  /** Opens the listeners; after a reload, `previous` is the proxy serving now: a listener of the
+   * same protocol on the same address takes over its socket (no moment without a listener). */
+  async start(previous?: L4Proxy): Promise<void> {
+    for (const l of this.listenerConfigs) {
+      const same = previous?.listeners.find((p) => p.config.protocol === l.protocol &&
+        p.config.bind.host === l.bind.host && p.config.bind.port === l.bind.port);
+      let port: number;
+      if (l.protocol === "udp") {
+        const listener = new UdpProxyListener(l, this.pools, this.stats, this.deadlines);
+        port = await listener.start(same instanceof UdpProxyListener ? same : undefined);
+        this.listeners.push(listener);
+      } else {
+        const listener = new TcpProxyListener(l, this.pools, this.stats, this.deadlines);
+        port = await listener.start(same instanceof TcpProxyListener ? same : undefined);
+        this.listeners.push(listener);
+      }
+      this.ports.push(port);
+    }
+  }
+
+  /** Stops accepting what no successor took over; sessions finish within `timeoutMs`. */
+  async retire(timeoutMs: number): Promise<void> {
+    await Promise.all(this.listeners.map((l) => l.retire(timeoutMs)));
+    await this.stop();
+  }
+
+  async stop(): Promise<void> {
+    this.unwatch();
+    await Promise.all(this.listeners.map((l) => l.stop()));
+    this.deadlines.stop();
+  }
+}

@@ -1,0 +1,83 @@
+// A tcp listener of the L4 proxy: accepts connections (half-open, so a client's FIN is passed on
+// rather than closing) and gives each a TcpSession, up to max_connections.
+import { runtime } from "../runtime/index.ts";
+import type { TcpListener, TcpSocket } from "../runtime/types.ts";
+import type { Pool } from "../balancer/pool.ts";
+import type { DeadlineSweep } from "../core/timer.ts";
+import type { L4ListenerConfig } from "./config.ts";
+import type { L4Stats } from "./stats.ts";
+import { type L4PoolConfig, TcpSession, type TcpSessionHost } from "./tcp-session.ts";
+
+const NO_HANDLERS = { data() {}, drain() {}, close() {} };
+
+export class TcpProxyListener implements TcpSessionHost {
+  private readonly sessions = new Set<TcpSession>();
+  private server: TcpListener | null = null;
+  /** Where the listening socket sends what it accepts; shared along reloads (the socket stays). */
+  private acceptor: { current: TcpProxyListener } = { current: this };
+
+  constructor(
+    readonly config: L4ListenerConfig,
+    private readonly pools: ReadonlyMap<string, Pool<L4PoolConfig>>,
+    readonly stats: L4Stats,
+    readonly deadlines: DeadlineSweep,
+  ) {}
+
+  /** Listens, or takes over `previous`'s socket on the same address (a reload); returns the port. */
+  async start(previous?: TcpProxyListener): Promise<number> {
+    if (previous?.server) {
+      this.server = previous.server;
+      previous.server = null;
+      this.acceptor = previous.acceptor;
+      this.acceptor.current = this;
+      return this.server.port;
+    }
+    const acceptor = this.acceptor;
+    this.server = await runtime.listenTcp({
+      hostname: this.config.bind.host,
+      port: this.config.bind.port,
+      halfOpen: true,
+      accept: (socket: TcpSocket) => acceptor.current.accept(socket),
+    });
+    return this.server.port;
+  }
+
+  private accept(socket: TcpSocket) {
+    if (this.sessions.size >= this.config.maxConnections) {
+      this.stats.errors.too_many_connections++;
+      socket.destroy();
+      return NO_HANDLERS;
+    }
+    this.stats.sessions++;
+    const session = new TcpSession(this, socket);
+    this.sessions.add(session);
+    return session.handlers;
+  }
+
+  /** A reload or a stop: accept no more (unless a successor took the socket); sessions go on
+   * until they end or `timeoutMs` passed, then they are cut. */
+  async retire(timeoutMs: number): Promise<void> {
+    this.server?.close();
+    const deadline = Date.now() + timeoutMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await this.stop();
+  }
+
+  pool(name: string): Pool<L4PoolConfig> | undefined {
+    return this.pools.get(name);
+  }
+
+  ended(session: TcpSession): void {
+    this.sessions.delete(session);
+  }
+
+  get connections(): number {
+    return this.sessions.size;
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.stop();
+    for (const s of [...this.sessions]) s.destroy();
+    this.sessions.clear();
+  }
+}

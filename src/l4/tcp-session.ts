@@ -1,0 +1,338 @@
+// One proxied TCP connection: preread (a PROXY header in, a ClientHello for SNI routing), a
+// server picked through the balancer (counted active there until the session ends), connect with
+// a timeout and a retry on another server while nothing was sent, then a splice both ways with
+// back-pressure (a side whose peer has more than the socket's high-water mark unsent is paused),
+// half-close passed on, and idle and session timeouts.
+import { runtime } from "../runtime/index.ts";
+import { type TcpHandlers, type TcpSocket, UpstreamError } from "../runtime/types.ts";
+import type { Pool, Server } from "../balancer/pool.ts";
+import type { BalancerPoolConfig } from "../balancer/config.ts";
+import type { DeadlineSweep, Timed } from "../core/timer.ts";
+import { formatHostPort } from "../config/address.ts";
+import type { L4ListenerConfig, PoolL4Options } from "./config.ts";
+import type { L4ErrorKind, L4Stats } from "./stats.ts";
+import { encodeProxyHeader, type Endpoint, parseProxyHeader } from "./proxy-protocol.ts";
+import { parseClientHello } from "./client-hello.ts";
+import { defaultSniRoute, routeForSni } from "./sni-routes.ts";
+
+/** A pool config with the L4 keys (the balancer's pools hand it back). */
+export interface L4PoolConfig extends BalancerPoolConfig {
+  l4: PoolL4Options;
+}
+
+/** What a session needs of its listener. */
+export interface TcpSessionHost {
+  readonly config: L4ListenerConfig;
+  readonly stats: L4Stats;
+  readonly deadlines: DeadlineSweep;
+  pool(name: string): Pool<L4PoolConfig> | undefined;
+  ended(session: TcpSession): void;
+}
+
+/** Client bytes held while a server is being connected; past this the client is paused. */
+const HOLD_LIMIT = 256 * 1024;
+
+const PROXY_ERRORS = { missing: "proxy_header_missing", too_long: "proxy_header_too_long", malformed: "proxy_header_malformed" } as const;
+
+class ConnectTimeout extends Error {}
+
+export class TcpSession implements Timed {
+  deadline = 0;
+  private phase: "preread" | "connecting" | "open" | "closed" = "preread";
+  /** Client bytes not yet sent to a server (preread, or while connecting). */
+  private held: Uint8Array[] = [];
+  private heldBytes = 0;
+  private client: Endpoint;
+  private readonly local: Endpoint;
+  /** The ClientHello's server name, or a PROXY v2 authority: sent on in a v2 header. */
+  private authority: string | null = null;
+  private proxyHeaderRead: boolean;
+  private pool: Pool<L4PoolConfig> | null = null;
+  private server: Server | null = null;
+  private upstream: TcpSocket | null = null;
+  private attempt = 0;
+  private clientEnded = false;
+  private upstreamEnded = false;
+  private clientPaused = false;
+  private upstreamPaused = false;
+  private lastActive: number;
+  private readonly started: number;
+  private readonly prereadUntil: number;
+
+  readonly handlers: TcpHandlers = {
+    data: (chunk) => this.onClientData(chunk),
+    drain: () => this.onClientDrain(),
+    close: () => this.onClientClose(),
+    peerEnded: () => this.onClientEnd(),
+  };
+
+  constructor(private readonly host: TcpSessionHost, private readonly socket: TcpSocket) {
+    const c = host.config;
+    this.client = { address: socket.remoteAddress, port: socket.remotePort };
+    this.local = { address: socket.localAddress || c.bind.host, port: socket.localPort || c.bind.port };
+    this.proxyHeaderRead = !c.acceptProxy;
+    // The sweep's clock is for the data path (a field read); a session's start reads the real one.
+    this.started = this.lastActive = Date.now();
+    this.prereadUntil = this.started + c.prereadTimeoutMs;
+    host.deadlines.watch(this);
+    this.arm();
+    if (this.proxyHeaderRead && c.routes.length === 0) this.choose(c.pool!);
+  }
+
+  /** Ends the session now (the listener stops). */
+  destroy(): void {
+    this.finish();
+    this.socket.destroy();
+    this.upstream?.destroy();
+  }
+
+  expire(): void {
+    if (this.phase === "closed") return;
+    const now = Date.now();
+    const c = this.host.config;
+    let kind: L4ErrorKind | null = null;
+    if (this.phase === "preread" && now >= this.prereadUntil) kind = "preread_timeout";
+    else if (c.sessionTimeoutMs > 0 && now >= this.started + c.sessionTimeoutMs) kind = "session_timeout";
+    else if (now >= this.lastActive + c.idleTimeoutMs) kind = "idle_timeout";
+    if (kind === null) { this.arm(); return; }
+    this.fail(kind, kind === "preread_timeout" ? `no complete ${this.proxyHeaderRead ? "ClientHello" : "PROXY header"} in ${c.prereadTimeoutMs} ms` : "");
+  }
+
+  private arm(): void {
+    const c = this.host.config;
+    let due = this.lastActive + c.idleTimeoutMs;
+    if (c.sessionTimeoutMs > 0) due = Math.min(due, this.started + c.sessionTimeoutMs);
+    if (this.phase === "preread") due = Math.min(due, this.prereadUntil);
+    this.deadline = due;
+  }
+
+  // ------------------------------------------------------------------------------------ client
+
+  private onClientData(chunk: Uint8Array): void {
+    this.lastActive = this.host.deadlines.now;
+    if (this.phase === "open") {
+      if (!this.upstream!.write(chunk)) this.pauseClient();
+      return;
+    }
+    if (this.phase === "closed") return;
+    this.hold(chunk.slice()); // chunks are lent: copied to keep
+    if (this.phase === "preread") this.preread();
+    else if (this.heldBytes > HOLD_LIMIT) this.pauseClient();
+  }
+
+  private onClientDrain(): void {
+    if (this.upstreamPaused) { this.upstreamPaused = false; this.upstream?.resume(); }
+  }
+
+  private onClientEnd(): void {
+    this.clientEnded = true;
+    if (this.phase === "preread") { this.fail(null, "client ended before its first bytes were read"); return; }
+    if (this.phase !== "open") return; // passed on once connected
+    this.upstream!.shutdown();
+    if (this.upstreamEnded) this.finish();
+  }
+
+  private onClientClose(): void {
+    if (this.phase === "closed") return;
+    this.upstream?.end(); // what the client sent still reaches the server
+    this.finish();
+  }
+
+  private pauseClient(): void {
+    if (this.clientPaused) return;
+    this.clientPaused = true;
+    this.socket.pause();
+  }
+
+  private hold(chunk: Uint8Array): void {
+    this.held.push(chunk);
+    this.heldBytes += chunk.length;
+  }
+
+  // ----------------------------------------------------------------------------------- preread
+
+  /** Reads the PROXY header, then the ClientHello, from what the client sent so far. */
+  private preread(): void {
+    if (this.held.length > 1) this.held = [concat(this.held, this.heldBytes)];
+    let buf = this.held[0];
+    const c = this.host.config;
+    if (!this.proxyHeaderRead) {
+      const r = parseProxyHeader(buf);
+      if (r.status === "incomplete") return;
+      if (r.status === "invalid") { this.fail(PROXY_ERRORS[r.kind], r.reason); return; }
+      this.proxyHeaderRead = true;
+      if (r.header.command === "proxy" && r.header.source) this.client = r.header.source;
+      this.authority = r.header.authority;
+      buf = buf.subarray(r.length);
+      this.held = buf.length ? [buf] : [];
+      this.heldBytes = buf.length;
+    }
+    if (c.routes.length === 0) { this.choose(c.pool!); return; }
+    if (buf.length === 0) return;
+    const hello = parseClientHello(buf);
+    if (hello.status === "incomplete") return;
+    if (hello.status === "invalid") {
+      this.host.stats.errors.bad_client_hello++;
+      const fallback = c.badClientHello === "default" ? defaultSniRoute(c.routes) : null;
+      this.log("bad_client_hello", `${hello.reason}${fallback ? `; default route to pool ${fallback.pool}` : ""}`);
+      if (!fallback) { this.fail(null, ""); return; }
+      this.choose(fallback.pool);
+      return;
+    }
+    const route = routeForSni(c.routes, hello.sni);
+    if (!route) { this.fail("no_route", `no route for server name ${hello.sni ?? "(none)"}`); return; }
+    if (hello.sni) this.authority = hello.sni;
+    this.choose(route.pool);
+  }
+
+  // ------------------------------------------------------------------------------------ server
+
+  private choose(poolName: string): void {
+    const pool = this.host.pool(poolName);
+    if (!pool) { this.fail("no_server", `pool ${poolName} is gone`); return; }
+    this.pool = pool;
+    this.phase = "connecting";
+    this.arm();
+    if (this.heldBytes > HOLD_LIMIT) this.pauseClient();
+    void this.connect(pool);
+  }
+
+  /** Picks a server and connects, on another server after a failed connect (nothing was sent). */
+  private async connect(pool: Pool<L4PoolConfig>): Promise<void> {
+    const avoid = new Set<Server>();
+    for (;;) {
+      const server = pool.pick({ key: null, client: this.client.address }, avoid.size ? avoid : undefined);
+      if (!server) {
+        const wait = avoid.size === 0 ? pool.waitForSlot() : null;
+        if (wait) {
+          if (await wait) { if (this.phase === "closed") return; continue; }
+          this.fail("queue_timeout", `pool ${pool.name}: every server at max_conns for ${pool.config.queue.timeoutMs} ms`);
+          return;
+        }
+        this.fail("no_server", `pool ${pool.name}: no server can take the connection${avoid.size ? ` (${avoid.size} failed)` : ""}`);
+        return;
+      }
+      if (this.phase === "closed") { pool.release(server); return; }
+      this.server = server;
+      try {
+        const upstream = await this.connectTo(server, pool.config.connectTimeoutMs);
+        if (this.isClosed()) { upstream.destroy(); return; } // finish() released the server
+        this.opened(upstream, pool, server);
+        return;
+      } catch (e) {
+        if (this.isClosed()) return; // finish() released the server
+        this.server = null;
+        pool.release(server);
+        const kind = e instanceof ConnectTimeout ? "upstream_timeout" : e instanceof UpstreamError && e.kind === "refused" ? "upstream_refused" : "upstream_failed";
+        this.host.stats.errors[kind]++;
+        this.log(kind, `${server.label}: ${(e as Error).message}`);
+        pool.reportFailure(server);
+        pool.observe(server, "no_response");
+        avoid.add(server);
+        this.host.stats.retries++;
+      }
+    }
+  }
+
+  private connectTo(server: Server, timeoutMs: number): Promise<TcpSocket> {
+    const attempt = ++this.attempt;
+    const current = () => attempt === this.attempt && this.phase !== "closed";
+    const handlers: TcpHandlers = {
+      data: (chunk) => { if (current()) this.onUpstreamData(chunk); },
+      drain: () => { if (current()) this.onUpstreamDrain(); },
+      close: () => { if (current()) this.onUpstreamClose(); },
+      peerEnded: () => { if (current()) this.onUpstreamEnd(); },
+    };
+    return new Promise((resolve, reject) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        this.attempt++; // events of the late connection are not this session's
+        reject(new ConnectTimeout(`connect timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      // Chunks may be lent (one read buffer per connection on Deno, not one per read): the client
+      // socket's write() copies what it cannot send at once.
+      runtime.connectTcp({ hostname: server.host, port: server.port, handlers, halfOpen: true, lendChunks: true }).then(
+        (s) => { clearTimeout(timer); if (timedOut) s.destroy(); else resolve(s); },
+        (e) => { clearTimeout(timer); if (!timedOut) reject(e); },
+      );
+    });
+  }
+
+  private opened(upstream: TcpSocket, pool: Pool<L4PoolConfig>, server: Server): void {
+    this.upstream = upstream;
+    this.phase = "open";
+    pool.reportSuccess(server);
+    const version = pool.config.l4.sendProxy;
+    if (version) upstream.write(encodeProxyHeader(version, this.client, this.local, this.authority));
+    let ok = true;
+    for (const chunk of this.held) ok = upstream.write(chunk) && ok;
+    this.held = [];
+    this.heldBytes = 0;
+    if (ok && this.clientPaused) { this.clientPaused = false; this.socket.resume(); }
+    if (this.clientEnded) upstream.shutdown();
+    if (this.upstreamPaused) upstream.pause();
+  }
+
+  private onUpstreamData(chunk: Uint8Array): void {
+    this.lastActive = this.host.deadlines.now;
+    if (!this.socket.write(chunk) && !this.upstreamPaused) {
+      this.upstreamPaused = true;
+      this.upstream?.pause(); // before open(): paused there
+    }
+  }
+
+  private onUpstreamDrain(): void {
+    if (this.clientPaused && this.phase === "open") { this.clientPaused = false; this.socket.resume(); }
+  }
+
+  private onUpstreamEnd(): void {
+    this.upstreamEnded = true;
+    this.socket.shutdown();
+    if (this.clientEnded) this.finish();
+  }
+
+  private onUpstreamClose(): void {
+    this.socket.end(); // what the server sent still reaches the client
+    this.finish();
+  }
+
+  // ------------------------------------------------------------------------------------- end
+
+  /** Read through a call: the phase changes while a connect is awaited. */
+  private isClosed(): boolean {
+    return this.phase === "closed";
+  }
+
+  /** Closes both sides now, counting `kind`. */
+  private fail(kind: L4ErrorKind | null, detail: string): void {
+    if (this.phase === "closed") return;
+    if (kind) { this.host.stats.errors[kind]++; this.log(kind, detail); }
+    this.finish();
+    this.socket.destroy();
+    this.upstream?.destroy();
+  }
+
+  private finish(): void {
+    if (this.phase === "closed") return;
+    const bothEnded = this.clientEnded && this.upstreamEnded;
+    this.phase = "closed";
+    this.host.deadlines.unwatch(this);
+    if (this.server && this.pool) this.pool.release(this.server);
+    this.server = null;
+    if (bothEnded) { this.socket.end(); this.upstream?.end(); }
+    this.host.ended(this);
+  }
+
+  private log(kind: string, detail: string): void {
+    const from = formatHostPort({ host: this.client.address, port: this.client.port });
+    console.error(`fulcrum: ${this.host.config.name}: ${kind} from ${from}${detail ? `: ${detail}` : ""}`);
+  }
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
