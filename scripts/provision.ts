@@ -30,6 +30,7 @@ export const PEERS = [
   { pkg: "tcpdump", commands: ["tcpdump"], neededBy: ["test/vrrp-lab.test.ts (unicast)", "test/vrrp-features.test.ts (tshark)"] },
   { pkg: "tshark", commands: ["tshark"], neededBy: ["test/vrrp-features.test.ts (tshark)"] },
   { pkg: "procps", commands: ["ps", "sysctl"], neededBy: ["test/health.test.ts (script and ICMP checks)"] },
+  { pkg: "prometheus", commands: ["promtool", "prometheus"], service: "prometheus", neededBy: ["test/metrics.test.ts"] },
 ] as const satisfies readonly PeerPackage[];
 
 /** A command a test can ask for. */

@@ -5,7 +5,6 @@ import type { EdgeConfig, ListenerConfig, RouteConfig } from "./config.ts";
 import type { PoolSet } from "../balancer/balancer.ts";
 import type { HttpPoolConfig } from "./options.ts";
 import { HttpPool } from "./http-pool.ts";
-import { EdgeStats } from "./stats.ts";
 import { type ListenerHost, SocketListener } from "./http1/listener.ts";
 import { DeadlineSweep } from "../core/timer.ts";
 import { UpstreamPool } from "./http1/upstream-pool.ts";
@@ -13,7 +12,8 @@ import { UpstreamPool } from "./http1/upstream-pool.ts";
 export class Edge implements ListenerHost {
   /** The balancer's pools with their HTTP options, by name; follows pools added and removed. */
   readonly pools = new Map<string, HttpPool>();
-  readonly stats = new EdgeStats();
+  /** The listeners, in config order, once started (each keeps its own EdgeStats). */
+  readonly listeners: SocketListener[] = [];
   /** The port each listener bound, in config order (the config may say 0). */
   readonly ports: number[] = [];
   readonly deadlines = new DeadlineSweep();
@@ -37,6 +37,7 @@ export class Edge implements ListenerHost {
       const tls = l.tls ? await loadCertificates(l) : undefined;
       const listener = new SocketListener(this, l, this.deadlines, tls);
       this.ports.push(await listener.start());
+      this.listeners.push(listener);
       this.stops.push(() => listener.stop());
     }
   }

@@ -29,8 +29,9 @@ export class Monitor {
   checks = 0;
   /** When the last check finished (ms since the epoch), 0 before the first. */
   lastCheckAt = 0;
-  /** How long the last check took, in ms. */
+  /** How long the last check took, in ms, and all checks together (metrics' duration summary). */
   lastDurationMs = 0;
+  durationSumMs = 0;
   private readonly listeners = new Set<MonitorListener>();
   private next: TimerEntry | null = null;
   private stopped = true;
@@ -123,6 +124,7 @@ export class Monitor {
     const onSettled = this.onSettled;
     this.onSettled = null;
     this.lastDurationMs = timers.now() - this.startedAt;
+    this.durationSumMs += this.lastDurationMs;
     if (onSettled) {
       this.take(result);
       onSettled(result);

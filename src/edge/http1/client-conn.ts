@@ -95,6 +95,7 @@ export class ClientConn implements TcpHandlers, Timed {
   data(chunk: Uint8Array): void {
     if (this.state === State.Tunnel) { this.exchange?.tunnelData(chunk); return; }
     if (this.state === State.Closed) return;
+    this.stats.bytesIn += chunk.length;
     this.append(chunk);
     this.process();
   }
@@ -184,6 +185,7 @@ export class ClientConn implements TcpHandlers, Timed {
     const hasBody = req.chunked || req.contentLength > 0;
     if (!route) {
       this.stats.errors.no_route++;
+      this.stats.responses[4]++;
       // With a body we would have to read it to find the next request: close instead.
       this.respond(errorResponseBytes(404, "no_route", "no route matches this request", hasBody || !req.keepAlive), hasBody || !req.keepAlive);
       return !hasBody && req.keepAlive;
@@ -247,6 +249,7 @@ export class ClientConn implements TcpHandlers, Timed {
   /** The exchange ended in an error before any response byte went out. */
   exchangeError(status: number, kind: ErrorKind, detail: string, bodyUnread: boolean): void {
     this.exchange = null;
+    this.stats.responses[(status / 100) | 0]++;
     const close = bodyUnread || !this.req!.keepAlive || this.state === State.Body;
     this.respond(errorResponseBytes(status, kind, detail, close), close);
     if (!close) this.exchangeDone();
@@ -266,6 +269,7 @@ export class ClientConn implements TcpHandlers, Timed {
   /** Rejects the request on this connection with an error and closes it (never forwarded). */
   private reject(status: number, kind: ErrorKind, detail: string): void {
     this.stats.errors[kind]++;
+    this.stats.responses[(status / 100) | 0]++;
     console.error(`fulcrum: ${status} from ${this.address}: ${detail}`);
     this.respond(errorResponseBytes(status, kind, detail, true), true);
   }

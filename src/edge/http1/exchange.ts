@@ -59,6 +59,8 @@ export class Exchange implements UpstreamUser, Timed {
   /** Request body chunks kept for a retry (created with the first one). */
   private body: Uint8Array[] = NO_BODY;
   private bodyBytes = 0;
+  /** Response bytes passed on to the client (counted into the server's and listener's traffic). */
+  private sentBytes = 0;
   private retained = true;
   private bodyComplete = false;
   private sentToClient = false;
@@ -108,8 +110,8 @@ export class Exchange implements UpstreamUser, Timed {
           if (this.body === NO_BODY) this.body = [];
           this.body.push(chunk);
         } else { this.retained = false; this.body = NO_BODY; }
-        this.bodyBytes += chunk.length;
       }
+      this.bodyBytes += chunk.length;
       if (this.conn && !this.connecting && !this.conn.socket.write(chunk)) this.client.pauseReading();
     }
     if (last) {
@@ -186,8 +188,10 @@ export class Exchange implements UpstreamUser, Timed {
       return;
     }
     this.connecting = true;
+    const connectStart = Date.now();
     this.pool.upstreams.connect(server.host, server.port, this, this.pool.config.connectTimeoutMs).then((conn) => {
       this.connecting = false;
+      server.traffic.connectTime.observe(Date.now() - connectStart);
       if (this.finished) conn.socket.destroy();
       else this.send(conn);
     }, (e) => {
@@ -268,7 +272,7 @@ export class Exchange implements UpstreamUser, Timed {
 
   upstreamData(chunk: Uint8Array): void {
     if (this.finished) return;
-    if (this.tunnel) { if (!this.client.socket.write(chunk)) this.pauseUpstream(); return; }
+    if (this.tunnel) { this.sentBytes += chunk.length; if (!this.client.socket.write(chunk)) this.pauseUpstream(); return; }
     if (this.res === null) { this.readHead(chunk); return; }
     this.readBody(chunk, 0);
   }
@@ -335,6 +339,9 @@ export class Exchange implements UpstreamUser, Timed {
     this.res = res;
     this.resBuf = null;
     const server = this.server!;
+    server.traffic.responses[(res.status / 100) | 0]++;
+    server.traffic.responseTime.observe(Date.now() - this.startedAt);
+    this.client.stats.responses[(res.status / 100) | 0]++;
     this.pool.reportSuccess(server);
     this.pool.observe(server, res.status);
     const cookie = this.pool.stickyCookieFor(server, this.client.keyFacts(this.req));
@@ -349,6 +356,7 @@ export class Exchange implements UpstreamUser, Timed {
       // The common case: the head and the body bytes that came with it leave in one write.
       this.bodyLeft = res.contentLength - rest;
       const n = clientResponseHead(res, this.route.responseHeaders, extra, closeClient, out, buf, end, buf.length);
+      this.sentBytes += n;
       if (rest === 0 && this.bodyLeft > 0 && this.bodyLeft <= COALESCE_LIMIT) {
         // The head came alone (a server that writes head and body separately): hold it and send
         // it with the body's first bytes, one write for the client instead of two.
@@ -359,7 +367,9 @@ export class Exchange implements UpstreamUser, Timed {
       if (this.bodyLeft === 0) this.complete(true);
       return;
     }
-    this.client.socket.write(out.bytes, 0, clientResponseHead(res, this.route.responseHeaders, extra, closeClient, out));
+    const headBytes = clientResponseHead(res, this.route.responseHeaders, extra, closeClient, out);
+    this.sentBytes += headBytes;
+    this.client.socket.write(out.bytes, 0, headBytes);
     if (res.body === "length") this.bodyLeft = res.contentLength;
     if (res.body === "chunked") this.chunks = new ChunkedReader();
     if (res.body === "none" || (res.body === "length" && res.contentLength === 0)) {
@@ -378,6 +388,7 @@ export class Exchange implements UpstreamUser, Timed {
       take = this.chunks!.feed(chunk, from, chunk.length);
       if (take < 0) { this.abort(`invalid chunked body from upstream: ${this.chunks!.error}`); return; }
     }
+    this.sentBytes += take;
     if (take > 0 && this.heldHead > 0) {
       const out = this.client.responseOut, at = this.heldHead;
       const bytes = out.ensure(at + take);
@@ -440,7 +451,14 @@ export class Exchange implements UpstreamUser, Timed {
   }
 
   private releaseServer(): void {
-    if (this.server) { this.pool.release(this.server); this.server = null; }
+    const s = this.server;
+    if (!s) return;
+    s.traffic.bytesIn += this.headLength + this.bodyBytes;
+    s.traffic.bytesOut += this.sentBytes;
+    this.client.stats.bytesOut += this.sentBytes;
+    this.sentBytes = 0;
+    this.pool.release(s);
+    this.server = null;
   }
 
   // ------------------------------------------------------------------------------ upgrade

@@ -3,7 +3,7 @@ import { runtime, type TcpSocket } from "../../runtime/index.ts";
 import type { TcpListener, TlsCertificate } from "../../runtime/types.ts";
 import type { ListenerConfig, RouteConfig } from "../config.ts";
 import type { ListenerLimits } from "../options.ts";
-import type { EdgeStats } from "../stats.ts";
+import { EdgeStats } from "../stats.ts";
 import type { HttpPool } from "../http-pool.ts";
 import { type RequestFacts, routeMatcher } from "../routes.ts";
 import { ClientConn, type ConnectionHost } from "./client-conn.ts";
@@ -16,7 +16,6 @@ const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 /** What a listener needs of the edge it serves (Edge implements it). */
 export interface ListenerHost {
   readonly routes: readonly RouteConfig[];
-  readonly stats: EdgeStats;
   readonly pools: ReadonlyMap<string, HttpPool>;
 }
 
@@ -24,6 +23,7 @@ export class SocketListener implements ConnectionHost {
   readonly match: (f: RequestFacts) => RouteConfig | null;
   readonly limits: ListenerLimits;
   readonly proto: "http" | "https";
+  readonly stats = new EdgeStats();
   private readonly conns = new Set<ClientConn>();
   private server: TcpListener | null = null;
 
@@ -49,6 +49,7 @@ export class SocketListener implements ConnectionHost {
           socket.destroy();
           return NO_HANDLERS;
         }
+        this.stats.connections++;
         const conn = new ClientConn(socket, this);
         this.conns.add(conn);
         return conn;
@@ -57,7 +58,6 @@ export class SocketListener implements ConnectionHost {
     return this.server.port;
   }
 
-  get stats(): EdgeStats { return this.edge.stats; }
   get pools(): ReadonlyMap<string, HttpPool> { return this.edge.pools; }
 
   connectionClosed(conn: ClientConn): void {
