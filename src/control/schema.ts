@@ -14,6 +14,7 @@ import {
 } from "../edge/config.ts";
 import { type PoolHealthConfig, POOL_HEALTH_KEYS, readPoolHealth } from "../health/config.ts";
 import { readVrrp, type VrrpConfig } from "../vrrp/config.ts";
+import { type AdminConfig, readAdmin } from "./admin-config.ts";
 
 /** A pool as every part sees it: the balancer's config, with the edge's and health's parts. */
 export interface PoolConfig extends BalancerPoolConfig {
@@ -28,6 +29,8 @@ export interface Config {
   pools: PoolConfig[];
   /** The `vrrp:` section (src/vrrp/config.ts), null when absent. */
   vrrp: VrrpConfig | null;
+  /** The `admin:` section (src/control/admin-config.ts), null when absent: no admin listener. */
+  admin: AdminConfig | null;
 }
 
 /** What the readers of one file share: names declared anywhere, so one broken pool does not also
@@ -47,6 +50,7 @@ const SECTIONS = {
   routes: (c: Checker, ctx: Context) => readRoutes(c, valueOf(ctx.raw, "routes"), ctx),
   pools: (c: Checker, ctx: Context) => ctx.vrrpOnly ? [] : readPools(c, valueOf(ctx.raw, "pools")),
   vrrp: (c: Checker, ctx: Context) => readVrrp(c, valueOf(ctx.raw, "vrrp"), ctx.poolNames),
+  admin: (c: Checker, ctx: Context) => readAdmin(c, valueOf(ctx.raw, "admin")),
 } as const;
 
 // The key families of a pool mapping, one per part.
@@ -78,6 +82,7 @@ export function validateConfig(raw: unknown): Validated<Config> {
     listeners: SECTIONS.listeners(c, ctx),
     pools: SECTIONS.pools(c, ctx),
     routes: SECTIONS.routes(c, ctx),
+    admin: SECTIONS.admin(c, ctx),
   };
   if (c.issues.length > 0) return { ok: false, issues: c.issues };
   return { ok: true, config };
@@ -104,6 +109,16 @@ function readPools(c: Checker, value: unknown): PoolConfig[] {
     if (pool !== undefined) pools.push(pool);
   }
   return pools;
+}
+
+/** One pool read as the config file would have it (the admin API's add-pool); errors carry the
+ * key path under `pools.NAME`. */
+export function readPoolConfig(name: string, value: unknown): Validated<PoolConfig> {
+  const c = new Checker();
+  if (!POOL_NAME.test(name)) c.fail(["pools", name], `expected a pool name of letters, digits, "_", "." or "-", got ${JSON.stringify(name)}`, "key");
+  const pool = readPool(c, value, ["pools", name], name);
+  if (c.issues.length > 0 || pool === undefined) return { ok: false, issues: c.issues };
+  return { ok: true, config: pool };
 }
 
 function readPool(c: Checker, value: unknown, p: PathSegment[], name: string): PoolConfig | undefined {

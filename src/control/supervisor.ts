@@ -4,6 +4,8 @@
 import { runtime } from "../runtime/index.ts";
 import { Generation } from "./generation.ts";
 import type { Config } from "./schema.ts";
+import { ControlState } from "./admin-state.ts";
+import { AdminService } from "./admin.ts";
 
 export interface SuperviseOptions {
   /** The config file, for messages; null when the config came from flags (`fulcrum proxy`). */
@@ -20,9 +22,12 @@ export interface SuperviseOptions {
  * 0 after a clean stop, 1 when it could not start. */
 export async function supervise(config: Config, options: SuperviseOptions): Promise<number> {
   let generation: Generation;
+  let control: ControlState, admin: AdminService | null = null;
   try {
     generation = await Generation.build(config);
     await generation.start();
+    control = new ControlState(generation, options.file);
+    admin = await startAdmin(config, control, generation);
   } catch (e) {
     console.error(`fulcrum: cannot start: ${(e as Error).message}`);
     await options.stopped?.();
@@ -38,9 +43,27 @@ export async function supervise(config: Config, options: SuperviseOptions): Prom
     });
   });
   for (const line of generation.listeningLines()) console.log(line);
+  control.phase = "live";
   await options.ready?.(generation);
   await stopSignal;
+  control.phase = "draining";
+  await admin?.stop();
   await generation.stop();
   await options.stopped?.();
   return 0;
+}
+
+/** The admin service when the config has an admin section; printed before the listening lines, so
+ * a watcher that waits for those can use it. If it cannot start, the generation is stopped. */
+async function startAdmin(config: Config, control: ControlState, generation: Generation): Promise<AdminService | null> {
+  if (!config.admin) return null;
+  try {
+    await control.checksumFile((path) => runtime.readTextFile(path));
+    const admin = await AdminService.start(config.admin, control);
+    console.log(`fulcrum: admin API on ${admin.url}${config.admin.tokenFile ? "" : " (read-only: no token_file)"}`);
+    return admin;
+  } catch (e) {
+    await generation.stop();
+    throw e;
+  }
 }

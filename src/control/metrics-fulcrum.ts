@@ -1,0 +1,218 @@
+// Fulcrum's metrics: every family, collected at scrape time from the serving generation (the
+// edge's listeners, the balancer's pools and servers, health's monitors, VRRP's instances) and
+// the process. Names follow Prometheus conventions: fulcrum_<part>_<what>_<unit>[_total].
+import { readdirSync } from "node:fs";
+import process from "node:process";
+import pkg from "../../package.json" with { type: "json" };
+import { runtime } from "../runtime/index.ts";
+import type { Pool, Server } from "../balancer/pool.ts";
+import type { SocketListener } from "../edge/http1/listener.ts";
+import { ERROR_KINDS } from "../edge/stats.ts";
+import type { Monitor } from "../health/monitor.ts";
+import type { VrrpInstance } from "../vrrp/instance.ts";
+import { DROP_REASONS } from "../vrrp/packet.ts";
+import { formatHostPort } from "../config/address.ts";
+import { labels, labelValue, type MetricWriter, Registry } from "./metrics.ts";
+import { adminState, serverState } from "./admin-read.ts";
+import type { ControlState } from "./admin-state.ts";
+import type { Generation } from "./generation.ts";
+import type { PoolConfig } from "./schema.ts";
+
+const CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+const ADMIN_STATES = ["ready", "drain", "maint"] as const;
+const VRRP_STATES = ["INIT", "BACKUP", "MASTER", "FAULT"] as const;
+
+/** Counts what only events tell (transitions), following the serving generation. */
+class Transitions {
+  readonly checks = new Map<string, number>();
+  readonly vrrp = new WeakMap<VrrpInstance, number>();
+  private generation: Generation | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private readonly watched = new WeakSet<VrrpInstance>();
+
+  follow(g: Generation): void {
+    if (this.generation === g) return;
+    this.unsubscribe?.();
+    this.generation = g;
+    this.unsubscribe = g.health.subscribe((e) => {
+      if (e.type === "check") this.checks.set(e.key, (this.checks.get(e.key) ?? 0) + 1);
+    });
+    for (const i of g.vrrp?.instances ?? []) {
+      if (this.watched.has(i)) continue;
+      this.watched.add(i);
+      this.vrrp.set(i, 0);
+      i.onState(() => this.vrrp.set(i, (this.vrrp.get(i) ?? 0) + 1));
+    }
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+}
+
+export interface FulcrumMetrics {
+  registry: Registry;
+  render(): string;
+  stop(): void;
+}
+
+/** Admin API requests by status code, counted by the admin service. */
+export type AdminCounts = Map<number, number>;
+
+export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts): FulcrumMetrics {
+  const r = new Registry();
+  const transitions = new Transitions();
+  const g = () => state.generation;
+
+  // Label sets, made once per object.
+  const serverLabels = new WeakMap<Server, string>();
+  const sl = (s: Server) => {
+    let l = serverLabels.get(s);
+    if (l === undefined) { l = labels({ pool: s.pool, server: formatHostPort(s.config.address) }); serverLabels.set(s, l); }
+    return l;
+  };
+  const listenerLabels = new WeakMap<SocketListener, string>();
+  const ll = (l: SocketListener) => {
+    let s = listenerLabels.get(l);
+    if (s === undefined) { s = labels({ listener: l.config.name }); listenerLabels.set(l, s); }
+    return s;
+  };
+  const pl = (p: Pool<PoolConfig>) => `pool="${labelValue(p.name)}"`;
+  const il = (i: VrrpInstance) => `instance="${labelValue(i.name)}"`;
+
+  const eachServer = (fn: (p: Pool<PoolConfig>, s: Server, l: string) => void) => {
+    for (const p of g().balancer.all()) {
+      for (const s of p.servers) fn(p, s, sl(s));
+      if (p.sorry) fn(p, p.sorry, sl(p.sorry));
+    }
+  };
+  const listeners = () => g().edge?.listeners ?? [];
+  const instances = () => g().vrrp?.instances ?? [];
+  // Monitors with their label sets; two definitions of one check type on one address get a variant.
+  const monitorLabels = new Map<string, string>();
+  const eachMonitor = (fn: (m: Monitor, l: string) => void) => {
+    const seen = new Map<string, number>();
+    for (const m of g().health.registry.all()) {
+      let l = monitorLabels.get(m.key);
+      if (l === undefined) {
+        const base = labels({ address: m.address, check: m.check.type });
+        const n = (seen.get(base) ?? 0) + 1;
+        seen.set(base, n);
+        l = n === 1 ? base : `${base},variant="${n}"`;
+        monitorLabels.set(m.key, l);
+      }
+      fn(m, l);
+    }
+  };
+
+  // ------------------------------------------------------------------ process and config
+  const info = labels({ version: pkg.version, runtime: `${runtime.name} ${runtime.version}` });
+  r.add("fulcrum_build_info", "gauge", "Fulcrum's version and runtime (always 1).", (w, n) => w.sample(n, info, 1));
+  r.add("process_start_time_seconds", "gauge", "When the process started, seconds since the epoch.", (w, n) => w.sample(n, "", state.startedAt / 1000));
+  r.add("process_cpu_seconds_total", "counter", "User and system CPU time spent.", (w, n) => {
+    const u = process.cpuUsage();
+    w.sample(n, "", (u.user + u.system) / 1e6);
+  });
+  r.add("process_resident_memory_bytes", "gauge", "Resident set size.", (w, n) => w.sample(n, "", process.memoryUsage().rss));
+  r.add("fulcrum_js_heap_used_bytes", "gauge", "JavaScript heap in use (the runtime exposes no GC counters; watch this).", (w, n) => w.sample(n, "", process.memoryUsage().heapUsed));
+  r.add("fulcrum_js_heap_total_bytes", "gauge", "JavaScript heap reserved.", (w, n) => w.sample(n, "", process.memoryUsage().heapTotal));
+  r.add("process_open_fds", "gauge", "Open file descriptors (sockets included).", (w, n) => {
+    const fds = openFds();
+    if (fds >= 0) w.sample(n, "", fds);
+  });
+  r.add("fulcrum_config_generation", "gauge", "The generation serving now (1 at start, one more per reload).", (w, n) => w.sample(n, "", g().id));
+  r.add("fulcrum_config_last_reload_successful", "gauge", "1 when the last reload succeeded (or none was tried), else 0.", (w, n) => w.sample(n, "", state.reloads.lastOk ? 1 : 0));
+  r.add("fulcrum_config_last_reload_timestamp_seconds", "gauge", "When the last reload was tried, seconds since the epoch (0: never).", (w, n) => w.sample(n, "", state.reloads.lastAt / 1000));
+  r.add("fulcrum_config_reloads_total", "counter", "Reloads by result.", (w, n) => {
+    w.sample(n, 'result="ok"', state.reloads.ok);
+    w.sample(n, 'result="failed"', state.reloads.failed);
+  });
+  r.add("fulcrum_admin_requests_total", "counter", "Admin API requests by status code.", (w, n) => {
+    for (const [code, count] of adminRequests) w.sample(n, `code="${code}"`, count);
+  });
+
+  // ------------------------------------------------------------------ listeners
+  r.add("fulcrum_listener_connections_total", "counter", "Client connections accepted.", (w, n) => { for (const l of listeners()) w.sample(n, ll(l), l.stats.connections); });
+  r.add("fulcrum_listener_connections", "gauge", "Client connections open now.", (w, n) => { for (const l of listeners()) w.sample(n, ll(l), l.connections); });
+  r.add("fulcrum_listener_requests_total", "counter", "Requests received.", (w, n) => { for (const l of listeners()) w.sample(n, ll(l), l.stats.requests); });
+  r.add("fulcrum_listener_responses_total", "counter", "Responses by status class, Fulcrum's own error answers included.", (w, n) => {
+    for (const l of listeners()) { const b = ll(l); for (let c = 1; c <= 5; c++) w.sample(n, `${b},code="${CLASSES[c - 1]}"`, l.stats.responses[c]); }
+  });
+  r.add("fulcrum_listener_received_bytes_total", "counter", "Bytes received from clients.", (w, n) => { for (const l of listeners()) w.sample(n, ll(l), l.stats.bytesIn); });
+  r.add("fulcrum_listener_sent_bytes_total", "counter", "Response bytes passed on from servers to clients.", (w, n) => { for (const l of listeners()) w.sample(n, ll(l), l.stats.bytesOut); });
+  r.add("fulcrum_listener_retries_total", "counter", "Requests tried again on another server.", (w, n) => { for (const l of listeners()) w.sample(n, ll(l), l.stats.retries); });
+  r.add("fulcrum_listener_errors_total", "counter", "Failed requests and connections by kind.", (w, n) => {
+    for (const l of listeners()) { const b = ll(l); for (const k of ERROR_KINDS) w.sample(n, `${b},kind="${k}"`, l.stats.errors[k]); }
+  });
+
+  // ------------------------------------------------------------------ pools
+  r.add("fulcrum_pool_servers", "gauge", "Servers in the pool (the sorry server not counted).", (w, n) => { for (const p of g().balancer.all()) w.sample(n, pl(p), p.servers.length); });
+  r.add("fulcrum_pool_servers_available", "gauge", "Servers taking new sessions now.", (w, n) => {
+    for (const p of g().balancer.all()) { let up = 0; for (const s of p.servers) if (s.down.size === 0) up++; w.sample(n, pl(p), up); }
+  });
+  r.add("fulcrum_pool_queued", "gauge", "Sessions waiting for a server below its max_conns.", (w, n) => { for (const p of g().balancer.all()) w.sample(n, pl(p), p.queued); });
+  r.add("fulcrum_pool_active", "gauge", "Sessions on the pool's servers now.", (w, n) => {
+    for (const p of g().balancer.all()) { let a = 0; for (const s of p.servers) a += p.active(s); w.sample(n, pl(p), a); }
+  });
+
+  // ------------------------------------------------------------------ servers
+  r.add("fulcrum_server_up", "gauge", "1 when the server takes new sessions (no down reason), else 0.", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.down.size === 0 ? 1 : 0)));
+  r.add("fulcrum_server_admin_state", "gauge", "The operator's setting: 1 for the current one of ready, drain, maint.", (w, n) => eachServer((_, s, l) => {
+    const now = adminState(s);
+    for (const a of ADMIN_STATES) w.sample(n, `${l},state="${a}"`, a === now ? 1 : 0);
+  }));
+  r.add("fulcrum_server_draining", "gauge", "1 while the server is in the data plane's DRAIN state.", (w, n) => eachServer((_, s, l) => w.sample(n, l, serverState(s) === "DRAIN" ? 1 : 0)));
+  r.add("fulcrum_server_weight", "gauge", "Configured weight (config or admin).", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.weight)));
+  r.add("fulcrum_server_effective_weight", "gauge", "Weight the schedulers use now (slow start, agents).", (w, n) => eachServer((p, s, l) => w.sample(n, l, p.effectiveWeight(s))));
+  r.add("fulcrum_server_active", "gauge", "Sessions on the server now.", (w, n) => eachServer((p, s, l) => w.sample(n, l, p.active(s))));
+  r.add("fulcrum_server_requests_total", "counter", "Sessions sent to the server (each try counts).", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.requests)));
+  r.add("fulcrum_server_failures_total", "counter", "Sessions that failed on the server (passive failures).", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.failures)));
+  r.add("fulcrum_server_responses_total", "counter", "Responses from the server by status class.", (w, n) => eachServer((_, s, l) => {
+    const rs = s.traffic.responses;
+    for (let c = 1; c <= 5; c++) w.sample(n, `${l},code="${CLASSES[c - 1]}"`, rs[c]);
+  }));
+  r.add("fulcrum_server_request_bytes_total", "counter", "Request bytes sent to the server.", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.traffic.bytesIn)));
+  r.add("fulcrum_server_response_bytes_total", "counter", "Response bytes from the server passed on to clients.", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.traffic.bytesOut)));
+  r.add("fulcrum_server_connect_duration_seconds", "histogram", "Time to open a new connection to the server.", (w, n) => eachServer((_, s, l) => w.histogramMs(n, l, s.traffic.connectTime)));
+  r.add("fulcrum_server_response_duration_seconds", "histogram", "From a request's arrival to the server's response head.", (w, n) => eachServer((_, s, l) => w.histogramMs(n, l, s.traffic.responseTime)));
+  r.add("fulcrum_server_last_change_timestamp_seconds", "gauge", "When the server last went in or out, seconds since the epoch.", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.changedAt / 1000)));
+
+  // ------------------------------------------------------------------ health
+  r.add("fulcrum_health_check_up", "gauge", "1 when the check's verdict is up (shared by every pool checking this address so).", (w, n) => eachMonitor((m, l) => w.sample(n, l, m.up ? 1 : 0)));
+  r.add("fulcrum_health_checks_total", "counter", "Checks completed.", (w, n) => eachMonitor((m, l) => w.sample(n, l, m.checks)));
+  r.add("fulcrum_health_check_duration_seconds", "summary", "How long checks took.", (w, n) => eachMonitor((m, l) => w.summaryMs(n, l, m.durationSumMs, m.checks)));
+  r.add("fulcrum_health_check_transitions_total", "counter", "Verdict changes (UP to DOWN or back) since this generation started.", (w, n) => {
+    transitions.follow(g());
+    eachMonitor((m, l) => w.sample(n, l, transitions.checks.get(m.key) ?? 0));
+  });
+
+  // ------------------------------------------------------------------ vrrp
+  r.add("fulcrum_vrrp_state", "gauge", "1 for the instance's current state.", (w, n) => {
+    for (const i of instances()) { const b = il(i); for (const st of VRRP_STATES) w.sample(n, `${b},state="${st}"`, i.state === st ? 1 : 0); }
+  });
+  r.add("fulcrum_vrrp_priority", "gauge", "The priority the instance advertises now (tracking included).", (w, n) => { for (const i of instances()) w.sample(n, il(i), i.priority); });
+  r.add("fulcrum_vrrp_transitions_total", "counter", "State changes of the instance.", (w, n) => {
+    transitions.follow(g());
+    for (const i of instances()) w.sample(n, il(i), transitions.vrrp.get(i) ?? 0);
+  });
+  r.add("fulcrum_vrrp_adverts_sent_total", "counter", "Adverts sent.", (w, n) => { for (const i of instances()) w.sample(n, il(i), i.sent); });
+  r.add("fulcrum_vrrp_adverts_received_total", "counter", "Valid adverts received.", (w, n) => { for (const i of instances()) w.sample(n, il(i), i.received); });
+  r.add("fulcrum_vrrp_adverts_dropped_total", "counter", "Adverts dropped, by reason.", (w, n) => {
+    for (const i of instances()) { const b = il(i); for (const reason of DROP_REASONS) w.sample(n, `${b},reason="${reason}"`, i.drops.get(reason) ?? 0); }
+  });
+
+  transitions.follow(g());
+  return { registry: r, render: () => r.render(), stop: () => transitions.stop() };
+}
+
+/** Entries of /proc/self/fd (one is the directory being read); -1 where there is no /proc. */
+function openFds(): number {
+  try {
+    return readdirSync("/proc/self/fd").length - 1;
+  } catch {
+    return -1;
+  }
+}
+
+export type { MetricWriter };
