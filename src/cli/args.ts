@@ -28,15 +28,16 @@ export function spelling(name: string): string {
   return name.length === 1 ? `-${name}` : `--${name}`;
 }
 
-export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): ParseResult {
+/** `positional`: the command takes arguments that are not flags (else a stray one is an error). */
+export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], positional = false): ParseResult {
   const all = [...specs, HELP_FLAG];
   const bySpelling = new Map<string, FlagSpec>();
   for (const spec of all) for (const n of [spec.name, ...spec.aliases ?? []]) bySpelling.set(spelling(n), spec);
   const flags = new Map<string, string | true>();
-  const positional: string[] = [];
+  const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (!arg.startsWith("-") || arg === "-") { positional.push(arg); continue; }
+    if (!arg.startsWith("-") || arg === "-") { rest.push(arg); continue; }
     const eq = arg.indexOf("=");
     const written = eq >= 0 ? arg.slice(0, eq) : arg;
     const spec = bySpelling.get(written);
@@ -57,8 +58,8 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): 
     if (value === "") return { ok: false, error: `${written} needs a value (${spec.value})` };
     flags.set(spec.name, value);
   }
-  if (positional.length > 0) return { ok: false, error: `unexpected argument "${positional[0]}"` };
-  return { ok: true, args: { flags, positional } };
+  if (rest.length > 0 && !positional) return { ok: false, error: `unexpected argument "${rest[0]}"` };
+  return { ok: true, args: { flags, positional: rest } };
 }
 
 /** The first of `names` given a value. */

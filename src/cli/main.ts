@@ -6,6 +6,7 @@ import pkg from "../../package.json" with { type: "json" };
 import { type FlagSpec, flagLines, type ParsedArgs, parseArgs } from "./args.ts";
 import { check, proxy, run } from "./commands.ts";
 import { demo } from "./demo.ts";
+import { ctl, ctlUsage } from "./ctl.ts";
 import { SCHEDULER_TABLE } from "../core/schedulers.ts";
 
 interface Command {
@@ -13,6 +14,10 @@ interface Command {
   synopsis: string;
   summary: string;
   flags: FlagSpec[];
+  /** Takes positional arguments (a subcommand and its arguments). */
+  positional?: boolean;
+  /** More help after the flags. */
+  more?: () => string;
   run(args: ParsedArgs): Promise<number> | number;
 }
 
@@ -53,6 +58,14 @@ const COMMANDS: Record<string, Command> = {
     ],
     run: demo,
   },
+  ctl: {
+    synopsis: "COMMAND [ARGS] [--config FILE] [--json]",
+    summary: "the admin API: status, pools, drain, ready, maint, weight, add-server, ...",
+    flags: [CONFIG, { name: "json", help: "print the API's JSON answer" }],
+    positional: true,
+    more: ctlUsage,
+    run: ctl,
+  },
   version: {
     synopsis: "",
     summary: "print the version",
@@ -86,7 +99,7 @@ ${SCHEDULER_TABLE.map((s) => `  ${s.name.padEnd(8)} ${s.summary}`).join("\n")}
 }
 
 function commandHelp(name: string, c: Command): string {
-  return `Usage: fulcrum ${name}${c.synopsis ? ` ${c.synopsis}` : ""}\n${c.summary}\n\nFlags:\n${flagLines(c.flags).join("\n")}\n`;
+  return `Usage: fulcrum ${name}${c.synopsis ? ` ${c.synopsis}` : ""}\n${c.summary}\n\nFlags:\n${flagLines(c.flags).join("\n")}\n${c.more ? `\n${c.more()}\n` : ""}`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -102,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`fulcrum: unknown command "${given}"${hint ? ` (did you mean "${hint}"?)` : ""}\n\n${usage()}`);
     return 2;
   }
-  const parsed = parseArgs(rest, command.flags);
+  const parsed = parseArgs(rest, command.flags, command.positional);
   if (!parsed.ok) {
     console.error(`fulcrum ${name}: ${parsed.error}\n  fulcrum ${name} --help lists its flags`);
     return 2;
