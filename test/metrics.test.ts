@@ -66,6 +66,8 @@ test("metrics: /metrics counts the traffic sent through and the drain, in Promet
   const ok = responses.get(`pool="web",server="${a.address}",code="2xx"`)! + responses.get(`pool="web",server="${b.address}",code="2xx"`)!;
   assert.equal(ok, REQUESTS, "every response counted once, by the server that gave it");
   assert.equal(samples(text, "fulcrum_listener_responses_total").get('listener="main",code="2xx"'), REQUESTS);
+  assert.equal(samples(text, "fulcrum_route_requests_total").get('route="route0",pool="web"'), REQUESTS);
+  assert.equal(samples(text, "fulcrum_route_responses_total").get('route="route0",pool="web",code="2xx"'), REQUESTS);
   const counts = samples(text, "fulcrum_server_response_duration_seconds_count");
   assert.equal(counts.get(`pool="web",server="${a.address}"`)! + counts.get(`pool="web",server="${b.address}"`)!, REQUESTS);
   const inf = samples(text, "fulcrum_server_response_duration_seconds_bucket");

@@ -146,6 +146,18 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
     for (const l of listeners()) { const b = ll(l); for (const k of ERROR_KINDS) w.sample(n, `${b},kind="${k}"`, l.stats.errors[k]); }
   });
 
+  // ------------------------------------------------------------------ routes
+  const routes = () => g().edge?.routeStats ?? new Map();
+  r.add("fulcrum_route_requests_total", "counter", "Requests the route matched.", (w, n) => {
+    for (const [route, st] of routes()) w.sample(n, `route="${labelValue(route.name)}",pool="${labelValue(route.pool)}"`, st.requests);
+  });
+  r.add("fulcrum_route_responses_total", "counter", "Responses to the route's requests by status class.", (w, n) => {
+    for (const [route, st] of routes()) {
+      const b = `route="${labelValue(route.name)}",pool="${labelValue(route.pool)}"`;
+      for (let c = 1; c <= 5; c++) w.sample(n, `${b},code="${CLASSES[c - 1]}"`, st.responses[c]);
+    }
+  });
+
   // ------------------------------------------------------------------ pools
   r.add("fulcrum_pool_servers", "gauge", "Servers in the pool (the sorry server not counted).", (w, n) => { for (const p of g().balancer.all()) w.sample(n, pl(p), p.servers.length); });
   r.add("fulcrum_pool_servers_available", "gauge", "Servers taking new sessions now.", (w, n) => {

@@ -18,3 +18,9 @@ export class EdgeStats {
   readonly responses = new Float64Array(10);
   readonly errors = Object.fromEntries(ERROR_KINDS.map((k) => [k, 0])) as Record<ErrorKind, number>;
 }
+
+/** Per route: requests it matched and their responses by status class (Fulcrum's own errors too). */
+export class RouteStats {
+  requests = 0;
+  readonly responses = new Float64Array(10);
+}

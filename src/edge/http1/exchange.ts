@@ -14,7 +14,7 @@ import type { UpstreamConn, UpstreamUser } from "./upstream-pool.ts";
 import type { Timed } from "../../core/timer.ts";
 import type { TcpSocket } from "../../runtime/types.ts";
 import type { DeadlineSweep } from "../../core/timer.ts";
-import type { EdgeStats } from "../stats.ts";
+import type { EdgeStats, RouteStats } from "../stats.ts";
 import type { KeyFacts } from "../http-pool.ts";
 import type { Scratch } from "../../http1/bytes.ts";
 import type { UpstreamHeadContext } from "./heads-out.ts";
@@ -27,6 +27,7 @@ export interface ExchangeClient extends UpstreamHeadContext {
   readonly socket: TcpSocket;
   readonly deadlines: DeadlineSweep;
   readonly stats: EdgeStats;
+  readonly route: RouteStats | null;
   /** Scratch for the upstream request head and the client response head. */
   readonly requestOut: Scratch;
   readonly responseOut: Scratch;
@@ -342,6 +343,7 @@ export class Exchange implements UpstreamUser, Timed {
     server.traffic.responses[(res.status / 100) | 0]++;
     server.traffic.responseTime.observe(Date.now() - this.startedAt);
     this.client.stats.responses[(res.status / 100) | 0]++;
+    if (this.client.route) this.client.route.responses[(res.status / 100) | 0]++;
     this.pool.reportSuccess(server);
     this.pool.observe(server, res.status);
     const cookie = this.pool.stickyCookieFor(server, this.client.keyFacts(this.req));

@@ -3,7 +3,7 @@ import { runtime, type TcpSocket } from "../../runtime/index.ts";
 import type { TcpListener, TlsCertificate } from "../../runtime/types.ts";
 import type { ListenerConfig, RouteConfig } from "../config.ts";
 import type { ListenerLimits } from "../options.ts";
-import { EdgeStats } from "../stats.ts";
+import { EdgeStats, type RouteStats } from "../stats.ts";
 import type { HttpPool } from "../http-pool.ts";
 import { type RequestFacts, routeMatcher } from "../routes.ts";
 import { ClientConn, type ConnectionHost } from "./client-conn.ts";
@@ -16,6 +16,7 @@ const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 /** What a listener needs of the edge it serves (Edge implements it). */
 export interface ListenerHost {
   readonly routes: readonly RouteConfig[];
+  readonly routeStats: ReadonlyMap<RouteConfig, RouteStats>;
   readonly pools: ReadonlyMap<string, HttpPool>;
 }
 
@@ -59,6 +60,7 @@ export class SocketListener implements ConnectionHost {
   }
 
   get pools(): ReadonlyMap<string, HttpPool> { return this.edge.pools; }
+  get routeStats(): ReadonlyMap<RouteConfig, RouteStats> { return this.edge.routeStats; }
 
   connectionClosed(conn: ClientConn): void {
     this.conns.delete(conn);
