@@ -11,7 +11,7 @@ import { type DataPlane, type PoolHandle, STATE_DOWN, STATE_DRAIN, STATE_UP } fr
 import { formatHostPort } from "../config/address.ts";
 import type { BalancerPoolConfig, ServerConfig } from "./config.ts";
 import { SourcePersistence } from "./persistence.ts";
-import { Traffic } from "./traffic.ts";
+import { PoolLatency, Traffic } from "./traffic.ts";
 
 /** Why a server takes no new sessions. Each part that can take a server out owns one reason and
  * clears only its own: the server is back once no reason is left. */
@@ -62,6 +62,8 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   readonly servers: Server[] = [];
   /** The sorry server (keepalived): out ("standby") until the pool falls below its quorum. */
   readonly sorry: Server | null;
+  /** Connect and response times of every server's sessions (each server's traffic observes here). */
+  readonly latency = new PoolLatency();
   private readonly handle: PoolHandle;
   private readonly observers: ((server: Server, outcome: Outcome) => void)[] = [];
   private readonly watchers: ((change: MembershipChange) => void)[] = [];
@@ -296,7 +298,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
       requests: 0,
       failures: 0,
       changedAt: Date.now(),
-      traffic: new Traffic(),
+      traffic: new Traffic(this.latency),
     };
   }
 

@@ -88,7 +88,7 @@ export function json(body: unknown, status = 200, headers: Record<string, string
   });
 }
 
-export function text(body: string, status = 200, contentType = "text/plain; charset=utf-8"): Response {
+export function text(body: string | Uint8Array<ArrayBuffer>, status = 200, contentType = "text/plain; charset=utf-8"): Response {
   return new Response(body, { status, headers: { "content-type": contentType, "cache-control": "no-store" } });
 }
 

@@ -13,7 +13,7 @@ import type { VrrpInstance } from "../vrrp/instance.ts";
 import { DROP_REASONS } from "../vrrp/packet.ts";
 import { formatHostPort } from "../config/address.ts";
 import { labels, labelValue, type MetricWriter, Registry } from "./metrics.ts";
-import { adminState, serverState } from "./admin-read.ts";
+import { adminState } from "./admin-read.ts";
 import type { ControlState } from "./admin-state.ts";
 import type { Generation } from "./generation.ts";
 import type { PoolConfig } from "./schema.ts";
@@ -53,7 +53,7 @@ class Transitions {
 
 export interface FulcrumMetrics {
   registry: Registry;
-  render(): string;
+  render(): Uint8Array<ArrayBuffer>;
   stop(): void;
 }
 
@@ -114,9 +114,11 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
     const u = process.cpuUsage();
     w.sample(n, "", (u.user + u.system) / 1e6);
   });
-  r.add("process_resident_memory_bytes", "gauge", "Resident set size.", (w, n) => w.sample(n, "", process.memoryUsage().rss));
-  r.add("fulcrum_js_heap_used_bytes", "gauge", "JavaScript heap in use (the runtime exposes no GC counters; watch this).", (w, n) => w.sample(n, "", process.memoryUsage().heapUsed));
-  r.add("fulcrum_js_heap_total_bytes", "gauge", "JavaScript heap reserved.", (w, n) => w.sample(n, "", process.memoryUsage().heapTotal));
+  // memoryUsage() costs about a millisecond (it walks the heap): read once per scrape, here.
+  let memory = process.memoryUsage();
+  r.add("process_resident_memory_bytes", "gauge", "Resident set size.", (w, n) => { memory = process.memoryUsage(); w.sample(n, "", memory.rss); });
+  r.add("fulcrum_js_heap_used_bytes", "gauge", "JavaScript heap in use (the runtime exposes no GC counters; watch this).", (w, n) => w.sample(n, "", memory.heapUsed));
+  r.add("fulcrum_js_heap_total_bytes", "gauge", "JavaScript heap reserved.", (w, n) => w.sample(n, "", memory.heapTotal));
   r.add("process_open_fds", "gauge", "Open file descriptors (sockets included).", (w, n) => {
     const fds = openFds();
     if (fds >= 0) w.sample(n, "", fds);
@@ -164,6 +166,9 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
     for (const p of g().balancer.all()) { let up = 0; for (const s of p.servers) if (s.down.size === 0) up++; w.sample(n, pl(p), up); }
   });
   r.add("fulcrum_pool_queued", "gauge", "Sessions waiting for a server below its max_conns.", (w, n) => { for (const p of g().balancer.all()) w.sample(n, pl(p), p.queued); });
+  // Per pool, not per server (as Envoy's per-cluster histograms): 16 series a server would be most of a scrape.
+  r.add("fulcrum_pool_connect_duration_seconds", "histogram", "Time to open a new connection to a server of the pool.", (w, n) => { for (const p of g().balancer.all()) w.histogramMs(n, pl(p), p.latency.connectTime); });
+  r.add("fulcrum_pool_response_duration_seconds", "histogram", "From a request's arrival to a server's response head.", (w, n) => { for (const p of g().balancer.all()) w.histogramMs(n, pl(p), p.latency.responseTime); });
   r.add("fulcrum_pool_active", "gauge", "Sessions on the pool's servers now.", (w, n) => {
     for (const p of g().balancer.all()) { let a = 0; for (const s of p.servers) a += p.active(s); w.sample(n, pl(p), a); }
   });
@@ -174,7 +179,6 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
     const now = adminState(s);
     for (const a of ADMIN_STATES) w.sample(n, `${l},state="${a}"`, a === now ? 1 : 0);
   }));
-  r.add("fulcrum_server_draining", "gauge", "1 while the server is in the data plane's DRAIN state.", (w, n) => eachServer((_, s, l) => w.sample(n, l, serverState(s) === "DRAIN" ? 1 : 0)));
   r.add("fulcrum_server_weight", "gauge", "Configured weight (config or admin).", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.weight)));
   r.add("fulcrum_server_effective_weight", "gauge", "Weight the schedulers use now (slow start, agents).", (w, n) => eachServer((p, s, l) => w.sample(n, l, p.effectiveWeight(s))));
   r.add("fulcrum_server_active", "gauge", "Sessions on the server now.", (w, n) => eachServer((p, s, l) => w.sample(n, l, p.active(s))));
@@ -186,8 +190,6 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
   }));
   r.add("fulcrum_server_request_bytes_total", "counter", "Request bytes sent to the server.", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.traffic.bytesIn)));
   r.add("fulcrum_server_response_bytes_total", "counter", "Response bytes from the server passed on to clients.", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.traffic.bytesOut)));
-  r.add("fulcrum_server_connect_duration_seconds", "histogram", "Time to open a new connection to the server.", (w, n) => eachServer((_, s, l) => w.histogramMs(n, l, s.traffic.connectTime)));
-  r.add("fulcrum_server_response_duration_seconds", "histogram", "From a request's arrival to the server's response head.", (w, n) => eachServer((_, s, l) => w.histogramMs(n, l, s.traffic.responseTime)));
   r.add("fulcrum_server_last_change_timestamp_seconds", "gauge", "When the server last went in or out, seconds since the epoch.", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.changedAt / 1000)));
 
   // ------------------------------------------------------------------ health

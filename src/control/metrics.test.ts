@@ -11,7 +11,7 @@ test("metrics: a family renders HELP, TYPE and one line per sample", () => {
     w.sample(n, labels({ pool: "b" }), 0);
   });
   r.add("x_up", "gauge", "Up.", (w, n) => w.sample(n, "", 1));
-  assert.equal(r.render(), [
+  assert.equal(r.renderText(), [
     "# HELP x_requests_total Requests.", "# TYPE x_requests_total counter",
     'x_requests_total{pool="a"} 3', 'x_requests_total{pool="b"} 0',
     "# HELP x_up Up.", "# TYPE x_up gauge", "x_up 1", "",
@@ -23,7 +23,7 @@ test("metrics: a histogram kept in ms renders cumulative buckets in seconds, +In
   for (const v of [0.5, 1, 5, 50, 5000]) h.observe(v);
   const r = new Registry();
   r.add("x_duration_seconds", "histogram", "Time.", (w, n) => w.histogramMs(n, 'pool="a"', h));
-  const lines = r.render().split("\n").slice(2, -1);
+  const lines = r.renderText().split("\n").slice(2, -1);
   assert.deepEqual(lines, [
     'x_duration_seconds_bucket{pool="a",le="0.001"} 2',
     'x_duration_seconds_bucket{pool="a",le="0.01"} 3',

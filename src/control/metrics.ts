@@ -1,7 +1,8 @@
 // A small Prometheus registry: families of counters, gauges, histograms and summaries, each
 // collected at scrape time from the counters the parts already keep, rendered in the text
-// exposition format (version 0.0.4). Rendering appends to one string: label sets are built once
-// per series and cached by the collectors, numbers are written as they are, nothing is copied.
+// exposition format (version 0.0.4). Rendering writes bytes into one buffer: label sets are built
+// once per series and cached by the collectors, numbers are written digit by digit, and the text
+// is never built as a string and then encoded.
 import type { Histogram } from "../core/histogram.ts";
 
 export type MetricType = "counter" | "gauge" | "histogram" | "summary";
@@ -35,12 +36,69 @@ function leOf(bounds: readonly number[]): string[] {
   return les;
 }
 
+/** Writes the exposition text straight into bytes: no string per line, no copy of the whole text
+ * (the text format is ASCII; label values outside it are written as UTF-8). */
 export class MetricWriter {
-  out = "";
+  private buf: Uint8Array<ArrayBuffer>;
+  private pos = 0;
+
+  constructor(sizeHint = 64 * 1024) {
+    this.buf = new Uint8Array(sizeHint);
+  }
+
+  /** The bytes written so far (a view of the writer's buffer). */
+  bytes(): Uint8Array<ArrayBuffer> {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  get length(): number {
+    return this.pos;
+  }
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const grown = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    grown.set(this.buf.subarray(0, this.pos));
+    this.buf = grown;
+  }
+
+  text(s: string): void {
+    const n = s.length;
+    this.room(n * 3);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) { b[p++] = c; continue; }
+      this.pos = p;
+      p += encoder.encodeInto(s.slice(i), b.subarray(p)).written;
+      break;
+    }
+    this.pos = p;
+  }
+
+  number(v: number): void {
+    if (Number.isInteger(v) && v >= 0 && v < 1e15) {
+      this.room(16);
+      const b = this.buf;
+      if (v === 0) { b[this.pos++] = 48; return; }
+      let digits = 0;
+      for (let x = v; x >= 1; x = Math.floor(x / 10)) digits++;
+      let p = this.pos + digits;
+      this.pos = p;
+      for (let x = v; x >= 1; x = Math.floor(x / 10)) b[--p] = 48 + (x % 10);
+      return;
+    }
+    this.text(num(v));
+  }
 
   /** One sample; `labelSet` is `a="x",b="y"` or "". */
   sample(name: string, labelSet: string, value: number): void {
-    this.out += labelSet ? `${name}{${labelSet}} ${num(value)}\n` : `${name} ${num(value)}\n`;
+    this.text(name);
+    if (labelSet) { this.byte(123); this.text(labelSet); this.byte(125); }
+    this.byte(32);
+    this.number(value);
+    this.byte(10);
   }
 
   /** A histogram kept in milliseconds, written in seconds: cumulative buckets, sum and count. */
@@ -49,7 +107,12 @@ export class MetricWriter {
     let cumulative = 0;
     for (let i = 0; i < h.counts.length; i++) {
       cumulative += h.counts[i];
-      this.out += `${pre}${les[i]}} ${cumulative}\n`;
+      this.text(pre);
+      this.text(les[i]);
+      this.byte(125);
+      this.byte(32);
+      this.number(cumulative);
+      this.byte(10);
     }
     this.sample(`${name}_sum`, labelSet, h.sum / 1000);
     this.sample(`${name}_count`, labelSet, h.count);
@@ -60,7 +123,14 @@ export class MetricWriter {
     this.sample(`${name}_sum`, labelSet, sumMs / 1000);
     this.sample(`${name}_count`, labelSet, count);
   }
+
+  private byte(c: number): void {
+    this.room(1);
+    this.buf[this.pos++] = c;
+  }
 }
+
+const encoder = new TextEncoder();
 
 export interface Family {
   name: string;
@@ -80,12 +150,20 @@ export class Registry {
     this.families.push({ name, type, help, collect });
   }
 
-  render(): string {
-    const w = new MetricWriter();
+  private sizeHint = 64 * 1024;
+
+  /** The exposition text as bytes, in a buffer of its own (sized by the last render). */
+  render(): Uint8Array<ArrayBuffer> {
+    const w = new MetricWriter(this.sizeHint);
     for (const f of this.families) {
-      w.out += `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`;
+      w.text(`# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`);
       f.collect(w, f.name);
     }
-    return w.out;
+    this.sizeHint = Math.max(this.sizeHint, w.length + (w.length >> 3));
+    return w.bytes();
+  }
+
+  renderText(): string {
+    return new TextDecoder().decode(this.render());
   }
 }
