@@ -128,6 +128,8 @@ test("admin: drain stops new requests to a server while the one open on it finis
   const drained = await post(`/api/pools/d/servers/${slow.address}/drain`);
   assert.equal(drained.status, 200, drained.body);
   assert.match(JSON.parse(drained.body).message, /is drain \(was ready\); this lasts until the next reload/);
+  // Logged with who and what (the test's HTTP client sends no User-Agent).
+  assert.match(fulcrum.output(), new RegExp(`admin: drain d/${slow.address.replace(/\./g, "\\.")} \\(was ready\\) by 127\\.0\\.0\\.1:\\d+`));
   assert.equal((await post(`/api/pools/d/servers/${fast.address}/ready`)).status, 200);
   const during = await server("d", slow.address);
   assert.equal(during!.state, "DRAIN");
@@ -156,6 +158,7 @@ test("ctl: add-server and remove-server change where traffic goes; weight and po
   const added = await ctl("add-server", "web", extra.address, "3");
   assert.equal(added.code, 0, added.stderr);
   assert.match(added.stdout, /added web\/127\.0\.0\.1:\d+; it lasts until the next reload/);
+  assert.match(fulcrum.output(), /admin: add server web\/127\.0\.0\.1:\d+ weight 3 by 127\.0\.0\.1:\d+ \(fulcrum-ctl\/[\d.]+ \(/);
   const seen = new Set<string>();
   for (let i = 0; i < 8; i++) seen.add(await backendOf(`/w${i}`));
   assert.deepEqual(seen, new Set(["other", "extra"]), "the added server takes requests");
