@@ -22,35 +22,6 @@ const CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 const ADMIN_STATES = ["ready", "drain", "maint"] as const;
 const VRRP_STATES = ["INIT", "BACKUP", "MASTER", "FAULT"] as const;
 
-/** Counts what only events tell (transitions), following the serving generation. */
-class Transitions {
-  readonly checks = new Map<string, number>();
-  readonly vrrp = new WeakMap<VrrpInstance, number>();
-  private generation: Generation | null = null;
-  private unsubscribe: (() => void) | null = null;
-  private readonly watched = new WeakSet<VrrpInstance>();
-
-  follow(g: Generation): void {
-    if (this.generation === g) return;
-    this.unsubscribe?.();
-    this.generation = g;
-    this.unsubscribe = g.health.subscribe((e) => {
-      if (e.type === "check") this.checks.set(e.key, (this.checks.get(e.key) ?? 0) + 1);
-    });
-    for (const i of g.vrrp?.instances ?? []) {
-      if (this.watched.has(i)) continue;
-      this.watched.add(i);
-      this.vrrp.set(i, 0);
-      i.onState(() => this.vrrp.set(i, (this.vrrp.get(i) ?? 0) + 1));
-    }
-  }
-
-  stop(): void {
-    this.unsubscribe?.();
-    this.unsubscribe = null;
-  }
-}
-
 export interface FulcrumMetrics {
   registry: Registry;
   render(): Uint8Array<ArrayBuffer>;
@@ -62,7 +33,6 @@ export type AdminCounts = Map<number, number>;
 
 export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts): FulcrumMetrics {
   const r = new Registry();
-  const transitions = new Transitions();
   const g = () => state.generation;
 
   // Label sets, made once per object.
@@ -196,28 +166,21 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
   r.add("fulcrum_health_check_up", "gauge", "1 when the check's verdict is up (shared by every pool checking this address so).", (w, n) => eachMonitor((m, l) => w.sample(n, l, m.up ? 1 : 0)));
   r.add("fulcrum_health_checks_total", "counter", "Checks completed.", (w, n) => eachMonitor((m, l) => w.sample(n, l, m.checks)));
   r.add("fulcrum_health_check_duration_seconds", "summary", "How long checks took.", (w, n) => eachMonitor((m, l) => w.summaryMs(n, l, m.durationSumMs, m.checks)));
-  r.add("fulcrum_health_check_transitions_total", "counter", "Verdict changes (UP to DOWN or back) since this generation started.", (w, n) => {
-    transitions.follow(g());
-    eachMonitor((m, l) => w.sample(n, l, transitions.checks.get(m.key) ?? 0));
-  });
+  r.add("fulcrum_health_check_transitions_total", "counter", "Verdict changes (UP to DOWN or back).", (w, n) => eachMonitor((m, l) => w.sample(n, l, m.transitions)));
 
   // ------------------------------------------------------------------ vrrp
   r.add("fulcrum_vrrp_state", "gauge", "1 for the instance's current state.", (w, n) => {
     for (const i of instances()) { const b = il(i); for (const st of VRRP_STATES) w.sample(n, `${b},state="${st}"`, i.state === st ? 1 : 0); }
   });
   r.add("fulcrum_vrrp_priority", "gauge", "The priority the instance advertises now (tracking included).", (w, n) => { for (const i of instances()) w.sample(n, il(i), i.priority); });
-  r.add("fulcrum_vrrp_transitions_total", "counter", "State changes of the instance.", (w, n) => {
-    transitions.follow(g());
-    for (const i of instances()) w.sample(n, il(i), transitions.vrrp.get(i) ?? 0);
-  });
+  r.add("fulcrum_vrrp_transitions_total", "counter", "State changes of the instance.", (w, n) => { for (const i of instances()) w.sample(n, il(i), i.transitions); });
   r.add("fulcrum_vrrp_adverts_sent_total", "counter", "Adverts sent.", (w, n) => { for (const i of instances()) w.sample(n, il(i), i.sent); });
   r.add("fulcrum_vrrp_adverts_received_total", "counter", "Valid adverts received.", (w, n) => { for (const i of instances()) w.sample(n, il(i), i.received); });
   r.add("fulcrum_vrrp_adverts_dropped_total", "counter", "Adverts dropped, by reason.", (w, n) => {
     for (const i of instances()) { const b = il(i); for (const reason of DROP_REASONS) w.sample(n, `${b},reason="${reason}"`, i.drops.get(reason) ?? 0); }
   });
 
-  transitions.follow(g());
-  return { registry: r, render: () => r.render(), stop: () => transitions.stop() };
+  return { registry: r, render: () => r.render(), stop: () => {} };
 }
 
 /** Entries of /proc/self/fd (one is the directory being read); -1 where there is no /proc. */

@@ -32,6 +32,8 @@ export class Monitor {
   /** How long the last check took, in ms, and all checks together (metrics' duration summary). */
   lastDurationMs = 0;
   durationSumMs = 0;
+  /** Verdict changes (UP to DOWN or back). */
+  transitions = 0;
   private readonly listeners = new Set<MonitorListener>();
   private next: TimerEntry | null = null;
   private stopped = true;
@@ -143,6 +145,7 @@ export class Monitor {
     this.lastCheckAt = Date.now();
     const before = this.state.weight;
     const transition = this.state.record(result);
+    if (transition) this.transitions++;
     const weightChanged = !sameWeight(before, this.state.weight);
     if (!transition && !weightChanged) return;
     for (const listener of this.listeners) {
