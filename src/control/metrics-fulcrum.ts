@@ -18,9 +18,14 @@ import type { ControlState } from "./admin-state.ts";
 import type { Generation } from "./generation.ts";
 import type { PoolConfig } from "./schema.ts";
 
-const CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+// The extra label of each sample, written as is.
+const CODES = ["", 'code="1xx"', 'code="2xx"', 'code="3xx"', 'code="4xx"', 'code="5xx"'];
 const ADMIN_STATES = ["ready", "drain", "maint"] as const;
+const ADMIN_STATE_LABELS = ADMIN_STATES.map((a) => `state="${a}"`);
 const VRRP_STATES = ["INIT", "BACKUP", "MASTER", "FAULT"] as const;
+const VRRP_STATE_LABELS = VRRP_STATES.map((st) => `state="${st}"`);
+const KIND_LABELS = ERROR_KINDS.map((k) => `kind="${k}"`);
+const REASON_LABELS = DROP_REASONS.map((r) => `reason="${r}"`);
 
 export interface FulcrumMetrics {
   registry: Registry;
@@ -48,7 +53,12 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
     if (s === undefined) { s = labels({ listener: l.config.name }); listenerLabels.set(l, s); }
     return s;
   };
-  const pl = (p: Pool<PoolConfig>) => `pool="${labelValue(p.name)}"`;
+  const poolLabels = new WeakMap<Pool<PoolConfig>, string>();
+  const pl = (p: Pool<PoolConfig>) => {
+    let s = poolLabels.get(p);
+    if (s === undefined) { s = labels({ pool: p.name }); poolLabels.set(p, s); }
+    return s;
+  };
   const il = (i: VrrpInstance) => `instance="${labelValue(i.name)}"`;
 
   const eachServer = (fn: (p: Pool<PoolConfig>, s: Server, l: string) => void) => {
@@ -101,7 +111,7 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
     w.sample(n, 'result="failed"', state.reloads.failed);
   });
   r.add("fulcrum_admin_requests_total", "counter", "Admin API requests by status code.", (w, n) => {
-    for (const [code, count] of adminRequests) w.sample(n, `code="${code}"`, count);
+    for (const [code, count] of adminRequests) w.sample(n, `code="${code}"`, count); // a few codes
   });
 
   // ------------------------------------------------------------------ listeners
@@ -109,13 +119,13 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
   r.add("fulcrum_listener_connections", "gauge", "Client connections open now.", (w, n) => { for (const l of listeners()) w.sample(n, ll(l), l.connections); });
   r.add("fulcrum_listener_requests_total", "counter", "Requests received.", (w, n) => { for (const l of listeners()) w.sample(n, ll(l), l.stats.requests); });
   r.add("fulcrum_listener_responses_total", "counter", "Responses by status class, Fulcrum's own error answers included.", (w, n) => {
-    for (const l of listeners()) { const b = ll(l); for (let c = 1; c <= 5; c++) w.sample(n, `${b},code="${CLASSES[c - 1]}"`, l.stats.responses[c]); }
+    for (const l of listeners()) { const b = ll(l); for (let c = 1; c <= 5; c++) w.sampleWith(n, b, CODES[c], l.stats.responses[c]); }
   });
   r.add("fulcrum_listener_received_bytes_total", "counter", "Bytes received from clients.", (w, n) => { for (const l of listeners()) w.sample(n, ll(l), l.stats.bytesIn); });
   r.add("fulcrum_listener_sent_bytes_total", "counter", "Response bytes passed on from servers to clients.", (w, n) => { for (const l of listeners()) w.sample(n, ll(l), l.stats.bytesOut); });
   r.add("fulcrum_listener_retries_total", "counter", "Requests tried again on another server.", (w, n) => { for (const l of listeners()) w.sample(n, ll(l), l.stats.retries); });
   r.add("fulcrum_listener_errors_total", "counter", "Failed requests and connections by kind.", (w, n) => {
-    for (const l of listeners()) { const b = ll(l); for (const k of ERROR_KINDS) w.sample(n, `${b},kind="${k}"`, l.stats.errors[k]); }
+    for (const l of listeners()) { const b = ll(l); ERROR_KINDS.forEach((k, i) => w.sampleWith(n, b, KIND_LABELS[i], l.stats.errors[k])); }
   });
 
   // ------------------------------------------------------------------ routes
@@ -126,7 +136,7 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
   r.add("fulcrum_route_responses_total", "counter", "Responses to the route's requests by status class.", (w, n) => {
     for (const [route, st] of routes()) {
       const b = `route="${labelValue(route.name)}",pool="${labelValue(route.pool)}"`;
-      for (let c = 1; c <= 5; c++) w.sample(n, `${b},code="${CLASSES[c - 1]}"`, st.responses[c]);
+      for (let c = 1; c <= 5; c++) w.sampleWith(n, b, CODES[c], st.responses[c]);
     }
   });
 
@@ -147,7 +157,7 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
   r.add("fulcrum_server_up", "gauge", "1 when the server takes new sessions (no down reason), else 0.", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.down.size === 0 ? 1 : 0)));
   r.add("fulcrum_server_admin_state", "gauge", "The operator's setting: 1 for the current one of ready, drain, maint.", (w, n) => eachServer((_, s, l) => {
     const now = adminState(s);
-    for (const a of ADMIN_STATES) w.sample(n, `${l},state="${a}"`, a === now ? 1 : 0);
+    for (let i = 0; i < ADMIN_STATES.length; i++) w.sampleWith(n, l, ADMIN_STATE_LABELS[i], ADMIN_STATES[i] === now ? 1 : 0);
   }));
   r.add("fulcrum_server_weight", "gauge", "Configured weight (config or admin).", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.weight)));
   r.add("fulcrum_server_effective_weight", "gauge", "Weight the schedulers use now (slow start, agents).", (w, n) => eachServer((p, s, l) => w.sample(n, l, p.effectiveWeight(s))));
@@ -156,7 +166,7 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
   r.add("fulcrum_server_failures_total", "counter", "Sessions that failed on the server (passive failures).", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.failures)));
   r.add("fulcrum_server_responses_total", "counter", "Responses from the server by status class.", (w, n) => eachServer((_, s, l) => {
     const rs = s.traffic.responses;
-    for (let c = 1; c <= 5; c++) w.sample(n, `${l},code="${CLASSES[c - 1]}"`, rs[c]);
+    for (let c = 1; c <= 5; c++) w.sampleWith(n, l, CODES[c], rs[c]);
   }));
   r.add("fulcrum_server_request_bytes_total", "counter", "Request bytes sent to the server.", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.traffic.bytesIn)));
   r.add("fulcrum_server_response_bytes_total", "counter", "Response bytes from the server passed on to clients.", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.traffic.bytesOut)));
@@ -170,14 +180,14 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
 
   // ------------------------------------------------------------------ vrrp
   r.add("fulcrum_vrrp_state", "gauge", "1 for the instance's current state.", (w, n) => {
-    for (const i of instances()) { const b = il(i); for (const st of VRRP_STATES) w.sample(n, `${b},state="${st}"`, i.state === st ? 1 : 0); }
+    for (const i of instances()) { const b = il(i); VRRP_STATES.forEach((st, k) => w.sampleWith(n, b, VRRP_STATE_LABELS[k], i.state === st ? 1 : 0)); }
   });
   r.add("fulcrum_vrrp_priority", "gauge", "The priority the instance advertises now (tracking included).", (w, n) => { for (const i of instances()) w.sample(n, il(i), i.priority); });
   r.add("fulcrum_vrrp_transitions_total", "counter", "State changes of the instance.", (w, n) => { for (const i of instances()) w.sample(n, il(i), i.transitions); });
   r.add("fulcrum_vrrp_adverts_sent_total", "counter", "Adverts sent.", (w, n) => { for (const i of instances()) w.sample(n, il(i), i.sent); });
   r.add("fulcrum_vrrp_adverts_received_total", "counter", "Valid adverts received.", (w, n) => { for (const i of instances()) w.sample(n, il(i), i.received); });
   r.add("fulcrum_vrrp_adverts_dropped_total", "counter", "Adverts dropped, by reason.", (w, n) => {
-    for (const i of instances()) { const b = il(i); for (const reason of DROP_REASONS) w.sample(n, `${b},reason="${reason}"`, i.drops.get(reason) ?? 0); }
+    for (const i of instances()) { const b = il(i); DROP_REASONS.forEach((reason, k) => w.sampleWith(n, b, REASON_LABELS[k], i.drops.get(reason) ?? 0)); }
   });
 
   return { registry: r, render: () => r.render(), stop: () => {} };

@@ -64,7 +64,7 @@ export class MetricWriter {
 
   text(s: string): void {
     const n = s.length;
-    this.room(n * 3);
+    if (this.pos + n * 3 > this.buf.length) this.room(n * 3);
     const b = this.buf;
     let p = this.pos;
     for (let i = 0; i < n; i++) {
@@ -101,6 +101,19 @@ export class MetricWriter {
     this.byte(10);
   }
 
+  /** One sample with one more label after the series' own: `name{labelSet,more} value`, without
+   * building the joined label string (a new string per sample is what rendering must not do). */
+  sampleWith(name: string, labelSet: string, more: string, value: number): void {
+    this.text(name);
+    this.byte(123);
+    if (labelSet) { this.text(labelSet); this.byte(44); }
+    this.text(more);
+    this.byte(125);
+    this.byte(32);
+    this.number(value);
+    this.byte(10);
+  }
+
   /** A histogram kept in milliseconds, written in seconds: cumulative buckets, sum and count. */
   histogramMs(name: string, labelSet: string, h: Histogram): void {
     const les = leOf(h.bounds), pre = labelSet ? `${name}_bucket{${labelSet},` : `${name}_bucket{`;
@@ -125,7 +138,7 @@ export class MetricWriter {
   }
 
   private byte(c: number): void {
-    this.room(1);
+    if (this.pos >= this.buf.length) this.room(1);
     this.buf[this.pos++] = c;
   }
 }
