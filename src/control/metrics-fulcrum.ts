@@ -61,30 +61,38 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
   };
   const il = (i: VrrpInstance) => `instance="${labelValue(i.name)}"`;
 
-  const eachServer = (fn: (p: Pool<PoolConfig>, s: Server, l: string) => void) => {
+  // What one scrape reads, gathered once per render into arrays kept between renders: the
+  // servers with their label sets, and the monitors with theirs.
+  const rowPool: Pool<PoolConfig>[] = [], rowServer: Server[] = [], rowLabel: string[] = [];
+  const monitors: Monitor[] = [], monitorLabel: string[] = [];
+  const monitorBase = new Map<string, string>();
+  const seen = new Map<string, number>();
+  const snapshot = () => {
+    rowPool.length = rowServer.length = rowLabel.length = 0;
     for (const p of g().balancer.all()) {
-      for (const s of p.servers) fn(p, s, sl(s));
-      if (p.sorry) fn(p, p.sorry, sl(p.sorry));
+      for (const s of p.servers) { rowPool.push(p); rowServer.push(s); rowLabel.push(sl(s)); }
+      if (p.sorry) { rowPool.push(p); rowServer.push(p.sorry); rowLabel.push(sl(p.sorry)); }
     }
+    // Two definitions of one check type on one address get a variant label, so series stay unique.
+    monitors.length = monitorLabel.length = 0;
+    seen.clear();
+    for (const m of g().health.registry.all()) {
+      let base = monitorBase.get(m.key);
+      if (base === undefined) { base = labels({ address: m.address, check: m.check.type }); monitorBase.set(m.key, base); }
+      const k = (seen.get(base) ?? 0) + 1;
+      seen.set(base, k);
+      monitors.push(m);
+      monitorLabel.push(k === 1 ? base : `${base},variant="${k}"`);
+    }
+  };
+  const eachServer = (fn: (p: Pool<PoolConfig>, s: Server, l: string) => void) => {
+    for (let i = 0; i < rowServer.length; i++) fn(rowPool[i], rowServer[i], rowLabel[i]);
+  };
+  const eachMonitor = (fn: (m: Monitor, l: string) => void) => {
+    for (let i = 0; i < monitors.length; i++) fn(monitors[i], monitorLabel[i]);
   };
   const listeners = () => g().edge?.listeners ?? [];
   const instances = () => g().vrrp?.instances ?? [];
-  // Monitors with their label sets; two definitions of one check type on one address get a variant.
-  const monitorLabels = new Map<string, string>();
-  const eachMonitor = (fn: (m: Monitor, l: string) => void) => {
-    const seen = new Map<string, number>();
-    for (const m of g().health.registry.all()) {
-      let l = monitorLabels.get(m.key);
-      if (l === undefined) {
-        const base = labels({ address: m.address, check: m.check.type });
-        const n = (seen.get(base) ?? 0) + 1;
-        seen.set(base, n);
-        l = n === 1 ? base : `${base},variant="${n}"`;
-        monitorLabels.set(m.key, l);
-      }
-      fn(m, l);
-    }
-  };
 
   // ------------------------------------------------------------------ process and config
   const info = labels({ version: pkg.version, runtime: `${runtime.name} ${runtime.version}` });
@@ -190,7 +198,7 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
     for (const i of instances()) { const b = il(i); DROP_REASONS.forEach((reason, k) => w.sampleWith(n, b, REASON_LABELS[k], i.drops.get(reason) ?? 0)); }
   });
 
-  return { registry: r, render: () => r.render(), stop: () => {} };
+  return { registry: r, render: () => { snapshot(); return r.render(); }, stop: () => {} };
 }
 
 /** Entries of /proc/self/fd (one is the directory being read); -1 where there is no /proc. */

@@ -1,7 +1,7 @@
 // A small Prometheus registry: families of counters, gauges, histograms and summaries, each
 // collected at scrape time from the counters the parts already keep, rendered in the text
-// exposition format (version 0.0.4). Rendering writes bytes into one buffer: label sets are built
-// once per series and cached by the collectors, numbers are written digit by digit, and the text
+// exposition format (version 0.0.4). Rendering writes bytes into one buffer: names and label sets
+// are encoded once and copied on later scrapes, numbers are written digit by digit, and the text
 // is never built as a string and then encoded.
 import type { Histogram } from "../core/histogram.ts";
 
@@ -42,7 +42,8 @@ export class MetricWriter {
   private buf: Uint8Array<ArrayBuffer>;
   private pos = 0;
 
-  constructor(sizeHint = 64 * 1024) {
+  /** `cache`: names and label sets already encoded, kept by the registry between renders. */
+  constructor(sizeHint = 64 * 1024, private readonly cache = new Map<string, Uint8Array>()) {
     this.buf = new Uint8Array(sizeHint);
   }
 
@@ -77,6 +78,32 @@ export class MetricWriter {
     this.pos = p;
   }
 
+  /** Bytes made once (a series' label set, encoded by the caller's cache). */
+  raw(bytes: Uint8Array): void {
+    const n = bytes.length;
+    if (this.pos + n > this.buf.length) this.room(n);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) b[p++] = bytes[i];
+    this.pos = p;
+  }
+
+  /** A string written many times (a name, a label set): encoded once, then copied. */
+  put(s: string): void {
+    let bytes = this.cache.get(s);
+    if (bytes === undefined) {
+      bytes = encoder.encode(s);
+      // Label sets of servers long removed would pile up: start over past a bound.
+      if (this.cache.size >= MAX_CACHED) this.cache.clear();
+      this.cache.set(s, bytes);
+    }
+    const n = bytes.length;
+    if (this.pos + n > this.buf.length) this.room(n);
+    if (n > 16) this.buf.set(bytes, this.pos);
+    else for (let i = 0; i < n; i++) this.buf[this.pos + i] = bytes[i];
+    this.pos += n;
+  }
+
   number(v: number): void {
     if (Number.isInteger(v) && v >= 0 && v < 1e15) {
       this.room(16);
@@ -94,8 +121,8 @@ export class MetricWriter {
 
   /** One sample; `labelSet` is `a="x",b="y"` or "". */
   sample(name: string, labelSet: string, value: number): void {
-    this.text(name);
-    if (labelSet) { this.byte(123); this.text(labelSet); this.byte(125); }
+    this.put(name);
+    if (labelSet) { this.byte(123); this.put(labelSet); this.byte(125); }
     this.byte(32);
     this.number(value);
     this.byte(10);
@@ -104,10 +131,10 @@ export class MetricWriter {
   /** One sample with one more label after the series' own: `name{labelSet,more} value`, without
    * building the joined label string (a new string per sample is what rendering must not do). */
   sampleWith(name: string, labelSet: string, more: string, value: number): void {
-    this.text(name);
+    this.put(name);
     this.byte(123);
-    if (labelSet) { this.text(labelSet); this.byte(44); }
-    this.text(more);
+    if (labelSet) { this.put(labelSet); this.byte(44); }
+    this.put(more);
     this.byte(125);
     this.byte(32);
     this.number(value);
@@ -120,8 +147,8 @@ export class MetricWriter {
     let cumulative = 0;
     for (let i = 0; i < h.counts.length; i++) {
       cumulative += h.counts[i];
-      this.text(pre);
-      this.text(les[i]);
+      this.put(pre);
+      this.put(les[i]);
       this.byte(125);
       this.byte(32);
       this.number(cumulative);
@@ -144,6 +171,7 @@ export class MetricWriter {
 }
 
 const encoder = new TextEncoder();
+const MAX_CACHED = 200_000;
 
 export interface Family {
   name: string;
@@ -164,10 +192,11 @@ export class Registry {
   }
 
   private sizeHint = 64 * 1024;
+  private readonly encoded = new Map<string, Uint8Array>();
 
   /** The exposition text as bytes, in a buffer of its own (sized by the last render). */
   render(): Uint8Array<ArrayBuffer> {
-    const w = new MetricWriter(this.sizeHint);
+    const w = new MetricWriter(this.sizeHint, this.encoded);
     for (const f of this.families) {
       w.text(`# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`);
       f.collect(w, f.name);
