@@ -218,3 +218,17 @@ async function readText(path: string): Promise<string> {
   const { runtime } = await import("../src/runtime/index.ts");
   return runtime.readTextFile(path);
 }
+
+test("admin: a token file that cannot be read, or a bind in use, stops the start with the reason and exit 1", async () => {
+  const base = (admin: string) => `${admin}\nlisteners: [{ bind: 127.0.0.1:${0} }]\npools: { web: { servers: [${other.address}] } }\n`;
+  const port = await freePort();
+  const noToken = await writeTemp(base(`admin: { bind: 127.0.0.1:${port}, token_file: /nonexistent/admin.token }`).replace(":0 }", `:${await freePort()} }`));
+  const r = await runCli(["run", "--config", noToken]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cannot start: admin: cannot read token_file \/nonexistent\/admin\.token/);
+  const adminPort = Number(new URL(admin).port);
+  const inUse = await writeTemp(base(`admin: { bind: 127.0.0.1:${adminPort} }`).replace(":0 }", `:${await freePort()} }`));
+  const r2 = await runCli(["run", "--config", inUse]);
+  assert.equal(r2.code, 1);
+  assert.match(r2.stderr, new RegExp(`cannot start: 127\\.0\\.0\\.1:${adminPort}: address in use`));
+});

@@ -57,7 +57,6 @@ export class AdminService {
   }
 
   async stop(): Promise<void> {
-    this.metrics.stop();
     await this.server?.stop();
     this.server = null;
   }

@@ -30,7 +30,6 @@ const REASON_LABELS = DROP_REASONS.map((r) => `reason="${r}"`);
 export interface FulcrumMetrics {
   registry: Registry;
   render(): Uint8Array<ArrayBuffer>;
-  stop(): void;
 }
 
 /** Admin API requests by status code, counted by the admin service. */
@@ -198,7 +197,7 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
     for (const i of instances()) { const b = il(i); DROP_REASONS.forEach((reason, k) => w.sampleWith(n, b, REASON_LABELS[k], i.drops.get(reason) ?? 0)); }
   });
 
-  return { registry: r, render: () => { snapshot(); return r.render(); }, stop: () => {} };
+  return { registry: r, render: () => { snapshot(); return r.render(); } };
 }
 
 /** Entries of /proc/self/fd (one is the directory being read); -1 where there is no /proc. */
