@@ -32,6 +32,8 @@ pools:
   for (let i = 0; i < REQUESTS; i++) assert.equal((await request(`${fulcrum.url}/m${i}`)).status, 200);
   const drain = await request(`${admin}/api/pools/web/servers/${b.address}/drain`, { method: "POST", headers: { authorization: "Bearer metrics-token" } });
   assert.equal(drain.status, 200);
+  const refused = await request(`${admin}/api/pools/web/servers/${a.address}/drain`, { method: "POST" });
+  assert.equal(refused.status, 401);
 });
 
 after(async () => {
@@ -77,6 +79,9 @@ test("metrics: /metrics counts the traffic sent through and the drain, in Promet
   assert.equal(samples(text, "fulcrum_server_up").get(`pool="web",server="${b.address}"`), 0);
   assert.equal(samples(text, "fulcrum_health_check_up").get(`address="${a.address}",check="tcp"`), 1);
   assert.equal(samples(text, "fulcrum_config_generation").get(""), 1);
+  const admin_ = samples(text, "fulcrum_admin_requests_total");
+  assert.equal(admin_.get('code="401"'), 1, "the refused write is counted");
+  assert.equal(admin_.get('code="200"'), 1, "the drain (this scrape is counted after it answers)");
   assert.ok(samples(text, "process_resident_memory_bytes").get("")! > 0);
 });
 
