@@ -56,7 +56,6 @@ async function inProcess(): Promise<{ median: number; p99: number; cpu: number; 
   }
   times.sort((a, b) => a - b);
   cpu.sort((a, b) => a - b);
-  metrics.stop();
   g.balancer.stop();
   const lines = bytes.reduce((n, b) => n + (b === 10 ? 1 : 0), 0);
   return { median: quantile(times, 0.5), p99: quantile(times, 0.99), cpu: quantile(cpu, 0.5), bytes: bytes.length, lines };
