@@ -7,7 +7,7 @@
 // Membership is live: servers are added and removed, and weights set, at run time. The data plane
 // moves the pool's slots when its list changes; a Server keeps its identity (its `slot` follows),
 // so sessions in flight release the right counter, and a removed server's sessions release nothing.
-import { type DataPlane, type PoolHandle, STATE_DOWN, STATE_DRAIN, STATE_UP } from "../core/dataplane.ts";
+import { type DataPlane, type PoolHandle, STATE_DOWN, STATE_DRAIN, STATE_UP, type ServerState } from "../core/dataplane.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { BalancerPoolConfig, ServerConfig } from "./config.ts";
 import { SourcePersistence } from "./persistence.ts";
@@ -191,8 +191,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   setDown(server: Server, reason: DownReason, down: boolean): void {
     if (down) server.down.add(reason);
     else server.down.delete(reason);
-    const d = server.down;
-    const state = d.size === 0 ? STATE_UP : d.size === 1 && d.has("drain") ? STATE_DRAIN : STATE_DOWN;
+    const state = stateOf(server);
     if (server.slot >= 0 && this.dp.state[server.slot] !== state) {
       server.changedAt = Date.now();
       this.dp.setState(server.slot, state);
@@ -312,4 +311,11 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     s.requests++;
     return s;
   }
+}
+
+/** The data-plane state a server's down reasons make: UP with none, DRAIN when drain is the only
+ * one (no new sessions, those on it go on), else DOWN. */
+export function stateOf(server: Server): ServerState {
+  const d = server.down;
+  return d.size === 0 ? STATE_UP : d.size === 1 && d.has("drain") ? STATE_DRAIN : STATE_DOWN;
 }

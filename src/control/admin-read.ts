@@ -2,7 +2,8 @@
 // as plain JSON-ready objects built from the serving generation. Metrics read the same parts.
 import pkg from "../../package.json" with { type: "json" };
 import { runtime } from "../runtime/index.ts";
-import type { Pool, Server } from "../balancer/pool.ts";
+import { type Pool, type Server, stateOf } from "../balancer/pool.ts";
+import { STATE_DRAIN, STATE_UP } from "../core/dataplane.ts";
 import type { Monitor } from "../health/monitor.ts";
 import { monitorKey } from "../health/registry.ts";
 import type { PoolHealthSnapshot } from "../health/pool-health.ts";
@@ -21,9 +22,9 @@ export function adminState(server: Server): AdminState {
 }
 
 /** What the data plane offers: UP (takes new sessions), DRAIN (only drain holds it) or DOWN. */
-export function serverState(server: Server): "UP" | "DRAIN" | "DOWN" {
-  const d = server.down;
-  return d.size === 0 ? "UP" : d.size === 1 && d.has("drain") ? "DRAIN" : "DOWN";
+function serverState(server: Server): "UP" | "DRAIN" | "DOWN" {
+  const state = stateOf(server);
+  return state === STATE_UP ? "UP" : state === STATE_DRAIN ? "DRAIN" : "DOWN";
 }
 
 export function statusView(state: ControlState) {

@@ -89,10 +89,8 @@ export class AdminService {
       return json({ error: `${request.method} is not allowed on ${url.pathname}${why}`, allow }, 405, { allow: allow.join(", ") });
     }
     const req: ApiRequest = { method: request.method, segments, params: found.params, request, peer };
-    if (!found.route.write) return await found.route.handler(req);
-    this.authorize(request);
-    const res = await found.route.handler(req);
-    return res;
+    if (found.route.write) this.authorize(request);
+    return await found.route.handler(req);
   }
 
   /** 401 without a token, 403 with a wrong one or when writes are off (no token_file). */
