@@ -30,12 +30,19 @@ listeners:
   - { name: main, bind: 127.0.0.1:${port} }
 routes:
   - { path_prefix: /d, pool: d }
+  - { path_prefix: /q, pool: q }
   - { pool: web }
 pools:
   web: { scheduler: rr, servers: [${other.address}] }
   d:
     scheduler: rr
     servers: [${slow.address}, ${fast.address}]
+    health: { type: tcp, interval: 100ms }
+  q:
+    scheduler: rr
+    servers: [${fast.address}, ${other.address}]
+    sorry_server: ${extra.address}
+    quorum: 2
     health: { type: tcp, interval: 100ms }
 `;
   configFile = await writeTemp(config);
@@ -118,7 +125,7 @@ test("admin: bad requests get a JSON error naming what was wrong, and the proces
   assert.equal(huge.status, 413);
   const inUse = await post("/api/pools/web/remove");
   assert.equal(inUse.status, 409);
-  assert.match(JSON.parse(inUse.body).error, /used by route route1/);
+  assert.match(JSON.parse(inUse.body).error, /used by route route2/);
   assert.equal((await request(`${admin}/healthz`)).status, 200, "still serving");
   assert.equal(await backendOf("/"), "other", "and so is the edge");
 });
@@ -157,6 +164,22 @@ test("admin: drain stops new requests to a server while the one open on it finis
   assert.ok(next.includes("slow"), `rr sends to it again: ${next}`);
   // Logged with who and what (the test's HTTP client sends no User-Agent).
   await logged(new RegExp(`admin: drain d/${slow.address.replace(/\./g, "\\.")} \\(was ready\\) by 127\\.0\\.0\\.1:\\d+`));
+});
+
+test("admin: maint counts a server out of its pool's quorum at once: below it, traffic goes to the sorry server", async () => {
+  const before = new Set<string>();
+  for (let i = 0; i < 4; i++) before.add(await backendOf(`/q/${i}`));
+  assert.deepEqual(before, new Set(["fast", "other"]));
+  assert.equal((await post(`/api/pools/q/servers/${fast.address}/maint`)).status, 200);
+  const q = (await pools()).find((p) => p.name === "q") as unknown as { health: { quorum_met: boolean } };
+  assert.equal(q.health.quorum_met, false, "1 of 2 servers counted, quorum 2");
+  const below = new Set<string>();
+  for (let i = 0; i < 4; i++) below.add(await backendOf(`/q/m${i}`));
+  assert.deepEqual(below, new Set(["extra"]), "the sorry server takes it all");
+  assert.equal((await post(`/api/pools/q/servers/${fast.address}/ready`)).status, 200);
+  const back = new Set<string>();
+  for (let i = 0; i < 4; i++) back.add(await backendOf(`/q/r${i}`));
+  assert.deepEqual(back, new Set(["fast", "other"]));
 });
 
 test("ctl: add-server and remove-server change where traffic goes; weight and pools show it", async () => {
@@ -210,7 +233,7 @@ test("admin: status, ready and healthz; the config answer has the effective conf
   assert.equal(ready.status, 200);
   assert.equal(ready.body, "LIVE\n");
   const config = await getJson<{ config: { pools: { name: string; scheduler: string }[]; admin: { tokenFile: string } } }>(`${admin}/api/config`);
-  assert.deepEqual(config.config.pools.map((p) => [p.name, p.scheduler]), [["web", "rr"], ["d", "rr"]]);
+  assert.deepEqual(config.config.pools.map((p) => [p.name, p.scheduler]), [["web", "rr"], ["d", "rr"], ["q", "rr"]]);
   assert.ok(!JSON.stringify(config).includes(TOKEN), "the token itself is never shown");
 });
 

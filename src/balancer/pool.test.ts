@@ -179,3 +179,15 @@ test("balancer: raising a ketama server's weight lays the pool out again and eve
   const picked = new Set(ports(Array.from({ length: 200 }, (_, i) => { const s = pool.pick(client(i)); if (s) pool.release(s); return s; })));
   assert.deepEqual(picked, new Set([9001, 9002, 9003]));
 });
+
+test("balancer: rr after a server is removed picks only the pool's servers (its cursor was past the new end)", async () => {
+  for (const picks of [0, 1, 2, 3]) {
+    const b = new Balancer(await createDataPlane({ seed: 1 }), [poolConfig("web", "rr", [9001]), poolConfig("other", "rr", [9101, 9102])]);
+    const pool = b.get("web")!;
+    const added = pool.addServer(server(9002));
+    for (let i = 0; i < picks; i++) pool.release(pool.pick(client(i))!);
+    pool.removeServer(added);
+    const after = Array.from({ length: 3 }, (_, i) => pool.pick(client(i)));
+    assert.deepEqual(ports(after), [9001, 9001, 9001], `after ${picks} pick(s)`);
+  }
+});

@@ -67,6 +67,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   private readonly handle: PoolHandle;
   private readonly observers: ((server: Server, outcome: Outcome) => void)[] = [];
   private readonly watchers: ((change: MembershipChange) => void)[] = [];
+  private readonly adminWatchers: ((server: Server) => void)[] = [];
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private readonly persistence: SourcePersistence<Server> | null;
   /** Sessions waiting for a server below its max_conns, oldest first. */
@@ -187,10 +188,19 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     return () => { const i = this.watchers.indexOf(watcher); if (i >= 0) this.watchers.splice(i, 1); };
   }
 
+  /** Called when an operator takes a server out of service or back (the "admin" reason): health
+   * counts such servers out of its quorum and panic shares. */
+  onAdminChange(watcher: (server: Server) => void): () => void {
+    this.adminWatchers.push(watcher);
+    return () => { const i = this.adminWatchers.indexOf(watcher); if (i >= 0) this.adminWatchers.splice(i, 1); };
+  }
+
   /** Sets or clears one reason for a server to be out, and updates the data plane. */
   setDown(server: Server, reason: DownReason, down: boolean): void {
+    const had = server.down.has(reason);
     if (down) server.down.add(reason);
     else server.down.delete(reason);
+    if (reason === "admin" && had !== down) for (const w of this.adminWatchers) w(server);
     const state = stateOf(server);
     if (server.slot >= 0 && this.dp.state[server.slot] !== state) {
       server.changedAt = Date.now();
