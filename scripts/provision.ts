@@ -38,6 +38,7 @@ export const PEERS = [
   { pkg: "bind9-dnsutils", commands: ["dig"], neededBy: ["test/l4-udp.test.ts"] },
   { pkg: "python3", commands: ["python3"], neededBy: ["test/l4-tcp.test.ts (a listener that never accepts)"] },
   { pkg: "procps", commands: ["ps", "sysctl"], neededBy: ["test/health.test.ts (script and ICMP checks)"] },
+  { pkg: "prometheus", commands: ["promtool", "prometheus"], service: "prometheus", neededBy: ["test/metrics.test.ts"] },
 ] as const satisfies readonly PeerPackage[];
 
 /** A command a test can ask for. */

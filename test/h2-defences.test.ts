@@ -17,7 +17,8 @@ import type { EdgeStats } from "../src/edge/stats.ts";
 import { MAX_STREAMS } from "../src/edge/h2/connection.ts";
 
 const LIMIT = 8192; // max_header_size
-let backend: Backend, gen: Generation, port: number, slowPort: number, stats: EdgeStats;
+// Each listener counts for itself: `stats` for the first, `slowStats` for the one with the timeouts.
+let backend: Backend, gen: Generation, port: number, slowPort: number, stats: EdgeStats, slowStats: EdgeStats;
 
 before(async () => {
   backend = await startBackend("h2-defence-backend");
@@ -33,7 +34,8 @@ pools:
   assert.ok(parsed.ok, parsed.ok ? "" : parsed.message);
   gen = await Generation.build(parsed.config);
   await gen.start();
-  stats = gen.edge!.stats;
+  stats = gen.edge!.listeners[0].stats;
+  slowStats = gen.edge!.listeners[1].stats;
 });
 
 after(async () => {
@@ -235,12 +237,12 @@ test("h2 defences: every GOAWAY above was counted by its code", () => {
 });
 
 test("h2 timeouts: a request body that stalls for body_timeout gets 408 on its stream; the connection goes on", async () => {
-  const timeouts = stats.errors.request_timeout;
+  const timeouts = slowStats.errors.request_timeout;
   const c = await RawH2.connect(slowPort);
   c.send(c.request(1, "/stall", { method: "POST", endStream: false }), c.data(1, new Uint8Array(10), false));
   const h = await c.waitFor((f) => f.type === T_HEADERS && f.stream === 1, 15_000);
   assert.equal(h?.fields?.[0][1], "408");
-  assert.equal(stats.errors.request_timeout, timeouts + 1);
+  assert.equal(slowStats.errors.request_timeout, timeouts + 1);
   // The rest of the body is refused (RST_STREAM NO_ERROR after the answer); other streams work.
   const rst = await c.waitFor((f) => f.type === T_RST_STREAM && f.stream === 1);
   assert.equal(u32(rst!.payload, 0), NO_ERROR);
@@ -273,7 +275,7 @@ test("h2 timeouts: PINGs do not keep an idle connection open past keepalive_time
 });
 
 test("h2 limits: max_body_size gives 413 over h2 as over HTTP/1.1, by content-length or by the bytes that came", async () => {
-  const before = stats.errors.body_too_large, hits = backend.hits;
+  const before = slowStats.errors.body_too_large, hits = backend.hits;
   const c = await RawH2.connect(slowPort);
   c.send(c.request(1, "/big", { method: "POST", endStream: false, extra: [["content-length", "5000"]] }));
   c.send(c.request(3, "/streamed", { method: "POST", endStream: false }), c.data(3, new Uint8Array(800), false), c.data(3, new Uint8Array(800), false));
@@ -281,7 +283,7 @@ test("h2 limits: max_body_size gives 413 over h2 as over HTTP/1.1, by content-le
     const h = await c.waitFor((f) => f.type === T_HEADERS && f.stream === id);
     assert.equal(h?.fields?.[0][1], "413", `stream ${id}`);
   }
-  assert.equal(stats.errors.body_too_large, before + 2);
+  assert.equal(slowStats.errors.body_too_large, before + 2);
   assert.equal(backend.hits, hits);
   c.close();
 });

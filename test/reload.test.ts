@@ -190,3 +190,26 @@ test("reload: an L4 tcp listener keeps its socket; an open session goes on; new 
     two.close();
   }
 });
+
+test("reload: POST /api/reload with the token reloads (200); without it 401; a bad config answers 400 with the errors", async () => {
+  const a = await backend("api-reload");
+  const port = await freePort(), adminPort = await freePort();
+  const tokenFile = await writeTemp("s3cret\n", "token");
+  const text = (extra: string) => `admin: { bind: "127.0.0.1:${adminPort}", token_file: ${tokenFile} }\n${configText(port, [a.address], extra)}`;
+  const { f, file } = await start(text(""));
+  const api = `http://127.0.0.1:${adminPort}/api/reload`;
+  const auth = { authorization: "Bearer s3cret" };
+  try {
+    assert.equal((await request(api, { method: "POST" })).status, 401);
+    const ok = await request(api, { method: "POST", headers: auth });
+    assert.equal(ok.status, 200, ok.body);
+    assert.equal(JSON.parse(ok.body).generation, 2);
+    await runtime.writeTextFile(file, text("hash_seed: nope\n"));
+    const bad = await request(api, { method: "POST", headers: auth });
+    assert.equal(bad.status, 400, bad.body);
+    assert.match(JSON.parse(bad.body).errors.join("\n"), /hash_seed: expected an integer/);
+    assert.equal(await who(`${f.url}/still`), "api-reload", "the running generation goes on");
+  } finally {
+    assert.equal(await f.stop(), 0);
+  }
+});

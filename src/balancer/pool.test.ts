@@ -7,6 +7,7 @@ import { Balancer } from "./balancer.ts";
 import { type BalancerPoolConfig, SERVER_DEFAULTS, type ServerConfig } from "./config.ts";
 import type { Server } from "./pool.ts";
 import type { SchedulerName } from "../core/schedulers.ts";
+import { STATE_DOWN, STATE_DRAIN, STATE_UP } from "../core/dataplane.ts";
 
 function server(port: number, extra: Partial<ServerConfig> = {}): ServerConfig {
   return { address: { host: "127.0.0.1", port }, ...SERVER_DEFAULTS, ...extra };
@@ -160,4 +161,49 @@ test("balancer: the data plane's memory starts small and grows as tables are mad
   assert.equal(b.get("first")!.active(held), 0);
   const spread = new Set(Array.from({ length: 60 }, (_, i) => b.get("mh19")!.pick(client(i))!.port));
   assert.deepEqual([...spread].sort(), [9101, 9102, 9103]);
+});
+
+test("balancer: drain alone puts a server in the data plane's DRAIN state: no new picks, sessions on it release", async () => {
+  const dp = await createDataPlane({ seed: 1 });
+  const b = new Balancer(dp, [poolConfig("web", "rr", [9001, 9002])]);
+  const pool = b.get("web")!;
+  const [a] = pool.servers;
+  const open = pool.pick(client(0))!;
+  assert.equal(open, a);
+  pool.setDown(a, "drain", true);
+  assert.equal(dp.state[a.slot], STATE_DRAIN);
+  assert.deepEqual(new Set(ports(Array.from({ length: 4 }, (_, i) => pool.pick(client(i))))), new Set([9002]));
+  assert.equal(pool.active(a), 1, "the session on it goes on");
+  pool.release(open);
+  assert.equal(pool.active(a), 0);
+  pool.setDown(a, "health", true);
+  assert.equal(dp.state[a.slot], STATE_DOWN, "drain and another reason: down");
+  pool.setDown(a, "health", false);
+  pool.setDown(a, "drain", false);
+  assert.equal(dp.state[a.slot], STATE_UP);
+});
+
+test("balancer: raising a ketama server's weight lays the pool out again and every server keeps its own slot", async () => {
+  const dp = await createDataPlane({ seed: 1 });
+  const b = new Balancer(dp, [poolConfig("k", "ketama", [9001, 9002, 9003], { hashKey: { kind: "source" } })]);
+  const pool = b.get("k")!;
+  const [, s2] = pool.servers;
+  pool.setWeight(s2, 5);
+  for (const s of pool.servers) assert.equal(dp.poolOf(s.slot) >= 0, true, `${s.label} has a live slot`);
+  assert.equal(dp.weight[s2.slot], 5);
+  assert.equal(pool.effectiveWeight(s2), 5);
+  const picked = new Set(ports(Array.from({ length: 200 }, (_, i) => { const s = pool.pick(client(i)); if (s) pool.release(s); return s; })));
+  assert.deepEqual(picked, new Set([9001, 9002, 9003]));
+});
+
+test("balancer: rr after a server is removed picks only the pool's servers (its cursor was past the new end)", async () => {
+  for (const picks of [0, 1, 2, 3]) {
+    const b = new Balancer(await createDataPlane({ seed: 1 }), [poolConfig("web", "rr", [9001]), poolConfig("other", "rr", [9101, 9102])]);
+    const pool = b.get("web")!;
+    const added = pool.addServer(server(9002));
+    for (let i = 0; i < picks; i++) pool.release(pool.pick(client(i))!);
+    pool.removeServer(added);
+    const after = Array.from({ length: 3 }, (_, i) => pool.pick(client(i)));
+    assert.deepEqual(ports(after), [9001, 9001, 9001], `after ${picks} pick(s)`);
+  }
 });

@@ -7,14 +7,17 @@
 // Membership is live: servers are added and removed, and weights set, at run time. The data plane
 // moves the pool's slots when its list changes; a Server keeps its identity (its `slot` follows),
 // so sessions in flight release the right counter, and a removed server's sessions release nothing.
-import { type DataPlane, type PoolHandle, STATE_DOWN, STATE_UP } from "../core/dataplane.ts";
+import { type DataPlane, type PoolHandle, STATE_DOWN, STATE_DRAIN, STATE_UP, type ServerState } from "../core/dataplane.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { BalancerPoolConfig, ServerConfig } from "./config.ts";
 import { SourcePersistence } from "./persistence.ts";
+import { PoolLatency, Traffic } from "./traffic.ts";
 
 /** Why a server takes no new sessions. Each part that can take a server out owns one reason and
  * clears only its own: the server is back once no reason is left. */
-export type DownReason = "admin" | "passive" | "health" | "outlier" | "quorum" | "standby";
+export type DownReason = "admin" | "drain" | "passive" | "health" | "outlier" | "quorum" | "standby";
+// "admin": an operator's maint (or `down: true`); "drain": an operator's drain, the only reason
+// that leaves the server in the data plane's DRAIN state (no new sessions, those on it go on).
 // "quorum": the pool has fewer servers up than its quorum and sends everything to its sorry server;
 // "standby": the sorry server while the pool has quorum. Both are set by src/health.
 
@@ -38,6 +41,10 @@ export interface Server {
   failWindowStart: number;
   requests: number;
   failures: number;
+  /** When the server last went in or out (its data-plane state changed), ms since the epoch. */
+  changedAt: number;
+  /** What sessions sent to it carried and how long they took (the edge counts, metrics read). */
+  readonly traffic: Traffic;
 }
 
 /** What a pick hashes and who asks: `key` for keyed schedulers (null: the client address). */
@@ -55,9 +62,12 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   readonly servers: Server[] = [];
   /** The sorry server (keepalived): out ("standby") until the pool falls below its quorum. */
   readonly sorry: Server | null;
+  /** Connect and response times of every server's sessions (each server's traffic observes here). */
+  readonly latency = new PoolLatency();
   private readonly handle: PoolHandle;
   private readonly observers: ((server: Server, outcome: Outcome) => void)[] = [];
   private readonly watchers: ((change: MembershipChange) => void)[] = [];
+  private readonly adminWatchers: ((server: Server) => void)[] = [];
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private readonly persistence: SourcePersistence<Server> | null;
   /** Sessions waiting for a server below its max_conns, oldest first. */
@@ -178,11 +188,29 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     return () => { const i = this.watchers.indexOf(watcher); if (i >= 0) this.watchers.splice(i, 1); };
   }
 
+  /** Called when an operator takes a server out of service or back (the "admin" reason): health
+   * counts such servers out of its quorum and panic shares. */
+  onAdminChange(watcher: (server: Server) => void): () => void {
+    this.adminWatchers.push(watcher);
+    return () => { const i = this.adminWatchers.indexOf(watcher); if (i >= 0) this.adminWatchers.splice(i, 1); };
+  }
+
   /** Sets or clears one reason for a server to be out, and updates the data plane. */
   setDown(server: Server, reason: DownReason, down: boolean): void {
+    const had = server.down.has(reason);
     if (down) server.down.add(reason);
     else server.down.delete(reason);
-    if (server.slot >= 0) this.dp.setState(server.slot, server.down.size === 0 ? STATE_UP : STATE_DOWN);
+    if (reason === "admin" && had !== down) for (const w of this.adminWatchers) w(server);
+    const state = stateOf(server);
+    if (server.slot >= 0 && this.dp.state[server.slot] !== state) {
+      server.changedAt = Date.now();
+      this.dp.setState(server.slot, state);
+    }
+  }
+
+  /** Sessions waiting in the max_conns queue now. */
+  get queued(): number {
+    return this.waiting.length;
   }
 
   isAvailable(server: Server): boolean {
@@ -201,7 +229,10 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   /** An admin's `set weight`: the configured weight, which the effective weight follows. */
   setWeight(server: Server, weight: number): void {
     server.weight = weight;
-    if (server.slot >= 0) this.dp.setWeight(server.slot, weight);
+    if (server.slot < 0) return;
+    this.dp.setWeight(server.slot, weight);
+    // A ketama pool is laid out again to make room: its slots may have moved.
+    this.members.forEach((s, k) => { s.slot = this.handle.base + k; });
   }
 
   /** Adds a server at run time; it starts up (or out with "admin" when its config says down). */
@@ -275,6 +306,8 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
       failWindowStart: 0,
       requests: 0,
       failures: 0,
+      changedAt: Date.now(),
+      traffic: new Traffic(this.latency),
     };
   }
 
@@ -288,4 +321,11 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     s.requests++;
     return s;
   }
+}
+
+/** The data-plane state a server's down reasons make: UP with none, DRAIN when drain is the only
+ * one (no new sessions, those on it go on), else DOWN. */
+export function stateOf(server: Server): ServerState {
+  const d = server.down;
+  return d.size === 0 ? STATE_UP : d.size === 1 && d.has("drain") ? STATE_DRAIN : STATE_DOWN;
 }

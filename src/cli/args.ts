@@ -34,10 +34,10 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], m
   const bySpelling = new Map<string, FlagSpec>();
   for (const spec of all) for (const n of [spec.name, ...spec.aliases ?? []]) bySpelling.set(spelling(n), spec);
   const flags = new Map<string, string | true>();
-  const positional: string[] = [];
+  const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (!arg.startsWith("-") || arg === "-") { positional.push(arg); continue; }
+    if (!arg.startsWith("-") || arg === "-") { rest.push(arg); continue; }
     const eq = arg.indexOf("=");
     const written = eq >= 0 ? arg.slice(0, eq) : arg;
     const spec = bySpelling.get(written);
@@ -58,8 +58,8 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], m
     if (value === "") return { ok: false, error: `${written} needs a value (${spec.value})` };
     flags.set(spec.name, value);
   }
-  if (positional.length > maxPositional) return { ok: false, error: `unexpected argument "${positional[maxPositional]}"` };
-  return { ok: true, args: { flags, positional } };
+  if (rest.length > maxPositional) return { ok: false, error: `unexpected argument "${rest[maxPositional]}"` };
+  return { ok: true, args: { flags, positional: rest } };
 }
 
 /** The first of `names` given a value. */

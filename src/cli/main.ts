@@ -8,6 +8,7 @@ import { check, proxy, reload, run } from "./commands.ts";
 import { demo } from "./demo.ts";
 import { register, REGISTER_FLAGS } from "./register.ts";
 import { importConfig } from "./import.ts";
+import { ctl, ctlUsage } from "./ctl.ts";
 import { SCHEDULER_TABLE } from "../core/schedulers.ts";
 
 interface Command {
@@ -84,6 +85,14 @@ const COMMANDS: Record<string, Command> = {
     flags: [],
     positional: 2,
     run: importConfig,
+  },
+  ctl: {
+    synopsis: "COMMAND [ARGS] [--config FILE] [--json]",
+    summary: "the admin API: status, pools, drain, ready, maint, weight, add-server, ...",
+    flags: [CONFIG, { name: "json", help: "print the API's JSON answer" }],
+    positional: Infinity,
+    details: ctlUsage(),
+    run: ctl,
   },
   version: {
     synopsis: "",

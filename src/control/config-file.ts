@@ -6,7 +6,7 @@ import { parseConfigText, type Config } from "./schema.ts";
 
 export const DEFAULT_CONFIGS = ["fulcrum.yaml", "/etc/fulcrum/fulcrum.yaml"];
 
-export type Loaded = { ok: true; file: string; config: Config } | { ok: false; errors: string[] };
+export type Loaded = { ok: true; file: string; config: Config; text: string } | { ok: false; errors: string[] };
 
 export async function findConfig(given: string | undefined): Promise<string | null> {
   const path = given ?? runtime.env("FULCRUM_CONFIG");
@@ -42,5 +42,5 @@ export async function loadConfigFile(given: string | undefined): Promise<Loaded>
     console.error(`fulcrum: configuration ${file} has ${parsed.errors.length} error(s)`);
     return { ok: false, errors: parsed.message.split("\n") };
   }
-  return { ok: true, file, config: parsed.config };
+  return { ok: true, file, config: parsed.config, text };
 }

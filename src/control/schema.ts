@@ -19,6 +19,7 @@ import {
   declaredDiscoveryKinds, type DiscoveryConfig, type DiscoveryKind, POOL_DISCOVERY_KEYS, readDiscovery, readPoolDiscovery,
 } from "../discovery/config.ts";
 import { type L4ListenerConfig, type PoolL4Options, POOL_L4_KEYS, readL4Listener, readPoolL4 } from "../l4/config.ts";
+import { type AdminConfig, readAdmin } from "./admin-config.ts";
 
 /** A pool as every part sees it: the balancer's config, with the edge's and health's parts. */
 export interface PoolConfig extends BalancerPoolConfig {
@@ -42,6 +43,8 @@ export interface Config {
   vrrp: VrrpConfig | null;
   /** The `discovery:` section (src/discovery/config.ts), null when absent. */
   discovery: DiscoveryConfig | null;
+  /** The `admin:` section (src/control/admin-config.ts), null when absent: no admin listener. */
+  admin: AdminConfig | null;
 }
 
 /** What the readers of one file share: names declared anywhere, so one broken pool does not also
@@ -69,6 +72,7 @@ const SECTIONS = {
   vrrp: (c: Checker, ctx: Context) => readVrrp(c, valueOf(ctx.raw, "vrrp"), ctx.poolNames),
   discovery: (c: Checker, ctx: Context) => readDiscovery(c, valueOf(ctx.raw, "discovery")),
   drain_timeout: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "drain_timeout", duration({ zeroAllowed: true }), 30_000),
+  admin: (c: Checker, ctx: Context) => readAdmin(c, valueOf(ctx.raw, "admin")),
 } as const;
 
 // The key families of a pool mapping, one per part.
@@ -108,6 +112,7 @@ export function validateConfig(raw: unknown): Validated<Config> {
     l4Listeners: listeners.l4,
     pools: SECTIONS.pools(c, ctx),
     routes: SECTIONS.routes(c, ctx),
+    admin: SECTIONS.admin(c, ctx),
   };
   if (c.issues.length > 0) return { ok: false, issues: c.issues };
   return { ok: true, config };
@@ -134,6 +139,17 @@ function readPools(c: Checker, value: unknown, ctx: Context): PoolConfig[] {
     if (pool !== undefined) pools.push(pool);
   }
   return pools;
+}
+
+/** One pool read as the config file would have it (the admin API's add-pool); errors carry the
+ * key path under `pools.NAME`. */
+export function readPoolConfig(name: string, value: unknown, discoveryKinds: string[] = []): Validated<PoolConfig> {
+  const c = new Checker();
+  if (!POOL_NAME.test(name)) c.fail(["pools", name], `expected a pool name of letters, digits, "_", "." or "-", got ${JSON.stringify(name)}`, "key");
+  const ctx = { discoveryKinds } as Context;
+  const pool = readPool(c, value, ["pools", name], name, ctx);
+  if (c.issues.length > 0 || pool === undefined) return { ok: false, issues: c.issues };
+  return { ok: true, config: pool };
 }
 
 function readPool(c: Checker, value: unknown, p: PathSegment[], name: string, ctx: Context): PoolConfig | undefined {

@@ -10,6 +10,8 @@ import { HealthRelay } from "./health-relay.ts";
 import { loadConfigFile } from "./config-file.ts";
 import type { Config } from "./schema.ts";
 import { notifySystemd } from "./systemd.ts";
+import { ControlState } from "./admin-state.ts";
+import { AdminService } from "./admin.ts";
 
 export interface SuperviseOptions {
   /** The config file, re-read on reload; null when the config came from flags (`fulcrum proxy`). */
@@ -34,10 +36,13 @@ export class Supervisor {
   private again = false;
   private readonly retiring = new Set<Promise<void>>();
   private relay: HealthRelay | null = null;
-  /** Reloads that succeeded and failed, and when the last one ended (ms since the epoch). */
-  readonly reloads = { ok: 0, failed: 0, lastAt: 0, lastOk: true };
+  /** What the admin API and metrics report: the generation now, its checksum, how reloads went. */
+  readonly control: ControlState;
 
-  private constructor(private current: Generation, private readonly file: string | null) {}
+  private constructor(private current: Generation, private readonly file: string | null) {
+    this.control = new ControlState(current, file);
+    this.control.reload = () => this.reload();
+  }
 
   get generation(): Generation {
     return this.current;
@@ -67,9 +72,7 @@ export class Supervisor {
     const began = performance.now();
     const old = this.current;
     const fail = (errors: string[]): ReloadResult => {
-      this.reloads.failed++;
-      this.reloads.lastAt = Date.now();
-      this.reloads.lastOk = false;
+      this.control.reloadFailed(errors);
       console.error(`fulcrum: reload failed; generation ${old.id} goes on serving`);
       void notifySystemd("READY=1");
       return { ok: false, generation: old.id, errors };
@@ -99,9 +102,7 @@ export class Supervisor {
     const retired = old.retire(old.config.drainTimeoutMs).catch((e) => console.error(`fulcrum: retiring generation ${old.id}: ${(e as Error).message}`));
     this.retiring.add(retired);
     void retired.then(() => this.retiring.delete(retired));
-    this.reloads.ok++;
-    this.reloads.lastAt = Date.now();
-    this.reloads.lastOk = true;
+    await this.control.swapped(next, loaded.text);
     void notifySystemd("READY=1");
     return { ok: true, generation: next.id, ms, vrrpKept };
   }
@@ -119,8 +120,10 @@ export class Supervisor {
  * Returns the exit code: 0 after a clean stop, 1 when it could not start. */
 export async function supervise(config: Config, options: SuperviseOptions): Promise<number> {
   let supervisor: Supervisor;
+  let admin: AdminService | null = null;
   try {
     supervisor = await Supervisor.start(config, options.file);
+    admin = await startAdmin(config, supervisor);
   } catch (e) {
     console.error(`fulcrum: cannot start: ${(e as Error).message}`);
     await options.stopped?.();
@@ -134,11 +137,30 @@ export async function supervise(config: Config, options: SuperviseOptions): Prom
   });
   if (options.pidFile) await runtime.writeTextFile(options.pidFile, `${process.pid}\n`);
   for (const line of supervisor.generation.listeningLines()) console.log(line);
+  supervisor.control.phase = "live";
   void notifySystemd("READY=1");
   await options.ready?.(supervisor.generation);
   await stopSignal;
+  supervisor.control.phase = "draining";
+  await admin?.stop();
   await supervisor.stop();
   if (options.pidFile) await unlink(options.pidFile).catch(() => {});
   await options.stopped?.();
   return 0;
+}
+
+/** The admin service when the config has an admin section; printed before the listening lines, so
+ * a watcher that waits for those can use it. If it cannot start, everything is stopped. An edited
+ * `admin:` section takes effect at the next start, not on reload. */
+async function startAdmin(config: Config, supervisor: Supervisor): Promise<AdminService | null> {
+  if (!config.admin) return null;
+  try {
+    await supervisor.control.checksumFile((path) => runtime.readTextFile(path));
+    const admin = await AdminService.start(config.admin, supervisor.control);
+    console.log(`fulcrum: admin API on ${admin.url}${config.admin.tokenFile ? "" : " (read-only: no token_file)"}`);
+    return admin;
+  } catch (e) {
+    await supervisor.stop();
+    throw e;
+  }
 }

@@ -250,6 +250,9 @@ export class DataPlane {
     Object.assign(entry, { base, count, scratch, scratchBytes, table, tableBytes, specs: servers });
     this.setPoolField(P_BASE, entry.id, base);
     this.setPoolField(P_COUNT, entry.id, count);
+    // rr's cursor is a position in the pool: past the end of a shorter list it would pick a slot
+    // outside the pool (another pool's server); it starts over instead.
+    if (this.words[(POOLS_OFF >> 2) + P_CURSOR * MAX_POOLS + entry.id] >= count) this.setPoolField(P_CURSOR, entry.id, -1);
     this.setPoolField(P_SCRATCH, entry.id, scratch);
     this.setPoolField(P_TABLE, entry.id, table);
     this.setPoolField(P_TABLECAP, entry.id, this.tableCapacity(entry, tableBytes));

@@ -5,7 +5,7 @@ import type { EdgeConfig, ListenerConfig, RouteConfig } from "./config.ts";
 import type { PoolSet } from "../balancer/balancer.ts";
 import type { HttpPoolConfig } from "./options.ts";
 import { HttpPool } from "./http-pool.ts";
-import { EdgeStats } from "./stats.ts";
+import { RouteStats } from "./stats.ts";
 import { type ListenerHost, SocketListener } from "./http1/listener.ts";
 import { DeadlineSweep } from "../core/timer.ts";
 import { UpstreamPool } from "./http1/upstream-pool.ts";
@@ -13,17 +13,20 @@ import { UpstreamPool } from "./http1/upstream-pool.ts";
 export class Edge implements ListenerHost {
   /** The balancer's pools with their HTTP options, by name; follows pools added and removed. */
   readonly pools = new Map<string, HttpPool>();
-  readonly stats = new EdgeStats();
+  /** Counters per route, made once: the socket path looks a route's up once per request. */
+  readonly routeStats: ReadonlyMap<RouteConfig, RouteStats>;
   /** The port each listener bound, in config order (the config may say 0). */
   readonly ports: number[] = [];
   readonly deadlines = new DeadlineSweep();
   readonly upstreams = new UpstreamPool();
-  private readonly listeners: SocketListener[] = [];
+  /** The listeners, in config order, once started (each keeps its own EdgeStats). */
+  readonly listeners: SocketListener[] = [];
   private readonly unwatch: () => void;
 
   get routes(): readonly RouteConfig[] { return this.config.routes; }
 
   constructor(readonly config: EdgeConfig, balancer: PoolSet<HttpPoolConfig>) {
+    this.routeStats = new Map(config.routes.map((r) => [r, new RouteStats()]));
     for (const p of balancer.all()) this.pools.set(p.name, new HttpPool(p, this.upstreams));
     this.unwatch = balancer.onPools(({ type, pool }) => {
       this.pools.get(pool.name)?.close();

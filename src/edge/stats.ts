@@ -1,5 +1,5 @@
-// Counters the edge keeps: per server in Server, per kind of failure here. Read by the CLI and,
-// later, by the admin API and Prometheus exporter.
+// Counters the edge keeps per listener (per server in Server.traffic): requests, connections,
+// bytes, responses by status class, failures by kind. Read by the admin API's /metrics.
 export const ERROR_KINDS = [
   "no_route", "no_server", "upstream_refused", "upstream_failed", "upstream_timeout", "bad_request",
   "header_too_large", "body_too_large", "request_timeout", "queue_timeout", "too_many_connections", "bad_proxy_header",
@@ -12,5 +12,18 @@ export class EdgeStats {
   requests = 0;
   readonly h2 = new H2Stats();
   retries = 0;
+  /** Connections accepted. */
+  connections = 0;
+  /** Bytes received from clients, and sent to them in responses passed on from servers. */
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Responses by status class (index 1 is 1xx ... 5 is 5xx), Fulcrum's own error answers too. */
+  readonly responses = new Float64Array(10);
   readonly errors = Object.fromEntries(ERROR_KINDS.map((k) => [k, 0])) as Record<ErrorKind, number>;
+}
+
+/** Per route: requests it matched and their responses by status class (Fulcrum's own errors too). */
+export class RouteStats {
+  requests = 0;
+  readonly responses = new Float64Array(10);
 }

@@ -29,8 +29,11 @@ export class Monitor {
   checks = 0;
   /** When the last check finished (ms since the epoch), 0 before the first. */
   lastCheckAt = 0;
-  /** How long the last check took, in ms. */
+  /** How long the last check took, in ms, and all checks together (metrics' duration summary). */
   lastDurationMs = 0;
+  durationSumMs = 0;
+  /** Verdict changes (UP to DOWN or back). */
+  transitions = 0;
   private readonly listeners = new Set<MonitorListener>();
   private next: TimerEntry | null = null;
   private stopped = true;
@@ -136,6 +139,7 @@ export class Monitor {
     const onSettled = this.onSettled;
     this.onSettled = null;
     this.lastDurationMs = timers.now() - this.startedAt;
+    this.durationSumMs += this.lastDurationMs;
     if (onSettled) {
       this.take(result);
       onSettled(result);
@@ -154,6 +158,7 @@ export class Monitor {
     this.lastCheckAt = Date.now();
     const before = this.state.weight;
     const transition = this.state.record(result);
+    if (transition) this.transitions++;
     const weightChanged = !sameWeight(before, this.state.weight);
     if (!transition && !weightChanged) return;
     for (const listener of this.listeners) {

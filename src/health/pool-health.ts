@@ -86,6 +86,8 @@ export class PoolHealth {
     }
     // Servers added or removed at run time are checked, or no longer, from then on.
     this.unsubscribe.push(pool.onMembership((change) => this.onMembership(change)));
+    // A server an operator takes out (maint) or back counts out of, or into, quorum and panic now.
+    this.unsubscribe.push(pool.onAdminChange(() => { if (!this.stopped) this.apply(); }));
     this.apply();
     for (const m of this.members) this.applyWeight(m);
     this.previous = null; // only the members made now carry anything over

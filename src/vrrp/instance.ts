@@ -34,6 +34,8 @@ export class VrrpInstance implements AdvertListener {
   /** Valid adverts received, since start. */
   received = 0;
   sent = 0;
+  /** State changes since start (metrics). */
+  transitions = 0;
 
   #machine: VrrpMachine;
   readonly #expectation: Expectation;
@@ -265,6 +267,7 @@ export class VrrpInstance implements AdvertListener {
 
   #transition(from: VrrpState, to: VrrpState, reason: string): void {
     this.log(`vrrp: ${this.name} ${from} -> ${to} (${reason})`);
+    this.transitions++;
     if (from === "MASTER") {
       this.#announcer.stop();
       this.#logProblems(removeVirtualAddresses(this.#vipIfindex, this.config.addresses));

@@ -59,6 +59,8 @@ export class H2Stream implements ExchangeClient {
   closeAfterResponse = false;
   // HTTP/2 connections retire with a GOAWAY (connection.ts), not per response.
   readonly retiring = false;
+  /** Per-route counters are the HTTP/1.1 path's so far; h2 requests count per listener. */
+  readonly route = null;
 
   /** The client, as a `send_proxy` pool names it upstream. */
   get peer(): { address: string; port: number } {

@@ -10,7 +10,7 @@ import { errorResponseBytes } from "./heads-out.ts";
 import { latin1Bytes, Scratch } from "../../http1/bytes.ts";
 import { Exchange } from "./exchange.ts";
 import type { Timed } from "../../core/timer.ts";
-import type { EdgeStats } from "../stats.ts";
+import type { EdgeStats, RouteStats } from "../stats.ts";
 import type { HttpPool } from "../http-pool.ts";
 import type { RouteConfig } from "../config.ts";
 import type { ListenerLimits } from "../options.ts";
@@ -27,6 +27,7 @@ export interface ConnectionHost {
   readonly deadlines: DeadlineSweep;
   readonly stats: EdgeStats;
   readonly pools: ReadonlyMap<string, HttpPool>;
+  readonly routeStats: ReadonlyMap<RouteConfig, RouteStats>;
   match(f: RequestFacts): RouteConfig | null;
   requestId(req: RequestHead): string | null;
   connectionClosed(conn: ClientConn): void;
@@ -35,6 +36,8 @@ export interface ConnectionHost {
 export class ClientConn implements TcpHandlers, Timed {
   deadline = 0;
   closeAfterResponse = false;
+  /** The counters of the route the current request matched (one exchange at a time). */
+  route: RouteStats | null = null;
   readonly address: string;
   private buf = new Uint8Array(2048);
   private start = 0;
@@ -99,6 +102,7 @@ export class ClientConn implements TcpHandlers, Timed {
   data(chunk: Uint8Array): void {
     if (this.state === State.Tunnel) { this.exchange?.tunnelData(chunk); return; }
     if (this.state === State.Closed) return;
+    this.stats.bytesIn += chunk.length;
     this.append(chunk);
     this.process();
   }
@@ -206,10 +210,13 @@ export class ClientConn implements TcpHandlers, Timed {
     const hasBody = req.chunked || req.contentLength > 0;
     if (!route) {
       this.stats.errors.no_route++;
+      this.stats.responses[4]++;
       // With a body we would have to read it to find the next request: close instead.
       this.respond(errorResponseBytes(404, "no_route", "no route matches this request", hasBody || !req.keepAlive), hasBody || !req.keepAlive);
       return !hasBody && req.keepAlive;
     }
+    const stats = this.route = this.listener.routeStats.get(route) ?? null;
+    if (stats) stats.requests++;
     const requestId = this.listener.requestId(req);
     const exchange = new Exchange(this, req, route, this.listener.pools.get(route.pool)!, requestId);
     this.exchange = exchange;
@@ -269,6 +276,8 @@ export class ClientConn implements TcpHandlers, Timed {
   /** The exchange ended in an error before any response byte went out. */
   exchangeError(status: number, kind: ErrorKind, detail: string, bodyUnread: boolean): void {
     this.exchange = null;
+    this.stats.responses[(status / 100) | 0]++;
+    if (this.route) this.route.responses[(status / 100) | 0]++;
     const close = bodyUnread || !this.req!.keepAlive || this.state === State.Body;
     this.respond(errorResponseBytes(status, kind, detail, close), close);
     if (!close) this.exchangeDone();
@@ -288,6 +297,7 @@ export class ClientConn implements TcpHandlers, Timed {
   /** Rejects the request on this connection with an error and closes it (never forwarded). */
   private reject(status: number, kind: ErrorKind, detail: string): void {
     this.stats.errors[kind]++;
+    this.stats.responses[(status / 100) | 0]++;
     console.error(`fulcrum: ${status} from ${this.address}: ${detail}`);
     this.respond(errorResponseBytes(status, kind, detail, true), true);
   }

@@ -14,7 +14,7 @@ import type { UpstreamConn, UpstreamUser } from "./upstream-pool.ts";
 import type { Timed } from "../../core/timer.ts";
 import type { TcpSocket } from "../../runtime/types.ts";
 import type { DeadlineSweep } from "../../core/timer.ts";
-import type { EdgeStats } from "../stats.ts";
+import type { EdgeStats, RouteStats } from "../stats.ts";
 import type { KeyFacts } from "../http-pool.ts";
 import type { Scratch } from "../../http1/bytes.ts";
 import type { UpstreamHeadContext } from "./heads-out.ts";
@@ -30,6 +30,8 @@ export interface ExchangeClient extends UpstreamHeadContext {
   readonly peer: Endpoint;
   readonly deadlines: DeadlineSweep;
   readonly stats: EdgeStats;
+  /** The matched route's counters, when it has any (admin metrics). */
+  readonly route: RouteStats | null;
   /** Scratch for the upstream request head and the client response head. */
   readonly requestOut: Scratch;
   readonly responseOut: Scratch;
@@ -73,6 +75,8 @@ export class Exchange implements UpstreamUser, Timed {
   /** Request body chunks kept for a retry (created with the first one). */
   private body: Uint8Array[] = NO_BODY;
   private bodyBytes = 0;
+  /** Response bytes passed on to the client (counted into the server's and listener's traffic). */
+  private sentBytes = 0;
   private retained = true;
   private bodyComplete = false;
   private sentToClient = false;
@@ -122,8 +126,8 @@ export class Exchange implements UpstreamUser, Timed {
           if (this.body === NO_BODY) this.body = [];
           this.body.push(chunk);
         } else { this.retained = false; this.body = NO_BODY; }
-        this.bodyBytes += chunk.length;
       }
+      this.bodyBytes += chunk.length;
       // The chunk is the exchange's own copy, kept unchanged for retries: the socket may keep it.
       if (this.conn && !this.connecting) { if (!this.conn.socket.write(chunk, 0, chunk.length, true)) this.client.pauseReading(); }
       // No connection yet: what is read waits in `body`, so read no more than a retry keeps.
@@ -206,8 +210,10 @@ export class Exchange implements UpstreamUser, Timed {
       return;
     }
     this.connecting = true;
+    const connectStart = Date.now();
     this.pool.upstreams.connect(server.host, server.port, this, this.pool.config.connectTimeoutMs).then((conn) => {
       this.connecting = false;
+      server.traffic.connectTime.observe(Date.now() - connectStart);
       if (this.finished) { conn.socket.destroy(); return; }
       if (sendProxy) {
         const local = { address: this.client.socket.localAddress, port: this.client.socket.localPort };
@@ -305,6 +311,7 @@ export class Exchange implements UpstreamUser, Timed {
 
   /** Writes to the client; while it cannot take more, the upstream waits (back-pressure). */
   private toClient(data: Uint8Array, offset: number, length: number, keep: boolean): void {
+    this.sentBytes += length;
     if (!this.client.socket.write(data, offset, length, keep)) this.pauseUpstream();
   }
 
@@ -370,6 +377,10 @@ export class Exchange implements UpstreamUser, Timed {
     this.res = res;
     this.resBuf = null;
     const server = this.server!;
+    server.traffic.responses[(res.status / 100) | 0]++;
+    server.traffic.responseTime.observe(Date.now() - this.startedAt);
+    this.client.stats.responses[(res.status / 100) | 0]++;
+    if (this.client.route) this.client.route.responses[(res.status / 100) | 0]++;
     this.pool.reportSuccess(server);
     this.pool.observe(server, res.status);
     const cookie = this.pool.stickyCookieFor(server, this.client.keyFacts(this.req));
@@ -487,7 +498,14 @@ export class Exchange implements UpstreamUser, Timed {
   }
 
   private releaseServer(): void {
-    if (this.server) { this.pool.release(this.server); this.server = null; }
+    const s = this.server;
+    if (!s) return;
+    s.traffic.bytesIn += this.headLength + this.bodyBytes;
+    s.traffic.bytesOut += this.sentBytes;
+    this.client.stats.bytesOut += this.sentBytes;
+    this.sentBytes = 0;
+    this.pool.release(s);
+    this.server = null;
   }
 
   // ------------------------------------------------------------------------------ upgrade

@@ -3,7 +3,7 @@ import { runtime, type TcpSocket } from "../../runtime/index.ts";
 import type { TcpListener, TlsCertificate } from "../../runtime/types.ts";
 import type { ListenerConfig, RouteConfig } from "../config.ts";
 import type { ListenerLimits } from "../options.ts";
-import type { EdgeStats } from "../stats.ts";
+import { EdgeStats, type RouteStats } from "../stats.ts";
 import type { HttpPool } from "../http-pool.ts";
 import { type RequestFacts, routeMatcher } from "../routes.ts";
 import { ClientConn, type ConnectionHost } from "./client-conn.ts";
@@ -23,7 +23,7 @@ const RETIRE_IDLE_MS = 1000;
 /** What a listener needs of the edge it serves (Edge implements it). */
 export interface ListenerHost {
   readonly routes: readonly RouteConfig[];
-  readonly stats: EdgeStats;
+  readonly routeStats: ReadonlyMap<RouteConfig, RouteStats>;
   readonly pools: ReadonlyMap<string, HttpPool>;
 }
 
@@ -37,6 +37,7 @@ export class SocketListener implements ConnectionHost, H2Host {
   readonly match: (f: RequestFacts) => RouteConfig | null;
   readonly limits: ListenerLimits;
   readonly proto: "http" | "https";
+  readonly stats = new EdgeStats();
   private readonly conns = new Set<ClientConn>();
   private readonly h2conns = new Set<H2Connection>();
   readonly h2Upstreams = new H2UpstreamPool();
@@ -94,6 +95,7 @@ export class SocketListener implements ConnectionHost, H2Host {
       socket.destroy();
       return NO_HANDLERS;
     }
+    this.stats.connections++;
     if (this.config.acceptProxy) {
       return acceptProxyHeader(socket, this.limits.headerTimeoutMs, (client, rest) => {
         const conn = this.openH1(socket, client);
@@ -145,7 +147,7 @@ export class SocketListener implements ConnectionHost, H2Host {
     this.h2conns.delete(conn);
   }
 
-  get stats(): EdgeStats { return this.edge.stats; }
+  get routeStats(): ReadonlyMap<RouteConfig, RouteStats> { return this.edge.routeStats; }
   get pools(): ReadonlyMap<string, HttpPool> { return this.edge.pools; }
 
   connectionClosed(conn: ClientConn): void {

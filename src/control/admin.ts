@@ -1,0 +1,154 @@
+// The admin service: the admin API and /metrics on their own HTTP listener (the runtime adapter's
+// serveHttp), a service of the supervisor beside the generation it reports on. Reads are open to
+// whoever can reach the bind; every write is a POST with the bearer token from `token_file`, and is
+// logged with who asked and what changed. A bad request gets a JSON error naming what was wrong;
+// nothing a client sends stops the process.
+import { runtime } from "../runtime/index.ts";
+import type { HttpServer, PeerInfo } from "../runtime/types.ts";
+import { formatHostPort } from "../config/address.ts";
+import type { AdminConfig } from "./admin-config.ts";
+import type { ControlState } from "./admin-state.ts";
+import {
+  ApiError, type ApiRequest, bearerToken, errorResponse, json, pathSegments, readJsonBody, Router, sameToken, text,
+} from "./admin-http.ts";
+import { configView, poolsView, statusView, vrrpView, poolView, monitorsByKey } from "./admin-read.ts";
+import { addPool, addServer, findPool, removePool, removeServer, setAdminState, setWeight, type WriteResult } from "./admin-write.ts";
+import { CONTENT_TYPE } from "./metrics.ts";
+import { type FulcrumMetrics, fulcrumMetrics } from "./metrics-fulcrum.ts";
+
+/** Request bodies are small JSON objects; more is refused. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export class AdminService {
+  private server: HttpServer | null = null;
+  private readonly router = new Router();
+  /** Requests by status code (fulcrum_admin_requests_total). */
+  readonly counts = new Map<number, number>();
+  readonly metrics: FulcrumMetrics;
+
+  private constructor(readonly config: AdminConfig, readonly state: ControlState, private readonly token: string | null,
+    private readonly log: (line: string) => void) {
+    this.metrics = fulcrumMetrics(state, this.counts);
+    this.routes();
+  }
+
+  /** Reads the token file and opens the listener; throws with the reason when either fails. */
+  static async start(config: AdminConfig, state: ControlState, log = (line: string) => console.log(`fulcrum: ${line}`)): Promise<AdminService> {
+    let token: string | null = null;
+    if (config.tokenFile) {
+      try {
+        token = (await runtime.readTextFile(config.tokenFile)).trim();
+      } catch (e) {
+        throw new Error(`admin: cannot read token_file ${config.tokenFile}: ${(e as Error).message}`);
+      }
+      if (token === "" || /\s/.test(token)) throw new Error(`admin: token_file ${config.tokenFile} must hold one token (no spaces), got ${token === "" ? "an empty file" : "several words"}`);
+    }
+    const service = new AdminService(config, state, token, log);
+    service.server = await runtime.serveHttp({
+      hostname: config.bind.host,
+      port: config.bind.port,
+      fetch: (req, peer) => service.handle(req, peer),
+    });
+    return service;
+  }
+
+  get url(): string {
+    return `http://${formatHostPort({ host: this.config.bind.host, port: this.server?.port ?? this.config.bind.port })}`;
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.stop();
+    this.server = null;
+  }
+
+  private async handle(request: Request, peer: PeerInfo): Promise<Response> {
+    let res: Response;
+    try {
+      res = await this.dispatch(request, peer);
+    } catch (e) {
+      if (e instanceof ApiError) res = errorResponse(e);
+      else {
+        // A bug, not the client's fault: say so, keep serving.
+        this.log(`admin: ${request.method} ${new URL(request.url).pathname} failed: ${(e as Error).stack ?? e}`);
+        res = errorResponse(new ApiError(500, `internal error: ${(e as Error).message}`));
+      }
+    }
+    this.counts.set(res.status, (this.counts.get(res.status) ?? 0) + 1);
+    return res;
+  }
+
+  private async dispatch(request: Request, peer: PeerInfo): Promise<Response> {
+    const url = new URL(request.url);
+    const segments = pathSegments(url.pathname);
+    if (!segments) throw new ApiError(400, `path ${url.pathname} is not valid percent-encoding`);
+    const found = this.router.find(request.method, segments);
+    if (!found) throw new ApiError(404, `no such endpoint: ${request.method} ${url.pathname}`, { endpoints: ENDPOINTS });
+    if (!found.methodOk) {
+      const allow = this.router.allowed(segments);
+      const why = allow.includes("POST") ? "; changes are POST only" : "";
+      return json({ error: `${request.method} is not allowed on ${url.pathname}${why}`, allow }, 405, { allow: allow.join(", ") });
+    }
+    const req: ApiRequest = { method: request.method, segments, params: found.params, request, peer };
+    if (found.route.write) this.authorize(request);
+    return await found.route.handler(req);
+  }
+
+  /** 401 without a token, 403 with a wrong one or when writes are off (no token_file). */
+  private authorize(request: Request): void {
+    if (this.token === null) throw new ApiError(403, "writes are disabled: the admin section has no token_file");
+    const given = bearerToken(request);
+    if (given === null) throw new ApiError(401, "this change needs the admin token: Authorization: Bearer TOKEN (admin.token_file)");
+    if (!sameToken(given, this.token)) throw new ApiError(403, "wrong admin token");
+  }
+
+  /** Runs a write, logs who did what, answers its body. */
+  private write(req: ApiRequest, change: (body: Record<string, unknown>) => WriteResult): Promise<Response> {
+    return readJsonBody(req.request, MAX_BODY_BYTES).then((body) => {
+      const result = change(body);
+      const agent = req.request.headers.get("user-agent");
+      this.log(`admin: ${result.what} by ${formatHostPort({ host: req.peer.address, port: req.peer.port })}${agent ? ` (${agent})` : ""}`);
+      return json(result.body);
+    });
+  }
+
+  private routes(): void {
+    const r = this.router, s = this.state;
+    r.get("/healthz", () => text("ok\n"));
+    // Envoy's /ready: 200 LIVE while serving; 503 while starting or draining.
+    r.get("/ready", () => text(`${s.phase === "live" ? "LIVE" : s.phase === "starting" ? "PRE_INITIALIZING" : "DRAINING"}\n`, s.phase === "live" ? 200 : 503));
+    r.get("/metrics", () => text(this.metrics.render(), 200, CONTENT_TYPE));
+    r.get("/api/status", () => json(statusView(s)));
+    r.get("/api/pools", () => json({ pools: poolsView(s.generation) }));
+    r.get("/api/pools/:pool", ({ params }) => {
+      const g = s.generation, pool = findPool(g, params.pool);
+      return json(poolView(pool, monitorsByKey(g), g.health.snapshot().find((h) => h.pool === pool.name)));
+    });
+    r.get("/api/vrrp", () => json({ instances: vrrpView(s.generation) }));
+    r.get("/api/config", () => json({ generation: s.generation.id, file: s.file, sha256: s.checksum, config: configView(s.generation) }));
+
+    // A reload as SIGHUP does it: 200 with the new generation, or 400 with every error (the
+    // running configuration stays).
+    r.post("/api/reload", async (q) => {
+      if (!s.reload) throw new ApiError(409, "this process has no config file to reload (the configuration came from the command line)");
+      const agent = q.request.headers.get("user-agent");
+      this.log(`admin: reload by ${formatHostPort({ host: q.peer.address, port: q.peer.port })}${agent ? ` (${agent})` : ""}`);
+      const r = await s.reload();
+      return r.ok ? json({ reloaded: true, generation: r.generation }) : json({ reloaded: false, generation: r.generation, errors: r.errors ?? [] }, 400);
+    });
+    r.post("/api/pools", (q) => this.write(q, (body) => addPool(s.generation, body)));
+    r.post("/api/pools/:pool/remove", (q) => this.write(q, () => removePool(s.generation, q.params.pool)));
+    r.post("/api/pools/:pool/servers", (q) => this.write(q, (body) => addServer(s.generation, q.params.pool, body)));
+    for (const to of ["ready", "drain", "maint"] as const) {
+      r.post(`/api/pools/:pool/servers/:server/${to}`, (q) => this.write(q, () => setAdminState(s.generation, q.params.pool, q.params.server, to)));
+    }
+    r.post("/api/pools/:pool/servers/:server/weight", (q) => this.write(q, (body) => setWeight(s.generation, q.params.pool, q.params.server, body)));
+    r.post("/api/pools/:pool/servers/:server/remove", (q) => this.write(q, () => removeServer(s.generation, q.params.pool, q.params.server)));
+  }
+}
+
+/** Listed in a 404, so a caller sees what there is. */
+const ENDPOINTS = [
+  "GET /healthz", "GET /ready", "GET /metrics", "GET /api/status", "GET /api/pools", "GET /api/pools/POOL", "GET /api/vrrp",
+  "GET /api/config", "POST /api/pools", "POST /api/pools/POOL/remove", "POST /api/pools/POOL/servers",
+  "POST /api/pools/POOL/servers/HOST:PORT/{ready,drain,maint,weight,remove}",
+];
