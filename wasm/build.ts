@@ -3,7 +3,7 @@
 import { readdirSync, statSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
-import { HEAP_END } from "./assembly/layout.ts";
+import { DIR_FIXED_END, CONN_OFF } from "./assembly/layout.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const srcDir = `${root}wasm/assembly`;
@@ -17,11 +17,14 @@ const newest = Math.max(...readdirSync(srcDir).map((f) => mtime(`${srcDir}/${f}`
 if (!process.argv.includes("--force") && mtime(out) > newest) process.exit(0);
 
 mkdirSync(`${root}build`, { recursive: true });
-// The tables own [0, HEAP_END); AssemblyScript's own data goes above, in one more page.
-const pages = HEAP_END / 65536 + 1;
+// The tables own [0, DIR_FIXED_END); AssemblyScript's own data goes above, in one more page
+// (up to CONN_OFF). The director's connection table follows: the data plane grows the memory to
+// its configured size once, before making views (src/l4/director/memory.ts), hence the maximum.
+const pages = CONN_OFF / 65536;
+const maxPages = 65536;
 const { error, stderr } = await asc.main([
   `${srcDir}/index.ts`, "-O3", "--runtime", "stub", "--noAssert",
-  "--memoryBase", String(HEAP_END), "--initialMemory", String(pages), "--maximumMemory", String(pages),
+  "--memoryBase", String(DIR_FIXED_END), "--initialMemory", String(pages), "--maximumMemory", String(maxPages),
   "-o", out,
 ]);
 if (error) {

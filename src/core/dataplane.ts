@@ -5,7 +5,7 @@
 import {
   MAX_SERVERS, MAX_POOLS, SERVERS_OFF, POOLS_OFF, S_WEIGHT, S_EFFW, S_CW,
   S_ACTIVE, S_STATE, S_FLAGS, S_MAXCONN, S_ID, S_GATE, P_BASE, P_COUNT, P_SCHED, P_CURSOR, P_RNG, P_TABLE,
-  P_TABLECAP, P_TABLELEN, P_SCRATCH, HEAP_OFF, HEAP_END, GLOBALS_OFF, G_HASH_K0, G_HASH_K1, KEYBUF_OFF,
+  P_TABLECAP, P_TABLELEN, P_SCRATCH, HEAP_OFF, HEAP_END, CONN_OFF, GLOBALS_OFF, G_HASH_K0, G_HASH_K1, KEYBUF_OFF,
   KEYBUF_SIZE, STATE_UP, STATE_DOWN, STATE_DRAIN, FLAG_BACKUP, HASH_BUCKETS, LB_BUCKETS,
   LB_ENTRY_WORDS, MAGLEV_M, KETAMA_POINTS, SCRATCH_WORDS,
 } from "./layout.ts";
@@ -66,11 +66,16 @@ export interface DataPlaneOptions {
   wasm?: Uint8Array;
   /** Seeds the hash key and the pools' PRNGs; random when absent (no hash flooding). */
   seed?: number | null;
+  /** Linear memory in bytes, at least CONN_OFF; more holds the packet director's connection
+   * table (src/l4/director/memory.ts sizes it). Grown once here, before any view is made. */
+  memoryBytes?: number;
 }
 
 export class DataPlane {
   readonly memory: ArrayBuffer;
   readonly wasm: Kernels | null;
+  /** Every export of the WASM module (other parts' kernels, e.g. the packet director's), or null. */
+  readonly wasmExports: WebAssembly.Exports | null;
   readonly twin: Kernels;
   /** Field views, made once: index by server slot. Write state and weights through setState and
    * setEffectiveWeight (they keep the gate and lookup tables in step); active directly. */
@@ -98,14 +103,18 @@ export class DataPlane {
     if (options.wasm) {
       const instance = new WebAssembly.Instance(new WebAssembly.Module(options.wasm as BufferSource), {});
       const ex = instance.exports as unknown as Kernels & { memory: WebAssembly.Memory };
+      const want = Math.ceil((options.memoryBytes ?? 0) / 65536) - ex.memory.buffer.byteLength / 65536;
+      if (want > 0) ex.memory.grow(want);
       this.memory = ex.memory.buffer as ArrayBuffer;
+      this.wasmExports = instance.exports;
       this.wasm = {
         pick: ex.pick, pickBatch: ex.pickBatch, rebuild: ex.rebuild, pickKey: ex.pickKey, hashKey: ex.hashKey,
       };
     } else {
       if (this.impl !== "ts") throw new Error(`data plane: impl "${this.impl}" needs the WASM module`);
-      this.memory = new ArrayBuffer(HEAP_END);
+      this.memory = new ArrayBuffer(Math.max(CONN_OFF, Math.ceil((options.memoryBytes ?? 0) / 65536) * 65536));
       this.wasm = null;
+      this.wasmExports = null;
     }
     this.twin = twinKernels(this.memory);
     this.words = new Int32Array(this.memory);

@@ -65,3 +65,6 @@ export function hashKey(len: i32): u32 {
 export function pickKey(p: i32, len: i32): i32 {
   return pick(p, halfSipHash(KEYBUF_OFF, len));
 }
+
+// The L4 packet director (wasm/assembly/director*.ts, conntrack.ts).
+export { directorInit, vsRebuild, processBatch, directorTick, ctDelete } from "./director";
