@@ -137,12 +137,22 @@ export function wheelFile(i: u32): void {
   store<u32>(e + CT_WNEXT, first);
   if (first != CT_NONE) store<u32>(ent(first) + CT_WPREV, i);
   store<u32>(head, i);
-  store<u32>(e + CT_WSLOT, slot);
+  store<u32>(e + CT_WSLOT, t);
+}
+
+// After a state change shortened the timeout, an entry filed later than its new expiry is
+// refiled (a longer timeout needs nothing: the lazy refile catches it).
+export function wheelReschedule(i: u32): void {
+  const e = ent(i);
+  if (<i32>((load<u32>(e + CT_EXPIRE) >> WHEEL_SHIFT) - load<u32>(e + CT_WSLOT)) < 0) {
+    wheelUnfile(i);
+    wheelFile(i);
+  }
 }
 
 function wheelUnfile(i: u32): void {
   const e = ent(i), prev = load<u32>(e + CT_WPREV), next = load<u32>(e + CT_WNEXT);
-  if (prev == CT_NONE) store<u32>(wheelHead(load<u32>(e + CT_WSLOT)), next);
+  if (prev == CT_NONE) store<u32>(wheelHead(load<u32>(e + CT_WSLOT) & (WHEEL_SLOTS - 1)), next);
   else store<u32>(ent(prev) + CT_WNEXT, next);
   if (next != CT_NONE) store<u32>(ent(next) + CT_WPREV, prev);
 }
@@ -309,7 +319,7 @@ export function ctAdvance(now: u32): void {
       } else {
         // Detached from the list already: file it alone so ctRemove's unfile is a no-op.
         store<u32>(e + CT_WNEXT, CT_NONE);
-        store<u32>(e + CT_WSLOT, t & (WHEEL_SLOTS - 1));
+        store<u32>(e + CT_WSLOT, t);
         store<u32>(head, i);
         ctRemove(i);
         count(C_EXPIRED);

@@ -23,7 +23,7 @@ import {
 } from "./director-parse";
 import {
   gget, ent, count, destAt, ctInit, ctLookup, ctAlloc, ctRemove, ctHashIn, wheelFile, setState,
-  tcpNext, timeoutOf, protoKey, hashTuple, ctAdvance, syncActive, ctFree,
+  tcpNext, timeoutOf, protoKey, hashTuple, ctAdvance, syncActive, ctFree, wheelReschedule,
 } from "./conntrack";
 import { allocLport, freeLport, laddrAt } from "./director-lports";
 import { rewriteIn, rewriteOut, setMacs, insertToa, encapsulate, icmpTooBig } from "./director-rewrite";
@@ -143,7 +143,7 @@ function ctCreate(v: u32): u32 {
     if (tmpl == CT_NONE) tmpl = newTemplate(v, <u32>dest, persist);
     else {
       const te = ent(tmpl);
-      store<u16>(te + CT_DEST, <u16>dest);
+      tmplPoint(te, <u32>dest);
       store<u32>(te + CT_EXPIRE, now + persist);
     }
     if (tmpl != CT_NONE) {
@@ -153,6 +153,14 @@ function ctCreate(v: u32): u32 {
     }
   }
   return i;
+}
+
+// A template names its server by dest, and by address for the listing.
+function tmplPoint(te: u32, dest: u32): void {
+  const d = destAt(dest);
+  store<u16>(te + CT_DEST, <u16>dest);
+  memory.copy(te + CT_DADDR, d + D_ADDR, 16);
+  store<u16>(te + CT_DPORT, load<u16>(d + D_PORT));
 }
 
 // The persistence template client -> server (port 0), held while connections use it.
@@ -166,12 +174,11 @@ function newTemplate(v: u32, dest: u32, persist: u32): u32 {
   store<u16>(e + CT_CPORT, 0);
   store<u16>(e + CT_VPORT, <u16>pDport);
   store<u16>(e + CT_LPORT, 0);
-  store<u16>(e + CT_DPORT, 0);
+  tmplPoint(e, dest);
   store<u8>(e + CT_PROTO, <u8>protoKey(pProto, v6, true));
   store<u8>(e + CT_STATE, <u8>CT_S_TEMPLATE);
   store<u8>(e + CT_FLAGS, <u8>(CTF_USED | (v6 ? CTF_V6 : 0)));
   store<u8>(e + CT_LIDX, 255);
-  store<u16>(e + CT_DEST, <u16>dest);
   store<u16>(e + CT_VS, <u16>v);
   store<u32>(e + CT_EXPIRE, gget(DG_NOW) + persist);
   store<u32>(e + CT_TMPL, 0);
@@ -194,8 +201,8 @@ function forwardIn(desc: u32, i: u32, off: u32, l2: bool): u32 {
   if (pProto == 6) {
     const st = <u32>load<u8>(e + CT_STATE);
     const ns = tcpNext(st, kind == KIND_DR || kind == KIND_TUN ? 2 : 0, pTcpFlags);
-    if (ns != st) setState(i, ns);
     store<u32>(e + CT_EXPIRE, now + timeoutOf(ns));
+    if (ns != st) { setState(i, ns); wheelReschedule(i); }
     if (kind == KIND_FULLNAT && (load<u8>(vs + VS_FLAGS) & VSF_TOA) != 0) {
       // TOA on the SYN and on the ACK that completes the handshake (where servers' toa modules
       // read it), once each.
@@ -246,8 +253,8 @@ function forwardOut(desc: u32, i: u32, off: u32, l2: bool): u32 {
   if (pProto == 6) {
     const st = <u32>load<u8>(e + CT_STATE);
     const ns = tcpNext(st, 1, pTcpFlags);
-    if (ns != st) setState(i, ns);
     store<u32>(e + CT_EXPIRE, now + timeoutOf(ns));
+    if (ns != st) { setState(i, ns); wheelReschedule(i); }
   } else {
     store<u32>(e + CT_EXPIRE, now + timeoutOf(CT_S_UDP));
   }

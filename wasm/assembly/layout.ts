@@ -217,7 +217,7 @@ export const CT_NEXT_OUT = 88; // u32 hash link
 export const CT_WPREV = 92; // u32 entry (wheel list; free list uses CT_WNEXT)
 export const CT_WNEXT = 96;
 export const CT_TMPL = 100; // u32: a connection's template entry + 1; a template's connection count
-export const CT_WSLOT = 104; // u32: wheel slot it is filed in
+export const CT_WSLOT = 104; // u32: wheel tick it is filed under (slot = tick & (WHEEL_SLOTS - 1))
 export const CT_PKTS = 108; // u32: packets seen
 export const CT_PROTO_TMPL = 128;
 export const CTF_USED = 1;

@@ -122,12 +122,20 @@ export function wheelFile(i: number): void {
   st32(e + CT_WNEXT, first);
   if (first !== CT_NONE) st32(ent(first) + CT_WPREV, i);
   st32(head, i);
-  st32(e + CT_WSLOT, slot);
+  st32(e + CT_WSLOT, t);
+}
+
+export function wheelReschedule(i: number): void {
+  const e = ent(i);
+  if ((((ld32(e + CT_EXPIRE) >>> WHEEL_SHIFT) - ld32(e + CT_WSLOT)) | 0) < 0) {
+    wheelUnfile(i);
+    wheelFile(i);
+  }
 }
 
 function wheelUnfile(i: number): void {
   const e = ent(i), prev = ld32(e + CT_WPREV), next = ld32(e + CT_WNEXT);
-  if (prev === CT_NONE) st32(wheelHead(ld32(e + CT_WSLOT)), next);
+  if (prev === CT_NONE) st32(wheelHead(ld32(e + CT_WSLOT) & (WHEEL_SLOTS - 1)), next);
   else st32(ent(prev) + CT_WNEXT, next);
   if (next !== CT_NONE) st32(ent(next) + CT_WPREV, prev);
 }
@@ -269,7 +277,7 @@ export function ctAdvance(now: number): void {
         wheelFile(i);
       } else {
         st32(e + CT_WNEXT, CT_NONE);
-        st32(e + CT_WSLOT, t & (WHEEL_SLOTS - 1));
+        st32(e + CT_WSLOT, t);
         st32(head, i);
         ctRemove(i);
         count(C_EXPIRED);

@@ -20,7 +20,7 @@ import { P, TCP_SYN, TCP_ACK, TCP_RST, TCP_FIN } from "./state.ts";
 import { parse } from "./parse.ts";
 import {
   gget, ent, count, destAt, ctInit, ctLookup, ctAlloc, ctRemove, ctHashIn, wheelFile, setState, tcpNext,
-  timeoutOf, protoKey, hashTuple, ctAdvance, syncActive, ctFree, allocLport, laddrAt,
+  timeoutOf, protoKey, hashTuple, ctAdvance, syncActive, ctFree, allocLport, laddrAt, wheelReschedule,
 } from "./conntrack.ts";
 import { rewriteIn, rewriteOut, setMacs, insertToa, encapsulate, icmpTooBig } from "./rewrite.ts";
 import { icmpLookup, icmpRewrite, I } from "./icmp.ts";
@@ -126,7 +126,7 @@ function ctCreate(v: number): number {
     if (tmpl === CT_NONE) tmpl = newTemplate(v, dest, persist);
     else {
       const te = ent(tmpl);
-      st16(te + CT_DEST, dest);
+      tmplPoint(te, dest);
       st32(te + CT_EXPIRE, now + persist);
     }
     if (tmpl !== CT_NONE) {
@@ -136,6 +136,13 @@ function ctCreate(v: number): number {
     }
   }
   return i;
+}
+
+function tmplPoint(te: number, dest: number): void {
+  const d = destAt(dest);
+  st16(te + CT_DEST, dest);
+  copy(te + CT_DADDR, d + D_ADDR, 16);
+  st16(te + CT_DPORT, ld16(d + D_PORT));
 }
 
 function newTemplate(v: number, dest: number, persist: number): number {
@@ -148,12 +155,11 @@ function newTemplate(v: number, dest: number, persist: number): number {
   st16(e + CT_CPORT, 0);
   st16(e + CT_VPORT, P.dport);
   st16(e + CT_LPORT, 0);
-  st16(e + CT_DPORT, 0);
+  tmplPoint(e, dest);
   st8(e + CT_PROTO, protoKey(P.proto, v6, true));
   st8(e + CT_STATE, CT_S_TEMPLATE);
   st8(e + CT_FLAGS, CTF_USED | (v6 ? CTF_V6 : 0));
   st8(e + CT_LIDX, 255);
-  st16(e + CT_DEST, dest);
   st16(e + CT_VS, v);
   st32(e + CT_EXPIRE, gget(DG_NOW) + persist);
   st32(e + CT_TMPL, 0);
@@ -174,8 +180,8 @@ function forwardIn(desc: number, i: number, off: number, l2: boolean): number {
   if (P.proto === 6) {
     const st = ld8(e + CT_STATE);
     const ns = tcpNext(st, kind === KIND_DR || kind === KIND_TUN ? 2 : 0, P.tcpFlags);
-    if (ns !== st) setState(i, ns);
     st32(e + CT_EXPIRE, now + timeoutOf(ns));
+    if (ns !== st) { setState(i, ns); wheelReschedule(i); }
     if (kind === KIND_FULLNAT && (ld8(vs + VS_FLAGS) & VSF_TOA) !== 0) {
       if ((P.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) toa = true;
       else if (st === CT_S_SYN_RECV && ns === CT_S_ESTABLISHED && (ld8(e + CT_FLAGS) & CTF_TOA) === 0) {
@@ -219,8 +225,8 @@ function forwardOut(desc: number, i: number, off: number, l2: boolean): number {
   const now = gget(DG_NOW);
   if (P.proto === 6) {
     const st = ld8(e + CT_STATE), ns = tcpNext(st, 1, P.tcpFlags);
-    if (ns !== st) setState(i, ns);
     st32(e + CT_EXPIRE, now + timeoutOf(ns));
+    if (ns !== st) { setState(i, ns); wheelReschedule(i); }
   } else {
     st32(e + CT_EXPIRE, now + timeoutOf(CT_S_UDP));
   }
