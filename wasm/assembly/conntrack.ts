@@ -96,6 +96,11 @@ export function ctLookup(src: u32, dst: u32, sport: u32, dport: u32, pk: u32, v6
   return CT_NONE;
 }
 
+// The head link of a tuple's bucket (CT_NONE when empty): the batch's first pass loads it early.
+export function ctPeek(src: u32, dst: u32, sport: u32, dport: u32, pk: u32, v6: bool): u32 {
+  return load<u32>(bucketOf(hashTuple(src, dst, sport | (dport << 16), pk, v6)));
+}
+
 function keyHash(i: u32, dir: u32): u32 {
   const e = ent(i);
   const pk = <u32>load<u8>(e + CT_PROTO), v6 = (load<u8>(e + CT_FLAGS) & CTF_V6) != 0;
