@@ -18,7 +18,8 @@ async function pair(capacity: number) {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
-for (const [seed, capacity] of [[1, 4096], [2, 64], [3, 300]] as const) {
+// 40,000 entries: above the size where the WASM batch loads buckets and entries early.
+for (const [seed, capacity] of [[1, 4096], [2, 64], [3, 300], [4, 40_000]] as const) {
   test(`WASM and TS twin agree on 40 batches of 128 mixed packets (seed ${seed}, ${capacity} entries)`, async () => {
     const { wasm, ts } = await pair(capacity);
     const traffic = new Traffic(seed);
