@@ -82,6 +82,22 @@ for (const conns of [1_000, CONNS]) {
   rows.push(`| tracked packet, NAT in (${conns.toLocaleString("en")} conns) | ${w.nsPerPacket.toFixed(1)} / ${w.p10.toFixed(1)} / ${w.cpuNs.toFixed(1)} | ${t.nsPerPacket.toFixed(1)} / ${t.p10.toFixed(1)} / ${t.cpuNs.toFixed(1)} | ${(t.nsPerPacket / w.nsPerPacket).toFixed(2)}x |`);
   rows.push(`| new connection (SYN: schedule wlc + insert), to ${conns.toLocaleString("en")} | ${w.createNs.toFixed(1)} | ${t.createNs.toFixed(1)} | ${(t.createNs / w.createNs).toFixed(2)}x |`);
 }
+// Calibration in the same run: the scheduler kernel bench/RESULTS.md recorded on a quieter day
+// (pick wlc, N=10: 33.6 ns on Bun, 72.8 ns on Deno), to read the figures above against the load.
+{
+  const d = await Director.create({ capacity: 1024, impl: "wasm", seed: 2 });
+  const pool = d.plane.addPool({ scheduler: "wlc", servers: Array.from({ length: 10 }, (_, i) => ({ address: `10.9.0.${i}:80`, weight: 1 + (i % 4) })) });
+  const pick = d.plane.wasm!.pick;
+  const times: number[] = [];
+  let sink = 0;
+  for (let r = 0; r < 30; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < 100_000; i++) sink += pick(pool.id, i);
+    times.push((performance.now() - t0) * 1e6 / 100_000);
+  }
+  times.sort((a, b) => a - b);
+  rows.push(`| calibration: pick wlc N=10 from JS (RESULTS.md: 33.6 Bun / 72.8 Deno) | ${times[15].toFixed(1)} | | ${sink === -1 ? "" : ""} |`);
+}
 const name = `${runtime.name} ${runtime.version}`;
 console.log(`### ${name}: per packet, median of ${BATCHES} batches of ${B} (ns)\n`);
 console.log("| case | WASM ns: median / p10 / CPU | TS twin ns: median / p10 / CPU | WASM faster by (medians) |\n|---|---:|---:|---:|");

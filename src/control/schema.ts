@@ -14,6 +14,7 @@ import {
 } from "../edge/config.ts";
 import { type PoolHealthConfig, POOL_HEALTH_KEYS, readPoolHealth } from "../health/config.ts";
 import { readVrrp, type VrrpConfig } from "../vrrp/config.ts";
+import { readVirtualServers, type VirtualServerConfig } from "../l4/director/config.ts";
 
 /** A pool as every part sees it: the balancer's config, with the edge's and health's parts. */
 export interface PoolConfig extends BalancerPoolConfig {
@@ -28,6 +29,8 @@ export interface Config {
   pools: PoolConfig[];
   /** The `vrrp:` section (src/vrrp/config.ts), null when absent. */
   vrrp: VrrpConfig | null;
+  /** The `virtual_servers:` section (src/l4/director/config.ts): checked; served once packet I/O exists. */
+  virtualServers: VirtualServerConfig[];
 }
 
 /** What the readers of one file share: names declared anywhere, so one broken pool does not also
@@ -47,6 +50,7 @@ const SECTIONS = {
   routes: (c: Checker, ctx: Context) => readRoutes(c, valueOf(ctx.raw, "routes"), ctx),
   pools: (c: Checker, ctx: Context) => ctx.vrrpOnly ? [] : readPools(c, valueOf(ctx.raw, "pools")),
   vrrp: (c: Checker, ctx: Context) => readVrrp(c, valueOf(ctx.raw, "vrrp"), ctx.poolNames),
+  virtual_servers: (c: Checker, ctx: Context) => readVirtualServers(c, valueOf(ctx.raw, "virtual_servers"), ctx.poolNames),
 } as const;
 
 // The key families of a pool mapping, one per part.
@@ -78,6 +82,7 @@ export function validateConfig(raw: unknown): Validated<Config> {
     listeners: SECTIONS.listeners(c, ctx),
     pools: SECTIONS.pools(c, ctx),
     routes: SECTIONS.routes(c, ctx),
+    virtualServers: SECTIONS.virtual_servers(c, ctx),
   };
   if (c.issues.length > 0) return { ok: false, issues: c.issues };
   return { ok: true, config };
