@@ -19,13 +19,13 @@ import {
 import { sget } from "./mem";
 import { pick } from "./index";
 import {
-  parse, pL3, pL4, pEnd, pV6, pProto, pSport, pDport, pTcpFlags, TCP_SYN, TCP_ACK, TCP_RST, TCP_FIN,
+  parse, pL3, pEnd, pV6, pProto, pSport, pDport, pTcpFlags, TCP_SYN, TCP_ACK, TCP_RST, TCP_FIN,
 } from "./director-parse";
 import {
   gget, ent, count, destAt, ctInit, ctLookup, ctAlloc, ctRemove, ctHashIn, wheelFile, setState,
   tcpNext, timeoutOf, protoKey, hashTuple, ctAdvance, syncActive, ctFree, wheelReschedule, ctPeek,
 } from "./conntrack";
-import { allocLport, freeLport, laddrAt } from "./director-lports";
+import { allocLport, laddrAt } from "./director-lports";
 import { rewriteIn, rewriteOut, setMacs, insertToa, encapsulate, icmpTooBig } from "./director-rewrite";
 import { icmpLookup, icmpRewrite, iLink } from "./director-icmp";
 
