@@ -147,6 +147,10 @@ for (const impl of IMPLS) {
     const rows = d.listServices()[0].servers;
     assert.deepEqual(rows.map((s) => s.active), [1, 1, 1]);
     assert.deepEqual([0, 1, 2].map((k) => d.plane.active[firstSlot(d) + k]), [1, 1, 1], "S_ACTIVE, where wlc reads it");
+    const listing = d.formatServices().split("\n");
+    assert.equal(listing[2], "TCP  10.0.0.100:80 wlc");
+    assert.match(listing[3], /^  -> 10\.0\.1\.1:8080\s+Masq\s+1\s+1\s+0$/);
+    assert.match(d.formatConnections(), /TCP 15:00  ESTABLISHED 192\.168\.7\.9:46000 +10\.0\.0\.100:80 +10\.0\.1\.\d:8080/);
   });
 
   test(`${impl}: a SYN on a TIME_WAIT tuple starts a new connection; a server down with reset drops its connections`, async () => {

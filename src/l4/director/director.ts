@@ -390,6 +390,20 @@ export class Director {
     return rows;
   }
 
+  /** `ipvsadm -Ln` as text: services, then their real servers with forward kind and counts. */
+  formatServices(): string {
+    const forward: Record<LbKind, string> = { nat: "Masq", dr: "Route", tun: "Tunnel", fullnat: "FullNat" };
+    const lines = ["Prot LocalAddress:Port Scheduler Flags", "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn"];
+    for (const svc of this.listServices()) {
+      const flags = svc.persistenceSeconds > 0 ? ` persistent ${svc.persistenceSeconds}` : "";
+      lines.push(`${svc.protocol.padEnd(5)}${svc.virtual} ${svc.scheduler}${flags}`);
+      for (const r of svc.servers) {
+        lines.push(`  -> ${r.address.padEnd(28)}${forward[svc.kind].padEnd(8)}${String(r.weight).padEnd(7)}${String(r.active).padEnd(11)}${r.inactive}`);
+      }
+    }
+    return lines.join("\n");
+  }
+
   /** `ipvsadm -Lnc` as text. */
   formatConnections(): string {
     const pad = (s: string, n: number) => s.padEnd(n);
