@@ -54,7 +54,7 @@ export function ctInit(cap: u32): i32 {
 }
 
 // Keyed hash of a tuple (addresses as 16-byte key slots, ports as loaded, the proto key).
-export function hashTuple(src: u32, dst: u32, ports: u32, proto: u32, v6: bool): u32 {
+@inline export function hashTuple(src: u32, dst: u32, ports: u32, proto: u32, v6: bool): u32 {
   let h = load<u32>(GLOBALS_OFF + G_HASH_K0) ^ proto;
   h = mix(h, load<u32>(src));
   h = mix(h, load<u32>(dst));
@@ -79,7 +79,7 @@ export function hashTuple(src: u32, dst: u32, ports: u32, proto: u32, v6: bool):
 }
 
 // The link matching a packet's tuple in either direction, or CT_NONE.
-export function ctLookup(src: u32, dst: u32, sport: u32, dport: u32, pk: u32, v6: bool): u32 {
+@inline export function ctLookup(src: u32, dst: u32, sport: u32, dport: u32, pk: u32, v6: bool): u32 {
   let link = load<u32>(bucketOf(hashTuple(src, dst, sport | (dport << 16), pk, v6)));
   while (link != CT_NONE) {
     const e = ent(link >> 1);
@@ -194,7 +194,7 @@ export function setState(i: u32, ns: u32): void {
 
 // TCP state after a packet with these flags; dir 0 from the client (nat, fullnat), 1 from the
 // server, 2 from the client where the server answers directly (dr, tun: only one side is seen).
-export function tcpNext(state: u32, dir: u32, flags: u32): u32 {
+@inline export function tcpNext(state: u32, dir: u32, flags: u32): u32 {
   if (flags & TCP_RST) return CT_S_CLOSE;
   if (flags & TCP_SYN) {
     if (dir == 1) return state == CT_S_NONE ? CT_S_SYN_SENT : state;

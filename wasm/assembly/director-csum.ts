@@ -22,7 +22,7 @@
 }
 
 // Replaces the address at p with the one at src (4 or 16 bytes); returns the delta.
-export function putAddr(p: u32, src: u32, v6: bool): u32 {
+@inline export function putAddr(p: u32, src: u32, v6: bool): u32 {
   let d: u32 = 0;
   const n: u32 = v6 ? 16 : 4;
   for (let k: u32 = 0; k < n; k += 2) d += put16(p + k, <u32>load<u16>(src + k));
@@ -36,7 +36,7 @@ export function putAddr(p: u32, src: u32, v6: bool): u32 {
 }
 
 // UDP over IPv4 may carry no checksum (0): it stays 0; a computed 0 is sent as 0xffff.
-export function applyUdpDelta(p: u32, d: u32, v6: bool): void {
+@inline export function applyUdpDelta(p: u32, d: u32, v6: bool): void {
   const c = <u32>load<u16>(p);
   if (c == 0 && !v6) return;
   applyDelta(p, d);

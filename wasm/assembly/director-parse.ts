@@ -31,7 +31,7 @@ export const TCP_ACK: u32 = 16;
 }
 
 // Parses the packet at [off, off + len). l2: it starts with an Ethernet header.
-export function parse(off: u32, len: u32, l2: bool): u32 {
+@inline export function parse(off: u32, len: u32, l2: bool): u32 {
   const end = off + <u32>len;
   let l3 = off;
   let et: u32 = 0;

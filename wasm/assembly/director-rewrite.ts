@@ -18,7 +18,7 @@ import { put16, putAddr, applyDelta, applyUdpDelta, delta16, sum, finish } from 
 }
 
 // Client -> server: destination to the server; fullnat also the source to the local address.
-export function rewriteIn(e: u32, fullnat: bool): void {
+@inline export function rewriteIn(e: u32, fullnat: bool): void {
   let ip = putAddr(dstField(), e + CT_DADDR, pV6);
   let l4 = ip + put16(pL4 + 2, <u32>load<u16>(e + CT_DPORT));
   if (fullnat) {
@@ -31,7 +31,7 @@ export function rewriteIn(e: u32, fullnat: bool): void {
 }
 
 // Server -> client: the source back to the VIP; fullnat also the destination back to the client.
-export function rewriteOut(e: u32, fullnat: bool): void {
+@inline export function rewriteOut(e: u32, fullnat: bool): void {
   let ip = putAddr(srcField(), e + CT_VADDR, pV6);
   let l4 = ip + put16(pL4, <u32>load<u16>(e + CT_VPORT));
   if (fullnat) {

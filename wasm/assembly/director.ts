@@ -190,7 +190,7 @@ function newTemplate(v: u32, dest: u32, persist: u32): u32 {
 }
 
 // Client -> server for connection i.
-function forwardIn(desc: u32, i: u32, off: u32, l2: bool): u32 {
+@inline function forwardIn(desc: u32, i: u32, off: u32, l2: bool): u32 {
   const e = ent(i), vs = vsAt(<u32>load<u16>(e + CT_VS)), d = destAt(<u32>load<u16>(e + CT_DEST));
   const kind = <u32>load<u8>(vs + VS_KIND);
   if (load<u8>(d + D_FLAGS) & DF_RESET) { ctRemove(i); return R_DEST_DOWN; }
@@ -246,7 +246,7 @@ function tunnel(desc: u32, vs: u32, d: u32, l2: bool): u32 {
 }
 
 // Server -> client for connection i (nat and fullnat: the only kinds with a server-side key).
-function forwardOut(desc: u32, i: u32, off: u32, l2: bool): u32 {
+@inline function forwardOut(desc: u32, i: u32, off: u32, l2: bool): u32 {
   const e = ent(i), vs = vsAt(<u32>load<u16>(e + CT_VS)), d = destAt(<u32>load<u16>(e + CT_DEST));
   store<i32>(desc + DESC_CONN, <i32>i);
   const now = gget(DG_NOW);
