@@ -175,6 +175,11 @@ for (const impl of IMPLS) {
 }
 
 // The server-table slot of the service's first real server (its pool is the plane's only one).
+test("a capacity the 4 GiB memory cannot hold is refused with the limit", async () => {
+  await assert.rejects(Director.create({ capacity: 100_000_000 }), /capacity 100000000 is not a number of connections from 1 to 3\d{7}/);
+  await assert.rejects(Director.create({ capacity: 0 }), /capacity 0/);
+});
+
 function firstSlot(d: Director): number {
   for (let s = 0; s < 4096; s++) if (d.plane.poolOf(s) >= 0) return s;
   return -1;

@@ -9,7 +9,7 @@ import { RangeAllocator } from "../../core/ranges.ts";
 import { fmix32 } from "../../core/hash.ts";
 import type { SchedulerName } from "../../core/schedulers.ts";
 import { parseIP, formatIP, type Family } from "../../vrrp/ip.ts";
-import { directorMemoryBytes } from "./memory.ts";
+import { directorMemoryBytes, maxCapacity } from "./memory.ts";
 import { directorTwin, type DirectorKernels } from "./twin/director.ts";
 import {
   LB_KINDS, type LbKind, REASONS, REASON_NAMES, TABLE_COUNTERS, STATE_NAMES, DEFAULT_TIMEOUTS, type StateName,
@@ -142,6 +142,10 @@ export class Director {
   static async create(options: DirectorOptions): Promise<Director> {
     const impl = options.impl ?? "wasm";
     const memoryBytes = directorMemoryBytes(options.capacity);
+    // wasm32 memory ends at 4 GiB: about 35 million connections.
+    if (!Number.isInteger(options.capacity) || options.capacity < 1 || memoryBytes > 2 ** 32) {
+      throw new Error(`director: capacity ${options.capacity} is not a number of connections from 1 to ${maxCapacity()}`);
+    }
     const plane = impl === "wasm"
       ? new DataPlane({ impl: "wasm", wasm: await wasmBytes(), seed: options.seed ?? null, memoryBytes })
       : new DataPlane({ impl: "ts", seed: options.seed ?? null, memoryBytes });

@@ -24,3 +24,13 @@ export function directorMemoryBytes(capacity: number): number {
 export function bytesPerConnection(capacity: number): number {
   return CT_SIZE + (bucketsFor(capacity) * 4) / capacity;
 }
+
+/** The most connections a 4 GiB wasm32 memory holds. */
+export function maxCapacity(): number {
+  let lo = 1, hi = 2 ** 26;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (directorMemoryBytes(mid) <= 2 ** 32) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
