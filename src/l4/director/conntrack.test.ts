@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Director, type VirtualServerSpec } from "./director.ts";
 import { Simulator, buildPacket, type PacketSpec } from "./simulator.ts";
+import * as L from "../../core/layout.ts";
 
 const IMPLS = ["wasm", "ts"] as const;
 
@@ -151,6 +152,35 @@ for (const impl of IMPLS) {
     assert.equal(listing[2], "TCP  10.0.0.100:80 wlc");
     assert.match(listing[3], /^  -> 10\.0\.1\.1:8080\s+Masq\s+1\s+1\s+0$/);
     assert.match(d.formatConnections(), /TCP 15:00  ESTABLISHED 192\.168\.7\.9:46000 +10\.0\.0\.100:80 +10\.0\.1\.\d:8080/);
+  });
+
+  test(`${impl}: a server taken out keeps its established connections (LVS's default) while new ones go elsewhere`, async () => {
+    const { d, sim } = await setup(impl);
+    sim.one(fromClient(48000, { syn: true }));
+    sim.one(fromClient(48000, { ack: true }));
+    const [addr] = serverOf(d, 48000)!.split(":");
+    d.setServerState("web", addr, 8080, "down");
+    const still = sim.one(fromClient(48000, { ack: true, psh: true }));
+    assert.equal(still.verdict, "to_server");
+    assert.equal(stateOf(d, 48000), "ESTABLISHED");
+    for (let p = 48001; p < 48005; p++) {
+      sim.one(fromClient(p, { syn: true }));
+      assert.notEqual(serverOf(d, p)!.split(":")[0], addr);
+    }
+  });
+
+  test(`${impl}: fullnat local ports run out per local address, are counted, and come back when connections end`, async () => {
+    const { d, sim } = await setup(impl, { kind: "fullnat", localAddresses: ["10.0.2.50"] });
+    // Leave two ports on the address's stack (the top two of its shuffled 64,511).
+    new DataView(d.plane.memory).setUint32(L.DIR_LADDR_OFF + L.L_TOP, 2, true);
+    const r = [49000, 49001, 49002].map((p) => sim.one(fromClient(p, { syn: true })));
+    assert.deepEqual(r.map((x) => x.reason), ["forward_in", "forward_in", "no_local_port"]);
+    const ports = d.listConnections().map((c) => c.local);
+    assert.equal(new Set(ports).size, 2, "distinct local ports");
+    sim.one(fromClient(49000, { rst: true }));
+    sim.advance(12_000); // CLOSE: 10 s
+    assert.equal(sim.one(fromClient(49002, { syn: true })).reason, "forward_in");
+    assert.equal(d.counters().no_local_port, 1);
   });
 
   test(`${impl}: a SYN on a TIME_WAIT tuple starts a new connection; a server down with reset drops its connections`, async () => {
