@@ -3,7 +3,9 @@
 import { readdirSync, statSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
-import { DATA_OFF, HEAP_END, INITIAL_MEMORY } from "./assembly/layout.ts";
+import { DATA_OFF, INITIAL_MEMORY } from "./assembly/layout.ts";
+
+const MAX_MEMORY_PAGES = 65536; // 4 GiB: what a wasm32 memory can address
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const srcDir = `${root}wasm/assembly`;
@@ -22,7 +24,8 @@ mkdirSync(`${root}build`, { recursive: true });
 const { error, stderr } = await asc.main([
   `${srcDir}/index.ts`, "-O3", "--runtime", "stub", "--noAssert",
   "--memoryBase", String(DATA_OFF), "--initialMemory", String(INITIAL_MEMORY / 65536),
-  "--maximumMemory", String(HEAP_END / 65536),
+  // The maximum leaves room for the packet director's connection table above the heap.
+  "--maximumMemory", String(MAX_MEMORY_PAGES),
   "-o", out,
 ]);
 if (error) {

@@ -20,6 +20,7 @@ import {
 } from "../discovery/config.ts";
 import { type L4ListenerConfig, type PoolL4Options, POOL_L4_KEYS, readL4Listener, readPoolL4 } from "../l4/config.ts";
 import { type AdminConfig, readAdmin } from "./admin-config.ts";
+import { readVirtualServers, type VirtualServerConfig } from "../l4/director/config.ts";
 
 /** A pool as every part sees it: the balancer's config, with the edge's and health's parts. */
 export interface PoolConfig extends BalancerPoolConfig {
@@ -45,6 +46,8 @@ export interface Config {
   discovery: DiscoveryConfig | null;
   /** The `admin:` section (src/control/admin-config.ts), null when absent: no admin listener. */
   admin: AdminConfig | null;
+  /** The `virtual_servers:` section (src/l4/director/config.ts): checked; served once packet I/O exists. */
+  virtualServers: VirtualServerConfig[];
 }
 
 /** What the readers of one file share: names declared anywhere, so one broken pool does not also
@@ -73,6 +76,7 @@ const SECTIONS = {
   discovery: (c: Checker, ctx: Context) => readDiscovery(c, valueOf(ctx.raw, "discovery")),
   drain_timeout: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "drain_timeout", duration({ zeroAllowed: true }), 30_000),
   admin: (c: Checker, ctx: Context) => readAdmin(c, valueOf(ctx.raw, "admin")),
+  virtual_servers: (c: Checker, ctx: Context) => readVirtualServers(c, valueOf(ctx.raw, "virtual_servers"), ctx.poolNames),
 } as const;
 
 // The key families of a pool mapping, one per part.
@@ -113,6 +117,7 @@ export function validateConfig(raw: unknown): Validated<Config> {
     pools: SECTIONS.pools(c, ctx),
     routes: SECTIONS.routes(c, ctx),
     admin: SECTIONS.admin(c, ctx),
+    virtualServers: SECTIONS.virtual_servers(c, ctx),
   };
   if (c.issues.length > 0) return { ok: false, issues: c.issues };
   return { ok: true, config };

@@ -5,7 +5,7 @@
 import {
   MAX_SERVERS, MAX_POOLS, SERVERS_OFF, POOLS_OFF, S_WEIGHT, S_EFFW, S_CW,
   S_ACTIVE, S_STATE, S_FLAGS, S_MAXCONN, S_ID, S_GATE, P_BASE, P_COUNT, P_SCHED, P_CURSOR, P_RNG, P_TABLE,
-  P_TABLECAP, P_TABLELEN, P_SCRATCH, HEAP_OFF, HEAP_END, GLOBALS_OFF, G_HASH_K0, G_HASH_K1, KEYBUF_OFF,
+  P_TABLECAP, P_TABLELEN, P_SCRATCH, HEAP_OFF, HEAP_END, CONN_OFF, GLOBALS_OFF, G_HASH_K0, G_HASH_K1, KEYBUF_OFF,
   KEYBUF_SIZE, STATE_UP, STATE_DOWN, STATE_DRAIN, FLAG_BACKUP, HASH_BUCKETS, LB_BUCKETS,
   LB_ENTRY_WORDS, MAGLEV_M, KETAMA_POINTS, SCRATCH_WORDS,
 } from "./layout.ts";
@@ -66,6 +66,9 @@ export interface DataPlaneOptions {
   wasm?: Uint8Array;
   /** Seeds the hash key and the pools' PRNGs; random when absent (no hash flooding). */
   seed?: number | null;
+  /** Linear memory in bytes, at least CONN_OFF; more holds the packet director's connection
+   * table (src/l4/director/memory.ts sizes it). Grown once here, before any view is made. */
+  memoryBytes?: number;
 }
 
 export class DataPlane {
@@ -73,6 +76,8 @@ export class DataPlane {
    * through the plane each time rather than keeping them. */
   memory!: ArrayBuffer;
   readonly wasm: Kernels | null;
+  /** Every export of the WASM module (other parts' kernels, e.g. the packet director's), or null. */
+  readonly wasmExports: WebAssembly.Exports | null;
   twin!: Kernels;
   /** Field views: index by server slot. Write state and weights through setState and
    * setEffectiveWeight (they keep the gate and lookup tables in step); active directly. */
@@ -101,16 +106,23 @@ export class DataPlane {
     if (options.wasm) {
       const instance = new WebAssembly.Instance(new WebAssembly.Module(options.wasm as BufferSource), {});
       const ex = instance.exports as unknown as Kernels & { memory: WebAssembly.Memory };
+      // A part with its own region above the heap (the packet director) asks for it up front.
+      const want = Math.ceil((options.memoryBytes ?? 0) / 65536) - ex.memory.buffer.byteLength / 65536;
+      if (want > 0) ex.memory.grow(want);
       this.wasmMemory = ex.memory;
+      this.wasmExports = instance.exports;
       this.wasm = {
         pick: ex.pick, pickBatch: ex.pickBatch, rebuild: ex.rebuild, pickKey: ex.pickKey, hashKey: ex.hashKey,
       };
     } else {
       if (this.impl !== "ts") throw new Error(`data plane: impl "${this.impl}" needs the WASM module`);
       this.wasmMemory = null;
+      this.wasmExports = null;
       this.wasm = null;
+      this.wasmExports = null;
     }
-    this.remap(this.wasmMemory ? this.wasmMemory.buffer as ArrayBuffer : new ArrayBuffer(HEAP_END));
+    const tsBytes = Math.max(HEAP_END, Math.ceil((options.memoryBytes ?? 0) / 65536) * 65536);
+    this.remap(this.wasmMemory ? this.wasmMemory.buffer as ArrayBuffer : new ArrayBuffer(tsBytes));
     this.seed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
     this.k0 = fmix32(this.seed ^ 0x243f6a88);
     this.k1 = fmix32(this.seed ^ 0x85a308d3);

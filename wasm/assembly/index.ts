@@ -67,3 +67,5 @@ export function pickKey(p: i32, len: i32): i32 {
 }
 
 export { huffDecode } from "./huffman";
+// The L4 packet director (wasm/assembly/director*.ts, conntrack.ts).
+export { directorInit, vsRebuild, processBatch, directorTick, ctDelete } from "./director";

@@ -99,3 +99,198 @@ export const HUFF_OUT_SIZE = 32768;
 export const HUFF_EMIT = 65536; // the nibble completed a symbol
 export const HUFF_FAIL = 131072; // the nibble ran into EOS: not a valid string
 export const HUFF_ACCEPT = 262144; // input may end here (padding of at most 7 one bits)
+
+// ---- L4 packet director (wasm/assembly/director*.ts, conntrack.ts; src/l4/director/) ----
+// Above the heap, from DIR_OFF = HEAP_END: fixed tables first, then (past AssemblyScript's own
+// data page at DIR_FIXED_END) the connection table, sized by the configured capacity. The data
+// plane grows the memory once to fit it before any view is made (src/l4/director/memory.ts).
+// Multi-byte packet fields are kept as they sit in the packet (network order), loaded as
+// little-endian words: equality, hashing and one's-complement sums need no byte swaps.
+export const DIR_OFF = 67108864; // = HEAP_END
+// Globals (u32 each, byte offsets from DIR_OFF).
+export const DG_NOW = 0; // the batch's clock, ms (wraps; compared by signed difference)
+export const DG_CAP = 4; // connection entries
+export const DG_BMASK = 8; // hash buckets - 1
+export const DG_FREE = 12; // head of the free entry list (CT_NONE when empty)
+export const DG_USED = 16; // entries in use (connections and templates)
+export const DG_TICK = 20; // last wheel tick processed
+export const DG_BUCKETS = 24; // byte offset of the bucket array
+export const DG_ENTRIES = 28; // byte offset of entry 0
+export const DG_READY = 32; // 1 once directorInit succeeded
+export const DG_HWM = 36; // entries below it have been used once; those above never (no init walk)
+export const DG_TIMEOUTS = 64; // u32 ms per CT_S_* state (16)
+export const DG_SRC = 128; // parsed source address, 16 bytes (IPv4: first 4, rest 0)
+export const DG_DST = 144; // parsed destination address
+export const DG_ISRC = 160; // addresses of an ICMP error's embedded packet
+export const DG_IDST = 176;
+export const DIR_GLOBALS_SIZE = 4096;
+// Counters: u64 per reason (R_*) and per table event (C_*).
+export const DIR_COUNTERS_OFF = DIR_OFF + 4096;
+export const DIR_COUNTERS = 64;
+// Virtual services: MAX_VS entries of VS_SIZE bytes, and an open-addressed index of VS_BUCKETS.
+export const MAX_VS = 256;
+export const VS_SIZE = 128;
+export const DIR_VS_OFF = DIR_OFF + 8192;
+export const VS_ADDR = 0; // 16
+export const VS_PORT = 16; // u16
+export const VS_PROTO = 18; // u8: 6 or 17
+export const VS_FAMILY = 19; // u8: 4 or 6
+export const VS_KIND = 20; // u8: KIND_*
+export const VS_FLAGS = 21; // u8: VSF_*
+export const VS_LCOUNT = 22; // u8: local addresses (fullnat)
+export const VS_LFIRST = 23; // u8: first local address index
+export const VS_POOL = 24; // i32: data-plane pool
+export const VS_PERSIST = 28; // u32 ms, 0 = no persistence
+export const VS_MTU = 32; // u32: path MTU toward servers (tun, toa)
+export const VS_LCURSOR = 36; // u32: rr over local addresses
+export const VS_MAC = 40; // 6: the director's own MAC (l2 frames)
+export const VS_GWMAC = 46; // 6: next hop toward clients (l2 frames)
+export const VS_SRC = 52; // 16: the director's address: tunnel source, ICMP errors it sends
+export const VS_CONNS = 72; // u64
+export const VS_PKTS_IN = 80; // u64
+export const VS_PKTS_OUT = 88; // u64
+export const VS_BYTES_IN = 96; // u64
+export const VS_BYTES_OUT = 104; // u64
+export const VSF_USED = 1;
+export const VSF_TOA = 2;
+export const KIND_NAT = 0;
+export const KIND_DR = 1;
+export const KIND_TUN = 2;
+export const KIND_FULLNAT = 3;
+export const VS_BUCKETS = 1024; // i32: vs index + 1, 0 empty; linear probing
+export const DIR_VSHASH_OFF = DIR_VS_OFF + MAX_VS * VS_SIZE;
+// Real servers ("dests", as IPVS): stable indices the connections keep while server-table slots
+// move (DataPlane.setServers); the control plane maps dest -> slot and slot -> dest.
+export const MAX_DESTS = 4096;
+export const DEST_SIZE = 64;
+export const DIR_DEST_OFF = DIR_VSHASH_OFF + VS_BUCKETS * 4;
+export const D_ADDR = 0; // 16
+export const D_PORT = 16; // u16
+export const D_FAMILY = 18; // u8
+export const D_FLAGS = 19; // u8: DF_*
+export const D_MAC = 20; // 6
+export const D_SLOT = 28; // i32: server-table slot, -1 when out of its pool
+export const D_ACTIVE = 32; // i32: ESTABLISHED connections (mirrored into S_ACTIVE of the slot)
+export const D_INACTIVE = 36; // i32: other connections
+export const D_CONNS = 40; // u64
+export const D_PKTS_IN = 48; // u64
+export const D_PKTS_OUT = 56; // u64
+export const DF_USED = 1;
+export const DF_RESET = 2; // down with expire_on_down: its connections are dropped and removed
+export const DIR_SLOT2DEST_OFF = DIR_DEST_OFF + MAX_DESTS * DEST_SIZE; // i32 per server slot
+// Local addresses (fullnat): each with a stack of free ports (u16), as DPVS's sa_pool.
+export const MAX_LADDRS = 64;
+export const LADDR_SIZE = 32;
+export const DIR_LADDR_OFF = DIR_SLOT2DEST_OFF + MAX_SERVERS * 4;
+export const L_ADDR = 0; // 16
+export const L_FAMILY = 16; // u8
+export const L_TOP = 20; // u32: free ports on the stack
+export const LPORT_MIN = 1025;
+export const LPORTS = 64511; // 1025..65535
+export const DIR_PORTS_OFF = DIR_LADDR_OFF + MAX_LADDRS * LADDR_SIZE; // 131072 bytes per address
+export const PORTS_STRIDE = 131072;
+// Batch: DESC_SIZE-byte descriptors; packet slots with headroom the kernels may prepend into.
+export const MAX_BATCH = 256;
+export const DESC_SIZE = 16;
+export const DIR_DESC_OFF = DIR_PORTS_OFF + MAX_LADDRS * PORTS_STRIDE;
+export const DESC_OFF = 0; // u32 in/out: first byte of the packet (moves back for encap, TOA)
+export const DESC_LEN = 4; // u32 in/out
+export const DESC_FLAGS = 8; // u16 in: DESCF_*
+export const DESC_VERDICT = 10; // u8 out: VERDICT_*
+export const DESC_REASON = 11; // u8 out: R_*
+export const DESC_CONN = 12; // i32 out: connection entry, -1 none
+export const DESCF_L2 = 1; // starts with an Ethernet header (AF_PACKET); else IP (TUN)
+export const VERDICT_DROP = 0;
+export const VERDICT_TO_SERVER = 1; // toward the real server (or local-address side)
+export const VERDICT_TO_CLIENT = 2; // toward the client
+export const PKT_HEADROOM = 128; // bytes before DESC_OFF every packet may use
+export const PKT_SLOT = 4096;
+export const DIR_PKT_OFF = DIR_DESC_OFF + MAX_BATCH * DESC_SIZE;
+// Timer wheel: WHEEL_SLOTS list heads (u32 entry, CT_NONE empty), WHEEL_MS per slot.
+export const WHEEL_SLOTS = 4096;
+export const WHEEL_SHIFT = 10; // 1024 ms per slot: a 70-minute horizon, refiled past it
+export const DIR_WHEEL_OFF = DIR_PKT_OFF + MAX_BATCH * PKT_SLOT;
+// End of the fixed tables (64 KiB aligned); AssemblyScript's data page follows, then entries.
+export const DIR_FIXED_END = 76939264; // checked against DIR_WHEEL_OFF + WHEEL_SLOTS * 4 in src/l4/director/memory.ts
+export const CONN_OFF = DIR_FIXED_END + 65536;
+// Connection entry (CT_SIZE bytes). A hash link is entry * 2 + direction (CT_IN, CT_OUT).
+export const CT_SIZE = 112;
+export const CT_NONE = 0xffffffff;
+export const CT_IN = 0; // client -> vip key: caddr, vaddr, cport, vport
+export const CT_OUT = 1; // server -> local key: daddr, laddr, dport, lport
+export const CT_CADDR = 0; // 16
+export const CT_VADDR = 16; // 16
+export const CT_LADDR = 32; // 16: fullnat's local address; the client's otherwise
+export const CT_DADDR = 48; // 16
+export const CT_CPORT = 64; // u16 each, network order
+export const CT_VPORT = 66;
+export const CT_LPORT = 68;
+export const CT_DPORT = 70;
+export const CT_PROTO = 72; // u8: 6, 17; | CT_PROTO_TMPL for a persistence template
+export const CT_STATE = 73; // u8: CT_S_*
+export const CT_FLAGS = 74; // u8: CTF_*
+export const CT_LIDX = 75; // u8: local address index (fullnat)
+export const CT_DEST = 76; // u16
+export const CT_VS = 78; // u16
+export const CT_EXPIRE = 80; // u32 ms
+export const CT_NEXT_IN = 84; // u32 hash link
+export const CT_NEXT_OUT = 88; // u32 hash link
+export const CT_WPREV = 92; // u32 entry (wheel list; free list uses CT_WNEXT)
+export const CT_WNEXT = 96;
+export const CT_TMPL = 100; // u32: a connection's template entry + 1; a template's connection count
+export const CT_WSLOT = 104; // u32: wheel tick it is filed under (slot = tick & (WHEEL_SLOTS - 1))
+export const CT_PKTS = 108; // u32: packets seen
+export const CT_PROTO_TMPL = 128;
+export const CTF_USED = 1;
+export const CTF_V6 = 2;
+export const CTF_OUTKEY = 4; // the server-side key is in the hash
+export const CTF_ACTIVE = 8; // counted in its dest's active, else inactive
+export const CTF_TOA = 16; // TOA sent on the handshake-completing ACK
+// States (IPVS's order) and the UDP and template pseudo-states: index DG_TIMEOUTS.
+export const CT_S_NONE = 0;
+export const CT_S_ESTABLISHED = 1;
+export const CT_S_SYN_SENT = 2;
+export const CT_S_SYN_RECV = 3;
+export const CT_S_FIN_WAIT = 4;
+export const CT_S_TIME_WAIT = 5;
+export const CT_S_CLOSE = 6;
+export const CT_S_CLOSE_WAIT = 7;
+export const CT_S_LAST_ACK = 8;
+export const CT_S_LISTEN = 9;
+export const CT_S_SYNACK = 10;
+export const CT_S_UDP = 11;
+export const CT_S_TEMPLATE = 12;
+export const EVICT_STEPS = 256; // entries a full table looks at for a victim
+// Reasons: forwarded (R_FWD_*) below R_DROP_FIRST, dropped from it. Counter index = reason.
+export const R_NONE = 0;
+export const R_FWD_IN = 1; // client -> server, tracked or new
+export const R_FWD_OUT = 2; // server -> client
+export const R_FWD_ICMP_IN = 3; // an ICMP error for a connection, toward its server
+export const R_FWD_ICMP_OUT = 4; // toward its client
+export const R_FRAG_NEEDED = 5; // too big to tunnel: ICMP frag-needed / packet-too-big sent back
+export const R_DROP_FIRST = 16;
+export const R_TRUNCATED = 16; // shorter than its headers say
+export const R_BAD_L2 = 17; // not IPv4/IPv6 in the frame
+export const R_BAD_IP = 18; // version, header length or total length wrong
+export const R_FRAGMENT = 19; // fragments are refused (never misdirected)
+export const R_PROTO = 20; // not TCP, UDP or ICMP
+export const R_BAD_L4 = 21; // TCP/UDP header malformed, port 0
+export const R_NO_SERVICE = 22; // no connection and no virtual service
+export const R_NOT_SYN = 23; // TCP without a connection and not a SYN
+export const R_NO_SERVER = 24; // the scheduler found no server
+export const R_TABLE_FULL = 25; // no entry could be freed
+export const R_NO_LPORT = 26; // fullnat local ports exhausted
+export const R_NEED_L2 = 27; // dr needs an Ethernet frame
+export const R_TOO_BIG = 28; // too big to tunnel and no ICMP error may be sent
+export const R_ICMP_NOT_ERROR = 29; // ICMP that is not an error (echo...)
+export const R_ICMP_UNTRACKED = 30; // ICMP error for no tracked connection
+export const R_ICMP_BAD = 31; // malformed ICMP error
+export const R_DEST_DOWN = 32; // its server is down with expire_on_down
+export const R_NOT_READY = 33; // no connection table configured
+export const R_BAD_DESC = 34; // descriptor outside memory or without headroom
+export const R_COUNT = 40;
+export const C_CREATED = 48; // connections created
+export const C_EXPIRED = 49;
+export const C_EVICTED = 50;
+export const C_TEMPLATES = 51; // templates created
+export const C_REFILED = 52; // wheel entries refiled (lazy expiry)

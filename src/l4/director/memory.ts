@@ -1,0 +1,36 @@
+// How much linear memory a connection table of a given capacity needs, from the one layout.
+import {
+  CONN_OFF, CT_SIZE, DIR_FIXED_END, DIR_WHEEL_OFF, WHEEL_SLOTS, HEAP_END, DIR_OFF,
+} from "../../core/layout.ts";
+
+// The fixed director tables must end before AssemblyScript's data page (wasm/build.ts).
+if (DIR_WHEEL_OFF + WHEEL_SLOTS * 4 > DIR_FIXED_END || DIR_OFF !== HEAP_END) {
+  throw new Error("layout: the director's fixed tables overrun DIR_FIXED_END");
+}
+
+/** Hash buckets for a capacity: a power of two, at least twice the entries (each holds two keys). */
+export function bucketsFor(capacity: number): number {
+  let b = 1;
+  while (b < capacity * 2) b *= 2;
+  return b;
+}
+
+/** Bytes of memory the data plane needs for `capacity` connections (the table ends there). */
+export function directorMemoryBytes(capacity: number): number {
+  return CONN_OFF + bucketsFor(capacity) * 4 + capacity * CT_SIZE;
+}
+
+/** Bytes of table per connection: the entry and its share of the buckets. */
+export function bytesPerConnection(capacity: number): number {
+  return CT_SIZE + (bucketsFor(capacity) * 4) / capacity;
+}
+
+/** The most connections a 4 GiB wasm32 memory holds. */
+export function maxCapacity(): number {
+  let lo = 1, hi = 2 ** 26;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (directorMemoryBytes(mid) <= 2 ** 32) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}

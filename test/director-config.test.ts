@@ -1,0 +1,91 @@
+// The `virtual_servers:` section: checked with key paths like every section, accepted by
+// `fulcrum check`, and refused by `fulcrum run` with the reason (the packet I/O comes next).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseConfigText } from "../src/control/schema.ts";
+import { runCli, writeTemp } from "./helpers/fulcrum.ts";
+
+const BASE = `
+listeners:
+  - name: web
+    bind: 127.0.0.1:18080
+pools:
+  web:
+    scheduler: wlc
+    servers: [10.0.1.1:8080, 10.0.1.2:8080]
+`;
+
+const withServers = (section: string) => `${BASE}virtual_servers:\n${section}`;
+
+const VALID = withServers(`
+  - name: web
+    address: 10.0.0.100:80
+    protocol: tcp
+    lb_kind: fullnat
+    interface: eth0
+    pool: web
+    persistence_timeout: 300s
+    local_addresses: [10.0.1.50, 10.0.1.51]
+    toa: true
+  - name: dns6
+    address: "[2001:db8::53]:53"
+    protocol: udp
+    lb_kind: nat
+    pool: web
+`);
+
+function issues(text: string): string[] {
+  const r = parseConfigText(text, "t.yaml");
+  if (r.ok) return [];
+  return r.errors.map((e) => `${e.path}: ${e.message}`);
+}
+
+test("virtual_servers: a valid section reads into the config", () => {
+  const r = parseConfigText(VALID, "t.yaml");
+  assert.ok(r.ok, r.ok ? "" : JSON.stringify(r.errors));
+  const [web, dns] = r.config.virtualServers;
+  assert.deepEqual(
+    { ...web },
+    { name: "web", address: "10.0.0.100", port: 80, family: 4, protocol: "tcp", lbKind: "fullnat", interface: "eth0",
+      pool: "web", persistenceMs: 300_000, localAddresses: ["10.0.1.50", "10.0.1.51"], toa: true, mtu: 1500 },
+  );
+  assert.deepEqual([dns.address, dns.family, dns.protocol, dns.lbKind, dns.persistenceMs], ["2001:db8::53", 6, "udp", "nat", 0]);
+});
+
+test("virtual_servers: errors name their key path", () => {
+  const found = issues(withServers(`
+  - name: a
+    address: vip.example:80
+    lb_kind: masq
+    pool: nowhere
+  - name: b
+    address: 10.0.0.100:80
+    lb_kind: fullnat
+    pool: web
+  - name: c
+    address: 10.0.0.101:80
+    lb_kind: nat
+    pool: web
+    local_addresses: [2001:db8::1]
+    toa: true
+`));
+  const has = (path: string, re: RegExp) =>
+    assert.ok(found.some((f) => f.startsWith(path) && re.test(f)), `${path} ${re} in:\n${found.join("\n")}`);
+  has("virtual_servers[0].address", /an address, not a name/);
+  has("virtual_servers[0].lb_kind", /one of nat, dr, tun, fullnat/);
+  has("virtual_servers[0].pool", /defined pool/);
+  has("virtual_servers[1].local_addresses", /fullnat needs local_addresses/);
+  has("virtual_servers[2].local_addresses", /only fullnat/);
+  has("virtual_servers[2].local_addresses[0]", /IPv4 address like the VIP/);
+  has("virtual_servers[2].toa", /fullnat only/);
+});
+
+test("fulcrum check accepts virtual_servers; fulcrum run refuses to half-start and says why", async () => {
+  const file = await writeTemp(VALID);
+  const checked = await runCli(["check", "--config", file]);
+  assert.equal(checked.code, 0, checked.stderr);
+  const ran = await runCli(["run", "--config", file]);
+  assert.equal(ran.code, 1);
+  assert.match(ran.stderr, /virtual_servers: 2 checked \(web \(fullnat tcp 10\.0\.0\.100:80\), dns6 \(nat udp \[2001:db8::53\]:53\)\)/);
+  assert.match(ran.stderr, /packet I\/O \(TUN \/ AF_PACKET\) is not available yet/);
+});
