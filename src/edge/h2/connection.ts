@@ -13,6 +13,7 @@ import { parseRequestHead, type RequestHead } from "../../http1/request-head.ts"
 import { HeadError, indexFor } from "../../http1/head.ts";
 import { latin1Bytes } from "../../http1/bytes.ts";
 import { Exchange } from "../http1/exchange.ts";
+import { ForwardedHostLine } from "../http1/heads-out.ts";
 import {
   applySettings, checkFrame, COMPRESSION_ERROR, DEFAULT_WINDOW, defaultSettings, encodeData, encodeGoaway,
   encodeHeaders, encodePing, encodeRstStream, encodeSettings, encodeWindowUpdate, ENHANCE_YOUR_CALM, ERROR_NAMES,
@@ -121,15 +122,10 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
   get stats(): EdgeStats { return this.host.stats; }
   get deadlines(): DeadlineSweep { return this.host.deadlines; }
 
-  private hostLine: Uint8Array | null = null;
-  private hostLineFor = "";
+  private readonly hostLine = new ForwardedHostLine();
 
   forwardedHostLine(host: string): Uint8Array {
-    if (this.hostLine === null || this.hostLineFor !== host) {
-      this.hostLine = latin1Bytes(`X-Forwarded-Host: ${host}\r\n`);
-      this.hostLineFor = host;
-    }
-    return this.hostLine;
+    return this.hostLine.for(host);
   }
 
   // -------------------------------------------------------------------------- socket events

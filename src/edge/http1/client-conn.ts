@@ -6,7 +6,7 @@ import type { ErrorKind } from "../stats.ts";
 import { findHeadEnd, HeadError, indexFor } from "../../http1/head.ts";
 import { parseRequestHead, type RequestHead } from "../../http1/request-head.ts";
 import { ChunkedReader } from "../../http1/chunked.ts";
-import { errorResponseBytes } from "./heads-out.ts";
+import { errorResponseBytes, ForwardedHostLine } from "./heads-out.ts";
 import { latin1Bytes, Scratch } from "../../http1/bytes.ts";
 import { Exchange } from "./exchange.ts";
 import type { Timed } from "../../core/timer.ts";
@@ -86,15 +86,10 @@ export class ClientConn implements TcpHandlers, Timed {
     return f;
   }
 
-  private hostLine: Uint8Array | null = null;
-  private hostLineFor = "";
+  private readonly hostLine = new ForwardedHostLine();
 
   forwardedHostLine(host: string): Uint8Array {
-    if (this.hostLine === null || this.hostLineFor !== host) {
-      this.hostLine = latin1Bytes(`X-Forwarded-Host: ${host}\r\n`);
-      this.hostLineFor = host;
-    }
-    return this.hostLine;
+    return this.hostLine.for(host);
   }
 
   // -------------------------------------------------------------------------- socket events

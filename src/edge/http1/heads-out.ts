@@ -63,6 +63,20 @@ function copyFields(b: HeadBuilder, head: ParsedHead, drop: Uint8Array, named: s
 }
 
 /** What the upstream head takes from the client connection (ClientConn provides it). */
+/** "X-Forwarded-Host: <host>\r\n", encoded again only when a connection sees another host. */
+export class ForwardedHostLine {
+  private line: Uint8Array | null = null;
+  private host = "";
+
+  for(host: string): Uint8Array {
+    if (this.line === null || this.host !== host) {
+      this.line = latin1Bytes(`X-Forwarded-Host: ${host}\r\n`);
+      this.host = host;
+    }
+    return this.line;
+  }
+}
+
 export interface UpstreamHeadContext {
   address: string;
   /** "X-Real-IP: <client>\r\n", encoded once per connection. */
