@@ -74,7 +74,9 @@ export class Generation {
   }
 
   /** Stops in reverse order: VRRP gives up its addresses (priority 0) first, then the listeners
-   * stop accepting and requests in flight finish (at most `drainMs`), then checks. */
+   * stop accepting and requests in flight finish (at most `drainMs`), then checks. After a
+   * reload the same call retires the old generation: what the next one took over (listening
+   * sockets, VRRP instances) is no longer this one's, so it goes on running there. */
   async stop(drainMs = 0): Promise<void> {
     for (const part of this.started.splice(0).reverse()) {
       if (part === this.edge) await this.edge.retire(drainMs);
@@ -82,12 +84,6 @@ export class Generation {
       else await part.stop();
     }
     this.balancer.stop();
-  }
-
-  /** A reload replaced this generation: the same as stop, minus what the next one took over
-   * (listening sockets, VRRP instances), which goes on running there. */
-  retire(drainMs: number): Promise<void> {
-    return this.stop(drainMs);
   }
 
   /** One line per listener, with the port it bound. */

@@ -15,7 +15,6 @@ import { formatHostPort } from "../config/address.ts";
 import { labels, labelValue, type MetricWriter, Registry } from "./metrics.ts";
 import { adminState } from "./admin-read.ts";
 import type { ControlState } from "./admin-state.ts";
-import type { Generation } from "./generation.ts";
 import type { PoolConfig } from "./schema.ts";
 
 // The extra label of each sample, written as is.

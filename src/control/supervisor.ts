@@ -99,7 +99,7 @@ export class Supervisor {
     const vrrpKept = next.vrrp?.adopted ?? [];
     for (const line of next.listeningLines()) console.log(line);
     console.log(`fulcrum: generation ${next.id} serving (reload took ${ms.toFixed(0)} ms${vrrpKept.length ? `; VRRP instances kept as they run: ${vrrpKept.join(", ")}` : ""}); generation ${old.id} finishes what it has in flight`);
-    const retired = old.retire(old.config.drainTimeoutMs).catch((e) => console.error(`fulcrum: retiring generation ${old.id}: ${(e as Error).message}`));
+    const retired = old.stop(old.config.drainTimeoutMs).catch((e) => console.error(`fulcrum: retiring generation ${old.id}: ${(e as Error).message}`));
     this.retiring.add(retired);
     void retired.then(() => this.retiring.delete(retired));
     await this.control.swapped(next, loaded.text);

@@ -7,7 +7,7 @@ import { formatHostPort } from "../../config/address.ts";
 import { isChecker, translateCheckers } from "./checkers.ts";
 import type { Statement } from "./reader.ts";
 import type { Unit, Yaml } from "./units.ts";
-import { integerOf, last, timerMs, type Untranslatable, written } from "./values.ts";
+import { integerOf, last, type Untranslatable, written } from "./values.ts";
 
 /** keepalived's lb_algo / lvs_sched → Fulcrum's scheduler, and what differs when it is only the nearest. */
 const SCHEDULERS: Record<string, { scheduler: string; differs?: string }> = {
