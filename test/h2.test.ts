@@ -3,6 +3,7 @@
 // retried and answered as the same request over HTTP/1.1; SIGTERM sends GOAWAY and lets the
 // stream in flight finish.
 import { test, before, after } from "node:test";
+import net from "node:net";
 import assert from "node:assert/strict";
 import { runtime } from "../src/runtime/index.ts";
 import { freePort, startBackend, type Backend, type Echo } from "./helpers/backends.ts";
@@ -13,6 +14,11 @@ import { F_END_STREAM, NO_ERROR, T_DATA, T_HEADERS } from "../src/http2/frame.ts
 
 const dir = `/tmp/fulcrum-h2-${runtime.name}-${Date.now()}`;
 let web: Backend, api: Backend, slow: Backend, fulcrum: Running, tlsPort: number, plainPort: number;
+/** An HTTP/1.1 server that answers every request with a chunked body and two trailer fields (and
+ * a hop-by-hop one HTTP/2 must not carry). */
+let trailing: net.Server;
+const TRAILING_RESPONSE = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum, Grpc-Status\r\n\r\n" +
+  "5\r\nhello\r\n0\r\nX-Checksum: abc123\r\nGrpc-Status:  0 \r\nConnection: close\r\n\r\n";
 
 async function run(cmd: string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
   const argv = stdin === undefined ? cmd : ["sh", "-c", `${cmd.map((a) => `'${a}'`).join(" ")} < '${stdin}'`];
@@ -32,6 +38,15 @@ before(async () => {
   web = await startBackend("web");
   api = await startBackend("api");
   slow = await startBackend("slow", { delayMs: 700 });
+  trailing = net.createServer((sock) => {
+    let seen = "";
+    sock.on("data", (d) => {
+      seen += d.toString("latin1");
+      while (seen.includes("\r\n\r\n")) { seen = seen.slice(seen.indexOf("\r\n\r\n") + 4); sock.write(TRAILING_RESPONSE); }
+    });
+    sock.on("error", () => {});
+  });
+  await new Promise<void>((r) => trailing.listen(0, "127.0.0.1", r));
   const dead = await freePort();
   tlsPort = await freePort();
   plainPort = await freePort();
@@ -43,7 +58,9 @@ pools:
   web: { servers: [${web.address}] }
   api: { scheduler: rr, servers: [127.0.0.1:${dead}, ${api.address}] }
   slow: { servers: [${slow.address}] }
+  trailing: { servers: [127.0.0.1:${(trailing.address() as net.AddressInfo).port}] }
 routes:
+  - { path_prefix: /trailers, pool: trailing }
   - path_prefix: /api
     headers: { x-tenant: blue }
     pool: api
@@ -57,6 +74,7 @@ routes:
 after(async () => {
   await fulcrum?.stop();
   await Promise.all([web?.stop(), api?.stop(), slow?.stop()]);
+  trailing?.close();
   await run(["rm", "-rf", dir]);
 });
 
@@ -150,6 +168,21 @@ test("h2: a 2 MB response crosses flow control intact (curl over TLS)", { skip: 
   const { readFile } = await import("node:fs/promises");
   const got = await readFile(`${dir}/down.bin`);
   assert.ok(got.every((b: number) => b === 120));
+});
+
+test("h2: the trailer fields of a chunked HTTP/1.1 response arrive as HTTP/2 trailers (hop-by-hop ones left out)", { skip: noPeers }, async () => {
+  const c = await RawH2.connect(plainPort);
+  c.send(c.request(1, "/trailers/x"));
+  const end = await c.waitFor((f) => f.stream === 1 && (f.flags & F_END_STREAM) !== 0);
+  const mine = c.frames.filter((f) => f.stream === 1);
+  const heads = mine.filter((f) => f.type === T_HEADERS);
+  assert.equal(heads.length, 2, "a response head and a trailers block");
+  assert.equal(heads[0].fields?.[0][1], "200");
+  assert.equal(end?.type, T_HEADERS, "END_STREAM rides on the trailers");
+  assert.deepEqual(heads[1].fields, [["x-checksum", "abc123"], ["grpc-status", "0"]]);
+  const body = mine.filter((f) => f.type === T_DATA).map((f) => new TextDecoder().decode(f.payload)).join("");
+  assert.equal(body, "hello");
+  c.close();
 });
 
 test("h2: nghttp runs 30 concurrent streams on one connection, all answered", { skip: noPeers }, async () => {

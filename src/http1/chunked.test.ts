@@ -182,3 +182,18 @@ test("chunked: trailer sections get the head scan's verdict on 5000 corrupted on
   }
   assert.ok(accepted > 500 && rejected > 500, `both verdicts are exercised (${accepted} accepted, ${rejected} rejected)`);
 });
+
+test("chunked: kept trailers give their fields, lowercased and trimmed, however the body is split; not kept, none", () => {
+  const body = "3\r\nabc\r\n0\r\nX-Checksum:  abc123 \t\r\nGrpc-Status:0\r\nB:\r\n\r\n";
+  const bytes = new TextEncoder().encode(body);
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    const r = new ChunkedReader({ keepTrailers: true });
+    r.feed(bytes, 0, cut);
+    r.feed(bytes, cut, bytes.length);
+    assert.ok(r.done);
+    assert.deepEqual(r.trailers(), [["x-checksum", "abc123"], ["grpc-status", "0"], ["b", ""]], `cut at ${cut}`);
+  }
+  const plain = new ChunkedReader();
+  plain.feed(bytes, 0, bytes.length);
+  assert.deepEqual(plain.trailers(), []);
+});

@@ -24,9 +24,12 @@ export interface ChunkedLimits {
   maxTrailerBytes?: number;
   /** Fields in the trailer section. */
   maxTrailerFields?: number;
+  /** Keep the trailer section's bytes so `trailers()` can give its fields (a reader that turns
+   * the body into another framing, as HTTP/2 does, needs them; a pass-through reader does not). */
+  keepTrailers?: boolean;
 }
 
-export const CHUNKED_DEFAULTS: Required<ChunkedLimits> = { maxExtensionBytes: 4096, maxTrailerBytes: 64 * 1024, maxTrailerFields: 100 };
+export const CHUNKED_DEFAULTS: Required<ChunkedLimits> = { maxExtensionBytes: 4096, maxTrailerBytes: 64 * 1024, maxTrailerFields: 100, keepTrailers: false };
 
 /** Receives the chunk data (without framing) as it is read: buf[start, end). */
 export type ChunkData = (buf: Uint8Array, start: number, end: number) => void;
@@ -46,6 +49,8 @@ export class ChunkedReader {
   private readonly maxExtensionBytes: number;
   private readonly maxTrailerBytes: number;
   private readonly maxTrailerFields: number;
+  /** The trailer section as read (bounded by maxTrailerBytes), when kept. */
+  private readonly kept: number[] | null;
   /** Total chunk-data bytes seen (for body size limits). */
   dataBytes = 0;
   error: string | null = null;
@@ -54,6 +59,23 @@ export class ChunkedReader {
     this.maxExtensionBytes = limits.maxExtensionBytes ?? CHUNKED_DEFAULTS.maxExtensionBytes;
     this.maxTrailerBytes = limits.maxTrailerBytes ?? CHUNKED_DEFAULTS.maxTrailerBytes;
     this.maxTrailerFields = limits.maxTrailerFields ?? CHUNKED_DEFAULTS.maxTrailerFields;
+    this.kept = limits.keepTrailers ? [] : null;
+  }
+
+  /** The trailer fields, names lowercased and values without surrounding whitespace (empty unless
+   * `keepTrailers`; complete once `done`). They passed the grammar checks as they were read. */
+  trailers(): [string, string][] {
+    const fields: [string, string][] = [];
+    if (this.kept === null) return fields;
+    let line = "";
+    for (const b of this.kept) {
+      if (b === 0x0a) {
+        const colon = line.indexOf(":");
+        if (colon > 0) fields.push([line.slice(0, colon).toLowerCase(), line.slice(colon + 1).replace(/^[ \t]+|[ \t\r]+$/g, "")]);
+        line = "";
+      } else line += String.fromCharCode(b);
+    }
+    return fields;
   }
 
   get done(): boolean {
@@ -109,6 +131,7 @@ export class ChunkedReader {
       if (state >= S.TrailerLine && ++this.trailerBytes > this.maxTrailerBytes) {
         return this.fail(`trailer section larger than ${this.maxTrailerBytes} bytes`);
       }
+      if (state >= S.TrailerLine && this.kept !== null) this.kept.push(b);
       this.state = state;
       const why = this.step(state, b);
       if (why !== null) return this.fail(why);

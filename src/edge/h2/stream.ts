@@ -50,6 +50,8 @@ export interface StreamHost {
 
 // Response fields HTTP/2 forbids (RFC 9113 §8.2.2).
 const HOP_IDS = new Set([K_CONNECTION, K_KEEP_ALIVE, K_PROXY_CONNECTION, K_TRANSFER_ENCODING, K_UPGRADE]);
+/** The same, by name, for the trailer fields of a chunked response (they become HTTP/2 trailers). */
+const HOP_NAMES = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
 /** Queued response bytes past which the Exchange is told to pause its upstream. */
 const QUEUE_HIGH = 64 * 1024;
 const NO_TRAILERS: [string, string][] = [];
@@ -286,7 +288,7 @@ class ResponseReader {
       return true;
     }
     this.stream.host.sendHeaders(this.stream, fields, false);
-    if (res.body === "chunked") this.chunks = new ChunkedReader({}, (b, s, e) => { this.stream.queueBody(b.subarray(s, e)); });
+    if (res.body === "chunked") this.chunks = new ChunkedReader({ keepTrailers: true }, (b, s, e) => { this.stream.queueBody(b.subarray(s, e)); });
     this.left = res.body === "length" ? res.contentLength : -1;
     return end < buf.length ? this.body(buf, end) : true;
   }
@@ -295,7 +297,7 @@ class ResponseReader {
     if (this.chunks) {
       const n = this.chunks.feed(data, from, data.length);
       if (n < 0) { this.stream.reset(); return false; }
-      if (this.chunks.done) this.stream.finishBody();
+      if (this.chunks.done) this.stream.finishBody(this.chunks.trailers().filter(([name]) => !HOP_NAMES.has(name)));
       return !this.stream.blocked;
     }
     const piece = data.subarray(from);
