@@ -7,20 +7,24 @@ import { type Running, startFulcrum, writeTemp } from "./helpers/fulcrum.ts";
 import { request } from "./helpers/http.ts";
 import { needs } from "./helpers/peers.ts";
 import { runtime } from "../src/runtime/index.ts";
+import { RawH2 } from "./helpers/h2-client.ts";
+import { F_END_STREAM } from "../src/http2/frame.ts";
 
 const REQUESTS = 7;
 let a: Backend, b: Backend;
 let fulcrum: Running;
-let admin: string, adminPort: number;
+let admin: string, adminPort: number, h2Port: number;
 
 before(async () => {
   [a, b] = await Promise.all([startBackend("a"), startBackend("b")]);
   adminPort = await freePort();
   admin = `http://127.0.0.1:${adminPort}`;
+  h2Port = await freePort();
   fulcrum = await startFulcrum(`
 admin: { bind: 127.0.0.1:${adminPort}, token_file: ${await writeTemp("metrics-token\n", "token")} }
 listeners:
   - { name: main, bind: 127.0.0.1:${await freePort()} }
+  - { name: h2c, bind: 127.0.0.1:${h2Port}, http2: true }
 routes:
   - { pool: web }
 pools:
@@ -83,6 +87,25 @@ test("metrics: /metrics counts the traffic sent through and the drain, in Promet
   assert.equal(admin_.get('code="401"'), 1, "the refused write is counted");
   assert.equal(admin_.get('code="200"'), 1, "the drain (this scrape is counted after it answers)");
   assert.ok(samples(text, "process_resident_memory_bytes").get("")! > 0);
+});
+
+test("metrics: HTTP/2 requests count on their listener, route and server as HTTP/1.1 ones do", async () => {
+  const before = (await request(`${admin}/metrics`)).body;
+  const c = await RawH2.connect(h2Port);
+  const N = 3;
+  for (let i = 0; i < N; i++) {
+    const id = 1 + 2 * i;
+    c.send(c.request(id, `/h2/${i}`));
+    assert.ok(await c.waitFor((f) => f.stream === id && (f.flags & F_END_STREAM) !== 0), `stream ${id} answered`);
+  }
+  c.close();
+  const text = (await request(`${admin}/metrics`)).body;
+  const delta = (name: string, labels: string) => (samples(text, name).get(labels) ?? 0) - (samples(before, name).get(labels) ?? 0);
+  assert.equal(delta("fulcrum_listener_requests_total", 'listener="h2c"'), N);
+  assert.equal(delta("fulcrum_listener_responses_total", 'listener="h2c",code="2xx"'), N);
+  assert.equal(delta("fulcrum_route_requests_total", 'route="route0",pool="web"'), N);
+  assert.equal(delta("fulcrum_route_responses_total", 'route="route0",pool="web",code="2xx"'), N);
+  assert.equal(delta("fulcrum_server_responses_total", `pool="web",server="${a.address}",code="2xx"`), N, "b is drained: all on a");
 });
 
 const promtool = needs("promtool");

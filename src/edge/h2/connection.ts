@@ -4,7 +4,7 @@
 // Exchange, routes and pools as HTTP/1.1. Priorities are read for their form and ignored.
 import type { TcpHandlers, TcpSocket } from "../../runtime/types.ts";
 import type { Timed, DeadlineSweep } from "../../core/timer.ts";
-import type { EdgeStats } from "../stats.ts";
+import type { EdgeStats, RouteStats } from "../stats.ts";
 import type { HttpPool } from "../http-pool.ts";
 import type { RouteConfig } from "../config.ts";
 import type { ListenerLimits } from "../options.ts";
@@ -38,6 +38,7 @@ export interface H2Host {
   readonly stats: EdgeStats;
   readonly pools: ReadonlyMap<string, HttpPool>;
   match(f: RequestFacts): RouteConfig | null;
+  readonly routeStats: ReadonlyMap<RouteConfig, RouteStats>;
   requestId(req: RequestHead): string | null;
   h2Closed(conn: H2Connection): void;
   /** HTTP/2 connections to the servers of `protocol: h2` pools. */
@@ -410,6 +411,8 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
       this.answerEarly(stream, 404, "no_route", "no route matches this request");
       return;
     }
+    const routeStats = stream.route = this.host.routeStats.get(route) ?? null;
+    if (routeStats) routeStats.requests++;
     stream.bodyLeft = req.contentLength;
     const pool = this.host.pools.get(route.pool)!;
     if (pool.config.http.protocol === "h2") {

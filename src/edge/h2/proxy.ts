@@ -36,6 +36,7 @@ export class H2Proxy implements StreamWork, UpstreamStreamUser, Timed {
   private early: Uint8Array[] = [];
   private earlyEnd = false;
   private earlyTrailers: [string, string][] | null = null;
+  private readonly startedAt = Date.now();
 
   constructor(
     private readonly stream: H2Stream,
@@ -153,6 +154,9 @@ export class H2Proxy implements StreamWork, UpstreamStreamUser, Timed {
     const status = Number(fields.find(([n]) => n === ":status")?.[1] ?? 0);
     if (status < 200) { if (status >= 100 && status !== 101) this.stream.sendHead(fields, false); return; }
     this.answered = true;
+    this.server!.traffic.responses[(status / 100) | 0]++;
+    this.server!.traffic.responseTime.observe(Date.now() - this.startedAt);
+    this.stream.countResponse(status);
     this.pool.reportSuccess(this.server!);
     this.pool.observe(this.server!, status);
     let out = rewrite(fields.filter(([n]) => n !== "connection" && n !== "keep-alive" && n !== "transfer-encoding"), this.route.responseHeaders);

@@ -5,7 +5,7 @@ import type { TcpSocket } from "../../runtime/types.ts";
 import type { ExchangeClient } from "../http1/exchange.ts";
 import { Exchange } from "../http1/exchange.ts";
 import type { KeyFacts } from "../http-pool.ts";
-import type { ErrorKind, EdgeStats } from "../stats.ts";
+import type { ErrorKind, EdgeStats, RouteStats } from "../stats.ts";
 import type { RequestHead } from "../../http1/request-head.ts";
 import { parseResponseHead, type ResponseHead } from "../../http1/response-head.ts";
 import { findHeadEnd, HeadError } from "../../http1/head.ts";
@@ -61,8 +61,8 @@ export class H2Stream implements ExchangeClient {
   closeAfterResponse = false;
   // HTTP/2 connections retire with a GOAWAY (connection.ts), not per response.
   readonly retiring = false;
-  /** Per-route counters are the HTTP/1.1 path's so far; h2 requests count per listener. */
-  readonly route = null;
+  /** The matched route's counters (set by the connection when it routes the request). */
+  route: RouteStats | null = null;
 
   /** The client, as a `send_proxy` pool names it upstream. */
   get peer(): { address: string; port: number } {
@@ -157,9 +157,17 @@ export class H2Stream implements ExchangeClient {
     if (this.response.started) { this.reset(); return; }
     const body = latin1Bytes(errorBody(status, detail));
     this.response.started = true;
+    this.countResponse(status);
     this.host.sendHeaders(this, [[":status", String(status)], ["content-type", "text/plain; charset=utf-8"],
       ["x-fulcrum-error", kind], ["content-length", String(body.length)]], false);
     this.queueBody(body, true);
+  }
+
+  /** Counts a final answer on the listener and the route (an Exchange counts the answers it
+   * relays from HTTP/1.1 servers itself). */
+  countResponse(status: number): void {
+    this.host.stats.responses[(status / 100) | 0]++;
+    if (this.route) this.route.responses[(status / 100) | 0]++;
   }
 
   // ----------------------------------------------------------------- response body, to frames
