@@ -88,7 +88,18 @@ export async function startBackend(name: string, behaviour: Behaviour = "echo"):
 }
 
 /** A loopback port with nothing listening on it (bound, then released). */
+/** A port free now, for a server a test starts later. It is drawn below the kernel's ephemeral
+ * range (32768-60999 by default): a port from that range, once released, can be taken by any
+ * outgoing connection on the machine before the test binds it again. */
 export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    try {
+      const s = await runtime.serveHttp({ hostname: "127.0.0.1", port, fetch: () => new Response("") });
+      await s.stop();
+      return port;
+    } catch { /* taken: draw again */ }
+  }
   const s = await runtime.serveHttp({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
   const port = s.port;
   await s.stop();
