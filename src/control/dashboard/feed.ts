@@ -1,6 +1,8 @@
 // The dashboard's live feed, GET /api/events (Server-Sent Events): on connect the chart history
-// ("history") and a snapshot; then a snapshot every second with that second's sample, and one at
-// once (without a sample) when health reports a transition or an admin write changed something.
+// ("history") and a snapshot; then a snapshot every second with that second's sample (cause
+// "tick"), and one at once when health reports a transition or an admin write changed something
+// (cause "change": the first snapshot that shows a change always says so, even when the second's
+// tick came first and carried it).
 // A snapshot is what the read API says (status, pools, vrrp, l4), so the page shows nothing the
 // API does not. Clients are bounded in number; one that stops reading is dropped once
 // MAX_BACKLOG events wait for it, so memory stays bounded.
@@ -51,7 +53,7 @@ export class LiveFeed {
         this.clients.add(client);
         const history = this.sampler.ring.history();
         controller.enqueue(encoder.encode(`retry: 1000\n${frame("history", { fields: { pool: POOL_FIELDS, server: SERVER_FIELDS }, ...history })}`));
-        controller.enqueue(encoder.encode(frame("snapshot", this.snapshot(false))));
+        controller.enqueue(encoder.encode(frame("snapshot", this.snapshot("connect", false))));
       },
       cancel: () => { if (client) this.clients.delete(client); },
     });
@@ -67,8 +69,9 @@ export class LiveFeed {
     if (this.pokeQueued || this.clients.size === 0) return;
     this.pokeQueued = true;
     setTimeout(() => {
+      if (!this.pokeQueued) return; // a tick sent it already
       this.pokeQueued = false;
-      this.broadcast(this.snapshot(false));
+      this.broadcast(this.snapshot("change", false));
     }, 0);
   }
 
@@ -82,7 +85,9 @@ export class LiveFeed {
   private tick(): void {
     this.follow();
     this.sampler.sample(this.state.generation);
-    if (this.clients.size > 0) this.broadcast(this.snapshot(true));
+    const cause = this.pokeQueued ? "change" : "tick";
+    this.pokeQueued = false;
+    if (this.clients.size > 0) this.broadcast(this.snapshot(cause, true));
   }
 
   /** Health events of the generation serving now; a reload swaps it. */
@@ -95,10 +100,11 @@ export class LiveFeed {
     this.poke();
   }
 
-  private snapshot(withSample: boolean) {
+  private snapshot(cause: "connect" | "tick" | "change", withSample: boolean) {
     const g = this.state.generation;
     return {
       at: Date.now(),
+      cause,
       status: statusView(this.state),
       pools: poolsView(g),
       vrrp: vrrpView(g),
