@@ -130,7 +130,7 @@ export class AdminService {
     r.get("/", () => page(DASHBOARD_HTML, "text/html; charset=utf-8"));
     r.get("/dashboard.js", () => page(DASHBOARD_JS, "text/javascript; charset=utf-8"));
     r.get("/dashboard.css", () => page(DASHBOARD_CSS, "text/css; charset=utf-8"));
-    r.get("/api/events", ({ request }) => this.feed.open(request));
+    r.get("/api/events", () => this.feed.open());
     r.get("/healthz", () => text("ok\n"));
     // Envoy's /ready: 200 LIVE while serving; 503 while starting or draining.
     r.get("/ready", () => text(`${s.phase === "live" ? "LIVE" : s.phase === "starting" ? "PRE_INITIALIZING" : "DRAINING"}\n`, s.phase === "live" ? 200 : 503));

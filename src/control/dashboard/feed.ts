@@ -43,8 +43,9 @@ export class LiveFeed {
     return this.clients.size;
   }
 
-  /** The SSE response for one client; 503 when MAX_CLIENTS are connected. */
-  open(request: Request): Response {
+  /** The SSE response for one client; 503 when MAX_CLIENTS are connected. A client that goes
+   * away cancels its stream (both runtimes do), which removes it. */
+  open(): Response {
     if (this.clients.size >= MAX_CLIENTS) throw new ApiError(503, `the live feed has ${MAX_CLIENTS} clients already; close a dashboard`);
     let client: Client | null = null;
     const body = new ReadableStream<Uint8Array>({
@@ -57,7 +58,6 @@ export class LiveFeed {
       },
       cancel: () => { if (client) this.clients.delete(client); },
     });
-    request.signal?.addEventListener("abort", () => { if (client) this.close(client); });
     return new Response(body, {
       headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
     });
