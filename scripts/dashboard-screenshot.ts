@@ -1,7 +1,8 @@
 // Takes docs/dashboard.png: starts `fulcrum demo`, sends it some traffic for the charts, drains
-// one server and puts another in maint through the admin API (with the demo's token), then
-// photographs the dashboard in headless Chromium.
-//   bun scripts/dashboard-screenshot.ts [--seconds 40] [--out docs/dashboard.png]
+// one server, puts another in maint and adds one that nothing answers on (its health check takes it
+// down) through the admin API with the demo's token, then photographs the dashboard in headless
+// Chromium while the traffic still runs.
+//   bun scripts/dashboard-screenshot.ts [--seconds 100] [--out docs/dashboard.png]
 import process from "node:process";
 import { runtime } from "../src/runtime/index.ts";
 import { launchChromium } from "../test/helpers/browser.ts";
@@ -11,7 +12,7 @@ const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : fallback;
 };
-const seconds = Number(arg("seconds", "40"));
+const seconds = Number(arg("seconds", "100"));
 const out = arg("out", new URL("../docs/dashboard.png", import.meta.url).pathname);
 const main = new URL("../src/cli/main.ts", import.meta.url).pathname;
 
@@ -36,15 +37,19 @@ const load = (async () => {
     await new Promise((r) => setTimeout(r, 60));
   }
 })();
-const post = (path: string) => fetch(`${admin}${path}`, { method: "POST", headers: { authorization: `Bearer ${token}` } }).then((r) => r.text());
+const post = (path: string, body?: unknown) => fetch(`${admin}${path}`, {
+  method: "POST", headers: { authorization: `Bearer ${token}` }, body: body === undefined ? undefined : JSON.stringify(body),
+}).then((r) => r.text());
 const pools = (await (await fetch(`${admin}/api/pools`)).json()) as { pools: { name: string; servers: { address: string }[] }[] };
 const weighted = pools.pools.find((p) => p.name === "weighted")!, sticky = pools.pools.find((p) => p.name === "sticky")!;
 await new Promise((r) => setTimeout(r, seconds * 400));
 await post(`/api/pools/weighted/servers/${weighted.servers[2].address}/drain`);
 await post(`/api/pools/sticky/servers/${sticky.servers[0].address}/maint`);
+// A port nothing listens on (freed as soon as it was found): the pool's HTTP check takes it down.
+await post("/api/pools/weighted/servers", { address: `127.0.0.1:${await freePort()}`, weight: 1 });
 
 // Photographed while the traffic still runs, so the charts end at the current rate.
-const browser = await launchChromium({ width: 1360, height: 1000 });
+const browser = await launchChromium({ width: 1360, height: 600 });
 try {
   await browser.page.goto(`${admin}/`);
   await browser.page.waitForSelector("section[data-pool] tr[data-state]");

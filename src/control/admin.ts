@@ -1,4 +1,5 @@
-// The admin service: the admin API and /metrics on their own HTTP listener (the runtime adapter's
+// The admin service: the admin API, /metrics and the dashboard (GET /, its live feed
+// /api/events: src/control/dashboard/) on their own HTTP listener (the runtime adapter's
 // serveHttp), a service of the supervisor beside the generation it reports on. Reads are open to
 // whoever can reach the bind; every write is a POST with the bearer token from `token_file`, and is
 // logged with who asked and what changed. A bad request gets a JSON error naming what was wrong;
