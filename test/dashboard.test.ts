@@ -145,6 +145,20 @@ test("dashboard: drain asks for the token once; a wrong one is refused; with the
   assert.deepEqual(problems.filter((p) => !/status of 403/.test(p)), []);
 });
 
+test("dashboard: after POST /api/reload the open page shows the new generation without reloading", { skip }, async () => {
+  const page = browser.page;
+  await page.evaluate(() => { (window as unknown as { sameDocument: boolean }).sameDocument = true; });
+  const r = await request(`${admin}/api/reload`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(r.status, 200, r.body);
+  assert.equal(JSON.parse(r.body).generation, 2);
+  await page.waitForFunction(() => document.querySelector('#status [data-item="generation"] b')?.textContent === "2", null, { timeout: 5000 });
+  assert.equal(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument), true);
+  // The new generation's servers are on the page (a still down: its verdict carried over).
+  await page.waitForSelector(`${row("a")}[data-state="down"]`, { timeout: 5000 });
+  await page.waitForSelector(`${row("c")}[data-state="up"]`, { timeout: 5000 });
+  assert.deepEqual(problems.filter((p) => !/status of 403/.test(p)), []);
+});
+
 test("admin: GET /api/l4 lists the tcp listener with its address, pool, connections and the proxy's counters", { skip }, async () => {
   type L4 = { listeners: { name: string; protocol: string; address: string; pool: string; connections: number }[]; counters: { sessions: number }; virtual_servers: unknown[]; director: { running: boolean } };
   const before = await getJson<L4>(`${admin}/api/l4`);

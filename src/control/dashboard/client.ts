@@ -126,7 +126,7 @@ export const DASHBOARD_JS = String.raw`"use strict";
       ["phase", st.phase], ["uptime", duration(st.uptime_seconds)], ["reloads", st.reloads.ok + " ok / " + st.reloads.failed + " failed"]];
     if (box.children.length !== items.length) {
       box.textContent = "";
-      items.forEach(function (it) { box.appendChild(h("span", {}, [document.createTextNode(it[0] + " "), h("b")])); });
+      items.forEach(function (it) { box.appendChild(h("span", { "data-item": it[0] }, [document.createTextNode(it[0] + " "), h("b")])); });
     }
     items.forEach(function (it, i) { setText(box.children[i].lastChild, it[1]); });
     var part = $("listeners-part");

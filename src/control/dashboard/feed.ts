@@ -70,6 +70,7 @@ export class LiveFeed {
     this.pokeQueued = true;
     setTimeout(() => {
       if (!this.pokeQueued) return; // a tick sent it already
+      this.follow(); // after POST /api/reload: the new generation's health at once
       this.pokeQueued = false;
       this.broadcast(this.snapshot("change", false));
     }, 0);
@@ -90,7 +91,8 @@ export class LiveFeed {
     if (this.clients.size > 0) this.broadcast(this.snapshot(cause, true));
   }
 
-  /** Health events of the generation serving now; a reload swaps it. */
+  /** Health events of the generation serving now; a reload swaps it (seen at the next tick, or
+   * at once when the reload came through the API, which pokes). */
   private follow(): void {
     const g = this.state.generation;
     if (g === this.followed) return;
