@@ -39,6 +39,7 @@ export const PEERS = [
   { pkg: "python3", commands: ["python3"], neededBy: ["test/l4-tcp.test.ts (a listener that never accepts)"] },
   { pkg: "procps", commands: ["ps", "sysctl"], neededBy: ["test/health.test.ts (script and ICMP checks)"] },
   { pkg: "prometheus", commands: ["promtool", "prometheus"], service: "prometheus", neededBy: ["test/metrics.test.ts"] },
+  { pkg: "chromium", commands: ["chromium"], neededBy: ["test/dashboard.test.ts", "scripts/dashboard-screenshot.ts"] },
 ] as const satisfies readonly PeerPackage[];
 
 /** A command a test can ask for. */

@@ -1,11 +1,13 @@
-// The admin API and metrics of VRRP nodes: two real `fulcrum run`s in a lab of network namespaces
-// elect a master; each one's /api/vrrp and /metrics (read with curl inside its namespace) say who
-// is master and count the adverts and transitions.
+// The admin API, metrics and dashboard of VRRP nodes: two real `fulcrum run`s in a lab of network
+// namespaces elect a master; each one's /api/vrrp and /metrics (read with curl inside its
+// namespace) say who is master and count the adverts and transitions, and its dashboard (headless
+// Chromium inside the namespace) shows the state.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab, waitFor } from "./helpers/netns.ts";
 import { fulcrumConfig, type Peer, startFulcrum, waitForAddress } from "./helpers/vrrp.ts";
 import { needs } from "./helpers/peers.ts";
+import { launchChromium } from "./helpers/browser.ts";
 
 const noLab = needs("root", "ip", "curl");
 const VIP = "10.200.11.100";
@@ -60,4 +62,23 @@ test("admin: /api/vrrp and /metrics show the master and the backup, their advert
   assert.equal(metric(mb, 'fulcrum_vrrp_adverts_dropped_total{instance="VI_1",reason="auth"}'), 0);
   const config_ = await curl("a", "/api/config");
   assert.ok(!config_.includes("s3cret"), "the VRRP password is redacted");
+});
+
+test("dashboard: each node's page shows its VRRP instance's state, MASTER on a and BACKUP on b", { skip: noLab || needs("chromium") }, async () => {
+  assert.equal(peers.length, 2, "the nodes of the test above run");
+  for (const [node, state] of [["a", "MASTER"], ["b", "BACKUP"]]) {
+    // The browser runs in the node's namespace, where the admin listener's loopback is.
+    const browser = await launchChromium(undefined, lab.node(node).ns);
+    try {
+      const problems: string[] = [];
+      browser.page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
+      browser.page.on("pageerror", (e) => problems.push(e.message));
+      await browser.page.goto(`http://${ADMIN}/`);
+      await browser.page.waitForSelector(`#vrrp tr[data-instance="VI_1"] .badge[data-state="${state}"]`, { timeout: 10_000 });
+      assert.match(await browser.page.locator('#vrrp tr[data-instance="VI_1"]').textContent() ?? "", new RegExp(`${state}VI_1eth0`));
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+    }
+  }
 });

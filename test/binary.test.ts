@@ -33,10 +33,34 @@ test("binary: alone in a directory, it prints its version and runs the demo", as
   const v = await sh([bin, "version"], dir);
   assert.equal(v.code, 0, v.out);
   assert.match(v.out, /^fulcrum \d+\.\d+\.\d+ \(bun /);
-  const port = await freePort();
-  const d = await sh([bin, "demo", "--once", "--listen", `127.0.0.1:${port}`], dir);
+  const port = await freePort(), adminPort = await freePort();
+  const d = await sh([bin, "demo", "--once", "--listen", `127.0.0.1:${port}`, "--admin", `127.0.0.1:${adminPort}`], dir);
   assert.equal(d.code, 0, d.out);
   assert.match(d.out, /backend-1\s+6 /);
+});
+
+test("binary: the admin listener serves the dashboard's page, script and style from inside the binary", async () => {
+  const b = await startBackend("bin-dash");
+  const port = await freePort(), adminPort = await freePort();
+  await runtime.writeTextFile(`${dir}/dash.yaml`, `admin: { bind: 127.0.0.1:${adminPort} }
+listeners: [{ bind: 127.0.0.1:${port} }]
+pools:
+  web: { servers: [${b.address}] }
+`);
+  const p = await startCli(["run", "--config", "dash.yaml"], 1, { bin, cwd: dir });
+  try {
+    const get = async (path: string) => { const r = await fetch(`http://127.0.0.1:${adminPort}${path}`); return { type: r.headers.get("content-type"), body: await r.text() }; };
+    const page = await get("/"), script = await get("/dashboard.js"), style = await get("/dashboard.css");
+    assert.match(page.type ?? "", /^text\/html/);
+    assert.match(page.body, /<script src="\/dashboard\.js" defer><\/script>/);
+    assert.match(script.type ?? "", /^text\/javascript/);
+    assert.match(script.body, /new EventSource\("\/api\/events"\)/);
+    assert.match(style.type ?? "", /^text\/css/);
+    assert.match(style.body, /tr\[data-state="down"\]/);
+  } finally {
+    assert.equal(await p.stop(), 0);
+    await b.stop();
+  }
 });
 
 test("binary: check and run a config file", async () => {

@@ -91,10 +91,11 @@ pools:
   }
 });
 
-test("cli: demo starts three backends behind a balancer and shows the spread", async () => {
-  const port = await freePort();
-  const r = await runCli(["demo", "--once", "--listen", `127.0.0.1:${port}`]);
+test("cli: demo starts three backends behind a balancer, shows the spread and prints the dashboard's URL and token", async () => {
+  const port = await freePort(), adminPort = await freePort();
+  const r = await runCli(["demo", "--once", "--listen", `127.0.0.1:${port}`, "--admin", `127.0.0.1:${adminPort}`]);
   assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^Dashboard: http://127\\.0\\.0\\.1:${adminPort}/ +\\(admin token for its buttons: [0-9a-f]{32}\\)$`, "m"));
   assert.match(r.stdout, new RegExp(`listening on http://127\\.0\\.0\\.1:${port}`));
   // 12 requests at weights 3:2:1.
   assert.match(r.stdout, /backend-1\s+6 /);
@@ -181,6 +182,13 @@ test("cli: a value flag without its value, a value on a boolean flag and a stray
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
     assert.match(r.stderr, message, args.join(" "));
   }
+});
+
+test("cli: demo refuses a dashboard address off loopback (it prints its token), exit 2", async () => {
+  const r = await runCli(["demo", "--once", "--admin", "0.0.0.0:9901"]);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /^fulcrum demo: --admin: expected a loopback address and port \(127\.0\.0\.1:9901\), got "0\.0\.0\.0:9901"/m);
+  assert.doesNotMatch(r.stdout, /listening/);
 });
 
 test("cli: each command's --help lists its flags with their aliases, exit 0", async () => {

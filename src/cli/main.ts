@@ -60,10 +60,11 @@ const COMMANDS: Record<string, Command> = {
     run: proxy,
   },
   demo: {
-    synopsis: "[--listen ADDR] [--once]",
-    summary: "three demo backends behind a balancer on 127.0.0.1:8080",
+    synopsis: "[--listen ADDR] [--admin ADDR] [--once]",
+    summary: "three demo backends behind a balancer on 127.0.0.1:8080, the dashboard on 127.0.0.1:9901",
     flags: [
       { name: "listen", aliases: ["l"], value: "ADDR", help: "the balancer's address (default 127.0.0.1:8080)" },
+      { name: "admin", value: "ADDR", help: "the admin API and dashboard's address, loopback only (default 127.0.0.1:9901)" },
       { name: "once", help: "show the spread of requests and exit" },
     ],
     run: demo,

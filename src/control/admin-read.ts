@@ -22,7 +22,7 @@ export function adminState(server: Server): AdminState {
 }
 
 /** What the data plane offers: UP (takes new sessions), DRAIN (only drain holds it) or DOWN. */
-function serverState(server: Server): "UP" | "DRAIN" | "DOWN" {
+export function serverState(server: Server): "UP" | "DRAIN" | "DOWN" {
   const state = stateOf(server);
   return state === STATE_UP ? "UP" : state === STATE_DRAIN ? "DRAIN" : "DOWN";
 }

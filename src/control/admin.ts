@@ -1,4 +1,5 @@
-// The admin service: the admin API and /metrics on their own HTTP listener (the runtime adapter's
+// The admin service: the admin API, /metrics and the dashboard (GET /, its live feed
+// /api/events: src/control/dashboard/) on their own HTTP listener (the runtime adapter's
 // serveHttp), a service of the supervisor beside the generation it reports on. Reads are open to
 // whoever can reach the bind; every write is a POST with the bearer token from `token_file`, and is
 // logged with who asked and what changed. A bad request gets a JSON error naming what was wrong;
@@ -15,6 +16,9 @@ import { configView, poolsView, statusView, vrrpView, poolView, monitorsByKey } 
 import { addPool, addServer, findPool, removePool, removeServer, setAdminState, setWeight, type WriteResult } from "./admin-write.ts";
 import { CONTENT_TYPE } from "./metrics.ts";
 import { type FulcrumMetrics, fulcrumMetrics } from "./metrics-fulcrum.ts";
+import { l4View } from "./admin-l4.ts";
+import { LiveFeed } from "./dashboard/feed.ts";
+import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/page.ts";
 
 /** Request bodies are small JSON objects; more is refused. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -25,10 +29,13 @@ export class AdminService {
   /** Requests by status code (fulcrum_admin_requests_total). */
   readonly counts = new Map<number, number>();
   readonly metrics: FulcrumMetrics;
+  /** The dashboard's live feed and chart samples (GET /api/events). */
+  readonly feed: LiveFeed;
 
   private constructor(readonly config: AdminConfig, readonly state: ControlState, private readonly token: string | null,
     private readonly log: (line: string) => void) {
     this.metrics = fulcrumMetrics(state, this.counts);
+    this.feed = new LiveFeed(state);
     this.routes();
   }
 
@@ -44,11 +51,16 @@ export class AdminService {
       if (token === "" || /\s/.test(token)) throw new Error(`admin: token_file ${config.tokenFile} must hold one token (no spaces), got ${token === "" ? "an empty file" : "several words"}`);
     }
     const service = new AdminService(config, state, token, log);
-    service.server = await runtime.serveHttp({
-      hostname: config.bind.host,
-      port: config.bind.port,
-      fetch: (req, peer) => service.handle(req, peer),
-    });
+    try {
+      service.server = await runtime.serveHttp({
+        hostname: config.bind.host,
+        port: config.bind.port,
+        fetch: (req, peer) => service.handle(req, peer),
+      });
+    } catch (e) {
+      service.feed.stop();
+      throw e;
+    }
     return service;
   }
 
@@ -57,6 +69,7 @@ export class AdminService {
   }
 
   async stop(): Promise<void> {
+    this.feed.stop();
     await this.server?.stop();
     this.server = null;
   }
@@ -106,6 +119,7 @@ export class AdminService {
     return readJsonBody(req.request, MAX_BODY_BYTES).then((body) => {
       const result = change(body);
       const agent = req.request.headers.get("user-agent");
+      this.feed.poke();
       this.log(`admin: ${result.what} by ${formatHostPort({ host: req.peer.address, port: req.peer.port })}${agent ? ` (${agent})` : ""}`);
       return json(result.body);
     });
@@ -113,6 +127,11 @@ export class AdminService {
 
   private routes(): void {
     const r = this.router, s = this.state;
+    // The dashboard: one page, its script and style (no inline code, so the CSP forbids any), and its feed.
+    r.get("/", () => page(DASHBOARD_HTML, "text/html; charset=utf-8"));
+    r.get("/dashboard.js", () => page(DASHBOARD_JS, "text/javascript; charset=utf-8"));
+    r.get("/dashboard.css", () => page(DASHBOARD_CSS, "text/css; charset=utf-8"));
+    r.get("/api/events", () => this.feed.open());
     r.get("/healthz", () => text("ok\n"));
     // Envoy's /ready: 200 LIVE while serving; 503 while starting or draining.
     r.get("/ready", () => text(`${s.phase === "live" ? "LIVE" : s.phase === "starting" ? "PRE_INITIALIZING" : "DRAINING"}\n`, s.phase === "live" ? 200 : 503));
@@ -124,6 +143,7 @@ export class AdminService {
       return json(poolView(pool, monitorsByKey(g), g.health.snapshot().find((h) => h.pool === pool.name)));
     });
     r.get("/api/vrrp", () => json({ instances: vrrpView(s.generation) }));
+    r.get("/api/l4", () => json(l4View(s.generation)));
     r.get("/api/config", () => json({ generation: s.generation.id, file: s.file, sha256: s.checksum, config: configView(s.generation) }));
 
     // A reload as SIGHUP does it: 200 with the new generation, or 400 with every error (the
@@ -133,6 +153,7 @@ export class AdminService {
       const agent = q.request.headers.get("user-agent");
       this.log(`admin: reload by ${formatHostPort({ host: q.peer.address, port: q.peer.port })}${agent ? ` (${agent})` : ""}`);
       const r = await s.reload();
+      this.feed.poke();
       return r.ok ? json({ reloaded: true, generation: r.generation }) : json({ reloaded: false, generation: r.generation, errors: r.errors ?? [] }, 400);
     });
     r.post("/api/pools", (q) => this.write(q, (body) => addPool(s.generation, body)));
@@ -148,7 +169,16 @@ export class AdminService {
 
 /** Listed in a 404, so a caller sees what there is. */
 const ENDPOINTS = [
-  "GET /healthz", "GET /ready", "GET /metrics", "GET /api/status", "GET /api/pools", "GET /api/pools/POOL", "GET /api/vrrp",
+  "GET / (dashboard)", "GET /api/events (SSE)", "GET /api/l4", "GET /healthz", "GET /ready", "GET /metrics", "GET /api/status", "GET /api/pools", "GET /api/pools/POOL", "GET /api/vrrp",
   "GET /api/config", "POST /api/pools", "POST /api/pools/POOL/remove", "POST /api/pools/POOL/servers",
   "POST /api/pools/POOL/servers/HOST:PORT/{ready,drain,maint,weight,remove}",
 ];
+
+/** The dashboard's own resources: scripts and styles only from this origin. */
+const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+function page(body: string, contentType: string): Response {
+  return new Response(body, {
+    headers: { "content-type": contentType, "cache-control": "no-store", "content-security-policy": PAGE_CSP, "x-content-type-options": "nosniff" },
+  });
+}

@@ -18,8 +18,9 @@ export interface SuperviseOptions {
   file: string | null;
   /** Written with the process id once serving, removed at exit (`fulcrum run --pid-file`). */
   pidFile?: string;
-  /** Runs once the generation serves (the demo prints its spread here). */
-  ready?: (generation: Generation) => Promise<void> | void;
+  /** Runs once the generation serves (the demo prints its spread here); `adminUrl` is the admin
+   * listener's (the dashboard's) URL, null without an admin section. */
+  ready?: (generation: Generation, adminUrl: string | null) => Promise<void> | void;
   /** Runs after the generation stopped (the demo stops its backends). */
   stopped?: () => Promise<void> | void;
   /** Stop right after `ready` instead of waiting for a signal (`fulcrum demo --once`). */
@@ -139,7 +140,7 @@ export async function supervise(config: Config, options: SuperviseOptions): Prom
   for (const line of supervisor.generation.listeningLines()) console.log(line);
   supervisor.control.phase = "live";
   void notifySystemd("READY=1");
-  await options.ready?.(supervisor.generation);
+  await options.ready?.(supervisor.generation, admin?.url ?? null);
   await stopSignal;
   supervisor.control.phase = "draining";
   await admin?.stop();

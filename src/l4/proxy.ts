@@ -25,6 +25,11 @@ export class L4Proxy {
     });
   }
 
+  /** The listeners in config order, for the admin API (their config and open connections). */
+  get listening(): readonly { readonly config: L4ListenerConfig; readonly connections: number }[] {
+    return this.listeners;
+  }
+
   /** Opens the listeners; after a reload, `previous` is the proxy serving now: a listener of the
    * same protocol on the same address takes over its socket (no moment without a listener). */
   async start(previous?: L4Proxy): Promise<void> {
