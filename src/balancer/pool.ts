@@ -62,6 +62,9 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   readonly servers: Server[] = [];
   /** The sorry server (keepalived): out ("standby") until the pool falls below its quorum. */
   readonly sorry: Server | null;
+  /** least_time: what the protocol part times for `observeTime` (the response head or its last
+   * byte); null: the scheduler keeps no estimate. */
+  readonly timing: "header" | "last_byte" | null;
   /** Connect and response times of every server's sessions (each server's traffic observes here). */
   readonly latency = new PoolLatency();
   private readonly handle: PoolHandle;
@@ -75,7 +78,8 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
 
   constructor(readonly config: C, private readonly dp: DataPlane) {
     this.name = config.name;
-    this.handle = dp.addPool({ scheduler: config.scheduler, servers: [] });
+    this.handle = dp.addPool({ scheduler: config.scheduler, servers: [], decayMs: config.leastTime?.decayMs });
+    this.timing = config.leastTime?.measure ?? null;
     for (const s of config.servers) this.servers.push(this.newServer(s, s.down ? ["admin"] : []));
     this.sorry = config.sorryServer ? this.newServer(config.sorryServer, ["standby"]) : null;
     this.place();
@@ -148,6 +152,12 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   /** Sessions on the server now. */
   active(server: Server): number {
     return server.slot >= 0 ? this.dp.active[server.slot] : 0;
+  }
+
+  /** A session's response time on `server` (from sending to the head or last byte, as `timing`
+   * says; an L4 session's connect time): least_time's estimate learns it. */
+  observeTime(server: Server, ms: number): void {
+    if (this.timing !== null && server.slot >= 0) this.dp.observeTime(server.slot, ms);
   }
 
   reportSuccess(server: Server): void {

@@ -215,7 +215,9 @@ export class TcpSession implements Timed {
       if (this.phase === "closed") { pool.release(server); return; }
       this.server = server;
       try {
+        const connectStart = performance.now();
         const upstream = await this.connectTo(server, pool.config.connectTimeoutMs);
+        pool.observeTime(server, performance.now() - connectStart); // least_time, by connect time
         if (this.isClosed()) { upstream.destroy(); return; } // finish() released the server
         this.opened(upstream, pool, server);
         return;

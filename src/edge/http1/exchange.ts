@@ -70,6 +70,8 @@ export class Exchange implements UpstreamUser, Timed {
   private conn: UpstreamConn | null = null;
   private attempts = 0;
   private readonly startedAt = Date.now();
+  /** When the current attempt picked its server (performance.now()): least_time's samples. */
+  private attemptAt = 0;
   /** Length of the request head, built in client.requestOut (kept there for retries). */
   private headLength: number;
   /** Request body chunks kept for a retry (created with the first one). */
@@ -201,6 +203,7 @@ export class Exchange implements UpstreamUser, Timed {
       return;
     }
     this.server = server;
+    this.attemptAt = performance.now();
     // A connection that began with a PROXY header speaks for one client: never shared.
     const sendProxy = this.pool.config.l4?.sendProxy ?? null;
     const idle = sendProxy ? null : this.pool.upstreams.take(server.host, server.port);
@@ -262,6 +265,8 @@ export class Exchange implements UpstreamUser, Timed {
     this.deadline = 0;
     this.releaseServer();
     if (!stale) {
+      // A server that timed out took at least this long: least_time must not think it fast.
+      if (kind === "timeout") this.pool.balance.observeTime(server, performance.now() - this.attemptAt);
       this.pool.reportFailure(server);
       this.pool.observe(server, kind === "status" ? this.lastStatus : "no_response");
     }
@@ -379,6 +384,7 @@ export class Exchange implements UpstreamUser, Timed {
     const server = this.server!;
     server.traffic.responses[(res.status / 100) | 0]++;
     server.traffic.responseTime.observe(Date.now() - this.startedAt);
+    if (this.pool.balance.timing === "header") this.pool.balance.observeTime(server, performance.now() - this.attemptAt);
     this.client.stats.responses[(res.status / 100) | 0]++;
     if (this.client.route) this.client.route.responses[(res.status / 100) | 0]++;
     this.pool.reportSuccess(server);
@@ -454,6 +460,7 @@ export class Exchange implements UpstreamUser, Timed {
     this.finished = true;
     this.deadline = 0;
     this.client.deadlines.unwatch(this);
+    if (this.server && this.pool.balance.timing === "last_byte") this.pool.balance.observeTime(this.server, performance.now() - this.attemptAt);
     if (this.conn) {
       if (this.upstreamPaused) this.conn.socket.resume();
       const shared = !this.pool.config.l4?.sendProxy;

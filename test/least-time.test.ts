@@ -1,0 +1,89 @@
+// least_time end to end: three real upstream servers behind Fulcrum under a bounded load; one
+// turns slow (its handler starts delaying responses), then recovers. Every response is recorded
+// with its arrival time and server, and the assertions are on shares over recorded windows.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { type Backend, freePort, startBackend } from "./helpers/backends.ts";
+import { type Running, startFulcrum } from "./helpers/fulcrum.ts";
+import { request } from "./helpers/http.ts";
+import { sleep } from "./helpers/health-servers.ts";
+
+let a: Backend, b: Backend, c: Backend;
+let fulcrum: Running;
+const DECAY_MS = 500;
+
+before(async () => {
+  [a, b, c] = await Promise.all(["a", "b", "c"].map((n) => startBackend(n)));
+  const port = await freePort();
+  fulcrum = await startFulcrum(`
+listeners: [{ bind: 127.0.0.1:${port} }]
+routes: [{ path_prefix: /, pool: web }]
+pools:
+  web:
+    scheduler: least_time
+    least_time: header
+    least_time_decay: ${DECAY_MS}ms
+    servers: [${a.address}, ${b.address}, ${c.address}]
+`);
+});
+
+after(async () => {
+  await fulcrum?.stop();
+  await Promise.all([a, b, c].map((s) => s?.stop()));
+});
+
+interface Sample { at: number; backend: string }
+
+/** CLIENTS loops of sequential requests until `until` says stop (bounded by MAX_REQUESTS). */
+async function load(url: string, until: () => boolean, samples: Sample[], t0: number): Promise<void> {
+  const CLIENTS = 6, MAX_REQUESTS = 40_000;
+  let sent = 0;
+  await Promise.all(Array.from({ length: CLIENTS }, async () => {
+    while (!until() && sent++ < MAX_REQUESTS) {
+      const r = await request(url);
+      assert.equal(r.status, 200, r.body);
+      samples.push({ at: performance.now() - t0, backend: (JSON.parse(r.body) as { backend: string }).backend });
+    }
+  }));
+}
+
+function share(samples: Sample[], from: number, to: number, backend: string): { share: number; n: number } {
+  const w = samples.filter((s) => s.at >= from && s.at < to);
+  return { share: w.filter((s) => s.backend === backend).length / Math.max(1, w.length), n: w.length };
+}
+
+test("least_time: a server that turns slow loses its share within a second, and after it recovers its share comes back", async () => {
+  const samples: Sample[] = [];
+  const t0 = performance.now();
+  // Phases, ms from t0: all fast until SLOW, b delays every response by 150 ms until FAST, then
+  // all fast again until END. Windows leave a margin after each change for the estimates to move
+  // (within one decay constant of the change for the slowdown; a probe of b, due once its
+  // estimate decays below the fast servers' cost, ~3 constants, then ~2 more to converge).
+  const SLOW = 1500, FAST = 4500, END = 9000;
+  const phases = (async () => {
+    await sleep(SLOW);
+    b.behaviour = { delayMs: 150 };
+    const slowAt = performance.now() - t0;
+    await sleep(FAST - SLOW);
+    b.behaviour = "echo";
+    const fastAt = performance.now() - t0;
+    await sleep(END - FAST);
+    return { slowAt, fastAt };
+  })();
+  let done = false;
+  void phases.then(() => { done = true; });
+  await load(`${fulcrum.url}/`, () => done, samples, t0);
+  const { slowAt, fastAt } = await phases;
+
+  const before = share(samples, 300, slowAt, "b");
+  const slow = share(samples, slowAt + 2 * DECAY_MS, fastAt, "b");
+  const recovered = share(samples, fastAt + 6 * DECAY_MS, END, "b");
+  const detail = `b's share: before ${before.share.toFixed(3)} of ${before.n}, slow ${slow.share.toFixed(3)} of ${slow.n}, recovered ${recovered.share.toFixed(3)} of ${recovered.n}`;
+  assert.ok(before.n > 50 && slow.n > 50 && recovered.n > 50, `enough responses in each window: ${detail}`);
+  assert.ok(before.share > 0.2, `fast, b takes about a third: ${detail}`);
+  assert.ok(slow.share < 0.12, `slow, b is avoided (a third without least_time): ${detail}`);
+  assert.ok(recovered.share > 0.2, `recovered, b takes about a third again: ${detail}`);
+  // While slow, b was still probed now and then (its estimate decayed), not dropped for good.
+  const probes = samples.filter((s) => s.backend === "b" && s.at >= slowAt + 2 * DECAY_MS && s.at < fastAt).length;
+  assert.ok(probes >= 1, `b probed while slow: ${detail}`);
+});
