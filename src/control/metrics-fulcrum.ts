@@ -24,6 +24,7 @@ const ADMIN_STATE_LABELS = ADMIN_STATES.map((a) => `state="${a}"`);
 const VRRP_STATES = ["INIT", "BACKUP", "MASTER", "FAULT"] as const;
 const VRRP_STATE_LABELS = VRRP_STATES.map((st) => `state="${st}"`);
 const KIND_LABELS = ERROR_KINDS.map((k) => `kind="${k}"`);
+const PRIORITY_LABELS = Array.from({ length: 10 }, (_, k) => `priority="${k}"`);
 const REASON_LABELS = DROP_REASONS.map((r) => `reason="${r}"`);
 
 export interface FulcrumMetrics {
@@ -152,6 +153,13 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
     for (const p of g().balancer.all()) { let up = 0; for (const s of p.servers) if (s.down.size === 0) up++; w.sample(n, pl(p), up); }
   });
   r.add("fulcrum_pool_queued", "gauge", "Sessions waiting for a server below its max_conns.", (w, n) => { for (const p of g().balancer.all()) w.sample(n, pl(p), p.queued); });
+  // Route priorities (0..9) with a count only: ten series a pool would be mostly zeros.
+  r.add("fulcrum_pool_queue_served_total", "counter", "Queued sessions that got a server, by route priority.", (w, n) => {
+    for (const p of g().balancer.all()) p.queueServed.forEach((v, k) => { if (v > 0) w.sampleWith(n, pl(p), PRIORITY_LABELS[k], v); });
+  });
+  r.add("fulcrum_pool_queue_shed_total", "counter", "Sessions shed at the full queue (503 with Retry-After; L4: closed), by route priority.", (w, n) => {
+    for (const p of g().balancer.all()) p.queueShed.forEach((v, k) => { if (v > 0) w.sampleWith(n, pl(p), PRIORITY_LABELS[k], v); });
+  });
   // Per pool, not per server (as Envoy's per-cluster histograms): 16 series a server would be most of a scrape.
   r.add("fulcrum_pool_connect_duration_seconds", "histogram", "Time to open a new connection to a server of the pool.", (w, n) => { for (const p of g().balancer.all()) w.histogramMs(n, pl(p), p.latency.connectTime); });
   r.add("fulcrum_pool_response_duration_seconds", "histogram", "From a request's arrival to a server's response head.", (w, n) => { for (const p of g().balancer.all()) w.histogramMs(n, pl(p), p.latency.responseTime); });

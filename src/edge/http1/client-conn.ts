@@ -269,12 +269,12 @@ export class ClientConn implements TcpHandlers, Timed {
   }
 
   /** The exchange ended in an error before any response byte went out. */
-  exchangeError(status: number, kind: ErrorKind, detail: string, bodyUnread: boolean): void {
+  exchangeError(status: number, kind: ErrorKind, detail: string, bodyUnread: boolean, extra?: [string, string][]): void {
     this.exchange = null;
     this.stats.responses[(status / 100) | 0]++;
     if (this.route) this.route.responses[(status / 100) | 0]++;
     const close = bodyUnread || !this.req!.keepAlive || this.state === State.Body;
-    this.respond(errorResponseBytes(status, kind, detail, close), close);
+    this.respond(errorResponseBytes(status, kind, detail, close, extra), close);
     if (!close) this.exchangeDone();
   }
 

@@ -42,7 +42,8 @@ export interface ExchangeClient extends UpstreamHeadContext {
   pauseReading(): void;
   resumeReading(): void;
   exchangeDone(): void;
-  exchangeError(status: number, kind: ErrorKind, detail: string, bodyUnread: boolean): void;
+  /** `extra`: header fields for the answer (Retry-After). */
+  exchangeError(status: number, kind: ErrorKind, detail: string, bodyUnread: boolean, extra?: [string, string][]): void;
   startTunnel(exchange: Exchange): void;
 }
 
@@ -182,13 +183,18 @@ export class Exchange implements UpstreamUser, Timed {
     this.attempts++;
     const server = this.pool.pickAvoiding(this.client.keyFacts(this.req), this.tried);
     if (!server && this.attempts === 1) {
-      const wait = this.pool.waitForSlot();
+      const wait = this.pool.waitForSlot(this.route.priority);
       if (wait) {
         this.attempts--;
-        wait.then((ok) => {
+        wait.then((result) => {
           if (this.finished) return;
-          if (ok) this.attempt();
-          else {
+          if (result === "slot") this.attempt();
+          else if (result === "shed") {
+            this.client.stats.errors.shed++;
+            // Come back after about as long as a wait in this queue may last.
+            const retryAfter = String(Math.max(1, Math.ceil(this.pool.config.queue.timeoutMs / 1000)));
+            this.respondError(503, "shed", `pool ${this.pool.name}'s queue is full of requests at least as important`, [["Retry-After", retryAfter]]);
+          } else {
             this.client.stats.errors.queue_timeout++;
             this.respondError(503, "queue_timeout", `no server of pool ${this.pool.name} freed up in time`);
           }
@@ -295,12 +301,12 @@ export class Exchange implements UpstreamUser, Timed {
     }, kind);
   }
 
-  private respondError(status: number, kind: ErrorKind, detail: string): void {
+  private respondError(status: number, kind: ErrorKind, detail: string, extra?: [string, string][]): void {
     if (this.finished) return;
     this.finished = true;
     this.client.deadlines.unwatch(this);
     if (kind === "no_server") this.client.stats.errors.no_server++;
-    this.client.exchangeError(status, kind, detail, !this.bodyComplete);
+    this.client.exchangeError(status, kind, detail, !this.bodyComplete, extra);
   }
 
   // ------------------------------------------------------------------------------ response

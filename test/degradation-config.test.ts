@@ -35,3 +35,24 @@ test("config: least_time keys get key-path errors: a wrong measure, a zero decay
   assert.deepEqual(parse(base("scheduler: rr, least_time_decay: 1s")).errors,
     ["pools.web.least_time_decay: least_time_decay applies to scheduler least_time only (this pool's is rr)"]);
 });
+
+const routes = (route: string) => `
+listeners: [{ bind: "127.0.0.1:8080" }]
+routes: [${route}]
+pools:
+  web: { servers: [127.0.0.1:9001] }
+`;
+
+test("config: a route's priority is 0..9 or high, normal, low; absent it is left to the default", () => {
+  const of = (v: string) => parse(routes(`{ pool: web, priority: ${v} }`)).config!.routes[0].priority;
+  assert.deepEqual([of("0"), of("7"), of("9"), of("high"), of("normal"), of("low")], [0, 7, 9, 9, 5, 0]);
+  assert.equal(parse(routes("{ pool: web }")).config!.routes[0].priority, undefined);
+});
+
+test("config: a bad priority gets a key-path error", () => {
+  for (const v of ["10", "-1", "2.5", "urgent"]) {
+    const shown = /^[a-z]/.test(v) ? `"${v}"` : v;
+    assert.deepEqual(parse(routes(`{ pool: web, priority: ${v} }`)).errors,
+      [`routes[0].priority: expected a priority 0..9 (higher first) or one of high, normal, low, got ${shown}`], v);
+  }
+});
