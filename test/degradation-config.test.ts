@@ -56,3 +56,30 @@ test("config: a bad priority gets a key-path error", () => {
       [`routes[0].priority: expected a priority 0..9 (higher first) or one of high, normal, low, got ${shown}`], v);
   }
 });
+
+const listener = (overload: string, protocol = "") => `
+listeners: [{ name: web, bind: "127.0.0.1:8080", ${protocol}overload: ${overload} }]
+routes: [{ pool: web }]
+pools:
+  web: { servers: [127.0.0.1:9001] }
+`;
+
+test("config: a listener's overload guard reads its bounds (1GB, 512MB forms) and retry_after (5 s by default); tcp listeners too", () => {
+  const c = parse(listener("{ max_event_loop_lag: 200ms, max_memory: 1GB }"));
+  assert.deepEqual(c.errors, []);
+  assert.deepEqual(c.config!.listeners[0].overload, { maxEventLoopLagMs: 200, maxMemoryBytes: 1024 ** 3, retryAfterMs: 5_000 });
+  assert.deepEqual(parse(listener("{ max_memory: 512MB, retry_after: 2s }")).config!.listeners[0].overload,
+    { maxEventLoopLagMs: 0, maxMemoryBytes: 512 * 1024 ** 2, retryAfterMs: 2_000 });
+  const tcp = parse(listener("{ max_event_loop_lag: 1s }", "protocol: tcp, pool: web, "));
+  assert.deepEqual(tcp.errors, []);
+  assert.deepEqual(tcp.config!.l4Listeners[0].overload, { maxEventLoopLagMs: 1000, maxMemoryBytes: 0, retryAfterMs: 5_000 });
+});
+
+test("config: overload mistakes get key-path errors", () => {
+  const errors = (o: string, protocol = "") => parse(listener(o, protocol)).errors;
+  assert.deepEqual(errors("{ retry_after: 5s }"), ["listeners[0].overload: expected max_event_loop_lag or max_memory (a guard with no bound sheds nothing)"]);
+  assert.deepEqual(errors("{ max_memory: lots }"), [`listeners[0].overload.max_memory: expected a memory size like 512MB or 1GB, got "lots"`]);
+  assert.match(errors("{ max_event_loop_lag: 0ms }").join("\n"), /^listeners\[0\]\.overload\.max_event_loop_lag: expected a duration greater than zero/);
+  assert.ok(errors("{ max_lag: 1s, max_memory: 1GB }").includes("listeners[0].overload.max_lag: unknown key (allowed keys: max_event_loop_lag, max_memory, retry_after)"));
+  assert.deepEqual(errors("{ max_memory: 1GB }", "protocol: udp, pool: web, "), ["listeners[0].overload: overload is for tcp and http listeners"]);
+});

@@ -1,6 +1,7 @@
 // Fulcrum's metrics: every family, collected at scrape time from the serving generation (the
 // edge's listeners, the balancer's pools and servers, health's monitors, VRRP's instances) and
 // the process. Names follow Prometheus conventions: fulcrum_<part>_<what>_<unit>[_total].
+import { loadSampler } from "../core/overload.ts";
 import { readdirSync } from "node:fs";
 import process from "node:process";
 import pkg from "../../package.json" with { type: "json" };
@@ -134,6 +135,11 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
   r.add("fulcrum_listener_errors_total", "counter", "Failed requests and connections by kind.", (w, n) => {
     for (const l of listeners()) { const b = ll(l); ERROR_KINDS.forEach((k, i) => w.sampleWith(n, b, KIND_LABELS[i], l.stats.errors[k])); }
   });
+
+  r.add("fulcrum_listener_overload_shed_total", "counter", "Requests shed by the listener's overload guard (503 with Retry-After), by reason.", (w, n) => {
+    for (const l of listeners()) if (l.overload) { const b = ll(l); for (const [reason, v] of Object.entries(l.overload.shed)) w.sampleWith(n, b, `reason="${reason}"`, v); }
+  });
+  r.add("fulcrum_event_loop_lag_seconds", "gauge", "How late the overload guards' last periodic sample ran (0 while no listener has a guard).", (w, n) => w.sample(n, "", loadSampler.lagMs / 1000));
 
   // ------------------------------------------------------------------ routes
   const routes = () => g().edge?.routeStats ?? new Map();
