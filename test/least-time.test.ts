@@ -4,19 +4,22 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { type Backend, freePort, startBackend } from "./helpers/backends.ts";
-import { type Running, startFulcrum } from "./helpers/fulcrum.ts";
+import { type Running, startFulcrum, writeTemp } from "./helpers/fulcrum.ts";
 import { request } from "./helpers/http.ts";
 import { sleep } from "./helpers/health-servers.ts";
 
 let a: Backend, b: Backend, c: Backend;
 let fulcrum: Running;
+let adminPort = 0;
 const DECAY_MS = 500;
 
 before(async () => {
   [a, b, c] = await Promise.all(["a", "b", "c"].map((n) => startBackend(n)));
   const port = await freePort();
+  adminPort = await freePort();
   fulcrum = await startFulcrum(`
 listeners: [{ bind: 127.0.0.1:${port} }]
+admin: { bind: 127.0.0.1:${adminPort}, token_file: ${await writeTemp("least-time-token\n", "token")} }
 routes: [{ path_prefix: /, pool: web }]
 pools:
   web:
@@ -86,4 +89,9 @@ test("least_time: a server that turns slow loses its share within a second, and 
   // While slow, b was still probed now and then (its estimate decayed), not dropped for good.
   const probes = samples.filter((s) => s.backend === "b" && s.at >= slowAt + 2 * DECAY_MS && s.at < fastAt).length;
   assert.ok(probes >= 1, `b probed while slow: ${detail}`);
+  // The estimates are in /metrics: every server has one, and b's is a fast one again.
+  const metrics = (await request(`http://127.0.0.1:${adminPort}/metrics`)).body;
+  const estimates = [a, b, c].map((s) => Number(new RegExp(`^fulcrum_server_response_time_estimate_seconds\\{pool="web",server="${s.address}"\\} (\\S+)$`, "m").exec(metrics)?.[1] ?? NaN));
+  assert.ok(estimates.every((e) => e > 0), `estimates ${estimates} s`);
+  assert.ok(estimates[1] < 0.15, `b's estimate ${estimates[1]} s: below the 150 ms it was while slow`);
 });

@@ -192,6 +192,11 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     if (this.timing !== null && server.slot >= 0) this.dp.observeTime(server.slot, ms);
   }
 
+  /** least_time's estimate for `server` as last set, ms (0: nothing known; null: no estimates). */
+  timeEstimate(server: Server): number | null {
+    return this.timing === null || server.slot < 0 ? null : this.dp.timeEstimate(server.slot) / 1000;
+  }
+
   reportSuccess(server: Server): void {
     server.fails = 0;
   }

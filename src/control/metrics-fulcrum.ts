@@ -181,6 +181,10 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
   }));
   r.add("fulcrum_server_weight", "gauge", "Configured weight (config or admin).", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.weight)));
   r.add("fulcrum_server_effective_weight", "gauge", "Weight the schedulers use now (slow start, agents).", (w, n) => eachServer((p, s, l) => w.sample(n, l, p.effectiveWeight(s))));
+  r.add("fulcrum_server_response_time_estimate_seconds", "gauge", "least_time pools: the server's response-time estimate as last set (0: none yet).", (w, n) => eachServer((p, s, l) => {
+    const ms = p.timeEstimate(s);
+    if (ms !== null) w.sample(n, l, ms / 1000);
+  }));
   r.add("fulcrum_server_active", "gauge", "Sessions on the server now.", (w, n) => eachServer((p, s, l) => w.sample(n, l, p.active(s))));
   r.add("fulcrum_server_requests_total", "counter", "Sessions sent to the server (each try counts).", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.requests)));
   r.add("fulcrum_server_failures_total", "counter", "Sessions that failed on the server (passive failures).", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.failures)));
