@@ -1,27 +1,47 @@
 // least_time end to end: three real upstream servers behind Fulcrum under a bounded load; one
 // turns slow (its handler starts delaying responses), then recovers. Every response is recorded
 // with its arrival time and server, and the assertions are on shares over recorded windows.
+// Then what a response time runs to (head or last byte), read from the estimates in /metrics.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { type Backend, freePort, startBackend } from "./helpers/backends.ts";
 import { type Running, startFulcrum, writeTemp } from "./helpers/fulcrum.ts";
 import { request } from "./helpers/http.ts";
 import { sleep } from "./helpers/health-servers.ts";
+import { type HttpServer, runtime } from "../src/runtime/index.ts";
 
 let a: Backend, b: Backend, c: Backend;
+/** Sends its head and a first chunk at once, the rest of its body 150 ms later. */
+let slowBody: HttpServer;
 let fulcrum: Running;
 let adminPort = 0;
 const DECAY_MS = 500;
 
 before(async () => {
   [a, b, c] = await Promise.all(["a", "b", "c"].map((n) => startBackend(n)));
+  slowBody = await runtime.serveHttp({
+    hostname: "127.0.0.1", port: 0,
+    fetch: () => new Response(new ReadableStream({
+      async start(ctl) {
+        ctl.enqueue(new TextEncoder().encode("head and a first chunk\n"));
+        await sleep(150);
+        ctl.enqueue(new TextEncoder().encode("the rest\n"));
+        ctl.close();
+      },
+    })),
+  });
   const port = await freePort();
   adminPort = await freePort();
   fulcrum = await startFulcrum(`
 listeners: [{ bind: 127.0.0.1:${port} }]
 admin: { bind: 127.0.0.1:${adminPort}, token_file: ${await writeTemp("least-time-token\n", "token")} }
-routes: [{ path_prefix: /, pool: web }]
+routes:
+  - { path_prefix: /to-head, pool: to_head }
+  - { path_prefix: /to-last-byte, pool: to_last_byte }
+  - { path_prefix: /, pool: web }
 pools:
+  to_head: { scheduler: least_time, least_time: header, servers: [127.0.0.1:${slowBody.port}] }
+  to_last_byte: { scheduler: least_time, least_time: last_byte, servers: [127.0.0.1:${slowBody.port}] }
   web:
     scheduler: least_time
     least_time: header
@@ -33,6 +53,7 @@ pools:
 after(async () => {
   await fulcrum?.stop();
   await Promise.all([a, b, c].map((s) => s?.stop()));
+  await slowBody?.stop();
 });
 
 interface Sample { at: number; backend: string }
@@ -94,4 +115,19 @@ test("least_time: a server that turns slow loses its share within a second, and 
   const estimates = [a, b, c].map((s) => Number(new RegExp(`^fulcrum_server_response_time_estimate_seconds\\{pool="web",server="${s.address}"\\} (\\S+)$`, "m").exec(metrics)?.[1] ?? NaN));
   assert.ok(estimates.every((e) => e > 0), `estimates ${estimates} s`);
   assert.ok(estimates[1] < 0.15, `b's estimate ${estimates[1]} s: below the 150 ms it was while slow`);
+});
+
+test("least_time: header times to the response head, last_byte to its end: a server whose body takes 150 ms after its head", async () => {
+  for (let k = 0; k < 3; k++) {
+    for (const path of ["/to-head", "/to-last-byte"]) {
+      const r = await request(`${fulcrum.url}${path}`);
+      assert.equal(r.status, 200);
+      assert.equal(r.body, "head and a first chunk\nthe rest\n");
+    }
+  }
+  const metrics = (await request(`http://127.0.0.1:${adminPort}/metrics`)).body;
+  const estimate = (pool: string) => Number(new RegExp(`^fulcrum_server_response_time_estimate_seconds\\{pool="${pool}",server="[^"]+"\\} (\\S+)$`, "m").exec(metrics)?.[1] ?? NaN);
+  const head = estimate("to_head"), last = estimate("to_last_byte");
+  assert.ok(last >= 0.15, `last_byte estimate ${last} s: the whole body, at least 150 ms`);
+  assert.ok(head > 0 && head < 0.15, `header estimate ${head} s: the head came before the 150 ms pause`);
 });
