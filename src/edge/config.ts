@@ -4,6 +4,7 @@ import {
   type Checker, choice, FirstSeen, isMapping, type Mapping, oneOrMany, type PathSegment, type Read, reference, regExp,
   string, valueOf, describeValue,
 } from "../config/checker.ts";
+import { DEFAULT_PRIORITY, PRIORITIES } from "../balancer/pool.ts";
 import { formatHostPort, type HostPort, hostPort } from "../config/address.ts";
 import { LISTENER_OPTION_KEYS, type ListenerOptions, readListenerOptions } from "./options.ts";
 
@@ -157,11 +158,11 @@ function readRoute(c: Checker, value: unknown, index: number, known: KnownNames)
   };
 }
 
-const PRIORITY_NAMES: Record<string, number> = { low: 0, normal: 5, high: 9 };
+const PRIORITY_NAMES: Record<string, number> = { low: 0, normal: DEFAULT_PRIORITY, high: PRIORITIES - 1 };
 
 const routePriority: Read<number> = (c, value, path) => {
   if (typeof value === "string" && value in PRIORITY_NAMES) return PRIORITY_NAMES[value];
-  if (typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 9) return value;
+  if (typeof value === "number" && Number.isInteger(value) && value >= 0 && value < PRIORITIES) return value;
   return c.expected(path, "a priority 0..9 (higher first) or one of high, normal, low", value);
 };
 
