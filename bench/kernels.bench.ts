@@ -35,6 +35,8 @@ async function pickRows(dp: DataPlane): Promise<string[]> {
   const bench = new Bench({ time: TIME, warmupTime: 100 });
   for (const s of SCHEDULERS) {
     const pool = dp.addPool({ scheduler: s, servers: servers(N) });
+    // least_time with an estimate on every server, so each pick decays and compares them all.
+    if (s === "least_time") for (let i = 0; i < N; i++) dp.observeTime(pool.base + i, 1 + i * 0.37);
     for (const [impl, k] of [["wasm", dp.wasm!], ["ts", dp.twin]] as const) {
       const loop = pickLoop(), pick = k.pick;
       bench.add(`${s}|${impl}`, () => { sink += loop(pick, keys, pool.id, LOOP); });
@@ -94,6 +96,40 @@ async function maglevRows(): Promise<string[]> {
   return rows;
 }
 
+// least_time, WASM against the twin in alternating rounds, each round timing both on the same
+// memory, so a busy machine's noise falls on both alike: the median per-pick time of each and
+// the median of the rounds' ratios. Picks with an estimate on every server (each decays and
+// compares all), and the estimate update a response makes (observeTime).
+async function leastTimeRows(): Promise<string[]> {
+  const rows: string[] = [];
+  const ROUNDS = 41, PICKS = 20_000;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  for (const n of [10, 100]) {
+    const dp = await createDataPlane({ impl: "wasm", seed: 1 });
+    const pool = dp.addPool({ scheduler: "least_time", servers: servers(n) });
+    for (let i = 0; i < n; i++) dp.observeTime(pool.base + i, 1 + i * 0.37);
+    const kernels = [dp.wasm!, dp.twin];
+    const loops = kernels.map(() => pickLoop());
+    const observe = kernels.map((k) => (count: number) => {
+      for (let i = 0; i < count; i++) k.observeTime(pool.id, pool.base + (i % n), 1000 + (i & 1023));
+    });
+    for (const [what, run] of [
+      ["pick", (k: number) => { sink += loops[k](kernels[k].pick, keys, pool.id, PICKS); }],
+      ["observeTime", (k: number) => observe[k](PICKS)],
+    ] as const) {
+      const ns: number[][] = [[], []], ratio: number[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        const t = [0, 1].map((k) => { const t0 = performance.now(); run(k); return (performance.now() - t0) * 1e6 / PICKS; });
+        if (r < 3) continue; // warm-up rounds
+        ns[0].push(t[0]); ns[1].push(t[1]); ratio.push(t[1] / t[0]);
+      }
+      const w = median(ns[0]), t = median(ns[1]), q = median(ratio);
+      rows.push(`| least_time ${what} (N=${n}), alternating rounds | ${w.toFixed(1)} | ${t.toFixed(1)} | ${q >= 1 ? "WASM" : "TS"} ${(q >= 1 ? q : 1 / q).toFixed(2)}x (median ratio) |`);
+    }
+  }
+  return rows;
+}
+
 const dp = await createDataPlane({ impl: "wasm", seed: 1 });
 const cpu = (await runtime.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown cpu";
 console.log(`\n### ${runtime.name} ${runtime.version}, ${cpu}\n`);
@@ -102,4 +138,5 @@ console.log("|---|---:|---:|---|");
 for (const r of await pickRows(dp)) console.log(r);
 for (const r of await otherRows(dp)) console.log(r);
 for (const r of await maglevRows()) console.log(r);
+for (const r of await leastTimeRows()) console.log(r);
 if (sink === 0.5) console.log(sink);

@@ -293,7 +293,7 @@ for (const [what, serverBody, expected] of SERVER_ERRORS) {
 
 // deno-fmt-ignore -- one case per line reads best
 const POOL_ERRORS: [string, string, string][] = [
-  ["unknown scheduler", `scheduler: wrrr\nservers: [127.0.0.1:9001]`, `pools.api.scheduler: expected one of rr, wrr, lc, wlc, sed, nq, dh, sh, lblc, lblcr, mh, ketama, random, two, first, got "wrrr" (did you mean "wrr"?)`],
+  ["unknown scheduler", `scheduler: wrrr\nservers: [127.0.0.1:9001]`, `pools.api.scheduler: expected one of rr, wrr, lc, wlc, sed, nq, dh, sh, lblc, lblcr, mh, ketama, random, two, first, least_time, got "wrrr" (did you mean "wrr"?)`],
   ["unknown hash key", `hash_key: srouce\nservers: [127.0.0.1:9001]`, `pools.api.hash_key: expected one of source, uri, host, header:NAME, cookie:NAME, arg:NAME, got "srouce" (did you mean "source"?)`],
   ["header hash key without a name", `hash_key: "header:"\nservers: [127.0.0.1:9001]`, `pools.api.hash_key: expected one of source, uri, host, header:NAME, cookie:NAME, arg:NAME, got "header:"`],
   ["zero connect timeout", `connect_timeout: 0s\nservers: [127.0.0.1:9001]`, `pools.api.connect_timeout: expected a duration greater than zero, got "0s"`],
@@ -407,7 +407,7 @@ test("config: several errors at once are all reported", () => {
     `listners: unknown key (did you mean "listeners"?)`,
     // listeners is missing entirely, so it is reported at the start of the document.
     `listeners: expected a non-empty list of listeners, got nothing`,
-    `pools.api.scheduler: expected one of rr, wrr, lc, wlc, sed, nq, dh, sh, lblc, lblcr, mh, ketama, random, two, first, got "fastest"`,
+    `pools.api.scheduler: expected one of rr, wrr, lc, wlc, sed, nq, dh, sh, lblc, lblcr, mh, ketama, random, two, first, least_time, got "fastest"`,
     `pools.api.servers[0].weight: expected an integer 0..256, got "heavy"`,
     `pools.api.servers[0].backup: expected true or false, got "yes"`,
     `pools.api.servers[1]: expected "host:port" or "[ipv6]:port" with port 1..65535, got "127.0.0.1:99999"`,
@@ -447,7 +447,7 @@ test("config: did-you-mean appears for keys, scheduler names and pool names", ()
   `);
   assert.deepEqual(lines, [
     `listeners[0].protocl: unknown key (did you mean "protocol"?)`,
-    `pools.images.scheduler: expected one of rr, wrr, lc, wlc, sed, nq, dh, sh, lblc, lblcr, mh, ketama, random, two, first, got "ketamma" (did you mean "ketama"?)`,
+    `pools.images.scheduler: expected one of rr, wrr, lc, wlc, sed, nq, dh, sh, lblc, lblcr, mh, ketama, random, two, first, least_time, got "ketamma" (did you mean "ketama"?)`,
     `routes[0].pool: expected the name of a defined pool, got "imgaes" (did you mean "images"?)`,
   ]);
 });

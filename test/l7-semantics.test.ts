@@ -159,7 +159,7 @@ test(`l7: a server at max_conns queues the next request; past the queue size it 
   const replies = await Promise.all([0, 1, 2].map((i) => request(url(`/queue/${i}`))));
   const got = replies.map((r) => r.status).sort();
   assert.deepEqual(got, [200, 200, 503], `statuses ${got}`);
-  assert.equal(replies.find((r) => r.status === 503)!.headers["x-fulcrum-error"], "no_server");
+  assert.equal(replies.find((r) => r.status === 503)!.headers["x-fulcrum-error"], "shed");
 });
 
 test(`l7: a queued request that waits longer than the queue timeout gets 503`, async () => {

@@ -28,6 +28,14 @@ export interface QueuePolicy {
   timeoutMs: number;
 }
 
+/** least_time's settings (NGINX Plus `least_time=header|last_byte`; Linkerd's decay). */
+export interface LeastTimeConfig {
+  /** What a response time runs to: the response head, or its last byte. */
+  measure: "header" | "last_byte";
+  /** The estimates' time constant: how fast a sample moves one and how fast an unheard one decays. */
+  decayMs: number;
+}
+
 export interface BalancerPoolConfig {
   name: string;
   scheduler: SchedulerName;
@@ -39,11 +47,14 @@ export interface BalancerPoolConfig {
   /** Source persistence (LVS persistence_timeout); 0 is off. */
   persistenceMs: number;
   connectTimeoutMs: number;
+  /** Present with scheduler least_time only. */
+  leastTime?: LeastTimeConfig;
 }
 
 /** Pool keys the balancer reads. */
 export const BALANCER_POOL_KEYS = [
   "scheduler", "hash_key", "servers", "sorry_server", "queue", "persistence_timeout", "connect_timeout",
+  "least_time", "least_time_decay",
 ] as const;
 const SERVER_KEYS = ["address", "weight", "backup", "down", "max_fails", "fail_timeout", "max_conns"] as const;
 
@@ -66,6 +77,7 @@ export function readBalancerPool(c: Checker, m: Mapping, p: PathSegment[], name:
       queue = { size: c.optional(qm, qp, "size", integer(0, 1_000_000), 100), timeoutMs: c.optional(qm, qp, "timeout", duration({ zeroAllowed: false }), 5_000) };
     }
   }
+  const leastTime = readLeastTime(c, m, p, scheduler);
   return {
     name,
     scheduler,
@@ -75,6 +87,21 @@ export function readBalancerPool(c: Checker, m: Mapping, p: PathSegment[], name:
     queue,
     persistenceMs: c.optional(m, p, "persistence_timeout", duration({ zeroAllowed: true }), 0),
     connectTimeoutMs: c.optional(m, p, "connect_timeout", duration({ zeroAllowed: false }), 5_000),
+    ...(leastTime ? { leastTime } : {}),
+  };
+}
+
+// `least_time` and `least_time_decay` mean something to the least_time scheduler only.
+function readLeastTime(c: Checker, m: Mapping, p: PathSegment[], scheduler: SchedulerName): LeastTimeConfig | null {
+  if (scheduler !== "least_time") {
+    for (const key of ["least_time", "least_time_decay"]) {
+      if (m[key] !== undefined) c.fail([...p, key], `${key} applies to scheduler least_time only (this pool's is ${scheduler})`, "key");
+    }
+    return null;
+  }
+  return {
+    measure: c.optional(m, p, "least_time", choice(["header", "last_byte"] as const), "header"),
+    decayMs: c.optional(m, p, "least_time_decay", duration({ zeroAllowed: false }), 10_000),
   };
 }
 

@@ -53,6 +53,21 @@ export interface PickRequest {
   client: string;
 }
 
+/** How a wait in the max_conns queue ended: a slot freed up (pick again), the queue timeout, or
+ * shed: the queue was full and this session the least important in it (HAProxy's priority
+ * classes), to be answered 503 with Retry-After. */
+export type WaitResult = "slot" | "timeout" | "shed";
+
+/** Route priorities run 0..9, higher first; a route without one is DEFAULT_PRIORITY. */
+export const DEFAULT_PRIORITY = 5;
+export const PRIORITIES = 10;
+
+interface Waiter {
+  wake: (result: WaitResult) => void;
+  timer: ReturnType<typeof setTimeout>;
+  priority: number;
+}
+
 export type MembershipChange = { type: "added" | "removed"; server: Server };
 
 /** `C` is the config as the caller keeps it: the balancer reads only its own part. */
@@ -62,6 +77,9 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   readonly servers: Server[] = [];
   /** The sorry server (keepalived): out ("standby") until the pool falls below its quorum. */
   readonly sorry: Server | null;
+  /** least_time: what the protocol part times for `observeTime` (the response head or its last
+   * byte); null: the scheduler keeps no estimate. */
+  readonly timing: "header" | "last_byte" | null;
   /** Connect and response times of every server's sessions (each server's traffic observes here). */
   readonly latency = new PoolLatency();
   private readonly handle: PoolHandle;
@@ -70,12 +88,16 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   private readonly adminWatchers: ((server: Server) => void)[] = [];
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private readonly persistence: SourcePersistence<Server> | null;
-  /** Sessions waiting for a server below its max_conns, oldest first. */
-  private readonly waiting: { wake: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }[] = [];
+  /** Sessions waiting for a server below its max_conns: higher priority first, then oldest. */
+  private readonly waiting: Waiter[] = [];
+  /** Waits by priority that got a slot, and sessions shed at the full queue (metrics). */
+  readonly queueServed = new Float64Array(PRIORITIES);
+  readonly queueShed = new Float64Array(PRIORITIES);
 
   constructor(readonly config: C, private readonly dp: DataPlane) {
     this.name = config.name;
-    this.handle = dp.addPool({ scheduler: config.scheduler, servers: [] });
+    this.handle = dp.addPool({ scheduler: config.scheduler, servers: [], decayMs: config.leastTime?.decayMs });
+    this.timing = config.leastTime?.measure ?? null;
     for (const s of config.servers) this.servers.push(this.newServer(s, s.down ? ["admin"] : []));
     this.sorry = config.sorryServer ? this.newServer(config.sorryServer, ["standby"]) : null;
     this.place();
@@ -121,33 +143,58 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   release(server: Server): void {
     if (server.slot >= 0) this.dp.active[server.slot]--;
     const next = this.waiting.shift();
-    if (next) { clearTimeout(next.timer); next.wake(true); }
+    if (next) { clearTimeout(next.timer); this.queueServed[next.priority]++; next.wake("slot"); }
   }
 
   /** When no server could take a session because the usable ones are all at max_conns, a
-   * promise that resolves true when a slot frees up (try again) or false when the wait times
-   * out; null when the session should not wait (no server is merely full, or the queue is). */
-  waitForSlot(): Promise<boolean> | null {
+   * promise of how its wait ends (see WaitResult); null when it should not wait (no server is
+   * merely full, or the queue takes no one). A full queue sheds its least important session,
+   * the newest of them: a waiting one to make room for this one if this one ranks higher, else
+   * this one (at once). `priority`: 0..9, higher is served first. */
+  waitForSlot(priority = DEFAULT_PRIORITY): Promise<WaitResult> | null {
     const q = this.config.queue;
-    if (this.waiting.length >= q.size) return null;
+    if (q.size === 0) return null;
     const full = this.members.some((s) => this.dp.maxConns[s.slot] > 0 && this.dp.available(s.slot));
     if (!full) return null;
+    if (this.waiting.length >= q.size) {
+      const last = this.waiting[this.waiting.length - 1];
+      if (last.priority >= priority) { this.queueShed[priority]++; return Promise.resolve("shed"); }
+      this.waiting.pop();
+      clearTimeout(last.timer);
+      this.queueShed[last.priority]++;
+      last.wake("shed");
+    }
     return new Promise((wake) => {
-      const entry = {
+      const entry: Waiter = {
         wake,
+        priority,
         timer: setTimeout(() => {
           const i = this.waiting.indexOf(entry);
           if (i >= 0) this.waiting.splice(i, 1);
-          wake(false);
+          wake("timeout");
         }, q.timeoutMs),
       };
-      this.waiting.push(entry);
+      // After every waiter of the same or a higher priority: first come, first served within one.
+      let at = this.waiting.length;
+      while (at > 0 && this.waiting[at - 1].priority < priority) at--;
+      this.waiting.splice(at, 0, entry);
     });
   }
 
   /** Sessions on the server now. */
   active(server: Server): number {
     return server.slot >= 0 ? this.dp.active[server.slot] : 0;
+  }
+
+  /** A session's response time on `server` (from sending to the head or last byte, as `timing`
+   * says; an L4 session's connect time): least_time's estimate learns it. */
+  observeTime(server: Server, ms: number): void {
+    if (this.timing !== null && server.slot >= 0) this.dp.observeTime(server.slot, ms);
+  }
+
+  /** least_time's estimate for `server` as last set, ms (0: nothing known; null: no estimates). */
+  timeEstimate(server: Server): number | null {
+    return this.timing === null || server.slot < 0 ? null : this.dp.timeEstimate(server.slot) / 1000;
   }
 
   reportSuccess(server: Server): void {
@@ -266,7 +313,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   stop(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    for (const w of this.waiting.splice(0)) { clearTimeout(w.timer); w.wake(false); }
+    for (const w of this.waiting.splice(0)) { clearTimeout(w.timer); w.wake("timeout"); }
   }
 
   /** Stops the pool and gives its slots and tables back (a pool removed at run time). */

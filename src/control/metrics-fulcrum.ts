@@ -1,6 +1,7 @@
 // Fulcrum's metrics: every family, collected at scrape time from the serving generation (the
 // edge's listeners, the balancer's pools and servers, health's monitors, VRRP's instances) and
 // the process. Names follow Prometheus conventions: fulcrum_<part>_<what>_<unit>[_total].
+import { loadSampler } from "../core/overload.ts";
 import { readdirSync } from "node:fs";
 import process from "node:process";
 import pkg from "../../package.json" with { type: "json" };
@@ -24,6 +25,7 @@ const ADMIN_STATE_LABELS = ADMIN_STATES.map((a) => `state="${a}"`);
 const VRRP_STATES = ["INIT", "BACKUP", "MASTER", "FAULT"] as const;
 const VRRP_STATE_LABELS = VRRP_STATES.map((st) => `state="${st}"`);
 const KIND_LABELS = ERROR_KINDS.map((k) => `kind="${k}"`);
+const PRIORITY_LABELS = Array.from({ length: 10 }, (_, k) => `priority="${k}"`);
 const REASON_LABELS = DROP_REASONS.map((r) => `reason="${r}"`);
 
 export interface FulcrumMetrics {
@@ -134,6 +136,11 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
     for (const l of listeners()) { const b = ll(l); ERROR_KINDS.forEach((k, i) => w.sampleWith(n, b, KIND_LABELS[i], l.stats.errors[k])); }
   });
 
+  r.add("fulcrum_listener_overload_shed_total", "counter", "Requests shed by the listener's overload guard (503 with Retry-After), by reason.", (w, n) => {
+    for (const l of listeners()) if (l.overload) { const b = ll(l); for (const [reason, v] of Object.entries(l.overload.shed)) w.sampleWith(n, b, `reason="${reason}"`, v); }
+  });
+  r.add("fulcrum_event_loop_lag_seconds", "gauge", "How late the overload guards' last periodic sample ran (0 while no listener has a guard).", (w, n) => w.sample(n, "", loadSampler.lagMs / 1000));
+
   // ------------------------------------------------------------------ routes
   const routes = () => g().edge?.routeStats ?? new Map();
   r.add("fulcrum_route_requests_total", "counter", "Requests the route matched.", (w, n) => {
@@ -152,6 +159,13 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
     for (const p of g().balancer.all()) { let up = 0; for (const s of p.servers) if (s.down.size === 0) up++; w.sample(n, pl(p), up); }
   });
   r.add("fulcrum_pool_queued", "gauge", "Sessions waiting for a server below its max_conns.", (w, n) => { for (const p of g().balancer.all()) w.sample(n, pl(p), p.queued); });
+  // Route priorities (0..9) with a count only: ten series a pool would be mostly zeros.
+  r.add("fulcrum_pool_queue_served_total", "counter", "Queued sessions that got a server, by route priority.", (w, n) => {
+    for (const p of g().balancer.all()) p.queueServed.forEach((v, k) => { if (v > 0) w.sampleWith(n, pl(p), PRIORITY_LABELS[k], v); });
+  });
+  r.add("fulcrum_pool_queue_shed_total", "counter", "Sessions shed at the full queue (503 with Retry-After; L4: closed), by route priority.", (w, n) => {
+    for (const p of g().balancer.all()) p.queueShed.forEach((v, k) => { if (v > 0) w.sampleWith(n, pl(p), PRIORITY_LABELS[k], v); });
+  });
   // Per pool, not per server (as Envoy's per-cluster histograms): 16 series a server would be most of a scrape.
   r.add("fulcrum_pool_connect_duration_seconds", "histogram", "Time to open a new connection to a server of the pool.", (w, n) => { for (const p of g().balancer.all()) w.histogramMs(n, pl(p), p.latency.connectTime); });
   r.add("fulcrum_pool_response_duration_seconds", "histogram", "From a request's arrival to a server's response head.", (w, n) => { for (const p of g().balancer.all()) w.histogramMs(n, pl(p), p.latency.responseTime); });
@@ -167,6 +181,10 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
   }));
   r.add("fulcrum_server_weight", "gauge", "Configured weight (config or admin).", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.weight)));
   r.add("fulcrum_server_effective_weight", "gauge", "Weight the schedulers use now (slow start, agents).", (w, n) => eachServer((p, s, l) => w.sample(n, l, p.effectiveWeight(s))));
+  r.add("fulcrum_server_response_time_estimate_seconds", "gauge", "least_time pools: the server's response-time estimate as last set (0: none yet).", (w, n) => eachServer((p, s, l) => {
+    const ms = p.timeEstimate(s);
+    if (ms !== null) w.sample(n, l, ms / 1000);
+  }));
   r.add("fulcrum_server_active", "gauge", "Sessions on the server now.", (w, n) => eachServer((p, s, l) => w.sample(n, l, p.active(s))));
   r.add("fulcrum_server_requests_total", "counter", "Sessions sent to the server (each try counts).", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.requests)));
   r.add("fulcrum_server_failures_total", "counter", "Sessions that failed on the server (passive failures).", (w, n) => eachServer((_, s, l) => w.sample(n, l, s.failures)));

@@ -7,7 +7,7 @@ import {
   S_ACTIVE, S_STATE, S_FLAGS, S_MAXCONN, S_ID, S_GATE, P_BASE, P_COUNT, P_SCHED, P_CURSOR, P_RNG, P_TABLE,
   P_TABLECAP, P_TABLELEN, P_SCRATCH, HEAP_OFF, HEAP_END, GLOBALS_OFF, G_HASH_K0, G_HASH_K1, KEYBUF_OFF,
   KEYBUF_SIZE, STATE_UP, STATE_DOWN, STATE_DRAIN, FLAG_BACKUP, HASH_BUCKETS, LB_BUCKETS,
-  LB_ENTRY_WORDS, MAGLEV_M, KETAMA_POINTS, SCRATCH_WORDS,
+  LB_ENTRY_WORDS, MAGLEV_M, KETAMA_POINTS, SCRATCH_WORDS, G_NOW, S_RTT, S_RTT_AT, P_DECAY,
 } from "./layout.ts";
 import { schedulerId, schedulerInfo, type SchedulerName } from "./schedulers.ts";
 import { RangeAllocator } from "./ranges.ts";
@@ -32,6 +32,8 @@ export interface PoolSpec {
   servers: ServerSpec[];
   /** Maglev table size (a prime); MAGLEV_M by default. */
   maglevSize?: number;
+  /** least_time: the response-time estimates' time constant, ms (Linkerd's decay); 10 s by default. */
+  decayMs?: number;
 }
 
 export interface PoolHandle {
@@ -69,6 +71,9 @@ export interface DataPlaneOptions {
   /** Linear memory in bytes, at least CONN_OFF; more holds the packet director's connection
    * table (src/l4/director/memory.ts sizes it). Grown once here, before any view is made. */
   memoryBytes?: number;
+  /** Milliseconds on a monotonic clock, for least_time's estimates; performance.now() by default
+   * (tests pass a simulated one). */
+  clock?: () => number;
 }
 
 export class DataPlane {
@@ -100,9 +105,11 @@ export class DataPlane {
   private readonly k0: number;
   private readonly k1: number;
   private readonly seed: number;
+  private readonly clock: () => number;
 
   constructor(options: DataPlaneOptions = {}) {
     this.impl = options.impl ?? "auto";
+    this.clock = options.clock ?? (() => performance.now());
     if (options.wasm) {
       const instance = new WebAssembly.Instance(new WebAssembly.Module(options.wasm as BufferSource), {});
       const ex = instance.exports as unknown as Kernels & { memory: WebAssembly.Memory };
@@ -113,6 +120,7 @@ export class DataPlane {
       this.wasmExports = instance.exports;
       this.wasm = {
         pick: ex.pick, pickBatch: ex.pickBatch, rebuild: ex.rebuild, pickKey: ex.pickKey, hashKey: ex.hashKey,
+        observeTime: ex.observeTime,
       };
     } else {
       if (this.impl !== "ts") throw new Error(`data plane: impl "${this.impl}" needs the WASM module`);
@@ -143,7 +151,7 @@ export class DataPlane {
     this.state = field(S_STATE);
     this.flags = field(S_FLAGS);
     this.maxConns = field(S_MAXCONN);
-    for (const p of this.pools) if (p && p.count > 0) this.pickers[p.id] = this.kernelsFor(p.scheduler).pick;
+    for (const p of this.pools) if (p && p.count > 0) this.pickers[p.id] = this.pickerFor(p.scheduler);
   }
 
   /** Grows the WASM memory to cover [0, end) (whole pages; never shrinks). */
@@ -160,6 +168,32 @@ export class DataPlane {
     return choice === "wasm" && this.wasm ? this.wasm : this.twin;
   }
 
+  // A scheduler that reads the clock (least_time) gets it written to G_NOW before each pick.
+  private pickerFor(scheduler: SchedulerName): (p: number, key: number) => number {
+    const pick = this.kernelsFor(scheduler).pick;
+    if (scheduler !== "least_time") return pick;
+    return (p, key) => { this.tick(); return pick(p, key); };
+  }
+
+  private tick(): void {
+    this.words[(GLOBALS_OFF + G_NOW) >> 2] = Math.floor(this.clock()) | 0;
+  }
+
+  /** least_time: a response (or connect) time of `ms` from the server at `slot`. Other
+   * schedulers keep no estimate: nothing happens. */
+  observeTime(slot: number, ms: number): void {
+    const pool = this.poolOfSlot[slot];
+    const entry = pool >= 0 ? this.pools[pool] : null;
+    if (!entry || entry.scheduler !== "least_time") return;
+    this.tick();
+    this.kernelsFor(entry.scheduler).observeTime(pool, slot, Math.min(Math.round(ms * 1000), 2147483647));
+  }
+
+  /** least_time's estimate for the server at `slot`, µs as last set (0: nothing known). */
+  timeEstimate(slot: number): number {
+    return this.serverField(S_RTT, slot);
+  }
+
   addPool(spec: PoolSpec): PoolHandle {
     let id = this.pools.indexOf(null);
     if (id < 0) id = this.pools.length;
@@ -174,6 +208,7 @@ export class DataPlane {
     this.setPoolField(P_SCHED, id, sched);
     this.setPoolField(P_CURSOR, id, -1);
     this.setPoolField(P_RNG, id, fmix32(this.seed + id * 0x9e3779b9) || 1);
+    this.setPoolField(P_DECAY, id, Math.max(1, Math.round(spec.decayMs ?? 10_000)));
     try {
       this.place(entry, spec.servers, spec.servers.map(() => -1));
     } catch (e) {
@@ -245,11 +280,15 @@ export class DataPlane {
         this.setServerField(S_CW, i, this.serverField(S_CW, from));
         this.active[i] = this.active[from];
         this.state[i] = this.state[from];
+        this.setServerField(S_RTT, i, this.serverField(S_RTT, from));
+        this.setServerField(S_RTT_AT, i, this.serverField(S_RTT_AT, from));
       } else {
         this.effectiveWeight[i] = s.weight;
         this.setServerField(S_CW, i, 0);
         this.active[i] = 0;
         this.state[i] = s.down ? STATE_DOWN : STATE_UP;
+        this.setServerField(S_RTT, i, 0);
+        this.setServerField(S_RTT_AT, i, 0);
       }
       this.updateGate(i);
     });
@@ -269,7 +308,7 @@ export class DataPlane {
     this.setPoolField(P_TABLE, entry.id, table);
     this.setPoolField(P_TABLECAP, entry.id, this.tableCapacity(entry, tableBytes));
     this.setPoolField(P_TABLELEN, entry.id, 0);
-    this.pickers[entry.id] = count === 0 ? NO_SERVER : this.kernelsFor(entry.scheduler).pick;
+    this.pickers[entry.id] = count === 0 ? NO_SERVER : this.pickerFor(entry.scheduler);
     this.rebuild(entry.id);
   }
 

@@ -11,6 +11,8 @@ export interface Kernels {
   hashKey(len: number): number;
   /** hashKey then pick, in one call. */
   pickKey(p: number, len: number): number;
+  /** least_time: a response time of `us` µs from server `slot` of pool p, at the clock in G_NOW. */
+  observeTime(p: number, slot: number, us: number): void;
 }
 
 export type KernelImpl = "wasm" | "ts";

@@ -30,6 +30,7 @@ export const SCHEDULER_TABLE = [
   { name: "random", keyedBy: null, table: "none", kernel: "wasm", summary: "weighted random" },
   { name: "two", keyedBy: null, table: "none", kernel: "wasm", summary: "power of two random choices, the less loaded" },
   { name: "first", keyedBy: null, table: "none", kernel: "wasm", summary: "the first server below its max_conns" },
+  { name: "least_time", keyedBy: null, table: "none", kernel: "wasm", summary: "lowest peak-EWMA response time * (active+1), per weight" },
 ] as const satisfies readonly SchedulerInfo[];
 
 export type SchedulerName = typeof SCHEDULER_TABLE[number]["name"];

@@ -4,6 +4,7 @@ import {
   type Checker, choice, FirstSeen, isMapping, type Mapping, oneOrMany, type PathSegment, type Read, reference, regExp,
   string, valueOf, describeValue,
 } from "../config/checker.ts";
+import { DEFAULT_PRIORITY, PRIORITIES } from "../balancer/pool.ts";
 import { formatHostPort, type HostPort, hostPort } from "../config/address.ts";
 import { LISTENER_OPTION_KEYS, type ListenerOptions, readListenerOptions } from "./options.ts";
 
@@ -40,12 +41,14 @@ export interface RouteConfig {
   pool: string;
   requestHeaders: HeaderRewrite;
   responseHeaders: HeaderRewrite;
+  /** 0..9, higher first in a pool's max_conns queue (HAProxy set-priority-class); absent: 5. */
+  priority?: number;
 }
 
 const LISTENER_KEYS = ["name", "bind", "protocol", ...LISTENER_OPTION_KEYS] as const;
 const ROUTE_KEYS = [
   "name", "listeners", "host", "path_prefix", "path", "path_regex", "method", "headers", "pool",
-  "request_headers", "response_headers",
+  "request_headers", "response_headers", "priority",
 ] as const;
 const HEADER_REWRITE_KEYS = ["set", "add", "remove"] as const;
 const PATH_KEYS = ["path_prefix", "path", "path_regex"] as const;
@@ -140,7 +143,9 @@ function readRoute(c: Checker, value: unknown, index: number, known: KnownNames)
   if (m === undefined) return undefined;
   c.checkKeys(m, p, ROUTE_KEYS);
   const listenerNames = oneOrMany("listener names", reference("listener", known.listenerNames));
+  const priority = c.optional(m, p, "priority", routePriority, null);
   return {
+    ...(priority !== null ? { priority } : {}),
     name: c.optional(m, p, "name", string("a non-empty string"), `route${index}`),
     listeners: c.optional(m, p, "listeners", listenerNames, null),
     hosts: c.optional(m, p, "host", oneOrMany("host names", routeHost), null),
@@ -152,6 +157,14 @@ function readRoute(c: Checker, value: unknown, index: number, known: KnownNames)
     responseHeaders: c.optional(m, p, "response_headers", headerRewrite, emptyRewrite()),
   };
 }
+
+const PRIORITY_NAMES: Record<string, number> = { low: 0, normal: DEFAULT_PRIORITY, high: PRIORITIES - 1 };
+
+const routePriority: Read<number> = (c, value, path) => {
+  if (typeof value === "string" && value in PRIORITY_NAMES) return PRIORITY_NAMES[value];
+  if (typeof value === "number" && Number.isInteger(value) && value >= 0 && value < PRIORITIES) return value;
+  return c.expected(path, "a priority 0..9 (higher first) or one of high, normal, low", value);
+};
 
 function catchAllRoute(pool: string): RouteConfig {
   const route = { name: "route0", listeners: null, hosts: null, path: null, methods: null, headers: [] };

@@ -2,7 +2,7 @@
 // header, cookie, query argument; the client address when the request lacks it), sticky cookies,
 // retries, and the keep-alive connections to its servers. Everything about servers and picks is
 // the balancer's (src/balancer/pool.ts).
-import type { Outcome, Pool, Server } from "../balancer/pool.ts";
+import type { Outcome, Pool, Server, WaitResult } from "../balancer/pool.ts";
 import type { HashKey } from "../balancer/config.ts";
 import type { HeaderLookup } from "../http1/head.ts";
 import type { HttpPoolConfig, RetryPolicy } from "./options.ts";
@@ -67,8 +67,8 @@ export class HttpPool {
     this.balance.release(server);
   }
 
-  waitForSlot(): Promise<boolean> | null {
-    return this.balance.waitForSlot();
+  waitForSlot(priority?: number): Promise<WaitResult> | null {
+    return this.balance.waitForSlot(priority);
   }
 
   reportSuccess(server: Server): void {

@@ -1,5 +1,6 @@
 // Config for the edge's traffic handling: per listener (TLS, limits, request ids) and the HTTP
 // keys of a pool (retries as nginx proxy_next_upstream, sticky cookies, read timeout).
+import { OVERLOAD_KEY, type OverloadConfig, readOverload } from "../core/overload.ts";
 import {
   boolean, Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, string, valueOf,
 } from "../config/checker.ts";
@@ -8,7 +9,7 @@ import type { PoolL4Options } from "../l4/config.ts";
 
 export const LISTENER_OPTION_KEYS = [
   "engine", "tls", "request_id", "max_connections", "max_header_size", "max_headers", "max_body_size",
-  "header_timeout", "body_timeout", "keepalive_timeout", "http2", "accept_proxy",
+  "header_timeout", "body_timeout", "keepalive_timeout", "http2", "accept_proxy", OVERLOAD_KEY,
 ] as const;
 export const POOL_HTTP_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "read_timeout", "protocol"] as const;
 
@@ -27,6 +28,8 @@ export interface ListenerOptions {
   requestId: boolean;
   /** Read a PROXY v1/v2 header first (src/l4/proxy-accept.ts): its client is the client. */
   acceptProxy: boolean;
+  /** Shed new requests while the process is overloaded (src/core/overload.ts); absent: never. */
+  overload?: OverloadConfig;
   limits: {
     maxConnections: number;
     maxHeaderBytes: number;
@@ -120,7 +123,9 @@ function checkEngine(c: Checker, m: Mapping, p: PathSegment[]): void {
 export function readListenerOptions(c: Checker, m: Mapping, p: PathSegment[]): ListenerOptions {
   checkEngine(c, m, p);
   const tls = m.tls === undefined || m.tls === null ? null : readTls(c, m.tls, [...p, "tls"]);
+  const overload = readOverload(c, m, p);
   return {
+    ...(overload ? { overload } : {}),
     tls,
     http2: c.optional(m, p, "http2", boolean, tls !== null),
     requestId: c.optional(m, p, "request_id", boolean, true),

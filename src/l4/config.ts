@@ -2,6 +2,7 @@
 // PROXY protocol in, timeouts), and a pool's L4 keys (`send_proxy`). The edge's listener reader
 // hands tcp/udp listener mappings here (src/edge/config.ts ListenerReader); the schema registers
 // both (src/control/schema.ts).
+import { OVERLOAD_KEY, type OverloadConfig, readOverload } from "../core/overload.ts";
 import {
   boolean, type Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, reference,
 } from "../config/checker.ts";
@@ -35,6 +36,8 @@ export interface L4ListenerConfig {
   maxConnections: number;
   /** udp: replies that end a session (nginx proxy_responses); 0: only the idle timeout does. */
   responses: number;
+  /** tcp: new connections are closed while the process is overloaded (src/core/overload.ts). */
+  overload?: OverloadConfig;
 }
 
 export interface PoolL4Options {
@@ -44,7 +47,7 @@ export interface PoolL4Options {
 
 const L4_LISTENER_KEYS = [
   "name", "bind", "protocol", "pool", "routes", "bad_client_hello", "accept_proxy", "preread_timeout", "idle_timeout",
-  "session_timeout", "max_connections", "responses",
+  "session_timeout", "max_connections", "responses", OVERLOAD_KEY,
 ] as const;
 const ROUTE_KEYS = ["sni", "pool"] as const;
 export const POOL_L4_KEYS = ["send_proxy"] as const;
@@ -69,8 +72,11 @@ export function readL4Listener(
   if (pool === null && routes.length === 0 && m.pool === undefined && m.routes === undefined) {
     c.fail(p, `expected a ${protocol} listener with pool (or routes for TLS passthrough)`);
   }
+  const overload = readOverload(c, m, p);
+  if (overload && protocol === "udp") c.fail([...p, OVERLOAD_KEY], "overload is for tcp and http listeners", "key");
   return {
     ...base,
+    ...(overload && protocol === "tcp" ? { overload } : {}),
     protocol,
     pool,
     routes,

@@ -6,6 +6,7 @@ import type { Pool } from "../balancer/pool.ts";
 import type { DeadlineSweep } from "../core/timer.ts";
 import type { L4ListenerConfig } from "./config.ts";
 import type { L4Stats } from "./stats.ts";
+import { OverloadGuard } from "../core/overload.ts";
 import { type L4PoolConfig, TcpSession, type TcpSessionHost } from "./tcp-session.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
@@ -15,16 +16,21 @@ export class TcpProxyListener implements TcpSessionHost {
   private server: TcpListener | null = null;
   /** Where the listening socket sends what it accepts; shared along reloads (the socket stays). */
   private acceptor: { current: TcpProxyListener } = { current: this };
+  /** Closes new connections while the process is overloaded; null: no bounds. */
+  readonly overload: OverloadGuard | null;
 
   constructor(
     readonly config: L4ListenerConfig,
     private readonly pools: ReadonlyMap<string, Pool<L4PoolConfig>>,
     readonly stats: L4Stats,
     readonly deadlines: DeadlineSweep,
-  ) {}
+  ) {
+    this.overload = config.overload ? new OverloadGuard(config.overload) : null;
+  }
 
   /** Listens, or takes over `previous`'s socket on the same address (a reload); returns the port. */
   async start(previous?: TcpProxyListener): Promise<number> {
+    this.overload?.start();
     if (previous?.server) {
       this.server = previous.server;
       previous.server = null;
@@ -45,6 +51,11 @@ export class TcpProxyListener implements TcpSessionHost {
   private accept(socket: TcpSocket) {
     if (this.sessions.size >= this.config.maxConnections) {
       this.stats.errors.too_many_connections++;
+      socket.destroy();
+      return NO_HANDLERS;
+    }
+    if (this.overload?.admit()) {
+      this.stats.errors.overloaded++;
       socket.destroy();
       return NO_HANDLERS;
     }
@@ -76,6 +87,7 @@ export class TcpProxyListener implements TcpSessionHost {
   }
 
   async stop(): Promise<void> {
+    this.overload?.stop();
     await this.server?.stop();
     for (const s of [...this.sessions]) s.destroy();
     this.sessions.clear();

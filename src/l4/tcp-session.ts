@@ -205,8 +205,10 @@ export class TcpSession implements Timed {
       if (!server) {
         const wait = avoid.size === 0 ? pool.waitForSlot() : null;
         if (wait) {
-          if (await wait) { if (this.phase === "closed") return; continue; }
-          this.fail("queue_timeout", `pool ${pool.name}: every server at max_conns for ${pool.config.queue.timeoutMs} ms`);
+          const result = await wait;
+          if (result === "slot") { if (this.phase === "closed") return; continue; }
+          if (result === "shed") this.fail("shed", `pool ${pool.name}: its queue is full`);
+          else this.fail("queue_timeout", `pool ${pool.name}: every server at max_conns for ${pool.config.queue.timeoutMs} ms`);
           return;
         }
         this.fail("no_server", `pool ${pool.name}: no server can take the connection${avoid.size ? ` (${avoid.size} failed)` : ""}`);
@@ -215,7 +217,9 @@ export class TcpSession implements Timed {
       if (this.phase === "closed") { pool.release(server); return; }
       this.server = server;
       try {
+        const connectStart = performance.now();
         const upstream = await this.connectTo(server, pool.config.connectTimeoutMs);
+        pool.observeTime(server, performance.now() - connectStart); // least_time, by connect time
         if (this.isClosed()) { upstream.destroy(); return; } // finish() released the server
         this.opened(upstream, pool, server);
         return;

@@ -2,13 +2,14 @@
 import {
   P_SCHED, KEYBUF_OFF, FLAG_BACKUP, SCHED_RR, SCHED_WRR, SCHED_LC, SCHED_WLC, SCHED_SED, SCHED_NQ,
   SCHED_DH, SCHED_SH, SCHED_LBLC, SCHED_LBLCR, SCHED_MH, SCHED_KETAMA, SCHED_RANDOM, SCHED_TWO,
-  SCHED_FIRST,
+  SCHED_FIRST, SCHED_LEAST_TIME,
 } from "./layout";
 import { pget } from "./mem";
 import { halfSipHash } from "./hash";
 import {
   pickRr, pickWrr, pickLc, pickByRatio, pickNq, pickRandom, pickTwo, pickFirst,
 } from "./dynamic";
+import { pickLeastTime } from "./least-time";
 import {
   buildBuckets, pickBucket, buildMaglev, pickMaglev, buildKetama, pickKetama, pickLblc, pickLblcr,
 } from "./tables";
@@ -24,6 +25,7 @@ function pickTier(p: i32, sched: i32, tier: i32): i32 {
     case SCHED_RANDOM: return pickRandom(p, tier);
     case SCHED_TWO: return pickTwo(p, tier);
     case SCHED_FIRST: return pickFirst(p, tier);
+    case SCHED_LEAST_TIME: return pickLeastTime(p, tier);
   }
   return -1;
 }
@@ -66,6 +68,7 @@ export function pickKey(p: i32, len: i32): i32 {
   return pick(p, halfSipHash(KEYBUF_OFF, len));
 }
 
+export { observeTime } from "./least-time";
 export { huffDecode } from "./huffman";
 // The L4 packet director (wasm/assembly/director*.ts, conntrack.ts).
 export { directorInit, vsRebuild, processBatch, directorTick, ctDelete } from "./director";

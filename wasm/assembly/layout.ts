@@ -9,6 +9,7 @@ export const MAX_POOLS = 256;
 export const GLOBALS_OFF = 0;
 export const G_HASH_K0 = 0;
 export const G_HASH_K1 = 4;
+export const G_NOW = 8; // the data plane's clock, ms (wraps; compared by signed difference): least_time
 
 // Scratch for key bytes the caller hashes in WASM.
 export const KEYBUF_OFF = 4096;
@@ -27,6 +28,9 @@ export const S_ID = 7; // stable hash of the server's address (Maglev, ketama)
 // The server's tier (0 primary, FLAG_BACKUP backup) while it is up with a weight, else -1. The
 // control plane keeps it in step with state, weight and flags so a scan needs one load, not four.
 export const S_GATE = 8;
+// least_time's peak-EWMA of response times, µs (0: nothing known), and when it was last set (G_NOW).
+export const S_RTT = 9;
+export const S_RTT_AT = 10;
 export const S_FIELDS = 16;
 
 export const STATE_UP = 0;
@@ -45,6 +49,7 @@ export const P_TABLE = 5; // byte offset of the pool's lookup table (table sched
 export const P_TABLELEN = 6; // entries built into the table
 export const P_TABLECAP = 7; // entries the table has room for
 export const P_SCRATCH = 8; // byte offset of build scratch (SCRATCH_WORDS i32 per server)
+export const P_DECAY = 9; // least_time: the estimates' time constant, ms
 export const P_FIELDS = 16;
 
 // AssemblyScript's own static data (the kernels allocate nothing at run time).
@@ -73,6 +78,7 @@ export const SCHED_KETAMA = 11;
 export const SCHED_RANDOM = 12;
 export const SCHED_TWO = 13;
 export const SCHED_FIRST = 14;
+export const SCHED_LEAST_TIME = 15;
 
 // Table sizes.
 export const HASH_BUCKETS = 4096; // dh, sh: bucket -> server

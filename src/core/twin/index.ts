@@ -2,11 +2,12 @@
 import {
   P_SCHED, KEYBUF_OFF, KEYBUF_SIZE, FLAG_BACKUP, GLOBALS_OFF, G_HASH_K0, G_HASH_K1, SCHED_RR, SCHED_WRR,
   SCHED_LC, SCHED_WLC, SCHED_SED, SCHED_NQ, SCHED_DH, SCHED_SH, SCHED_LBLC, SCHED_LBLCR, SCHED_MH,
-  SCHED_KETAMA, SCHED_RANDOM, SCHED_TWO, SCHED_FIRST,
+  SCHED_KETAMA, SCHED_RANDOM, SCHED_TWO, SCHED_FIRST, SCHED_LEAST_TIME,
 } from "../layout.ts";
 import { pget } from "./mem.ts";
 import { halfSipHashBytes } from "../hash.ts";
 import { pickRr, pickWrr, pickLc, pickByRatio, pickNq, pickRandom, pickTwo, pickFirst } from "./dynamic.ts";
+import { observeTime, pickLeastTime } from "./least-time.ts";
 import {
   buildBuckets, pickBucket, buildMaglev, pickMaglev, buildKetama, pickKetama, pickLblc, pickLblcr,
 } from "./tables.ts";
@@ -23,6 +24,7 @@ function pickTier(m: Int32Array, p: number, sched: number, tier: number): number
     case SCHED_RANDOM: return pickRandom(m, p, tier);
     case SCHED_TWO: return pickTwo(m, p, tier);
     case SCHED_FIRST: return pickFirst(m, p, tier);
+    case SCHED_LEAST_TIME: return pickLeastTime(m, p, tier);
   }
   return -1;
 }
@@ -60,5 +62,6 @@ export function twinKernels(memory: ArrayBuffer): Kernels {
     rebuild: (p) => rebuild(m, p),
     hashKey,
     pickKey: (p, len) => pick(m, p, hashKey(len)),
+    observeTime: (p, slot, us) => observeTime(m, p, slot, us),
   };
 }

@@ -2,6 +2,7 @@
 // header blocks, runs flow control both ways, and defends itself against the known floods, each
 // bounded, counted and ended with GOAWAY. Every request goes through an H2Stream into the same
 // Exchange, routes and pools as HTTP/1.1. Priorities are read for their form and ignored.
+import type { OverloadGuard } from "../../core/overload.ts";
 import type { TcpHandlers, TcpSocket } from "../../runtime/types.ts";
 import type { Timed, DeadlineSweep } from "../../core/timer.ts";
 import type { EdgeStats, RouteStats } from "../stats.ts";
@@ -43,6 +44,7 @@ export interface H2Host {
   h2Closed(conn: H2Connection): void;
   /** HTTP/2 connections to the servers of `protocol: h2` pools. */
   readonly h2Upstreams: H2UpstreamPool;
+  readonly overload: OverloadGuard | null;
 }
 
 /** Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS), as nginx's default. */
@@ -403,6 +405,13 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
     if (limits.maxBodyBytes > 0 && req.contentLength > limits.maxBodyBytes) {
       this.host.stats.errors.body_too_large++;
       this.answerEarly(stream, 413, "body_too_large", `request body larger than ${limits.maxBodyBytes} bytes`);
+      return;
+    }
+    const overloaded = this.host.overload?.admit();
+    if (overloaded) {
+      this.host.stats.errors.overloaded++;
+      stream.rstAfterEnd = !stream.remoteEnded;
+      stream.respondError(503, "overloaded", overloaded, [["retry-after", this.host.overload!.retryAfter]]);
       return;
     }
     const route = this.host.match(req);

@@ -48,6 +48,14 @@ export class H2Proxy implements StreamWork, UpstreamStreamUser, Timed {
     private readonly requestId: string | null,
   ) {}
 
+  /** When the server was picked (performance.now()): least_time's samples. */
+  private pickedAt = 0;
+
+  /** least_time: the time from the pick to now, when the pool times to `at`. */
+  private timed(at: "header" | "last_byte"): void {
+    if (this.server && this.pool.balance.timing === at) this.pool.balance.observeTime(this.server, performance.now() - this.pickedAt);
+  }
+
   /** Picks a server and opens the stream; endStream: the request has no body. */
   start(endStream: boolean): void {
     this.earlyEnd = endStream;
@@ -58,6 +66,7 @@ export class H2Proxy implements StreamWork, UpstreamStreamUser, Timed {
       return;
     }
     this.server = server;
+    this.pickedAt = performance.now();
     this.stream.deadlines.watch(this);
     this.arm();
     this.upstreams.get(server.host, server.port, this.pool.config.connectTimeoutMs).then((conn) => {
@@ -148,6 +157,7 @@ export class H2Proxy implements StreamWork, UpstreamStreamUser, Timed {
     this.arm();
     if (this.answered) { // trailers
       this.stream.finishBody(fields.filter(([n]) => n.charCodeAt(0) !== 0x3a));
+      this.timed("last_byte");
       this.done();
       return;
     }
@@ -159,17 +169,18 @@ export class H2Proxy implements StreamWork, UpstreamStreamUser, Timed {
     this.stream.countResponse(status);
     this.pool.reportSuccess(this.server!);
     this.pool.observe(this.server!, status);
+    this.timed("header");
     let out = rewrite(fields.filter(([n]) => n !== "connection" && n !== "keep-alive" && n !== "transfer-encoding"), this.route.responseHeaders);
     if (this.requestId) out = [...out.filter(([n]) => n !== "x-request-id"), ["x-request-id", this.requestId]];
     this.stream.sendHead(out, endStream);
-    if (endStream) this.done();
+    if (endStream) { this.timed("last_byte"); this.done(); }
   }
 
   upstreamData(bytes: Uint8Array, endStream: boolean): void {
     if (this.finished || !this.answered) return;
     this.arm();
     if (!this.stream.queueBody(bytes, endStream)) this.conn?.hold(this.id, true);
-    if (endStream) this.done();
+    if (endStream) { this.timed("last_byte"); this.done(); }
   }
 
   upstreamDrain(): void { this.stream.resumeReading(); }

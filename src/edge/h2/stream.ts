@@ -133,9 +133,9 @@ export class H2Stream implements ExchangeClient {
     this.finishBody();
   }
 
-  exchangeError(status: number, kind: ErrorKind, detail: string, _bodyUnread: boolean): void {
+  exchangeError(status: number, kind: ErrorKind, detail: string, _bodyUnread: boolean, extra?: [string, string][]): void {
     this.exchange = null;
-    this.respondError(status, kind, detail);
+    this.respondError(status, kind, detail, extra);
   }
 
   startTunnel(_exchange: Exchange): void {
@@ -152,14 +152,14 @@ export class H2Stream implements ExchangeClient {
   }
 
   /** A complete answer of Fulcrum's own (no route, limits, upstream failures). */
-  respondError(status: number, kind: ErrorKind, detail: string): void {
+  respondError(status: number, kind: ErrorKind, detail: string, extra: [string, string][] = []): void {
     if (this.localEnded || this.done) return;
     if (this.response.started) { this.reset(); return; }
     const body = latin1Bytes(errorBody(status, detail));
     this.response.started = true;
     this.countResponse(status);
     this.host.sendHeaders(this, [[":status", String(status)], ["content-type", "text/plain; charset=utf-8"],
-      ["x-fulcrum-error", kind], ["content-length", String(body.length)]], false);
+      ["x-fulcrum-error", kind], ["content-length", String(body.length)], ...extra.map(([n, v]): [string, string] => [n.toLowerCase(), v])], false);
     this.queueBody(body, true);
   }
 

@@ -1,5 +1,6 @@
 // One client connection on the socket path: reads request heads strictly, frames request
 // bodies, answers pipelined requests in order, and enforces the listener's limits and timeouts.
+import type { OverloadGuard } from "../../core/overload.ts";
 import type { TcpHandlers, TcpSocket } from "../../runtime/types.ts";
 import type { KeyFacts } from "../http-pool.ts";
 import type { ErrorKind } from "../stats.ts";
@@ -31,6 +32,7 @@ export interface ConnectionHost {
   match(f: RequestFacts): RouteConfig | null;
   requestId(req: RequestHead): string | null;
   connectionClosed(conn: ClientConn): void;
+  readonly overload: OverloadGuard | null;
 }
 
 export class ClientConn implements TcpHandlers, Timed {
@@ -201,6 +203,11 @@ export class ClientConn implements TcpHandlers, Timed {
       this.reject(413, "body_too_large", `request body larger than ${limits.maxBodyBytes} bytes`);
       return false;
     }
+    const overloaded = this.listener.overload?.admit();
+    if (overloaded) {
+      this.reject(503, "overloaded", overloaded, [["Retry-After", this.listener.overload!.retryAfter]]);
+      return false;
+    }
     const route = this.listener.match(req);
     const hasBody = req.chunked || req.contentLength > 0;
     if (!route) {
@@ -269,12 +276,12 @@ export class ClientConn implements TcpHandlers, Timed {
   }
 
   /** The exchange ended in an error before any response byte went out. */
-  exchangeError(status: number, kind: ErrorKind, detail: string, bodyUnread: boolean): void {
+  exchangeError(status: number, kind: ErrorKind, detail: string, bodyUnread: boolean, extra?: [string, string][]): void {
     this.exchange = null;
     this.stats.responses[(status / 100) | 0]++;
     if (this.route) this.route.responses[(status / 100) | 0]++;
     const close = bodyUnread || !this.req!.keepAlive || this.state === State.Body;
-    this.respond(errorResponseBytes(status, kind, detail, close), close);
+    this.respond(errorResponseBytes(status, kind, detail, close, extra), close);
     if (!close) this.exchangeDone();
   }
 
@@ -290,11 +297,12 @@ export class ClientConn implements TcpHandlers, Timed {
   // -------------------------------------------------------------------------- helpers
 
   /** Rejects the request on this connection with an error and closes it (never forwarded). */
-  private reject(status: number, kind: ErrorKind, detail: string): void {
+  private reject(status: number, kind: ErrorKind, detail: string, extra?: [string, string][]): void {
     this.stats.errors[kind]++;
     this.stats.responses[(status / 100) | 0]++;
-    console.error(`fulcrum: ${status} from ${this.address}: ${detail}`);
-    this.respond(errorResponseBytes(status, kind, detail, true), true);
+    // A shed request is not logged one by one: under overload that would add to it.
+    if (kind !== "overloaded") console.error(`fulcrum: ${status} from ${this.address}: ${detail}`);
+    this.respond(errorResponseBytes(status, kind, detail, true, extra), true);
   }
 
   private respond(bytes: Uint8Array, close: boolean): void {

@@ -42,7 +42,8 @@ export interface ExchangeClient extends UpstreamHeadContext {
   pauseReading(): void;
   resumeReading(): void;
   exchangeDone(): void;
-  exchangeError(status: number, kind: ErrorKind, detail: string, bodyUnread: boolean): void;
+  /** `extra`: header fields for the answer (Retry-After). */
+  exchangeError(status: number, kind: ErrorKind, detail: string, bodyUnread: boolean, extra?: [string, string][]): void;
   startTunnel(exchange: Exchange): void;
 }
 
@@ -70,6 +71,8 @@ export class Exchange implements UpstreamUser, Timed {
   private conn: UpstreamConn | null = null;
   private attempts = 0;
   private readonly startedAt = Date.now();
+  /** When the current attempt picked its server (performance.now()): least_time's samples. */
+  private attemptAt = 0;
   /** Length of the request head, built in client.requestOut (kept there for retries). */
   private headLength: number;
   /** Request body chunks kept for a retry (created with the first one). */
@@ -180,13 +183,18 @@ export class Exchange implements UpstreamUser, Timed {
     this.attempts++;
     const server = this.pool.pickAvoiding(this.client.keyFacts(this.req), this.tried);
     if (!server && this.attempts === 1) {
-      const wait = this.pool.waitForSlot();
+      const wait = this.pool.waitForSlot(this.route.priority);
       if (wait) {
         this.attempts--;
-        wait.then((ok) => {
+        wait.then((result) => {
           if (this.finished) return;
-          if (ok) this.attempt();
-          else {
+          if (result === "slot") this.attempt();
+          else if (result === "shed") {
+            this.client.stats.errors.shed++;
+            // Come back after about as long as a wait in this queue may last.
+            const retryAfter = String(Math.max(1, Math.ceil(this.pool.config.queue.timeoutMs / 1000)));
+            this.respondError(503, "shed", `pool ${this.pool.name}'s queue is full of requests at least as important`, [["Retry-After", retryAfter]]);
+          } else {
             this.client.stats.errors.queue_timeout++;
             this.respondError(503, "queue_timeout", `no server of pool ${this.pool.name} freed up in time`);
           }
@@ -201,6 +209,7 @@ export class Exchange implements UpstreamUser, Timed {
       return;
     }
     this.server = server;
+    this.attemptAt = performance.now();
     // A connection that began with a PROXY header speaks for one client: never shared.
     const sendProxy = this.pool.config.l4?.sendProxy ?? null;
     const idle = sendProxy ? null : this.pool.upstreams.take(server.host, server.port);
@@ -262,6 +271,8 @@ export class Exchange implements UpstreamUser, Timed {
     this.deadline = 0;
     this.releaseServer();
     if (!stale) {
+      // A server that timed out took at least this long: least_time must not think it fast.
+      if (kind === "timeout") this.pool.balance.observeTime(server, performance.now() - this.attemptAt);
       this.pool.reportFailure(server);
       this.pool.observe(server, kind === "status" ? this.lastStatus : "no_response");
     }
@@ -290,12 +301,12 @@ export class Exchange implements UpstreamUser, Timed {
     }, kind);
   }
 
-  private respondError(status: number, kind: ErrorKind, detail: string): void {
+  private respondError(status: number, kind: ErrorKind, detail: string, extra?: [string, string][]): void {
     if (this.finished) return;
     this.finished = true;
     this.client.deadlines.unwatch(this);
     if (kind === "no_server") this.client.stats.errors.no_server++;
-    this.client.exchangeError(status, kind, detail, !this.bodyComplete);
+    this.client.exchangeError(status, kind, detail, !this.bodyComplete, extra);
   }
 
   // ------------------------------------------------------------------------------ response
@@ -379,6 +390,7 @@ export class Exchange implements UpstreamUser, Timed {
     const server = this.server!;
     server.traffic.responses[(res.status / 100) | 0]++;
     server.traffic.responseTime.observe(Date.now() - this.startedAt);
+    if (this.pool.balance.timing === "header") this.pool.balance.observeTime(server, performance.now() - this.attemptAt);
     this.client.stats.responses[(res.status / 100) | 0]++;
     if (this.client.route) this.client.route.responses[(res.status / 100) | 0]++;
     this.pool.reportSuccess(server);
@@ -454,6 +466,7 @@ export class Exchange implements UpstreamUser, Timed {
     this.finished = true;
     this.deadline = 0;
     this.client.deadlines.unwatch(this);
+    if (this.server && this.pool.balance.timing === "last_byte") this.pool.balance.observeTime(this.server, performance.now() - this.attemptAt);
     if (this.conn) {
       if (this.upstreamPaused) this.conn.socket.resume();
       const shared = !this.pool.config.l4?.sendProxy;

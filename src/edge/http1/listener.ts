@@ -1,4 +1,5 @@
 // A listener on the socket path: accepts TCP connections and gives each a ClientConn.
+import { OverloadGuard } from "../../core/overload.ts";
 import { runtime, type TcpSocket } from "../../runtime/index.ts";
 import type { TcpListener, TlsCertificate } from "../../runtime/types.ts";
 import type { ListenerConfig, RouteConfig } from "../config.ts";
@@ -43,6 +44,8 @@ export class SocketListener implements ConnectionHost, H2Host {
   readonly h2Upstreams = new H2UpstreamPool();
   private server: TcpListener | null = null;
   private acceptor: Acceptor = { current: this };
+  /** Sheds new requests while the process is overloaded; null: the listener has no bounds. */
+  readonly overload: OverloadGuard | null;
 
   constructor(
     private readonly edge: ListenerHost,
@@ -51,6 +54,7 @@ export class SocketListener implements ConnectionHost, H2Host {
     private readonly tls?: TlsCertificate[],
   ) {
     this.match = routeMatcher([...edge.routes], config.name);
+    this.overload = config.overload ? new OverloadGuard(config.overload) : null;
     this.limits = config.limits;
     this.proto = config.tls ? "https" : "http";
   }
@@ -59,6 +63,7 @@ export class SocketListener implements ConnectionHost, H2Host {
    * socket never closes; what it accepts from now on comes here). The ALPN offer stays the one
    * the socket was opened with. */
   async start(previous?: SocketListener): Promise<number> {
+    this.overload?.start();
     if (previous?.server && previous.canHandOver(this)) {
       this.server = previous.server;
       previous.server = null;
@@ -172,6 +177,7 @@ export class SocketListener implements ConnectionHost, H2Host {
     await Promise.all([...this.h2conns].map((c) => c.shutdown()));
     this.h2conns.clear();
     this.h2Upstreams.closeAll();
+    this.overload?.stop();
     await this.server?.stop();
   }
 }
