@@ -7,6 +7,7 @@ import type { DeadlineSweep } from "../core/timer.ts";
 import type { L4ListenerConfig } from "./config.ts";
 import type { L4Stats } from "./stats.ts";
 import { type L4PoolConfig, TcpSession, type TcpSessionHost } from "./tcp-session.ts";
+import { AccessLog } from "../log/access-log.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 
@@ -15,6 +16,8 @@ export class TcpProxyListener implements TcpSessionHost {
   private server: TcpListener | null = null;
   /** Where the listening socket sends what it accepts; shared along reloads (the socket stays). */
   private acceptor: { current: TcpProxyListener } = { current: this };
+  /** Opened once the listener serves; the sink of its path is shared (src/log/sink.ts). */
+  accessLog: AccessLog | null = null;
 
   constructor(
     readonly config: L4ListenerConfig,
@@ -23,8 +26,16 @@ export class TcpProxyListener implements TcpSessionHost {
     readonly deadlines: DeadlineSweep,
   ) {}
 
-  /** Listens, or takes over `previous`'s socket on the same address (a reload); returns the port. */
+  /** Listens, or takes over `previous`'s socket on the same address (a reload); returns the port.
+   * The access log opens first: a file that cannot be opened stops the start. */
   async start(previous?: TcpProxyListener): Promise<number> {
+    return AccessLog.openFor(this.config.accessLog, this.config.name, (log) => {
+      this.accessLog = log;
+      return this.listen(previous);
+    });
+  }
+
+  private async listen(previous?: TcpProxyListener): Promise<number> {
     if (previous?.server) {
       this.server = previous.server;
       previous.server = null;
@@ -79,5 +90,6 @@ export class TcpProxyListener implements TcpSessionHost {
     await this.server?.stop();
     for (const s of [...this.sessions]) s.destroy();
     this.sessions.clear();
+    await this.accessLog?.close();
   }
 }

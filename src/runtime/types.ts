@@ -191,7 +191,7 @@ export interface Runtime {
   listenTcp(options: ListenTcpOptions): Promise<TcpListener>;
   /** Opens a TCP connection; rejects with UpstreamError ("refused" or "failed"). */
   connectTcp(options: ConnectTcpOptions): Promise<TcpSocket>;
-  onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP", handler: () => void): void;
+  onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGUSR1", handler: () => void): void;
   /** A `fetch` that trusts the PEM certificates in `ca` for https URLs (etcd with its own CA). */
   fetchTrusting(ca: string): typeof fetch;
   spawn(cmd: string[], options?: SpawnOptions): Child;

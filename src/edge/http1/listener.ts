@@ -14,6 +14,7 @@ import { H2Connection, type H2Host } from "../h2/connection.ts";
 import { PrefaceSniffer } from "../h2/sniff.ts";
 import { H2UpstreamPool } from "../h2/upstream.ts";
 import { acceptProxyHeader } from "../../l4/proxy-accept.ts";
+import { AccessLog } from "../../log/access-log.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 /** A retired generation's idle keep-alive connection closes after this long without a request:
@@ -43,6 +44,8 @@ export class SocketListener implements ConnectionHost, H2Host {
   readonly h2Upstreams = new H2UpstreamPool();
   private server: TcpListener | null = null;
   private acceptor: Acceptor = { current: this };
+  /** Opened once the listener serves; the sink of its path is shared (src/log/sink.ts). */
+  accessLog: AccessLog | null = null;
 
   constructor(
     private readonly edge: ListenerHost,
@@ -59,6 +62,13 @@ export class SocketListener implements ConnectionHost, H2Host {
    * socket never closes; what it accepts from now on comes here). The ALPN offer stays the one
    * the socket was opened with. */
   async start(previous?: SocketListener): Promise<number> {
+    return AccessLog.openFor(this.config.accessLog, this.config.name, (log) => {
+      this.accessLog = log;
+      return this.listen(previous);
+    });
+  }
+
+  private async listen(previous?: SocketListener): Promise<number> {
     if (previous?.server && previous.canHandOver(this)) {
       this.server = previous.server;
       previous.server = null;
@@ -173,6 +183,7 @@ export class SocketListener implements ConnectionHost, H2Host {
     this.h2conns.clear();
     this.h2Upstreams.closeAll();
     await this.server?.stop();
+    await this.accessLog?.close();
   }
 }
 
