@@ -125,7 +125,7 @@ export function validateConfig(raw: unknown): Validated<Config> {
     accessLog: SECTIONS.access_log(c, ctx),
   };
   if (c.issues.length > 0) return { ok: false, issues: c.issues };
-  for (const l of [...config.listeners, ...config.l4Listeners]) l.accessLog ??= config.accessLog;
+  if (config.accessLog) for (const l of [...config.listeners, ...config.l4Listeners]) if (l.accessLog === undefined) l.accessLog = config.accessLog;
   return { ok: true, config };
 }
 

@@ -5,7 +5,7 @@ import {
 } from "../config/checker.ts";
 import type { BalancerPoolConfig } from "../balancer/config.ts";
 import type { PoolL4Options } from "../l4/config.ts";
-import { type AccessLogConfig, readAccessLog } from "../log/config.ts";
+import { type AccessLogConfig, readListenerAccessLog } from "../log/config.ts";
 
 export const LISTENER_OPTION_KEYS = [
   "engine", "tls", "request_id", "max_connections", "max_header_size", "max_headers", "max_body_size",
@@ -128,7 +128,7 @@ export function readListenerOptions(c: Checker, m: Mapping, p: PathSegment[]): L
     http2: c.optional(m, p, "http2", boolean, tls !== null),
     requestId: c.optional(m, p, "request_id", boolean, true),
     acceptProxy: c.optional(m, p, "accept_proxy", boolean, false),
-    accessLog: c.optional(m, p, "access_log", readAccessLog, undefined),
+    ...readListenerAccessLog(c, m, p),
     limits: {
       maxConnections: c.optional(m, p, "max_connections", integer(1, 1_000_000), 10_000),
       maxHeaderBytes: c.optional(m, p, "max_header_size", size(1024 * 1024), 32 * 1024),

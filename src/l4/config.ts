@@ -6,7 +6,7 @@ import {
   boolean, type Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, reference,
 } from "../config/checker.ts";
 import type { HostPort } from "../config/address.ts";
-import { type AccessLogConfig, readAccessLog } from "../log/config.ts";
+import { type AccessLogConfig, readListenerAccessLog } from "../log/config.ts";
 
 /** A TLS passthrough route: the pool for ClientHellos naming one of `sni` (null: any, the default). */
 export interface SniRoute {
@@ -84,7 +84,7 @@ export function readL4Listener(
     sessionTimeoutMs: c.optional(m, p, "session_timeout", duration({ zeroAllowed: true }), 0),
     maxConnections: c.optional(m, p, "max_connections", integer(1, 1_000_000), 10_000),
     responses: protocol === "udp" ? c.optional(m, p, "responses", integer(0, 1_000_000), 0) : 0,
-    accessLog: c.optional(m, p, "access_log", readAccessLog, undefined),
+    ...readListenerAccessLog(c, m, p),
   };
 }
 

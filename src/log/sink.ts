@@ -5,18 +5,20 @@
 // bounded when the disk cannot keep up. One sink per path, shared by every listener (and every
 // generation) that logs there, so a reload neither loses nor repeats lines; SIGUSR1 reopens the
 // file at its path (logrotate moves it, then signals).
-import { closeSync, openSync, write, writeSync } from "node:fs";
 import { resolve } from "node:path";
+import { runtime } from "../runtime/index.ts";
+import type { AppendFile } from "../runtime/types.ts";
 
 /** A batch this large is written at once, without waiting for the timer. */
 const FLUSH_BYTES = 64 * 1024;
 /** The most a batch may hold while the previous one is being written. */
 const MAX_PENDING = 4 * 1024 * 1024;
-const STDOUT = 1;
+/** How long closing waits for a write in flight. */
+const CLOSE_WAIT_MS = 2000;
 
-function openForAppend(path: string): number {
+function openForAppend(path: string): AppendFile {
   try {
-    return openSync(path, "a");
+    return runtime.openAppend(path);
   } catch (e) {
     throw new Error(`access_log ${path}: cannot open: ${(e as Error).message}`);
   }
@@ -29,22 +31,22 @@ export class LogSink {
   bytesWritten = 0;
   writeErrors = 0;
   refs = 0;
-  private fd: number;
+  private file: AppendFile;
   private buf = new Uint8Array(FLUSH_BYTES * 2);
   /** The buffer of the write in flight, or the idle one. */
   private other = new Uint8Array(FLUSH_BYTES * 2);
   private len = 0;
   private lines = 0;
   private writing = false;
-  /** The descriptor the write in flight uses (a reopen closes it after that write). */
-  private writingFd = -1;
+  /** The file the write in flight goes to (a reopen closes it after that write). */
+  private writingTo: AppendFile | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
   private failing = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(readonly path: string, private readonly flushMs: number) {
-    this.fd = path === "stdout" ? STDOUT : openForAppend(path);
+    this.file = openForAppend(path);
   }
 
   /** Queues one line (ASCII, newline included). Never blocks, never throws. */
@@ -91,19 +93,18 @@ export class LogSink {
     this.other = out;
     this.len = this.lines = 0;
     this.writing = true;
-    this.writingFd = this.fd;
+    this.writingTo = this.file;
     this.writeFrom(out, 0, n, lines);
   }
 
   private writeFrom(out: Uint8Array, at: number, n: number, lines: number): void {
-    write(this.writingFd, out, at, n - at, null, (err, written) => {
-      if (err) { this.failed(err, lines); this.written(); return; }
+    this.writingTo!.write(at === 0 && n === out.length ? out : out.subarray(at, n)).then((written) => {
       if (at + written < n) { this.writeFrom(out, at + written, n, lines); return; }
       this.linesWritten += lines;
       this.bytesWritten += n;
       this.failing = false;
       this.written();
-    });
+    }, (err) => { this.failed(err as Error, lines); this.written(); });
   }
 
   private failed(err: Error, lines: number): void {
@@ -116,8 +117,8 @@ export class LogSink {
 
   private written(): void {
     this.writing = false;
-    if (this.writingFd !== this.fd && this.writingFd !== STDOUT) closeQuietly(this.writingFd); // reopened meanwhile
-    this.writingFd = -1;
+    if (this.writingTo !== this.file) closeQuietly(this.writingTo!); // reopened meanwhile
+    this.writingTo = null;
     for (const wake of this.idleWaiters.splice(0)) wake();
     if (this.closed || this.len === 0) return;
     if (this.len >= FLUSH_BYTES) this.flush();
@@ -128,16 +129,16 @@ export class LogSink {
    * buffered, go to the new file; a write in flight finishes on the old one. */
   reopen(): void {
     if (this.path === "stdout" || this.closed) return;
-    let fd: number;
+    let file: AppendFile;
     try {
-      fd = openForAppend(this.path);
+      file = openForAppend(this.path);
     } catch (e) {
       console.error(`fulcrum: ${(e as Error).message}; still writing to the file opened before`);
       return;
     }
-    const previous = this.fd;
-    this.fd = fd;
-    if (!(this.writing && previous === this.writingFd)) closeQuietly(previous);
+    const previous = this.file;
+    this.file = file;
+    if (!(this.writing && previous === this.writingTo)) closeQuietly(previous);
   }
 
   /** Writes what is buffered and closes the file (the last listener using it stopped). */
@@ -145,21 +146,30 @@ export class LogSink {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== null) { clearTimeout(this.timer); this.timer = null; }
-    if (this.writing) await new Promise<void>((r) => this.idleWaiters.push(r));
+    if (this.writing) {
+      // A write that never ends (stdout into a pipe nobody reads) must not hold the exit up.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const ended = await Promise.race([
+        new Promise<boolean>((r) => this.idleWaiters.push(() => r(true))),
+        new Promise<boolean>((r) => { timer = setTimeout(() => r(false), CLOSE_WAIT_MS); }),
+      ]);
+      clearTimeout(timer);
+      if (!ended) { this.linesDropped += this.lines; this.len = this.lines = 0; return; }
+    }
     try {
-      for (let at = 0; at < this.len;) at += writeSync(this.fd, this.buf, at, this.len - at);
+      this.file.writeAllSync(this.buf.subarray(0, this.len));
       this.linesWritten += this.lines;
       this.bytesWritten += this.len;
     } catch (e) {
       this.failed(e as Error, this.lines);
     }
     this.len = this.lines = 0;
-    if (this.fd !== STDOUT) closeQuietly(this.fd);
+    closeQuietly(this.file);
   }
 }
 
-function closeQuietly(fd: number): void {
-  try { closeSync(fd); } catch { /* already closed */ }
+function closeQuietly(file: AppendFile): void {
+  try { file.close(); } catch { /* already closed */ }
 }
 
 const sinks = new Map<string, LogSink>();
