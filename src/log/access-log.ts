@@ -33,11 +33,15 @@ export class AccessLog {
   }
 
   http(record: HttpRecord): void {
-    this.sink.append(this.formatter.http(record, Date.now()));
+    const f = this.formatter;
+    f.writeHttp(record, Date.now());
+    this.sink.append(f.line.buf, f.line.pos);
   }
 
   l4(record: L4Record): void {
-    this.sink.append(this.formatter.l4(record, Date.now()));
+    const f = this.formatter;
+    f.writeL4(record, Date.now());
+    this.sink.append(f.line.buf, f.line.pos);
   }
 
   /** The listener stopped: the sink closes when no other listener uses its path. */

@@ -2,10 +2,15 @@
 // escaping that keeps a line one ASCII line whatever a client sends.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { basicUser, combinedField, type HttpRecord, LineFormatter, seconds } from "./format.ts";
+import { basicUser, type HttpRecord, LineFormatter } from "./format.ts";
+import { parseRequestHead } from "../http1/request-head.ts";
+import { indexFor } from "../http1/head.ts";
+import { latin1Bytes } from "../http1/bytes.ts";
 
 const NOW = Date.UTC(2026, 11, 2, 0, 19, 23, 456);
-const headers = (h: Record<string, string>) => ({ get: (name: string) => h[name] ?? null });
+/** A real parsed request head with these fields (names as given, values as latin1 bytes). */
+const headers = (h: Record<string, string>) =>
+  parseRequestHead(latin1Bytes(`GET /a?b=1 HTTP/1.1\r\nHost: x\r\n${Object.entries(h).map(([n, v]) => `${n}: ${v}\r\n`).join("")}\r\n`), indexFor(100));
 
 function record(over: Partial<HttpRecord> = {}): HttpRecord {
   return {
@@ -57,18 +62,20 @@ test("format: a JSON line is one object with named fields, times in seconds", ()
 });
 
 test("format: quotes, backslashes, control and non-ASCII characters are escaped; lines stay one ASCII line", () => {
-  const nasty = 'a"b\\c\nd\x01é€';
-  const r = record({ headers: headers({ "user-agent": nasty, referer: "x y" }), route: "my route", upstream: { host: "::1", port: 80 } });
+  // A header value may carry quotes, backslashes and obs-text bytes; a name from the config anything.
+  const agent = 'a"b\\c\xe9';
+  const r = record({ headers: headers({ "User-Agent": agent, REFERER: "x y" }), route: 'my "route"\n€', upstream: { host: "::1", port: 80 } });
   const c = new LineFormatter("combined", "l 1").http(r, NOW);
   assert.ok(/^[\x20-\x7e]*\n$/.test(c), c);
-  assert.ok(c.includes(`"a\\x22b\\x5Cc\\x0Ad\\x01\\xE9\\u20ac"`), c);
-  assert.ok(c.includes(`"x y"`)); // inside quotes a space stays
-  assert.ok(c.endsWith(" l\\x201 my\\x20route backend\n"), c); // unquoted names cannot split the line
+  assert.ok(c.includes(`"a\\x22b\\x5Cc\\xE9"`), c);
+  assert.ok(c.includes(`"x y"`)); // inside quotes a space stays; header names match in any case
+  assert.ok(c.endsWith(" l\\x201 my\\x20\\x22route\\x22\\x0A\\u20ac backend\n"), c); // unquoted names cannot split the line
   assert.ok(c.includes(" [::1]:80 "));
   const j = new LineFormatter("json", "l 1").http(r, NOW);
   assert.ok(/^[\x20-\x7e]*\n$/.test(j), j);
-  assert.equal(JSON.parse(j).user_agent, nasty);
-  assert.equal(combinedField('"'), "\\x22");
+  assert.equal(JSON.parse(j).user_agent, agent);
+  assert.equal(JSON.parse(j).route, 'my "route"\n€');
+  assert.equal(JSON.parse(j).listener, "l 1");
 });
 
 test("format: an L4 session line has the same columns: protocol as request, session time as request time", () => {
@@ -89,11 +96,12 @@ test("format: an L4 session line has the same columns: protocol as request, sess
 });
 
 test("format: seconds with ms resolution; the Basic user is $remote_user", () => {
-  assert.equal(seconds(0), "0.000");
-  assert.equal(seconds(7), "0.007");
-  assert.equal(seconds(1234), "1.234");
-  assert.equal(seconds(60_050), "60.050");
-  assert.equal(seconds(-1), "-");
+  const times = (connectMs: number, headerMs: number, startedAt: number) =>
+    new LineFormatter("combined", "web").http(record({ connectMs, headerMs, startedAt }), NOW).split(" ").slice(-7, -4).join(" ");
+  assert.equal(times(0, 7, NOW - 1234), "0.000 0.007 1.234");
+  assert.equal(times(60_050, 100_000, NOW - 10), "60.050 100.000 0.010");
+  const j = JSON.parse(new LineFormatter("json", "web").http(record({ connectMs: 7, headerMs: 1234, startedAt: NOW - 60_050 }), NOW));
+  assert.deepEqual([j.upstream_connect_time, j.upstream_header_time, j.request_time], [0.007, 1.234, 60.05]);
   assert.equal(basicUser(`Basic ${btoa("alice:secret")}`), "alice");
   assert.equal(basicUser("Bearer abc"), null);
   assert.equal(basicUser("Basic !!!"), null);
@@ -108,4 +116,14 @@ test("format: the time stamp changes with the second, not before", () => {
   assert.equal(at(NOW + 500), localStamp(NOW)); // 23.956: still second 23
   assert.equal(at(NOW + 544), localStamp(NOW + 544)); // 24.000
   assert.notEqual(localStamp(NOW), localStamp(NOW + 544));
+});
+
+test("format: the same server twice, then another: each line names its own", () => {
+  const f = new LineFormatter("combined", "web");
+  const a = { host: "10.0.0.2", port: 8080 }, b = { host: "fd00::3", port: 81 };
+  const upstreamOf = (line: string) => line.split(" ").at(-9);
+  assert.equal(upstreamOf(f.http(record({ upstream: a }), NOW)), "10.0.0.2:8080");
+  assert.equal(upstreamOf(f.http(record({ upstream: a }), NOW)), "10.0.0.2:8080");
+  assert.equal(upstreamOf(f.http(record({ upstream: b }), NOW)), "[fd00::3]:81");
+  assert.equal(upstreamOf(f.http(record({ upstream: a }), NOW)), "10.0.0.2:8080");
 });

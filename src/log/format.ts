@@ -1,8 +1,19 @@
 // Access log lines, one per HTTP request or L4 session: nginx's `combined` followed by the
-// balancer's fields, or one JSON object. Lines are pure ASCII (everything else is escaped), so
-// the sink can count bytes as characters. Pure: the caller passes the clock.
+// balancer's fields, or one JSON object. A line is written as bytes straight into a reused buffer:
+// header values are copied from the byte ranges the head-scan index already holds, numbers digit
+// by digit, the time stamp once per second; no string is made per field or per line. Lines are
+// ASCII (everything else escaped), one per line. Pure: the caller passes the clock.
 import type { AccessLogFormat } from "./config.ts";
-import { formatHostPort, type HostPort } from "../config/address.ts";
+import type { HostPort } from "../config/address.ts";
+import { FIELD_WORDS } from "../http1/head-scan.ts";
+import { latin1 } from "../http1/bytes.ts";
+
+/** A request head's fields as byte ranges (src/http1's ParsedHead is one): `index` is the
+ * head-scan index over `buf` (src/http1/head-scan.ts). */
+export interface HeadFields {
+  readonly buf: Uint8Array;
+  readonly index: Int32Array;
+}
 
 /** What the edge hands over when a request ends. Times are ms; -1: did not happen. */
 export interface HttpRecord {
@@ -13,8 +24,8 @@ export interface HttpRecord {
   target: string;
   /** "HTTP/1.1", "HTTP/1.0" or "HTTP/2.0". */
   protocol: string;
-  /** Request headers (Referer, User-Agent, Authorization are read only when a line is made). */
-  headers: { get(name: string): string | null } | null;
+  /** The request's fields (Referer, User-Agent and Authorization are read from them). */
+  headers: HeadFields | null;
   status: number;
   /** Response body bytes sent to the client (nginx $body_bytes_sent). */
   bodyBytes: number;
@@ -54,87 +65,174 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 const pad2 = (n: number) => (n < 10 ? "0" : "") + n;
 
 /** nginx's $time_local ("02/Dec/2026:00:19:23 +0000"), made once per second. */
-class LocalTime {
-  private second = -1;
-  private text = "";
+export function localTime(second: number): string {
+  const d = new Date(second * 1000);
+  const off = -d.getTimezoneOffset();
+  const zone = `${off < 0 ? "-" : "+"}${pad2(Math.floor(Math.abs(off) / 60))}${pad2(Math.abs(off) % 60)}`;
+  return `${pad2(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())} ${zone}`;
+}
 
-  at(now: number): string {
-    const second = Math.floor(now / 1000);
-    if (second !== this.second) {
-      this.second = second;
-      const d = new Date(second * 1000);
-      const off = -d.getTimezoneOffset();
-      const zone = `${off < 0 ? "-" : "+"}${pad2(Math.floor(Math.abs(off) / 60))}${pad2(Math.abs(off) % 60)}`;
-      this.text = `${pad2(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())} ${zone}`;
+const HEX = "0123456789abcdef";
+const DASH = 0x2d, QUOTE = 0x22, SPACE = 0x20, BACKSLASH = 0x5c;
+/** How a field is escaped: combined (nginx: \xXX), a name column of combined (a space would split
+ * it), or inside a JSON string (\uXXXX, \" and \\). */
+const enum Esc { Combined, Name, Json }
+
+function safe(c: number, esc: Esc): boolean {
+  return c >= 0x20 && c < 0x7f && c !== QUOTE && c !== BACKSLASH && (c !== SPACE || esc !== Esc.Name);
+}
+
+/** One line being written, in bytes. */
+class LineBytes {
+  buf = new Uint8Array(512);
+  pos = 0;
+
+  /** Room for n more bytes. */
+  room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const grown = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    grown.set(this.buf.subarray(0, this.pos));
+    this.buf = grown;
+  }
+
+  byte(c: number): void {
+    this.room(1);
+    this.buf[this.pos++] = c;
+  }
+
+  /** ASCII known to need no escaping (constants, the time stamp). */
+  ascii(s: string): void {
+    const n = s.length;
+    this.room(n);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+    this.pos = p;
+  }
+
+  /** A non-negative integer. */
+  int(n: number): void {
+    this.room(20);
+    const b = this.buf;
+    let digits = 1;
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+    let p = this.pos + digits;
+    this.pos = p;
+    let x = n;
+    while (x >= 10) {
+      const q = Math.floor(x / 10);
+      b[--p] = 0x30 + x - q * 10;
+      x = q;
     }
-    return this.text;
+    b[--p] = 0x30 + x;
+  }
+
+  /** Seconds with ms resolution ("0.003"), as nginx's $request_time; `none` for -1. */
+  seconds(ms: number, none: string): void {
+    if (ms < 0) { this.ascii(none); return; }
+    ms = Math.round(ms);
+    const whole = Math.floor(ms / 1000), frac = ms - whole * 1000;
+    this.int(whole);
+    this.room(4);
+    const b = this.buf, p = this.pos;
+    b[p] = 0x2e;
+    b[p + 1] = 0x30 + Math.floor(frac / 100);
+    b[p + 2] = 0x30 + Math.floor(frac / 10) % 10;
+    b[p + 3] = 0x30 + frac % 10;
+    this.pos = p + 4;
+  }
+
+  /** A string, escaped. */
+  text(s: string, esc: Esc): void {
+    const n = s.length;
+    this.room(n * 6);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (safe(c, esc)) b[p++] = c;
+      else p = escape(b, p, c, esc);
+    }
+    this.pos = p;
+  }
+
+  /** Bytes buf[from, to), escaped (latin1: each byte a character). */
+  range(src: Uint8Array, from: number, to: number, esc: Esc): void {
+    this.room((to - from) * 6);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = from; i < to; i++) {
+      const c = src[i];
+      if (safe(c, esc)) b[p++] = c;
+      else p = escape(b, p, c, esc);
+    }
+    this.pos = p;
+  }
+
+  /** A combined column: "-" for nothing. */
+  column(s: string | null, esc: Esc.Combined | Esc.Name = Esc.Combined): void {
+    if (s === null || s === "") this.byte(DASH);
+    else this.text(s, esc);
+  }
+
+  /** A JSON string, or null. */
+  json(s: string | null): void {
+    if (s === null) { this.ascii("null"); return; }
+    this.byte(QUOTE);
+    this.text(s, Esc.Json);
+    this.byte(QUOTE);
+  }
+
+  /** Bytes written before, as they are. */
+  copy(src: Uint8Array): void {
+    const n = src.length;
+    this.room(n);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) b[p++] = src[i];
+    this.pos = p;
+  }
+
+  /** "host:port" ("[v6]:port"). */
+  hostPort(hp: HostPort): void {
+    const v6 = hp.host.indexOf(":") >= 0;
+    if (v6) this.byte(0x5b);
+    this.text(hp.host, Esc.Name);
+    if (v6) this.byte(0x5d);
+    this.byte(0x3a);
+    this.int(hp.port);
   }
 }
 
-/** ISO 8601 with ms, as JSON lines carry it. */
-class IsoTime {
-  private second = -1;
-  private prefix = "";
-
-  at(now: number): string {
-    const second = Math.floor(now / 1000);
-    if (second !== this.second) { this.second = second; this.prefix = new Date(second * 1000).toISOString().slice(0, 20); }
-    const ms = now - second * 1000;
-    return `${this.prefix}${ms < 10 ? "00" : ms < 100 ? "0" : ""}${ms}Z`;
+/** Writes the escape of c at b[p]; returns the position after it. */
+function escape(b: Uint8Array, p: number, c: number, esc: Esc): number {
+  b[p++] = BACKSLASH;
+  if (esc === Esc.Json && (c === QUOTE || c === BACKSLASH)) { b[p++] = c; return p; }
+  if (esc !== Esc.Json && c <= 0xff) {
+    b[p++] = 0x78; // \xXX, as nginx
+    b[p++] = upperHex(c >> 4);
+    b[p++] = upperHex(c & 15);
+    return p;
   }
+  b[p++] = 0x75; // \uXXXX
+  b[p++] = HEX.charCodeAt((c >> 12) & 15);
+  b[p++] = HEX.charCodeAt((c >> 8) & 15);
+  b[p++] = HEX.charCodeAt((c >> 4) & 15);
+  b[p++] = HEX.charCodeAt(c & 15);
+  return p;
 }
 
-/** Seconds with ms resolution ("0.003"), as nginx's $request_time; "-" for -1. */
-export function seconds(ms: number): string {
-  if (ms < 0) return "-";
-  const whole = Math.floor(ms / 1000), frac = Math.round(ms - whole * 1000);
-  return `${whole}.${frac < 10 ? "00" : frac < 100 ? "0" : ""}${frac}`;
+function upperHex(d: number): number {
+  return d < 10 ? 0x30 + d : 0x41 + d - 10;
 }
 
-// What a field keeps as it is, in both formats: printable ASCII but `"` and `\`. The rest is
-// escaped (combined: \xXX as nginx does; JSON: \uXXXX), so lines stay ASCII.
-const UNSAFE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/;
-
-function hex(c: number, width: number): string {
-  return c.toString(16).padStart(width, "0");
+/** Whether buf[at, at + name.length) is `name` (lowercase ASCII) in any case. */
+function nameIs(buf: Uint8Array, at: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++) if ((buf[at + i] | 0x20) !== name.charCodeAt(i)) return false;
+  return true;
 }
 
-/** A combined field: "-" for nothing, else escaped as nginx does (\xXX; \uXXXX past latin1). */
-export function combinedField(s: string | null): string {
-  if (s === null || s === "") return "-";
-  if (!UNSAFE.test(s)) return s;
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) out += s[i];
-    else out += c <= 0xff ? `\\x${hex(c, 2).toUpperCase()}` : `\\u${hex(c, 4)}`;
-  }
-  return out;
-}
-
-/** A name field of combined (listener, route, pool), which a space would split. */
-function nameField(s: string | null): string {
-  return combinedField(s).replaceAll(" ", "\\x20");
-}
-
-/** A JSON string (or null), ASCII only. */
-export function jsonString(s: string | null): string {
-  if (s === null) return "null";
-  if (!UNSAFE.test(s)) return `"${s}"`;
-  let out = '"';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) out += s[i];
-    else if (c === 0x22) out += '\\"';
-    else if (c === 0x5c) out += "\\\\";
-    else out += `\\u${hex(c, 4)}`;
-  }
-  return out + '"';
-}
-
-const jsonSeconds = (ms: number) => (ms < 0 ? "null" : seconds(ms));
-
-/** The user of a Basic Authorization header (nginx $remote_user), else null. */
+/** The user of a Basic Authorization value (nginx $remote_user), else null. */
 export function basicUser(authorization: string | null): string | null {
   if (authorization === null || !/^basic /i.test(authorization)) return null;
   try {
@@ -148,56 +246,178 @@ export function basicUser(authorization: string | null): string | null {
 
 /** Makes lines for one listener in one format. */
 export class LineFormatter {
-  private readonly local = new LocalTime();
-  private readonly iso = new IsoTime();
-  private readonly listenerField: string;
-  private readonly listenerJson: string;
+  /** The line last written: line.buf[0, line.pos). */
+  readonly line = new LineBytes();
+  private second = -1;
+  private stamp = "";
+  private readonly listener: string;
+  /** The upstream last written and its bytes: consecutive requests mostly go to few servers. */
+  private upstream: HostPort | null = null;
+  private upstreamBytes = new Uint8Array(0);
 
   constructor(readonly format: AccessLogFormat, listener: string) {
-    this.listenerField = nameField(listener);
-    this.listenerJson = jsonString(listener);
+    this.listener = listener;
   }
 
-  /** The line for a request that ended at `now`, newline included. */
-  http(r: HttpRecord, now: number): string {
+  /** The time stamp for `now`: nginx's local time (combined) or ISO 8601 without the ms (JSON). */
+  private stampAt(now: number): string {
+    const second = Math.floor(now / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.stamp = this.format === "json" ? new Date(second * 1000).toISOString().slice(0, 20) : localTime(second);
+    }
+    return this.stamp;
+  }
+
+  /** Writes the line for a request that ended at `now` (newline included) into `line`. */
+  writeHttp(r: HttpRecord, now: number): void {
+    const o = this.line;
+    o.pos = 0;
+    // Referer, User-Agent, Authorization: found by name in the index, copied from their bytes.
+    let referer = -1, agent = -1, auth = -1;
     const h = r.headers;
-    const referer = h ? h.get("referer") : null;
-    const agent = h ? h.get("user-agent") : null;
-    const auth = h ? h.get("authorization") : null;
-    const user = auth === null ? null : basicUser(auth);
-    const requestMs = now - r.startedAt;
-    const upstream = r.upstream === null ? null : formatHostPort(r.upstream);
-    if (this.format === "json") {
-      return `{"time":"${this.iso.at(now)}","remote_addr":${jsonString(r.clientAddress)},"remote_user":${jsonString(user)},` +
-        `"request":${r.method === null ? "null" : jsonString(`${r.method} ${r.target} ${r.protocol}`)},"method":${jsonString(r.method)},` +
-        `"uri":${r.method === null ? "null" : jsonString(r.target)},` +
-        `"protocol":"${r.protocol}","status":${r.status},"body_bytes_sent":${r.bodyBytes},"referer":${jsonString(referer)},` +
-        `"user_agent":${jsonString(agent)},"upstream_addr":${jsonString(upstream)},"upstream_status":${r.upstreamStatus || "null"},` +
-        `"upstream_connect_time":${jsonSeconds(r.connectMs)},"upstream_header_time":${jsonSeconds(r.headerMs)},` +
-        `"request_time":${seconds(requestMs)},"retries":${r.retries},"listener":${this.listenerJson},` +
-        `"route":${jsonString(r.route)},"pool":${jsonString(r.pool)}}\n`;
+    if (h !== null) {
+      const buf = h.buf, index = h.index;
+      for (let k = 0, n = index[1]; k < n; k++) {
+        const at = 2 + k * FIELD_WORDS, start = index[at], len = index[at + 1] - start;
+        if (len === 7 && referer < 0 && nameIs(buf, start, "referer")) referer = at;
+        else if (len === 10 && agent < 0 && nameIs(buf, start, "user-agent")) agent = at;
+        else if (len === 13 && auth < 0 && nameIs(buf, start, "authorization")) auth = at;
+      }
     }
-    return `${combinedField(r.clientAddress)} - ${combinedField(user)} [${this.local.at(now)}] ` +
-      `"${r.method === null ? "-" : `${combinedField(r.method)} ${combinedField(r.target)} ${r.protocol}`}" ${r.status} ${r.bodyBytes} ` +
-      `"${combinedField(referer)}" "${combinedField(agent)}" ${combinedField(upstream)} ${r.upstreamStatus || "-"} ` +
-      `${seconds(r.connectMs)} ${seconds(r.headerMs)} ${seconds(requestMs)} ${r.retries} ${this.listenerField} ` +
-      `${nameField(r.route)} ${nameField(r.pool)}\n`;
+    const user = auth < 0 ? null : basicUser(latin1(h!.buf, h!.index[auth + 2], h!.index[auth + 3]));
+    const requestMs = now - r.startedAt;
+    if (this.format === "json") {
+      o.ascii('{"time":"');
+      o.ascii(this.stampAt(now));
+      const ms = now % 1000;
+      o.byte(0x30 + Math.floor(ms / 100)); o.byte(0x30 + Math.floor(ms / 10) % 10); o.byte(0x30 + ms % 10);
+      o.ascii('Z","remote_addr":'); o.json(r.clientAddress);
+      o.ascii(',"remote_user":'); o.json(user);
+      o.ascii(',"request":');
+      if (r.method === null) o.ascii("null");
+      else { o.byte(QUOTE); o.text(r.method, Esc.Json); o.byte(SPACE); o.text(r.target, Esc.Json); o.byte(SPACE); o.ascii(r.protocol); o.byte(QUOTE); }
+      o.ascii(',"method":'); o.json(r.method);
+      o.ascii(',"uri":'); o.json(r.method === null ? null : r.target);
+      o.ascii(',"protocol":"'); o.ascii(r.protocol);
+      o.ascii('","status":'); o.int(r.status);
+      o.ascii(',"body_bytes_sent":'); o.int(r.bodyBytes);
+      o.ascii(',"referer":'); this.jsonField(h, referer);
+      o.ascii(',"user_agent":'); this.jsonField(h, agent);
+      o.ascii(',"upstream_addr":');
+      if (r.upstream === null) o.ascii("null"); else { o.byte(QUOTE); this.upstreamField(r.upstream); o.byte(QUOTE); }
+      o.ascii(',"upstream_status":'); if (r.upstreamStatus > 0) o.int(r.upstreamStatus); else o.ascii("null");
+      o.ascii(',"upstream_connect_time":'); o.seconds(r.connectMs, "null");
+      o.ascii(',"upstream_header_time":'); o.seconds(r.headerMs, "null");
+      o.ascii(',"request_time":'); o.seconds(requestMs, "null");
+      o.ascii(',"retries":'); o.int(r.retries);
+      o.ascii(',"listener":'); o.json(this.listener);
+      o.ascii(',"route":'); o.json(r.route);
+      o.ascii(',"pool":'); o.json(r.pool);
+      o.ascii("}\n");
+      return;
+    }
+    o.column(r.clientAddress);
+    o.ascii(" - "); o.column(user);
+    o.ascii(" ["); o.ascii(this.stampAt(now));
+    o.ascii('] "');
+    if (r.method === null) o.byte(DASH);
+    else { o.text(r.method, Esc.Combined); o.byte(SPACE); o.text(r.target, Esc.Combined); o.byte(SPACE); o.ascii(r.protocol); }
+    o.ascii('" '); o.int(r.status);
+    o.byte(SPACE); o.int(r.bodyBytes);
+    o.ascii(' "'); this.combinedField(h, referer);
+    o.ascii('" "'); this.combinedField(h, agent);
+    o.ascii('" ');
+    if (r.upstream === null) o.byte(DASH); else this.upstreamField(r.upstream);
+    o.byte(SPACE); if (r.upstreamStatus > 0) o.int(r.upstreamStatus); else o.byte(DASH);
+    o.byte(SPACE); o.seconds(r.connectMs, "-");
+    o.byte(SPACE); o.seconds(r.headerMs, "-");
+    o.byte(SPACE); o.seconds(requestMs, "-");
+    o.byte(SPACE); o.int(r.retries);
+    o.byte(SPACE); o.column(this.listener, Esc.Name);
+    o.byte(SPACE); o.column(r.route, Esc.Name);
+    o.byte(SPACE); o.column(r.pool, Esc.Name);
+    o.byte(0x0a);
   }
 
-  /** The line for an L4 session that ended at `now`: the same columns (the request is the
-   * protocol; no referer, agent, upstream status or header time). */
-  l4(r: L4Record, now: number): string {
+  /** Writes the line for an L4 session that ended at `now`: the same columns as an HTTP line (the
+   * request is the protocol; no referer, agent, upstream status or header time). */
+  writeL4(r: L4Record, now: number): void {
+    const o = this.line;
+    o.pos = 0;
     const sessionMs = now - r.startedAt;
-    const upstream = r.upstream === null ? null : formatHostPort(r.upstream);
     if (this.format === "json") {
-      return `{"time":"${this.iso.at(now)}","remote_addr":${jsonString(r.clientAddress)},"protocol":"${r.protocol}",` +
-        `"status":${r.status},"bytes_sent":${r.bytesSent},"bytes_received":${r.bytesReceived},` +
-        `"upstream_addr":${jsonString(upstream)},"upstream_connect_time":${jsonSeconds(r.connectMs)},` +
-        `"session_time":${seconds(sessionMs)},"retries":${r.retries},"listener":${this.listenerJson},` +
-        `"route":${jsonString(r.route)},"pool":${jsonString(r.pool)}}\n`;
+      o.ascii('{"time":"');
+      o.ascii(this.stampAt(now));
+      const ms = now % 1000;
+      o.byte(0x30 + Math.floor(ms / 100)); o.byte(0x30 + Math.floor(ms / 10) % 10); o.byte(0x30 + ms % 10);
+      o.ascii('Z","remote_addr":'); o.json(r.clientAddress);
+      o.ascii(',"protocol":"'); o.ascii(r.protocol);
+      o.ascii('","status":'); o.int(r.status);
+      o.ascii(',"bytes_sent":'); o.int(r.bytesSent);
+      o.ascii(',"bytes_received":'); o.int(r.bytesReceived);
+      o.ascii(',"upstream_addr":');
+      if (r.upstream === null) o.ascii("null"); else { o.byte(QUOTE); this.upstreamField(r.upstream); o.byte(QUOTE); }
+      o.ascii(',"upstream_connect_time":'); o.seconds(r.connectMs, "null");
+      o.ascii(',"session_time":'); o.seconds(sessionMs, "null");
+      o.ascii(',"retries":'); o.int(r.retries);
+      o.ascii(',"listener":'); o.json(this.listener);
+      o.ascii(',"route":'); o.json(r.route);
+      o.ascii(',"pool":'); o.json(r.pool);
+      o.ascii("}\n");
+      return;
     }
-    return `${combinedField(r.clientAddress)} - - [${this.local.at(now)}] "${r.protocol}" ${r.status} ${r.bytesSent} "-" "-" ` +
-      `${combinedField(upstream)} - ${seconds(r.connectMs)} - ${seconds(sessionMs)} ${r.retries} ${this.listenerField} ` +
-      `${nameField(r.route)} ${nameField(r.pool)}\n`;
+    o.column(r.clientAddress);
+    o.ascii(" - - ["); o.ascii(this.stampAt(now));
+    o.ascii('] "'); o.ascii(r.protocol);
+    o.ascii('" '); o.int(r.status);
+    o.byte(SPACE); o.int(r.bytesSent);
+    o.ascii(' "-" "-" ');
+    if (r.upstream === null) o.byte(DASH); else this.upstreamField(r.upstream);
+    o.ascii(" - "); o.seconds(r.connectMs, "-");
+    o.ascii(" - "); o.seconds(sessionMs, "-");
+    o.byte(SPACE); o.int(r.retries);
+    o.byte(SPACE); o.column(this.listener, Esc.Name);
+    o.byte(SPACE); o.column(r.route, Esc.Name);
+    o.byte(SPACE); o.column(r.pool, Esc.Name);
+    o.byte(0x0a);
+  }
+
+  /** The server's "host:port", made once while the same server comes again. */
+  private upstreamField(hp: HostPort): void {
+    const o = this.line;
+    if (hp !== this.upstream) {
+      const start = o.pos;
+      o.hostPort(hp);
+      this.upstream = hp;
+      this.upstreamBytes = o.buf.slice(start, o.pos);
+      return;
+    }
+    o.copy(this.upstreamBytes);
+  }
+
+  /** A header's value inside combined's quotes ("-" when absent or empty). */
+  private combinedField(h: HeadFields | null, at: number): void {
+    const from = at < 0 ? 0 : h!.index[at + 2], to = at < 0 ? 0 : h!.index[at + 3];
+    if (to <= from) this.line.byte(DASH);
+    else this.line.range(h!.buf, from, to, Esc.Combined);
+  }
+
+  private jsonField(h: HeadFields | null, at: number): void {
+    if (at < 0) { this.line.ascii("null"); return; }
+    this.line.byte(QUOTE);
+    this.line.range(h!.buf, h!.index[at + 2], h!.index[at + 3], Esc.Json);
+    this.line.byte(QUOTE);
+  }
+
+  /** The line for a request, as a string (tests, tools). */
+  http(r: HttpRecord, now: number): string {
+    this.writeHttp(r, now);
+    return latin1(this.line.buf, 0, this.line.pos);
+  }
+
+  l4(r: L4Record, now: number): string {
+    this.writeL4(r, now);
+    return latin1(this.line.buf, 0, this.line.pos);
   }
 }

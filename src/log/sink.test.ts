@@ -10,12 +10,13 @@ import { acquireSink, LogSink, releaseSink, reopenSinks } from "./sink.ts";
 
 const dir = `/tmp/fulcrum-sink-test-${process.pid}-${Date.now()}`;
 mkdirSync(dir, { recursive: true });
+const enc = (s: string) => new TextEncoder().encode(s);
 const lines = (path: string) => existsSync(path) ? readFileSync(path, "latin1").split("\n").filter(Boolean) : [];
 
 test("sink: lines wait in the buffer (no write on the caller's path) and all reach the file on close", async () => {
   const path = `${dir}/a.log`;
   const sink = acquireSink(path, 60_000);
-  for (let i = 0; i < 100; i++) sink.append(`line ${i}\n`);
+  for (let i = 0; i < 100; i++) sink.append(enc(`line ${i}\n`));
   assert.deepEqual(lines(path), []); // buffered: the timer (a minute) has not fired
   assert.equal(sink.linesWritten, 0);
   await releaseSink(sink);
@@ -27,12 +28,12 @@ test("sink: the flush timer writes a batch; one sink per path, closed by its las
   const path = `${dir}/b.log`;
   const one = acquireSink(path, 20), two = acquireSink(path, 20);
   assert.equal(one, two);
-  one.append("from one\n");
-  two.append("from two\n");
+  one.append(enc("from one\n"));
+  two.append(enc("from two\n"));
   for (let i = 0; i < 200 && one.linesWritten < 2; i++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(lines(path), ["from one", "from two"]);
   await releaseSink(one);
-  two.append("still open\n"); // the other user keeps it
+  two.append(enc("still open\n")); // the other user keeps it
   await releaseSink(two);
   assert.deepEqual(lines(path), ["from one", "from two", "still open"]);
   const again = acquireSink(path, 20);
@@ -43,12 +44,12 @@ test("sink: the flush timer writes a batch; one sink per path, closed by its las
 test("sink: after a rename and reopen, new lines go to a new file at the path; none lost", async () => {
   const path = `${dir}/c.log`;
   const sink = acquireSink(path, 10);
-  for (let i = 0; i < 5; i++) sink.append(`old ${i}\n`);
+  for (let i = 0; i < 5; i++) sink.append(enc(`old ${i}\n`));
   for (let i = 0; i < 200 && sink.linesWritten < 5; i++) await new Promise((r) => setTimeout(r, 10));
   renameSync(path, `${path}.1`);
-  sink.append("buffered when rotated\n");
+  sink.append(enc("buffered when rotated\n"));
   reopenSinks();
-  sink.append("after\n");
+  sink.append(enc("after\n"));
   await releaseSink(sink);
   assert.deepEqual(lines(`${path}.1`), ["old 0", "old 1", "old 2", "old 3", "old 4"]);
   assert.deepEqual(lines(path), ["buffered when rotated", "after"]);
@@ -59,7 +60,7 @@ test("sink: a reader that does not keep up makes lines drop and count, at most ~
   execFileSync("mkfifo", [fifo]);
   const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   const sink = new LogSink(fifo, 10);
-  const line = "x".repeat(199) + "\n";
+  const line = enc("x".repeat(199) + "\n");
   const total = 30_000; // 6 MB: more than the pipe (64 KiB) and the bound (4 MiB) together
   for (let i = 0; i < total; i++) sink.append(line);
   assert.ok(sink.linesDropped > 0, "lines dropped");
