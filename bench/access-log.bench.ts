@@ -1,11 +1,14 @@
 // What the access log costs: the same Fulcrum config with `access_log` off and on (a file, in
 // each format), each its own process in front of the same upstream nginx, wrk on the tiny body at
-// c64 in interleaved rounds (the order turns each round, so drift from other work on the machine
-// falls on both). Reports median req/s, p99 and CPU per request, and the same-run ratio on/off.
-// Reuses bench/l7.bench.ts's pieces (wrk, CPU from /proc, nginx config).
+// c64. Reports median req/s, p99 and CPU per request, and the same-run ratio on/off.
+// BENCH_MODE=paired (default) runs the off and the on process at the same time in each round, one
+// wrk each, so whatever else the (shared) machine does falls on both alike, and takes the median
+// of the per-round ratios; BENCH_MODE=sequential runs them one after another in interleaved
+// rounds (the order turns each round). Reuses bench/l7.bench.ts's pieces (wrk, CPU from /proc,
+// the nginx config).
 //
 //   bun bench/access-log.bench.ts
-//   BENCH_ROUNDS=7 BENCH_SECONDS=5 BENCH_RUNTIMES=bun,deno BENCH_FORMATS=combined,json bun bench/access-log.bench.ts
+//   BENCH_ROUNDS=7 BENCH_SECONDS=5 BENCH_RUNTIMES=bun,deno BENCH_FORMATS=combined,json BENCH_MODE=sequential bun bench/access-log.bench.ts
 import { runtime } from "../src/runtime/index.ts";
 import { ensureTools, freePort, median, nginxConf, sh, start, stopStarted, waitPort, wrk, type WrkResult } from "./l7.bench.ts";
 
@@ -16,6 +19,7 @@ const SECONDS = Number(runtime.env("BENCH_SECONDS") ?? 5);
 const RUNTIMES = (runtime.env("BENCH_RUNTIMES") ?? "bun").split(",");
 const FORMATS = (runtime.env("BENCH_FORMATS") ?? "combined").split(",");
 const CONNS = 64;
+const MODE = runtime.env("BENCH_MODE") ?? "paired";
 
 const commands: Record<string, (config: string) => string[]> = {
   bun: (config) => [`${root}node_modules/.bin/bun`, `${root}src/cli/main.ts`, "run", "--config", config],
@@ -56,12 +60,26 @@ pools:
   const load = (await runtime.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
   console.log(`\n### Access log on vs off, ${new Date().toISOString()}\n`);
   console.log(`${cpu}, ${cores} cores (shared); Bun ${(await sh([`${root}node_modules/.bin/bun`, "--version"])).trim()}${RUNTIMES.includes("deno") ? `, ${(await sh([`${root}node_modules/.bin/deno`, "--version"])).split("\n")[0]}` : ""}; load average at start ${load}.`);
-  console.log(`wrk -t1 -c${CONNS} -d${SECONDS}s on the 2-byte body, ${ROUNDS} interleaved rounds (order turned each round), medians; upstream nginx 1 worker; the log to a file in /tmp.\n`);
+  const how = MODE === "paired" ? "each log-on process paired with the log-off one of its runtime, both loaded at the same time in every round (one wrk each)" : "one process at a time, interleaved rounds (order turned each round)";
+  console.log(`wrk -t1 -c${CONNS} -d${SECONDS}s on the 2-byte body, ${ROUNDS} rounds, ${how}; medians; upstream nginx 1 worker; the log to a file in /tmp.\n`);
 
   const runs = new Map(variants.map((v) => [v.name, [] as WrkResult[]]));
+  /** Per round, on/off req/s of each log-on variant measured beside its log-off peer. */
+  const ratios = new Map(variants.map((v) => [v.name, [] as number[]]));
+  const offOf = (v: typeof variants[number]) => variants.find((o) => o.log === null && o.name.split(" ")[0] === v.name.split(" ")[0])!;
   for (let r = 0; r < ROUNDS; r++) {
-    const order = r % 2 === 0 ? variants : [...variants].reverse();
-    for (const v of order) runs.get(v.name)!.push(await wrk(v.port, "/tiny", CONNS, v.pid));
+    if (MODE === "paired") {
+      for (const v of variants.filter((x) => x.log !== null)) {
+        const off = offOf(v);
+        const [a, b] = await Promise.all([wrk(off.port, "/tiny", CONNS, off.pid), wrk(v.port, "/tiny", CONNS, v.pid)]);
+        runs.get(off.name)!.push(a);
+        runs.get(v.name)!.push(b);
+        ratios.get(v.name)!.push(b.rps / a.rps);
+      }
+    } else {
+      const order = r % 2 === 0 ? variants : [...variants].reverse();
+      for (const v of order) runs.get(v.name)!.push(await wrk(v.port, "/tiny", CONNS, v.pid));
+    }
   }
 
   await new Promise((r) => setTimeout(r, 1500)); // the last batch of lines is flushed (1 s timer)
@@ -69,13 +87,13 @@ pools:
   console.log(`|---|---:|---:|---:|---:|---:|---:|`);
   for (const v of variants) {
     const rs = runs.get(v.name)!;
-    const off = runs.get(`${v.name.split(" ")[0]} log off`)!;
     const rps = median(rs.map((x) => x.rps));
-    const ratio = rps / median(off.map((x) => x.rps));
+    const ratio = MODE === "paired" ? median(ratios.get(v.name)!) : rps / median(runs.get(offOf(v).name)!.map((x) => x.rps));
     const lines = v.log ? (await sh(["sh", "-c", `wc -l < ${v.log}`])).trim() : "-";
     const requests = rs.reduce((s, x) => s + x.requests, 0);
     console.log(`| ${v.name} | ${rps.toFixed(0)} | ${median(rs.map((x) => x.p99ms)).toFixed(2)} | ${median(rs.map((x) => x.cpuUs)).toFixed(1)} | ${v.log ? ratio.toFixed(3) : "1"} | ${rs.reduce((s, x) => s + x.errors, 0)} | ${v.log ? `${lines} of ${requests} wrk counted` : "-"} |`);
   }
+  if (MODE === "paired") console.log(`\nPer round on/off ratio: ${variants.filter((v) => v.log).map((v) => `${v.name}: ${ratios.get(v.name)!.map((x) => x.toFixed(3)).join(", ")}`).join("; ")}.`);
   console.log(`\nPer round req/s: ${variants.map((v) => `${v.name}: ${runs.get(v.name)!.map((x) => x.rps.toFixed(0)).join(", ")}`).join("; ")}.`);
 }
 

@@ -6,7 +6,7 @@
 import type { AccessLogFormat } from "./config.ts";
 import type { HostPort } from "../config/address.ts";
 import { FIELD_WORDS } from "../http1/head-scan.ts";
-import { latin1 } from "../http1/bytes.ts";
+import { latin1, latin1Bytes } from "../http1/bytes.ts";
 
 /** A request head's fields as byte ranges (src/http1's ParsedHead is one): `index` is the
  * head-scan index over `buf` (src/http1/head-scan.ts). */
@@ -73,14 +73,16 @@ export function localTime(second: number): string {
 }
 
 const HEX = "0123456789abcdef";
+const NONE: Uint8Array = new Uint8Array(0);
 const DASH = 0x2d, QUOTE = 0x22, SPACE = 0x20, BACKSLASH = 0x5c;
-/** How a field is escaped: combined (nginx: \xXX), a name column of combined (a space would split
- * it), or inside a JSON string (\uXXXX, \" and \\). */
-const enum Esc { Combined, Name, Json }
-
-function safe(c: number, esc: Esc): boolean {
-  return c >= 0x20 && c < 0x7f && c !== QUOTE && c !== BACKSLASH && (c !== SPACE || esc !== Esc.Name);
-}
+/** How a field is escaped (a bit of SAFE): combined (nginx: \xXX), a name column of combined (a
+ * space would split it), or inside a JSON string (\uXXXX, \" and \\). */
+type Esc = 1 | 2 | 4;
+const COMBINED: Esc = 1, NAME: Esc = 2, JSON_STRING: Esc = 4;
+/** Per byte, the escapings that keep it as it is: printable ASCII but `"` and `\`, and for names
+ * no space either. */
+const SAFE = new Uint8Array(256);
+for (let c = 0x20; c < 0x7f; c++) if (c !== QUOTE && c !== BACKSLASH) SAFE[c] = COMBINED | JSON_STRING | (c === SPACE ? 0 : NAME);
 
 /** One line being written, in bytes. */
 class LineBytes {
@@ -150,7 +152,7 @@ class LineBytes {
     let p = this.pos;
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
-      if (safe(c, esc)) b[p++] = c;
+      if (c < 256 && (SAFE[c] & esc) !== 0) b[p++] = c;
       else p = escape(b, p, c, esc);
     }
     this.pos = p;
@@ -163,14 +165,14 @@ class LineBytes {
     let p = this.pos;
     for (let i = from; i < to; i++) {
       const c = src[i];
-      if (safe(c, esc)) b[p++] = c;
+      if ((SAFE[c] & esc) !== 0) b[p++] = c;
       else p = escape(b, p, c, esc);
     }
     this.pos = p;
   }
 
   /** A combined column: "-" for nothing. */
-  column(s: string | null, esc: Esc.Combined | Esc.Name = Esc.Combined): void {
+  column(s: string | null, esc: Esc = COMBINED): void {
     if (s === null || s === "") this.byte(DASH);
     else this.text(s, esc);
   }
@@ -179,8 +181,13 @@ class LineBytes {
   json(s: string | null): void {
     if (s === null) { this.ascii("null"); return; }
     this.byte(QUOTE);
-    this.text(s, Esc.Json);
+    this.text(s, JSON_STRING);
     this.byte(QUOTE);
+  }
+
+  /** A copy of what was written since `start` (to write again with copy()). */
+  since(start: number): Uint8Array {
+    return this.buf.slice(start, this.pos);
   }
 
   /** Bytes written before, as they are. */
@@ -197,7 +204,7 @@ class LineBytes {
   hostPort(hp: HostPort): void {
     const v6 = hp.host.indexOf(":") >= 0;
     if (v6) this.byte(0x5b);
-    this.text(hp.host, Esc.Name);
+    this.text(hp.host, NAME);
     if (v6) this.byte(0x5d);
     this.byte(0x3a);
     this.int(hp.port);
@@ -207,8 +214,8 @@ class LineBytes {
 /** Writes the escape of c at b[p]; returns the position after it. */
 function escape(b: Uint8Array, p: number, c: number, esc: Esc): number {
   b[p++] = BACKSLASH;
-  if (esc === Esc.Json && (c === QUOTE || c === BACKSLASH)) { b[p++] = c; return p; }
-  if (esc !== Esc.Json && c <= 0xff) {
+  if (esc === JSON_STRING && (c === QUOTE || c === BACKSLASH)) { b[p++] = c; return p; }
+  if (esc !== JSON_STRING && c <= 0xff) {
     b[p++] = 0x78; // \xXX, as nginx
     b[p++] = upperHex(c >> 4);
     b[p++] = upperHex(c & 15);
@@ -249,24 +256,62 @@ export class LineFormatter {
   /** The line last written: line.buf[0, line.pos). */
   readonly line = new LineBytes();
   private second = -1;
-  private stamp = "";
+  private stamp: Uint8Array = NONE;
   private readonly listener: string;
-  /** The upstream last written and its bytes: consecutive requests mostly go to few servers. */
+  // What the last line wrote for values that repeat from line to line, and their bytes: written
+  // again as they are instead of escaped again. The upstream (requests go to few servers), the
+  // client (a connection's requests), the route and pool (with the listener, the line's end).
   private upstream: HostPort | null = null;
-  private upstreamBytes = new Uint8Array(0);
+  private upstreamBytes: Uint8Array = NONE;
+  private client: string | null = null;
+  private clientBytes: Uint8Array = NONE;
+  private tailRoute: string | null | undefined = undefined;
+  private tailPool: string | null = null;
+  private tailBytes: Uint8Array = NONE;
 
   constructor(readonly format: AccessLogFormat, listener: string) {
     this.listener = listener;
   }
 
   /** The time stamp for `now`: nginx's local time (combined) or ISO 8601 without the ms (JSON). */
-  private stampAt(now: number): string {
+  private stampAt(now: number): Uint8Array {
     const second = Math.floor(now / 1000);
     if (second !== this.second) {
       this.second = second;
-      this.stamp = this.format === "json" ? new Date(second * 1000).toISOString().slice(0, 20) : localTime(second);
+      this.stamp = latin1Bytes(this.format === "json" ? new Date(second * 1000).toISOString().slice(0, 20) : localTime(second));
     }
     return this.stamp;
+  }
+
+  /** The client address column (or JSON value). */
+  private clientField(address: string, json: boolean): void {
+    const o = this.line;
+    if (address === this.client) { o.copy(this.clientBytes); return; }
+    const start = o.pos;
+    if (json) o.json(address); else o.column(address);
+    this.client = address;
+    this.clientBytes = o.since(start);
+  }
+
+  /** The line's end: listener, route and pool columns and the newline, or the JSON fields. */
+  private tail(route: string | null, pool: string | null, json: boolean): void {
+    const o = this.line;
+    if (route === this.tailRoute && pool === this.tailPool) { o.copy(this.tailBytes); return; }
+    const start = o.pos;
+    if (json) {
+      o.ascii(',"listener":'); o.json(this.listener);
+      o.ascii(',"route":'); o.json(route);
+      o.ascii(',"pool":'); o.json(pool);
+      o.ascii("}\n");
+    } else {
+      o.byte(SPACE); o.column(this.listener, NAME);
+      o.byte(SPACE); o.column(route, NAME);
+      o.byte(SPACE); o.column(pool, NAME);
+      o.byte(0x0a);
+    }
+    this.tailRoute = route;
+    this.tailPool = pool;
+    this.tailBytes = o.since(start);
   }
 
   /** Writes the line for a request that ended at `now` (newline included) into `line`. */
@@ -289,14 +334,14 @@ export class LineFormatter {
     const requestMs = now - r.startedAt;
     if (this.format === "json") {
       o.ascii('{"time":"');
-      o.ascii(this.stampAt(now));
+      o.copy(this.stampAt(now));
       const ms = now % 1000;
       o.byte(0x30 + Math.floor(ms / 100)); o.byte(0x30 + Math.floor(ms / 10) % 10); o.byte(0x30 + ms % 10);
-      o.ascii('Z","remote_addr":'); o.json(r.clientAddress);
+      o.ascii('Z","remote_addr":'); this.clientField(r.clientAddress, true);
       o.ascii(',"remote_user":'); o.json(user);
       o.ascii(',"request":');
       if (r.method === null) o.ascii("null");
-      else { o.byte(QUOTE); o.text(r.method, Esc.Json); o.byte(SPACE); o.text(r.target, Esc.Json); o.byte(SPACE); o.ascii(r.protocol); o.byte(QUOTE); }
+      else { o.byte(QUOTE); o.text(r.method, JSON_STRING); o.byte(SPACE); o.text(r.target, JSON_STRING); o.byte(SPACE); o.ascii(r.protocol); o.byte(QUOTE); }
       o.ascii(',"method":'); o.json(r.method);
       o.ascii(',"uri":'); o.json(r.method === null ? null : r.target);
       o.ascii(',"protocol":"'); o.ascii(r.protocol);
@@ -311,18 +356,15 @@ export class LineFormatter {
       o.ascii(',"upstream_header_time":'); o.seconds(r.headerMs, "null");
       o.ascii(',"request_time":'); o.seconds(requestMs, "null");
       o.ascii(',"retries":'); o.int(r.retries);
-      o.ascii(',"listener":'); o.json(this.listener);
-      o.ascii(',"route":'); o.json(r.route);
-      o.ascii(',"pool":'); o.json(r.pool);
-      o.ascii("}\n");
+      this.tail(r.route, r.pool, true);
       return;
     }
-    o.column(r.clientAddress);
+    this.clientField(r.clientAddress, false);
     o.ascii(" - "); o.column(user);
-    o.ascii(" ["); o.ascii(this.stampAt(now));
+    o.ascii(" ["); o.copy(this.stampAt(now));
     o.ascii('] "');
     if (r.method === null) o.byte(DASH);
-    else { o.text(r.method, Esc.Combined); o.byte(SPACE); o.text(r.target, Esc.Combined); o.byte(SPACE); o.ascii(r.protocol); }
+    else { o.text(r.method, COMBINED); o.byte(SPACE); o.text(r.target, COMBINED); o.byte(SPACE); o.ascii(r.protocol); }
     o.ascii('" '); o.int(r.status);
     o.byte(SPACE); o.int(r.bodyBytes);
     o.ascii(' "'); this.combinedField(h, referer);
@@ -334,10 +376,7 @@ export class LineFormatter {
     o.byte(SPACE); o.seconds(r.headerMs, "-");
     o.byte(SPACE); o.seconds(requestMs, "-");
     o.byte(SPACE); o.int(r.retries);
-    o.byte(SPACE); o.column(this.listener, Esc.Name);
-    o.byte(SPACE); o.column(r.route, Esc.Name);
-    o.byte(SPACE); o.column(r.pool, Esc.Name);
-    o.byte(0x0a);
+    this.tail(r.route, r.pool, false);
   }
 
   /** Writes the line for an L4 session that ended at `now`: the same columns as an HTTP line (the
@@ -348,10 +387,10 @@ export class LineFormatter {
     const sessionMs = now - r.startedAt;
     if (this.format === "json") {
       o.ascii('{"time":"');
-      o.ascii(this.stampAt(now));
+      o.copy(this.stampAt(now));
       const ms = now % 1000;
       o.byte(0x30 + Math.floor(ms / 100)); o.byte(0x30 + Math.floor(ms / 10) % 10); o.byte(0x30 + ms % 10);
-      o.ascii('Z","remote_addr":'); o.json(r.clientAddress);
+      o.ascii('Z","remote_addr":'); this.clientField(r.clientAddress, true);
       o.ascii(',"protocol":"'); o.ascii(r.protocol);
       o.ascii('","status":'); o.int(r.status);
       o.ascii(',"bytes_sent":'); o.int(r.bytesSent);
@@ -361,14 +400,11 @@ export class LineFormatter {
       o.ascii(',"upstream_connect_time":'); o.seconds(r.connectMs, "null");
       o.ascii(',"session_time":'); o.seconds(sessionMs, "null");
       o.ascii(',"retries":'); o.int(r.retries);
-      o.ascii(',"listener":'); o.json(this.listener);
-      o.ascii(',"route":'); o.json(r.route);
-      o.ascii(',"pool":'); o.json(r.pool);
-      o.ascii("}\n");
+      this.tail(r.route, r.pool, true);
       return;
     }
-    o.column(r.clientAddress);
-    o.ascii(" - - ["); o.ascii(this.stampAt(now));
+    this.clientField(r.clientAddress, false);
+    o.ascii(" - - ["); o.copy(this.stampAt(now));
     o.ascii('] "'); o.ascii(r.protocol);
     o.ascii('" '); o.int(r.status);
     o.byte(SPACE); o.int(r.bytesSent);
@@ -377,10 +413,7 @@ export class LineFormatter {
     o.ascii(" - "); o.seconds(r.connectMs, "-");
     o.ascii(" - "); o.seconds(sessionMs, "-");
     o.byte(SPACE); o.int(r.retries);
-    o.byte(SPACE); o.column(this.listener, Esc.Name);
-    o.byte(SPACE); o.column(r.route, Esc.Name);
-    o.byte(SPACE); o.column(r.pool, Esc.Name);
-    o.byte(0x0a);
+    this.tail(r.route, r.pool, false);
   }
 
   /** The server's "host:port", made once while the same server comes again. */
@@ -400,13 +433,13 @@ export class LineFormatter {
   private combinedField(h: HeadFields | null, at: number): void {
     const from = at < 0 ? 0 : h!.index[at + 2], to = at < 0 ? 0 : h!.index[at + 3];
     if (to <= from) this.line.byte(DASH);
-    else this.line.range(h!.buf, from, to, Esc.Combined);
+    else this.line.range(h!.buf, from, to, COMBINED);
   }
 
   private jsonField(h: HeadFields | null, at: number): void {
     if (at < 0) { this.line.ascii("null"); return; }
     this.line.byte(QUOTE);
-    this.line.range(h!.buf, h!.index[at + 2], h!.index[at + 3], Esc.Json);
+    this.line.range(h!.buf, h!.index[at + 2], h!.index[at + 3], JSON_STRING);
     this.line.byte(QUOTE);
   }
 
