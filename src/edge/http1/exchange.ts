@@ -214,6 +214,7 @@ export class Exchange implements UpstreamUser, Timed {
       return;
     }
     this.server = this.lastServer = server;
+    this.connectMs = -1;
     // A connection that began with a PROXY header speaks for one client: never shared.
     const sendProxy = this.pool.config.l4?.sendProxy ?? null;
     const idle = sendProxy ? null : this.pool.upstreams.take(server.host, server.port);
