@@ -191,6 +191,25 @@ test("access log: a server that refuses logs 502 with the server tried and no up
   assert.deepEqual([l.route, l.pool], ["gone", "gone"]);
 });
 
+test("access log: an answer Fulcrum gives itself logs too: a malformed head is a 400 with request \"-\"", { skip }, async () => {
+  const reply = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(port.web, "127.0.0.1", () => s.write("BAD REQUEST LINE t8\r\n\r\n"));
+    let got = "";
+    s.on("data", (d: Uint8Array) => got += new TextDecoder().decode(d));
+    s.on("end", () => resolve(got));
+    s.on("error", reject);
+    s.setTimeout(10_000, () => { s.destroy(); reject(new Error("no reply")); });
+  });
+  assert.match(reply, /^HTTP\/1\.1 400/);
+  const [line] = await linesMatching(`${dir}/access.log`, (l) => / "-" 400 /.test(l));
+  const l = parseCombined(line);
+  assert.equal(l.request, "-");
+  assert.equal(l.status, 400);
+  assert.equal(l.bytes, reply.length - reply.indexOf("\r\n\r\n") - 4); // the error body Fulcrum sent
+  assert.deepEqual([l.upstream, l.upstreamStatus, l.connect, l.header, l.route, l.pool], ["-", "-", "-", "-", "-", "-"]);
+  assert.equal(l.listener, "web");
+});
+
 test("access log: behind accept_proxy the client is the PROXY header's source; listeners on one path share its file", { skip }, async () => {
   const reply = await new Promise<string>((resolve, reject) => {
     const s = net.connect(port.proxied, "127.0.0.1", () => {
