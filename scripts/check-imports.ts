@@ -23,6 +23,7 @@ const FORBIDDEN: { from: string; not: string[]; why: string }[] = [
   { from: "src/vrrp/", not: ["src/control/", "src/cli/"], why: "parts never import the control plane; it imports them" },
   { from: "src/discovery/", not: ["src/edge/"], why: "discovery feeds the balancer and knows no protocol" },
   { from: "src/discovery/", not: ["src/control/", "src/cli/"], why: "parts never import the control plane; it imports them" },
+  { from: "src/log/", not: ["src/edge/", "src/l4/", "src/control/", "src/cli/"], why: "the access log writes the records it is handed and knows none of their makers" },
   {
     from: "src/config/",
     not: ["src/balancer/", "src/edge/", "src/health/", "src/vrrp/", "src/control/", "src/cli/", "src/l4/", "src/core/", "src/http1/", "src/discovery/"],

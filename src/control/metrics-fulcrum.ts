@@ -17,6 +17,7 @@ import { labels, labelValue, type MetricWriter, Registry } from "./metrics.ts";
 import { adminState } from "./admin-read.ts";
 import type { ControlState } from "./admin-state.ts";
 import type { PoolConfig } from "./schema.ts";
+import { type LogSink, openSinks } from "../log/sink.ts";
 
 // The extra label of each sample, written as is.
 const CODES = ["", 'code="1xx"', 'code="2xx"', 'code="3xx"', 'code="4xx"', 'code="5xx"'];
@@ -201,6 +202,20 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
   r.add("fulcrum_health_checks_total", "counter", "Checks completed.", (w, n) => eachMonitor((m, l) => w.sample(n, l, m.checks)));
   r.add("fulcrum_health_check_duration_seconds", "summary", "How long checks took.", (w, n) => eachMonitor((m, l) => w.summaryMs(n, l, m.durationSumMs, m.checks)));
   r.add("fulcrum_health_check_transitions_total", "counter", "Verdict changes (UP to DOWN or back).", (w, n) => eachMonitor((m, l) => w.sample(n, l, m.transitions)));
+
+  // ------------------------------------------------------------------ access logs (one series per file)
+  const sinkLabels = new WeakMap<LogSink, string>();
+  const eachSink = (f: (s: LogSink, l: string) => void) => {
+    for (const s of openSinks()) {
+      let l = sinkLabels.get(s);
+      if (l === undefined) { l = labels({ path: s.path }); sinkLabels.set(s, l); }
+      f(s, l);
+    }
+  };
+  r.add("fulcrum_access_log_lines_total", "counter", "Access log lines written.", (w, n) => eachSink((s, l) => w.sample(n, l, s.linesWritten)));
+  r.add("fulcrum_access_log_dropped_total", "counter", "Access log lines dropped: the buffer was full while the file could not keep up, or a write failed.", (w, n) => eachSink((s, l) => w.sample(n, l, s.linesDropped)));
+  r.add("fulcrum_access_log_written_bytes_total", "counter", "Access log bytes written.", (w, n) => eachSink((s, l) => w.sample(n, l, s.bytesWritten)));
+  r.add("fulcrum_access_log_write_errors_total", "counter", "Access log writes that failed.", (w, n) => eachSink((s, l) => w.sample(n, l, s.writeErrors)));
 
   // ------------------------------------------------------------------ vrrp
   r.add("fulcrum_vrrp_state", "gauge", "1 for the instance's current state.", (w, n) => {

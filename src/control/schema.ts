@@ -21,6 +21,7 @@ import {
 import { type L4ListenerConfig, type PoolL4Options, POOL_L4_KEYS, readL4Listener, readPoolL4 } from "../l4/config.ts";
 import { type AdminConfig, readAdmin } from "./admin-config.ts";
 import { readVirtualServers, type VirtualServerConfig } from "../l4/director/config.ts";
+import { type AccessLogConfig, readAccessLog } from "../log/config.ts";
 
 /** A pool as every part sees it: the balancer's config, with the edge's and health's parts. */
 export interface PoolConfig extends BalancerPoolConfig {
@@ -48,6 +49,8 @@ export interface Config {
   admin: AdminConfig | null;
   /** The `virtual_servers:` section (src/l4/director/config.ts): checked; served once packet I/O exists. */
   virtualServers: VirtualServerConfig[];
+  /** The top-level `access_log` (src/log/config.ts): every listener's unless it sets its own. */
+  accessLog: AccessLogConfig | null;
 }
 
 /** What the readers of one file share: names declared anywhere, so one broken pool does not also
@@ -77,6 +80,7 @@ const SECTIONS = {
   drain_timeout: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "drain_timeout", duration({ zeroAllowed: true }), 30_000),
   admin: (c: Checker, ctx: Context) => readAdmin(c, valueOf(ctx.raw, "admin")),
   virtual_servers: (c: Checker, ctx: Context) => readVirtualServers(c, valueOf(ctx.raw, "virtual_servers"), ctx.poolNames),
+  access_log: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "access_log", readAccessLog, null),
 } as const;
 
 // The key families of a pool mapping, one per part.
@@ -118,8 +122,10 @@ export function validateConfig(raw: unknown): Validated<Config> {
     routes: SECTIONS.routes(c, ctx),
     admin: SECTIONS.admin(c, ctx),
     virtualServers: SECTIONS.virtual_servers(c, ctx),
+    accessLog: SECTIONS.access_log(c, ctx),
   };
   if (c.issues.length > 0) return { ok: false, issues: c.issues };
+  if (config.accessLog) for (const l of [...config.listeners, ...config.l4Listeners]) if (l.accessLog === undefined) l.accessLog = config.accessLog;
   return { ok: true, config };
 }
 

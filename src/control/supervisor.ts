@@ -2,6 +2,7 @@
 // start, take over from each other and stop. SIGINT and SIGTERM stop cleanly (VRRP gives up its
 // addresses, requests in flight finish within drain_timeout, exit 0); SIGHUP reloads the config
 // file; a config that does not validate keeps the running generation, with every error logged.
+// SIGUSR1 (and SIGHUP) reopen the access log files (logrotate moved them).
 import process from "node:process";
 import { unlink } from "node:fs/promises";
 import { runtime } from "../runtime/index.ts";
@@ -12,6 +13,7 @@ import type { Config } from "./schema.ts";
 import { notifySystemd } from "./systemd.ts";
 import { ControlState } from "./admin-state.ts";
 import { AdminService } from "./admin.ts";
+import { closeSinks, reopenSinks } from "../log/sink.ts";
 
 export interface SuperviseOptions {
   /** The config file, re-read on reload; null when the config came from flags (`fulcrum proxy`). */
@@ -134,7 +136,10 @@ export async function supervise(config: Config, options: SuperviseOptions): Prom
   const stopSignal = options.once ? Promise.resolve() : new Promise<void>((resolve) => {
     runtime.onSignal("SIGINT", () => resolve());
     runtime.onSignal("SIGTERM", () => resolve());
-    runtime.onSignal("SIGHUP", () => { void supervisor.reload(); });
+    // A reload reopens the access logs too, as nginx's does: on Deno, SIGUSR1 also starts the
+    // runtime's inspector on 127.0.0.1:9229 (Deno >= 2.9.2), so logrotate may send SIGHUP instead.
+    runtime.onSignal("SIGHUP", () => { reopenSinks(); void supervisor.reload(); });
+    runtime.onSignal("SIGUSR1", () => reopenSinks());
   });
   if (options.pidFile) await runtime.writeTextFile(options.pidFile, `${process.pid}\n`);
   for (const line of supervisor.generation.listeningLines()) console.log(line);
@@ -145,6 +150,7 @@ export async function supervise(config: Config, options: SuperviseOptions): Prom
   supervisor.control.phase = "draining";
   await admin?.stop();
   await supervisor.stop();
+  await closeSinks(); // what the stopped listeners logged last is written
   if (options.pidFile) await unlink(options.pidFile).catch(() => {});
   await options.stopped?.();
   return 0;

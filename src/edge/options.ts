@@ -6,10 +6,11 @@ import {
 } from "../config/checker.ts";
 import type { BalancerPoolConfig } from "../balancer/config.ts";
 import type { PoolL4Options } from "../l4/config.ts";
+import { type AccessLogConfig, readListenerAccessLog } from "../log/config.ts";
 
 export const LISTENER_OPTION_KEYS = [
   "engine", "tls", "request_id", "max_connections", "max_header_size", "max_headers", "max_body_size",
-  "header_timeout", "body_timeout", "keepalive_timeout", "http2", "accept_proxy", OVERLOAD_KEY,
+  "header_timeout", "body_timeout", "keepalive_timeout", "http2", "accept_proxy", OVERLOAD_KEY, "access_log",
 ] as const;
 export const POOL_HTTP_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "read_timeout", "protocol"] as const;
 
@@ -30,6 +31,8 @@ export interface ListenerOptions {
   acceptProxy: boolean;
   /** Shed new requests while the process is overloaded (src/core/overload.ts); absent: never. */
   overload?: OverloadConfig;
+  /** src/log: null for `off`; absent, the top-level `access_log` applies (schema.ts). */
+  accessLog?: AccessLogConfig | null;
   limits: {
     maxConnections: number;
     maxHeaderBytes: number;
@@ -130,6 +133,7 @@ export function readListenerOptions(c: Checker, m: Mapping, p: PathSegment[]): L
     http2: c.optional(m, p, "http2", boolean, tls !== null),
     requestId: c.optional(m, p, "request_id", boolean, true),
     acceptProxy: c.optional(m, p, "accept_proxy", boolean, false),
+    ...readListenerAccessLog(c, m, p),
     limits: {
       maxConnections: c.optional(m, p, "max_connections", integer(1, 1_000_000), 10_000),
       maxHeaderBytes: c.optional(m, p, "max_header_size", size(1024 * 1024), 32 * 1024),

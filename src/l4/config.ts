@@ -7,6 +7,7 @@ import {
   boolean, type Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, reference,
 } from "../config/checker.ts";
 import type { HostPort } from "../config/address.ts";
+import { type AccessLogConfig, readListenerAccessLog } from "../log/config.ts";
 
 /** A TLS passthrough route: the pool for ClientHellos naming one of `sni` (null: any, the default). */
 export interface SniRoute {
@@ -38,6 +39,8 @@ export interface L4ListenerConfig {
   responses: number;
   /** tcp: new connections are closed while the process is overloaded (src/core/overload.ts). */
   overload?: OverloadConfig;
+  /** src/log: null for `off`; absent, the top-level `access_log` applies (schema.ts). */
+  accessLog?: AccessLogConfig | null;
 }
 
 export interface PoolL4Options {
@@ -47,7 +50,7 @@ export interface PoolL4Options {
 
 const L4_LISTENER_KEYS = [
   "name", "bind", "protocol", "pool", "routes", "bad_client_hello", "accept_proxy", "preread_timeout", "idle_timeout",
-  "session_timeout", "max_connections", "responses", OVERLOAD_KEY,
+  "session_timeout", "max_connections", "responses", OVERLOAD_KEY, "access_log",
 ] as const;
 const ROUTE_KEYS = ["sni", "pool"] as const;
 export const POOL_L4_KEYS = ["send_proxy"] as const;
@@ -87,6 +90,7 @@ export function readL4Listener(
     sessionTimeoutMs: c.optional(m, p, "session_timeout", duration({ zeroAllowed: true }), 0),
     maxConnections: c.optional(m, p, "max_connections", integer(1, 1_000_000), 10_000),
     responses: protocol === "udp" ? c.optional(m, p, "responses", integer(0, 1_000_000), 0) : 0,
+    ...readListenerAccessLog(c, m, p),
   };
 }
 

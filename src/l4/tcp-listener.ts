@@ -8,6 +8,7 @@ import type { L4ListenerConfig } from "./config.ts";
 import type { L4Stats } from "./stats.ts";
 import { OverloadGuard } from "../core/overload.ts";
 import { type L4PoolConfig, TcpSession, type TcpSessionHost } from "./tcp-session.ts";
+import { AccessLog } from "../log/access-log.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 
@@ -18,6 +19,8 @@ export class TcpProxyListener implements TcpSessionHost {
   private acceptor: { current: TcpProxyListener } = { current: this };
   /** Closes new connections while the process is overloaded; null: no bounds. */
   readonly overload: OverloadGuard | null;
+  /** Opened once the listener serves; the sink of its path is shared (src/log/sink.ts). */
+  accessLog: AccessLog | null = null;
 
   constructor(
     readonly config: L4ListenerConfig,
@@ -28,9 +31,17 @@ export class TcpProxyListener implements TcpSessionHost {
     this.overload = config.overload ? new OverloadGuard(config.overload) : null;
   }
 
-  /** Listens, or takes over `previous`'s socket on the same address (a reload); returns the port. */
+  /** Listens, or takes over `previous`'s socket on the same address (a reload); returns the port.
+   * The access log opens first: a file that cannot be opened stops the start. */
   async start(previous?: TcpProxyListener): Promise<number> {
     this.overload?.start();
+    return AccessLog.openFor(this.config.accessLog, this.config.name, (log) => {
+      this.accessLog = log;
+      return this.listen(previous);
+    });
+  }
+
+  private async listen(previous?: TcpProxyListener): Promise<number> {
     if (previous?.server) {
       this.server = previous.server;
       previous.server = null;
@@ -91,5 +102,6 @@ export class TcpProxyListener implements TcpSessionHost {
     await this.server?.stop();
     for (const s of [...this.sessions]) s.destroy();
     this.sessions.clear();
+    await this.accessLog?.close();
   }
 }

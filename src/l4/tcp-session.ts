@@ -14,6 +14,7 @@ import type { L4ErrorKind, L4Stats } from "./stats.ts";
 import { encodeProxyHeader, type Endpoint, parseProxyHeader } from "./proxy-protocol.ts";
 import { parseClientHello } from "./client-hello.ts";
 import { defaultSniRoute, routeForSni } from "./sni-routes.ts";
+import type { AccessLog } from "../log/access-log.ts";
 
 /** A pool config with the L4 keys (the balancer's pools hand it back). */
 export interface L4PoolConfig extends BalancerPoolConfig {
@@ -27,12 +28,22 @@ export interface TcpSessionHost {
   readonly deadlines: DeadlineSweep;
   pool(name: string): Pool<L4PoolConfig> | undefined;
   ended(session: TcpSession): void;
+  readonly accessLog: AccessLog | null;
 }
 
 /** Client bytes held while a server is being connected; past this the client is paused. */
 const HOLD_LIMIT = 256 * 1024;
 
 const PROXY_ERRORS = { missing: "proxy_header_missing", too_long: "proxy_header_too_long", malformed: "proxy_header_malformed" } as const;
+/** The status an access log line gives a session that failed, as nginx stream's $status: 400 the
+ * client's fault, 502 the server's, 503 none to take it; a timeout after connecting ended a
+ * session that worked (200). */
+const FAILED_STATUS: Record<L4ErrorKind, number> = {
+  no_route: 503, no_server: 503, queue_timeout: 503, too_many_connections: 503, shed: 503, overloaded: 503,
+  upstream_refused: 502, upstream_failed: 502, upstream_timeout: 502,
+  proxy_header_missing: 400, proxy_header_too_long: 400, proxy_header_malformed: 400, bad_client_hello: 400,
+  preread_timeout: 400, idle_timeout: 200, session_timeout: 200,
+};
 
 class ConnectTimeout extends Error {}
 
@@ -58,6 +69,14 @@ export class TcpSession implements Timed {
   private lastActive: number;
   private readonly started: number;
   private readonly prereadUntil: number;
+  // For the access log.
+  private bytesSent = 0;
+  private bytesReceived = 0;
+  private connectMs = -1;
+  private retries = 0;
+  private status = 200;
+  private lastServer: Server | null = null;
+  private routeName: string | null = null;
 
   readonly handlers: TcpHandlers = {
     data: (chunk) => this.onClientData(chunk),
@@ -110,6 +129,7 @@ export class TcpSession implements Timed {
 
   private onClientData(chunk: Uint8Array): void {
     this.lastActive = this.host.deadlines.now;
+    this.bytesReceived += chunk.length;
     if (this.phase === "open") {
       if (!this.upstream!.write(chunk)) this.pauseClient();
       return;
@@ -182,6 +202,7 @@ export class TcpSession implements Timed {
     const route = routeForSni(c.routes, hello.sni);
     if (!route) { this.fail("no_route", `no route for server name ${hello.sni ?? "(none)"}`); return; }
     if (hello.sni) this.authority = hello.sni;
+    this.routeName = hello.sni;
     this.choose(route.pool);
   }
 
@@ -215,11 +236,12 @@ export class TcpSession implements Timed {
         return;
       }
       if (this.phase === "closed") { pool.release(server); return; }
-      this.server = server;
+      this.server = this.lastServer = server;
+      const connectStart = performance.now();
       try {
-        const connectStart = performance.now();
         const upstream = await this.connectTo(server, pool.config.connectTimeoutMs);
-        pool.observeTime(server, performance.now() - connectStart); // least_time, by connect time
+        this.connectMs = performance.now() - connectStart;
+        pool.observeTime(server, this.connectMs); // least_time, by connect time
         if (this.isClosed()) { upstream.destroy(); return; } // finish() released the server
         this.opened(upstream, pool, server);
         return;
@@ -234,6 +256,7 @@ export class TcpSession implements Timed {
         pool.observe(server, "no_response");
         avoid.add(server);
         this.host.stats.retries++;
+        this.retries++;
       }
     }
   }
@@ -280,6 +303,7 @@ export class TcpSession implements Timed {
 
   private onUpstreamData(chunk: Uint8Array): void {
     this.lastActive = this.host.deadlines.now;
+    this.bytesSent += chunk.length;
     if (!this.socket.write(chunk) && !this.upstreamPaused) {
       this.upstreamPaused = true;
       this.upstream?.pause(); // before open(): paused there
@@ -311,6 +335,8 @@ export class TcpSession implements Timed {
   /** Closes both sides now, counting `kind`. */
   private fail(kind: L4ErrorKind | null, detail: string): void {
     if (this.phase === "closed") return;
+    // After failed connects, "no server" means the servers failed (nginx: 502).
+    this.status = kind === null ? 400 : kind === "no_server" && this.retries > 0 ? 502 : FAILED_STATUS[kind];
     if (kind) { this.host.stats.errors[kind]++; this.log(kind, detail); }
     this.finish();
     this.socket.destroy();
@@ -321,6 +347,11 @@ export class TcpSession implements Timed {
     if (this.phase === "closed") return;
     const bothEnded = this.clientEnded && this.upstreamEnded;
     this.phase = "closed";
+    this.host.accessLog?.l4({
+      clientAddress: this.client.address, protocol: "TCP", status: this.status, bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived, upstream: this.lastServer, connectMs: this.connectMs, startedAt: this.started,
+      retries: this.retries, route: this.routeName, pool: this.pool?.name ?? null,
+    });
     this.host.deadlines.unwatch(this);
     if (this.server && this.pool) this.pool.release(this.server);
     this.server = null;

@@ -9,6 +9,7 @@ import { formatHostPort } from "../config/address.ts";
 import type { L4ListenerConfig } from "./config.ts";
 import type { L4Stats } from "./stats.ts";
 import type { L4PoolConfig } from "./tcp-session.ts";
+import { AccessLog } from "../log/access-log.ts";
 
 const familyOf = (host: string): "udp4" | "udp6" => host.includes(":") ? "udp6" : "udp4";
 
@@ -19,6 +20,9 @@ class UdpSession implements Timed {
   private lastActive: number;
   private closed = false;
   private readonly upstream: dgram.Socket;
+  private readonly started: number;
+  private bytesSent = 0;
+  private bytesReceived = 0;
 
   constructor(
     private readonly listener: UdpProxyListener,
@@ -27,7 +31,7 @@ class UdpSession implements Timed {
     private readonly pool: Pool<L4PoolConfig>,
     private readonly server: Server,
   ) {
-    this.lastActive = Date.now();
+    this.started = this.lastActive = Date.now();
     this.upstream = dgram.createSocket(familyOf(server.host));
     this.upstream.on("message", (msg: Uint8Array) => this.onReply(msg));
     this.upstream.on("error", () => this.close());
@@ -37,6 +41,7 @@ class UdpSession implements Timed {
 
   send(msg: Uint8Array): void {
     this.requests++;
+    this.bytesReceived += msg.length;
     this.lastActive = this.listener.deadlines.now;
     this.upstream.send(msg, this.server.port, this.server.host);
   }
@@ -44,6 +49,7 @@ class UdpSession implements Timed {
   private onReply(msg: Uint8Array): void {
     if (this.closed) return;
     this.replies++;
+    this.bytesSent += msg.length;
     this.lastActive = this.listener.deadlines.now;
     this.listener.reply(msg, this.client);
     const expected = this.listener.config.responses;
@@ -65,6 +71,10 @@ class UdpSession implements Timed {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.listener.accessLog?.l4({
+      clientAddress: this.client.address, protocol: "UDP", status: 200, bytesSent: this.bytesSent, bytesReceived: this.bytesReceived,
+      upstream: this.server, connectMs: -1, startedAt: this.started, retries: 0, route: null, pool: this.pool.name,
+    });
     this.listener.deadlines.unwatch(this);
     this.pool.release(this.server);
     try { this.upstream.close(); } catch { /* closed */ }
@@ -77,6 +87,8 @@ export class UdpProxyListener {
   private socket: dgram.Socket | null = null;
   /** A successor took the socket over: stopping must not close it. */
   private handedOver = false;
+  /** Opened once the listener serves; the sink of its path is shared (src/log/sink.ts). */
+  accessLog: AccessLog | null = null;
 
   constructor(
     readonly config: L4ListenerConfig,
@@ -88,6 +100,13 @@ export class UdpProxyListener {
   /** Binds, or takes over `previous`'s socket on the same address (a reload: datagrams from
    * now on come here; the old sessions reply through it until they end); returns the port. */
   start(previous?: UdpProxyListener): Promise<number> {
+    return AccessLog.openFor(this.config.accessLog, this.config.name, (log) => {
+      this.accessLog = log;
+      return this.listen(previous);
+    });
+  }
+
+  private listen(previous?: UdpProxyListener): Promise<number> {
     if (previous?.socket && !previous.handedOver) {
       const socket = previous.socket;
       previous.handedOver = true;
@@ -148,5 +167,6 @@ export class UdpProxyListener {
     const socket = this.socket;
     this.socket = null;
     if (socket && !this.handedOver) await new Promise<void>((r) => socket.close(() => r()));
+    await this.accessLog?.close();
   }
 }

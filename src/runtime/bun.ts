@@ -7,6 +7,7 @@ import {
 } from "./types.ts";
 import { HIGH_WATER, WriteQueue } from "./tcp-queue.ts";
 import { listenTls } from "./node-tls.ts";
+import { closeSync, openSync, write as fsWrite, writeSync } from "node:fs";
 
 declare const Bun: any; // deno-lint-ignore no-explicit-any
 
@@ -114,6 +115,14 @@ export const runtime: Runtime = {
   cwd: () => process.cwd(),
   readTextFile: (path) => Bun.file(path).text(),
   writeTextFile: async (path, text) => { await Bun.write(path, text); },
+  openAppend(path) {
+    const fd = path === "stdout" ? 1 : openSync(path, "a");
+    return {
+      write: (data) => new Promise((resolve, reject) => fsWrite(fd, data, 0, data.length, null, (e, n) => e ? reject(e) : resolve(n))),
+      writeAllSync: (data) => { for (let at = 0; at < data.length;) at += writeSync(fd, data, at, data.length - at); },
+      close: () => { if (fd !== 1) closeSync(fd); },
+    };
+  },
   exists: (path) => Bun.file(path).exists(),
   wasmBytes: () => Bun.file(wasmPath).bytes(),
   async serveHttp(o: ServeOptions) {

@@ -154,6 +154,14 @@ export const runtime: Runtime = {
   cwd: () => Deno.cwd(),
   readTextFile: (path) => Deno.readTextFile(path),
   writeTextFile: (path, text) => Deno.writeTextFile(path, text),
+  openAppend(path) {
+    const file = path === "stdout" ? Deno.stdout : Deno.openSync(path, { append: true, create: true });
+    return {
+      write: (data) => file.write(data),
+      writeAllSync: (data) => { for (let at = 0; at < data.length;) at += file.writeSync(data.subarray(at)); },
+      close: () => { if (file !== Deno.stdout) file.close(); },
+    };
+  },
   async exists(path) {
     try { await Deno.stat(path); return true; } catch { return false; }
   },

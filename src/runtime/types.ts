@@ -145,6 +145,16 @@ export interface ConnectTcpOptions {
   halfOpen?: boolean;
 }
 
+/** A file opened to append to (the access log). Writes run off the event loop: Deno's node:fs
+ * write() blocks it (on a pipe that is full, indefinitely), so each runtime uses its own. */
+export interface AppendFile {
+  /** Writes some of `data` (all of it, for a regular file); resolves the bytes written. */
+  write(data: Uint8Array): Promise<number>;
+  /** Writes all of `data` before returning (the last lines at exit). */
+  writeAllSync(data: Uint8Array): void;
+  close(): void;
+}
+
 export interface Child {
   readonly pid: number;
   /** Exit code (signal deaths map to 128 + signal number where the runtime reports it). */
@@ -183,6 +193,8 @@ export interface Runtime {
   readTextFile(path: string): Promise<string>;
   writeTextFile(path: string, text: string): Promise<void>;
   exists(path: string): Promise<boolean>;
+  /** Opens a file to append to, created if absent, or "stdout"; throws when it cannot. */
+  openAppend(path: string): AppendFile;
   /** The compiled data-plane module (embedded in the single binary on Bun). */
   wasmBytes(): Promise<Uint8Array>;
   /** A plain HTTP server for fetch-style handlers (the demo's and the tests' backends). */
@@ -191,7 +203,7 @@ export interface Runtime {
   listenTcp(options: ListenTcpOptions): Promise<TcpListener>;
   /** Opens a TCP connection; rejects with UpstreamError ("refused" or "failed"). */
   connectTcp(options: ConnectTcpOptions): Promise<TcpSocket>;
-  onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP", handler: () => void): void;
+  onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGUSR1", handler: () => void): void;
   /** A `fetch` that trusts the PEM certificates in `ca` for https URLs (etcd with its own CA). */
   fetchTrusting(ca: string): typeof fetch;
   spawn(cmd: string[], options?: SpawnOptions): Child;

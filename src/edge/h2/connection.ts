@@ -30,6 +30,8 @@ import { H2Proxy } from "./proxy.ts";
 import type { H2UpstreamPool } from "./upstream.ts";
 import { Budget } from "./budget.ts";
 import type { H2Defence } from "./stats.ts";
+import type { AccessLog } from "../../log/access-log.ts";
+import { errorBody } from "../errors.ts";
 
 /** What an HTTP/2 connection needs of the listener that accepted it (SocketListener). */
 export interface H2Host {
@@ -45,6 +47,7 @@ export interface H2Host {
   /** HTTP/2 connections to the servers of `protocol: h2` pools. */
   readonly h2Upstreams: H2UpstreamPool;
   readonly overload: OverloadGuard | null;
+  readonly accessLog: AccessLog | null;
 }
 
 /** Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS), as nginx's default. */
@@ -94,6 +97,8 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
   private blockFrames = 0;
   private readonly budgets: Record<"reset" | "settings" | "ping" | "empty" | "refused" | "window", Budget>;
   private allClosed: (() => void) | null = null;
+
+  get accessLog(): AccessLog | null { return this.host.accessLog; }
 
   constructor(readonly socket: TcpSocket, private readonly host: H2Host) {
     this.address = socket.remoteAddress;
@@ -404,7 +409,7 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
     this.host.stats.requests++;
     if (limits.maxBodyBytes > 0 && req.contentLength > limits.maxBodyBytes) {
       this.host.stats.errors.body_too_large++;
-      this.answerEarly(stream, 413, "body_too_large", `request body larger than ${limits.maxBodyBytes} bytes`);
+      this.answerEarly(stream, 413, "body_too_large", `request body larger than ${limits.maxBodyBytes} bytes`, req);
       return;
     }
     const overloaded = this.host.overload?.admit();
@@ -417,7 +422,7 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
     const route = this.host.match(req);
     if (!route) {
       this.host.stats.errors.no_route++;
-      this.answerEarly(stream, 404, "no_route", "no route matches this request");
+      this.answerEarly(stream, 404, "no_route", "no route matches this request", req);
       return;
     }
     const routeStats = stream.route = this.host.routeStats.get(route) ?? null;
@@ -439,8 +444,13 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
 
   /** Fulcrum answers the stream itself; a body still coming is refused with RST_STREAM(NO_ERROR)
    * once the answer is out (RFC 9113 §8.1). */
-  private answerEarly(stream: H2Stream, status: number, kind: Parameters<H2Stream["respondError"]>[1], detail: string): void {
+  private answerEarly(stream: H2Stream, status: number, kind: Parameters<H2Stream["respondError"]>[1], detail: string, req: RequestHead | null = null): void {
     console.error(`fulcrum: ${status} from ${this.address} (h2 stream ${stream.id}): ${detail}`);
+    this.host.accessLog?.http({
+      clientAddress: this.address, method: req?.method ?? null, target: req?.target ?? "", protocol: "HTTP/2.0", headers: req,
+      status, bodyBytes: errorBody(status, detail).length, upstream: null, upstreamStatus: 0, connectMs: -1, headerMs: -1,
+      startedAt: Date.now(), retries: 0, route: null, pool: null,
+    });
     stream.rstAfterEnd = !stream.remoteEnded;
     stream.respondError(status, kind, detail);
   }

@@ -10,6 +10,7 @@ import type { Timed } from "../../core/timer.ts";
 import { UpstreamError } from "../../runtime/types.ts";
 import type { H2Stream, StreamWork } from "./stream.ts";
 import type { H2UpstreamConn, H2UpstreamPool, UpstreamStreamUser } from "./upstream.ts";
+import { errorBody } from "../errors.ts";
 
 const NONE: ReadonlySet<Server> = new Set();
 /** Request fields recomputed here (the client's are replaced), and hop-by-hop ones. */
@@ -36,7 +37,13 @@ export class H2Proxy implements StreamWork, UpstreamStreamUser, Timed {
   private early: Uint8Array[] = [];
   private earlyEnd = false;
   private earlyTrailers: [string, string][] | null = null;
+  // For the access log.
   private readonly startedAt = Date.now();
+  private lastServer: Server | null = null;
+  private connectMs = -1;
+  private headerMs = -1;
+  private status = 0;
+  private bodyBytes = 0;
 
   constructor(
     private readonly stream: H2Stream,
@@ -65,12 +72,13 @@ export class H2Proxy implements StreamWork, UpstreamStreamUser, Timed {
       this.fail(503, "no_server", `no server available in pool ${this.pool.name}`);
       return;
     }
-    this.server = server;
+    this.server = this.lastServer = server;
     this.pickedAt = performance.now();
     this.stream.deadlines.watch(this);
     this.arm();
     this.upstreams.get(server.host, server.port, this.pool.config.connectTimeoutMs).then((conn) => {
       if (this.finished) return;
+      this.connectMs = Date.now() - this.startedAt;
       this.conn = conn;
       this.id = conn.open(this, this.requestFields(), this.earlyEnd && this.early.length === 0 && !this.earlyTrailers);
       if (this.early.length > 0 || (this.earlyEnd && this.earlyTrailers === null)) {
@@ -164,8 +172,10 @@ export class H2Proxy implements StreamWork, UpstreamStreamUser, Timed {
     const status = Number(fields.find(([n]) => n === ":status")?.[1] ?? 0);
     if (status < 200) { if (status >= 100 && status !== 101) this.stream.sendHead(fields, false); return; }
     this.answered = true;
+    this.status = status;
+    this.headerMs = Date.now() - this.startedAt;
     this.server!.traffic.responses[(status / 100) | 0]++;
-    this.server!.traffic.responseTime.observe(Date.now() - this.startedAt);
+    this.server!.traffic.responseTime.observe(this.headerMs);
     this.stream.countResponse(status);
     this.pool.reportSuccess(this.server!);
     this.pool.observe(this.server!, status);
@@ -179,6 +189,7 @@ export class H2Proxy implements StreamWork, UpstreamStreamUser, Timed {
   upstreamData(bytes: Uint8Array, endStream: boolean): void {
     if (this.finished || !this.answered) return;
     this.arm();
+    this.bodyBytes += bytes.length;
     if (!this.stream.queueBody(bytes, endStream)) this.conn?.hold(this.id, true);
     if (endStream) { this.timed("last_byte"); this.done(); }
   }
@@ -195,13 +206,20 @@ export class H2Proxy implements StreamWork, UpstreamStreamUser, Timed {
   }
 
   private fail(status: number, kind: "no_server" | "upstream_failed" | "upstream_refused" | "upstream_timeout", detail: string): void {
-    this.done();
+    this.done(status, errorBody(status, detail).length);
     this.stream.respondError(status, kind, detail);
   }
 
-  private done(): void {
+  /** The stream's work is over; `status` and `bodyBytes` are what the client got (by default the
+   * server's answer, or 499 when the client left before one). */
+  private done(status = this.status || 499, bodyBytes = this.bodyBytes): void {
     if (this.finished) return;
     this.finished = true;
+    this.stream.accessLog?.http({
+      clientAddress: this.stream.address, method: this.req.method, target: this.req.target, protocol: "HTTP/2.0",
+      headers: this.req, status, bodyBytes, upstream: this.lastServer, upstreamStatus: this.status, connectMs: this.connectMs,
+      headerMs: this.headerMs, startedAt: this.startedAt, retries: 0, route: this.route.name, pool: this.pool.name,
+    });
     this.deadline = 0;
     this.stream.deadlines.unwatch(this);
     if (this.server) { this.pool.release(this.server); this.server = null; }

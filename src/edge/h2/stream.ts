@@ -14,6 +14,7 @@ import { latin1Bytes, Scratch } from "../../http1/bytes.ts";
 import { errorBody } from "../errors.ts";
 import { K_CONNECTION, K_KEEP_ALIVE, K_PROXY_CONNECTION, K_TRANSFER_ENCODING, K_UPGRADE } from "../../http1/head-scan.ts";
 import type { DeadlineSweep } from "../../core/timer.ts";
+import type { AccessLog } from "../../log/access-log.ts";
 
 /** What carries a stream's request on: an Exchange (HTTP/1.1 pools) or an H2Proxy (h2 pools). */
 export interface StreamWork {
@@ -46,6 +47,7 @@ export interface StreamHost {
   streamDone(stream: H2Stream, reset: number | null): void;
   /** Grants the client more room to send this stream's body. */
   grant(stream: H2Stream): void;
+  readonly accessLog: AccessLog | null;
 }
 
 // Response fields HTTP/2 forbids (RFC 9113 §8.2.2).
@@ -63,6 +65,7 @@ export class H2Stream implements ExchangeClient {
   readonly retiring = false;
   /** The matched route's counters (set by the connection when it routes the request). */
   route: RouteStats | null = null;
+  readonly protocolName = "HTTP/2.0";
 
   /** The client, as a `send_proxy` pool names it upstream. */
   get peer(): { address: string; port: number } {
@@ -110,6 +113,7 @@ export class H2Stream implements ExchangeClient {
   get xffLine(): Uint8Array { return this.host.xffLine; }
   get deadlines(): DeadlineSweep { return this.host.deadlines; }
   get stats(): EdgeStats { return this.host.stats; }
+  get accessLog(): AccessLog | null { return this.host.accessLog; }
   forwardedHostLine(host: string): Uint8Array { return this.host.forwardedHostLine(host); }
 
   keyFacts(req: RequestHead): KeyFacts {

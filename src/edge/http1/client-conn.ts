@@ -17,6 +17,8 @@ import type { RouteConfig } from "../config.ts";
 import type { ListenerLimits } from "../options.ts";
 import type { DeadlineSweep } from "../../core/timer.ts";
 import type { RequestFacts } from "../routes.ts";
+import type { AccessLog } from "../../log/access-log.ts";
+import { errorBody } from "../errors.ts";
 
 const enum State { Head, Body, Wait, Tunnel, Closed }
 
@@ -33,6 +35,7 @@ export interface ConnectionHost {
   requestId(req: RequestHead): string | null;
   connectionClosed(conn: ClientConn): void;
   readonly overload: OverloadGuard | null;
+  readonly accessLog: AccessLog | null;
 }
 
 export class ClientConn implements TcpHandlers, Timed {
@@ -78,6 +81,7 @@ export class ClientConn implements TcpHandlers, Timed {
   get proto(): "http" | "https" { return this.listener.proto; }
   get stats(): EdgeStats { return this.listener.stats; }
   get deadlines() { return this.listener.deadlines; }
+  get accessLog(): AccessLog | null { return this.listener.accessLog; }
 
   /** The key facts of the current request: one object per connection, refilled per request. */
   keyFacts(req: RequestHead): KeyFacts {
@@ -213,6 +217,7 @@ export class ClientConn implements TcpHandlers, Timed {
     if (!route) {
       this.stats.errors.no_route++;
       this.stats.responses[4]++;
+      if (this.accessLog !== null) this.logOwnAnswer(req, 404, "no route matches this request");
       // With a body we would have to read it to find the next request: close instead.
       this.respond(errorResponseBytes(404, "no_route", "no route matches this request", hasBody || !req.keepAlive), hasBody || !req.keepAlive);
       return !hasBody && req.keepAlive;
@@ -302,6 +307,8 @@ export class ClientConn implements TcpHandlers, Timed {
     this.stats.responses[(status / 100) | 0]++;
     // A shed request is not logged one by one: under overload that would add to it.
     if (kind !== "overloaded") console.error(`fulcrum: ${status} from ${this.address}: ${detail}`);
+    // The request's head is known once its body is being read ("body"), not while a head is.
+    if (this.accessLog !== null) this.logOwnAnswer(this.timeoutKind === "body" ? this.req : null, status, detail);
     this.respond(errorResponseBytes(status, kind, detail, true, extra), true);
   }
 
@@ -311,6 +318,17 @@ export class ClientConn implements TcpHandlers, Timed {
       this.state = State.Closed;
       this.socket.end();
     }
+  }
+
+  /** The access log line of an answer Fulcrum gave itself, no exchange made (its request time
+   * counts from the answer: when the head began is not kept). */
+  private logOwnAnswer(req: RequestHead | null, status: number, detail: string): void {
+    this.accessLog!.http({
+      clientAddress: this.address, method: req?.method ?? null, target: req?.target ?? "",
+      protocol: req?.minor === 0 ? "HTTP/1.0" : "HTTP/1.1", headers: req, status, bodyBytes: errorBody(status, detail).length,
+      upstream: null, upstreamStatus: 0, connectMs: -1, headerMs: -1, startedAt: Date.now(), retries: 0,
+      route: null, pool: null,
+    });
   }
 
   private armIdle(): void {

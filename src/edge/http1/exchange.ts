@@ -21,6 +21,8 @@ import type { UpstreamHeadContext } from "./heads-out.ts";
 import type { RouteConfig } from "../config.ts";
 import { type FailureKind, mayRetry } from "../retry.ts";
 import { encodeProxyHeader, type Endpoint } from "../../l4/proxy-protocol.ts";
+import type { AccessLog } from "../../log/access-log.ts";
+import { errorBody } from "../errors.ts";
 
 /** What an exchange needs of the client connection it answers (ClientConn implements it; the
  * interface lives here so the dependency points one way). */
@@ -45,6 +47,10 @@ export interface ExchangeClient extends UpstreamHeadContext {
   /** `extra`: header fields for the answer (Retry-After). */
   exchangeError(status: number, kind: ErrorKind, detail: string, bodyUnread: boolean, extra?: [string, string][]): void;
   startTunnel(exchange: Exchange): void;
+  /** The listener's access log (src/log), null when it has none. */
+  readonly accessLog: AccessLog | null;
+  /** The protocol a log line names, when not the request head's HTTP/1.x (HTTP/2 streams). */
+  readonly protocolName?: string;
 }
 
 /** Request bytes kept for a retry; a larger body streams without a copy and is not retried. */
@@ -93,6 +99,12 @@ export class Exchange implements UpstreamUser, Timed {
   private tunnel = false;
   /** Servers this request failed on (made on the first failure). */
   private tried: ReadonlySet<Server> = NONE_TRIED;
+  // For the access log: the last server tried, its connect time (0: a kept-alive connection),
+  // the time to its response head, and the response head's length (body bytes = sent - head).
+  private lastServer: Server | null = null;
+  private connectMs = -1;
+  private headerMs = -1;
+  private headBytes = 0;
 
   constructor(
     private readonly client: ExchangeClient,
@@ -165,6 +177,7 @@ export class Exchange implements UpstreamUser, Timed {
   clientGone(): void {
     if (this.finished) return;
     this.finished = true;
+    this.log(this.sentToClient && this.res ? this.res.status : 499); // nginx's "client closed request"
     this.dropConn();
     this.releaseServer();
     this.client.deadlines.unwatch(this);
@@ -208,12 +221,14 @@ export class Exchange implements UpstreamUser, Timed {
       this.respondError(status, kind, this.attempts === 1 ? `no server available in pool ${this.pool.name}` : this.lastFailureDetail);
       return;
     }
-    this.server = server;
+    this.server = this.lastServer = server;
     this.attemptAt = performance.now();
+    this.connectMs = -1;
     // A connection that began with a PROXY header speaks for one client: never shared.
     const sendProxy = this.pool.config.l4?.sendProxy ?? null;
     const idle = sendProxy ? null : this.pool.upstreams.take(server.host, server.port);
     if (idle) {
+      this.connectMs = 0;
       idle.user = this;
       this.send(idle);
       return;
@@ -222,7 +237,7 @@ export class Exchange implements UpstreamUser, Timed {
     const connectStart = Date.now();
     this.pool.upstreams.connect(server.host, server.port, this, this.pool.config.connectTimeoutMs).then((conn) => {
       this.connecting = false;
-      server.traffic.connectTime.observe(Date.now() - connectStart);
+      server.traffic.connectTime.observe(this.connectMs = Date.now() - connectStart);
       if (this.finished) { conn.socket.destroy(); return; }
       if (sendProxy) {
         const local = { address: this.client.socket.localAddress, port: this.client.socket.localPort };
@@ -305,6 +320,7 @@ export class Exchange implements UpstreamUser, Timed {
     if (this.finished) return;
     this.finished = true;
     this.client.deadlines.unwatch(this);
+    if (this.client.accessLog !== null) this.log(status, errorBody(status, detail).length);
     if (kind === "no_server") this.client.stats.errors.no_server++;
     this.client.exchangeError(status, kind, detail, !this.bodyComplete, extra);
   }
@@ -389,7 +405,7 @@ export class Exchange implements UpstreamUser, Timed {
     this.resBuf = null;
     const server = this.server!;
     server.traffic.responses[(res.status / 100) | 0]++;
-    server.traffic.responseTime.observe(Date.now() - this.startedAt);
+    server.traffic.responseTime.observe(this.headerMs = Date.now() - this.startedAt);
     if (this.pool.balance.timing === "header") this.pool.balance.observeTime(server, performance.now() - this.attemptAt);
     this.client.stats.responses[(res.status / 100) | 0]++;
     if (this.client.route) this.client.route.responses[(res.status / 100) | 0]++;
@@ -402,7 +418,7 @@ export class Exchange implements UpstreamUser, Timed {
     this.client.closeAfterResponse = closeClient;
     this.sentToClient = true;
     // The head is held in client.responseOut so that the first body bytes can leave with it.
-    this.heldHead = clientResponseHead(res, this.route.responseHeaders, extra, closeClient, this.client.responseOut);
+    this.heldHead = this.headBytes = clientResponseHead(res, this.route.responseHeaders, extra, closeClient, this.client.responseOut);
     if (res.body === "length") this.bodyLeft = res.contentLength;
     else if (res.body === "chunked") this.chunks = new ChunkedReader();
     if (res.body === "none" || (res.body === "length" && res.contentLength === 0)) {
@@ -464,6 +480,7 @@ export class Exchange implements UpstreamUser, Timed {
     if (this.finished) return;
     this.flushHead();
     this.finished = true;
+    this.log(this.res!.status);
     this.deadline = 0;
     this.client.deadlines.unwatch(this);
     if (this.server && this.pool.balance.timing === "last_byte") this.pool.balance.observeTime(this.server, performance.now() - this.attemptAt);
@@ -481,6 +498,7 @@ export class Exchange implements UpstreamUser, Timed {
   private abort(reason: string): void {
     if (this.finished) return;
     this.finished = true;
+    this.log(this.res?.status ?? 502);
     this.client.deadlines.unwatch(this);
     const server = this.server;
     if (server) {
@@ -496,11 +514,28 @@ export class Exchange implements UpstreamUser, Timed {
    * send_timeout): the client's fault, not the server's. */
   private clientTooSlow(): void {
     this.finished = true;
+    this.log(this.res?.status ?? 0);
     this.client.deadlines.unwatch(this);
     console.error(`fulcrum: client ${this.client.address} took nothing in time; closing (${this.req.method} ${this.req.target})`);
     this.dropConn();
     this.releaseServer();
     this.client.socket.destroy();
+  }
+
+  /** Hands the request's record to the access log, if the listener has one. Called where the
+   * exchange finishes, before the server is released (its byte count is still here). `bodyBytes`:
+   * when Fulcrum wrote the answer itself, its body's length. */
+  private log(status: number, bodyBytes?: number): void {
+    const log = this.client.accessLog;
+    if (log === null) return;
+    const req = this.req;
+    log.http({
+      clientAddress: this.client.address, method: req.method, target: req.target,
+      protocol: this.client.protocolName ?? (req.minor === 1 ? "HTTP/1.1" : "HTTP/1.0"), headers: req,
+      status, bodyBytes: bodyBytes ?? Math.max(0, this.sentBytes - this.headBytes), upstream: this.lastServer, upstreamStatus: this.res?.status ?? this.lastStatus,
+      connectMs: this.connectMs, headerMs: this.headerMs, startedAt: this.startedAt, retries: Math.max(0, this.attempts - 1),
+      route: this.route.name, pool: this.pool.name,
+    });
   }
 
   /** Closes the upstream connection without hearing about it: its close is ours, not news. */
@@ -545,6 +580,7 @@ export class Exchange implements UpstreamUser, Timed {
   finishTunnel(): void {
     if (this.finished) return;
     this.finished = true;
+    this.log(101);
     this.conn?.socket.end();
     this.conn = null;
     this.releaseServer();

@@ -15,6 +15,7 @@ import { H2Connection, type H2Host } from "../h2/connection.ts";
 import { PrefaceSniffer } from "../h2/sniff.ts";
 import { H2UpstreamPool } from "../h2/upstream.ts";
 import { acceptProxyHeader } from "../../l4/proxy-accept.ts";
+import { AccessLog } from "../../log/access-log.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 /** A retired generation's idle keep-alive connection closes after this long without a request:
@@ -46,6 +47,8 @@ export class SocketListener implements ConnectionHost, H2Host {
   private acceptor: Acceptor = { current: this };
   /** Sheds new requests while the process is overloaded; null: the listener has no bounds. */
   readonly overload: OverloadGuard | null;
+  /** Opened once the listener serves; the sink of its path is shared (src/log/sink.ts). */
+  accessLog: AccessLog | null = null;
 
   constructor(
     private readonly edge: ListenerHost,
@@ -64,6 +67,13 @@ export class SocketListener implements ConnectionHost, H2Host {
    * the socket was opened with. */
   async start(previous?: SocketListener): Promise<number> {
     this.overload?.start();
+    return AccessLog.openFor(this.config.accessLog, this.config.name, (log) => {
+      this.accessLog = log;
+      return this.listen(previous);
+    });
+  }
+
+  private async listen(previous?: SocketListener): Promise<number> {
     if (previous?.server && previous.canHandOver(this)) {
       this.server = previous.server;
       previous.server = null;
@@ -179,6 +189,7 @@ export class SocketListener implements ConnectionHost, H2Host {
     this.h2Upstreams.closeAll();
     this.overload?.stop();
     await this.server?.stop();
+    await this.accessLog?.close();
   }
 }
 
