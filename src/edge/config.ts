@@ -6,6 +6,7 @@ import {
 } from "../config/checker.ts";
 import { formatHostPort, type HostPort, hostPort } from "../config/address.ts";
 import { LISTENER_OPTION_KEYS, type ListenerOptions, readListenerOptions } from "./options.ts";
+import { CLIENT_LIMIT_KEYS, type ClientLimits, NO_CLIENT_LIMITS, readClientLimits } from "./limits/config.ts";
 
 /** Header names lowercased. */
 export interface HeaderRewrite {
@@ -40,12 +41,14 @@ export interface RouteConfig {
   pool: string;
   requestHeaders: HeaderRewrite;
   responseHeaders: HeaderRewrite;
+  /** Per-client `rate_limit` and `conn_limit` (src/edge/limits/). */
+  clientLimits: ClientLimits;
 }
 
 const LISTENER_KEYS = ["name", "bind", "protocol", ...LISTENER_OPTION_KEYS] as const;
 const ROUTE_KEYS = [
   "name", "listeners", "host", "path_prefix", "path", "path_regex", "method", "headers", "pool",
-  "request_headers", "response_headers",
+  "request_headers", "response_headers", ...CLIENT_LIMIT_KEYS,
 ] as const;
 const HEADER_REWRITE_KEYS = ["set", "add", "remove"] as const;
 const PATH_KEYS = ["path_prefix", "path", "path_regex"] as const;
@@ -150,12 +153,13 @@ function readRoute(c: Checker, value: unknown, index: number, known: KnownNames)
     pool: c.required(m, p, "pool", reference("pool", known.poolNames)) ?? "",
     requestHeaders: c.optional(m, p, "request_headers", headerRewrite, emptyRewrite()),
     responseHeaders: c.optional(m, p, "response_headers", headerRewrite, emptyRewrite()),
+    clientLimits: readClientLimits(c, m, p),
   };
 }
 
 function catchAllRoute(pool: string): RouteConfig {
   const route = { name: "route0", listeners: null, hosts: null, path: null, methods: null, headers: [] };
-  return { ...route, pool, requestHeaders: emptyRewrite(), responseHeaders: emptyRewrite() };
+  return { ...route, pool, requestHeaders: emptyRewrite(), responseHeaders: emptyRewrite(), clientLimits: NO_CLIENT_LIMITS };
 }
 
 /** At most one of path_prefix / path / path_regex; prefix and exact paths must start with "/". */

@@ -5,10 +5,11 @@ import {
 } from "../config/checker.ts";
 import type { BalancerPoolConfig } from "../balancer/config.ts";
 import type { PoolL4Options } from "../l4/config.ts";
+import { CLIENT_LIMIT_KEYS, type ClientLimits, readClientLimits } from "./limits/config.ts";
 
 export const LISTENER_OPTION_KEYS = [
   "engine", "tls", "request_id", "max_connections", "max_header_size", "max_headers", "max_body_size",
-  "header_timeout", "body_timeout", "keepalive_timeout", "http2", "accept_proxy",
+  "header_timeout", "body_timeout", "keepalive_timeout", "http2", "accept_proxy", ...CLIENT_LIMIT_KEYS,
 ] as const;
 export const POOL_HTTP_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "read_timeout", "protocol"] as const;
 
@@ -27,6 +28,8 @@ export interface ListenerOptions {
   requestId: boolean;
   /** Read a PROXY v1/v2 header first (src/l4/proxy-accept.ts): its client is the client. */
   acceptProxy: boolean;
+  /** Per-client `rate_limit` and `conn_limit` (src/edge/limits/). */
+  clientLimits: ClientLimits;
   limits: {
     maxConnections: number;
     maxHeaderBytes: number;
@@ -125,6 +128,7 @@ export function readListenerOptions(c: Checker, m: Mapping, p: PathSegment[]): L
     http2: c.optional(m, p, "http2", boolean, tls !== null),
     requestId: c.optional(m, p, "request_id", boolean, true),
     acceptProxy: c.optional(m, p, "accept_proxy", boolean, false),
+    clientLimits: readClientLimits(c, m, p),
     limits: {
       maxConnections: c.optional(m, p, "max_connections", integer(1, 1_000_000), 10_000),
       maxHeaderBytes: c.optional(m, p, "max_header_size", size(1024 * 1024), 32 * 1024),

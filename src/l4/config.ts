@@ -6,6 +6,7 @@ import {
   boolean, type Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, reference,
 } from "../config/checker.ts";
 import type { HostPort } from "../config/address.ts";
+import { type ConnLimitConfig, readL4ConnLimit } from "../edge/limits/config.ts";
 
 /** A TLS passthrough route: the pool for ClientHellos naming one of `sni` (null: any, the default). */
 export interface SniRoute {
@@ -35,6 +36,8 @@ export interface L4ListenerConfig {
   maxConnections: number;
   /** udp: replies that end a session (nginx proxy_responses); 0: only the idle timeout does. */
   responses: number;
+  /** tcp: connections per client address at most (src/edge/limits/); over it a new one is closed. */
+  connLimit: ConnLimitConfig | null;
 }
 
 export interface PoolL4Options {
@@ -44,7 +47,7 @@ export interface PoolL4Options {
 
 const L4_LISTENER_KEYS = [
   "name", "bind", "protocol", "pool", "routes", "bad_client_hello", "accept_proxy", "preread_timeout", "idle_timeout",
-  "session_timeout", "max_connections", "responses",
+  "session_timeout", "max_connections", "responses", "conn_limit",
 ] as const;
 const ROUTE_KEYS = ["sni", "pool"] as const;
 export const POOL_L4_KEYS = ["send_proxy"] as const;
@@ -66,6 +69,7 @@ export function readL4Listener(
   const routes = m.routes === undefined ? [] : readSniRoutes(c, m.routes, [...p, "routes"], poolNames);
   if (protocol === "udp" && routes.length > 0) c.fail([...p, "routes"], "SNI routes are for tcp listeners (TLS passthrough)", "key");
   if (pool !== null && routes.length > 0) c.fail([...p, "routes"], "expected pool or routes, not both", "key");
+  if (protocol === "udp" && m.conn_limit !== undefined) c.fail([...p, "conn_limit"], "conn_limit is for tcp listeners (udp has no connections)", "key");
   if (pool === null && routes.length === 0 && m.pool === undefined && m.routes === undefined) {
     c.fail(p, `expected a ${protocol} listener with pool (or routes for TLS passthrough)`);
   }
@@ -81,6 +85,7 @@ export function readL4Listener(
     sessionTimeoutMs: c.optional(m, p, "session_timeout", duration({ zeroAllowed: true }), 0),
     maxConnections: c.optional(m, p, "max_connections", integer(1, 1_000_000), 10_000),
     responses: protocol === "udp" ? c.optional(m, p, "responses", integer(0, 1_000_000), 0) : 0,
+    connLimit: readL4ConnLimit(c, m, p),
   };
 }
 

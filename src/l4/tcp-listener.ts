@@ -7,6 +7,7 @@ import type { DeadlineSweep } from "../core/timer.ts";
 import type { L4ListenerConfig } from "./config.ts";
 import type { L4Stats } from "./stats.ts";
 import { type L4PoolConfig, TcpSession, type TcpSessionHost } from "./tcp-session.ts";
+import type { Held, LimitSet, Refusal } from "../edge/limits/limiter.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 
@@ -21,6 +22,8 @@ export class TcpProxyListener implements TcpSessionHost {
     private readonly pools: ReadonlyMap<string, Pool<L4PoolConfig>>,
     readonly stats: L4Stats,
     readonly deadlines: DeadlineSweep,
+    /** The listener's conn_limit, when it has one. */
+    readonly clientLimits: LimitSet | null = null,
   ) {}
 
   /** Listens, or takes over `previous`'s socket on the same address (a reload); returns the port. */
@@ -65,6 +68,10 @@ export class TcpProxyListener implements TcpSessionHost {
 
   pool(name: string): Pool<L4PoolConfig> | undefined {
     return this.pools.get(name);
+  }
+
+  admit(client: string, held: Held): Refusal | null {
+    return this.clientLimits ? this.clientLimits.admit(client, null, held) : null;
   }
 
   ended(session: TcpSession): void {

@@ -14,6 +14,7 @@ import type { L4ErrorKind, L4Stats } from "./stats.ts";
 import { encodeProxyHeader, type Endpoint, parseProxyHeader } from "./proxy-protocol.ts";
 import { parseClientHello } from "./client-hello.ts";
 import { defaultSniRoute, routeForSni } from "./sni-routes.ts";
+import { Held, type Refusal } from "../edge/limits/limiter.ts";
 
 /** A pool config with the L4 keys (the balancer's pools hand it back). */
 export interface L4PoolConfig extends BalancerPoolConfig {
@@ -27,6 +28,8 @@ export interface TcpSessionHost {
   readonly deadlines: DeadlineSweep;
   pool(name: string): Pool<L4PoolConfig> | undefined;
   ended(session: TcpSession): void;
+  /** The listener's conn_limit for a client (src/edge/limits/): null to go on, else the refusal. */
+  admit(client: string, held: Held): Refusal | null;
 }
 
 /** Client bytes held while a server is being connected; past this the client is paused. */
@@ -58,6 +61,8 @@ export class TcpSession implements Timed {
   private lastActive: number;
   private readonly started: number;
   private readonly prereadUntil: number;
+  /** What the session holds of its listener's conn_limit. */
+  private readonly limitHold = new Held();
 
   readonly handlers: TcpHandlers = {
     data: (chunk) => this.onClientData(chunk),
@@ -188,6 +193,9 @@ export class TcpSession implements Timed {
   // ------------------------------------------------------------------------------------ server
 
   private choose(poolName: string): void {
+    // The client is known here (a PROXY header's source when the listener accepts one).
+    const refused = this.host.admit(this.client.address, this.limitHold);
+    if (refused) { this.fail("conn_limited", refused.detail); return; }
     const pool = this.host.pool(poolName);
     if (!pool) { this.fail("no_server", `pool ${poolName} is gone`); return; }
     this.pool = pool;
@@ -317,6 +325,7 @@ export class TcpSession implements Timed {
     if (this.phase === "closed") return;
     const bothEnded = this.clientEnded && this.upstreamEnded;
     this.phase = "closed";
+    this.limitHold.release();
     this.host.deadlines.unwatch(this);
     if (this.server && this.pool) this.pool.release(this.server);
     this.server = null;

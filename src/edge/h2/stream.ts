@@ -13,6 +13,7 @@ import { ChunkedReader } from "../../http1/chunked.ts";
 import { latin1Bytes, Scratch } from "../../http1/bytes.ts";
 import { errorBody } from "../errors.ts";
 import { K_CONNECTION, K_KEEP_ALIVE, K_PROXY_CONNECTION, K_TRANSFER_ENCODING, K_UPGRADE } from "../../http1/head-scan.ts";
+import { Held } from "../limits/limiter.ts";
 import type { DeadlineSweep } from "../../core/timer.ts";
 
 /** What carries a stream's request on: an Exchange (HTTP/1.1 pools) or an H2Proxy (h2 pools). */
@@ -94,6 +95,8 @@ export class H2Stream implements ExchangeClient {
   bodySeen = 0;
   method = "GET";
   private facts: KeyFacts | null = null;
+  /** What the stream's request holds of conn limits (src/edge/limits/). */
+  readonly held = new Held();
   private response = new ResponseReader(this);
 
   constructor(readonly id: number, readonly host: StreamHost, sendWindow: number, recvWindow: number) {
@@ -150,13 +153,13 @@ export class H2Stream implements ExchangeClient {
   }
 
   /** A complete answer of Fulcrum's own (no route, limits, upstream failures). */
-  respondError(status: number, kind: ErrorKind, detail: string): void {
+  respondError(status: number, kind: ErrorKind, detail: string, extra: [string, string][] = NO_TRAILERS): void {
     if (this.localEnded || this.done) return;
     if (this.response.started) { this.reset(); return; }
     const body = latin1Bytes(errorBody(status, detail));
     this.response.started = true;
     this.host.sendHeaders(this, [[":status", String(status)], ["content-type", "text/plain; charset=utf-8"],
-      ["x-fulcrum-error", kind], ["content-length", String(body.length)]], false);
+      ["x-fulcrum-error", kind], ...extra, ["content-length", String(body.length)]], false);
     this.queueBody(body, true);
   }
 
@@ -207,6 +210,7 @@ export class H2Stream implements ExchangeClient {
    * stops too). */
   gone(cancel = true): void {
     this.done = true;
+    this.held.release();
     if (cancel) { this.exchange?.clientGone(); this.exchange = null; }
     this.queue.length = 0;
     this.queued = 0;
