@@ -8,12 +8,14 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import net from "node:net";
 import { type Backend, freePort, startBackend } from "./helpers/backends.ts";
-import { type Running, runCli, startFulcrum, writeTemp } from "./helpers/fulcrum.ts";
+import { type Running, runCli, startCli, writeTemp } from "./helpers/fulcrum.ts";
+import { runtime } from "../src/runtime/index.ts";
 import { getJson, request } from "./helpers/http.ts";
 import { TcpClient } from "./helpers/l4.ts";
 
 let web: Backend, slow: Backend, fulcrum: Running;
-let base = "", admin = "", tcpPort = 0;
+let base = "", admin = "", tcpPort = 0, configFile = "";
+let configText = (_perClientRate: string) => "";
 
 before(async () => {
   [web, slow] = await Promise.all([startBackend("web"), startBackend("slow", "hold")]);
@@ -21,7 +23,7 @@ before(async () => {
   tcpPort = await freePort();
   base = `http://127.0.0.1:${port}`;
   admin = `http://127.0.0.1:${adminPort}`;
-  fulcrum = await startFulcrum(`
+  configText = (perClientRate) => `
 admin: { bind: 127.0.0.1:${adminPort} }
 listeners:
   - { name: edge, bind: 127.0.0.1:${port}, http2: true }
@@ -42,7 +44,7 @@ routes:
   - name: perclient
     path_prefix: /client
     pool: web
-    rate_limit: { rate: 2/m, burst: 1 }
+    rate_limit: { rate: ${perClientRate}, burst: 1 }
   - name: held
     path_prefix: /held
     pool: slow
@@ -50,7 +52,9 @@ routes:
 pools:
   web: { servers: [${web.address}] }
   slow: { servers: [${slow.address}] }
-`, 2);
+`;
+  configFile = await writeTemp(configText("2/m"));
+  fulcrum = await startCli(["run", "--config", configFile], 2);
 });
 
 after(async () => {
@@ -205,4 +209,18 @@ pools:
   assert.match(out, /routes\[0\]\.conn_limit\.max: expected an integer/);
   assert.match(out, /routes\[0\]\.conn_limit\.key: expected client, header:NAME or cookie:NAME/);
   assert.match(out, /routes\[0\]\.conn_limit\.sizes: unknown key \(did you mean "size"\?\)/);
+});
+
+test("a reload keeps the state of an unchanged rate_limit and starts a changed one afresh", async () => {
+  const carol = [];
+  for (let i = 0; i < 4; i++) carol.push((await request(`${base}/api/x`, { headers: { "x-api-key": "carol" } })).status);
+  assert.deepEqual(carol, [200, 200, 200, 429]);
+  const three = [];
+  for (let i = 0; i < 3; i++) three.push((await request(`${base}/client`, { localAddress: "127.0.0.3" })).status);
+  assert.deepEqual(three, [200, 200, 429]);
+  await runtime.writeTextFile(configFile, configText("3/m"));
+  fulcrum.child.kill("SIGHUP");
+  await until(() => fulcrum.output().includes("generation 2 serving"), "generation 2");
+  assert.equal((await request(`${base}/api/x`, { headers: { "x-api-key": "carol" } })).status, 429, "route api's limit is unchanged: carol is still over it");
+  assert.equal((await request(`${base}/client`, { localAddress: "127.0.0.3" })).status, 200, "route perclient's limit changed: its table starts empty");
 });

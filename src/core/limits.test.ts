@@ -97,6 +97,22 @@ for (const impl of IMPLS) {
     assert.equal(s.entries, 8);
   });
 
+  test(`${impl}: tables come from the data plane's heap; a large one grows the memory and the first keeps its entries`, async () => {
+    const dp = await createDataPlane({ impl, seed: 3 });
+    const small = new LimitTable(dp, { kind: "conn", size: 64, max: 5 }, impl);
+    const h = small.acquire("kept", 0);
+    const before = dp.memory.byteLength;
+    const big = new LimitTable(dp, { kind: "rate", size: 1_000_000, rate: 1, burst: 0 }, impl);
+    assert.ok(big.offset >= small.offset + small.bytes);
+    if (impl === "wasm") assert.ok(dp.memory.byteLength > before, "the WASM memory grew");
+    assert.equal(small.acquire("kept", 1), h);
+    assert.equal(big.rate("x", 0), 0);
+    assert.equal(big.rate("x", 1), 999);
+    big.free();
+    const again = new LimitTable(dp, { kind: "rate", size: 1000, rate: 1, burst: 0 }, impl);
+    assert.equal(again.offset, big.offset, "freed table memory is reused");
+  });
+
   test(`${impl}: 100,000 keys fit a table of ${LE_SIZE} bytes per key; most are tracked, the rest evicted and counted`, async () => {
     const t = await table(impl, { kind: "rate", size: 100_000, rate: 1, burst: 5 });
     assert.equal(t.bytes, limitTableBytes(100_000));

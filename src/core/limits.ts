@@ -5,7 +5,7 @@
 import type { DataPlane } from "./dataplane.ts";
 import {
   LT_HEADER, LT_SETS, LT_LIMIT, LT_BURST, LT_USED, LT_EVICTED, LT_REJECTED, LT_FULL, LT_RECLAIMED, LT_WAYS, LE_SIZE,
-  LIMIT_FULL, LIMIT_OVER,
+  LIMIT_FULL, LIMIT_OVER, LT_HASH_KEY,
 } from "./layout.ts";
 import { type LimitKernels, limitTwin } from "./twin/limits.ts";
 import type { KernelImpl } from "./kernels.ts";
@@ -45,6 +45,10 @@ export function limitTableBytes(size: number): number {
   return LT_HEADER + Math.ceil(size / LT_WAYS) * LT_WAYS * LE_SIZE;
 }
 
+/** The tables' hash key: random per process (no hash flooding), the same for every generation
+ * so a reload can carry a table's entries over. */
+const HASH_KEY = crypto.getRandomValues(new Int32Array(2));
+
 function runtimeChoice(): KernelImpl {
   return "Bun" in globalThis ? LIMIT_KERNEL.bun : LIMIT_KERNEL.deno;
 }
@@ -67,6 +71,8 @@ export class LimitTable {
     this.words = new Int32Array(this.memory);
     const t = this.offset >> 2;
     this.words[t + (LT_SETS >> 2)] = Math.ceil(spec.size / LT_WAYS);
+    this.words[t + (LT_HASH_KEY >> 2)] = HASH_KEY[0];
+    this.words[t + (LT_HASH_KEY >> 2) + 1] = HASH_KEY[1];
     if (spec.kind === "rate") {
       // nginx keeps rates in milli-requests per second and excess in milli-requests.
       this.words[t + (LT_LIMIT >> 2)] = Math.max(1, Math.round(spec.rate * 1000));

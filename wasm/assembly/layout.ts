@@ -307,6 +307,9 @@ export const LT_EVICTED = 16; // u32: live entries replaced by a new key (their 
 export const LT_REJECTED = 20; // u32: admissions refused over the limit
 export const LT_FULL = 24; // u32: conn: new keys refused because their set held only live counts
 export const LT_RECLAIMED = 28; // u32: rate entries drained to nothing, reused for a new key
+// u32 x 2: the table's hash key. Per process, not the data plane's seed (which a reload may
+// change), so a reload can carry a table over.
+export const LT_HASH_KEY = 32;
 export const LT_WAYS = 8;
 export const LE_SIZE = 16; // an entry: two hash words, a time, a value
 export const LE_KEY0 = 0; // u32: hash low word (key0 | key1 == 0: the entry is empty)

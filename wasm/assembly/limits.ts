@@ -4,7 +4,7 @@
 // writes the key's bytes at KEYBUF_OFF; one call hashes, looks up and decides.
 import {
   KEYBUF_OFF, LT_HEADER, LT_SETS, LT_LIMIT, LT_BURST, LT_USED, LT_EVICTED, LT_REJECTED, LT_FULL, LT_RECLAIMED,
-  LT_WAYS, LE_SIZE, LE_KEY0, LE_KEY1, LE_SEEN, LE_VALUE, LIMIT_FULL, LIMIT_OVER,
+  LT_HASH_KEY, LT_WAYS, LE_SIZE, LE_KEY0, LE_KEY1, LE_SEEN, LE_VALUE, LIMIT_FULL, LIMIT_OVER,
 } from "./layout";
 import { halfSipHash64, hashHigh } from "./hash";
 import { reduce } from "./mem";
@@ -32,7 +32,7 @@ import { reduce } from "./mem";
 // The first entry of the key's set; the key's hash words are left in key0/key1.
 let key0: u32 = 0, key1: u32 = 0;
 @inline function setOf(t: i32, len: i32): i32 {
-  key0 = halfSipHash64(KEYBUF_OFF, len);
+  key0 = halfSipHash64(KEYBUF_OFF, len, t + LT_HASH_KEY);
   key1 = hashHigh;
   if ((key0 | key1) == 0) key1 = 1; // 0/0 marks an empty entry
   return t + LT_HEADER + reduce(key1, load<i32>(t + LT_SETS)) * (LT_WAYS * LE_SIZE);

@@ -1,6 +1,6 @@
 // TS twin of wasm/assembly/limits.ts: the same tables, decisions and counters over a given memory.
 import {
-  KEYBUF_OFF, KEYBUF_SIZE, GLOBALS_OFF, G_HASH_K0, G_HASH_K1, LT_HEADER, LT_SETS, LT_LIMIT, LT_BURST, LT_USED,
+  KEYBUF_OFF, KEYBUF_SIZE, LT_HASH_KEY, LT_HEADER, LT_SETS, LT_LIMIT, LT_BURST, LT_USED,
   LT_EVICTED, LT_REJECTED, LT_FULL, LT_RECLAIMED, LT_WAYS, LE_SIZE, LE_KEY0, LE_KEY1, LE_SEEN, LE_VALUE, LIMIT_FULL,
   LIMIT_OVER,
 } from "../layout.ts";
@@ -32,7 +32,7 @@ export function limitTwin(memory: ArrayBuffer): LimitKernels {
   const bump = (t: number, field: number) => { m[(t + field) >> 2] = (m[(t + field) >> 2] + 1) | 0; };
   // Word index of the key's set's first entry; the key's hash words are left in `hash`.
   const setOf = (t: number, len: number): number => {
-    halfSipHash64Bytes(keyBytes, len, m[(GLOBALS_OFF + G_HASH_K0) >> 2], m[(GLOBALS_OFF + G_HASH_K1) >> 2], hash);
+    halfSipHash64Bytes(keyBytes, len, m[(t + LT_HASH_KEY) >> 2], m[(t + LT_HASH_KEY + 4) >> 2], hash);
     if ((hash[0] | hash[1]) === 0) hash[1] = 1;
     return (t + LT_HEADER + reduce(hash[1], m[(t + LT_SETS) >> 2]) * (LT_WAYS * LE_SIZE)) >> 2;
   };
