@@ -12,7 +12,7 @@
 import { runtime, type Child } from "../src/runtime/index.ts";
 
 const root = new URL("..", import.meta.url).pathname;
-const work = `/tmp/fulcrum-l7-bench-${Date.now()}`;
+export const work = `/tmp/fulcrum-l7-bench-${Date.now()}`;
 const ROUNDS = Number(runtime.env("BENCH_ROUNDS") ?? 3);
 const SECONDS = Number(runtime.env("BENCH_SECONDS") ?? 5);
 const CASES = (runtime.env("BENCH_CASES") ?? "tiny:64,1k:64,64k:64,1m:64,tiny:1000").split(",").map((c) => {
@@ -22,7 +22,7 @@ const CASES = (runtime.env("BENCH_CASES") ?? "tiny:64,1k:64,64k:64,1m:64,tiny:10
 const PROXIES = (runtime.env("BENCH_PROXIES") ?? "nginx,haproxy,fulcrum-bun,fulcrum-deno").split(",");
 const BODY_FILES: Record<string, number> = { tiny: 2, "1k": 1024, "64k": 65536, "1m": 1048576 };
 
-async function sh(cmd: string[], opts: { allowFail?: boolean } = {}): Promise<string> {
+export async function sh(cmd: string[], opts: { allowFail?: boolean } = {}): Promise<string> {
   const child = runtime.spawn(cmd);
   const [out, err] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
   const code = await child.exited;
@@ -42,7 +42,7 @@ async function ensureTools(): Promise<void> {
   }
 }
 
-const started: Child[] = [];
+export const started: Child[] = [];
 const pids: Record<string, number> = {};
 
 /** Restarts a process's peak-RSS counter (Linux: clear_refs 5), so each case reports its own. */
@@ -56,7 +56,7 @@ async function peakRssMb(pid: number): Promise<number> {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
 }
 
-function start(cmd: string[]): Child {
+export function start(cmd: string[]): Child {
   const child = runtime.spawn(cmd);
   started.push(child);
   void new Response(child.stdout).text().catch(() => {});
@@ -64,7 +64,7 @@ function start(cmd: string[]): Child {
   return child;
 }
 
-async function waitPort(port: number): Promise<void> {
+export async function waitPort(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const out = await sh(["sh", "-c", `curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:${port}/tiny || true`], { allowFail: true });
     if (out.trim() === "200") return;
@@ -73,9 +73,9 @@ async function waitPort(port: number): Promise<void> {
   throw new Error(`nothing answered on port ${port}`);
 }
 
-interface WrkResult { rps: number; p99ms: number; errors: number; requests: number; cpuUs: number }
+export interface WrkResult { rps: number; p99ms: number; errors: number; requests: number; cpuUs: number }
 
-function parseWrk(out: string): Omit<WrkResult, "cpuUs"> {
+export function parseWrk(out: string): Omit<WrkResult, "cpuUs"> {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
@@ -88,7 +88,7 @@ function parseWrk(out: string): Omit<WrkResult, "cpuUs"> {
 
 /** CPU seconds (user + system, all threads) of a process and its children: nginx's master
  * forks the worker that does the work. */
-async function cpuSeconds(pid: number): Promise<number> {
+export async function cpuSeconds(pid: number): Promise<number> {
   const stat = await runtime.readTextFile(`/proc/${pid}/stat`).catch(() => "");
   // Fields after the command name (which may hold spaces): utime is the 14th field overall.
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -98,7 +98,7 @@ async function cpuSeconds(pid: number): Promise<number> {
   return ticks / 100; // USER_HZ
 }
 
-async function wrk(port: number, path: string, conns: number, pid: number): Promise<WrkResult> {
+export async function wrk(port: number, path: string, conns: number, pid: number): Promise<WrkResult> {
   const before = await cpuSeconds(pid);
   const out = await sh(["wrk", "-t1", `-c${conns}`, `-d${SECONDS}s`, "--latency", "--timeout", "5s", `http://127.0.0.1:${port}${path}`], { allowFail: true });
   const r = parseWrk(out);
@@ -106,14 +106,14 @@ async function wrk(port: number, path: string, conns: number, pid: number): Prom
 }
 
 /** A loopback port the kernel just handed out (bound, then released). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const l = await runtime.listenTcp({ hostname: "127.0.0.1", port: 0, accept: () => ({ data() {}, drain() {}, close() {} }) });
   const port = l.port;
   await l.stop();
   return port;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
   await ensureTools();
@@ -216,7 +216,7 @@ pools:
   console.log(`\nPeak RSS per case (VmHWM, reset before each case): ${peaks.join("; ")}.`);
 }
 
-function nginxConf(body: string, name: string): string {
+export function nginxConf(body: string, name: string): string {
   return `worker_processes 1;
 daemon off;
 pid ${work}/${name}.pid;
@@ -230,10 +230,18 @@ http {
 `;
 }
 
-try {
-  await main();
-} finally {
+/** Ends what start() started and removes the work directory. */
+export async function cleanUp(): Promise<void> {
   for (const c of started) c.kill("SIGTERM");
   await Promise.all(started.map((c) => c.exited));
   if (!runtime.env("BENCH_KEEP")) await sh(["rm", "-rf", work], { allowFail: true });
+}
+
+// Other benches (bench/limits.bench.ts) import the pieces above.
+if (import.meta.main) {
+  try {
+    await main();
+  } finally {
+    await cleanUp();
+  }
 }

@@ -50,7 +50,7 @@ for (const impl of IMPLS) {
   });
 
   test(`${impl}: a full set reclaims a drained entry first, else evicts the one with least excess`, async () => {
-    const t = await table(impl, { kind: "rate", size: 8, rate: 1, burst: 10 }); // one set of 8
+    const t = await table(impl, { kind: "rate", size: 6, rate: 1, burst: 10 }); // one set of 8 entries
     // Keys k0..k7: k(i) spends i + 1 requests at t=0, so k0 holds the least excess.
     for (let i = 0; i < 8; i++) for (let r = 0; r <= i; r++) assert.equal(t.rate(`k${i}`, 0), 0);
     assert.equal(t.stats().entries, 8);
@@ -84,7 +84,7 @@ for (const impl of IMPLS) {
   });
 
   test(`${impl}: a conn entry with requests in flight is never evicted: a new key is refused and counted`, async () => {
-    const t = await table(impl, { kind: "conn", size: 8, max: 1 });
+    const t = await table(impl, { kind: "conn", size: 6, max: 1 }); // one set of 8 entries
     const held = Array.from({ length: 8 }, (_, i) => t.acquire(`c${i}`, 0));
     assert.ok(held.every((h) => h >= 0));
     assert.equal(t.acquire("late", 5), LIMIT_FULL);
@@ -113,15 +113,15 @@ for (const impl of IMPLS) {
     assert.equal(again.offset, big.offset, "freed table memory is reused");
   });
 
-  test(`${impl}: 100,000 keys fit a table of ${LE_SIZE} bytes per key; most are tracked, the rest evicted and counted`, async () => {
+  test(`${impl}: 100,000 keys fit a size-100000 table of ${LE_SIZE * 1.25} bytes per key; the few that overflow are evicted and counted`, async () => {
     const t = await table(impl, { kind: "rate", size: 100_000, rate: 1, burst: 5 });
     assert.equal(t.bytes, limitTableBytes(100_000));
-    assert.ok(t.bytes <= 100_000 * LE_SIZE + 64, `${t.bytes} bytes`);
+    assert.ok(t.bytes <= 100_000 * LE_SIZE * 1.25 + 64 + 128, `${t.bytes} bytes`);
     for (let i = 0; i < 100_000; i++) t.rate(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, 0);
     const s = t.stats();
-    // A key lands in a set at random: at 100% load some sets overflow (balls into bins).
+    // Two choices of a set of 8 at 80% load: a set overflows rarely (0.02% of keys, simulated).
     assert.equal(s.entries + s.evictions, 100_000);
-    assert.ok(s.entries > 85_000, `${s.entries} tracked`);
+    assert.ok(s.entries > 99_800, `${s.entries} tracked`);
   });
 }
 

@@ -297,7 +297,8 @@ export const C_REFILED = 52; // wheel entries refiled (lazy expiry)
 
 // ---- Per-client limits (wasm/assembly/limits.ts, src/core/twin/limits.ts, src/core/limits.ts) ----
 // A table is a header then sets of LT_WAYS entries, in heap memory the data plane allocates. A
-// key's 64-bit hash picks its set; the set is its whole probe window (no chains, no tombstones).
+// key's 64-bit hash picks two sets (one per word); they are its whole probe window (no chains,
+// no tombstones).
 export const LT_HEADER = 64; // bytes before entry 0
 export const LT_SETS = 0; // u32: sets in the table
 export const LT_LIMIT = 4; // u32: rate: milli-requests per second; conn: concurrent at most

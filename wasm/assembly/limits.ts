@@ -29,13 +29,23 @@ import { reduce } from "./mem";
   return v <= 0 ? 0 : <i32>v;
 }
 
-// The first entry of the key's set; the key's hash words are left in key0/key1.
-let key0: u32 = 0, key1: u32 = 0;
-@inline function setOf(t: i32, len: i32): i32 {
+// A key may sit in either of two sets (two-choice hashing: a table fills to ~95% before a set
+// overflows, against ~80% with one choice); its hash words are left in key0/key1 and the sets'
+// first entries in setA/setB (equal when both choices fall on one set).
+let key0: u32 = 0, key1: u32 = 0, setA: i32 = 0, setB: i32 = 0;
+@inline function locate(t: i32, len: i32): void {
   key0 = halfSipHash64(KEYBUF_OFF, len, t + LT_HASH_KEY);
   key1 = hashHigh;
   if ((key0 | key1) == 0) key1 = 1; // 0/0 marks an empty entry
-  return t + LT_HEADER + reduce(key1, load<i32>(t + LT_SETS)) * (LT_WAYS * LE_SIZE);
+  const sets = load<i32>(t + LT_SETS), first = t + LT_HEADER;
+  setA = first + reduce(key1, sets) * (LT_WAYS * LE_SIZE);
+  setB = first + reduce(key0, sets) * (LT_WAYS * LE_SIZE);
+}
+
+// The w-th entry of the key's window (0..LT_WAYS-1 in set A, then set B); -1 past its end.
+@inline function windowEntry(w: i32): i32 {
+  if (w < LT_WAYS) return setA + w * LE_SIZE;
+  return setB == setA ? -1 : setB + (w - LT_WAYS) * LE_SIZE;
 }
 
 @inline function claim(e: i32, now: i32): void {
@@ -46,15 +56,18 @@ let key0: u32 = 0, key1: u32 = 0;
 }
 
 // One request of the key in KEYBUF_OFF[0, len) at `now` (ms) against rate table t: 0 when it is
-// admitted, else the milliseconds until one would be. A new key takes an empty entry, else the
-// entry of its set whose next request would have the least excess (one at 0 is as good as new:
-// reclaimed at no loss; otherwise it is an eviction, ties to the oldest).
+// admitted, else the milliseconds until one would be. A new key takes an empty entry of the
+// emptier of its two sets, else the entry of its window whose next request would have the least
+// excess (one at 0 is as good as new: reclaimed at no loss; otherwise it is an eviction, ties to
+// the oldest).
 export function rateAdmit(t: i32, len: i32, now: i32): i32 {
-  const set = setOf(t, len);
+  locate(t, len);
   const rate = load<u32>(t + LT_LIMIT), burst = load<i32>(t + LT_BURST);
-  let free = -1, victim = -1, victimExcess = 0x7fffffff, victimAge = -1;
-  for (let w = 0; w < LT_WAYS; w++) {
-    const e = set + w * LE_SIZE;
+  let freeA = -1, freeB = -1, emptyA = 0, emptyB = 0;
+  let victim = -1, victimExcess = 0x7fffffff, victimAge = -1;
+  for (let w = 0; w < 2 * LT_WAYS; w++) {
+    const e = windowEntry(w);
+    if (e < 0) break;
     const k0 = load<u32>(e + LE_KEY0), k1 = load<u32>(e + LE_KEY1);
     if (k0 == key0 && k1 == key1) {
       const excess = nextExcess(load<i32>(e + LE_VALUE), age(now, load<i32>(e + LE_SEEN)), rate);
@@ -67,11 +80,15 @@ export function rateAdmit(t: i32, len: i32, now: i32): i32 {
       store<i32>(e + LE_VALUE, excess);
       return 0;
     }
-    if ((k0 | k1) == 0) { if (free < 0) free = e; continue; }
+    if ((k0 | k1) == 0) {
+      if (w < LT_WAYS) { emptyA++; if (freeA < 0) freeA = e; } else { emptyB++; if (freeB < 0) freeB = e; }
+      continue;
+    }
     const a = age(now, load<i32>(e + LE_SEEN));
     const left = nextExcess(load<i32>(e + LE_VALUE), a, rate);
     if (left < victimExcess || (left == victimExcess && a > victimAge)) { victim = e; victimExcess = left; victimAge = a; }
   }
+  const free = emptyB > emptyA ? freeB : freeA >= 0 ? freeA : freeB;
   if (free >= 0) { bump(t, LT_USED); claim(free, now); return 0; }
   bump(t, victimExcess == 0 ? LT_RECLAIMED : LT_EVICTED);
   claim(victim, now);
@@ -80,13 +97,14 @@ export function rateAdmit(t: i32, len: i32, now: i32): i32 {
 
 // One more request in flight for the key at `now` against conn table t: the entry's offset (pass
 // it to connRelease when the request ends), LIMIT_OVER at the limit, LIMIT_FULL when the key is
-// new and every entry of its set has requests in flight (those are never evicted). An entry
+// new and every entry of its window has requests in flight (those are never evicted). An entry
 // whose count falls to 0 is emptied at once, so nothing else is kept.
 export function connAdmit(t: i32, len: i32, now: i32): i32 {
-  const set = setOf(t, len);
-  let free = -1;
-  for (let w = 0; w < LT_WAYS; w++) {
-    const e = set + w * LE_SIZE;
+  locate(t, len);
+  let freeA = -1, freeB = -1, emptyA = 0, emptyB = 0;
+  for (let w = 0; w < 2 * LT_WAYS; w++) {
+    const e = windowEntry(w);
+    if (e < 0) break;
     const k0 = load<u32>(e + LE_KEY0), k1 = load<u32>(e + LE_KEY1);
     if (k0 == key0 && k1 == key1) {
       const n = load<i32>(e + LE_VALUE);
@@ -95,8 +113,11 @@ export function connAdmit(t: i32, len: i32, now: i32): i32 {
       store<i32>(e + LE_SEEN, now);
       return e;
     }
-    if ((k0 | k1) == 0 && free < 0) free = e;
+    if ((k0 | k1) == 0) {
+      if (w < LT_WAYS) { emptyA++; if (freeA < 0) freeA = e; } else { emptyB++; if (freeB < 0) freeB = e; }
+    }
   }
+  const free = emptyB > emptyA ? freeB : freeA >= 0 ? freeA : freeB;
   if (free < 0) { bump(t, LT_FULL); return LIMIT_FULL; }
   bump(t, LT_USED);
   claim(free, now);

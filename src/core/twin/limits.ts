@@ -29,27 +29,38 @@ const nextExcess = (excess: number, ms: number, rate: number): number => {
 export function limitTwin(memory: ArrayBuffer): LimitKernels {
   const m = new Int32Array(memory), keyBytes = new Uint8Array(memory, KEYBUF_OFF, KEYBUF_SIZE);
   const hash = new Int32Array(2);
+  const STEP = LE_SIZE >> 2, K0 = LE_KEY0 >> 2, K1 = LE_KEY1 >> 2, SEEN = LE_SEEN >> 2, VALUE = LE_VALUE >> 2;
+  const SET_WORDS = (LT_WAYS * LE_SIZE) >> 2;
+  let setA = 0, setB = 0;
   const bump = (t: number, field: number) => { m[(t + field) >> 2] = (m[(t + field) >> 2] + 1) | 0; };
-  // Word index of the key's set's first entry; the key's hash words are left in `hash`.
-  const setOf = (t: number, len: number): number => {
+  // The key's hash words into `hash`, its two sets' first entries (word indices) into setA/setB.
+  const locate = (t: number, len: number): void => {
     halfSipHash64Bytes(keyBytes, len, m[(t + LT_HASH_KEY) >> 2], m[(t + LT_HASH_KEY + 4) >> 2], hash);
     if ((hash[0] | hash[1]) === 0) hash[1] = 1;
-    return (t + LT_HEADER + reduce(hash[1], m[(t + LT_SETS) >> 2]) * (LT_WAYS * LE_SIZE)) >> 2;
+    const sets = m[(t + LT_SETS) >> 2], first = (t + LT_HEADER) >> 2;
+    setA = first + reduce(hash[1], sets) * SET_WORDS;
+    setB = first + reduce(hash[0], sets) * SET_WORDS;
+  };
+  const windowEntry = (w: number): number => {
+    if (w < LT_WAYS) return setA + w * STEP;
+    return setB === setA ? -1 : setB + (w - LT_WAYS) * STEP;
   };
   const claim = (w: number, now: number) => {
-    m[w + (LE_KEY0 >> 2)] = hash[0];
-    m[w + (LE_KEY1 >> 2)] = hash[1];
-    m[w + (LE_SEEN >> 2)] = now;
-    m[w + (LE_VALUE >> 2)] = 0;
+    m[w + K0] = hash[0];
+    m[w + K1] = hash[1];
+    m[w + SEEN] = now;
+    m[w + VALUE] = 0;
   };
-  const STEP = LE_SIZE >> 2, K0 = LE_KEY0 >> 2, K1 = LE_KEY1 >> 2, SEEN = LE_SEEN >> 2, VALUE = LE_VALUE >> 2;
   return {
     rateAdmit(t, len, now) {
-      const set = setOf(t, len), h0 = hash[0], h1 = hash[1];
+      locate(t, len);
+      const h0 = hash[0], h1 = hash[1];
       const rate = m[(t + LT_LIMIT) >> 2] >>> 0, burst = m[(t + LT_BURST) >> 2];
-      let free = -1, victim = -1, victimExcess = 0x7fffffff, victimAge = -1;
-      for (let w = 0; w < LT_WAYS; w++) {
-        const e = set + w * STEP;
+      let freeA = -1, freeB = -1, emptyA = 0, emptyB = 0;
+      let victim = -1, victimExcess = 0x7fffffff, victimAge = -1;
+      for (let w = 0; w < 2 * LT_WAYS; w++) {
+        const e = windowEntry(w);
+        if (e < 0) break;
         const k0 = m[e + K0], k1 = m[e + K1];
         if (k0 === h0 && k1 === h1) {
           const excess = nextExcess(m[e + VALUE], age(now, m[e + SEEN]), rate);
@@ -61,21 +72,27 @@ export function limitTwin(memory: ArrayBuffer): LimitKernels {
           m[e + VALUE] = excess;
           return 0;
         }
-        if ((k0 | k1) === 0) { if (free < 0) free = e; continue; }
+        if ((k0 | k1) === 0) {
+          if (w < LT_WAYS) { emptyA++; if (freeA < 0) freeA = e; } else { emptyB++; if (freeB < 0) freeB = e; }
+          continue;
+        }
         const a = age(now, m[e + SEEN]);
         const left = nextExcess(m[e + VALUE], a, rate);
         if (left < victimExcess || (left === victimExcess && a > victimAge)) { victim = e; victimExcess = left; victimAge = a; }
       }
+      const free = emptyB > emptyA ? freeB : freeA >= 0 ? freeA : freeB;
       if (free >= 0) { bump(t, LT_USED); claim(free, now); return 0; }
       bump(t, victimExcess === 0 ? LT_RECLAIMED : LT_EVICTED);
       claim(victim, now);
       return 0;
     },
     connAdmit(t, len, now) {
-      const set = setOf(t, len), h0 = hash[0], h1 = hash[1];
-      let free = -1;
-      for (let w = 0; w < LT_WAYS; w++) {
-        const e = set + w * STEP;
+      locate(t, len);
+      const h0 = hash[0], h1 = hash[1];
+      let freeA = -1, freeB = -1, emptyA = 0, emptyB = 0;
+      for (let w = 0; w < 2 * LT_WAYS; w++) {
+        const e = windowEntry(w);
+        if (e < 0) break;
         const k0 = m[e + K0], k1 = m[e + K1];
         if (k0 === h0 && k1 === h1) {
           const n = m[e + VALUE];
@@ -84,8 +101,11 @@ export function limitTwin(memory: ArrayBuffer): LimitKernels {
           m[e + SEEN] = now;
           return e << 2;
         }
-        if ((k0 | k1) === 0 && free < 0) free = e;
+        if ((k0 | k1) === 0) {
+          if (w < LT_WAYS) { emptyA++; if (freeA < 0) freeA = e; } else { emptyB++; if (freeB < 0) freeB = e; }
+        }
       }
+      const free = emptyB > emptyA ? freeB : freeA >= 0 ? freeA : freeB;
       if (free < 0) { bump(t, LT_FULL); return LIMIT_FULL; }
       bump(t, LT_USED);
       claim(free, now);
