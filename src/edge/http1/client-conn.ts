@@ -16,7 +16,7 @@ import type { RouteConfig } from "../config.ts";
 import type { ListenerLimits } from "../options.ts";
 import type { DeadlineSweep } from "../../core/timer.ts";
 import type { RequestFacts } from "../routes.ts";
-import { Held, type Refusal, retryAfter } from "../limits/limiter.ts";
+import { Held, type Refusal, refusalResponse } from "../limits/limiter.ts";
 import type { HeaderLookup } from "../../http1/head.ts";
 
 const enum State { Head, Body, Wait, Tunnel, Closed }
@@ -225,7 +225,7 @@ export class ClientConn implements TcpHandlers, Timed {
       this.stats.responses[4]++;
       if (stats) stats.responses[4]++;
       const close = hasBody || !req.keepAlive;
-      this.respond(errorResponseBytes(429, refused.kind, refused.detail, close, retryAfter(refused)), close);
+      this.respond(refusalResponse(refused, close), close);
       return !close;
     }
     const requestId = this.listener.requestId(req);

@@ -5,6 +5,7 @@ import { LIMIT_FULL, LIMIT_OVER, LimitTable, type LimitTableStats } from "../../
 import type { HeaderLookup } from "../../http1/head.ts";
 import { cookieValue } from "../affinity.ts";
 import type { ClientLimits, ConnLimitConfig, LimitKey, RateLimitConfig } from "./config.ts";
+import { errorResponseBytes } from "../http1/heads-out.ts";
 
 /** The key's value for a request, or null when it has none (then the limit does not apply). */
 function keyOf(key: LimitKey, client: string, headers: HeaderLookup | null): string | null {
@@ -39,6 +40,22 @@ export function retryAfter(refusal: Refusal): [string, string][] {
   return [["retry-after", String(refusal.retryAfterSeconds)]];
 }
 
+// A flood is answered with the same few 429s over and over: each is built once.
+const answers = new Map<string, Uint8Array>();
+const MAX_ANSWERS = 1024;
+
+/** The HTTP/1.1 429 for a refusal (`close`: the connection closes after it). */
+export function refusalResponse(refusal: Refusal, close: boolean): Uint8Array {
+  const key = `${refusal.retryAfterSeconds}|${close}|${refusal.detail}`;
+  let bytes = answers.get(key);
+  if (bytes === undefined) {
+    if (answers.size >= MAX_ANSWERS) answers.clear();
+    bytes = errorResponseBytes(429, refusal.kind, refusal.detail, close, retryAfter(refusal));
+    answers.set(key, bytes);
+  }
+  return bytes;
+}
+
 /** A refusal: what is answered (429 with Retry-After) and which limit said so. */
 export interface Refusal {
   kind: "rate_limited" | "conn_limited";
@@ -50,6 +67,9 @@ export interface Refusal {
 export class LimitSet {
   readonly rate: LimitTable | null;
   readonly conn: LimitTable | null;
+  private readonly rateDetail: string;
+  private readonly connDetail: string;
+  private readonly fullDetail: string;
 
   constructor(
     plane: DataPlane,
@@ -60,6 +80,9 @@ export class LimitSet {
     const r = config.rate, c = config.conn;
     this.rate = r ? new LimitTable(plane, { kind: "rate", size: r.size, rate: r.rate, burst: r.burst }) : null;
     this.conn = c ? new LimitTable(plane, { kind: "conn", size: c.size, max: c.max }) : null;
+    this.rateDetail = r ? `${scope} ${name}: over its rate_limit of ${rateText(r)}` : "";
+    this.connDetail = c ? `${scope} ${name}: ${c.max} requests in flight for this ${keyName(c)}` : "";
+    this.fullDetail = `${scope} ${name}: conn_limit table full`;
   }
 
   /** A reload keeps the rate state of an unchanged limit (same rate, burst, size and key); conn
@@ -77,15 +100,15 @@ export class LimitSet {
     if (r && this.rate) {
       const key = keyOf(r.key, client, headers);
       const waitMs = key === null ? 0 : this.rate.rate(key);
-      if (waitMs > 0) return refusal("rate_limited", waitMs, `${this.scope} ${this.name}: over its rate_limit of ${rateText(r)}`);
+      if (waitMs > 0) return refusal("rate_limited", waitMs, this.rateDetail);
     }
     const c = this.config.conn;
     if (c && this.conn) {
       const key = keyOf(c.key, client, headers);
       if (key === null) return null;
       const handle = this.conn.acquire(key);
-      if (handle === LIMIT_OVER) return refusal("conn_limited", 1000, `${this.scope} ${this.name}: ${c.max} requests in flight for this ${keyName(c)}`);
-      if (handle === LIMIT_FULL) return refusal("conn_limited", 1000, `${this.scope} ${this.name}: conn_limit table full`);
+      if (handle === LIMIT_OVER) return refusal("conn_limited", 1000, this.connDetail);
+      if (handle === LIMIT_FULL) return refusal("conn_limited", 1000, this.fullDetail);
       held.add(this.conn, handle);
     }
     return null;
