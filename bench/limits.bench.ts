@@ -122,7 +122,7 @@ async function l7Rows(upstream: number): Promise<string[]> {
   const ports = { on: await freePort(), off: await freePort() };
   // 1,000,000/s with that burst: every request goes through the kernel and none is refused.
   const pids = {
-    on: await fulcrumAt("limit-on", ports.on, upstream, "    rate_limit: { rate: 1000000/s, burst: 1000000, key: client }"),
+    on: await fulcrumAt("limit-on", ports.on, upstream, `    rate_limit: { rate: 1000000/s, burst: 1000000, key: client, size: ${runtime.env("BENCH_ON_SIZE") ?? 100000} }`),
     off: await fulcrumAt("limit-off", ports.off, upstream, ""),
   };
   const runs: Record<"on" | "off", WrkResult[]> = { on: [], off: [] };
