@@ -14,19 +14,21 @@ import { getJson, request } from "./helpers/http.ts";
 import { TcpClient } from "./helpers/l4.ts";
 
 let web: Backend, slow: Backend, fulcrum: Running;
-let base = "", admin = "", tcpPort = 0, configFile = "";
+let base = "", admin = "", tcpPort = 0, proxiedPort = 0, configFile = "";
 let configText = (_perClientRate: string) => "";
 
 before(async () => {
   [web, slow] = await Promise.all([startBackend("web"), startBackend("slow", "hold")]);
   const [port, adminPort] = [await freePort(), await freePort()];
   tcpPort = await freePort();
+  proxiedPort = await freePort();
   base = `http://127.0.0.1:${port}`;
   admin = `http://127.0.0.1:${adminPort}`;
   configText = (perClientRate) => `
 admin: { bind: 127.0.0.1:${adminPort} }
 listeners:
   - { name: edge, bind: 127.0.0.1:${port}, http2: true }
+  - { name: proxied, bind: 127.0.0.1:${proxiedPort}, accept_proxy: true }
   - name: tcp
     bind: 127.0.0.1:${tcpPort}
     protocol: tcp
@@ -54,7 +56,7 @@ pools:
   slow: { servers: [${slow.address}] }
 `;
   configFile = await writeTemp(configText("2/m"));
-  fulcrum = await startCli(["run", "--config", configFile], 2);
+  fulcrum = await startCli(["run", "--config", configFile], 3);
 });
 
 after(async () => {
@@ -86,6 +88,18 @@ test("rate_limit by client address: 127.0.0.1 over its limit gets 429 while 127.
   const two = await request(`${base}/client`, { localAddress: "127.0.0.2" });
   assert.equal(two.status, 200);
   assert.equal((await request(`${base}/client`, { localAddress: "127.0.0.1" })).status, 429);
+});
+
+test("rate_limit by client address behind a PROXY header: the header's source is the key", async () => {
+  // 127.0.0.1 is over route perclient's limit (the test above): had the socket's peer been the
+  // key, the first of these would already be refused.
+  const viaProxy = async (source: string) => {
+    const c = await TcpClient.connect(proxiedPort);
+    const text = await c.exchange(`PROXY TCP4 ${source} 127.0.0.1 40000 80\r\nGET /client HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`);
+    return Number(text.slice(9, 12));
+  };
+  assert.deepEqual([await viaProxy("203.0.113.7"), await viaProxy("203.0.113.7"), await viaProxy("203.0.113.7")], [200, 200, 429]);
+  assert.equal(await viaProxy("203.0.113.8"), 200);
 });
 
 test("rate_limit over HTTP/2 (curl, h2c): a cookie key gets 429 with retry-after; another cookie is served", async () => {
@@ -177,14 +191,14 @@ test("GET /api/limits and /metrics show each table's size, entries, evictions an
   ]);
   assert.deepEqual([row("api").size, row("api").entries, row("api").rejected, row("api").evictions], [1000, 2, 2, 0]);
   assert.equal(row("api").bytes, 64 + Math.ceil(1000 * 1.25 / 8) * 8 * 16); // 20 bytes per key
-  assert.deepEqual([row("perclient").entries, row("perclient").rejected], [2, 2]);
+  assert.deepEqual([row("perclient").entries, row("perclient").rejected], [4, 3]);
   assert.deepEqual([row("h2api").entries, row("h2api").rejected], [2, 1]);
   assert.deepEqual([row("held").entries, row("held").rejected], [0, 1], "conn entries are freed when their requests end");
   assert.equal(row("tcp").rejected, 1);
   const metrics = (await request(`${admin}/metrics`)).body;
   assert.match(metrics, /fulcrum_limit_rejected_total\{scope="route",name="api",limit="rate_limit"\} 2\n/);
   assert.match(metrics, /fulcrum_limit_rejected_total\{scope="listener",name="tcp",limit="conn_limit"\} 1\n/);
-  assert.match(metrics, /fulcrum_limit_entries\{scope="route",name="perclient",limit="rate_limit"\} 2\n/);
+  assert.match(metrics, /fulcrum_limit_entries\{scope="route",name="perclient",limit="rate_limit"\} 4\n/);
   assert.match(metrics, /fulcrum_listener_errors_total\{listener="edge",kind="rate_limited"\} 5\n/);
 });
 
