@@ -29,7 +29,7 @@ test("limits config: bad values are reported at their key path", () => {
   assert.deepEqual(issues, [
     'routes.0.rate_limit.rate: expected a rate like 100/s or 30/m (at most 1000000/s), got "100/h"',
     "routes.0.rate_limit.burst: expected an integer 0..1000000, got 1.5",
-    "routes.0.rate_limit.size: expected an integer 8..10000000, got 2",
+    "routes.0.rate_limit.size: expected an integer 8..2000000, got 2",
     "routes.0.conn_limit.max: expected an integer 1..1000000, got nothing",
     'routes.0.conn_limit.key: expected client, header:NAME or cookie:NAME, got "ip"',
   ]);

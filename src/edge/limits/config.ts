@@ -38,6 +38,8 @@ const CONN_KEYS = ["max", "key", "size"] as const;
 const RATE = /^([0-9]+(?:\.[0-9]+)?)\s*r?\/(s|m)$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const DEFAULT_SIZE = 100_000;
+// 20 bytes a key: 40 MB, most of the data plane's 64 MB heap, which every table shares.
+const MAX_SIZE = 2_000_000;
 const MAX_RATE = 1_000_000; // per second
 const MIN_RATE = 0.001; // the tables keep milli-requests per second
 
@@ -70,7 +72,7 @@ function readRate(c: Checker, m: Mapping, p: PathSegment[]): RateLimitConfig | n
   const out = {
     burst: c.optional(rm, rp, "burst", integer(0, 1_000_000), 0),
     key: c.optional(rm, rp, "key", limitKey(false), { kind: "client" } as LimitKey),
-    size: c.optional(rm, rp, "size", integer(8, 10_000_000), DEFAULT_SIZE),
+    size: c.optional(rm, rp, "size", integer(8, MAX_SIZE), DEFAULT_SIZE),
   };
   return perSecond === undefined ? null : { rate: perSecond, ...out };
 }
@@ -84,7 +86,7 @@ function readConn(c: Checker, m: Mapping, p: PathSegment[], clientOnly: boolean)
   c.checkKeys(cm, cp, CONN_KEYS);
   const max = c.required(cm, cp, "max", integer(1, 1_000_000));
   const key = c.optional(cm, cp, "key", limitKey(clientOnly), { kind: "client" } as LimitKey);
-  const size = c.optional(cm, cp, "size", integer(8, 10_000_000), DEFAULT_SIZE);
+  const size = c.optional(cm, cp, "size", integer(8, MAX_SIZE), DEFAULT_SIZE);
   return max === undefined ? null : { max, key, size };
 }
 
