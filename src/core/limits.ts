@@ -34,10 +34,15 @@ export interface LimitTableStats {
   reclaimed: number;
 }
 
-/** The clock the tables keep: whole milliseconds since the process started, as an i32 (the
- * kernels compare times by signed difference, so a wrap after 24 days is harmless). */
+const CLOCK_BASE = Date.now();
+
+/** The clock the tables keep: whole milliseconds since this module loaded, as an i32 (the
+ * kernels compare times by signed difference, so a wrap after 24 days is harmless). Date.now(),
+ * not performance.now(): on Deno that is a call into the runtime costing ~1 us (bench/RESULTS.md),
+ * a clock read per decision. A wall clock stepped back reads as "very long ago" (the key's state
+ * is as good as new, never stuck); stepped forward, it drains early. */
 export function limitClock(): number {
-  return Math.floor(performance.now()) | 0;
+  return (Date.now() - CLOCK_BASE) | 0;
 }
 
 /** Entries per key a table is made with: with two-choice hashing into sets of LT_WAYS, `size`
