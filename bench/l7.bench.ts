@@ -12,7 +12,7 @@
 import { runtime, type Child } from "../src/runtime/index.ts";
 
 const root = new URL("..", import.meta.url).pathname;
-const work = `/tmp/fulcrum-l7-bench-${Date.now()}`;
+export const work = `/tmp/fulcrum-l7-bench-${Date.now()}`;
 const ROUNDS = Number(runtime.env("BENCH_ROUNDS") ?? 3);
 const SECONDS = Number(runtime.env("BENCH_SECONDS") ?? 5);
 const CASES = (runtime.env("BENCH_CASES") ?? "tiny:64,1k:64,64k:64,1m:64,tiny:1000").split(",").map((c) => {
@@ -42,7 +42,7 @@ export async function ensureTools(): Promise<void> {
   }
 }
 
-const started: Child[] = [];
+export const started: Child[] = [];
 const pids: Record<string, number> = {};
 
 /** Restarts a process's peak-RSS counter (Linux: clear_refs 5), so each case reports its own. */
@@ -75,7 +75,7 @@ export async function waitPort(port: number): Promise<void> {
 
 export interface WrkResult { rps: number; p99ms: number; errors: number; requests: number; cpuUs: number }
 
-function parseWrk(out: string): Omit<WrkResult, "cpuUs"> {
+export function parseWrk(out: string): Omit<WrkResult, "cpuUs"> {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
@@ -236,7 +236,7 @@ export async function stopStarted(): Promise<void> {
   await Promise.all(started.map((c) => c.exited));
 }
 
-// Other benches (bench/access-log.bench.ts) import the pieces above without running this one.
+// Other benches (bench/access-log.bench.ts, bench/limits.bench.ts) import the pieces above without running this one.
 if (import.meta.main) {
   try {
     await main();

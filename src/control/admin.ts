@@ -4,6 +4,7 @@
 // whoever can reach the bind; every write is a POST with the bearer token from `token_file`, and is
 // logged with who asked and what changed. A bad request gets a JSON error naming what was wrong;
 // nothing a client sends stops the process.
+import { limitRows } from "./admin-limits.ts";
 import { runtime } from "../runtime/index.ts";
 import type { HttpServer, PeerInfo } from "../runtime/types.ts";
 import { formatHostPort } from "../config/address.ts";
@@ -144,6 +145,7 @@ export class AdminService {
     });
     r.get("/api/vrrp", () => json({ instances: vrrpView(s.generation) }));
     r.get("/api/l4", () => json(l4View(s.generation)));
+    r.get("/api/limits", () => json({ tables: limitRows(s.generation) }));
     r.get("/api/config", () => json({ generation: s.generation.id, file: s.file, sha256: s.checksum, config: configView(s.generation) }));
 
     // A reload as SIGHUP does it: 200 with the new generation, or 400 with every error (the

@@ -18,6 +18,7 @@ import { adminState } from "./admin-read.ts";
 import type { ControlState } from "./admin-state.ts";
 import type { PoolConfig } from "./schema.ts";
 import { type LogSink, openSinks } from "../log/sink.ts";
+import { limitRows } from "./admin-limits.ts";
 
 // The extra label of each sample, written as is.
 const CODES = ["", 'code="1xx"', 'code="2xx"', 'code="3xx"', 'code="4xx"', 'code="5xx"'];
@@ -153,6 +154,20 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
       for (let c = 1; c <= 5; c++) w.sampleWith(n, b, CODES[c], st.responses[c]);
     }
   });
+
+  // ------------------------------------------------------------------ per-client limits
+  // A handful of tables: their rows are read once per family (each row reads a few table words).
+  const limitLabel = (row: { scope: string; name: string; limit: string }) =>
+    `scope="${row.scope}",name="${labelValue(row.name)}",limit="${row.limit}"`;
+  r.add("fulcrum_limit_rejected_total", "counter", "Requests (tcp: connections) refused by the listener's or route's rate_limit or conn_limit.", (w, n) => {
+    for (const row of limitRows(g())) w.sample(n, limitLabel(row), row.rejected + row.full);
+  });
+  r.add("fulcrum_limit_evictions_total", "counter", "Tracked keys replaced by a new key in a full table (their state lost).", (w, n) => {
+    for (const row of limitRows(g())) w.sample(n, limitLabel(row), row.evictions);
+  });
+  r.add("fulcrum_limit_entries", "gauge", "Keys the table tracks now.", (w, n) => { for (const row of limitRows(g())) w.sample(n, limitLabel(row), row.entries); });
+  r.add("fulcrum_limit_size", "gauge", "Keys the table can track (its configured size).", (w, n) => { for (const row of limitRows(g())) w.sample(n, limitLabel(row), row.size); });
+  r.add("fulcrum_limit_memory_bytes", "gauge", "Data-plane memory the table holds.", (w, n) => { for (const row of limitRows(g())) w.sample(n, limitLabel(row), row.bytes); });
 
   // ------------------------------------------------------------------ pools
   r.add("fulcrum_pool_servers", "gauge", "Servers in the pool (the sorry server not counted).", (w, n) => { for (const p of g().balancer.all()) w.sample(n, pl(p), p.servers.length); });

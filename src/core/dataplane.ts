@@ -351,9 +351,23 @@ export class DataPlane {
     return (this.wasm ?? this.twin).hashKey(this.writeKey(key));
   }
 
-  // Copies a key's UTF-8 into the key buffer; ASCII by a plain loop, which both engines compile
-  // to less than TextEncoder.encodeInto costs for short keys.
-  private writeKey(key: string): number {
+  /** Heap memory for another part's table (per-client limits: src/core/limits.ts), zeroed;
+   * the memory grows to cover it. Throws when the heap is exhausted. */
+  allocTable(bytes: number): number {
+    const at = this.heap.alloc(bytes);
+    if (at < 0) throw new Error(`data plane: no room for a ${bytes}-byte table (heap exhausted)`);
+    this.ensure(at + bytes);
+    new Uint8Array(this.memory, at, bytes).fill(0);
+    return at;
+  }
+
+  releaseTable(at: number, bytes: number): void {
+    this.heap.release(at, bytes);
+  }
+
+  /** Copies a key's UTF-8 into the key buffer (KEYBUF_OFF) and returns its length; ASCII by a
+   * plain loop, which both engines compile to less than TextEncoder.encodeInto costs for short keys. */
+  writeKey(key: string): number {
     const len = key.length, buf = this.keyBytes;
     if (len > buf.length) return this.encoder.encodeInto(key, buf).written;
     for (let i = 0; i < len; i++) {

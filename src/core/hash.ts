@@ -15,12 +15,29 @@ function round(): void {
 /** HalfSipHash-1-3 of bytes, 32-bit result. */
 export function halfSipHashBytes(bytes: Uint8Array, len: number, k0: number, k1: number): number {
   v0 = k0 | 0; v1 = k1 | 0; v2 = 0x6c796765 ^ k0; v3 = 0x74656462 ^ k1;
+  absorbBytes(bytes, len);
+  v2 ^= 0xff; round(); round(); round();
+  return v1 ^ v3;
+}
+
+/** HalfSipHash-1-3 with its 64-bit output (the reference's outlen 8), as the WASM
+ * halfSipHash64: out[0] gets the low word, out[1] the high one. */
+export function halfSipHash64Bytes(bytes: Uint8Array, len: number, k0: number, k1: number, out: Int32Array): void {
+  v0 = k0 | 0; v1 = (k1 ^ 0xee) | 0; v2 = 0x6c796765 ^ k0; v3 = 0x74656462 ^ k1;
+  absorbBytes(bytes, len);
+  v2 ^= 0xee; round(); round(); round();
+  out[0] = v1 ^ v3;
+  v1 ^= 0xdd; round(); round(); round();
+  out[1] = v1 ^ v3;
+}
+
+function absorbBytes(bytes: Uint8Array, len: number): void {
   const end = len & ~3;
   for (let p = 0; p < end; p += 4) {
     const m = bytes[p] | (bytes[p + 1] << 8) | (bytes[p + 2] << 16) | (bytes[p + 3] << 24);
     v3 ^= m; round(); v0 ^= m;
   }
-  return finish(len, end, (i) => bytes[i]);
+  absorbTail(len, end, (i) => bytes[i]);
 }
 
 /** HalfSipHash-1-3 of a string's UTF-8 bytes, without encoding when it is ASCII. */
@@ -39,18 +56,18 @@ export function halfSipHashString(s: string, k0: number, k1: number): number {
       (s.charCodeAt(p + 3) << 24);
     v3 ^= m; round(); v0 ^= m;
   }
-  return finish(len, end, (i) => s.charCodeAt(i));
+  absorbTail(len, end, (i) => s.charCodeAt(i));
+  v2 ^= 0xff; round(); round(); round();
+  return v1 ^ v3;
 }
 
-function finish(len: number, end: number, byteAt: (i: number) => number): number {
+function absorbTail(len: number, end: number, byteAt: (i: number) => number): void {
   let b = len << 24;
   const rest = len & 3;
   if (rest >= 3) b |= byteAt(end + 2) << 16;
   if (rest >= 2) b |= byteAt(end + 1) << 8;
   if (rest >= 1) b |= byteAt(end);
   v3 ^= b; round(); v0 ^= b;
-  v2 ^= 0xff; round(); round(); round();
-  return v1 ^ v3;
 }
 
 const encoder = new TextEncoder();

@@ -7,6 +7,7 @@ import {
 import { DEFAULT_PRIORITY, PRIORITIES } from "../balancer/pool.ts";
 import { formatHostPort, type HostPort, hostPort } from "../config/address.ts";
 import { LISTENER_OPTION_KEYS, type ListenerOptions, readListenerOptions } from "./options.ts";
+import { CLIENT_LIMIT_KEYS, type ClientLimits, NO_CLIENT_LIMITS, readClientLimits } from "./limits/config.ts";
 
 /** Header names lowercased. */
 export interface HeaderRewrite {
@@ -43,12 +44,14 @@ export interface RouteConfig {
   responseHeaders: HeaderRewrite;
   /** 0..9, higher first in a pool's max_conns queue (HAProxy set-priority-class); absent: 5. */
   priority?: number;
+  /** Per-client `rate_limit` and `conn_limit` (src/edge/limits/). */
+  clientLimits: ClientLimits;
 }
 
 const LISTENER_KEYS = ["name", "bind", "protocol", ...LISTENER_OPTION_KEYS] as const;
 const ROUTE_KEYS = [
   "name", "listeners", "host", "path_prefix", "path", "path_regex", "method", "headers", "pool",
-  "request_headers", "response_headers", "priority",
+  "request_headers", "response_headers", "priority", ...CLIENT_LIMIT_KEYS,
 ] as const;
 const HEADER_REWRITE_KEYS = ["set", "add", "remove"] as const;
 const PATH_KEYS = ["path_prefix", "path", "path_regex"] as const;
@@ -155,6 +158,7 @@ function readRoute(c: Checker, value: unknown, index: number, known: KnownNames)
     pool: c.required(m, p, "pool", reference("pool", known.poolNames)) ?? "",
     requestHeaders: c.optional(m, p, "request_headers", headerRewrite, emptyRewrite()),
     responseHeaders: c.optional(m, p, "response_headers", headerRewrite, emptyRewrite()),
+    clientLimits: readClientLimits(c, m, p),
   };
 }
 
@@ -168,7 +172,7 @@ const routePriority: Read<number> = (c, value, path) => {
 
 function catchAllRoute(pool: string): RouteConfig {
   const route = { name: "route0", listeners: null, hosts: null, path: null, methods: null, headers: [] };
-  return { ...route, pool, requestHeaders: emptyRewrite(), responseHeaders: emptyRewrite() };
+  return { ...route, pool, requestHeaders: emptyRewrite(), responseHeaders: emptyRewrite(), clientLimits: NO_CLIENT_LIMITS };
 }
 
 /** At most one of path_prefix / path / path_regex; prefix and exact paths must start with "/". */

@@ -9,6 +9,8 @@ import { RouteStats } from "./stats.ts";
 import { type ListenerHost, SocketListener } from "./http1/listener.ts";
 import { DeadlineSweep } from "../core/timer.ts";
 import { UpstreamPool } from "./http1/upstream-pool.ts";
+import { EdgeLimits } from "./limits/limiter.ts";
+import type { DataPlane } from "../core/dataplane.ts";
 
 export class Edge implements ListenerHost {
   /** The balancer's pools with their HTTP options, by name; follows pools added and removed. */
@@ -21,12 +23,15 @@ export class Edge implements ListenerHost {
   readonly upstreams = new UpstreamPool();
   /** The listeners, in config order, once started (each keeps its own EdgeStats). */
   readonly listeners: SocketListener[] = [];
+  /** Per-client rate and conn limits of the listeners and routes, in the data plane's memory. */
+  readonly clientLimits: EdgeLimits;
   private readonly unwatch: () => void;
 
   get routes(): readonly RouteConfig[] { return this.config.routes; }
 
-  constructor(readonly config: EdgeConfig, balancer: PoolSet<HttpPoolConfig>) {
+  constructor(readonly config: EdgeConfig, balancer: PoolSet<HttpPoolConfig> & { readonly dp: DataPlane }) {
     this.routeStats = new Map(config.routes.map((r) => [r, new RouteStats()]));
+    this.clientLimits = new EdgeLimits(balancer.dp, config.listeners, config.routes);
     for (const p of balancer.all()) this.pools.set(p.name, new HttpPool(p, this.upstreams));
     this.unwatch = balancer.onPools(({ type, pool }) => {
       this.pools.get(pool.name)?.close();
@@ -38,6 +43,7 @@ export class Edge implements ListenerHost {
   /** Opens the listeners; after a reload, `previous` is the edge serving now: a listener on the
    * same address takes over its socket (no moment without a listener), new addresses open. */
   async start(previous?: Edge): Promise<void> {
+    if (previous) this.clientLimits.carryFrom(previous.clientLimits);
     for (const l of this.config.listeners) {
       const tls = l.tls ? await loadCertificates(l) : undefined;
       const listener = new SocketListener(this, l, this.deadlines, tls);
@@ -61,6 +67,7 @@ export class Edge implements ListenerHost {
     await Promise.all(this.listeners.map((l) => l.stop()));
     this.deadlines.stop();
     this.upstreams.closeAll();
+    this.clientLimits.free();
   }
 }
 

@@ -7,10 +7,11 @@ import {
 import type { BalancerPoolConfig } from "../balancer/config.ts";
 import type { PoolL4Options } from "../l4/config.ts";
 import { type AccessLogConfig, readListenerAccessLog } from "../log/config.ts";
+import { CLIENT_LIMIT_KEYS, type ClientLimits, readClientLimits } from "./limits/config.ts";
 
 export const LISTENER_OPTION_KEYS = [
   "engine", "tls", "request_id", "max_connections", "max_header_size", "max_headers", "max_body_size",
-  "header_timeout", "body_timeout", "keepalive_timeout", "http2", "accept_proxy", OVERLOAD_KEY, "access_log",
+  "header_timeout", "body_timeout", "keepalive_timeout", "http2", "accept_proxy", OVERLOAD_KEY, "access_log", ...CLIENT_LIMIT_KEYS,
 ] as const;
 export const POOL_HTTP_KEYS = ["next_upstream", "next_upstream_tries", "next_upstream_timeout", "sticky", "read_timeout", "protocol"] as const;
 
@@ -33,6 +34,8 @@ export interface ListenerOptions {
   overload?: OverloadConfig;
   /** src/log: null for `off`; absent, the top-level `access_log` applies (schema.ts). */
   accessLog?: AccessLogConfig | null;
+  /** Per-client `rate_limit` and `conn_limit` (src/edge/limits/). */
+  clientLimits: ClientLimits;
   limits: {
     maxConnections: number;
     maxHeaderBytes: number;
@@ -134,6 +137,7 @@ export function readListenerOptions(c: Checker, m: Mapping, p: PathSegment[]): L
     requestId: c.optional(m, p, "request_id", boolean, true),
     acceptProxy: c.optional(m, p, "accept_proxy", boolean, false),
     ...readListenerAccessLog(c, m, p),
+    clientLimits: readClientLimits(c, m, p),
     limits: {
       maxConnections: c.optional(m, p, "max_connections", integer(1, 1_000_000), 10_000),
       maxHeaderBytes: c.optional(m, p, "max_header_size", size(1024 * 1024), 32 * 1024),

@@ -4,6 +4,7 @@ export const ERROR_KINDS = [
   "no_route", "no_server", "upstream_refused", "upstream_failed", "upstream_timeout", "bad_request",
   "header_too_large", "body_too_large", "request_timeout", "queue_timeout", "too_many_connections", "bad_proxy_header",
   "shed", "overloaded",
+  "rate_limited", "conn_limited",
 ] as const;
 export type ErrorKind = typeof ERROR_KINDS[number];
 

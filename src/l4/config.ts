@@ -8,6 +8,7 @@ import {
 } from "../config/checker.ts";
 import type { HostPort } from "../config/address.ts";
 import { type AccessLogConfig, readListenerAccessLog } from "../log/config.ts";
+import { type ConnLimitConfig, readL4ConnLimit } from "../edge/limits/config.ts";
 
 /** A TLS passthrough route: the pool for ClientHellos naming one of `sni` (null: any, the default). */
 export interface SniRoute {
@@ -41,6 +42,8 @@ export interface L4ListenerConfig {
   overload?: OverloadConfig;
   /** src/log: null for `off`; absent, the top-level `access_log` applies (schema.ts). */
   accessLog?: AccessLogConfig | null;
+  /** tcp: connections per client address at most (src/edge/limits/); over it a new one is closed. */
+  connLimit: ConnLimitConfig | null;
 }
 
 export interface PoolL4Options {
@@ -50,7 +53,7 @@ export interface PoolL4Options {
 
 const L4_LISTENER_KEYS = [
   "name", "bind", "protocol", "pool", "routes", "bad_client_hello", "accept_proxy", "preread_timeout", "idle_timeout",
-  "session_timeout", "max_connections", "responses", OVERLOAD_KEY, "access_log",
+  "session_timeout", "max_connections", "responses", OVERLOAD_KEY, "access_log", "conn_limit",
 ] as const;
 const ROUTE_KEYS = ["sni", "pool"] as const;
 export const POOL_L4_KEYS = ["send_proxy"] as const;
@@ -72,6 +75,7 @@ export function readL4Listener(
   const routes = m.routes === undefined ? [] : readSniRoutes(c, m.routes, [...p, "routes"], poolNames);
   if (protocol === "udp" && routes.length > 0) c.fail([...p, "routes"], "SNI routes are for tcp listeners (TLS passthrough)", "key");
   if (pool !== null && routes.length > 0) c.fail([...p, "routes"], "expected pool or routes, not both", "key");
+  if (protocol === "udp" && m.conn_limit !== undefined) c.fail([...p, "conn_limit"], "conn_limit is for tcp listeners (udp has no connections)", "key");
   if (pool === null && routes.length === 0 && m.pool === undefined && m.routes === undefined) {
     c.fail(p, `expected a ${protocol} listener with pool (or routes for TLS passthrough)`);
   }
@@ -91,6 +95,7 @@ export function readL4Listener(
     maxConnections: c.optional(m, p, "max_connections", integer(1, 1_000_000), 10_000),
     responses: protocol === "udp" ? c.optional(m, p, "responses", integer(0, 1_000_000), 0) : 0,
     ...readListenerAccessLog(c, m, p),
+    connLimit: readL4ConnLimit(c, m, p),
   };
 }
 

@@ -7,6 +7,8 @@ import { L4Stats } from "./stats.ts";
 import type { L4PoolConfig } from "./tcp-session.ts";
 import { TcpProxyListener } from "./tcp-listener.ts";
 import { UdpProxyListener } from "./udp.ts";
+import type { DataPlane } from "../core/dataplane.ts";
+import { LimitSet } from "../edge/limits/limiter.ts";
 
 export class L4Proxy {
   readonly stats = new L4Stats();
@@ -16,9 +18,14 @@ export class L4Proxy {
   private readonly deadlines = new DeadlineSweep();
   private readonly listeners: (TcpProxyListener | UdpProxyListener)[] = [];
   private readonly unwatch: () => void;
+  /** The tcp listeners' conn_limit tables, by listener name (in the data plane's memory). */
+  readonly clientLimits = new Map<string, LimitSet>();
 
-  constructor(readonly listenerConfigs: readonly L4ListenerConfig[], balancer: PoolSet<L4PoolConfig>) {
+  constructor(readonly listenerConfigs: readonly L4ListenerConfig[], balancer: PoolSet<L4PoolConfig> & { readonly dp: DataPlane }) {
     for (const p of balancer.all()) this.pools.set(p.name, p);
+    for (const l of listenerConfigs) {
+      if (l.connLimit) this.clientLimits.set(l.name, new LimitSet(balancer.dp, "listener", l.name, { rate: null, conn: l.connLimit }));
+    }
     this.unwatch = balancer.onPools(({ type, pool }) => {
       if (type === "added") this.pools.set(pool.name, pool);
       else this.pools.delete(pool.name);
@@ -42,7 +49,7 @@ export class L4Proxy {
         port = await listener.start(same instanceof UdpProxyListener ? same : undefined);
         this.listeners.push(listener);
       } else {
-        const listener = new TcpProxyListener(l, this.pools, this.stats, this.deadlines);
+        const listener = new TcpProxyListener(l, this.pools, this.stats, this.deadlines, this.clientLimits.get(l.name) ?? null);
         port = await listener.start(same instanceof TcpProxyListener ? same : undefined);
         this.listeners.push(listener);
       }

@@ -9,6 +9,7 @@ import type { L4Stats } from "./stats.ts";
 import { OverloadGuard } from "../core/overload.ts";
 import { type L4PoolConfig, TcpSession, type TcpSessionHost } from "./tcp-session.ts";
 import { AccessLog } from "../log/access-log.ts";
+import type { Held, LimitSet, Refusal } from "../edge/limits/limiter.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 
@@ -27,6 +28,8 @@ export class TcpProxyListener implements TcpSessionHost {
     private readonly pools: ReadonlyMap<string, Pool<L4PoolConfig>>,
     readonly stats: L4Stats,
     readonly deadlines: DeadlineSweep,
+    /** The listener's conn_limit, when it has one. */
+    readonly clientLimits: LimitSet | null = null,
   ) {
     this.overload = config.overload ? new OverloadGuard(config.overload) : null;
   }
@@ -87,6 +90,10 @@ export class TcpProxyListener implements TcpSessionHost {
 
   pool(name: string): Pool<L4PoolConfig> | undefined {
     return this.pools.get(name);
+  }
+
+  admit(client: string, held: Held): Refusal | null {
+    return this.clientLimits ? this.clientLimits.admit(client, null, held) : null;
   }
 
   ended(session: TcpSession): void {

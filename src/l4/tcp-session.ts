@@ -15,6 +15,7 @@ import { encodeProxyHeader, type Endpoint, parseProxyHeader } from "./proxy-prot
 import { parseClientHello } from "./client-hello.ts";
 import { defaultSniRoute, routeForSni } from "./sni-routes.ts";
 import type { AccessLog } from "../log/access-log.ts";
+import { Held, type Refusal } from "../edge/limits/limiter.ts";
 
 /** A pool config with the L4 keys (the balancer's pools hand it back). */
 export interface L4PoolConfig extends BalancerPoolConfig {
@@ -29,6 +30,8 @@ export interface TcpSessionHost {
   pool(name: string): Pool<L4PoolConfig> | undefined;
   ended(session: TcpSession): void;
   readonly accessLog: AccessLog | null;
+  /** The listener's conn_limit for a client (src/edge/limits/): null to go on, else the refusal. */
+  admit(client: string, held: Held): Refusal | null;
 }
 
 /** Client bytes held while a server is being connected; past this the client is paused. */
@@ -39,7 +42,7 @@ const PROXY_ERRORS = { missing: "proxy_header_missing", too_long: "proxy_header_
  * client's fault, 502 the server's, 503 none to take it; a timeout after connecting ended a
  * session that worked (200). */
 const FAILED_STATUS: Record<L4ErrorKind, number> = {
-  no_route: 503, no_server: 503, queue_timeout: 503, too_many_connections: 503, shed: 503, overloaded: 503,
+  no_route: 503, no_server: 503, queue_timeout: 503, too_many_connections: 503, shed: 503, overloaded: 503, conn_limited: 503,
   upstream_refused: 502, upstream_failed: 502, upstream_timeout: 502,
   proxy_header_missing: 400, proxy_header_too_long: 400, proxy_header_malformed: 400, bad_client_hello: 400,
   preread_timeout: 400, idle_timeout: 200, session_timeout: 200,
@@ -77,6 +80,8 @@ export class TcpSession implements Timed {
   private status = 200;
   private lastServer: Server | null = null;
   private routeName: string | null = null;
+  /** What the session holds of its listener's conn_limit. */
+  private readonly limitHold = new Held();
 
   readonly handlers: TcpHandlers = {
     data: (chunk) => this.onClientData(chunk),
@@ -209,6 +214,9 @@ export class TcpSession implements Timed {
   // ------------------------------------------------------------------------------------ server
 
   private choose(poolName: string): void {
+    // The client is known here (a PROXY header's source when the listener accepts one).
+    const refused = this.host.admit(this.client.address, this.limitHold);
+    if (refused) { this.fail("conn_limited", refused.detail); return; }
     const pool = this.host.pool(poolName);
     if (!pool) { this.fail("no_server", `pool ${poolName} is gone`); return; }
     this.pool = pool;
@@ -352,6 +360,7 @@ export class TcpSession implements Timed {
       bytesReceived: this.bytesReceived, upstream: this.lastServer, connectMs: this.connectMs, startedAt: this.started,
       retries: this.retries, route: this.routeName, pool: this.pool?.name ?? null,
     });
+    this.limitHold.release();
     this.host.deadlines.unwatch(this);
     if (this.server && this.pool) this.pool.release(this.server);
     this.server = null;

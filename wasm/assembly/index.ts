@@ -72,3 +72,5 @@ export { observeTime } from "./least-time";
 export { huffDecode } from "./huffman";
 // The L4 packet director (wasm/assembly/director*.ts, conntrack.ts).
 export { directorInit, vsRebuild, processBatch, directorTick, ctDelete } from "./director";
+// Per-client rate and connection limits (wasm/assembly/limits.ts).
+export { rateAdmit, connAdmit, connRelease } from "./limits";

@@ -300,3 +300,28 @@ export const C_EXPIRED = 49;
 export const C_EVICTED = 50;
 export const C_TEMPLATES = 51; // templates created
 export const C_REFILED = 52; // wheel entries refiled (lazy expiry)
+
+// ---- Per-client limits (wasm/assembly/limits.ts, src/core/twin/limits.ts, src/core/limits.ts) ----
+// A table is a header then sets of LT_WAYS entries, in heap memory the data plane allocates. A
+// key's 64-bit hash picks two sets (one per word); they are its whole probe window (no chains,
+// no tombstones).
+export const LT_HEADER = 64; // bytes before entry 0
+export const LT_SETS = 0; // u32: sets in the table
+export const LT_LIMIT = 4; // u32: rate: milli-requests per second; conn: concurrent at most
+export const LT_BURST = 8; // u32: rate: burst in milli-requests (nginx's excess bound)
+export const LT_USED = 12; // u32: entries in use
+export const LT_EVICTED = 16; // u32: live entries replaced by a new key (their state lost)
+export const LT_REJECTED = 20; // u32: admissions refused over the limit
+export const LT_FULL = 24; // u32: conn: new keys refused because their set held only live counts
+export const LT_RECLAIMED = 28; // u32: rate entries drained to nothing, reused for a new key
+// u32 x 2: the table's hash key. Per process, not the data plane's seed (which a reload may
+// change), so a reload can carry a table over.
+export const LT_HASH_KEY = 32;
+export const LT_WAYS = 8;
+export const LE_SIZE = 16; // an entry: two hash words, a time, a value
+export const LE_KEY0 = 0; // u32: hash low word (key0 | key1 == 0: the entry is empty)
+export const LE_KEY1 = 4; // u32: hash high word
+export const LE_SEEN = 8; // i32 ms: rate: the last admission (the excess is as of then); conn: the last admission
+export const LE_VALUE = 12; // i32: rate: excess in milli-requests; conn: requests in flight
+export const LIMIT_FULL = -2; // connAdmit: the key could not be tracked
+export const LIMIT_OVER = -1; // connAdmit: the key is at its limit

@@ -28,6 +28,8 @@ import { http1Request, MalformedRequest } from "./request.ts";
 import { H2Stream, type StreamHost } from "./stream.ts";
 import { H2Proxy } from "./proxy.ts";
 import type { H2UpstreamPool } from "./upstream.ts";
+import { Held, type Refusal, retryAfter } from "../limits/limiter.ts";
+import type { HeaderLookup } from "../../http1/head.ts";
 import { Budget } from "./budget.ts";
 import type { H2Defence } from "./stats.ts";
 import type { AccessLog } from "../../log/access-log.ts";
@@ -43,6 +45,8 @@ export interface H2Host {
   match(f: RequestFacts): RouteConfig | null;
   readonly routeStats: ReadonlyMap<RouteConfig, RouteStats>;
   requestId(req: RequestHead): string | null;
+  /** Per-client limits (src/edge/limits/): null to go on, else the refusal. */
+  admit(route: RouteConfig, client: string, headers: HeaderLookup, held: Held): Refusal | null;
   h2Closed(conn: H2Connection): void;
   /** HTTP/2 connections to the servers of `protocol: h2` pools. */
   readonly h2Upstreams: H2UpstreamPool;
@@ -427,6 +431,13 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
     }
     const routeStats = stream.route = this.host.routeStats.get(route) ?? null;
     if (routeStats) routeStats.requests++;
+    const refused = this.host.admit(route, this.address, req, stream.held);
+    if (refused) {
+      this.host.stats.errors[refused.kind]++;
+      stream.rstAfterEnd = !stream.remoteEnded;
+      stream.respondError(429, refused.kind, refused.detail, retryAfter(refused));
+      return;
+    }
     stream.bodyLeft = req.contentLength;
     const pool = this.host.pools.get(route.pool)!;
     if (pool.config.http.protocol === "h2") {

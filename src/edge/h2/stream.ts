@@ -13,6 +13,7 @@ import { ChunkedReader } from "../../http1/chunked.ts";
 import { latin1Bytes, Scratch } from "../../http1/bytes.ts";
 import { errorBody } from "../errors.ts";
 import { K_CONNECTION, K_KEEP_ALIVE, K_PROXY_CONNECTION, K_TRANSFER_ENCODING, K_UPGRADE } from "../../http1/head-scan.ts";
+import { Held } from "../limits/limiter.ts";
 import type { DeadlineSweep } from "../../core/timer.ts";
 import type { AccessLog } from "../../log/access-log.ts";
 
@@ -99,6 +100,8 @@ export class H2Stream implements ExchangeClient {
   bodySeen = 0;
   method = "GET";
   private facts: KeyFacts | null = null;
+  /** What the stream's request holds of conn limits (src/edge/limits/). */
+  readonly held = new Held();
   private response = new ResponseReader(this);
 
   constructor(readonly id: number, readonly host: StreamHost, sendWindow: number, recvWindow: number) {
@@ -221,6 +224,7 @@ export class H2Stream implements ExchangeClient {
    * stops too). */
   gone(cancel = true): void {
     this.done = true;
+    this.held.release();
     if (cancel) { this.exchange?.clientGone(); this.exchange = null; }
     this.queue.length = 0;
     this.queued = 0;

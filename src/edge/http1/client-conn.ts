@@ -19,6 +19,8 @@ import type { DeadlineSweep } from "../../core/timer.ts";
 import type { RequestFacts } from "../routes.ts";
 import type { AccessLog } from "../../log/access-log.ts";
 import { errorBody } from "../errors.ts";
+import { Held, type Refusal, refusalResponse } from "../limits/limiter.ts";
+import type { HeaderLookup } from "../../http1/head.ts";
 
 const enum State { Head, Body, Wait, Tunnel, Closed }
 
@@ -33,6 +35,8 @@ export interface ConnectionHost {
   readonly routeStats: ReadonlyMap<RouteConfig, RouteStats>;
   match(f: RequestFacts): RouteConfig | null;
   requestId(req: RequestHead): string | null;
+  /** Per-client limits (src/edge/limits/): null to go on, else the refusal. */
+  admit(route: RouteConfig, client: string, headers: HeaderLookup, held: Held): Refusal | null;
   connectionClosed(conn: ClientConn): void;
   readonly overload: OverloadGuard | null;
   readonly accessLog: AccessLog | null;
@@ -55,6 +59,8 @@ export class ClientConn implements TcpHandlers, Timed {
   private chunks: ChunkedReader | null = null;
   private readPaused = false;
   private facts: KeyFacts | null = null;
+  /** What the current request holds of conn limits. */
+  private readonly held = new Held();
   private timeoutKind: "idle" | "header" | "body" = "idle";
   /** The head-scan index, reused for each request on this connection. */
   private readonly index: Int32Array;
@@ -117,6 +123,7 @@ export class ClientConn implements TcpHandlers, Timed {
     this.state = State.Closed;
     this.exchange?.clientGone();
     this.exchange = null;
+    this.held.release();
     this.deadlines.unwatch(this);
     this.listener.connectionClosed(this);
   }
@@ -224,6 +231,15 @@ export class ClientConn implements TcpHandlers, Timed {
     }
     const stats = this.route = this.listener.routeStats.get(route) ?? null;
     if (stats) stats.requests++;
+    const refused = this.listener.admit(route, this.address, req, this.held);
+    if (refused) {
+      this.stats.errors[refused.kind]++;
+      this.stats.responses[4]++;
+      if (stats) stats.responses[4]++;
+      const close = hasBody || !req.keepAlive;
+      this.respond(refusalResponse(refused, close), close);
+      return !close;
+    }
     const requestId = this.listener.requestId(req);
     const exchange = new Exchange(this, req, route, this.listener.pools.get(route.pool)!, requestId);
     this.exchange = exchange;
@@ -269,6 +285,7 @@ export class ClientConn implements TcpHandlers, Timed {
   /** The exchange wrote a complete response. */
   exchangeDone(): void {
     this.exchange = null;
+    this.held.release();
     if (this.state === State.Closed) return;
     if (this.closeAfterResponse || this.state !== State.Wait) { this.state = State.Closed; this.socket.end(); return; }
     this.state = State.Head;
@@ -283,6 +300,7 @@ export class ClientConn implements TcpHandlers, Timed {
   /** The exchange ended in an error before any response byte went out. */
   exchangeError(status: number, kind: ErrorKind, detail: string, bodyUnread: boolean, extra?: [string, string][]): void {
     this.exchange = null;
+    this.held.release();
     this.stats.responses[(status / 100) | 0]++;
     if (this.route) this.route.responses[(status / 100) | 0]++;
     const close = bodyUnread || !this.req!.keepAlive || this.state === State.Body;

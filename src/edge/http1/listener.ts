@@ -16,6 +16,8 @@ import { PrefaceSniffer } from "../h2/sniff.ts";
 import { H2UpstreamPool } from "../h2/upstream.ts";
 import { acceptProxyHeader } from "../../l4/proxy-accept.ts";
 import { AccessLog } from "../../log/access-log.ts";
+import type { EdgeLimits, Held, Refusal } from "../limits/limiter.ts";
+import type { HeaderLookup } from "../../http1/head.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 /** A retired generation's idle keep-alive connection closes after this long without a request:
@@ -27,6 +29,7 @@ export interface ListenerHost {
   readonly routes: readonly RouteConfig[];
   readonly routeStats: ReadonlyMap<RouteConfig, RouteStats>;
   readonly pools: ReadonlyMap<string, HttpPool>;
+  readonly clientLimits: EdgeLimits;
 }
 
 /** Where a listening socket sends what it accepts: the listener of the generation serving now.
@@ -164,6 +167,11 @@ export class SocketListener implements ConnectionHost, H2Host {
 
   get routeStats(): ReadonlyMap<RouteConfig, RouteStats> { return this.edge.routeStats; }
   get pools(): ReadonlyMap<string, HttpPool> { return this.edge.pools; }
+
+  /** This listener's and the route's per-client limits for one request (src/edge/limits/). */
+  admit(route: RouteConfig, client: string, headers: HeaderLookup, held: Held): Refusal | null {
+    return this.edge.clientLimits.admit(this.config.name, route, client, headers, held);
+  }
 
   connectionClosed(conn: ClientConn): void {
     this.conns.delete(conn);
