@@ -85,6 +85,7 @@ export class Supervisor {
     console.log(`fulcrum: reloading ${this.file}`);
     const loaded = await loadConfigFile(this.file);
     if (!loaded.ok) return fail(loaded.errors);
+    const validatedMs = performance.now() - began;
     let next: Generation;
     try {
       next = await Generation.build(loaded.config, old.id + 1, old);
@@ -98,6 +99,7 @@ export class Supervisor {
     const ms = performance.now() - began;
     const vrrpKept = next.vrrp?.adopted ?? [];
     for (const line of next.listeningLines()) console.log(line);
+    console.log(`fulcrum: reload timing: read and validate ${validatedMs.toFixed(1)} ms, ${next.timing}`);
     console.log(`fulcrum: generation ${next.id} serving (reload took ${ms.toFixed(0)} ms${vrrpKept.length ? `; VRRP instances kept as they run: ${vrrpKept.join(", ")}` : ""}); generation ${old.id} finishes what it has in flight`);
     const retired = old.stop(old.config.drainTimeoutMs).catch((e) => console.error(`fulcrum: retiring generation ${old.id}: ${(e as Error).message}`));
     this.retiring.add(retired);
