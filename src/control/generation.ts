@@ -18,6 +18,8 @@ export class Generation {
   private vrrpService: VrrpService | null = null;
   /** How long each part took to build and to start, ms, in order (a reload logs it). */
   readonly timing: PhaseTiming = new PhaseTiming();
+  /** Undoes the inheritance of the previous generation's session counts (a failed start). */
+  private disinherit: () => void = () => {};
 
   private constructor(
     readonly id: number,
@@ -54,6 +56,9 @@ export class Generation {
     const l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
     timing.mark("edge");
     const g = new Generation(id, config, balancer, health, edge, discovery, l4);
+    // Sessions in flight on the previous generation count toward the same servers here (lc, wlc,
+    // max_conns), until they end.
+    if (previous) g.disinherit = balancer.inherit(previous.balancer);
     g.timing.phases.push(...timing.phases);
     return g;
   }
@@ -81,6 +86,7 @@ export class Generation {
         t.mark("start vrrp");
       }
     } catch (e) {
+      this.disinherit();
       await this.stop();
       throw e;
     }
