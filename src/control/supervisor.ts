@@ -12,6 +12,7 @@ import type { Config } from "./schema.ts";
 import { notifySystemd } from "./systemd.ts";
 import { ControlState } from "./admin-state.ts";
 import { AdminService } from "./admin.ts";
+import { adminLine, type AdminReload, prepareAdminReload } from "./admin-reload.ts";
 
 export interface SuperviseOptions {
   /** The config file, re-read on reload; null when the config came from flags (`fulcrum proxy`). */
@@ -38,6 +39,8 @@ export class Supervisor {
   private relay: HealthRelay | null = null;
   /** What the admin API and metrics report: the generation now, its checksum, how reloads went. */
   readonly control: ControlState;
+  /** The admin API, when the config has an admin section; a reload applies changes to it. */
+  admin: AdminService | null = null;
 
   private constructor(private current: Generation, private readonly file: string | null) {
     this.control = new ControlState(current, file);
@@ -86,16 +89,19 @@ export class Supervisor {
     const loaded = await loadConfigFile(this.file);
     if (!loaded.ok) return fail(loaded.errors);
     const validatedMs = performance.now() - began;
-    let next: Generation;
+    let next: Generation, admin: AdminReload | null = null;
     try {
+      admin = await prepareAdminReload(this.admin, loaded.config.admin, this.control);
       next = await Generation.build(loaded.config, old.id + 1, old);
       await next.start(old, this.relay ?? undefined);
     } catch (e) {
+      await admin?.abort();
       console.error(`fulcrum: reload: cannot start the new configuration: ${(e as Error).message}`);
       return fail([(e as Error).message]);
     }
     this.relay?.switchTo(next.health);
     this.current = next;
+    this.admin = admin.commit();
     const ms = performance.now() - began;
     const vrrpKept = next.vrrp?.adopted ?? [];
     for (const line of next.listeningLines()) console.log(line);
@@ -122,10 +128,9 @@ export class Supervisor {
  * Returns the exit code: 0 after a clean stop, 1 when it could not start. */
 export async function supervise(config: Config, options: SuperviseOptions): Promise<number> {
   let supervisor: Supervisor;
-  let admin: AdminService | null = null;
   try {
     supervisor = await Supervisor.start(config, options.file);
-    admin = await startAdmin(config, supervisor);
+    supervisor.admin = await startAdmin(config, supervisor);
   } catch (e) {
     console.error(`fulcrum: cannot start: ${(e as Error).message}`);
     await options.stopped?.();
@@ -144,7 +149,7 @@ export async function supervise(config: Config, options: SuperviseOptions): Prom
   await options.ready?.(supervisor.generation);
   await stopSignal;
   supervisor.control.phase = "draining";
-  await admin?.stop();
+  await supervisor.admin?.stop();
   await supervisor.stop();
   if (options.pidFile) await unlink(options.pidFile).catch(() => {});
   await options.stopped?.();
@@ -152,14 +157,14 @@ export async function supervise(config: Config, options: SuperviseOptions): Prom
 }
 
 /** The admin service when the config has an admin section; printed before the listening lines, so
- * a watcher that waits for those can use it. If it cannot start, everything is stopped. An edited
- * `admin:` section takes effect at the next start, not on reload. */
+ * a watcher that waits for those can use it. If it cannot start, everything is stopped. A reload
+ * applies an edited `admin:` section (admin-reload.ts). */
 async function startAdmin(config: Config, supervisor: Supervisor): Promise<AdminService | null> {
   if (!config.admin) return null;
   try {
     await supervisor.control.checksumFile((path) => runtime.readTextFile(path));
     const admin = await AdminService.start(config.admin, supervisor.control);
-    console.log(`fulcrum: admin API on ${admin.url}${config.admin.tokenFile ? "" : " (read-only: no token_file)"}`);
+    console.log(adminLine(admin));
     return admin;
   } catch (e) {
     await supervisor.stop();
