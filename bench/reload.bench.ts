@@ -75,10 +75,11 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** `count` free loopback ports in a row above a random base (nginx listens on all of them). */
+/** `count` free loopback ports in a row (nginx listens on all of them), below the ephemeral range
+ * (32768 up) that freePort and everyone's tests draw from. */
 async function portRange(count: number): Promise<number> {
   for (let attempt = 0; attempt < 20; attempt++) {
-    const base = 30000 + Math.floor(Math.random() * 20000);
+    const base = 20000 + Math.floor(Math.random() * (32768 - 20000 - count));
     const busy = await sh(["sh", "-c", `ss -Htln | awk '{print $4}' | sed 's/.*://' | awk '$1 >= ${base} && $1 < ${base + count}' | head -1`]);
     if (!busy.trim()) return base;
   }
@@ -117,7 +118,7 @@ async function startFulcrum(rt: string, config: string): Promise<{ child: Child;
   return f;
 }
 
-async function nginx(name: string, servers: string): Promise<Child> {
+async function nginx(name: string, servers: string): Promise<{ child: Child; output: () => string }> {
   await runtime.writeTextFile(`${work}/${name}.conf`, `worker_processes 1;
 daemon off;
 pid ${work}/${name}.pid;
@@ -130,15 +131,15 @@ http {
   ${servers}
 }
 `);
-  return start(["nginx", "-c", `${work}/${name}.conf`]).child;
+  return start(["nginx", "-c", `${work}/${name}.conf`]);
 }
 
-async function waitHttp(port: number): Promise<void> {
+async function waitHttp(port: number, log = () => ""): Promise<void> {
   for (let i = 0; i < 100; i++) {
     if (await probe(port, "/", "server") !== null) return;
     await sleep(100);
   }
-  throw new Error(`nothing answered on port ${port}`);
+  throw new Error(`nothing answered on port ${port}: ${log()}`);
 }
 
 interface LoadResult { requests: number; rps: number; non2xx: number; socket: number[]; reloadsOk: number; reloadsFailed: number; reloadMs: number[] }
@@ -266,7 +267,7 @@ async function main(): Promise<void> {
   if (PARTS.includes("load")) {
     const upstreams = [await freePort(), await freePort(), await freePort()];
     const up = await nginx("upstreams", upstreams.map((p) => `server { listen 127.0.0.1:${p} backlog=4096; root ${work}/www; location / { } }`).join("\n  "));
-    await waitHttp(upstreams[0]);
+    await waitHttp(upstreams[0], up.output);
     console.log(`(a) wrk -t1 -c64 -d${SECONDS}s --timeout 5s, tiny body, ${RELOADS} SIGHUPs spread over the run, pool (lc) alternating [u1, u2] and [u1, u2 weight 3, u3]; upstream nginx, 1 worker, 3 ports.\n`);
     console.log(`| runtime | run | requests | req/s | non-2xx/3xx | socket errors (connect/read/write/timeout) | reloads ok / failed | supervisor reload ms (median, max) |`);
     console.log(`|---|---:|---:|---:|---:|---|---:|---:|`);
@@ -276,7 +277,7 @@ async function main(): Promise<void> {
         console.log(`| ${rt} | ${run} | ${r.requests} | ${r.rps.toFixed(0)} | ${r.non2xx} | ${r.socket.join(" / ")} | ${r.reloadsOk} / ${r.reloadsFailed} | ${median(r.reloadMs)}, ${Math.max(...r.reloadMs)} |`);
       }
     }
-    await stop(up);
+    await stop(up.child);
   }
 
   if (PARTS.includes("latency")) {
@@ -284,7 +285,7 @@ async function main(): Promise<void> {
     const probePort = await freePort();
     const listens = Array.from({ length: POOLS * PER_POOL }, (_, i) => `listen 127.0.0.1:${base + i};`).join(" ");
     const up = await nginx("servers", `server { ${listens} return 200 "ok"; }\n  server { listen 127.0.0.1:${probePort}; return 200 "probe"; }`);
-    await waitHttp(probePort);
+    await waitHttp(probePort, up.output);
     console.log(`\n(b) ${POOLS} pools x ${PER_POOL} servers (nginx, 1 worker, ${POOLS * PER_POOL} ports), TCP checks every 1 s; SIGHUP, then requests on new connections until the first with the new route header; ${LATENCY_RUNS} reloads per runtime.\n`);
     console.log(`| runtime | SIGHUP to first new answer, median (min-max) ms | stale answers before it (median) | supervisor "reload took" median ms | supervisor timing (median run) |`);
     console.log(`|---|---:|---:|---:|---|`);
@@ -295,7 +296,7 @@ async function main(): Promise<void> {
       console.log(`| ${rt} | ${median(firsts).toFixed(0)} (${Math.min(...firsts).toFixed(0)}-${Math.max(...firsts).toFixed(0)}) | ${median(rs.map((r) => r.stale))} | ${median(rs.map((r) => r.supervisorMs))} | ${mid.timing} |`);
       if (runtime.env("BENCH_VERBOSE")) for (const r of rs) console.error(`${rt}: ${r.firstNewMs.toFixed(1)} ms, ${r.stale} stale, supervisor ${r.supervisorMs} ms: ${r.timing}`);
     }
-    await stop(up);
+    await stop(up.child);
   }
 }
 

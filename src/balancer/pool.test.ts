@@ -252,8 +252,10 @@ test("balancer: wlc and max_conns count the old generation's sessions; its relea
   assert.equal(next.pick(client(5)), null, "every server is at max_conns");
   const wait = next.waitForSlot();
   assert.ok(wait, "the session queues");
+  assert.equal(next.queued, 1);
   old.release(held[0]);
-  assert.equal(await wait, true, "the old session's end freed a place in the new pool");
+  assert.equal(next.queued, 0, "the old session's end woke the session waiting in the new pool");
+  await wait;
   assert.equal(next.pick(client(5))!.port, 9001);
   // A generation that failed to start: its undo leaves the old counts where they were.
   const failed = new Balancer(await createDataPlane({ seed: 1 }), [capped([9001])]);

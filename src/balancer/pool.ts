@@ -71,13 +71,13 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   private readonly observers: ((server: Server, outcome: Outcome) => void)[] = [];
   private readonly watchers: ((change: MembershipChange) => void)[] = [];
   private readonly adminWatchers: ((server: Server) => void)[] = [];
+  /** Servers of this pool whose sessions also count on the same address in a later generation's
+   * pool (see inherit): each acquire and release here is repeated there. */
+  private readonly heirs = new Map<Server, { pool: Pool<BalancerPoolConfig>; server: Server }>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private readonly persistence: SourcePersistence<Server> | null;
   /** Sessions waiting for a server below its max_conns, oldest first. */
   private readonly waiting: { wake: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }[] = [];
-  /** Servers of this pool whose sessions also count on the same address in a later generation's
-   * pool (see inherit): each acquire and release here is repeated there. */
-  private readonly heirs = new Map<Server, { pool: Pool<BalancerPoolConfig>; server: Server }>();
 
   constructor(readonly config: C, private readonly dp: DataPlane) {
     this.name = config.name;
@@ -125,11 +125,11 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
 
   /** The session on `server` ended. */
   release(server: Server): void {
+    const heir = this.heirs.get(server); // the same session counted in a later generation ends there too
+    if (heir) heir.pool.release(heir.server);
     if (server.slot >= 0) this.dp.active[server.slot]--;
     const next = this.waiting.shift();
     if (next) { clearTimeout(next.timer); next.wake(true); }
-    const heir = this.heirs.get(server);
-    if (heir) heir.pool.release(heir.server);
   }
 
   /** A reload: this pool replaces `previous` (same name). Each of its servers whose address

@@ -12,12 +12,11 @@ import { DiscoveryService } from "../discovery/service.ts";
 import { L4Proxy } from "../l4/proxy.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { Config, PoolConfig } from "./schema.ts";
+import { PhaseTiming } from "./phase-timing.ts";
 
 export class Generation {
   private started: { stop(): Promise<void> | void }[] = [];
   private vrrpService: VrrpService | null = null;
-  /** How long each part took to build and to start, ms, in order (a reload logs it). */
-  readonly timing: PhaseTiming = new PhaseTiming();
   /** Undoes the inheritance of the previous generation's session counts (a failed start). */
   private disinherit: () => void = () => {};
 
@@ -39,9 +38,9 @@ export class Generation {
   }
 
   /** Builds every part; nothing listens, checks or sends until start(). `previous`: the
-   * generation a reload replaces (health verdicts and slow-start ramps carry over). */
-  static async build(config: Config, id = 1, previous?: Generation): Promise<Generation> {
-    const timing = new PhaseTiming();
+   * generation a reload replaces (health verdicts and slow-start ramps carry over). `timing`
+   * marks the data plane and the pools (a reload logs it). */
+  static async build(config: Config, id = 1, previous?: Generation, timing = new PhaseTiming()): Promise<Generation> {
     const discovery = await DiscoveryService.create(config.discovery);
     // Nodes sharing an etcd prefix share the hash seed unless the config sets one.
     const seed = config.hashSeed ?? (discovery ? await discovery.hashSeed() : null);
@@ -51,16 +50,9 @@ export class Generation {
     for (const p of balancer.all()) if (p.config.discovery) discovery?.follow(p, p.config.discovery);
     timing.mark("pools");
     const health = new HealthService(balancer, { previous: previous?.health });
-    timing.mark("health");
     const edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
     const l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
-    timing.mark("edge");
-    const g = new Generation(id, config, balancer, health, edge, discovery, l4);
-    // Sessions in flight on the previous generation count toward the same servers here (lc, wlc,
-    // max_conns), until they end.
-    if (previous) g.disinherit = balancer.inherit(previous.balancer);
-    g.timing.phases.push(...timing.phases);
-    return g;
+    return new Generation(id, config, balancer, health, edge, discovery, l4);
   }
 
   /** Starts the parts in order: checks first, so a check that cannot run (ICMP without
@@ -70,20 +62,19 @@ export class Generation {
    * tracks pools through (the supervisor's relay, stable across reloads). On a failure, what
    * started is stopped and what was taken over goes back to `previous`, which goes on serving. */
   async start(previous?: Generation, health: HealthSource = this.health): Promise<void> {
-    const t = this.timing;
-    t.restart();
+    // Sessions in flight on the previous generation count toward the same servers here (lc, wlc,
+    // max_conns) until they end: linked before the listeners are taken over.
+    if (previous) this.disinherit = this.balancer.inherit(previous.balancer);
     try {
       this.health.start();
       this.started.push(this.health);
-      t.mark("start checks");
-      if (this.discovery) { await this.discovery.start(); this.started.push(this.discovery); t.mark("start discovery"); }
-      if (this.edge) { await this.edge.start(previous?.edge ?? undefined); this.started.push(this.edge); t.mark("start listeners"); }
-      if (this.l4) { await this.l4.start(previous?.l4 ?? undefined); this.started.push(this.l4); t.mark("start l4"); }
+      if (this.discovery) { await this.discovery.start(); this.started.push(this.discovery); }
+      if (this.edge) { await this.edge.start(previous?.edge ?? undefined); this.started.push(this.edge); }
+      if (this.l4) { await this.l4.start(previous?.l4 ?? undefined); this.started.push(this.l4); }
       if (this.config.vrrp) {
         this.vrrpService = new VrrpService(this.config.vrrp, undefined, health, previous?.vrrp ?? null);
         await this.vrrpService.start();
         this.started.push(this.vrrpService);
-        t.mark("start vrrp");
       }
     } catch (e) {
       this.disinherit();
@@ -112,26 +103,5 @@ export class Generation {
       `fulcrum: listening on ${l.tls ? "https" : "http"}://${formatHostPort({ host: l.bind.host, port: edge.ports[i] })} (${l.name})`);
     if (l4) lines.push(...l4.listenerConfigs.map((l, i) => `fulcrum: listening on ${l.protocol}://${formatHostPort({ host: l.bind.host, port: l4.ports[i] })} (${l.name})`));
     return lines;
-  }
-}
-
-/** Named phases and how long each took, ms: each mark() closes the phase since the last one. */
-export class PhaseTiming {
-  readonly phases: [string, number][] = [];
-  private last = performance.now();
-
-  /** The next mark measures from now. */
-  restart(): void {
-    this.last = performance.now();
-  }
-
-  mark(name: string): void {
-    const now = performance.now();
-    this.phases.push([name, now - this.last]);
-    this.last = now;
-  }
-
-  toString(): string {
-    return this.phases.map(([name, ms]) => `${name} ${ms.toFixed(1)} ms`).join(", ");
   }
 }

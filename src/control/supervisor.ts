@@ -13,6 +13,7 @@ import { notifySystemd } from "./systemd.ts";
 import { ControlState } from "./admin-state.ts";
 import { AdminService } from "./admin.ts";
 import { adminLine, type AdminReload, prepareAdminReload } from "./admin-reload.ts";
+import { PhaseTiming } from "./phase-timing.ts";
 
 export interface SuperviseOptions {
   /** The config file, re-read on reload; null when the config came from flags (`fulcrum proxy`). */
@@ -72,7 +73,7 @@ export class Supervisor {
   }
 
   private async reloadOnce(): Promise<ReloadResult> {
-    const began = performance.now();
+    const began = performance.now(), timing = new PhaseTiming();
     const old = this.current;
     const fail = (errors: string[]): ReloadResult => {
       this.control.reloadFailed(errors);
@@ -88,12 +89,15 @@ export class Supervisor {
     console.log(`fulcrum: reloading ${this.file}`);
     const loaded = await loadConfigFile(this.file);
     if (!loaded.ok) return fail(loaded.errors);
-    const validatedMs = performance.now() - began;
+    timing.mark("read and validate");
     let next: Generation, admin: AdminReload | null = null;
     try {
       admin = await prepareAdminReload(this.admin, loaded.config.admin, this.control);
-      next = await Generation.build(loaded.config, old.id + 1, old);
+      timing.mark("admin");
+      next = await Generation.build(loaded.config, old.id + 1, old, timing);
+      timing.mark("health and edge");
       await next.start(old, this.relay ?? undefined);
+      timing.mark("start (checks, listeners, vrrp)");
     } catch (e) {
       await admin?.abort();
       console.error(`fulcrum: reload: cannot start the new configuration: ${(e as Error).message}`);
@@ -105,7 +109,7 @@ export class Supervisor {
     const ms = performance.now() - began;
     const vrrpKept = next.vrrp?.adopted ?? [];
     for (const line of next.listeningLines()) console.log(line);
-    console.log(`fulcrum: reload timing: read and validate ${validatedMs.toFixed(1)} ms, ${next.timing}`);
+    console.log(`fulcrum: reload timing: ${timing}; CPU ${timing.cpuMs().toFixed(1)} ms`);
     console.log(`fulcrum: generation ${next.id} serving (reload took ${ms.toFixed(0)} ms${vrrpKept.length ? `; VRRP instances kept as they run: ${vrrpKept.join(", ")}` : ""}); generation ${old.id} finishes what it has in flight`);
     const retired = old.stop(old.config.drainTimeoutMs).catch((e) => console.error(`fulcrum: retiring generation ${old.id}: ${(e as Error).message}`));
     this.retiring.add(retired);
