@@ -27,6 +27,9 @@ const LATENCY_RUNS = Number(runtime.env("BENCH_LATENCY_RUNS") ?? 7);
 const PARTS = (runtime.env("BENCH_PARTS") ?? "load,latency").split(",");
 const RUNTIMES = (runtime.env("BENCH_RUNTIMES") ?? "bun,deno").split(",");
 const POOLS = 10, PER_POOL = 100;
+// The checks' interval in (b): every second as the issue asks; a long one (BENCH_CHECK_INTERVAL=60s)
+// leaves the checks set up but idle, so the reload's CPU figure is its own.
+const CHECK_INTERVAL = runtime.env("BENCH_CHECK_INTERVAL") ?? "1s";
 
 const started = new Set<Child>();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -199,13 +202,13 @@ pools:
   }
 }
 
-interface LatencyResult { firstNewMs: number; probes: number; stale: number; supervisorMs: number; timing: string }
+interface LatencyResult { firstNewMs: number; probes: number; stale: number; supervisorMs: number; cpuMs: number; timing: string }
 
 async function latencyRuns(rt: string, base: number, probePort: number): Promise<LatencyResult[]> {
   const port = await freePort();
   const pools = Array.from({ length: POOLS }, (_, p) => {
     const servers = Array.from({ length: PER_POOL }, (_, i) => `127.0.0.1:${base + p * PER_POOL + i}`);
-    return `  p${p}:\n    servers: [${servers.join(", ")}]\n    health: { type: tcp, interval: 1s, timeout: 500ms }`;
+    return `  p${p}:\n    servers: [${servers.join(", ")}]\n    health: { type: tcp, interval: ${CHECK_INTERVAL}, timeout: 500ms }`;
   }).join("\n");
   const version = (v: number) => `listeners:
   - bind: 127.0.0.1:${port}
@@ -244,6 +247,7 @@ ${pools}
       results.push({
         firstNewMs, probes, stale,
         supervisorMs: Number(/reload took (\d+) ms/.exec(tail)?.[1] ?? NaN),
+        cpuMs: Number(/reload timing: .*; CPU ([\d.]+) ms/.exec(tail)?.[1] ?? NaN),
         timing: /reload timing: ([^\n]*)/.exec(tail)?.[1] ?? "(no timing line)",
       });
       // Give the old generation time to retire and the checks a round, as between real reloads.
@@ -286,15 +290,15 @@ async function main(): Promise<void> {
     const listens = Array.from({ length: POOLS * PER_POOL }, (_, i) => `listen 127.0.0.1:${base + i};`).join(" ");
     const up = await nginx("servers", `server { ${listens} return 200 "ok"; }\n  server { listen 127.0.0.1:${probePort}; return 200 "probe"; }`);
     await waitHttp(probePort, up.output);
-    console.log(`\n(b) ${POOLS} pools x ${PER_POOL} servers (nginx, 1 worker, ${POOLS * PER_POOL} ports), TCP checks every 1 s; SIGHUP, then requests on new connections until the first with the new route header; ${LATENCY_RUNS} reloads per runtime.\n`);
-    console.log(`| runtime | SIGHUP to first new answer, median (min-max) ms | stale answers before it (median) | supervisor "reload took" median ms | supervisor timing (median run) |`);
-    console.log(`|---|---:|---:|---:|---|`);
+    console.log(`\n(b) ${POOLS} pools x ${PER_POOL} servers (nginx, 1 worker, ${POOLS * PER_POOL} ports), TCP checks every ${CHECK_INTERVAL}; SIGHUP, then requests on new connections until the first with the new route header; ${LATENCY_RUNS} reloads per runtime.\n`);
+    console.log(`| runtime | SIGHUP to first new answer, median (min-max) ms | stale answers before it (median) | supervisor "reload took" median ms | reload CPU median ms | supervisor timing (median run) |`);
+    console.log(`|---|---:|---:|---:|---:|---|`);
     for (const rt of RUNTIMES) {
       const rs = await latencyRuns(rt, base, probePort);
       const firsts = rs.map((r) => r.firstNewMs);
       const mid = [...rs].sort((a, b) => a.firstNewMs - b.firstNewMs)[Math.floor(rs.length / 2)];
-      console.log(`| ${rt} | ${median(firsts).toFixed(0)} (${Math.min(...firsts).toFixed(0)}-${Math.max(...firsts).toFixed(0)}) | ${median(rs.map((r) => r.stale))} | ${median(rs.map((r) => r.supervisorMs))} | ${mid.timing} |`);
-      if (runtime.env("BENCH_VERBOSE")) for (const r of rs) console.error(`${rt}: ${r.firstNewMs.toFixed(1)} ms, ${r.stale} stale, supervisor ${r.supervisorMs} ms: ${r.timing}`);
+      console.log(`| ${rt} | ${median(firsts).toFixed(0)} (${Math.min(...firsts).toFixed(0)}-${Math.max(...firsts).toFixed(0)}) | ${median(rs.map((r) => r.stale))} | ${median(rs.map((r) => r.supervisorMs))} | ${median(rs.map((r) => r.cpuMs)).toFixed(0)} | ${mid.timing} |`);
+      if (runtime.env("BENCH_VERBOSE")) for (const r of rs) console.error(`${rt}: ${r.firstNewMs.toFixed(1)} ms, ${r.stale} stale, supervisor ${r.supervisorMs} ms, CPU ${r.cpuMs} ms: ${r.timing}`);
     }
     await stop(up.child);
   }
