@@ -89,6 +89,12 @@ test("reload: an admin section that cannot take effect keeps the running configu
     assert.equal(unreadable.status, 400, unreadable.body);
     assert.match(JSON.parse(unreadable.body).errors.join("\n"), /admin: cannot read token_file \/nonexistent\/fulcrum\.token/);
     assert.equal(await refused(other), true, "the new bind was closed again");
+    // Valid but unusable: a bind in use (the proxy's own listener).
+    const proxyPort = new URL(f.url).port;
+    await runtime.writeTextFile(file, text(`admin: { bind: "127.0.0.1:${proxyPort}", token_file: ${token} }\n`));
+    const inUse = await request(api, { method: "POST", headers: bearer("kept-token") });
+    assert.equal(inUse.status, 400, inUse.body);
+    assert.match(JSON.parse(inUse.body).errors.join("\n"), /address in use/);
     assert.equal((await status(admin)).generation, 1, "generation 1 goes on serving");
     assert.equal((await write(admin, "kept-token", server)).status, 200, "the running token goes on");
     assert.match(f.output(), /reload failed; generation 1 goes on serving/);
