@@ -47,6 +47,17 @@ export class Balancer<C extends BalancerPoolConfig = BalancerPoolConfig> impleme
     for (const w of this.watchers) w({ type: "removed", pool });
   }
 
+  /** A reload: each pool here that `previous` also has (by name) inherits the counts of the
+   * sessions in flight on it (Pool.inherit). Returns the undo, for a generation that failed. */
+  inherit(previous: Balancer<C>): () => void {
+    const undo: (() => void)[] = [];
+    for (const pool of this.pools.values()) {
+      const old = previous.get(pool.name);
+      if (old) undo.push(pool.inherit(old));
+    }
+    return () => { for (const u of undo) u(); };
+  }
+
   onPools(watcher: (change: PoolChange<C>) => void): () => void {
     this.watchers.push(watcher);
     return () => { const i = this.watchers.indexOf(watcher); if (i >= 0) this.watchers.splice(i, 1); };

@@ -207,3 +207,64 @@ test("balancer: rr after a server is removed picks only the pool's servers (its 
     assert.deepEqual(ports(after), [9001, 9001, 9001], `after ${picks} pick(s)`);
   }
 });
+
+test("balancer: a reload's pool inherits the sessions in flight on the old one (lc), through two reloads, until they end", async () => {
+  const gen1 = new Balancer(await createDataPlane({ seed: 1 }), [poolConfig("web", "lc", [9001, 9002])]);
+  const old = gen1.get("web")!;
+  // Three long sessions on the old generation: two on 9001, one on 9002.
+  const held = [old.pick(client(1)), old.pick(client(2)), old.pick(client(3))].map((s) => s!);
+  assert.deepEqual(ports(held).sort(), [9001, 9001, 9002]);
+  // The new generation adds 9003 and keeps 9001 at a new slot (after 9003).
+  const gen2 = new Balancer(await createDataPlane({ seed: 1 }), [poolConfig("web", "lc", [9003, 9002, 9001])]);
+  gen2.inherit(gen1);
+  const next = gen2.get("web")!;
+  assert.deepEqual(next.servers.map((s) => [s.port, next.active(s)]), [[9003, 0], [9002, 1], [9001, 2]]);
+  // lc sees them: new picks fill 9003 first, then 9002.
+  const fresh = [next.pick(client(4)), next.pick(client(5))].map((s) => s!);
+  assert.deepEqual(ports(fresh), [9003, 9003]);
+  assert.equal(next.pick(client(6))!.port, 9002);
+  // A session started on the old generation after the reload counts in the new one too.
+  const late = old.pick(client(7))!;
+  assert.equal(late.port, 9002, "lc on the old pool: 9002 had one, 9001 two");
+  assert.equal(next.active(next.find("127.0.0.1", 9002)!), 3);
+  // A third generation before the old sessions end: the counts chain on.
+  const gen3 = new Balancer(await createDataPlane({ seed: 1 }), [poolConfig("web", "lc", [9001])]);
+  gen3.inherit(gen2);
+  const third = gen3.get("web")!;
+  assert.equal(third.active(third.servers[0]), 2);
+  // The old sessions end: every generation's count goes down, down to 0.
+  for (const s of [...held, late]) old.release(s);
+  assert.deepEqual(next.servers.map((s) => [s.port, next.active(s)]), [[9003, 2], [9002, 1], [9001, 0]]);
+  assert.equal(third.active(third.servers[0]), 0);
+  assert.deepEqual(old.servers.map((s) => old.active(s)), [0, 0]);
+});
+
+test("balancer: wlc and max_conns count the old generation's sessions; its release wakes the new pool's queue; a failed reload's link is undone", async () => {
+  const capped = (ports: number[]) => poolConfig("web", "wlc", ports, { servers: ports.map((p) => server(p, { maxConns: 2 })) });
+  const gen1 = new Balancer(await createDataPlane({ seed: 1 }), [capped([9001])]);
+  const old = gen1.get("web")!;
+  const held = [old.pick(client(1))!, old.pick(client(2))!];
+  const gen2 = new Balancer(await createDataPlane({ seed: 1 }), [capped([9001, 9002])]);
+  gen2.inherit(gen1);
+  const next = gen2.get("web")!;
+  // 9001 is full with the old sessions: wlc and max_conns send both new ones to 9002.
+  assert.deepEqual(ports([next.pick(client(3)), next.pick(client(4))]), [9002, 9002]);
+  assert.equal(next.pick(client(5)), null, "every server is at max_conns");
+  const wait = next.waitForSlot();
+  assert.ok(wait, "the session queues");
+  assert.equal(next.queued, 1);
+  old.release(held[0]);
+  assert.equal(next.queued, 0, "the old session's end woke the session waiting in the new pool");
+  await wait;
+  assert.equal(next.pick(client(5))!.port, 9001);
+  // A generation that failed to start: its undo leaves the old counts where they were.
+  const failed = new Balancer(await createDataPlane({ seed: 1 }), [capped([9001])]);
+  const undo = failed.inherit(gen2);
+  const lost = failed.get("web")!;
+  assert.equal(lost.active(lost.servers[0]), 2, "9001: one old session and one new");
+  undo();
+  old.release(held[1]);
+  assert.equal(lost.active(lost.servers[0]), 2, "released no more into the failed generation");
+  assert.equal(next.active(next.find("127.0.0.1", 9001)!), 1);
+  gen1.stop(); gen2.stop(); failed.stop();
+});

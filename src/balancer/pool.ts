@@ -7,6 +7,9 @@
 // Membership is live: servers are added and removed, and weights set, at run time. The data plane
 // moves the pool's slots when its list changes; a Server keeps its identity (its `slot` follows),
 // so sessions in flight release the right counter, and a removed server's sessions release nothing.
+// Across a reload, the next generation's pool inherits the counts of the sessions still in flight
+// on this one (same pool name, same server address), so its least-connection picks and max_conns
+// see them until they end.
 import { type DataPlane, type PoolHandle, STATE_DOWN, STATE_DRAIN, STATE_UP, type ServerState } from "../core/dataplane.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { BalancerPoolConfig, ServerConfig } from "./config.ts";
@@ -86,6 +89,9 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   private readonly observers: ((server: Server, outcome: Outcome) => void)[] = [];
   private readonly watchers: ((change: MembershipChange) => void)[] = [];
   private readonly adminWatchers: ((server: Server) => void)[] = [];
+  /** Servers of this pool whose sessions also count on the same address in a later generation's
+   * pool (see inherit): each acquire and release here is repeated there. */
+  private readonly heirs = new Map<Server, { pool: Pool<BalancerPoolConfig>; server: Server }>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private readonly persistence: SourcePersistence<Server> | null;
   /** Sessions waiting for a server below its max_conns: higher priority first, then oldest. */
@@ -141,9 +147,35 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
 
   /** The session on `server` ended. */
   release(server: Server): void {
+    const heir = this.heirs.get(server); // the same session counted in a later generation ends there too
+    if (heir) heir.pool.release(heir.server);
     if (server.slot >= 0) this.dp.active[server.slot]--;
     const next = this.waiting.shift();
     if (next) { clearTimeout(next.timer); this.queueServed[next.priority]++; next.wake("slot"); }
+  }
+
+  /** A reload: this pool replaces `previous` (same name). Each of its servers whose address
+   * `previous` has too takes over the count of the sessions in flight there, and from now on
+   * sessions that start or end on the old server count here too (a chain, when reloads follow
+   * each other before the old sessions end). Returns the undo, for a generation that failed to
+   * start. */
+  inherit(previous: Pool<BalancerPoolConfig>): () => void {
+    const linked: Server[] = [];
+    for (const old of previous.members) {
+      const mine = this.find(old.host, old.port);
+      if (!mine) continue;
+      this.count(mine, previous.active(old));
+      previous.heirs.set(old, { pool: this, server: mine });
+      linked.push(old);
+    }
+    return () => { for (const old of linked) if (previous.heirs.get(old)?.pool === this) previous.heirs.delete(old); };
+  }
+
+  // Adds `delta` sessions to a server's count here and in the pools that inherited it.
+  private count(server: Server, delta: number): void {
+    if (server.slot >= 0) this.dp.active[server.slot] += delta;
+    const heir = this.heirs.get(server);
+    if (heir) heir.pool.count(heir.server, delta);
   }
 
   /** When no server could take a session because the usable ones are all at max_conns, a
@@ -364,7 +396,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   }
 
   private acquire(s: Server): Server {
-    this.dp.active[s.slot]++;
+    this.count(s, 1);
     s.requests++;
     return s;
   }

@@ -2,6 +2,7 @@
 // token every write needs. Without the section there is no admin listener at all.
 import { type Checker, type PathSegment, string } from "../config/checker.ts";
 import { formatHostPort, type HostPort, hostPort } from "../config/address.ts";
+import { runtime } from "../runtime/index.ts";
 
 export interface AdminConfig {
   bind: HostPort;
@@ -29,4 +30,18 @@ export function readAdmin(c: Checker, value: unknown): AdminConfig | null {
     c.fail([...p, "bind"], `expected a loopback address (127.0.0.1, ::1) when no token_file is set, got ${JSON.stringify(formatHostPort(bind))}: anyone who can reach it could drain servers`);
   }
   return { bind, tokenFile };
+}
+
+/** The bearer token in `token_file` (null without one); throws with the reason when the file
+ * cannot be read or does not hold exactly one token. Read at start and at every reload. */
+export async function readAdminToken(config: AdminConfig): Promise<string | null> {
+  if (!config.tokenFile) return null;
+  let token: string;
+  try {
+    token = (await runtime.readTextFile(config.tokenFile)).trim();
+  } catch (e) {
+    throw new Error(`admin: cannot read token_file ${config.tokenFile}: ${(e as Error).message}`);
+  }
+  if (token === "" || /\s/.test(token)) throw new Error(`admin: token_file ${config.tokenFile} must hold one token (no spaces), got ${token === "" ? "an empty file" : "several words"}`);
+  return token;
 }

@@ -7,8 +7,8 @@
 import { limitRows } from "./admin-limits.ts";
 import { runtime } from "../runtime/index.ts";
 import type { HttpServer, PeerInfo } from "../runtime/types.ts";
-import { formatHostPort } from "../config/address.ts";
-import type { AdminConfig } from "./admin-config.ts";
+import { formatHostPort, type HostPort } from "../config/address.ts";
+import { type AdminConfig, readAdminToken } from "./admin-config.ts";
 import type { ControlState } from "./admin-state.ts";
 import {
   ApiError, type ApiRequest, bearerToken, errorResponse, json, pathSegments, readJsonBody, Router, sameToken, text,
@@ -27,13 +27,15 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export class AdminService {
   private server: HttpServer | null = null;
   private readonly router = new Router();
+  /** Requests being handled now: a listener a reload replaced closes once they are answered. */
+  private inflight = 0;
   /** Requests by status code (fulcrum_admin_requests_total). */
   readonly counts = new Map<number, number>();
   readonly metrics: FulcrumMetrics;
   /** The dashboard's live feed and chart samples (GET /api/events). */
   readonly feed: LiveFeed;
 
-  private constructor(readonly config: AdminConfig, readonly state: ControlState, private readonly token: string | null,
+  private constructor(public config: AdminConfig, readonly state: ControlState, private token: string | null,
     private readonly log: (line: string) => void) {
     this.metrics = fulcrumMetrics(state, this.counts);
     this.feed = new LiveFeed(state);
@@ -42,22 +44,9 @@ export class AdminService {
 
   /** Reads the token file and opens the listener; throws with the reason when either fails. */
   static async start(config: AdminConfig, state: ControlState, log = (line: string) => console.log(`fulcrum: ${line}`)): Promise<AdminService> {
-    let token: string | null = null;
-    if (config.tokenFile) {
-      try {
-        token = (await runtime.readTextFile(config.tokenFile)).trim();
-      } catch (e) {
-        throw new Error(`admin: cannot read token_file ${config.tokenFile}: ${(e as Error).message}`);
-      }
-      if (token === "" || /\s/.test(token)) throw new Error(`admin: token_file ${config.tokenFile} must hold one token (no spaces), got ${token === "" ? "an empty file" : "several words"}`);
-    }
-    const service = new AdminService(config, state, token, log);
+    const service = new AdminService(config, state, await readAdminToken(config), log);
     try {
-      service.server = await runtime.serveHttp({
-        hostname: config.bind.host,
-        port: config.bind.port,
-        fetch: (req, peer) => service.handle(req, peer),
-      });
+      service.server = await service.listen(config.bind);
     } catch (e) {
       service.feed.stop();
       throw e;
@@ -75,8 +64,48 @@ export class AdminService {
     this.server = null;
   }
 
+  /** A reload's admin section, in two steps so that a reload that fails changes nothing: this
+   * re-reads the token file and, when the bind changed, opens the new listener (throwing when
+   * either fails); commit() puts the new token in force at once and closes the old listener once
+   * the requests on it are answered (the reload's own POST among them); abort() closes what was
+   * opened. */
+  async prepare(config: AdminConfig): Promise<{ commit(): void; abort(): Promise<void> }> {
+    const token = await readAdminToken(config);
+    const { host, port } = this.config.bind;
+    const opened = config.bind.host !== host || config.bind.port !== port ? await this.listen(config.bind) : null;
+    return {
+      commit: () => {
+        this.config = config;
+        this.token = token;
+        if (!opened) return;
+        const old = this.server;
+        this.server = opened;
+        void this.whenIdle().then(() => old?.stop()).catch((e) => this.log(`admin: closing the old listener: ${(e as Error).message}`));
+      },
+      abort: async () => { await opened?.stop(); },
+    };
+  }
+
+  /** Stops once no request is being handled (at most 5 s): the admin section left the config. */
+  async stopWhenIdle(): Promise<void> {
+    await this.whenIdle();
+    await this.stop();
+  }
+
+  private listen(bind: HostPort): Promise<HttpServer> {
+    return runtime.serveHttp({ hostname: bind.host, port: bind.port, fetch: (req, peer) => this.handle(req, peer) });
+  }
+
+  // Bounded: 5 s of requests in a row, then the listener closes anyway.
+  private async whenIdle(): Promise<void> {
+    for (let waited = 0; this.inflight > 0 && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    // The runtime writes the last answer after its handler returned: give it a moment.
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
   private async handle(request: Request, peer: PeerInfo): Promise<Response> {
     let res: Response;
+    this.inflight++;
     try {
       res = await this.dispatch(request, peer);
     } catch (e) {
@@ -86,6 +115,8 @@ export class AdminService {
         this.log(`admin: ${request.method} ${new URL(request.url).pathname} failed: ${(e as Error).stack ?? e}`);
         res = errorResponse(new ApiError(500, `internal error: ${(e as Error).message}`));
       }
+    } finally {
+      this.inflight--;
     }
     this.counts.set(res.status, (this.counts.get(res.status) ?? 0) + 1);
     return res;

@@ -12,10 +12,13 @@ import { DiscoveryService } from "../discovery/service.ts";
 import { L4Proxy } from "../l4/proxy.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { Config, PoolConfig } from "./schema.ts";
+import { PhaseTiming } from "./phase-timing.ts";
 
 export class Generation {
   private started: { stop(): Promise<void> | void }[] = [];
   private vrrpService: VrrpService | null = null;
+  /** Undoes the inheritance of the previous generation's session counts (a failed start). */
+  private disinherit: () => void = () => {};
 
   private constructor(
     readonly id: number,
@@ -35,14 +38,17 @@ export class Generation {
   }
 
   /** Builds every part; nothing listens, checks or sends until start(). `previous`: the
-   * generation a reload replaces (health verdicts and slow-start ramps carry over). */
-  static async build(config: Config, id = 1, previous?: Generation): Promise<Generation> {
+   * generation a reload replaces (health verdicts and slow-start ramps carry over). `timing`
+   * marks the data plane and the pools (a reload logs it). */
+  static async build(config: Config, id = 1, previous?: Generation, timing = new PhaseTiming()): Promise<Generation> {
     const discovery = await DiscoveryService.create(config.discovery);
     // Nodes sharing an etcd prefix share the hash seed unless the config sets one.
     const seed = config.hashSeed ?? (discovery ? await discovery.hashSeed() : null);
     const dp = await createDataPlane({ seed });
+    timing.mark("data plane");
     const balancer = new Balancer<PoolConfig>(dp, config.pools);
     for (const p of balancer.all()) if (p.config.discovery) discovery?.follow(p, p.config.discovery);
+    timing.mark("pools");
     const health = new HealthService(balancer, { previous: previous?.health });
     const edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
     const l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
@@ -56,6 +62,9 @@ export class Generation {
    * tracks pools through (the supervisor's relay, stable across reloads). On a failure, what
    * started is stopped and what was taken over goes back to `previous`, which goes on serving. */
   async start(previous?: Generation, health: HealthSource = this.health): Promise<void> {
+    // Sessions in flight on the previous generation count toward the same servers here (lc, wlc,
+    // max_conns) until they end: linked before the listeners are taken over.
+    if (previous) this.disinherit = this.balancer.inherit(previous.balancer);
     try {
       this.health.start();
       this.started.push(this.health);
@@ -68,6 +77,7 @@ export class Generation {
         this.started.push(this.vrrpService);
       }
     } catch (e) {
+      this.disinherit();
       await this.stop();
       throw e;
     }

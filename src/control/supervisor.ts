@@ -14,6 +14,8 @@ import { notifySystemd } from "./systemd.ts";
 import { ControlState } from "./admin-state.ts";
 import { AdminService } from "./admin.ts";
 import { closeSinks, reopenSinks } from "../log/sink.ts";
+import { adminLine, type AdminReload, prepareAdminReload } from "./admin-reload.ts";
+import { PhaseTiming } from "./phase-timing.ts";
 
 export interface SuperviseOptions {
   /** The config file, re-read on reload; null when the config came from flags (`fulcrum proxy`). */
@@ -41,6 +43,8 @@ export class Supervisor {
   private relay: HealthRelay | null = null;
   /** What the admin API and metrics report: the generation now, its checksum, how reloads went. */
   readonly control: ControlState;
+  /** The admin API, when the config has an admin section; a reload applies changes to it. */
+  admin: AdminService | null = null;
 
   private constructor(private current: Generation, private readonly file: string | null) {
     this.control = new ControlState(current, file);
@@ -72,7 +76,7 @@ export class Supervisor {
   }
 
   private async reloadOnce(): Promise<ReloadResult> {
-    const began = performance.now();
+    const began = performance.now(), timing = new PhaseTiming();
     const old = this.current;
     const fail = (errors: string[]): ReloadResult => {
       this.control.reloadFailed(errors);
@@ -88,19 +92,27 @@ export class Supervisor {
     console.log(`fulcrum: reloading ${this.file}`);
     const loaded = await loadConfigFile(this.file);
     if (!loaded.ok) return fail(loaded.errors);
-    let next: Generation;
+    timing.mark("read and validate");
+    let next: Generation, admin: AdminReload | null = null;
     try {
-      next = await Generation.build(loaded.config, old.id + 1, old);
+      admin = await prepareAdminReload(this.admin, loaded.config.admin, this.control);
+      timing.mark("admin");
+      next = await Generation.build(loaded.config, old.id + 1, old, timing);
+      timing.mark("health and edge");
       await next.start(old, this.relay ?? undefined);
+      timing.mark("start (checks, listeners, vrrp)");
     } catch (e) {
+      await admin?.abort();
       console.error(`fulcrum: reload: cannot start the new configuration: ${(e as Error).message}`);
       return fail([(e as Error).message]);
     }
     this.relay?.switchTo(next.health);
     this.current = next;
+    this.admin = admin.commit();
     const ms = performance.now() - began;
     const vrrpKept = next.vrrp?.adopted ?? [];
     for (const line of next.listeningLines()) console.log(line);
+    console.log(`fulcrum: reload timing: ${timing}; CPU ${timing.cpuMs().toFixed(1)} ms`);
     console.log(`fulcrum: generation ${next.id} serving (reload took ${ms.toFixed(0)} ms${vrrpKept.length ? `; VRRP instances kept as they run: ${vrrpKept.join(", ")}` : ""}); generation ${old.id} finishes what it has in flight`);
     const retired = old.stop(old.config.drainTimeoutMs).catch((e) => console.error(`fulcrum: retiring generation ${old.id}: ${(e as Error).message}`));
     this.retiring.add(retired);
@@ -123,10 +135,9 @@ export class Supervisor {
  * Returns the exit code: 0 after a clean stop, 1 when it could not start. */
 export async function supervise(config: Config, options: SuperviseOptions): Promise<number> {
   let supervisor: Supervisor;
-  let admin: AdminService | null = null;
   try {
     supervisor = await Supervisor.start(config, options.file);
-    admin = await startAdmin(config, supervisor);
+    supervisor.admin = await startAdmin(config, supervisor);
   } catch (e) {
     console.error(`fulcrum: cannot start: ${(e as Error).message}`);
     await options.stopped?.();
@@ -145,10 +156,10 @@ export async function supervise(config: Config, options: SuperviseOptions): Prom
   for (const line of supervisor.generation.listeningLines()) console.log(line);
   supervisor.control.phase = "live";
   void notifySystemd("READY=1");
-  await options.ready?.(supervisor.generation, admin?.url ?? null);
+  await options.ready?.(supervisor.generation, supervisor.admin?.url ?? null);
   await stopSignal;
   supervisor.control.phase = "draining";
-  await admin?.stop();
+  await supervisor.admin?.stop();
   await supervisor.stop();
   await closeSinks(); // what the stopped listeners logged last is written
   if (options.pidFile) await unlink(options.pidFile).catch(() => {});
@@ -157,14 +168,14 @@ export async function supervise(config: Config, options: SuperviseOptions): Prom
 }
 
 /** The admin service when the config has an admin section; printed before the listening lines, so
- * a watcher that waits for those can use it. If it cannot start, everything is stopped. An edited
- * `admin:` section takes effect at the next start, not on reload. */
+ * a watcher that waits for those can use it. If it cannot start, everything is stopped. A reload
+ * applies an edited `admin:` section (admin-reload.ts). */
 async function startAdmin(config: Config, supervisor: Supervisor): Promise<AdminService | null> {
   if (!config.admin) return null;
   try {
     await supervisor.control.checksumFile((path) => runtime.readTextFile(path));
     const admin = await AdminService.start(config.admin, supervisor.control);
-    console.log(`fulcrum: admin API on ${admin.url}${config.admin.tokenFile ? "" : " (read-only: no token_file)"}`);
+    console.log(adminLine(admin));
     return admin;
   } catch (e) {
     await supervisor.stop();

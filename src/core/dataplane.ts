@@ -64,8 +64,10 @@ const NO_SERVER = () => -1;
 export interface DataPlaneOptions {
   /** Which kernels pick: "wasm", "ts", or per scheduler (the faster one, see bench/RESULTS.md). */
   impl?: KernelImpl | "auto";
-  /** WASM module bytes; without them only the TS twins run (impl must be "ts"). */
-  wasm?: Uint8Array;
+  /** WASM module bytes, or the module compiled from them (createDataPlane compiles it once per
+   * process, so a reload's new data plane only instantiates); without either only the TS twins
+   * run (impl must be "ts"). */
+  wasm?: Uint8Array | WebAssembly.Module;
   /** Seeds the hash key and the pools' PRNGs; random when absent (no hash flooding). */
   seed?: number | null;
   /** Linear memory in bytes, at least CONN_OFF; more holds the packet director's connection
@@ -111,7 +113,8 @@ export class DataPlane {
     this.impl = options.impl ?? "auto";
     this.clock = options.clock ?? (() => performance.now());
     if (options.wasm) {
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(options.wasm as BufferSource), {});
+      const module = options.wasm instanceof WebAssembly.Module ? options.wasm : new WebAssembly.Module(options.wasm as BufferSource);
+      const instance = new WebAssembly.Instance(module, {});
       const ex = instance.exports as unknown as Kernels & { memory: WebAssembly.Memory };
       // A part with its own region above the heap (the packet director) asks for it up front.
       const want = Math.ceil((options.memoryBytes ?? 0) / 65536) - ex.memory.buffer.byteLength / 65536;

@@ -138,9 +138,18 @@ export class SocketListener implements ConnectionHost, H2Host {
     this.server?.close();
     const goaway = Promise.all([...this.h2conns].map((c) => c.shutdown()));
     const deadline = Date.now() + timeoutMs;
+    // Only a sweep that closely follows the previous one closes idle connections. The first runs
+    // in the reload's own tick, and a later one may come after the event loop was held up (a slow
+    // build, a starved process): either way a request that arrived on an "idle" connection
+    // meanwhile may not be read yet, and closing it would drop that request. Such a sweep only
+    // marks the connections retiring; the next one, after the loop has read, decides.
+    const STALL_MS = 250;
+    let last = -Infinity;
     for (;;) {
       const now = Date.now();
-      for (const c of [...this.conns]) c.retire(now, RETIRE_IDLE_MS);
+      const idleMs = now - last > STALL_MS ? Infinity : RETIRE_IDLE_MS;
+      last = now;
+      for (const c of [...this.conns]) c.retire(now, idleMs);
       if (this.conns.size === 0 || now >= deadline) break;
       await new Promise((r) => setTimeout(r, 20));
     }
