@@ -154,6 +154,19 @@ export class DataPlane {
     this.remap(mem.buffer as ArrayBuffer);
   }
 
+  /** Heap memory for another part's table (access rules' prefix tables, src/core/lpm.ts): its byte
+   * offset, the memory grown to cover it. Throws when the heap has no room. */
+  allocTable(bytes: number): number {
+    const at = this.heap.alloc(bytes);
+    if (at < 0) throw new Error(`data plane: table memory exhausted (${bytes} bytes asked)`);
+    this.ensure(at + bytes);
+    return at;
+  }
+
+  releaseTable(at: number, bytes: number): void {
+    this.heap.release(at, bytes);
+  }
+
   /** The kernels used for a scheduler under this plane's impl setting. */
   kernelsFor(scheduler: SchedulerName): Kernels {
     const choice = this.impl === "auto" ? schedulerInfo(scheduler).kernel : this.impl;

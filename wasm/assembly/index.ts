@@ -69,3 +69,5 @@ export function pickKey(p: i32, len: i32): i32 {
 export { huffDecode } from "./huffman";
 // The L4 packet director (wasm/assembly/director*.ts, conntrack.ts).
 export { directorInit, vsRebuild, processBatch, directorTick, ctDelete } from "./director";
+// Longest-prefix match for access rules (allow/deny by CIDR).
+export { lpm4, lpm6 } from "./lpm";

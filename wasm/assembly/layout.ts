@@ -294,3 +294,14 @@ export const C_EXPIRED = 49;
 export const C_EVICTED = 50;
 export const C_TEMPLATES = 51; // templates created
 export const C_REFILED = 52; // wheel entries refiled (lazy expiry)
+
+// ---- Longest-prefix match (wasm/assembly/lpm.ts, src/core/twin/lpm.ts; built by src/core/lpm.ts) ----
+// A table is one block of heap memory: the address space cut into sorted, disjoint intervals, each
+// with the value of the longest prefix covering it (0: none), and an index by an address's top
+// bits naming the interval range to binary-search. Header fields are u32 at these byte offsets.
+export const LPM_COUNT = 0; // intervals (at least 1: the first starts at address 0)
+export const LPM_SHIFT = 4; // index slot of an address: its first word >>> shift (shift 16..31)
+export const LPM_STARTS = 8; // byte offset (from the table) of the starts: u32 (IPv4) or 4 x u32, most significant first (IPv6)
+export const LPM_VALUES = 12; // byte offset of the values: u32 per interval
+export const LPM_INDEX = 16; // u32 per slot, (1 << (32 - shift)) + 1 slots: the last interval starting at or below the slot's first address
+export const LPM_MAX_INDEX_BITS = 16;
