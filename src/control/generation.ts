@@ -44,8 +44,8 @@ export class Generation {
     const balancer = new Balancer<PoolConfig>(dp, config.pools);
     for (const p of balancer.all()) if (p.config.discovery) discovery?.follow(p, p.config.discovery);
     const health = new HealthService(balancer, { previous: previous?.health });
-    const edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
-    const l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
+    const edge = config.listeners.length > 0 ? new Edge(config, balancer, dp) : null;
+    const l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer, dp) : null;
     return new Generation(id, config, balancer, health, edge, discovery, l4);
   }
 

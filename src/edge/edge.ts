@@ -9,6 +9,8 @@ import { RouteStats } from "./stats.ts";
 import { type ListenerHost, SocketListener } from "./http1/listener.ts";
 import { DeadlineSweep } from "../core/timer.ts";
 import { UpstreamPool } from "./http1/upstream-pool.ts";
+import { EdgeAccess } from "./access/admission.ts";
+import type { DataPlane } from "../core/dataplane.ts";
 
 export class Edge implements ListenerHost {
   /** The balancer's pools with their HTTP options, by name; follows pools added and removed. */
@@ -22,10 +24,13 @@ export class Edge implements ListenerHost {
   /** The listeners, in config order, once started (each keeps its own EdgeStats). */
   readonly listeners: SocketListener[] = [];
   private readonly unwatch: () => void;
+  /** allow/deny and basic auth of listeners and routes; `dp` holds their prefix tables. */
+  readonly access: EdgeAccess;
 
   get routes(): readonly RouteConfig[] { return this.config.routes; }
 
-  constructor(readonly config: EdgeConfig, balancer: PoolSet<HttpPoolConfig>) {
+  constructor(readonly config: EdgeConfig, balancer: PoolSet<HttpPoolConfig>, dp: DataPlane | null = null) {
+    this.access = new EdgeAccess(config, dp);
     this.routeStats = new Map(config.routes.map((r) => [r, new RouteStats()]));
     for (const p of balancer.all()) this.pools.set(p.name, new HttpPool(p, this.upstreams));
     this.unwatch = balancer.onPools(({ type, pool }) => {
@@ -61,6 +66,7 @@ export class Edge implements ListenerHost {
     await Promise.all(this.listeners.map((l) => l.stop()));
     this.deadlines.stop();
     this.upstreams.closeAll();
+    this.access.release();
   }
 }
 

@@ -6,6 +6,7 @@ import {
   boolean, type Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, reference,
 } from "../config/checker.ts";
 import type { HostPort } from "../config/address.ts";
+import { ACCESS_KEYS, type AccessRules, readAccessRules } from "../edge/access/acl.ts";
 
 /** A TLS passthrough route: the pool for ClientHellos naming one of `sni` (null: any, the default). */
 export interface SniRoute {
@@ -35,6 +36,8 @@ export interface L4ListenerConfig {
   maxConnections: number;
   /** udp: replies that end a session (nginx proxy_responses); 0: only the idle timeout does. */
   responses: number;
+  /** allow / deny by CIDR: a refused client is closed at accept (tcp) or its datagrams dropped (udp). */
+  access: AccessRules | null;
 }
 
 export interface PoolL4Options {
@@ -44,7 +47,7 @@ export interface PoolL4Options {
 
 const L4_LISTENER_KEYS = [
   "name", "bind", "protocol", "pool", "routes", "bad_client_hello", "accept_proxy", "preread_timeout", "idle_timeout",
-  "session_timeout", "max_connections", "responses",
+  "session_timeout", "max_connections", "responses", ...ACCESS_KEYS,
 ] as const;
 const ROUTE_KEYS = ["sni", "pool"] as const;
 export const POOL_L4_KEYS = ["send_proxy"] as const;
@@ -81,6 +84,7 @@ export function readL4Listener(
     sessionTimeoutMs: c.optional(m, p, "session_timeout", duration({ zeroAllowed: true }), 0),
     maxConnections: c.optional(m, p, "max_connections", integer(1, 1_000_000), 10_000),
     responses: protocol === "udp" ? c.optional(m, p, "responses", integer(0, 1_000_000), 0) : 0,
+    access: readAccessRules(c, m, p),
   };
 }
 

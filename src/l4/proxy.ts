@@ -7,6 +7,8 @@ import { L4Stats } from "./stats.ts";
 import type { L4PoolConfig } from "./tcp-session.ts";
 import { TcpProxyListener } from "./tcp-listener.ts";
 import { UdpProxyListener } from "./udp.ts";
+import type { DataPlane } from "../core/dataplane.ts";
+import { AccessList } from "../edge/access/acl.ts";
 
 export class L4Proxy {
   readonly stats = new L4Stats();
@@ -17,7 +19,11 @@ export class L4Proxy {
   private readonly listeners: (TcpProxyListener | UdpProxyListener)[] = [];
   private readonly unwatch: () => void;
 
-  constructor(readonly listenerConfigs: readonly L4ListenerConfig[], balancer: PoolSet<L4PoolConfig>) {
+  /** Each listener's allow/deny, compiled into `dp`'s prefix tables. */
+  private readonly access = new Map<L4ListenerConfig, AccessList>();
+
+  constructor(readonly listenerConfigs: readonly L4ListenerConfig[], balancer: PoolSet<L4PoolConfig>, dp: DataPlane | null = null) {
+    for (const l of listenerConfigs) if (l.access && dp) this.access.set(l, new AccessList(dp, l.access));
     for (const p of balancer.all()) this.pools.set(p.name, p);
     this.unwatch = balancer.onPools(({ type, pool }) => {
       if (type === "added") this.pools.set(pool.name, pool);
@@ -33,11 +39,11 @@ export class L4Proxy {
         p.config.bind.host === l.bind.host && p.config.bind.port === l.bind.port);
       let port: number;
       if (l.protocol === "udp") {
-        const listener = new UdpProxyListener(l, this.pools, this.stats, this.deadlines);
+        const listener = new UdpProxyListener(l, this.pools, this.stats, this.deadlines, this.access.get(l) ?? null);
         port = await listener.start(same instanceof UdpProxyListener ? same : undefined);
         this.listeners.push(listener);
       } else {
-        const listener = new TcpProxyListener(l, this.pools, this.stats, this.deadlines);
+        const listener = new TcpProxyListener(l, this.pools, this.stats, this.deadlines, this.access.get(l) ?? null);
         port = await listener.start(same instanceof TcpProxyListener ? same : undefined);
         this.listeners.push(listener);
       }
@@ -55,5 +61,6 @@ export class L4Proxy {
     this.unwatch();
     await Promise.all(this.listeners.map((l) => l.stop()));
     this.deadlines.stop();
+    for (const acl of this.access.values()) acl.release();
   }
 }

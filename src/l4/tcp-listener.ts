@@ -7,6 +7,7 @@ import type { DeadlineSweep } from "../core/timer.ts";
 import type { L4ListenerConfig } from "./config.ts";
 import type { L4Stats } from "./stats.ts";
 import { type L4PoolConfig, TcpSession, type TcpSessionHost } from "./tcp-session.ts";
+import type { AccessList } from "../edge/access/acl.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 
@@ -21,6 +22,7 @@ export class TcpProxyListener implements TcpSessionHost {
     private readonly pools: ReadonlyMap<string, Pool<L4PoolConfig>>,
     readonly stats: L4Stats,
     readonly deadlines: DeadlineSweep,
+    readonly access: AccessList | null = null,
   ) {}
 
   /** Listens, or takes over `previous`'s socket on the same address (a reload); returns the port. */
@@ -45,6 +47,12 @@ export class TcpProxyListener implements TcpSessionHost {
   private accept(socket: TcpSocket) {
     if (this.sessions.size >= this.config.maxConnections) {
       this.stats.errors.too_many_connections++;
+      socket.destroy();
+      return NO_HANDLERS;
+    }
+    // Behind a PROXY header the client is known only once it is read (TcpSession checks then).
+    if (this.access && !this.config.acceptProxy && !this.access.permits(socket.remoteAddress)) {
+      this.stats.errors.denied++;
       socket.destroy();
       return NO_HANDLERS;
     }

@@ -12,6 +12,7 @@ import { formatHostPort } from "../config/address.ts";
 import type { L4ListenerConfig, PoolL4Options } from "./config.ts";
 import type { L4ErrorKind, L4Stats } from "./stats.ts";
 import { encodeProxyHeader, type Endpoint, parseProxyHeader } from "./proxy-protocol.ts";
+import type { AccessList } from "../edge/access/acl.ts";
 import { parseClientHello } from "./client-hello.ts";
 import { defaultSniRoute, routeForSni } from "./sni-routes.ts";
 
@@ -27,6 +28,9 @@ export interface TcpSessionHost {
   readonly deadlines: DeadlineSweep;
   pool(name: string): Pool<L4PoolConfig> | undefined;
   ended(session: TcpSession): void;
+  /** allow/deny; checked here only for the client a PROXY header names (the listener checks the
+   * socket's peer at accept). */
+  readonly access: AccessList | null;
 }
 
 /** Client bytes held while a server is being connected; past this the client is paused. */
@@ -162,6 +166,7 @@ export class TcpSession implements Timed {
       if (r.status === "invalid") { this.fail(PROXY_ERRORS[r.kind], r.reason); return; }
       this.proxyHeaderRead = true;
       if (r.header.command === "proxy" && r.header.source) this.client = r.header.source;
+      if (this.host.access && !this.host.access.permits(this.client.address)) { this.fail("denied", "refused by allow/deny"); return; }
       this.authority = r.header.authority;
       buf = buf.subarray(r.length);
       this.held = buf.length ? [buf] : [];

@@ -29,6 +29,8 @@ import { H2Proxy } from "./proxy.ts";
 import type { H2UpstreamPool } from "./upstream.ts";
 import { Budget } from "./budget.ts";
 import type { H2Defence } from "./stats.ts";
+import { type Admission, LocalExchange } from "../local-answer.ts";
+import type { ExchangeClient } from "../http1/exchange.ts";
 
 /** What an HTTP/2 connection needs of the listener that accepted it (SocketListener). */
 export interface H2Host {
@@ -38,6 +40,7 @@ export interface H2Host {
   readonly stats: EdgeStats;
   readonly pools: ReadonlyMap<string, HttpPool>;
   match(f: RequestFacts): RouteConfig | null;
+  admit(client: ExchangeClient, req: RequestHead, route: RouteConfig): Admission;
   requestId(req: RequestHead): string | null;
   h2Closed(conn: H2Connection): void;
   /** HTTP/2 connections to the servers of `protocol: h2` pools. */
@@ -411,18 +414,35 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
       return;
     }
     stream.bodyLeft = req.contentLength;
+    const admitted = this.host.admit(stream, req, route);
+    if (admitted instanceof LocalExchange) { this.startLocal(stream, admitted); return; }
     const pool = this.host.pools.get(route.pool)!;
     if (pool.config.http.protocol === "h2") {
       const proxy = new H2Proxy(stream, req, fields, route, pool, this.host.h2Upstreams, this.host.requestId(req));
       stream.exchange = proxy;
-      proxy.start(endStream);
+      if (!admitted) { proxy.start(endStream); return; }
+      // A password check first: the body waits in the proxy meanwhile.
+      void admitted.then((refusal) => {
+        if (stream.done || stream.exchange !== proxy) return;
+        if (!refusal) { proxy.start(stream.remoteEnded); return; }
+        proxy.clientGone();
+        this.startLocal(stream, new LocalExchange(stream, req, refusal));
+      });
       return;
     }
     stream.chunkedUp = chunked;
     const exchange = new Exchange(stream, req, route, pool, this.host.requestId(req));
+    if (admitted) exchange.hold(admitted);
     stream.exchange = exchange;
     if (endStream) exchange.clientBody(NO_BODY, true);
     exchange.start();
+  }
+
+  /** A redirect, respond or refusal: its HTTP/1.1 answer goes out as this stream's frames. */
+  private startLocal(stream: H2Stream, local: LocalExchange): void {
+    stream.exchange = local;
+    if (stream.remoteEnded) local.clientBody(NO_BODY, true);
+    local.start();
   }
 
   /** Fulcrum answers the stream itself; a body still coming is refused with RST_STREAM(NO_ERROR)

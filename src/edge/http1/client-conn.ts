@@ -16,6 +16,7 @@ import type { RouteConfig } from "../config.ts";
 import type { ListenerLimits } from "../options.ts";
 import type { DeadlineSweep } from "../../core/timer.ts";
 import type { RequestFacts } from "../routes.ts";
+import { type Admission, LocalExchange } from "../local-answer.ts";
 
 const enum State { Head, Body, Wait, Tunnel, Closed }
 
@@ -29,6 +30,7 @@ export interface ConnectionHost {
   readonly pools: ReadonlyMap<string, HttpPool>;
   readonly routeStats: ReadonlyMap<RouteConfig, RouteStats>;
   match(f: RequestFacts): RouteConfig | null;
+  admit(client: ClientConn, req: RequestHead, route: RouteConfig): Admission;
   requestId(req: RequestHead): string | null;
   connectionClosed(conn: ClientConn): void;
 }
@@ -44,7 +46,7 @@ export class ClientConn implements TcpHandlers, Timed {
   private end = 0;
   private scanned = 0;
   private state = State.Head;
-  private exchange: Exchange | null = null;
+  private exchange: Exchange | LocalExchange | null = null;
   private req: RequestHead | null = null;
   private bodyLeft = 0;
   private chunks: ChunkedReader | null = null;
@@ -213,7 +215,9 @@ export class ClientConn implements TcpHandlers, Timed {
     const stats = this.route = this.listener.routeStats.get(route) ?? null;
     if (stats) stats.requests++;
     const requestId = this.listener.requestId(req);
-    const exchange = new Exchange(this, req, route, this.listener.pools.get(route.pool)!, requestId);
+    const admitted = this.listener.admit(this, req, route);
+    const exchange = admitted instanceof LocalExchange ? admitted : new Exchange(this, req, route, this.listener.pools.get(route.pool)!, requestId);
+    if (admitted instanceof Promise) (exchange as Exchange).hold(admitted);
     this.exchange = exchange;
     this.chunks = req.chunked ? new ChunkedReader({ maxTrailerBytes: limits.maxHeaderBytes, maxTrailerFields: limits.maxHeaderCount }) : null;
     this.bodyLeft = req.chunked ? 0 : Math.max(0, req.contentLength);

@@ -14,6 +14,8 @@ import { H2Connection, type H2Host } from "../h2/connection.ts";
 import { PrefaceSniffer } from "../h2/sniff.ts";
 import { H2UpstreamPool } from "../h2/upstream.ts";
 import { acceptProxyHeader } from "../../l4/proxy-accept.ts";
+import type { Admission, EdgeAccess } from "../access/admission.ts";
+import type { ExchangeClient } from "./exchange.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 /** A retired generation's idle keep-alive connection closes after this long without a request:
@@ -25,6 +27,7 @@ export interface ListenerHost {
   readonly routes: readonly RouteConfig[];
   readonly routeStats: ReadonlyMap<RouteConfig, RouteStats>;
   readonly pools: ReadonlyMap<string, HttpPool>;
+  readonly access: EdgeAccess;
 }
 
 /** Where a listening socket sends what it accepts: the listener of the generation serving now.
@@ -148,6 +151,11 @@ export class SocketListener implements ConnectionHost, H2Host {
   }
 
   get routeStats(): ReadonlyMap<RouteConfig, RouteStats> { return this.edge.routeStats; }
+
+  /** Access rules and route actions, before the pool (src/edge/access/admission.ts). */
+  admit(client: ExchangeClient, req: RequestHead, route: RouteConfig): Admission {
+    return this.edge.access.admit(client, req, route, this.config.name, this.edge.routeStats.get(route));
+  }
   get pools(): ReadonlyMap<string, HttpPool> { return this.edge.pools; }
 
   connectionClosed(conn: ClientConn): void {
