@@ -3,10 +3,21 @@
 // the answer as HTTP/1.1 bytes to the client's socket (an HTTP/2 stream's socket turns them into
 // HEADERS and DATA), once the request body has been read and dropped (so a keep-alive connection
 // stays usable) and, for a refusal that waited on a password check, once that check is done.
-import type { ExchangeClient } from "./http1/exchange.ts";
+import type { EdgeStats, RouteStats } from "./stats.ts";
+import type { TcpSocket } from "../runtime/types.ts";
 import type { RequestHead } from "../http1/request-head.ts";
 import { latin1Bytes } from "../http1/bytes.ts";
 import { type LocalAnswer, STATUS_REASONS } from "./route-actions.ts";
+
+/** What an answer needs of the client (an ExchangeClient does: a ClientConn or an H2Stream). */
+export interface AnswerClient {
+  readonly socket: TcpSocket;
+  readonly stats: EdgeStats;
+  readonly route: RouteStats | null;
+  readonly retiring: boolean;
+  closeAfterResponse: boolean;
+  exchangeDone(): void;
+}
 
 /** The answer as an HTTP/1.1 response (no body for HEAD; Content-Length either way). */
 export function answerBytes(answer: LocalAnswer, method: string, close: boolean): Uint8Array {
@@ -23,7 +34,7 @@ export function answerBytes(answer: LocalAnswer, method: string, close: boolean)
 }
 
 /** Writes an answer to a client and ends the request's work: counted, then exchangeDone. */
-export function writeAnswer(client: ExchangeClient, req: RequestHead, answer: LocalAnswer): void {
+export function writeAnswer(client: AnswerClient, req: RequestHead, answer: LocalAnswer): void {
   const close = !req.keepAlive || client.retiring;
   client.closeAfterResponse = close;
   const cls = (answer.status / 100) | 0;
@@ -44,7 +55,7 @@ export class LocalExchange {
   private finished = false;
   private answering = false;
 
-  constructor(private readonly client: ExchangeClient, private readonly req: RequestHead, private readonly answer: LocalAnswer | Promise<LocalAnswer>) {}
+  constructor(private readonly client: AnswerClient, private readonly req: RequestHead, private readonly answer: LocalAnswer | Promise<LocalAnswer>) {}
 
   start(): void {
     this.started = true;
