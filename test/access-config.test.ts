@@ -140,7 +140,7 @@ routes:
   - { path: /i, redirect: { scheme: ftp } }
 `);
   has(errs, "routes[0].respond: expected exactly one of pool, redirect and respond per route, got pool and respond");
-  has(errs, "routes[1]: expected exactly one of pool, redirect and respond per route, got none");
+  has(errs, "routes[1].pool: expected a pool name, got nothing");
   has(errs, "routes[2].redirect: expected to or scheme, not both");
   has(errs, "routes[3].redirect.to: unknown variable $nope (known: $scheme, $host, $request_uri, $uri, $args)");
   has(errs, "routes[4].redirect.status: expected one of 301, 302, 303, 307, 308, got 200");

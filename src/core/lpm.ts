@@ -24,35 +24,70 @@ export interface Intervals {
   values: Uint32Array;
 }
 
-function toBig(bytes: Uint8Array): bigint {
-  let x = 0n;
-  for (const b of bytes) x = (x << 8n) | BigInt(b);
-  return x;
+/** Address arithmetic for one family: IPv4 in plain numbers (fast), IPv6 in BigInt. */
+interface Space<T> {
+  words: 1 | 4;
+  top: T;
+  /** [start, end] of the prefix, host bits cleared. */
+  range(p: LpmPrefix): [T, T];
+  next(x: T): T;
+  /** x's u32 words, most significant first, into out at `at`. */
+  write(x: T, out: Uint32Array, at: number): void;
 }
 
+const V4: Space<number> = {
+  words: 1,
+  top: 0xffffffff,
+  range(p) {
+    const b = p.bytes, a = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+    const host = p.length === 0 ? 0xffffffff : p.length === 32 ? 0 : (2 ** (32 - p.length)) - 1;
+    const start = a - (a % (host + 1));
+    return [start, start + host];
+  },
+  next: (x) => x + 1,
+  write(x, out, at) { out[at] = x; },
+};
+
+const V6: Space<bigint> = {
+  words: 4,
+  top: (1n << 128n) - 1n,
+  range(p) {
+    let x = 0n;
+    for (const b of p.bytes) x = (x << 8n) | BigInt(b);
+    const host = (1n << BigInt(128 - p.length)) - 1n;
+    const start = x & (V6.top ^ host);
+    return [start, start | host];
+  },
+  next: (x) => x + 1n,
+  write(x, out, at) {
+    for (let k = 3; k >= 0; k--) { out[at + k] = Number(x & 0xffffffffn); x >>= 32n; }
+  },
+};
+
 /** Flattens prefixes (all of one family) into intervals; of the same prefix given twice, the later
- * one's value stands (callers that must refuse duplicates check before). */
+ * one's value stands (callers that must refuse duplicates check before). Host bits are ignored. */
 export function flatten(prefixes: readonly LpmPrefix[], words: 1 | 4): Intervals {
-  const bits = BigInt(words * 32);
-  const top = (1n << bits) - 1n;
+  return words === 1 ? flattenIn(V4, prefixes) : flattenIn(V6, prefixes);
+}
+
+function flattenIn<T extends number | bigint>(space: Space<T>, prefixes: readonly LpmPrefix[]): Intervals {
   const items = prefixes.map((p, order) => {
-    const host = (1n << (bits - BigInt(p.length))) - 1n;
-    const start = toBig(p.bytes) & (top ^ host); // host bits written in the config are ignored
-    return { start, end: start | host, length: p.length, value: p.value, order };
+    const [start, end] = space.range(p);
+    return { start, end, length: p.length, value: p.value, order };
   });
   items.sort((x, y) => x.start < y.start ? -1 : x.start > y.start ? 1 : x.length - y.length || x.order - y.order);
-  const outStart: bigint[] = [0n], outValue: number[] = [0];
-  const emit = (at: bigint, value: number) => {
+  const outStart: T[] = [(space.words === 1 ? 0 : 0n) as T], outValue: number[] = [0];
+  const emit = (at: T, value: number) => {
     const last = outStart.length - 1;
     if (outStart[last] === at) outValue[last] = value;
     else { outStart.push(at); outValue.push(value); }
   };
   // Prefixes nest or are disjoint: a stack of the ones enclosing the current start.
-  const stack: { end: bigint; value: number }[] = [];
-  const closeBefore = (at: bigint) => {
-    while (stack.length > 0 && stack[stack.length - 1].end < at) {
+  const stack: { end: T; value: number }[] = [];
+  const closeBefore = (at: T | null) => {
+    while (stack.length > 0 && (at === null || stack[stack.length - 1].end < at)) {
       const done = stack.pop()!;
-      if (done.end < top) emit(done.end + 1n, stack.length > 0 ? stack[stack.length - 1].value : 0);
+      if (done.end < space.top) emit(space.next(done.end), stack.length > 0 ? stack[stack.length - 1].value : 0);
     }
   };
   for (const p of items) {
@@ -60,19 +95,13 @@ export function flatten(prefixes: readonly LpmPrefix[], words: 1 | 4): Intervals
     emit(p.start, p.value);
     stack.push({ end: p.end, value: p.value });
   }
-  closeBefore(top + 1n);
+  closeBefore(null);
   // Neighbours with one value are one interval.
-  const starts: bigint[] = [], values: number[] = [];
-  for (let i = 0; i < outStart.length; i++) {
-    if (values.length > 0 && values[values.length - 1] === outValue[i]) continue;
-    starts.push(outStart[i]);
-    values.push(outValue[i]);
-  }
-  const startWords = new Uint32Array(starts.length * words);
-  starts.forEach((s, i) => {
-    for (let k = words - 1; k >= 0; k--) { startWords[i * words + k] = Number(s & 0xffffffffn); s >>= 32n; }
-  });
-  return { words, starts: startWords, values: Uint32Array.from(values) };
+  const keep: number[] = [];
+  for (let i = 0; i < outStart.length; i++) if (keep.length === 0 || outValue[keep[keep.length - 1]] !== outValue[i]) keep.push(i);
+  const starts = new Uint32Array(keep.length * space.words), values = new Uint32Array(keep.length);
+  keep.forEach((i, k) => { space.write(outStart[i], starts, k * space.words); values[k] = outValue[i]; });
+  return { words: space.words, starts, values };
 }
 
 /** Bytes a table of these intervals takes, and its index size. */

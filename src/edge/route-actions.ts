@@ -109,9 +109,10 @@ export function readRouteTarget(
   c: Checker, m: Mapping, p: PathSegment[], poolNames: readonly string[], headerMap: Read<[string, string][]>,
 ): { pool: string; action: RouteAction | null } {
   const present = TARGET_KEYS.filter((k) => valueOf(m, k) !== undefined);
+  // Without any, the pool is what is missing (most routes have one).
+  if (present.length === 0) return { pool: c.required(m, p, "pool", reference("pool", poolNames)) ?? "", action: null };
   if (present.length !== 1) {
-    const got = present.length === 0 ? "none" : present.join(" and ");
-    c.fail(present.length === 0 ? p : [...p, present[1]], `expected exactly one of pool, redirect and respond per route, got ${got}`, present.length === 0 ? "value" : "key");
+    c.fail([...p, present[1]], `expected exactly one of pool, redirect and respond per route, got ${present.join(" and ")}`, "key");
     return { pool: "", action: null };
   }
   if (present[0] === "pool") return { pool: c.required(m, p, "pool", reference("pool", poolNames)) ?? "", action: null };

@@ -11,6 +11,8 @@ import { flatten, type LpmImpl, type LpmPrefix, LpmTable } from "../../core/lpm.
 export const ACCESS_KEYS = ["allow", "deny", "allow_file", "deny_file"] as const;
 
 const ALLOW = 1, DENY = 2;
+/** Verdicts an access list remembers (a few hundred KB at most). */
+const RECENT_ADDRESSES = 4096;
 /** Errors reported from one prefix file before the rest is summed up in one line. */
 const FILE_ERRORS_SHOWN = 5;
 
@@ -115,9 +117,23 @@ export class AccessList {
     this.fallback = rules.allow.length === 0;
   }
 
+  /** Verdicts of addresses seen lately: a client's next requests skip parsing its address
+   * (IPv6 text costs microseconds to parse). Bounded: emptied when full. */
+  private readonly recent = new Map<string, boolean>();
+
   /** Whether the client at `address` (as the socket or a PROXY header gives it) may come in. An
    * address that does not parse is refused. */
   permits(address: string): boolean {
+    const known = this.recent.get(address);
+    if (known !== undefined) return known;
+    const verdict = this.decide(address);
+    if (this.recent.size >= RECENT_ADDRESSES) this.recent.clear();
+    this.recent.set(address, verdict);
+    return verdict;
+  }
+
+  /** The verdict from the tables, without the cache. */
+  decide(address: string): boolean {
     const v4 = ipv4Word(address);
     let value: number;
     if (v4 >= 0) value = this.v4 ? this.v4.lookup4(v4) : 0;
