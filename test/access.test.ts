@@ -245,6 +245,14 @@ for (const h2 of [false, true]) {
     const post = ["-d", "x".repeat(5000), `http://127.0.0.1:${mainPort}/healthz`];
     const two = await run(["curl", "-s", ...proto, ...post, ...(h2 ? [] : ["--next", ...proto, `http://127.0.0.1:${mainPort}/healthz`, "-w", "%{num_connects}"])]);
     assert.equal(two.out, h2 ? "ok\n" : "ok\nok\n0", two.err);
+    // A client that waits for 100 Continue gets the answer instead, without its body being waited for.
+    const expect = await run(["curl", "-s", ...proto, "-H", "Expect: 100-continue", "--expect100-timeout", "30", "-d", "x".repeat(5000),
+      "-w", "%{http_code} %{time_total}", `http://127.0.0.1:${mainPort}/healthz`]);
+    const [code, seconds] = expect.out.slice(3).split(" ");
+    assert.equal(expect.out.slice(0, 3), "ok\n");
+    assert.equal(code, "200");
+    // curl would wait 30 s for a 100 Continue that never came; 10 s is slack for a loaded machine.
+    assert.ok(Number(seconds) < 10, `answered after ${seconds} s`);
     assert.equal(web.hits, hitsBefore, "no request reached the pool");
   });
 }

@@ -2,7 +2,7 @@
 // that stands where an Exchange would, for the HTTP/1.1 path and HTTP/2 streams alike. It writes
 // the answer as HTTP/1.1 bytes to the client's socket (an HTTP/2 stream's socket turns them into
 // HEADERS and DATA), once the request body has been read and dropped (so a keep-alive connection
-// stays usable) and, for a refusal that waited on a password check, once that check is done.
+// stays usable; a client that expects 100 Continue is answered at once) and, for a refusal that waited on a password check, once that check is done.
 import type { EdgeStats, RouteStats } from "./stats.ts";
 import type { TcpSocket } from "../runtime/types.ts";
 import type { RequestHead } from "../http1/request-head.ts";
@@ -34,8 +34,8 @@ export function answerBytes(answer: LocalAnswer, method: string, close: boolean)
 }
 
 /** Writes an answer to a client and ends the request's work: counted, then exchangeDone. */
-export function writeAnswer(client: AnswerClient, req: RequestHead, answer: LocalAnswer): void {
-  const close = !req.keepAlive || client.retiring;
+export function writeAnswer(client: AnswerClient, req: RequestHead, answer: LocalAnswer, bodyUnread = false): void {
+  const close = bodyUnread || !req.keepAlive || client.retiring;
   client.closeAfterResponse = close;
   const cls = (answer.status / 100) | 0;
   client.stats.responses[cls]++;
@@ -51,6 +51,8 @@ export type Admission = LocalExchange | Promise<LocalAnswer | null> | null;
 
 export class LocalExchange {
   private bodyDone = false;
+  /** Answered without waiting for the body (Expect: 100-continue). */
+  private bodyUnread = false;
   private started = false;
   private finished = false;
   private answering = false;
@@ -59,6 +61,9 @@ export class LocalExchange {
 
   start(): void {
     this.started = true;
+    // A client waiting for 100 Continue gets the final answer instead, at once (RFC 9110
+    // §10.1.1); the body it then does not send is not waited for (HTTP/1.1 closes after).
+    if (!this.bodyDone && /100-continue/i.test(this.req.get("expect") ?? "")) this.bodyDone = this.bodyUnread = true;
     this.maybeAnswer();
   }
 
@@ -79,10 +84,10 @@ export class LocalExchange {
     this.answering = true;
     const answer = this.answer;
     if (answer instanceof Promise) {
-      void answer.then((a) => { if (!this.finished) { this.finished = true; writeAnswer(this.client, this.req, a); } });
+      void answer.then((a) => { if (!this.finished) { this.finished = true; writeAnswer(this.client, this.req, a, this.bodyUnread); } });
       return;
     }
     this.finished = true;
-    writeAnswer(this.client, this.req, answer);
+    writeAnswer(this.client, this.req, answer, this.bodyUnread);
   }
 }
