@@ -256,3 +256,23 @@ for (const h2 of [false, true]) {
     assert.equal(web.hits, hitsBefore, "no request reached the pool");
   });
 }
+
+// Last: it changes the users file and reloads.
+test("basic auth: a reload reads the htpasswd file again; a removed user's remembered success is gone", { skip: noPeers }, async () => {
+  const url = `http://127.0.0.1:${mainPort}/secret/r`;
+  assert.equal((await curl(["-u", "alice:wonder land", url])).status, 200);
+  assert.equal((await curl(["-u", "carol:new one", url])).status, 401);
+  for (const args of [["-D", `${dir}/users`, "alice"], ["-bB", "-C", "5", `${dir}/users`, "carol", "new one"]]) {
+    const r = await run(["htpasswd", ...args]);
+    assert.equal(r.code, 0, r.err);
+  }
+  fulcrum.child.kill("SIGHUP");
+  let carol = 0;
+  for (let i = 0; i < 100 && carol !== 200; i++) { // bounded: 100 tries, 100 ms apart
+    await new Promise((r) => setTimeout(r, 100));
+    carol = (await curl(["-u", "carol:new one", url])).status;
+  }
+  assert.equal(carol, 200, "the reloaded file's new user gets in");
+  assert.equal((await curl(["-u", "alice:wonder land", url])).status, 401);
+  assert.equal((await curl(["-u", "bob:builder", url])).status, 200);
+});
