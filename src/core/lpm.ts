@@ -24,107 +24,95 @@ export interface Intervals {
   values: Uint32Array;
 }
 
-/** Address arithmetic for one family: IPv4 as plain numbers, IPv6 as four u32 words (most
- * significant first; BigInt measured ten times slower to build 100k prefixes). */
-interface Space<T> {
-  words: 1 | 4;
-  zero: T;
-  top: T;
-  /** [start, end] of the prefix, host bits cleared. */
-  range(p: LpmPrefix): [T, T];
-  compare(a: T, b: T): number;
-  next(x: T): T;
-  /** x's u32 words, most significant first, into out at `at`. */
-  write(x: T, out: Uint32Array, at: number): void;
-}
-
-const V4: Space<number> = {
-  words: 1,
-  zero: 0,
-  top: 0xffffffff,
-  range(p) {
-    const b = p.bytes, a = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
-    const host = p.length === 0 ? 0xffffffff : p.length === 32 ? 0 : (2 ** (32 - p.length)) - 1;
-    const start = a - (a % (host + 1));
-    return [start, start + host];
-  },
-  compare: (a, b) => a - b,
-  next: (x) => x + 1,
-  write(x, out, at) { out[at] = x; },
-};
-
-type Words = [number, number, number, number];
 const ONES = 0xffffffff;
 
-const V6: Space<Words> = {
-  words: 4,
-  zero: [0, 0, 0, 0],
-  top: [ONES, ONES, ONES, ONES],
-  range(p) {
-    const start: Words = [0, 0, 0, 0], end: Words = [0, 0, 0, 0];
-    for (let k = 0; k < 4; k++) {
+/** Flattens prefixes (all of one family) into intervals; of the same prefix given twice, the later
+ * one's value stands (callers that must refuse duplicates check before). Host bits are ignored.
+ * Addresses are `words` u32 each, most significant first, in typed arrays (objects or BigInt per
+ * prefix measured several times slower for 100k prefixes). */
+export function flatten(prefixes: readonly LpmPrefix[], words: 1 | 4): Intervals {
+  const n = prefixes.length, W = words;
+  const first = new Uint32Array(n * W), last = new Uint32Array(n * W), lengths = new Int32Array(n), values = new Uint32Array(n);
+  prefixes.forEach((p, i) => {
+    lengths[i] = p.length;
+    values[i] = p.value;
+    for (let k = 0; k < W; k++) {
       const b = p.bytes, w = ((b[4 * k] << 24) | (b[4 * k + 1] << 16) | (b[4 * k + 2] << 8) | b[4 * k + 3]) >>> 0;
       const kept = Math.max(0, Math.min(32, p.length - 32 * k)); // prefix bits in this word
-      const host = kept === 0 ? ONES : kept === 32 ? 0 : (2 ** (32 - kept)) - 1;
-      start[k] = w - (w % (host + 1));
-      end[k] = start[k] + host;
+      const host = kept === 0 ? ONES : kept === 32 ? 0 : 2 ** (32 - kept) - 1;
+      first[i * W + k] = w - (w % (host + 1));
+      last[i * W + k] = first[i * W + k] + host;
     }
-    return [start, end];
-  },
-  compare(a, b) {
-    for (let k = 0; k < 4; k++) if (a[k] !== b[k]) return a[k] - b[k];
+  });
+  /** a[i] against b[j], as W-word numbers. */
+  const compare = (a: Uint32Array, i: number, b: Uint32Array, j: number): number => {
+    for (let k = 0; k < W; k++) { const d = a[i * W + k] - b[j * W + k]; if (d !== 0) return d; }
     return 0;
-  },
-  next(x) {
-    const y: Words = [x[0], x[1], x[2], x[3]];
-    for (let k = 3; k >= 0; k--) {
-      if (y[k] !== ONES) { y[k]++; return y; }
-      y[k] = 0;
-    }
-    return y;
-  },
-  write(x, out, at) { out.set(x, at); },
-};
+  };
+  const order = sortedOrder(first, lengths, W);
 
-/** Flattens prefixes (all of one family) into intervals; of the same prefix given twice, the later
- * one's value stands (callers that must refuse duplicates check before). Host bits are ignored. */
-export function flatten(prefixes: readonly LpmPrefix[], words: 1 | 4): Intervals {
-  return words === 1 ? flattenIn(V4, prefixes) : flattenIn(V6, prefixes);
+  let outStarts = new Uint32Array(Math.max(16, (2 * n + 1) * W)), outValues = new Uint32Array(Math.max(16, 2 * n + 1));
+  let count = 1; // interval 0 starts at address 0 with no value
+  const emit = (src: Uint32Array, i: number, value: number) => {
+    if (compare(outStarts, count - 1, src, i) === 0) { outValues[count - 1] = value; return; }
+    for (let k = 0; k < W; k++) outStarts[count * W + k] = src[i * W + k];
+    outValues[count++] = value;
+  };
+  // Prefixes nest or are disjoint: a stack of the ones enclosing the current start. When one
+  // ends, the one enclosing it (or none) takes over from the next address.
+  const stack: number[] = [];
+  const after = new Uint32Array(W);
+  const close = (done: number) => {
+    let k = W - 1;
+    while (k >= 0 && last[done * W + k] === ONES) k--;
+    if (k < 0) return; // it ends at the top of the space
+    for (let j = 0; j < W; j++) after[j] = j < k ? last[done * W + j] : j === k ? last[done * W + j] + 1 : 0;
+    emit(after, 0, stack.length > 0 ? values[stack[stack.length - 1]] : 0);
+  };
+  for (const i of order) {
+    while (stack.length > 0 && compare(last, stack[stack.length - 1], first, i) < 0) close(stack.pop()!);
+    emit(first, i, values[i]);
+    stack.push(i);
+  }
+  while (stack.length > 0) close(stack.pop()!);
+  // Neighbours with one value are one interval.
+  let kept = 0;
+  for (let i = 0; i < count; i++) {
+    if (kept > 0 && outValues[kept - 1] === outValues[i]) continue;
+    if (kept !== i) { outStarts.copyWithin(kept * W, i * W, i * W + W); outValues[kept] = outValues[i]; }
+    kept++;
+  }
+  outStarts = outStarts.slice(0, kept * W);
+  outValues = outValues.slice(0, kept);
+  return { words, starts: outStarts, values: outValues };
 }
 
-function flattenIn<T>(space: Space<T>, prefixes: readonly LpmPrefix[]): Intervals {
-  const cmp = space.compare;
-  const items = prefixes.map((p, order) => {
-    const [start, end] = space.range(p);
-    return { start, end, length: p.length, value: p.value, order };
-  });
-  items.sort((x, y) => cmp(x.start, y.start) || x.length - y.length || x.order - y.order);
-  const outStart: T[] = [space.zero], outValue: number[] = [0];
-  const emit = (at: T, value: number) => {
-    const last = outStart.length - 1;
-    if (cmp(outStart[last], at) === 0) outValue[last] = value;
-    else { outStart.push(at); outValue.push(value); }
+/** Prefix indices by start, a wider prefix before the ones inside it, a later duplicate after an
+ * earlier one: an LSD radix sort on 16-bit digits (stable), length first, then the start's
+ * digits from the least significant (a comparison sort measured ten times slower at 100k). */
+function sortedOrder(first: Uint32Array, lengths: Int32Array, W: number): Uint32Array {
+  const n = lengths.length;
+  let order = Uint32Array.from({ length: n }, (_, i) => i), spare = new Uint32Array(n);
+  const counts = new Uint32Array(65537), digits = new Uint16Array(n);
+  // One pass: a stable counting sort of `order` by digits[i] (filled just before).
+  const pass = () => {
+    counts.fill(0);
+    for (let i = 0; i < n; i++) counts[digits[i] + 1]++;
+    for (let d = 1; d <= 65536; d++) counts[d] += counts[d - 1];
+    for (let j = 0; j < n; j++) { const i = order[j]; spare[counts[digits[i]]++] = i; }
+    const done = order;
+    order = spare;
+    spare = done;
   };
-  // Prefixes nest or are disjoint: a stack of the ones enclosing the current start.
-  const stack: { end: T; value: number }[] = [];
-  const closeBefore = (at: T | null) => {
-    while (stack.length > 0 && (at === null || cmp(stack[stack.length - 1].end, at) < 0)) {
-      const done = stack.pop()!;
-      if (cmp(done.end, space.top) < 0) emit(space.next(done.end), stack.length > 0 ? stack[stack.length - 1].value : 0);
-    }
-  };
-  for (const p of items) {
-    closeBefore(p.start);
-    emit(p.start, p.value);
-    stack.push({ end: p.end, value: p.value });
+  digits.set(lengths);
+  pass();
+  for (let k = W - 1; k >= 0; k--) {
+    for (let i = 0; i < n; i++) digits[i] = first[i * W + k] & 0xffff;
+    pass();
+    for (let i = 0; i < n; i++) digits[i] = first[i * W + k] >>> 16;
+    pass();
   }
-  closeBefore(null);
-  // Neighbours with one value are one interval.
-  const keep: number[] = [];
-  for (let i = 0; i < outStart.length; i++) if (keep.length === 0 || outValue[keep[keep.length - 1]] !== outValue[i]) keep.push(i);
-  const starts = new Uint32Array(keep.length * space.words), values = new Uint32Array(keep.length);
-  keep.forEach((i, k) => { space.write(outStart[i], starts, k * space.words); values[k] = outValue[i]; });
-  return { words: space.words, starts, values };
+  return order;
 }
 
 /** Bytes a table of these intervals takes, and its index size. */
