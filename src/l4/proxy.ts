@@ -23,7 +23,11 @@ export class L4Proxy {
   private readonly access = new Map<L4ListenerConfig, AccessList>();
 
   constructor(readonly listenerConfigs: readonly L4ListenerConfig[], balancer: PoolSet<L4PoolConfig>, dp: DataPlane | null = null) {
-    for (const l of listenerConfigs) if (l.access && dp) this.access.set(l, new AccessList(dp, l.access));
+    for (const l of listenerConfigs) {
+      if (!l.access) continue;
+      if (!dp) throw new Error(`listener ${l.name}: allow/deny needs the data plane`);
+      this.access.set(l, new AccessList(dp, l.access));
+    }
     for (const p of balancer.all()) this.pools.set(p.name, p);
     this.unwatch = balancer.onPools(({ type, pool }) => {
       if (type === "added") this.pools.set(pool.name, pool);

@@ -7,7 +7,7 @@ import type { EdgeConfig, RouteConfig } from "../config.ts";
 import type { ExchangeClient } from "../http1/exchange.ts";
 import type { RequestHead } from "../../http1/request-head.ts";
 import type { RouteStats } from "../stats.ts";
-import { AccessList } from "./acl.ts";
+import { AccessList, type AccessRules } from "./acl.ts";
 import { BasicAuth } from "./basic-auth.ts";
 import { actionAnswer, type LocalAnswer } from "../route-actions.ts";
 import { type Admission, LocalExchange } from "../local-answer.ts";
@@ -36,12 +36,16 @@ export class EdgeAccess {
   private readonly listeners = new Map<string, AccessList>();
   private readonly routes = new Map<RouteConfig, { acl: AccessList | null; auth: BasicAuth | null }>();
 
+  /** `dp` holds the prefix tables; rules without one are an error, never skipped. */
   constructor(config: EdgeConfig, dp: DataPlane | null) {
-    for (const l of config.listeners) if (l.access && dp) this.listeners.set(l.name, new AccessList(dp, l.access));
+    const list = (what: string, rules: AccessRules) => {
+      if (!dp) throw new Error(`${what}: allow/deny needs the data plane`);
+      return new AccessList(dp, rules);
+    };
+    for (const l of config.listeners) if (l.access) this.listeners.set(l.name, list(`listener ${l.name}`, l.access));
     for (const r of config.routes) {
       if (!r.access && !r.auth) continue;
-      if (r.access && !dp) throw new Error(`route ${r.name}: allow/deny needs the data plane`);
-      this.routes.set(r, { acl: r.access ? new AccessList(dp!, r.access) : null, auth: r.auth ? new BasicAuth(r.auth) : null });
+      this.routes.set(r, { acl: r.access ? list(`route ${r.name}`, r.access) : null, auth: r.auth ? new BasicAuth(r.auth) : null });
     }
   }
 
