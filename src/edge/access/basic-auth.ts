@@ -66,7 +66,12 @@ export class BasicAuth {
     if (m === null) return "missing";
     const key = createHash("sha256").update(this.config.file.version).update("\0").update(m[1]).digest("base64");
     if (this.remembered.has(key)) return "ok";
-    const decoded = new TextDecoder().decode(Uint8Array.from(atob(m[1]), (ch) => ch.charCodeAt(0)));
+    let decoded: string;
+    try {
+      decoded = new TextDecoder().decode(Uint8Array.from(atob(m[1]), (ch) => ch.charCodeAt(0)));
+    } catch {
+      return "wrong"; // not base64 after all (a length no encoding makes)
+    }
     const colon = decoded.indexOf(":");
     if (colon < 0) return "wrong";
     const stored = this.config.file.users.get(decoded.slice(0, colon));
