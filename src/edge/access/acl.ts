@@ -159,9 +159,9 @@ export class AccessList {
 // holds them to the same answers.
 
 /** The 32 bits of a dotted-quad IPv4 address (unsigned), or -1: a plain loop, no allocation. */
-export function ipv4Word(s: string, from = 0, to = s.length): number {
+export function ipv4Word(s: string): number {
   let word = 0, part = 0, digits = 0, dots = 0;
-  for (let i = from; i < to; i++) {
+  for (let i = 0; i < s.length; i++) {
     const ch = s.charCodeAt(i);
     if (ch === 46) {
       if (digits === 0 || dots === 3) return -1;
@@ -205,7 +205,7 @@ export function ipv6Words(s: string, out: Uint32Array): boolean {
       digits++;
     }
     if (i < len && s.charCodeAt(i) === 46) { // a dotted-quad tail: the last 32 bits
-      const v4 = n <= 6 ? ipv4Word(s, start, len) : -1;
+      const v4 = n <= 6 ? ipv4Word(s.slice(start, len)) : -1; // rare: a copy is fine
       if (v4 < 0) return false;
       g[n++] = v4 >>> 16;
       g[n++] = v4 & 0xffff;
