@@ -96,7 +96,8 @@ export function readAccessRules(c: Checker, m: Mapping, p: PathSegment[]): Acces
   return { allow, deny };
 }
 
-/** Which lookup kernel access lists use (bench/kernels.bench.ts, "LPM" in bench/RESULTS.md). */
+/** Which lookup kernel access lists use: WASM, faster in bench/lpm.bench.ts ("Access rules" in
+ * bench/RESULTS.md). */
 export const ACCESS_LPM_IMPL: LpmImpl = "wasm";
 
 /** The rules compiled into the data plane's LPM tables. */
