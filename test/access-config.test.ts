@@ -138,6 +138,7 @@ routes:
   - { path: /g, respond: { status: 200, headers: { content-length: "5" } } }
   - { path: /h, respond: { body: "x" } }
   - { path: /i, redirect: { scheme: ftp } }
+  - { path: /j, redirect: { to: "https://x/", port: 8443 } }
 `);
   has(errs, "routes[0].respond: expected exactly one of pool, redirect and respond per route, got pool and respond");
   has(errs, "routes[1].pool: expected a pool name, got nothing");
@@ -148,6 +149,7 @@ routes:
   has(errs, "routes[6].respond.headers.content-length: content-length is written by Fulcrum from the body");
   has(errs, "routes[7].respond.status: expected an integer 200..599, got nothing");
   has(errs, /^routes\[8\]\.redirect\.scheme: expected one of http, https, got "ftp"/);
+  has(errs, "routes[9].redirect.port: port goes with scheme (a to URL names its own)");
 });
 
 test("config: redirect and respond routes read as actions with no pool", () => {

@@ -65,13 +65,14 @@ const redirect: Read<RedirectAction> = (c, value, p) => {
   let to: TemplatePart[] | null = null;
   if (hasTo) {
     const text = valueOf(m, "to");
-    if (typeof text !== "string" || !/^(https?:\/\/[^\s]+|\/[^\s]*|\$[^\s]*)$/.test(text)) {
-      return c.expected([...p, "to"], `a URL ("https://example.com/new"), a path ("/new") or a template ("https://$host$request_uri")`, text);
+    // Visible ASCII only: it becomes a Location header (non-ASCII is percent-encoded in a URL).
+    if (typeof text !== "string" || !/^(https?:\/\/[\x21-\x7e]+|\/[\x21-\x7e]*|\$[\x21-\x7e]*)$/.test(text)) {
+      return c.expected([...p, "to"], `a URL ("https://example.com/new"), a path ("/new") or a template ("https://$host$request_uri") of visible ASCII`, text);
     }
     to = template(c, text, [...p, "to"]) ?? null;
     if (to === null) return undefined;
   }
-  if (!hasTo && valueOf(m, "port") !== undefined && !hasScheme) c.fail([...p, "port"], "port goes with scheme");
+  if (hasTo && valueOf(m, "port") !== undefined) c.fail([...p, "port"], "port goes with scheme (a to URL names its own)", "key");
   return {
     kind: "redirect",
     status: c.optional(m, p, "status", statusOf(REDIRECT_STATUSES), 301),
