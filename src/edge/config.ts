@@ -150,7 +150,7 @@ function readRoute(c: Checker, value: unknown, index: number, known: KnownNames)
   if (m === undefined) return undefined;
   c.checkKeys(m, p, ROUTE_KEYS);
   const listenerNames = oneOrMany("listener names", reference("listener", known.listenerNames));
-  const auth = c.optional(m, p, "auth", (c, v, path) => readRouteAuth(c, v, path), null);
+  const auth = c.optional(m, p, "auth", readRouteAuth, null);
   const requestHeaders = c.optional(m, p, "request_headers", headerRewrite, emptyRewrite());
   // The client's credentials are for Fulcrum: never passed on to the pool.
   if (auth && !requestHeaders.remove.includes("authorization")) requestHeaders.remove.push("authorization");
