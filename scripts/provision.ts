@@ -38,6 +38,7 @@ export const PEERS = [
   { pkg: "bind9-dnsutils", commands: ["dig"], neededBy: ["test/l4-udp.test.ts"] },
   { pkg: "python3", commands: ["python3"], neededBy: ["test/l4-tcp.test.ts (a listener that never accepts)"] },
   { pkg: "procps", commands: ["ps", "sysctl"], neededBy: ["test/health.test.ts (script and ICMP checks)"] },
+  { pkg: "apache2-utils", commands: ["htpasswd"], neededBy: ["test/access.test.ts (bcrypt and SHA users made by htpasswd)"] },
   { pkg: "prometheus", commands: ["promtool", "prometheus"], service: "prometheus", neededBy: ["test/metrics.test.ts"] },
   { pkg: "chromium", commands: ["chromium"], neededBy: ["test/dashboard.test.ts", "scripts/dashboard-screenshot.ts"] },
 ] as const satisfies readonly PeerPackage[];

@@ -128,7 +128,7 @@ test("config: a full valid config normalizes with defaults", () => {
 
   assert.equal(config.hashSeed, 12345);
   const listenerDefaults = {
-    tls: null, http2: false, requestId: true, acceptProxy: false, clientLimits: { rate: null, conn: null },
+    tls: null, http2: false, requestId: true, acceptProxy: false, clientLimits: { rate: null, conn: null }, access: null,
     limits: {
       maxConnections: 10_000, maxHeaderBytes: 32_768, maxHeaderCount: 100, maxBodyBytes: 0,
       headerTimeoutMs: 10_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 75_000,
@@ -234,6 +234,9 @@ test("config: a single pool without routes gets one catch-all route and default 
     methods: null,
     headers: [],
     pool: "only",
+    action: null,
+    access: null,
+    auth: null,
     requestHeaders: { set: [], add: [], remove: [] },
     responseHeaders: { set: [], add: [], remove: [] },
     clientLimits: { rate: null, conn: null },

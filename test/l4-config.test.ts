@@ -38,6 +38,7 @@ ${POOLS}`);
     name: "t", bind: { host: "127.0.0.1", port: 53 }, protocol: "tcp", pool: "a", routes: [], badClientHello: "close",
     acceptProxy: false, prereadTimeoutMs: 5000, idleTimeoutMs: 600_000, sessionTimeoutMs: 0, maxConnections: 10_000, responses: 0,
     connLimit: null,
+    access: null,
   });
   assert.equal(u.protocol, "udp");
   assert.equal(u.responses, 1);
@@ -62,7 +63,7 @@ const ERRORS: [string, string, string][] = [
   ["pool and routes", `{ bind: ":9", protocol: tcp, pool: a, routes: [{ pool: b }] }`, `listeners[0].routes: expected pool or routes, not both`],
   ["routes on udp", `{ bind: ":9", protocol: udp, routes: [{ pool: b }] }`, `listeners[0].routes: SNI routes are for tcp listeners (TLS passthrough)`],
   ["an unknown pool", `{ bind: ":9", protocol: tcp, pool: c }`, `listeners[0].pool: expected the name of a defined pool, got "c" (did you mean "a"?)`],
-  ["an HTTP key on a tcp listener", `{ bind: ":9", protocol: tcp, pool: a, tls: {} }`, `listeners[0].tls: unknown key (allowed keys: name, bind, protocol, pool, routes, bad_client_hello, accept_proxy, preread_timeout, idle_timeout, session_timeout, max_connections, responses, overload, access_log, conn_limit)`],
+  ["an HTTP key on a tcp listener", `{ bind: ":9", protocol: tcp, pool: a, tls: {} }`, `listeners[0].tls: unknown key (allowed keys: name, bind, protocol, pool, routes, bad_client_hello, accept_proxy, preread_timeout, idle_timeout, session_timeout, max_connections, responses, overload, access_log, conn_limit, allow, deny, allow_file, deny_file)`],
   ["a misspelt key", `{ bind: ":9", protocol: tcp, pool: a, acept_proxy: true }`, `listeners[0].acept_proxy: unknown key (did you mean "accept_proxy"?)`],
   ["a bad SNI name", `{ bind: ":9", protocol: tcp, routes: [{ sni: "a b", pool: a }] }`, `listeners[0].routes[0].sni: expected a server name like "api.example.com" or "*.example.com", got "a b"`],
   ["a bad bad_client_hello", `{ bind: ":9", protocol: tcp, pool: a, bad_client_hello: drop }`, `listeners[0].bad_client_hello: expected one of default, close, got "drop"`],

@@ -154,6 +154,13 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
       for (let c = 1; c <= 5; c++) w.sampleWith(n, b, CODES[c], st.responses[c]);
     }
   });
+  r.add("fulcrum_route_refused_total", "counter", "Requests the route's access rules refused: allow/deny (403) or basic auth (401).", (w, n) => {
+    for (const [route, st] of routes()) {
+      const b = `route="${labelValue(route.name)}",pool="${labelValue(route.pool)}"`;
+      w.sampleWith(n, b, 'reason="denied"', st.denied);
+      w.sampleWith(n, b, 'reason="unauthorized"', st.unauthorized);
+    }
+  });
 
   // ------------------------------------------------------------------ per-client limits
   // A handful of tables: their rows are read once per family (each row reads a few table words).

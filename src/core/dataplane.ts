@@ -354,8 +354,9 @@ export class DataPlane {
     return (this.wasm ?? this.twin).hashKey(this.writeKey(key));
   }
 
-  /** Heap memory for another part's table (per-client limits: src/core/limits.ts), zeroed;
-   * the memory grows to cover it. Throws when the heap is exhausted. */
+  /** Heap memory for another part's table (per-client limits: src/core/limits.ts; access rules'
+   * prefix tables: src/core/lpm.ts), zeroed; the memory grows to cover it. Throws when the heap
+   * is exhausted. */
   allocTable(bytes: number): number {
     const at = this.heap.alloc(bytes);
     if (at < 0) throw new Error(`data plane: no room for a ${bytes}-byte table (heap exhausted)`);

@@ -8,6 +8,9 @@ import { DEFAULT_PRIORITY, PRIORITIES } from "../balancer/pool.ts";
 import { formatHostPort, type HostPort, hostPort } from "../config/address.ts";
 import { LISTENER_OPTION_KEYS, type ListenerOptions, readListenerOptions } from "./options.ts";
 import { CLIENT_LIMIT_KEYS, type ClientLimits, NO_CLIENT_LIMITS, readClientLimits } from "./limits/config.ts";
+import { ACCESS_KEYS, type AccessRules, readAccessRules } from "./access/acl.ts";
+import { type BasicAuthConfig, readRouteAuth } from "./access/basic-auth.ts";
+import { readRouteTarget, type RouteAction } from "./route-actions.ts";
 
 /** Header names lowercased. */
 export interface HeaderRewrite {
@@ -25,6 +28,8 @@ export interface ListenerConfig extends ListenerOptions {
   name: string;
   bind: HostPort;
   protocol: "http";
+  /** allow / deny by CIDR (src/edge/access/acl.ts), null: everyone. */
+  access: AccessRules | null;
 }
 /** What the edge serves: the `listeners` and `routes` sections. */
 export interface EdgeConfig {
@@ -39,7 +44,12 @@ export interface RouteConfig {
   path: PathMatch | null;
   methods: string[] | null;
   headers: HeaderMatch[];
+  /** The pool, or "" for a route with an action. */
   pool: string;
+  /** redirect or respond instead of a pool (src/edge/route-actions.ts). */
+  action: RouteAction | null;
+  access: AccessRules | null;
+  auth: BasicAuthConfig | null;
   requestHeaders: HeaderRewrite;
   responseHeaders: HeaderRewrite;
   /** 0..9, higher first in a pool's max_conns queue (HAProxy set-priority-class); absent: 5. */
@@ -48,10 +58,10 @@ export interface RouteConfig {
   clientLimits: ClientLimits;
 }
 
-const LISTENER_KEYS = ["name", "bind", "protocol", ...LISTENER_OPTION_KEYS] as const;
+const LISTENER_KEYS = ["name", "bind", "protocol", ...LISTENER_OPTION_KEYS, ...ACCESS_KEYS] as const;
 const ROUTE_KEYS = [
   "name", "listeners", "host", "path_prefix", "path", "path_regex", "method", "headers", "pool",
-  "request_headers", "response_headers", "priority", ...CLIENT_LIMIT_KEYS,
+  "request_headers", "response_headers", "priority", ...CLIENT_LIMIT_KEYS, "redirect", "respond", "auth", ...ACCESS_KEYS,
 ] as const;
 const HEADER_REWRITE_KEYS = ["set", "add", "remove"] as const;
 const PATH_KEYS = ["path_prefix", "path", "path_regex"] as const;
@@ -96,7 +106,7 @@ export function readListeners(c: Checker, value: unknown, others: Record<string,
       c.fail([...p, "name"], message);
     }
     if (other) other(c, m, p, { name, bind });
-    else listeners.push({ name, bind, protocol: "http", ...readListenerOptions(c, m, p) });
+    else listeners.push({ name, bind, protocol: "http", ...readListenerOptions(c, m, p), access: readAccessRules(c, m, p) });
   });
   return listeners;
 }
@@ -147,6 +157,10 @@ function readRoute(c: Checker, value: unknown, index: number, known: KnownNames)
   c.checkKeys(m, p, ROUTE_KEYS);
   const listenerNames = oneOrMany("listener names", reference("listener", known.listenerNames));
   const priority = c.optional(m, p, "priority", routePriority, null);
+  const auth = c.optional(m, p, "auth", readRouteAuth, null);
+  const requestHeaders = c.optional(m, p, "request_headers", headerRewrite, emptyRewrite());
+  // The client's credentials are for Fulcrum: never passed on to the pool.
+  if (auth && !requestHeaders.remove.includes("authorization")) requestHeaders.remove.push("authorization");
   return {
     ...(priority !== null ? { priority } : {}),
     name: c.optional(m, p, "name", string("a non-empty string"), `route${index}`),
@@ -155,8 +169,10 @@ function readRoute(c: Checker, value: unknown, index: number, known: KnownNames)
     path: readPathMatch(c, m, p),
     methods: c.optional(m, p, "method", oneOrMany("HTTP methods", method), null),
     headers: c.optional(m, p, "headers", headerMatches, []),
-    pool: c.required(m, p, "pool", reference("pool", known.poolNames)) ?? "",
-    requestHeaders: c.optional(m, p, "request_headers", headerRewrite, emptyRewrite()),
+    ...readRouteTarget(c, m, p, known.poolNames, headerMap("a mapping of header name to value")),
+    access: readAccessRules(c, m, p),
+    auth,
+    requestHeaders,
     responseHeaders: c.optional(m, p, "response_headers", headerRewrite, emptyRewrite()),
     clientLimits: readClientLimits(c, m, p),
   };
@@ -171,7 +187,7 @@ const routePriority: Read<number> = (c, value, path) => {
 };
 
 function catchAllRoute(pool: string): RouteConfig {
-  const route = { name: "route0", listeners: null, hosts: null, path: null, methods: null, headers: [] };
+  const route = { name: "route0", listeners: null, hosts: null, path: null, methods: null, headers: [], action: null, access: null, auth: null };
   return { ...route, pool, requestHeaders: emptyRewrite(), responseHeaders: emptyRewrite(), clientLimits: NO_CLIENT_LIMITS };
 }
 

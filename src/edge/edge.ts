@@ -10,6 +10,7 @@ import { type ListenerHost, SocketListener } from "./http1/listener.ts";
 import { DeadlineSweep } from "../core/timer.ts";
 import { UpstreamPool } from "./http1/upstream-pool.ts";
 import { EdgeLimits } from "./limits/limiter.ts";
+import { EdgeAccess } from "./access/admission.ts";
 import type { DataPlane } from "../core/dataplane.ts";
 
 export class Edge implements ListenerHost {
@@ -26,10 +27,13 @@ export class Edge implements ListenerHost {
   /** Per-client rate and conn limits of the listeners and routes, in the data plane's memory. */
   readonly clientLimits: EdgeLimits;
   private readonly unwatch: () => void;
+  /** allow/deny and basic auth of listeners and routes; `dp` holds their prefix tables. */
+  readonly access: EdgeAccess;
 
   get routes(): readonly RouteConfig[] { return this.config.routes; }
 
   constructor(readonly config: EdgeConfig, balancer: PoolSet<HttpPoolConfig> & { readonly dp: DataPlane }) {
+    this.access = new EdgeAccess(config, balancer.dp);
     this.routeStats = new Map(config.routes.map((r) => [r, new RouteStats()]));
     this.clientLimits = new EdgeLimits(balancer.dp, config.listeners, config.routes);
     for (const p of balancer.all()) this.pools.set(p.name, new HttpPool(p, this.upstreams));
@@ -68,6 +72,7 @@ export class Edge implements ListenerHost {
     this.deadlines.stop();
     this.upstreams.closeAll();
     this.clientLimits.free();
+    this.access.release();
   }
 }
 

@@ -5,6 +5,8 @@ export const ERROR_KINDS = [
   "header_too_large", "body_too_large", "request_timeout", "queue_timeout", "too_many_connections", "bad_proxy_header",
   "shed", "overloaded",
   "rate_limited", "conn_limited",
+  // Access rules (src/edge/access): allow/deny refused (403), basic auth failed (401) or its checks queue full (503).
+  "denied", "unauthorized", "auth_busy",
 ] as const;
 export type ErrorKind = typeof ERROR_KINDS[number];
 
@@ -27,5 +29,8 @@ export class EdgeStats {
 /** Per route: requests it matched and their responses by status class (Fulcrum's own errors too). */
 export class RouteStats {
   requests = 0;
+  /** Refused by allow/deny (the listener's or the route's), and by basic auth. */
+  denied = 0;
+  unauthorized = 0;
   readonly responses = new Float64Array(10);
 }

@@ -9,6 +9,7 @@ import {
 import type { HostPort } from "../config/address.ts";
 import { type AccessLogConfig, readListenerAccessLog } from "../log/config.ts";
 import { type ConnLimitConfig, readL4ConnLimit } from "../edge/limits/config.ts";
+import { ACCESS_KEYS, type AccessRules, readAccessRules } from "../edge/access/acl.ts";
 
 /** A TLS passthrough route: the pool for ClientHellos naming one of `sni` (null: any, the default). */
 export interface SniRoute {
@@ -44,6 +45,8 @@ export interface L4ListenerConfig {
   accessLog?: AccessLogConfig | null;
   /** tcp: connections per client address at most (src/edge/limits/); over it a new one is closed. */
   connLimit: ConnLimitConfig | null;
+  /** allow / deny by CIDR: a refused client is closed at accept (tcp) or its datagrams dropped (udp). */
+  access: AccessRules | null;
 }
 
 export interface PoolL4Options {
@@ -53,7 +56,7 @@ export interface PoolL4Options {
 
 const L4_LISTENER_KEYS = [
   "name", "bind", "protocol", "pool", "routes", "bad_client_hello", "accept_proxy", "preread_timeout", "idle_timeout",
-  "session_timeout", "max_connections", "responses", OVERLOAD_KEY, "access_log", "conn_limit",
+  "session_timeout", "max_connections", "responses", OVERLOAD_KEY, "access_log", "conn_limit", ...ACCESS_KEYS,
 ] as const;
 const ROUTE_KEYS = ["sni", "pool"] as const;
 export const POOL_L4_KEYS = ["send_proxy"] as const;
@@ -96,6 +99,7 @@ export function readL4Listener(
     responses: protocol === "udp" ? c.optional(m, p, "responses", integer(0, 1_000_000), 0) : 0,
     ...readListenerAccessLog(c, m, p),
     connLimit: readL4ConnLimit(c, m, p),
+    access: readAccessRules(c, m, p),
   };
 }
 

@@ -9,6 +9,7 @@ import { TcpProxyListener } from "./tcp-listener.ts";
 import { UdpProxyListener } from "./udp.ts";
 import type { DataPlane } from "../core/dataplane.ts";
 import { LimitSet } from "../edge/limits/limiter.ts";
+import { AccessList } from "../edge/access/acl.ts";
 
 export class L4Proxy {
   readonly stats = new L4Stats();
@@ -21,7 +22,13 @@ export class L4Proxy {
   /** The tcp listeners' conn_limit tables, by listener name (in the data plane's memory). */
   readonly clientLimits = new Map<string, LimitSet>();
 
+  /** Each listener's allow/deny, compiled into the data plane's prefix tables. */
+  private readonly access = new Map<L4ListenerConfig, AccessList>();
+
   constructor(readonly listenerConfigs: readonly L4ListenerConfig[], balancer: PoolSet<L4PoolConfig> & { readonly dp: DataPlane }) {
+    for (const l of listenerConfigs) {
+      if (l.access) this.access.set(l, new AccessList(balancer.dp, l.access));
+    }
     for (const p of balancer.all()) this.pools.set(p.name, p);
     for (const l of listenerConfigs) {
       if (l.connLimit) this.clientLimits.set(l.name, new LimitSet(balancer.dp, "listener", l.name, { rate: null, conn: l.connLimit }));
@@ -45,11 +52,11 @@ export class L4Proxy {
         p.config.bind.host === l.bind.host && p.config.bind.port === l.bind.port);
       let port: number;
       if (l.protocol === "udp") {
-        const listener = new UdpProxyListener(l, this.pools, this.stats, this.deadlines);
+        const listener = new UdpProxyListener(l, this.pools, this.stats, this.deadlines, this.access.get(l) ?? null);
         port = await listener.start(same instanceof UdpProxyListener ? same : undefined);
         this.listeners.push(listener);
       } else {
-        const listener = new TcpProxyListener(l, this.pools, this.stats, this.deadlines, this.clientLimits.get(l.name) ?? null);
+        const listener = new TcpProxyListener(l, this.pools, this.stats, this.deadlines, this.clientLimits.get(l.name) ?? null, this.access.get(l) ?? null);
         port = await listener.start(same instanceof TcpProxyListener ? same : undefined);
         this.listeners.push(listener);
       }
@@ -67,5 +74,6 @@ export class L4Proxy {
     this.unwatch();
     await Promise.all(this.listeners.map((l) => l.stop()));
     this.deadlines.stop();
+    for (const acl of this.access.values()) acl.release();
   }
 }

@@ -4,6 +4,7 @@ export const L4_ERROR_KINDS = [
   "no_route", "no_server", "queue_timeout", "shed", "overloaded", "upstream_refused", "upstream_failed", "upstream_timeout",
   "too_many_connections", "proxy_header_missing", "proxy_header_too_long", "proxy_header_malformed",
   "bad_client_hello", "preread_timeout", "idle_timeout", "session_timeout", "conn_limited",
+  "denied", // allow/deny refused the client
 ] as const;
 export type L4ErrorKind = typeof L4_ERROR_KINDS[number];
 

@@ -10,6 +10,7 @@ import { OverloadGuard } from "../core/overload.ts";
 import { type L4PoolConfig, TcpSession, type TcpSessionHost } from "./tcp-session.ts";
 import { AccessLog } from "../log/access-log.ts";
 import type { Held, LimitSet, Refusal } from "../edge/limits/limiter.ts";
+import type { AccessList } from "../edge/access/acl.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 
@@ -30,6 +31,7 @@ export class TcpProxyListener implements TcpSessionHost {
     readonly deadlines: DeadlineSweep,
     /** The listener's conn_limit, when it has one. */
     readonly clientLimits: LimitSet | null = null,
+    readonly access: AccessList | null = null,
   ) {
     this.overload = config.overload ? new OverloadGuard(config.overload) : null;
   }
@@ -70,6 +72,12 @@ export class TcpProxyListener implements TcpSessionHost {
     }
     if (this.overload?.admit()) {
       this.stats.errors.overloaded++;
+      socket.destroy();
+      return NO_HANDLERS;
+    }
+    // Behind a PROXY header the client is known only once it is read (TcpSession checks then).
+    if (this.access && !this.config.acceptProxy && !this.access.permits(socket.remoteAddress)) {
+      this.stats.errors.denied++;
       socket.destroy();
       return NO_HANDLERS;
     }

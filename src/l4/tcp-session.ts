@@ -12,6 +12,7 @@ import { formatHostPort } from "../config/address.ts";
 import type { L4ListenerConfig, PoolL4Options } from "./config.ts";
 import type { L4ErrorKind, L4Stats } from "./stats.ts";
 import { encodeProxyHeader, type Endpoint, parseProxyHeader } from "./proxy-protocol.ts";
+import type { AccessList } from "../edge/access/acl.ts";
 import { parseClientHello } from "./client-hello.ts";
 import { defaultSniRoute, routeForSni } from "./sni-routes.ts";
 import type { AccessLog } from "../log/access-log.ts";
@@ -32,6 +33,9 @@ export interface TcpSessionHost {
   readonly accessLog: AccessLog | null;
   /** The listener's conn_limit for a client (src/edge/limits/): null to go on, else the refusal. */
   admit(client: string, held: Held): Refusal | null;
+  /** allow/deny; checked here only for the client a PROXY header names (the listener checks the
+   * socket's peer at accept). */
+  readonly access: AccessList | null;
 }
 
 /** Client bytes held while a server is being connected; past this the client is paused. */
@@ -42,7 +46,7 @@ const PROXY_ERRORS = { missing: "proxy_header_missing", too_long: "proxy_header_
  * client's fault, 502 the server's, 503 none to take it; a timeout after connecting ended a
  * session that worked (200). */
 const FAILED_STATUS: Record<L4ErrorKind, number> = {
-  no_route: 503, no_server: 503, queue_timeout: 503, too_many_connections: 503, shed: 503, overloaded: 503, conn_limited: 503,
+  no_route: 503, no_server: 503, queue_timeout: 503, too_many_connections: 503, shed: 503, overloaded: 503, conn_limited: 503, denied: 403,
   upstream_refused: 502, upstream_failed: 502, upstream_timeout: 502,
   proxy_header_missing: 400, proxy_header_too_long: 400, proxy_header_malformed: 400, bad_client_hello: 400,
   preread_timeout: 400, idle_timeout: 200, session_timeout: 200,
@@ -187,6 +191,7 @@ export class TcpSession implements Timed {
       if (r.status === "invalid") { this.fail(PROXY_ERRORS[r.kind], r.reason); return; }
       this.proxyHeaderRead = true;
       if (r.header.command === "proxy" && r.header.source) this.client = r.header.source;
+      if (this.host.access && !this.host.access.permits(this.client.address)) { this.fail("denied", "refused by allow/deny"); return; }
       this.authority = r.header.authority;
       buf = buf.subarray(r.length);
       this.held = buf.length ? [buf] : [];

@@ -2,6 +2,7 @@
 // with its own socket to the server it was picked for (counted active there), replies sent back
 // from the listener's socket, ended by the idle timeout or, with `responses`, once the server has
 // answered every datagram that many times (DNS: 1).
+import type { AccessList } from "../edge/access/acl.ts";
 import dgram from "node:dgram";
 import type { Pool, Server } from "../balancer/pool.ts";
 import type { DeadlineSweep, Timed } from "../core/timer.ts";
@@ -95,6 +96,7 @@ export class UdpProxyListener {
     private readonly pools: ReadonlyMap<string, Pool<L4PoolConfig>>,
     readonly stats: L4Stats,
     readonly deadlines: DeadlineSweep,
+    private readonly access: AccessList | null = null,
   ) {}
 
   /** Binds, or takes over `previous`'s socket on the same address (a reload: datagrams from
@@ -128,6 +130,8 @@ export class UdpProxyListener {
     const key = `${rinfo.address}|${rinfo.port}`;
     let session = this.sessions.get(key);
     if (!session) {
+      // Refused clients never get a session: each datagram of theirs is dropped and counted.
+      if (this.access && !this.access.permits(rinfo.address)) { this.stats.errors.denied++; return; }
       if (this.sessions.size >= this.config.maxConnections) { this.stats.errors.too_many_connections++; return; }
       const pool = this.pools.get(this.config.pool!);
       const client = { address: rinfo.address, port: rinfo.port };

@@ -74,3 +74,5 @@ export { huffDecode } from "./huffman";
 export { directorInit, vsRebuild, processBatch, directorTick, ctDelete } from "./director";
 // Per-client rate and connection limits (wasm/assembly/limits.ts).
 export { rateAdmit, connAdmit, connRelease } from "./limits";
+// Longest-prefix match for access rules (allow/deny by CIDR).
+export { lpm4, lpm6 } from "./lpm";

@@ -325,3 +325,13 @@ export const LE_SEEN = 8; // i32 ms: rate: the last admission (the excess is as 
 export const LE_VALUE = 12; // i32: rate: excess in milli-requests; conn: requests in flight
 export const LIMIT_FULL = -2; // connAdmit: the key could not be tracked
 export const LIMIT_OVER = -1; // connAdmit: the key is at its limit
+// ---- Longest-prefix match (wasm/assembly/lpm.ts, src/core/twin/lpm.ts; built by src/core/lpm.ts) ----
+// A table is one block of heap memory: the address space cut into sorted, disjoint intervals, each
+// with the value of the longest prefix covering it (0: none), and an index by an address's top
+// bits naming the interval range to binary-search. Header fields are u32 at these byte offsets.
+export const LPM_COUNT = 0; // intervals (at least 1: the first starts at address 0)
+export const LPM_SHIFT = 4; // index slot of an address: its first word >>> shift (shift 16..31)
+export const LPM_STARTS = 8; // byte offset (from the table) of the starts: u32 (IPv4) or 4 x u32, most significant first (IPv6)
+export const LPM_VALUES = 12; // byte offset of the values: u32 per interval
+export const LPM_INDEX = 16; // u32 per slot, (1 << (32 - shift)) + 1 slots: the last interval starting at or below the slot's first address
+export const LPM_MAX_INDEX_BITS = 16;

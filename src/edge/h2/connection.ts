@@ -34,6 +34,8 @@ import { Budget } from "./budget.ts";
 import type { H2Defence } from "./stats.ts";
 import type { AccessLog } from "../../log/access-log.ts";
 import { errorBody } from "../errors.ts";
+import { type Admission, LocalExchange } from "../local-answer.ts";
+import type { ExchangeClient } from "../http1/exchange.ts";
 
 /** What an HTTP/2 connection needs of the listener that accepted it (SocketListener). */
 export interface H2Host {
@@ -44,9 +46,10 @@ export interface H2Host {
   readonly pools: ReadonlyMap<string, HttpPool>;
   match(f: RequestFacts): RouteConfig | null;
   readonly routeStats: ReadonlyMap<RouteConfig, RouteStats>;
+  admit(client: ExchangeClient, req: RequestHead, route: RouteConfig): Admission;
   requestId(req: RequestHead): string | null;
   /** Per-client limits (src/edge/limits/): null to go on, else the refusal. */
-  admit(route: RouteConfig, client: string, headers: HeaderLookup, held: Held): Refusal | null;
+  admitLimits(route: RouteConfig, client: string, headers: HeaderLookup, held: Held): Refusal | null;
   h2Closed(conn: H2Connection): void;
   /** HTTP/2 connections to the servers of `protocol: h2` pools. */
   readonly h2Upstreams: H2UpstreamPool;
@@ -431,39 +434,62 @@ export class H2Connection implements TcpHandlers, Timed, StreamHost {
     }
     const routeStats = stream.route = this.host.routeStats.get(route) ?? null;
     if (routeStats) routeStats.requests++;
-    const refused = this.host.admit(route, this.address, req, stream.held);
+    const refused = this.host.admitLimits(route, this.address, req, stream.held);
     if (refused) {
       this.host.stats.errors[refused.kind]++;
+      this.logAnswer(req, 429, refused.detail);
       stream.rstAfterEnd = !stream.remoteEnded;
       stream.respondError(429, refused.kind, refused.detail, retryAfter(refused));
       return;
     }
     stream.bodyLeft = req.contentLength;
+    const admitted = this.host.admit(stream, req, route);
+    if (admitted instanceof LocalExchange) { this.startLocal(stream, admitted); return; }
     const pool = this.host.pools.get(route.pool)!;
     if (pool.config.http.protocol === "h2") {
       const proxy = new H2Proxy(stream, req, fields, route, pool, this.host.h2Upstreams, this.host.requestId(req));
       stream.exchange = proxy;
-      proxy.start(endStream);
+      if (!admitted) { proxy.start(endStream); return; }
+      // A password check first: the body waits in the proxy meanwhile.
+      void admitted.then((refusal) => {
+        if (stream.done || stream.exchange !== proxy) return;
+        if (!refusal) { proxy.start(stream.remoteEnded); return; }
+        proxy.clientGone();
+        this.startLocal(stream, new LocalExchange(stream, req, refusal));
+      });
       return;
     }
     stream.chunkedUp = chunked;
     const exchange = new Exchange(stream, req, route, pool, this.host.requestId(req));
+    if (admitted) exchange.hold(admitted);
     stream.exchange = exchange;
     if (endStream) exchange.clientBody(NO_BODY, true);
     exchange.start();
+  }
+
+  /** A redirect, respond or refusal: its HTTP/1.1 answer goes out as this stream's frames. */
+  private startLocal(stream: H2Stream, local: LocalExchange): void {
+    stream.exchange = local;
+    if (stream.remoteEnded) local.clientBody(NO_BODY, true);
+    local.start();
   }
 
   /** Fulcrum answers the stream itself; a body still coming is refused with RST_STREAM(NO_ERROR)
    * once the answer is out (RFC 9113 §8.1). */
   private answerEarly(stream: H2Stream, status: number, kind: Parameters<H2Stream["respondError"]>[1], detail: string, req: RequestHead | null = null): void {
     console.error(`fulcrum: ${status} from ${this.address} (h2 stream ${stream.id}): ${detail}`);
+    this.logAnswer(req, status, detail);
+    stream.rstAfterEnd = !stream.remoteEnded;
+    stream.respondError(status, kind, detail);
+  }
+
+  /** The access log line of an answer Fulcrum gives itself. */
+  private logAnswer(req: RequestHead | null, status: number, detail: string): void {
     this.host.accessLog?.http({
       clientAddress: this.address, method: req?.method ?? null, target: req?.target ?? "", protocol: "HTTP/2.0", headers: req,
       status, bodyBytes: errorBody(status, detail).length, upstream: null, upstreamStatus: 0, connectMs: -1, headerMs: -1,
       startedAt: Date.now(), retries: 0, route: null, pool: null,
     });
-    stream.rstAfterEnd = !stream.remoteEnded;
-    stream.respondError(status, kind, detail);
   }
 
   private trailers(s: H2Stream, fields: [string, string][], endStream: boolean): void {

@@ -21,6 +21,7 @@ import type { AccessLog } from "../../log/access-log.ts";
 import { errorBody } from "../errors.ts";
 import { Held, type Refusal, refusalResponse } from "../limits/limiter.ts";
 import type { HeaderLookup } from "../../http1/head.ts";
+import { type Admission, LocalExchange } from "../local-answer.ts";
 
 const enum State { Head, Body, Wait, Tunnel, Closed }
 
@@ -34,9 +35,10 @@ export interface ConnectionHost {
   readonly pools: ReadonlyMap<string, HttpPool>;
   readonly routeStats: ReadonlyMap<RouteConfig, RouteStats>;
   match(f: RequestFacts): RouteConfig | null;
+  admit(client: ClientConn, req: RequestHead, route: RouteConfig): Admission;
   requestId(req: RequestHead): string | null;
   /** Per-client limits (src/edge/limits/): null to go on, else the refusal. */
-  admit(route: RouteConfig, client: string, headers: HeaderLookup, held: Held): Refusal | null;
+  admitLimits(route: RouteConfig, client: string, headers: HeaderLookup, held: Held): Refusal | null;
   connectionClosed(conn: ClientConn): void;
   readonly overload: OverloadGuard | null;
   readonly accessLog: AccessLog | null;
@@ -53,7 +55,7 @@ export class ClientConn implements TcpHandlers, Timed {
   private end = 0;
   private scanned = 0;
   private state = State.Head;
-  private exchange: Exchange | null = null;
+  private exchange: Exchange | LocalExchange | null = null;
   private req: RequestHead | null = null;
   private bodyLeft = 0;
   private chunks: ChunkedReader | null = null;
@@ -231,17 +233,20 @@ export class ClientConn implements TcpHandlers, Timed {
     }
     const stats = this.route = this.listener.routeStats.get(route) ?? null;
     if (stats) stats.requests++;
-    const refused = this.listener.admit(route, this.address, req, this.held);
+    const refused = this.listener.admitLimits(route, this.address, req, this.held);
     if (refused) {
       this.stats.errors[refused.kind]++;
       this.stats.responses[4]++;
       if (stats) stats.responses[4]++;
+      if (this.accessLog !== null) this.logOwnAnswer(req, 429, refused.detail);
       const close = hasBody || !req.keepAlive;
       this.respond(refusalResponse(refused, close), close);
       return !close;
     }
     const requestId = this.listener.requestId(req);
-    const exchange = new Exchange(this, req, route, this.listener.pools.get(route.pool)!, requestId);
+    const admitted = this.listener.admit(this, req, route);
+    const exchange = admitted instanceof LocalExchange ? admitted : new Exchange(this, req, route, this.listener.pools.get(route.pool)!, requestId);
+    if (admitted instanceof Promise) (exchange as Exchange).hold(admitted);
     this.exchange = exchange;
     this.chunks = req.chunked ? new ChunkedReader({ maxTrailerBytes: limits.maxHeaderBytes, maxTrailerFields: limits.maxHeaderCount }) : null;
     this.bodyLeft = req.chunked ? 0 : Math.max(0, req.contentLength);

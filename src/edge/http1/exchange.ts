@@ -23,6 +23,8 @@ import { type FailureKind, mayRetry } from "../retry.ts";
 import { encodeProxyHeader, type Endpoint } from "../../l4/proxy-protocol.ts";
 import type { AccessLog } from "../../log/access-log.ts";
 import { errorBody } from "../errors.ts";
+import { writeAnswer } from "../local-answer.ts";
+import type { LocalAnswer } from "../route-actions.ts";
 
 /** What an exchange needs of the client connection it answers (ClientConn implements it; the
  * interface lives here so the dependency points one way). */
@@ -125,11 +127,25 @@ export class Exchange implements UpstreamUser, Timed {
   }
 
   private begun = false;
+  private gate: Promise<LocalAnswer | null> | null = null;
+
+  /** The first attempt waits for `gate` (a password check, src/edge/access/admission.ts): null
+   * lets the request through; an answer (401) is written instead. */
+  hold(gate: Promise<LocalAnswer | null>): void {
+    this.gate = gate;
+  }
 
   private begin(): void {
     if (this.begun || this.finished) return;
     this.begun = true;
-    void this.attempt();
+    if (!this.gate) { void this.attempt(); return; }
+    void this.gate.then((refusal) => {
+      if (this.finished) return;
+      if (!refusal) { this.attempt(); return; }
+      this.finished = true;
+      this.client.deadlines.unwatch(this);
+      writeAnswer(this.client, this.req, refusal);
+    });
   }
 
   /** Body bytes from the client, in order; last marks the end of the request body. */

@@ -18,6 +18,8 @@ import { acceptProxyHeader } from "../../l4/proxy-accept.ts";
 import { AccessLog } from "../../log/access-log.ts";
 import type { EdgeLimits, Held, Refusal } from "../limits/limiter.ts";
 import type { HeaderLookup } from "../../http1/head.ts";
+import type { Admission, EdgeAccess } from "../access/admission.ts";
+import type { ExchangeClient } from "./exchange.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 /** A retired generation's idle keep-alive connection closes after this long without a request:
@@ -30,6 +32,7 @@ export interface ListenerHost {
   readonly routeStats: ReadonlyMap<RouteConfig, RouteStats>;
   readonly pools: ReadonlyMap<string, HttpPool>;
   readonly clientLimits: EdgeLimits;
+  readonly access: EdgeAccess;
 }
 
 /** Where a listening socket sends what it accepts: the listener of the generation serving now.
@@ -175,10 +178,15 @@ export class SocketListener implements ConnectionHost, H2Host {
   }
 
   get routeStats(): ReadonlyMap<RouteConfig, RouteStats> { return this.edge.routeStats; }
+
+  /** Access rules and route actions, before the pool (src/edge/access/admission.ts). */
+  admit(client: ExchangeClient, req: RequestHead, route: RouteConfig): Admission {
+    return this.edge.access.admit(client, req, route, this.config.name, this.edge.routeStats.get(route));
+  }
   get pools(): ReadonlyMap<string, HttpPool> { return this.edge.pools; }
 
   /** This listener's and the route's per-client limits for one request (src/edge/limits/). */
-  admit(route: RouteConfig, client: string, headers: HeaderLookup, held: Held): Refusal | null {
+  admitLimits(route: RouteConfig, client: string, headers: HeaderLookup, held: Held): Refusal | null {
     return this.edge.clientLimits.admit(this.config.name, route, client, headers, held);
   }
 
