@@ -4,7 +4,7 @@
 // As root with apt, a missing package is installed; otherwise one line names what is missing and
 // the tests that need it are skipped (failed under CI=true).
 import { spawnSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readdirSync } from "node:fs";
 import process from "node:process";
 
 export interface PeerPackage {
@@ -16,6 +16,9 @@ export interface PeerPackage {
   readonly neededBy: readonly string[];
   /** A service Debian starts on install; stopped again, since the tests start their own. */
   readonly service?: string;
+  /** Directories besides PATH that hold its commands, where `*` is one path segment (a
+   * version): Debian keeps PostgreSQL's server programs in /usr/lib/postgresql/<version>/bin. */
+  readonly dirs?: readonly string[];
 }
 
 export const PEERS = [
@@ -38,6 +41,8 @@ export const PEERS = [
   { pkg: "bind9-dnsutils", commands: ["dig"], neededBy: ["test/l4-udp.test.ts"] },
   { pkg: "python3", commands: ["python3"], neededBy: ["test/l4-tcp.test.ts (a listener that never accepts)"] },
   { pkg: "procps", commands: ["ps", "sysctl"], neededBy: ["test/health.test.ts (script and ICMP checks)"] },
+  { pkg: "postgresql", commands: ["initdb", "postgres", "pgbench"], dirs: ["/usr/lib/postgresql/*/bin"], service: "postgresql", neededBy: ["test/l4-postgres.test.ts"] },
+  { pkg: "postgresql-client", commands: ["psql"], neededBy: ["test/l4-postgres.test.ts"] },
   { pkg: "prometheus", commands: ["promtool", "prometheus"], service: "prometheus", neededBy: ["test/metrics.test.ts"] },
 ] as const satisfies readonly PeerPackage[];
 
@@ -56,6 +61,34 @@ export function onPath(command: string, path = process.env.PATH ?? ""): boolean 
   return false;
 }
 
+/** Executable files named `command` in `pattern`'s directories (`*` one segment, newest
+ * version first: names compared as numbers where they are). */
+function inDirs(command: string, pattern: string): string[] {
+  let dirs = [""];
+  for (const part of pattern.split("/").filter(Boolean)) {
+    dirs = dirs.flatMap((d) => {
+      if (part !== "*") return [`${d}/${part}`];
+      try {
+        return readdirSync(d || "/").sort((a, b) => b.localeCompare(a, "en", { numeric: true })).map((n) => `${d}/${n}`);
+      } catch { return []; }
+    });
+  }
+  return dirs.map((d) => `${d}/${command}`).filter((f) => {
+    try { accessSync(f, constants.X_OK); return true; } catch { return false; }
+  });
+}
+
+/** Where a peer command is: its package's own directories first (Debian's PostgreSQL programs
+ * are off PATH), else its name, when it resolves on PATH; null when it is nowhere. */
+export function findCommand(command: string): string | null {
+  const pkg: PeerPackage | undefined = PEERS.find((p) => (p.commands as readonly string[]).includes(command));
+  for (const pattern of pkg?.dirs ?? []) {
+    const found = inDirs(command, pattern)[0];
+    if (found) return found;
+  }
+  return onPath(command) ? command : null;
+}
+
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
@@ -67,7 +100,7 @@ export function packageOf(command: PeerCommand): PeerPackage {
 
 /** Packages with a command not on PATH. */
 export function missingPackages(): PeerPackage[] {
-  return PEERS.filter((p) => p.commands.some((c) => !onPath(c)));
+  return PEERS.filter((p) => p.commands.some((c) => findCommand(c) === null));
 }
 
 /** The files that need these packages, once each (the table's notes in parentheses left out). */
@@ -113,7 +146,7 @@ export function provision(log: (line: string) => void = (l) => console.error(l))
   }
   const still = missingPackages();
   if (still.length > 0) {
-    const commands = still.flatMap((p) => p.commands.filter((c) => !onPath(c)));
+    const commands = still.flatMap((p) => p.commands.filter((c) => findCommand(c) === null));
     log(`test: ${commands.join(" ")} not on PATH (packages ${names(still)} ${toInstall.length ? "did not install" : "are installed"}); ${outcome}`);
   }
   return still;
