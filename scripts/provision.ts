@@ -23,7 +23,7 @@ export interface PeerPackage {
 
 export const PEERS = [
   { pkg: "nginx", commands: ["nginx"], service: "nginx", neededBy: ["test/l4-proxy-protocol.test.ts", "bench/l7.bench.ts", "bench/l4.bench.ts", "bench/health.bench.ts", "bench/health-churn.bench.ts"] },
-  { pkg: "haproxy", commands: ["haproxy"], service: "haproxy", neededBy: ["test/l4-proxy-protocol.test.ts", "bench/l7.bench.ts", "bench/l4.bench.ts"] },
+  { pkg: "haproxy", commands: ["haproxy"], service: "haproxy", neededBy: ["test/l4-proxy-protocol.test.ts", "test/l4-proxy-v2-sni.test.ts", "bench/l7.bench.ts", "bench/l4.bench.ts"] },
   { pkg: "wrk", commands: ["wrk"], neededBy: ["bench/l7.bench.ts", "bench/health-churn.bench.ts"] },
   { pkg: "curl", commands: ["curl"], neededBy: ["tests that use curl as the reference client"] },
   { pkg: "nghttp2-client", commands: ["nghttp", "h2load"], neededBy: ["test/h2.test.ts", "bench/h2.bench.ts"] },
