@@ -80,6 +80,14 @@ async function rssMb(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
 }
 
+/** CPU seconds the process has used so far, every thread, user and system (/proc/PID/stat). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await runtime.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number((await sh(["getconf", "CLK_TCK"])).trim()) || 100;
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** redis-benchmark's requests per second for one test (-q output). */
@@ -224,22 +232,28 @@ pools:
   console.log(`${ROUNDS} interleaved rounds, medians. get-100B: redis-benchmark -c 50 -n ${REQUESTS} -t get (100-byte value); connects: redis-benchmark -k 0 -c 50 -n ${CONNECTS} -t ping_inline (one connection per request); bulk: curl of 1 GiB from nginx (sendfile).\n`);
 
   const results: Record<string, Record<Case, number[]>> = {};
+  const cpuUse: typeof results = {};
   for (const p of PROXIES) results[p] = { "get-100B": [], connects: [], "bulk-1GiB": [], "udp-dns": [] };
+  for (const p of PROXIES) cpuUse[p] = { "get-100B": [], connects: [], "bulk-1GiB": [], "udp-dns": [] };
   for (let round = 0; round < ROUNDS; round++) {
     for (const c of CASES) {
       for (const p of PROXIES) {
         if (c === "udp-dns" && p === "haproxy") continue; // HAProxy proxies no UDP
         const port = ports[p];
+        const cpuBefore = await cpuSeconds(pids[p]);
         const value = c === "get-100B" ? await redisBenchmark(port.redis, ["-c", "50", "-n", String(REQUESTS), "-t", "get"])
           : c === "connects" ? await redisBenchmark(port.redis, ["-k", "0", "-c", "50", "-n", String(CONNECTS), "-t", "ping_inline"])
           : c === "udp-dns" ? await dnsperf(port.udp, `${work}/queries`)
           : await bulk(port.bulk);
         results[p][c].push(value);
+        // CPU the proxy spent per unit of work: what the shared machine's load changes least.
+        const units = c === "get-100B" ? REQUESTS : c === "connects" ? CONNECTS : c === "udp-dns" ? value * UDP_SECONDS : BULK_BYTES / 1024 ** 3;
+        cpuUse[p][c].push(value > 0 ? (await cpuSeconds(pids[p]) - cpuBefore) / units : NaN);
         console.error(`round ${round + 1} ${c} ${p}: ${value.toFixed(0)}`);
       }
     }
   }
-  if (ROUNDS > 0) printThroughput(results);
+  if (ROUNDS > 0) { printThroughput(results); printCpu(cpuUse); }
   await idleRss(ports, pids);
 }
 
@@ -254,6 +268,21 @@ function printThroughput(results: Record<string, Record<Case, number[]>>): void 
     console.log(`| ${c} | ${PROXIES.map((p) => fmt(c, m[p])).join(" | ")} | ${fulcrums.map((f) => `${ratio(f, "nginx")}, ${ratio(f, "haproxy")}`).join(" | ")} |`);
   }
 
+}
+
+/** The proxy's CPU time per request (per GiB for bulk), medians, and the ratio peer / Fulcrum:
+ * above 1.0 Fulcrum spends less CPU than the peer for the same work. */
+function printCpu(cpu: Record<string, Record<Case, number[]>>): void {
+  const fmt = (c: Case, v: number | undefined) => v === undefined || Number.isNaN(v) ? "-" : c === "bulk-1GiB" ? `${v.toFixed(2)} s/GiB` : `${(v * 1e6).toFixed(1)} µs`;
+  const fulcrums = PROXIES.filter((p) => p.startsWith("fulcrum"));
+  console.log(`\nProxy CPU per request (user + system, all threads; bulk: per GiB), medians; ratio = peer's CPU / Fulcrum's (>= 1.0: Fulcrum as cheap or cheaper)\n`);
+  console.log(`| case | ${PROXIES.join(" | ")} | ${fulcrums.map((f) => `nginx / ${f}, haproxy / ${f}`).join(" | ")} |`);
+  console.log(`|---|${PROXIES.map(() => "---:").join("|")}|${fulcrums.map(() => "---:").join("|")}|`);
+  for (const c of CASES) {
+    const m = Object.fromEntries(PROXIES.map((p) => [p, cpu[p][c].length ? median(cpu[p][c]) : undefined]));
+    const ratio = (f: string, peer: string) => m[peer] && m[f] ? (m[peer]! / m[f]!).toFixed(2) : "-";
+    console.log(`| ${c} | ${PROXIES.map((p) => fmt(c, m[p])).join(" | ")} | ${fulcrums.map((f) => `${ratio(f, "nginx")}, ${ratio(f, "haproxy")}`).join(" | ")} |`);
+  }
 }
 
 async function idleRss(ports: Record<string, { redis: number }>, pids: Record<string, number>): Promise<void> {

@@ -34,7 +34,15 @@ const HOLD_LIMIT = 256 * 1024;
 
 const PROXY_ERRORS = { missing: "proxy_header_missing", too_long: "proxy_header_too_long", malformed: "proxy_header_malformed" } as const;
 
-class ConnectTimeout extends Error {}
+/** The upstream socket's handlers for one connect attempt: events of an attempt given up (timed
+ * out, or the session ended) are dropped. One object with its methods, not a closure each. */
+class UpstreamHandlers implements TcpHandlers {
+  constructor(private readonly session: TcpSession, private readonly attempt: number) {}
+  data(chunk: Uint8Array): void { if (this.session.current(this.attempt)) this.session.onUpstreamData(chunk); }
+  drain(): void { if (this.session.current(this.attempt)) this.session.onUpstreamDrain(); }
+  close(): void { if (this.session.current(this.attempt)) this.session.onUpstreamClose(); }
+  peerEnded(): void { if (this.session.current(this.attempt)) this.session.onUpstreamEnd(); }
+}
 
 export class TcpSession implements Timed {
   deadline = 0;
@@ -51,6 +59,11 @@ export class TcpSession implements Timed {
   private server: Server | null = null;
   private upstream: TcpSocket | null = null;
   private attempt = 0;
+  /** Servers a connect failed on, this session. */
+  private avoid: Set<Server> | null = null;
+  /** When the connect in progress times out (0: none). */
+  private connectUntil = 0;
+  private connectTimeoutMs = 0;
   private clientEnded = false;
   private upstreamEnded = false;
   private clientPaused = false;
@@ -91,6 +104,11 @@ export class TcpSession implements Timed {
     const now = Date.now();
     const c = this.host.config;
     let kind: L4ErrorKind | null = null;
+    if (this.phase === "connecting" && this.connectUntil !== 0 && now >= this.connectUntil) {
+      this.attempt++; // events of the late connection are not this session's
+      this.retry("upstream_timeout", `connect timed out after ${this.connectTimeoutMs} ms`);
+      return;
+    }
     if (this.phase === "preread" && now >= this.prereadUntil) kind = "preread_timeout";
     else if (c.sessionTimeoutMs > 0 && now >= this.started + c.sessionTimeoutMs) kind = "session_timeout";
     else if (now >= this.lastActive + c.idleTimeoutMs) kind = "idle_timeout";
@@ -103,6 +121,7 @@ export class TcpSession implements Timed {
     let due = this.lastActive + c.idleTimeoutMs;
     if (c.sessionTimeoutMs > 0) due = Math.min(due, this.started + c.sessionTimeoutMs);
     if (this.phase === "preread") due = Math.min(due, this.prereadUntil);
+    if (this.connectUntil !== 0) due = Math.min(due, this.connectUntil);
     this.deadline = due;
   }
 
@@ -115,7 +134,7 @@ export class TcpSession implements Timed {
       return;
     }
     if (this.phase === "closed") return;
-    this.hold(chunk.slice()); // chunks are lent: copied to keep
+    this.hold(this.socket.chunksOwned ? chunk : chunk.slice()); // lent chunks are copied to keep
     if (this.phase === "preread") this.preread();
     else if (this.heldBytes > HOLD_LIMIT) this.pauseClient();
   }
@@ -192,71 +211,69 @@ export class TcpSession implements Timed {
     if (!pool) { this.fail("no_server", `pool ${poolName} is gone`); return; }
     this.pool = pool;
     this.phase = "connecting";
-    this.arm();
     if (this.heldBytes > HOLD_LIMIT) this.pauseClient();
-    void this.connect(pool);
+    this.connectNext();
   }
 
-  /** Picks a server and connects, on another server after a failed connect (nothing was sent). */
-  private async connect(pool: Pool<L4PoolConfig>): Promise<void> {
-    const avoid = new Set<Server>();
-    for (;;) {
-      const server = pool.pick({ key: null, client: this.client.address }, avoid.size ? avoid : undefined);
-      if (!server) {
-        const wait = avoid.size === 0 ? pool.waitForSlot() : null;
-        if (wait) {
-          if (await wait) { if (this.phase === "closed") return; continue; }
-          this.fail("queue_timeout", `pool ${pool.name}: every server at max_conns for ${pool.config.queue.timeoutMs} ms`);
-          return;
-        }
-        this.fail("no_server", `pool ${pool.name}: no server can take the connection${avoid.size ? ` (${avoid.size} failed)` : ""}`);
+  /** Picks a server and connects, on another server after a failed connect (nothing was sent).
+   * The connect timeout is the session's deadline in the listener's sweep, not a timer of its own. */
+  private connectNext(): void {
+    const pool = this.pool!;
+    const server = pool.pick({ key: null, client: this.client.address }, this.avoid ?? undefined);
+    if (!server) {
+      const wait = this.avoid === null ? pool.waitForSlot() : null;
+      if (wait) {
+        void wait.then((slot) => {
+          if (this.phase === "closed") return;
+          if (slot) this.connectNext();
+          else this.fail("queue_timeout", `pool ${pool.name}: every server at max_conns for ${pool.config.queue.timeoutMs} ms`);
+        });
         return;
       }
-      if (this.phase === "closed") { pool.release(server); return; }
-      this.server = server;
-      try {
-        const upstream = await this.connectTo(server, pool.config.connectTimeoutMs);
-        if (this.isClosed()) { upstream.destroy(); return; } // finish() released the server
-        this.opened(upstream, pool, server);
-        return;
-      } catch (e) {
-        if (this.isClosed()) return; // finish() released the server
-        this.server = null;
-        pool.release(server);
-        const kind = e instanceof ConnectTimeout ? "upstream_timeout" : e instanceof UpstreamError && e.kind === "refused" ? "upstream_refused" : "upstream_failed";
-        this.host.stats.errors[kind]++;
-        this.log(kind, `${server.label}: ${(e as Error).message}`);
-        pool.reportFailure(server);
-        pool.observe(server, "no_response");
-        avoid.add(server);
-        this.host.stats.retries++;
-      }
+      this.fail("no_server", `pool ${pool.name}: no server can take the connection${this.avoid ? ` (${this.avoid.size} failed)` : ""}`);
+      return;
     }
+    this.server = server;
+    const attempt = ++this.attempt;
+    this.connectTimeoutMs = pool.config.connectTimeoutMs;
+    this.connectUntil = Date.now() + this.connectTimeoutMs;
+    this.arm();
+    // Chunks may be lent (one read buffer per connection on Deno, not one per read): the client
+    // socket's write() copies what it cannot send at once.
+    runtime.connectTcp({ hostname: server.host, port: server.port, handlers: new UpstreamHandlers(this, attempt), halfOpen: true, lendChunks: true })
+      .then((s) => this.connected(attempt, s), (e) => this.connectFailed(attempt, e));
   }
 
-  private connectTo(server: Server, timeoutMs: number): Promise<TcpSocket> {
-    const attempt = ++this.attempt;
-    const current = () => attempt === this.attempt && this.phase !== "closed";
-    const handlers: TcpHandlers = {
-      data: (chunk) => { if (current()) this.onUpstreamData(chunk); },
-      drain: () => { if (current()) this.onUpstreamDrain(); },
-      close: () => { if (current()) this.onUpstreamClose(); },
-      peerEnded: () => { if (current()) this.onUpstreamEnd(); },
-    };
-    return new Promise((resolve, reject) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        this.attempt++; // events of the late connection are not this session's
-        reject(new ConnectTimeout(`connect timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      // Chunks may be lent (one read buffer per connection on Deno, not one per read): the client
-      // socket's write() copies what it cannot send at once.
-      runtime.connectTcp({ hostname: server.host, port: server.port, handlers, halfOpen: true, lendChunks: true }).then(
-        (s) => { clearTimeout(timer); if (timedOut) s.destroy(); else resolve(s); },
-        (e) => { clearTimeout(timer); if (!timedOut) reject(e); },
-      );
-    });
+  /** Whether events of connect attempt `attempt` are still this session's. */
+  current(attempt: number): boolean {
+    return attempt === this.attempt && this.phase !== "closed";
+  }
+
+  private connected(attempt: number, upstream: TcpSocket): void {
+    if (!this.current(attempt)) { upstream.destroy(); return; } // timed out, or finish() released the server
+    this.connectUntil = 0;
+    this.opened(upstream, this.pool!, this.server!);
+  }
+
+  private connectFailed(attempt: number, e: unknown): void {
+    if (!this.current(attempt)) return;
+    const kind = e instanceof UpstreamError && e.kind === "refused" ? "upstream_refused" : "upstream_failed";
+    this.retry(kind, (e as Error).message);
+  }
+
+  /** The connect to the current server failed or timed out: counted, then another server. */
+  private retry(kind: "upstream_refused" | "upstream_failed" | "upstream_timeout", message: string): void {
+    const pool = this.pool!, server = this.server!;
+    this.server = null;
+    this.connectUntil = 0;
+    pool.release(server);
+    this.host.stats.errors[kind]++;
+    this.log(kind, `${server.label}: ${message}`);
+    pool.reportFailure(server);
+    pool.observe(server, "no_response");
+    (this.avoid ??= new Set()).add(server);
+    this.host.stats.retries++;
+    this.connectNext();
   }
 
   private opened(upstream: TcpSocket, pool: Pool<L4PoolConfig>, server: Server): void {
@@ -274,7 +291,7 @@ export class TcpSession implements Timed {
     if (this.upstreamPaused) upstream.pause();
   }
 
-  private onUpstreamData(chunk: Uint8Array): void {
+  onUpstreamData(chunk: Uint8Array): void {
     this.lastActive = this.host.deadlines.now;
     if (!this.socket.write(chunk) && !this.upstreamPaused) {
       this.upstreamPaused = true;
@@ -282,27 +299,22 @@ export class TcpSession implements Timed {
     }
   }
 
-  private onUpstreamDrain(): void {
+  onUpstreamDrain(): void {
     if (this.clientPaused && this.phase === "open") { this.clientPaused = false; this.socket.resume(); }
   }
 
-  private onUpstreamEnd(): void {
+  onUpstreamEnd(): void {
     this.upstreamEnded = true;
     this.socket.shutdown();
     if (this.clientEnded) this.finish();
   }
 
-  private onUpstreamClose(): void {
+  onUpstreamClose(): void {
     this.socket.end(); // what the server sent still reaches the client
     this.finish();
   }
 
   // ------------------------------------------------------------------------------------- end
-
-  /** Read through a call: the phase changes while a connect is awaited. */
-  private isClosed(): boolean {
-    return this.phase === "closed";
-  }
 
   /** Closes both sides now, counting `kind`. */
   private fail(kind: L4ErrorKind | null, detail: string): void {

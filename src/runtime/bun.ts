@@ -2,8 +2,8 @@
 import { dlopen as bunDlopen } from "bun:ffi";
 import wasmPath from "../../build/fulcrum.wasm" with { type: "file" };
 import {
-  listening, UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
-  type TcpSocket,
+  listenError, listening, UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
+  type TcpSocket, type UdpOptions, type UdpSocket,
 } from "./types.ts";
 import { HIGH_WATER, WriteQueue } from "./tcp-queue.ts";
 import { listenTls } from "./node-tls.ts";
@@ -92,6 +92,36 @@ class BunTcp implements TcpSocket {
   }
 }
 
+// Bun's own UDP sockets (node:dgram is a layer of events and address lookups over them). A
+// connected one sends with one argument only.
+class BunUdp implements UdpSocket {
+  constructor(private readonly raw: any) {}
+  get port(): number { return this.raw.port; }
+  send(data: Uint8Array, port?: number, address?: string): void {
+    if (port === undefined) this.raw.send(data);
+    else this.raw.send(data, port, address);
+  }
+  close(): void { this.raw.close(); }
+}
+
+async function bindUdp(o: UdpOptions): Promise<UdpSocket> {
+  try {
+    const raw = await Bun.udpSocket({
+      hostname: o.hostname,
+      port: o.port,
+      binaryType: "uint8array",
+      ...(o.connect ? { connect: o.connect } : {}),
+      socket: {
+        data: (_s: unknown, data: Uint8Array, port: number, address: string) => o.message(data, port, address),
+        error: (_s: unknown, e: Error) => o.error?.(e),
+      },
+    });
+    return new BunUdp(raw);
+  } catch (e) {
+    throw listenError(o.hostname, o.port, e);
+  }
+}
+
 // No forced collections: they were a fix for JSC postponing collections while the data plane's
 // 64 MB WASM memory counted as live; the memory now starts at 1 MB and grows with the tables,
 // and the forced full collections (12-45 ms each) were what lengthened the tail
@@ -167,6 +197,7 @@ export const runtime: Runtime = {
       throw new UpstreamError(code === "ECONNREFUSED" || code === "ConnectionRefused" ? "refused" : "failed", String((e as Error).message ?? e));
     }
   },
+  bindUdp,
   onSignal: (signal, handler) => { process.on(signal, handler); },
   fetchTrusting: (ca) => ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, { ...init, tls: { ca } } as RequestInit)) as typeof fetch,
   spawn(cmd, options = {}): Child {
