@@ -51,7 +51,7 @@ export class TcpSession implements Timed {
   private held: Uint8Array[] = [];
   private heldBytes = 0;
   private client: Endpoint;
-  private readonly local: Endpoint;
+  private localEndpoint: Endpoint | null = null;
   /** The ClientHello's server name, or a PROXY v2 authority: sent on in a v2 header. */
   private authority: string | null = null;
   private proxyHeaderRead: boolean;
@@ -82,7 +82,6 @@ export class TcpSession implements Timed {
   constructor(private readonly host: TcpSessionHost, private readonly socket: TcpSocket) {
     const c = host.config;
     this.client = { address: socket.remoteAddress, port: socket.remotePort };
-    this.local = { address: socket.localAddress || c.bind.host, port: socket.localPort || c.bind.port };
     this.proxyHeaderRead = !c.acceptProxy;
     // The sweep's clock is for the data path (a field read); a session's start reads the real one.
     this.started = this.lastActive = Date.now();
@@ -90,6 +89,13 @@ export class TcpSession implements Timed {
     host.deadlines.watch(this);
     this.arm();
     if (this.proxyHeaderRead && c.routes.length === 0) this.choose(c.pool!);
+  }
+
+  /** The address and port the client connected to: read when first needed (a PROXY header),
+   * since each is a system call on Bun. */
+  private get local(): Endpoint {
+    const c = this.host.config;
+    return this.localEndpoint ??= { address: this.socket.localAddress || c.bind.host, port: this.socket.localPort || c.bind.port };
   }
 
   /** Ends the session now (the listener stops). */

@@ -17,8 +17,9 @@ const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGT
 const argv: string[] = Bun.argv;
 
 // Bun does not keep what a socket's write() did not take: the queue holds it until drain.
-// Bun hands every read to the data handler as a new Buffer of its own (it copies out of its
-// read buffer), so chunks are always the handler's to keep, lent or not.
+// Bun sets TCP_NODELAY on every socket it accepts or connects (a setNoDelay of ours was a second
+// setsockopt per socket). Bun hands every read to the data handler as a new Buffer of its own
+// (it copies out of its read buffer), so chunks are always the handler's to keep, lent or not.
 class BunTcp implements TcpSocket {
   readonly chunksOwned = true;
   private readonly queue = new WriteQueue();
@@ -29,10 +30,13 @@ class BunTcp implements TcpSocket {
 
   constructor(private readonly raw: any, public handlers: TcpHandlers, private readonly halfOpen = false) {}
 
-  get remoteAddress(): string { return this.raw.remoteAddress; }
-  get remotePort(): number { return this.raw.remotePort ?? 0; }
-  get localAddress(): string { return this.raw.localAddress ?? ""; }
-  get localPort(): number { return this.raw.localPort ?? 0; }
+  // Each of Bun's address getters is a getpeername/getsockname call: read once, kept.
+  private remote: { address: string; port: number } | null = null;
+  private local: { address: string; port: number } | null = null;
+  get remoteAddress(): string { return (this.remote ??= { address: this.raw.remoteAddress ?? "", port: this.raw.remotePort ?? 0 }).address; }
+  get remotePort(): number { return (this.remote ??= { address: this.raw.remoteAddress ?? "", port: this.raw.remotePort ?? 0 }).port; }
+  get localAddress(): string { return (this.local ??= { address: this.raw.localAddress ?? "", port: this.raw.localPort ?? 0 }).address; }
+  get localPort(): number { return (this.local ??= { address: this.raw.localAddress ?? "", port: this.raw.localPort ?? 0 }).port; }
   get pending(): number { return this.queue.bytes; }
 
   write(data: Uint8Array, offset = 0, length = data.length - offset, keep = false): boolean {
@@ -171,7 +175,6 @@ export const runtime: Runtime = {
       socket: {
         ...bunSocketHandlers,
         open(raw: any) {
-          raw.setNoDelay(true);
           const s = new BunTcp(raw, { data() {}, drain() {}, close() {} }, o.halfOpen);
           raw.data = s;
           s.handlers = o.accept(s);
@@ -188,7 +191,7 @@ export const runtime: Runtime = {
         allowHalfOpen: o.halfOpen ?? false,
         socket: {
           ...bunSocketHandlers,
-          open(raw: any) { raw.setNoDelay(true); raw.data = new BunTcp(raw, o.handlers, o.halfOpen); },
+          open(raw: any) { raw.data = new BunTcp(raw, o.handlers, o.halfOpen); },
         },
       });
       return raw.data as BunTcp;
