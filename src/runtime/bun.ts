@@ -138,6 +138,28 @@ const bunSocketHandlers = {
   error: (raw: any) => raw.data?.onClose(),
 };
 
+/** A connecting socket's data until it opens: where its events go then. Events before that (a
+ * refused connect) reach no handler: the connect's promise reports them. */
+const NO_HANDLERS: TcpHandlers = { data() {}, drain() {}, close() {} };
+
+class PendingConnect {
+  readonly handlers = NO_HANDLERS;
+  constructor(readonly target: TcpHandlers, readonly halfOpen: boolean) {}
+  onDrain(): void {}
+  onClose(): void {}
+  onEnd(): void {}
+}
+
+// One handler object for every connect (the connection's own state rides in `data`): Bun reads
+// a connect's handlers into native callbacks each time it is given a new object.
+const connectHandlers = {
+  ...bunSocketHandlers,
+  open(raw: any) {
+    const pending = raw.data as PendingConnect;
+    raw.data = new BunTcp(raw, pending.target, pending.halfOpen);
+  },
+};
+
 export const runtime: Runtime = {
   name: "bun",
   version: Bun.version,
@@ -175,7 +197,7 @@ export const runtime: Runtime = {
       socket: {
         ...bunSocketHandlers,
         open(raw: any) {
-          const s = new BunTcp(raw, { data() {}, drain() {}, close() {} }, o.halfOpen);
+          const s = new BunTcp(raw, NO_HANDLERS, o.halfOpen);
           raw.data = s;
           s.handlers = o.accept(s);
         },
@@ -183,22 +205,17 @@ export const runtime: Runtime = {
     }));
     return { port: listener.port, close: () => listener.stop(false), stop: async () => listener.stop(true) };
   },
-  async connectTcp(o) {
-    try {
-      const raw = await Bun.connect({
-        hostname: o.hostname,
-        port: o.port,
-        allowHalfOpen: o.halfOpen ?? false,
-        socket: {
-          ...bunSocketHandlers,
-          open(raw: any) { raw.data = new BunTcp(raw, o.handlers, o.halfOpen); },
-        },
-      });
-      return raw.data as BunTcp;
-    } catch (e) {
+  connectTcp(o) {
+    return Bun.connect({
+      hostname: o.hostname,
+      port: o.port,
+      allowHalfOpen: o.halfOpen ?? false,
+      data: new PendingConnect(o.handlers, o.halfOpen ?? false),
+      socket: connectHandlers,
+    }).then((raw: any) => raw.data as BunTcp, (e: unknown) => {
       const code = (e as { code?: string }).code;
       throw new UpstreamError(code === "ECONNREFUSED" || code === "ConnectionRefused" ? "refused" : "failed", String((e as Error).message ?? e));
-    }
+    });
   },
   bindUdp,
   onSignal: (signal, handler) => { process.on(signal, handler); },
