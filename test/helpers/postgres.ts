@@ -9,10 +9,11 @@ import { exec } from "./netns.ts";
 import { type Peer, startPeer, tempDir } from "./l4.ts";
 
 const NOBODY = 65534;
+const asRoot = process.getuid?.() === 0;
 
 /** argv run as the unprivileged user when the tests run as root. */
 function asServerUser(argv: string[]): string[] {
-  return process.getuid?.() === 0 ? ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", ...argv] : argv;
+  return asRoot ? ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", ...argv] : argv;
 }
 
 function command(name: "initdb" | "postgres" | "pgbench" | "psql"): string {
@@ -44,13 +45,14 @@ export async function pgbench(port: number, args: string[], timeoutMs = 60_000):
   return { code: r.code, output: r.stdout + r.stderr };
 }
 
-/** A directory holding one initdb'd cluster, copied for each server (initdb once: ~1.5 s). */
+/** The temp directory for the servers: their data directories and unix sockets. */
 export function postgresDir(): string {
   const dir = tempDir("postgres");
-  chownSync(dir, NOBODY, NOBODY);
+  if (asRoot) chownSync(dir, NOBODY, NOBODY); // the server's user writes its data and socket here
   return dir;
 }
 
+/** One cluster made by initdb in `dir`, copied for each server (initdb once: ~1.5 s). */
 export async function initdb(dir: string): Promise<string> {
   const data = `${dir}/template`;
   const r = await exec(asServerUser([command("initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]), 60_000);
