@@ -217,6 +217,7 @@ export class TcpSession implements Timed {
     if (!pool) { this.fail("no_server", `pool ${poolName} is gone`); return; }
     this.pool = pool;
     this.phase = "connecting";
+    this.arm(); // the idle and session deadlines go on while the session waits in a queue
     if (this.heldBytes > HOLD_LIMIT) this.pauseClient();
     this.connectNext();
   }
@@ -296,6 +297,8 @@ export class TcpSession implements Timed {
     if (this.clientEnded) upstream.shutdown();
     if (this.upstreamPaused) upstream.pause();
   }
+
+  // The upstream socket's events, through the attempt's UpstreamHandlers (hence not private).
 
   onUpstreamData(chunk: Uint8Array): void {
     this.lastActive = this.host.deadlines.now;
