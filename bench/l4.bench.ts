@@ -11,6 +11,8 @@
 //   BENCH_ROUNDS=3 BENCH_PROXIES=nginx,haproxy,fulcrum-bun,fulcrum-deno BENCH_IDLE=10000 bun bench/l4.bench.ts
 //   BENCH_ROUNDS=0 bun bench/l4.bench.ts        idle-connection RSS only
 //   BENCH_CASES=udp-dns bun bench/l4.bench.ts    some cases only
+//   BENCH_BEFORE=/tmp/old BENCH_PROXIES=nginx,before-bun,fulcrum-bun bun bench/l4.bench.ts
+//                                                 an earlier tree (git archive) beside this one
 //
 // Needs nginx (and libnginx-mod-stream), haproxy, redis-server (with redis-benchmark), curl,
 // dnsmasq and dnsperf. Prints Markdown.
@@ -25,6 +27,7 @@ const PROXIES = (runtime.env("BENCH_PROXIES") ?? "nginx,haproxy,fulcrum-bun,fulc
 // (this container's, which root cannot raise) 10,000 do not fit, so the default is what does.
 const FD_HARD_LIMIT = Number((await sh(["sh", "-c", "ulimit -Hn"])).trim()) || 1024;
 const IDLE = Number(runtime.env("BENCH_IDLE") ?? Math.min(10_000, Math.floor((FD_HARD_LIMIT - 200) / 2)));
+const BEFORE = runtime.env("BENCH_BEFORE")?.replace(/\/?$/, "/");
 const STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
 const REQUESTS = Number(runtime.env("BENCH_REQUESTS") ?? 200_000);
 const CONNECTS = Number(runtime.env("BENCH_CONNECTS") ?? 20_000);
@@ -79,6 +82,14 @@ async function rssMb(pid: number): Promise<number> {
   const status = await runtime.readTextFile(`/proc/${pid}/status`).catch(() => "");
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
 }
+
+/** CPU seconds the process has used so far, every thread, user and system (/proc/PID/stat). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await runtime.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number((await sh(["getconf", "CLK_TCK"])).trim()) || 100;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -189,10 +200,14 @@ backend bulk
       return ["haproxy", "-db", "-f", `${work}/haproxy.cfg`];
     },
   };
-  for (const rt of ["bun", "deno"]) {
-    configs[`fulcrum-${rt}`] = async () => {
-      const p = ports[`fulcrum-${rt}`];
-      await runtime.writeTextFile(`${work}/fulcrum-${rt}.yaml`, `listeners:
+  // fulcrum-*: this checkout; before-*: the checkout at BENCH_BEFORE (a tree of an earlier commit),
+  // so a change is measured against what it replaces in the same run.
+  const trees: [string, string][] = [["fulcrum", root], ...(BEFORE ? [["before", BEFORE] as [string, string]] : [])];
+  for (const [label, tree] of trees) {
+    for (const rt of ["bun", "deno"]) {
+      configs[`${label}-${rt}`] = async () => {
+        const p = ports[`${label}-${rt}`];
+        await runtime.writeTextFile(`${work}/${label}-${rt}.yaml`, `listeners:
   - { name: redis, bind: 127.0.0.1:${p.redis}, protocol: tcp, pool: redis, max_connections: 30000 }
   - { name: bulk, bind: 127.0.0.1:${p.bulk}, protocol: tcp, pool: bulk }
   - { name: udp, bind: 127.0.0.1:${p.udp}, protocol: udp, pool: dns, responses: 1, max_connections: 30000 }
@@ -201,9 +216,10 @@ pools:
   bulk: { servers: [127.0.0.1:${http}] }
   dns: { servers: [127.0.0.1:${dns}] }
 `);
-      const cli = [`${root}src/cli/main.ts`, "run", "--config", `${work}/fulcrum-${rt}.yaml`];
-      return rt === "bun" ? [`${root}node_modules/.bin/bun`, ...cli] : [`${root}node_modules/.bin/deno`, "run", "-A", "--no-check", ...cli];
-    };
+        const cli = [`${tree}src/cli/main.ts`, "run", "--config", `${work}/${label}-${rt}.yaml`];
+        return rt === "bun" ? [`${root}node_modules/.bin/bun`, ...cli] : [`${root}node_modules/.bin/deno`, "run", "-A", "--no-check", ...cli];
+      };
+    }
   }
 
   if (CASES.includes("udp-dns")) await new Promise((r) => setTimeout(r, 500)); // dnsmasq binds at once; no TCP port to wait on
@@ -224,28 +240,34 @@ pools:
   console.log(`${ROUNDS} interleaved rounds, medians. get-100B: redis-benchmark -c 50 -n ${REQUESTS} -t get (100-byte value); connects: redis-benchmark -k 0 -c 50 -n ${CONNECTS} -t ping_inline (one connection per request); bulk: curl of 1 GiB from nginx (sendfile).\n`);
 
   const results: Record<string, Record<Case, number[]>> = {};
+  const cpuUse: typeof results = {};
   for (const p of PROXIES) results[p] = { "get-100B": [], connects: [], "bulk-1GiB": [], "udp-dns": [] };
+  for (const p of PROXIES) cpuUse[p] = { "get-100B": [], connects: [], "bulk-1GiB": [], "udp-dns": [] };
   for (let round = 0; round < ROUNDS; round++) {
     for (const c of CASES) {
       for (const p of PROXIES) {
         if (c === "udp-dns" && p === "haproxy") continue; // HAProxy proxies no UDP
         const port = ports[p];
+        const cpuBefore = await cpuSeconds(pids[p]);
         const value = c === "get-100B" ? await redisBenchmark(port.redis, ["-c", "50", "-n", String(REQUESTS), "-t", "get"])
           : c === "connects" ? await redisBenchmark(port.redis, ["-k", "0", "-c", "50", "-n", String(CONNECTS), "-t", "ping_inline"])
           : c === "udp-dns" ? await dnsperf(port.udp, `${work}/queries`)
           : await bulk(port.bulk);
         results[p][c].push(value);
+        // CPU the proxy spent per unit of work: what the shared machine's load changes least.
+        const units = c === "get-100B" ? REQUESTS : c === "connects" ? CONNECTS : c === "udp-dns" ? value * UDP_SECONDS : BULK_BYTES / 1024 ** 3;
+        cpuUse[p][c].push(value > 0 ? (await cpuSeconds(pids[p]) - cpuBefore) / units : NaN);
         console.error(`round ${round + 1} ${c} ${p}: ${value.toFixed(0)}`);
       }
     }
   }
-  if (ROUNDS > 0) printThroughput(results);
+  if (ROUNDS > 0) { printThroughput(results); printCpu(cpuUse); }
   await idleRss(ports, pids);
 }
 
 function printThroughput(results: Record<string, Record<Case, number[]>>): void {
   const fmt = (c: Case, v: number | undefined) => v === undefined ? "-" : c === "bulk-1GiB" ? `${(v / 1024 ** 2).toFixed(0)} MiB/s` : `${v.toFixed(0)}/s`;
-  const fulcrums = PROXIES.filter((p) => p.startsWith("fulcrum"));
+  const fulcrums = PROXIES.filter((p) => p.startsWith("fulcrum") || p.startsWith("before"));
   console.log(`| case | ${PROXIES.join(" | ")} | ${fulcrums.map((f) => `${f} / nginx, / haproxy`).join(" | ")} |`);
   console.log(`|---|${PROXIES.map(() => "---:").join("|")}|${fulcrums.map(() => "---:").join("|")}|`);
   for (const c of CASES) {
@@ -254,6 +276,21 @@ function printThroughput(results: Record<string, Record<Case, number[]>>): void 
     console.log(`| ${c} | ${PROXIES.map((p) => fmt(c, m[p])).join(" | ")} | ${fulcrums.map((f) => `${ratio(f, "nginx")}, ${ratio(f, "haproxy")}`).join(" | ")} |`);
   }
 
+}
+
+/** The proxy's CPU time per request (per GiB for bulk), medians, and the ratio peer / Fulcrum:
+ * above 1.0 Fulcrum spends less CPU than the peer for the same work. */
+function printCpu(cpu: Record<string, Record<Case, number[]>>): void {
+  const fmt = (c: Case, v: number | undefined) => v === undefined || Number.isNaN(v) ? "-" : c === "bulk-1GiB" ? `${v.toFixed(2)} s/GiB` : `${(v * 1e6).toFixed(1)} µs`;
+  const fulcrums = PROXIES.filter((p) => p.startsWith("fulcrum") || p.startsWith("before"));
+  console.log(`\nProxy CPU per request (user + system, all threads; bulk: per GiB), medians; ratio = peer's CPU / Fulcrum's (>= 1.0: Fulcrum as cheap or cheaper)\n`);
+  console.log(`| case | ${PROXIES.join(" | ")} | ${fulcrums.map((f) => `nginx / ${f}, haproxy / ${f}`).join(" | ")} |`);
+  console.log(`|---|${PROXIES.map(() => "---:").join("|")}|${fulcrums.map(() => "---:").join("|")}|`);
+  for (const c of CASES) {
+    const m = Object.fromEntries(PROXIES.map((p) => [p, cpu[p][c].length ? median(cpu[p][c]) : undefined]));
+    const ratio = (f: string, peer: string) => m[peer] && m[f] ? (m[peer]! / m[f]!).toFixed(2) : "-";
+    console.log(`| ${c} | ${PROXIES.map((p) => fmt(c, m[p])).join(" | ")} | ${fulcrums.map((f) => `${ratio(f, "nginx")}, ${ratio(f, "haproxy")}`).join(" | ")} |`);
+  }
 }
 
 async function idleRss(ports: Record<string, { redis: number }>, pids: Record<string, number>): Promise<void> {

@@ -4,7 +4,7 @@
 // As root with apt, a missing package is installed; otherwise one line names what is missing and
 // the tests that need it are skipped (failed under CI=true).
 import { spawnSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readdirSync } from "node:fs";
 import process from "node:process";
 
 export interface PeerPackage {
@@ -16,11 +16,14 @@ export interface PeerPackage {
   readonly neededBy: readonly string[];
   /** A service Debian starts on install; stopped again, since the tests start their own. */
   readonly service?: string;
+  /** Directories besides PATH that hold its commands, where `*` is one path segment (a
+   * version): Debian keeps PostgreSQL's server programs in /usr/lib/postgresql/<version>/bin. */
+  readonly dirs?: readonly string[];
 }
 
 export const PEERS = [
   { pkg: "nginx", commands: ["nginx"], service: "nginx", neededBy: ["test/l4-proxy-protocol.test.ts", "bench/l7.bench.ts", "bench/l4.bench.ts", "bench/health.bench.ts", "bench/health-churn.bench.ts"] },
-  { pkg: "haproxy", commands: ["haproxy"], service: "haproxy", neededBy: ["test/l4-proxy-protocol.test.ts", "bench/l7.bench.ts", "bench/l4.bench.ts"] },
+  { pkg: "haproxy", commands: ["haproxy"], service: "haproxy", neededBy: ["test/l4-proxy-protocol.test.ts", "test/l4-proxy-v2-sni.test.ts", "bench/l7.bench.ts", "bench/l4.bench.ts"] },
   { pkg: "wrk", commands: ["wrk"], neededBy: ["bench/l7.bench.ts", "bench/health-churn.bench.ts"] },
   { pkg: "curl", commands: ["curl"], neededBy: ["tests that use curl as the reference client"] },
   { pkg: "nghttp2-client", commands: ["nghttp", "h2load"], neededBy: ["test/h2.test.ts", "bench/h2.bench.ts"] },
@@ -39,6 +42,8 @@ export const PEERS = [
   { pkg: "python3", commands: ["python3"], neededBy: ["test/l4-tcp.test.ts (a listener that never accepts)"] },
   { pkg: "procps", commands: ["ps", "sysctl"], neededBy: ["test/health.test.ts (script and ICMP checks)"] },
   { pkg: "apache2-utils", commands: ["htpasswd"], neededBy: ["test/access.test.ts (bcrypt and SHA users made by htpasswd)"] },
+  { pkg: "postgresql", commands: ["initdb", "postgres", "pgbench"], dirs: ["/usr/lib/postgresql/*/bin"], service: "postgresql", neededBy: ["test/l4-postgres.test.ts"] },
+  { pkg: "postgresql-client", commands: ["psql"], neededBy: ["test/l4-postgres.test.ts"] },
   { pkg: "prometheus", commands: ["promtool", "prometheus"], service: "prometheus", neededBy: ["test/metrics.test.ts"] },
   { pkg: "chromium", commands: ["chromium"], neededBy: ["test/dashboard.test.ts", "scripts/dashboard-screenshot.ts"] },
 ] as const satisfies readonly PeerPackage[];
@@ -58,6 +63,34 @@ export function onPath(command: string, path = process.env.PATH ?? ""): boolean 
   return false;
 }
 
+/** Executable files named `command` in `pattern`'s directories (`*` one segment, newest
+ * version first: names compared as numbers where they are). */
+function inDirs(command: string, pattern: string): string[] {
+  let dirs = [""];
+  for (const part of pattern.split("/").filter(Boolean)) {
+    dirs = dirs.flatMap((d) => {
+      if (part !== "*") return [`${d}/${part}`];
+      try {
+        return readdirSync(d || "/").sort((a, b) => b.localeCompare(a, "en", { numeric: true })).map((n) => `${d}/${n}`);
+      } catch { return []; }
+    });
+  }
+  return dirs.map((d) => `${d}/${command}`).filter((f) => {
+    try { accessSync(f, constants.X_OK); return true; } catch { return false; }
+  });
+}
+
+/** Where a peer command is: its package's own directories first (Debian's PostgreSQL programs
+ * are off PATH), else its name, when it resolves on PATH; null when it is nowhere. */
+export function findCommand(command: string): string | null {
+  const pkg: PeerPackage | undefined = PEERS.find((p) => (p.commands as readonly string[]).includes(command));
+  for (const pattern of pkg?.dirs ?? []) {
+    const found = inDirs(command, pattern)[0];
+    if (found) return found;
+  }
+  return onPath(command) ? command : null;
+}
+
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
@@ -69,7 +102,7 @@ export function packageOf(command: PeerCommand): PeerPackage {
 
 /** Packages with a command not on PATH. */
 export function missingPackages(): PeerPackage[] {
-  return PEERS.filter((p) => p.commands.some((c) => !onPath(c)));
+  return PEERS.filter((p) => p.commands.some((c) => findCommand(c) === null));
 }
 
 /** The files that need these packages, once each (the table's notes in parentheses left out). */
@@ -115,7 +148,7 @@ export function provision(log: (line: string) => void = (l) => console.error(l))
   }
   const still = missingPackages();
   if (still.length > 0) {
-    const commands = still.flatMap((p) => p.commands.filter((c) => !onPath(c)));
+    const commands = still.flatMap((p) => p.commands.filter((c) => findCommand(c) === null));
     log(`test: ${commands.join(" ")} not on PATH (packages ${names(still)} ${toInstall.length ? "did not install" : "are installed"}); ${outcome}`);
   }
   return still;

@@ -12,9 +12,9 @@ import { formatHostPort } from "../config/address.ts";
 import type { L4ListenerConfig, PoolL4Options } from "./config.ts";
 import type { L4ErrorKind, L4Stats } from "./stats.ts";
 import { encodeProxyHeader, type Endpoint, parseProxyHeader } from "./proxy-protocol.ts";
-import type { AccessList } from "../edge/access/acl.ts";
 import { parseClientHello } from "./client-hello.ts";
 import { defaultSniRoute, routeForSni } from "./sni-routes.ts";
+import type { AccessList } from "../edge/access/acl.ts";
 import type { AccessLog } from "../log/access-log.ts";
 import { Held, type Refusal } from "../edge/limits/limiter.ts";
 
@@ -52,7 +52,15 @@ const FAILED_STATUS: Record<L4ErrorKind, number> = {
   preread_timeout: 400, idle_timeout: 200, session_timeout: 200,
 };
 
-class ConnectTimeout extends Error {}
+/** The upstream socket's handlers for one connect attempt: events of an attempt given up (timed
+ * out, or the session ended) are dropped. One object with its methods, not a closure each. */
+class UpstreamHandlers implements TcpHandlers {
+  constructor(private readonly session: TcpSession, private readonly attempt: number) {}
+  data(chunk: Uint8Array): void { if (this.session.current(this.attempt)) this.session.onUpstreamData(chunk); }
+  drain(): void { if (this.session.current(this.attempt)) this.session.onUpstreamDrain(); }
+  close(): void { if (this.session.current(this.attempt)) this.session.onUpstreamClose(); }
+  peerEnded(): void { if (this.session.current(this.attempt)) this.session.onUpstreamEnd(); }
+}
 
 export class TcpSession implements Timed {
   deadline = 0;
@@ -61,7 +69,7 @@ export class TcpSession implements Timed {
   private held: Uint8Array[] = [];
   private heldBytes = 0;
   private client: Endpoint;
-  private readonly local: Endpoint;
+  private localEndpoint: Endpoint | null = null;
   /** The ClientHello's server name, or a PROXY v2 authority: sent on in a v2 header. */
   private authority: string | null = null;
   private proxyHeaderRead: boolean;
@@ -69,6 +77,11 @@ export class TcpSession implements Timed {
   private server: Server | null = null;
   private upstream: TcpSocket | null = null;
   private attempt = 0;
+  /** Servers a connect failed on, this session. */
+  private avoid: Set<Server> | null = null;
+  /** When the connect in progress times out (0: none). */
+  private connectUntil = 0;
+  private connectTimeoutMs = 0;
   private clientEnded = false;
   private upstreamEnded = false;
   private clientPaused = false;
@@ -80,6 +93,7 @@ export class TcpSession implements Timed {
   private bytesSent = 0;
   private bytesReceived = 0;
   private connectMs = -1;
+  private connectStart = 0;
   private retries = 0;
   private status = 200;
   private lastServer: Server | null = null;
@@ -97,7 +111,6 @@ export class TcpSession implements Timed {
   constructor(private readonly host: TcpSessionHost, private readonly socket: TcpSocket) {
     const c = host.config;
     this.client = { address: socket.remoteAddress, port: socket.remotePort };
-    this.local = { address: socket.localAddress || c.bind.host, port: socket.localPort || c.bind.port };
     this.proxyHeaderRead = !c.acceptProxy;
     // The sweep's clock is for the data path (a field read); a session's start reads the real one.
     this.started = this.lastActive = Date.now();
@@ -105,6 +118,13 @@ export class TcpSession implements Timed {
     host.deadlines.watch(this);
     this.arm();
     if (this.proxyHeaderRead && c.routes.length === 0) this.choose(c.pool!);
+  }
+
+  /** The address and port the client connected to: read when first needed (a PROXY header),
+   * since each is a system call on Bun. */
+  private get local(): Endpoint {
+    const c = this.host.config;
+    return this.localEndpoint ??= { address: this.socket.localAddress || c.bind.host, port: this.socket.localPort || c.bind.port };
   }
 
   /** Ends the session now (the listener stops). */
@@ -119,6 +139,11 @@ export class TcpSession implements Timed {
     const now = Date.now();
     const c = this.host.config;
     let kind: L4ErrorKind | null = null;
+    if (this.phase === "connecting" && this.connectUntil !== 0 && now >= this.connectUntil) {
+      this.attempt++; // events of the late connection are not this session's
+      this.retry("upstream_timeout", `connect timed out after ${this.connectTimeoutMs} ms`);
+      return;
+    }
     if (this.phase === "preread" && now >= this.prereadUntil) kind = "preread_timeout";
     else if (c.sessionTimeoutMs > 0 && now >= this.started + c.sessionTimeoutMs) kind = "session_timeout";
     else if (now >= this.lastActive + c.idleTimeoutMs) kind = "idle_timeout";
@@ -131,6 +156,7 @@ export class TcpSession implements Timed {
     let due = this.lastActive + c.idleTimeoutMs;
     if (c.sessionTimeoutMs > 0) due = Math.min(due, this.started + c.sessionTimeoutMs);
     if (this.phase === "preread") due = Math.min(due, this.prereadUntil);
+    if (this.connectUntil !== 0) due = Math.min(due, this.connectUntil);
     this.deadline = due;
   }
 
@@ -144,7 +170,7 @@ export class TcpSession implements Timed {
       return;
     }
     if (this.phase === "closed") return;
-    this.hold(chunk.slice()); // chunks are lent: copied to keep
+    this.hold(this.socket.chunksOwned ? chunk : chunk.slice()); // lent chunks are copied to keep
     if (this.phase === "preread") this.preread();
     else if (this.heldBytes > HOLD_LIMIT) this.pauseClient();
   }
@@ -226,77 +252,75 @@ export class TcpSession implements Timed {
     if (!pool) { this.fail("no_server", `pool ${poolName} is gone`); return; }
     this.pool = pool;
     this.phase = "connecting";
-    this.arm();
+    this.arm(); // the idle and session deadlines go on while the session waits in a queue
     if (this.heldBytes > HOLD_LIMIT) this.pauseClient();
-    void this.connect(pool);
+    this.connectNext();
   }
 
-  /** Picks a server and connects, on another server after a failed connect (nothing was sent). */
-  private async connect(pool: Pool<L4PoolConfig>): Promise<void> {
-    const avoid = new Set<Server>();
-    for (;;) {
-      const server = pool.pick({ key: null, client: this.client.address }, avoid.size ? avoid : undefined);
-      if (!server) {
-        const wait = avoid.size === 0 ? pool.waitForSlot() : null;
-        if (wait) {
-          const result = await wait;
-          if (result === "slot") { if (this.phase === "closed") return; continue; }
-          if (result === "shed") this.fail("shed", `pool ${pool.name}: its queue is full`);
+  /** Picks a server and connects, on another server after a failed connect (nothing was sent).
+   * The connect timeout is the session's deadline in the listener's sweep, not a timer of its own. */
+  private connectNext(): void {
+    const pool = this.pool!;
+    const server = pool.pick({ key: null, client: this.client.address }, this.avoid ?? undefined);
+    if (!server) {
+      const wait = this.avoid === null ? pool.waitForSlot() : null;
+      if (wait) {
+        void wait.then((result) => {
+          if (this.phase === "closed") return;
+          if (result === "slot") this.connectNext();
+          else if (result === "shed") this.fail("shed", `pool ${pool.name}: its queue is full`);
           else this.fail("queue_timeout", `pool ${pool.name}: every server at max_conns for ${pool.config.queue.timeoutMs} ms`);
-          return;
-        }
-        this.fail("no_server", `pool ${pool.name}: no server can take the connection${avoid.size ? ` (${avoid.size} failed)` : ""}`);
+        });
         return;
       }
-      if (this.phase === "closed") { pool.release(server); return; }
-      this.server = this.lastServer = server;
-      const connectStart = performance.now();
-      try {
-        const upstream = await this.connectTo(server, pool.config.connectTimeoutMs);
-        this.connectMs = performance.now() - connectStart;
-        pool.observeTime(server, this.connectMs); // least_time, by connect time
-        if (this.isClosed()) { upstream.destroy(); return; } // finish() released the server
-        this.opened(upstream, pool, server);
-        return;
-      } catch (e) {
-        if (this.isClosed()) return; // finish() released the server
-        this.server = null;
-        pool.release(server);
-        const kind = e instanceof ConnectTimeout ? "upstream_timeout" : e instanceof UpstreamError && e.kind === "refused" ? "upstream_refused" : "upstream_failed";
-        this.host.stats.errors[kind]++;
-        this.log(kind, `${server.label}: ${(e as Error).message}`);
-        pool.reportFailure(server);
-        pool.observe(server, "no_response");
-        avoid.add(server);
-        this.host.stats.retries++;
-        this.retries++;
-      }
+      this.fail("no_server", `pool ${pool.name}: no server can take the connection${this.avoid ? ` (${this.avoid.size} failed)` : ""}`);
+      return;
     }
+    this.server = this.lastServer = server;
+    this.connectStart = performance.now();
+    const attempt = ++this.attempt;
+    this.connectTimeoutMs = pool.config.connectTimeoutMs;
+    this.connectUntil = Date.now() + this.connectTimeoutMs;
+    this.arm();
+    // Chunks may be lent (one read buffer per connection on Deno, not one per read): the client
+    // socket's write() copies what it cannot send at once.
+    runtime.connectTcp({ hostname: server.host, port: server.port, handlers: new UpstreamHandlers(this, attempt), halfOpen: true, lendChunks: true })
+      .then((s) => this.connected(attempt, s), (e) => this.connectFailed(attempt, e));
   }
 
-  private connectTo(server: Server, timeoutMs: number): Promise<TcpSocket> {
-    const attempt = ++this.attempt;
-    const current = () => attempt === this.attempt && this.phase !== "closed";
-    const handlers: TcpHandlers = {
-      data: (chunk) => { if (current()) this.onUpstreamData(chunk); },
-      drain: () => { if (current()) this.onUpstreamDrain(); },
-      close: () => { if (current()) this.onUpstreamClose(); },
-      peerEnded: () => { if (current()) this.onUpstreamEnd(); },
-    };
-    return new Promise((resolve, reject) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        this.attempt++; // events of the late connection are not this session's
-        reject(new ConnectTimeout(`connect timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      // Chunks may be lent (one read buffer per connection on Deno, not one per read): the client
-      // socket's write() copies what it cannot send at once.
-      runtime.connectTcp({ hostname: server.host, port: server.port, handlers, halfOpen: true, lendChunks: true }).then(
-        (s) => { clearTimeout(timer); if (timedOut) s.destroy(); else resolve(s); },
-        (e) => { clearTimeout(timer); if (!timedOut) reject(e); },
-      );
-    });
+  /** Whether events of connect attempt `attempt` are still this session's. */
+  current(attempt: number): boolean {
+    return attempt === this.attempt && this.phase !== "closed";
+  }
+
+  private connected(attempt: number, upstream: TcpSocket): void {
+    if (!this.current(attempt)) { upstream.destroy(); return; } // timed out, or finish() released the server
+    this.connectUntil = 0;
+    this.connectMs = performance.now() - this.connectStart;
+    this.pool!.observeTime(this.server!, this.connectMs); // least_time, by connect time
+    this.opened(upstream, this.pool!, this.server!);
+  }
+
+  private connectFailed(attempt: number, e: unknown): void {
+    if (!this.current(attempt)) return;
+    const kind = e instanceof UpstreamError && e.kind === "refused" ? "upstream_refused" : "upstream_failed";
+    this.retry(kind, (e as Error).message);
+  }
+
+  /** The connect to the current server failed or timed out: counted, then another server. */
+  private retry(kind: "upstream_refused" | "upstream_failed" | "upstream_timeout", message: string): void {
+    const pool = this.pool!, server = this.server!;
+    this.server = null;
+    this.connectUntil = 0;
+    pool.release(server);
+    this.host.stats.errors[kind]++;
+    this.log(kind, `${server.label}: ${message}`);
+    pool.reportFailure(server);
+    pool.observe(server, "no_response");
+    (this.avoid ??= new Set()).add(server);
+    this.host.stats.retries++;
+    this.retries++;
+    this.connectNext();
   }
 
   private opened(upstream: TcpSocket, pool: Pool<L4PoolConfig>, server: Server): void {
@@ -314,7 +338,9 @@ export class TcpSession implements Timed {
     if (this.upstreamPaused) upstream.pause();
   }
 
-  private onUpstreamData(chunk: Uint8Array): void {
+  // The upstream socket's events, through the attempt's UpstreamHandlers (hence not private).
+
+  onUpstreamData(chunk: Uint8Array): void {
     this.lastActive = this.host.deadlines.now;
     this.bytesSent += chunk.length;
     if (!this.socket.write(chunk) && !this.upstreamPaused) {
@@ -323,27 +349,22 @@ export class TcpSession implements Timed {
     }
   }
 
-  private onUpstreamDrain(): void {
+  onUpstreamDrain(): void {
     if (this.clientPaused && this.phase === "open") { this.clientPaused = false; this.socket.resume(); }
   }
 
-  private onUpstreamEnd(): void {
+  onUpstreamEnd(): void {
     this.upstreamEnded = true;
     this.socket.shutdown();
     if (this.clientEnded) this.finish();
   }
 
-  private onUpstreamClose(): void {
+  onUpstreamClose(): void {
     this.socket.end(); // what the server sent still reaches the client
     this.finish();
   }
 
   // ------------------------------------------------------------------------------------- end
-
-  /** Read through a call: the phase changes while a connect is awaited. */
-  private isClosed(): boolean {
-    return this.phase === "closed";
-  }
 
   /** Closes both sides now, counting `kind`. */
   private fail(kind: L4ErrorKind | null, detail: string): void {

@@ -1,18 +1,21 @@
 // A udp listener of the L4 proxy (nginx stream's udp): a session per client address and port,
 // with its own socket to the server it was picked for (counted active there), replies sent back
 // from the listener's socket, ended by the idle timeout or, with `responses`, once the server has
-// answered every datagram that many times (DNS: 1).
-import type { AccessList } from "../edge/access/acl.ts";
-import dgram from "node:dgram";
+// answered every datagram that many times (DNS: 1). Sockets are the runtime's (Bun's own UDP
+// sockets; node:dgram on Deno).
+import { runtime } from "../runtime/index.ts";
+import type { UdpSocket } from "../runtime/types.ts";
 import type { Pool, Server } from "../balancer/pool.ts";
 import type { DeadlineSweep, Timed } from "../core/timer.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { L4ListenerConfig } from "./config.ts";
 import type { L4Stats } from "./stats.ts";
 import type { L4PoolConfig } from "./tcp-session.ts";
+import type { AccessList } from "../edge/access/acl.ts";
 import { AccessLog } from "../log/access-log.ts";
 
-const familyOf = (host: string): "udp4" | "udp6" => host.includes(":") ? "udp6" : "udp4";
+/** The wildcard address of a server address's family: the session socket's local side. */
+const anyAddressFor = (host: string): string => host.includes(":") ? "::" : "0.0.0.0";
 
 class UdpSession implements Timed {
   deadline = 0;
@@ -20,8 +23,11 @@ class UdpSession implements Timed {
   private replies = 0;
   private lastActive: number;
   private closed = false;
-  private readonly upstream: dgram.Socket;
-  private readonly started: number;
+  /** A socket connected to the server (only its replies arrive), once bound. */
+  private upstream: UdpSocket | null = null;
+  /** Datagrams that came while the socket was being bound. */
+  private waiting: Uint8Array[] = [];
+  private readonly started = Date.now();
   private bytesSent = 0;
   private bytesReceived = 0;
 
@@ -32,19 +38,38 @@ class UdpSession implements Timed {
     private readonly pool: Pool<L4PoolConfig>,
     private readonly server: Server,
   ) {
-    this.started = this.lastActive = Date.now();
-    this.upstream = dgram.createSocket(familyOf(server.host));
-    this.upstream.on("message", (msg: Uint8Array) => this.onReply(msg));
-    this.upstream.on("error", () => this.close());
+    this.lastActive = listener.deadlines.now;
     listener.deadlines.watch(this);
     this.arm();
+    runtime.bindUdp({
+      hostname: anyAddressFor(server.host),
+      port: 0,
+      connect: { hostname: server.host, port: server.port },
+      message: (msg) => this.onReply(msg),
+      error: () => this.close(),
+    }).then((socket) => this.bound(socket), (e) => this.bindFailed(e));
   }
 
   send(msg: Uint8Array): void {
     this.requests++;
     this.bytesReceived += msg.length;
     this.lastActive = this.listener.deadlines.now;
-    this.upstream.send(msg, this.server.port, this.server.host);
+    if (this.upstream) this.upstream.send(msg);
+    else this.waiting.push(msg);
+  }
+
+  private bound(socket: UdpSocket): void {
+    if (this.closed) { socket.close(); return; }
+    this.upstream = socket;
+    for (const msg of this.waiting) socket.send(msg);
+    this.waiting = [];
+  }
+
+  private bindFailed(e: Error): void {
+    if (this.closed) return;
+    this.listener.stats.errors.upstream_failed++;
+    console.error(`fulcrum: ${this.listener.config.name}: upstream_failed from ${formatHostPort({ host: this.client.address, port: this.client.port })}: ${this.server.label}: ${e.message}`);
+    this.close();
   }
 
   private onReply(msg: Uint8Array): void {
@@ -78,16 +103,19 @@ class UdpSession implements Timed {
     });
     this.listener.deadlines.unwatch(this);
     this.pool.release(this.server);
-    try { this.upstream.close(); } catch { /* closed */ }
+    this.upstream?.close();
+    this.waiting = [];
     this.listener.ended(this);
   }
 }
 
 export class UdpProxyListener {
   private readonly sessions = new Map<string, UdpSession>();
-  private socket: dgram.Socket | null = null;
+  private socket: UdpSocket | null = null;
   /** A successor took the socket over: stopping must not close it. */
   private handedOver = false;
+  /** Where the socket's datagrams go; shared along reloads (the socket stays). */
+  private receiver: { current: UdpProxyListener } = { current: this };
   /** Opened once the listener serves; the sink of its path is shared (src/log/sink.ts). */
   accessLog: AccessLog | null = null;
 
@@ -108,41 +136,39 @@ export class UdpProxyListener {
     });
   }
 
-  private listen(previous?: UdpProxyListener): Promise<number> {
+  private async listen(previous?: UdpProxyListener): Promise<number> {
     if (previous?.socket && !previous.handedOver) {
-      const socket = previous.socket;
       previous.handedOver = true;
-      this.socket = socket;
-      socket.removeAllListeners("message");
-      socket.on("message", (msg: Uint8Array, rinfo: dgram.RemoteInfo) => this.onDatagram(msg, rinfo));
-      return Promise.resolve(socket.address().port);
+      this.socket = previous.socket;
+      this.receiver = previous.receiver;
+      this.receiver.current = this;
+      return this.socket.port;
     }
-    const socket = dgram.createSocket(familyOf(this.config.bind.host));
-    this.socket = socket;
-    socket.on("message", (msg: Uint8Array, rinfo: dgram.RemoteInfo) => this.onDatagram(msg, rinfo));
-    return new Promise((resolve, reject) => {
-      socket.once("error", (e: Error & { code?: string }) => reject(new Error(`${formatHostPort(this.config.bind)}: ${e.code ?? e.message}`)));
-      socket.bind(this.config.bind.port, this.config.bind.host, () => resolve(socket.address().port));
+    const receiver = this.receiver;
+    this.socket = await runtime.bindUdp({
+      hostname: this.config.bind.host,
+      port: this.config.bind.port,
+      message: (msg, port, address) => receiver.current.onDatagram(msg, port, address),
     });
+    return this.socket.port;
   }
 
-  private onDatagram(msg: Uint8Array, rinfo: dgram.RemoteInfo): void {
-    const key = `${rinfo.address}|${rinfo.port}`;
+  private onDatagram(msg: Uint8Array, port: number, address: string): void {
+    const key = `${address}|${port}`;
     let session = this.sessions.get(key);
     if (!session) {
       // Refused clients never get a session: each datagram of theirs is dropped and counted.
-      if (this.access && !this.access.permits(rinfo.address)) { this.stats.errors.denied++; return; }
+      if (this.access && !this.access.permits(address)) { this.stats.errors.denied++; return; }
       if (this.sessions.size >= this.config.maxConnections) { this.stats.errors.too_many_connections++; return; }
       const pool = this.pools.get(this.config.pool!);
-      const client = { address: rinfo.address, port: rinfo.port };
-      const server = pool?.pick({ key: null, client: client.address }) ?? null;
+      const server = pool?.pick({ key: null, client: address }) ?? null;
       if (!pool || !server) {
         this.stats.errors.no_server++;
-        console.error(`fulcrum: ${this.config.name}: no_server from ${formatHostPort({ host: client.address, port: client.port })}`);
+        console.error(`fulcrum: ${this.config.name}: no_server from ${formatHostPort({ host: address, port })}`);
         return;
       }
       this.stats.sessions++;
-      session = new UdpSession(this, key, client, pool, server);
+      session = new UdpSession(this, key, { address, port }, pool, server);
       this.sessions.set(key, session);
     }
     session.send(msg);
@@ -170,7 +196,7 @@ export class UdpProxyListener {
     for (const s of [...this.sessions.values()]) s.close();
     const socket = this.socket;
     this.socket = null;
-    if (socket && !this.handedOver) await new Promise<void>((r) => socket.close(() => r()));
+    if (socket && !this.handedOver) socket.close();
     await this.accessLog?.close();
   }
 }

@@ -2,8 +2,8 @@
 import { dlopen as bunDlopen } from "bun:ffi";
 import wasmPath from "../../build/fulcrum.wasm" with { type: "file" };
 import {
-  listening, UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
-  type TcpSocket,
+  listenError, listening, UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
+  type TcpSocket, type UdpOptions, type UdpSocket,
 } from "./types.ts";
 import { HIGH_WATER, WriteQueue } from "./tcp-queue.ts";
 import { listenTls } from "./node-tls.ts";
@@ -18,8 +18,9 @@ const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGT
 const argv: string[] = Bun.argv;
 
 // Bun does not keep what a socket's write() did not take: the queue holds it until drain.
-// Bun hands every read to the data handler as a new Buffer of its own (it copies out of its
-// read buffer), so chunks are always the handler's to keep, lent or not.
+// Bun sets TCP_NODELAY on every socket it accepts or connects (a setNoDelay of ours was a second
+// setsockopt per socket). Bun hands every read to the data handler as a new Buffer of its own
+// (it copies out of its read buffer), so chunks are always the handler's to keep, lent or not.
 class BunTcp implements TcpSocket {
   readonly chunksOwned = true;
   private readonly queue = new WriteQueue();
@@ -30,10 +31,13 @@ class BunTcp implements TcpSocket {
 
   constructor(private readonly raw: any, public handlers: TcpHandlers, private readonly halfOpen = false) {}
 
-  get remoteAddress(): string { return this.raw.remoteAddress; }
-  get remotePort(): number { return this.raw.remotePort ?? 0; }
-  get localAddress(): string { return this.raw.localAddress ?? ""; }
-  get localPort(): number { return this.raw.localPort ?? 0; }
+  // Each of Bun's address getters is a getpeername/getsockname call: read once, kept.
+  private remote: { address: string; port: number } | null = null;
+  private local: { address: string; port: number } | null = null;
+  get remoteAddress(): string { return (this.remote ??= { address: this.raw.remoteAddress ?? "", port: this.raw.remotePort ?? 0 }).address; }
+  get remotePort(): number { return (this.remote ??= { address: this.raw.remoteAddress ?? "", port: this.raw.remotePort ?? 0 }).port; }
+  get localAddress(): string { return (this.local ??= { address: this.raw.localAddress ?? "", port: this.raw.localPort ?? 0 }).address; }
+  get localPort(): number { return (this.local ??= { address: this.raw.localAddress ?? "", port: this.raw.localPort ?? 0 }).port; }
   get pending(): number { return this.queue.bytes; }
 
   write(data: Uint8Array, offset = 0, length = data.length - offset, keep = false): boolean {
@@ -93,6 +97,36 @@ class BunTcp implements TcpSocket {
   }
 }
 
+// Bun's own UDP sockets (node:dgram is a layer of events and address lookups over them). A
+// connected one sends with one argument only.
+class BunUdp implements UdpSocket {
+  constructor(private readonly raw: any) {}
+  get port(): number { return this.raw.port; }
+  send(data: Uint8Array, port?: number, address?: string): void {
+    if (port === undefined) this.raw.send(data);
+    else this.raw.send(data, port, address);
+  }
+  close(): void { this.raw.close(); }
+}
+
+async function bindUdp(o: UdpOptions): Promise<UdpSocket> {
+  try {
+    const raw = await Bun.udpSocket({
+      hostname: o.hostname,
+      port: o.port,
+      binaryType: "uint8array",
+      ...(o.connect ? { connect: o.connect } : {}),
+      socket: {
+        data: (_s: unknown, data: Uint8Array, port: number, address: string) => o.message(data, port, address),
+        error: (_s: unknown, e: Error) => o.error?.(e),
+      },
+    });
+    return new BunUdp(raw);
+  } catch (e) {
+    throw listenError(o.hostname, o.port, e);
+  }
+}
+
 // No forced collections: they were a fix for JSC postponing collections while the data plane's
 // 64 MB WASM memory counted as live; the memory now starts at 1 MB and grows with the tables,
 // and the forced full collections (12-45 ms each) were what lengthened the tail
@@ -103,6 +137,28 @@ const bunSocketHandlers = {
   close: (raw: any) => raw.data?.onClose(),
   end: (raw: any) => raw.data?.onEnd(),
   error: (raw: any) => raw.data?.onClose(),
+};
+
+/** A connecting socket's data until it opens: where its events go then. Events before that (a
+ * refused connect) reach no handler: the connect's promise reports them. */
+const NO_HANDLERS: TcpHandlers = { data() {}, drain() {}, close() {} };
+
+class PendingConnect {
+  readonly handlers = NO_HANDLERS;
+  constructor(readonly target: TcpHandlers, readonly halfOpen: boolean) {}
+  onDrain(): void {}
+  onClose(): void {}
+  onEnd(): void {}
+}
+
+// One handler object for every connect (the connection's own state rides in `data`): Bun reads
+// a connect's handlers into native callbacks each time it is given a new object.
+const connectHandlers = {
+  ...bunSocketHandlers,
+  open(raw: any) {
+    const pending = raw.data as PendingConnect;
+    raw.data = new BunTcp(raw, pending.target, pending.halfOpen);
+  },
 };
 
 export const runtime: Runtime = {
@@ -150,8 +206,7 @@ export const runtime: Runtime = {
       socket: {
         ...bunSocketHandlers,
         open(raw: any) {
-          raw.setNoDelay(true);
-          const s = new BunTcp(raw, { data() {}, drain() {}, close() {} }, o.halfOpen);
+          const s = new BunTcp(raw, NO_HANDLERS, o.halfOpen);
           raw.data = s;
           s.handlers = o.accept(s);
         },
@@ -159,23 +214,19 @@ export const runtime: Runtime = {
     }));
     return { port: listener.port, close: () => listener.stop(false), stop: async () => listener.stop(true) };
   },
-  async connectTcp(o) {
-    try {
-      const raw = await Bun.connect({
-        hostname: o.hostname,
-        port: o.port,
-        allowHalfOpen: o.halfOpen ?? false,
-        socket: {
-          ...bunSocketHandlers,
-          open(raw: any) { raw.setNoDelay(true); raw.data = new BunTcp(raw, o.handlers, o.halfOpen); },
-        },
-      });
-      return raw.data as BunTcp;
-    } catch (e) {
+  connectTcp(o) {
+    return Bun.connect({
+      hostname: o.hostname,
+      port: o.port,
+      allowHalfOpen: o.halfOpen ?? false,
+      data: new PendingConnect(o.handlers, o.halfOpen ?? false),
+      socket: connectHandlers,
+    }).then((raw: any) => raw.data as BunTcp, (e: unknown) => {
       const code = (e as { code?: string }).code;
       throw new UpstreamError(code === "ECONNREFUSED" || code === "ConnectionRefused" ? "refused" : "failed", String((e as Error).message ?? e));
-    }
+    });
   },
+  bindUdp,
   onSignal: (signal, handler) => { process.on(signal, handler); },
   fetchTrusting: (ca) => ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, { ...init, tls: { ca } } as RequestInit)) as typeof fetch,
   spawn(cmd, options = {}): Child {

@@ -1,7 +1,8 @@
 // Runtime adapter for Deno.
+import dgram from "node:dgram";
 import {
-  listening, UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
-  type TcpSocket,
+  listenError, listening, UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
+  type TcpSocket, type UdpOptions, type UdpSocket,
 } from "./types.ts";
 import { HIGH_WATER, WriteQueue } from "./tcp-queue.ts";
 import { listenTls } from "./node-tls.ts";
@@ -16,6 +17,9 @@ const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGT
 /** Largest lent read buffer (see DenoTcp.lent): 64 KiB a read measured 15-25 % less CPU per
  * 64 KB response than 16 KiB. */
 const LENT_MAX = 65536;
+/** Where a lent read buffer starts and what it shrinks back to: a pending read holds its buffer
+ * while the connection is idle, so an idle connection's memory is this (bench/RESULTS.md, L4). */
+const LENT_MIN = 1024;
 
 // Deno's connections are pull style; this turns one into the push style the edge uses: a read
 // loop delivers data, a write pump drains the queue.
@@ -34,8 +38,9 @@ class DenoTcp implements TcpSocket {
 
   /** One buffer for every read when chunks are lent (see ConnectTcpOptions.lendChunks). It
    * starts at readSize and doubles, up to LENT_MAX, each time a read fills it: a connection that
-   * carries large bodies then needs a quarter of the reads (each an awaited op), one that
-   * carries small ones keeps a small buffer. */
+   * carries large bodies then needs a quarter of the reads (each an awaited op). It halves, down
+   * to LENT_MIN, after a read that filled less than a quarter of it: the read left pending on an
+   * idle connection holds a small buffer, whatever the connection carried before. */
   private lent: Uint8Array | null;
   readonly chunksOwned: boolean;
 
@@ -68,7 +73,11 @@ class DenoTcp implements TcpSocket {
         }
         this.handlers.data(buf.subarray(0, n));
         // The handler is done with a lent chunk once data() returns: the buffer may be replaced.
-        if (this.lent !== null && n === this.lent.length && n < LENT_MAX) this.lent = new Uint8Array(n * 2);
+        const lent = this.lent;
+        if (lent !== null) {
+          if (n === lent.length) { if (n < LENT_MAX) this.lent = new Uint8Array(n * 2); }
+          else if (n < lent.length >> 2 && lent.length > LENT_MIN) this.lent = new Uint8Array(lent.length >> 1);
+        }
       }
     } catch { /* reset or closed by us */ }
     this.destroy(); // a peer's FIN closes ours too (as Bun does), unless the socket is half-open
@@ -144,6 +153,34 @@ class DenoTcp implements TcpSocket {
   }
 }
 
+// UDP through node:dgram (Deno.listenDatagram is behind --unstable-net).
+class DenoUdp implements UdpSocket {
+  constructor(private readonly socket: dgram.Socket) {}
+  get port(): number { return this.socket.address().port; }
+  send(data: Uint8Array, port?: number, address?: string): void {
+    if (port === undefined) this.socket.send(data);
+    else this.socket.send(data, port, address);
+  }
+  close(): void {
+    try { this.socket.close(); } catch { /* closed */ }
+  }
+}
+
+function bindUdp(o: UdpOptions): Promise<UdpSocket> {
+  const socket = dgram.createSocket(o.hostname.includes(":") ? "udp6" : "udp4");
+  socket.on("message", (msg: Uint8Array, from: dgram.RemoteInfo) => o.message(msg, from.port, from.address));
+  return new Promise((resolve, reject) => {
+    const failed = (e: Error) => reject(listenError(o.hostname, o.port, e));
+    socket.once("error", failed);
+    const ready = () => {
+      socket.off("error", failed);
+      socket.on("error", (e: Error) => o.error?.(e));
+      resolve(new DenoUdp(socket));
+    };
+    socket.bind(o.port, o.hostname, () => o.connect ? socket.connect(o.connect.port, o.connect.hostname, ready) : ready());
+  });
+}
+
 export const runtime: Runtime = {
   name: "deno",
   version: Deno.version.deno,
@@ -195,7 +232,7 @@ export const runtime: Runtime = {
           if (code !== "ENOTCONN" && code !== "ECONNABORTED") await new Promise((r) => setTimeout(r, 50));
           continue;
         }
-        const s = new DenoTcp(conn, { data() {}, drain() {}, close() {} }, 16384, true, o.halfOpen);
+        const s = new DenoTcp(conn, { data() {}, drain() {}, close() {} }, LENT_MIN, true, o.halfOpen);
         s.handlers = o.accept(s);
         void s.read();
       }
@@ -210,10 +247,11 @@ export const runtime: Runtime = {
     } catch (e) {
       throw new UpstreamError(e instanceof Deno.errors.ConnectionRefused ? "refused" : "failed", String((e as Error).message));
     }
-    const s = new DenoTcp(conn, o.handlers, o.readSize ?? (o.lendChunks ? 16384 : 65536), o.lendChunks ?? false, o.halfOpen);
+    const s = new DenoTcp(conn, o.handlers, o.readSize ?? (o.lendChunks ? LENT_MIN : 65536), o.lendChunks ?? false, o.halfOpen);
     void s.read();
     return s;
   },
+  bindUdp,
   onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),
   fetchTrusting(ca) {
     const client = Deno.createHttpClient({ caCerts: [ca] });

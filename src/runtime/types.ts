@@ -155,6 +155,29 @@ export interface AppendFile {
   close(): void;
 }
 
+/** A UDP socket, push style: datagrams arrive through `message`. */
+export interface UdpSocket {
+  /** The port it is bound to. */
+  readonly port: number;
+  /** Sends one datagram, to `port` and `address` (an IP literal), or to the connected peer when
+   * they are left out. UDP may drop it (a full send buffer): nothing is queued. */
+  send(data: Uint8Array, port?: number, address?: string): void;
+  close(): void;
+}
+
+export interface UdpOptions {
+  /** The address to bind (an IP literal; its family is the socket's). */
+  hostname: string;
+  /** 0: any free port. */
+  port: number;
+  /** A connected socket: datagrams go there by default and only its datagrams arrive. */
+  connect?: { hostname: string; port: number };
+  /** A datagram and its sender; `data` is the handler's to keep. */
+  message(data: Uint8Array, port: number, address: string): void;
+  /** A send or receive failed (an ICMP port unreachable on a connected socket, say). */
+  error?(e: Error): void;
+}
+
 export interface Child {
   readonly pid: number;
   /** Exit code (signal deaths map to 128 + signal number where the runtime reports it). */
@@ -203,6 +226,8 @@ export interface Runtime {
   listenTcp(options: ListenTcpOptions): Promise<TcpListener>;
   /** Opens a TCP connection; rejects with UpstreamError ("refused" or "failed"). */
   connectTcp(options: ConnectTcpOptions): Promise<TcpSocket>;
+  /** Binds a UDP socket; rejects with a ListenError. */
+  bindUdp(options: UdpOptions): Promise<UdpSocket>;
   onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGUSR1", handler: () => void): void;
   /** A `fetch` that trusts the PEM certificates in `ca` for https URLs (etcd with its own CA). */
   fetchTrusting(ca: string): typeof fetch;

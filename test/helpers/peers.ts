@@ -15,7 +15,7 @@
 // The packages behind the commands, and installing them, are scripts/provision.ts.
 import { test } from "node:test";
 import process from "node:process";
-import { isRoot, onPath, packageOf, type PeerCommand } from "../../scripts/provision.ts";
+import { findCommand, isRoot, packageOf, type PeerCommand } from "../../scripts/provision.ts";
 
 /** A command from the peer table, or "root": network namespaces, raw sockets, capabilities. */
 export type Need = PeerCommand | "root";
@@ -25,7 +25,7 @@ export function missing(...what: Need[]): string | null {
   const absent: string[] = [];
   for (const w of what) {
     if (w === "root") { if (!isRoot()) absent.push("root (network namespaces, raw sockets)"); }
-    else if (!onPath(w)) absent.push(`${w} (Debian package ${packageOf(w).pkg}, not on PATH)`);
+    else if (findCommand(w) === null) absent.push(`${w} (Debian package ${packageOf(w).pkg}, not on PATH${packageOf(w).dirs ? ` nor in ${packageOf(w).dirs!.join(", ")}` : ""})`);
   }
   return absent.length ? `needs ${absent.join(", ")}` : null;
 }
