@@ -1,6 +1,7 @@
 // /metrics end to end: a real `fulcrum run` with traffic through it, its output checked by
 // promtool, and a real Prometheus that scrapes it and answers a query.
 import { after, before, test } from "node:test";
+import net from "node:net";
 import assert from "node:assert/strict";
 import { type Backend, freePort, startBackend } from "./helpers/backends.ts";
 import { type Running, startFulcrum, writeTemp } from "./helpers/fulcrum.ts";
@@ -13,18 +14,20 @@ import { F_END_STREAM } from "../src/http2/frame.ts";
 const REQUESTS = 7;
 let a: Backend, b: Backend;
 let fulcrum: Running;
-let admin: string, adminPort: number, h2Port: number;
+let admin: string, adminPort: number, h2Port: number, tcpPort: number;
 
 before(async () => {
   [a, b] = await Promise.all([startBackend("a"), startBackend("b")]);
   adminPort = await freePort();
   admin = `http://127.0.0.1:${adminPort}`;
   h2Port = await freePort();
+  tcpPort = await freePort();
   fulcrum = await startFulcrum(`
 admin: { bind: 127.0.0.1:${adminPort}, token_file: ${await writeTemp("metrics-token\n", "token")} }
 listeners:
   - { name: main, bind: 127.0.0.1:${await freePort()} }
   - { name: h2c, bind: 127.0.0.1:${h2Port}, http2: true }
+  - { name: tcp, bind: 127.0.0.1:${tcpPort}, protocol: tcp, pool: web }
 routes:
   - { pool: web }
 pools:
@@ -106,6 +109,26 @@ test("metrics: HTTP/2 requests count on their listener, route and server as HTTP
   assert.equal(delta("fulcrum_route_requests_total", 'route="route0",pool="web"'), N);
   assert.equal(delta("fulcrum_route_responses_total", 'route="route0",pool="web",code="2xx"'), N);
   assert.equal(delta("fulcrum_server_responses_total", `pool="web",server="${a.address}",code="2xx"`), N, "b is drained: all on a");
+});
+
+test("metrics: an L4 connection counts as a session of the L4 proxy, and the open one on its listener", async () => {
+  const before = (await request(`${admin}/metrics`)).body;
+  const sock = await new Promise<net.Socket>((resolve, reject) => {
+    const c = net.connect({ host: "127.0.0.1", port: tcpPort }, () => resolve(c));
+    c.once("error", reject);
+  });
+  const answered = new Promise<string>((resolve) => {
+    let got = "";
+    sock.on("data", (d: Uint8Array) => { got += new TextDecoder().decode(d); if (got.includes("\r\n\r\n")) resolve(got); });
+  });
+  sock.write("GET /l4 HTTP/1.1\r\nHost: x\r\n\r\n");
+  assert.match(await answered, /^HTTP\/1\.1 200/);
+  const open = (await request(`${admin}/metrics`)).body;
+  assert.equal(samples(open, "fulcrum_l4_listener_connections").get('listener="tcp",protocol="tcp"'), 1);
+  sock.destroy();
+  const delta = (name: string, l: string) => (samples(open, name).get(l) ?? 0) - (samples(before, name).get(l) ?? 0);
+  assert.equal(delta("fulcrum_l4_sessions_total", ""), 1);
+  assert.equal(delta("fulcrum_l4_errors_total", 'kind="no_server"'), 0);
 });
 
 const promtool = needs("promtool");

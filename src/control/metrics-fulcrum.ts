@@ -9,6 +9,7 @@ import { runtime } from "../runtime/index.ts";
 import type { Pool, Server } from "../balancer/pool.ts";
 import type { SocketListener } from "../edge/http1/listener.ts";
 import { ERROR_KINDS } from "../edge/stats.ts";
+import { L4_ERROR_KINDS } from "../l4/stats.ts";
 import type { Monitor } from "../health/monitor.ts";
 import type { VrrpInstance } from "../vrrp/instance.ts";
 import { DROP_REASONS } from "../vrrp/packet.ts";
@@ -27,6 +28,7 @@ const ADMIN_STATE_LABELS = ADMIN_STATES.map((a) => `state="${a}"`);
 const VRRP_STATES = ["INIT", "BACKUP", "MASTER", "FAULT"] as const;
 const VRRP_STATE_LABELS = VRRP_STATES.map((st) => `state="${st}"`);
 const KIND_LABELS = ERROR_KINDS.map((k) => `kind="${k}"`);
+const L4_KIND_LABELS = L4_ERROR_KINDS.map((k) => `kind="${k}"`);
 const PRIORITY_LABELS = Array.from({ length: 10 }, (_, k) => `priority="${k}"`);
 const REASON_LABELS = DROP_REASONS.map((r) => `reason="${r}"`);
 
@@ -142,6 +144,19 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
     for (const l of listeners()) if (l.overload) { const b = ll(l); for (const [reason, v] of Object.entries(l.overload.shed)) w.sampleWith(n, b, `reason="${reason}"`, v); }
   });
   r.add("fulcrum_event_loop_lag_seconds", "gauge", "How late the overload guards' last periodic sample ran (0 while no listener has a guard).", (w, n) => w.sample(n, "", loadSampler.lagMs / 1000));
+
+  // ------------------------------------------------------------------ L4 proxy
+  // Sessions, retries and errors are the proxy's (all its listeners); open connections per listener.
+  const l4 = () => g().l4;
+  r.add("fulcrum_l4_listener_connections", "gauge", "TCP connections (udp: sessions) open now on the L4 listener.", (w, n) => {
+    for (const l of l4()?.listening ?? []) w.sample(n, `listener="${labelValue(l.config.name)}",protocol="${l.config.protocol}"`, l.connections);
+  });
+  r.add("fulcrum_l4_sessions_total", "counter", "L4 sessions started (tcp connections accepted, udp client sessions).", (w, n) => { const p = l4(); if (p) w.sample(n, "", p.stats.sessions); });
+  r.add("fulcrum_l4_retries_total", "counter", "L4 connects tried again on another server.", (w, n) => { const p = l4(); if (p) w.sample(n, "", p.stats.retries); });
+  r.add("fulcrum_l4_errors_total", "counter", "L4 sessions refused, failed or timed out, by kind.", (w, n) => {
+    const p = l4();
+    if (p) L4_ERROR_KINDS.forEach((k, i) => w.sample(n, L4_KIND_LABELS[i], p.stats.errors[k]));
+  });
 
   // ------------------------------------------------------------------ routes
   const routes = () => g().edge?.routeStats ?? new Map();
