@@ -155,9 +155,12 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       const st = stateOf(server);
       const state = st === STATE_DOWN ? "down" : st === STATE_DRAIN ? "drain" : "up";
       const key = `${server.host}|${server.port}`;
-      if (s.states.get(key) === state) continue;
+      const was = s.states.get(key);
+      if (was === state) continue;
       s.states.set(key, state);
       this.director!.setServerState(s.config.name, server.host, server.port, state);
+      // A first placement is no change worth a line; a server going in or out is.
+      if (was !== undefined) console.log(`fulcrum: director: ${s.config.name}: real server ${server.host}:${server.port} ${state}`);
     }
   }
 
