@@ -90,7 +90,7 @@ function readOne(c: Checker, value: unknown, p: PathSegment[], poolNames: readon
 
 /** Why the packet I/O cannot serve a virtual server yet, or null when it can. */
 export function unservable(vs: VirtualServerConfig): string | null {
-  if (vs.lbKind !== "nat") return `lb_kind ${vs.lbKind} is not served yet (the TUN port carries nat only)`;
+  if (vs.lbKind !== "nat" && vs.lbKind !== "dr") return `lb_kind ${vs.lbKind} is not served yet (nat through the TUN port and dr through AF_PACKET are)`;
   if (vs.family !== 4) return "IPv6 VIPs are not served yet (the kernel steering is IPv4 only)";
   if (vs.interface === null) return "no interface: the director needs the interface the VIP's packets arrive on";
   return null;

@@ -251,6 +251,8 @@ export class Director {
       if (kept) {
         old.delete(key(s));
         kept.spec = s;
+        // A MAC learnt later (the neighbour table) reaches the dest it belongs to.
+        this.bytes.set(macBytes(s.mac), this.destAt(kept.index) + L.D_MAC);
         dests.push(kept);
         carry.push(this.view.getInt32(this.destAt(kept.index) + L.D_SLOT, true));
         continue;

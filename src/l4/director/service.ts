@@ -1,21 +1,25 @@
 // The packet director as a part of a generation: one Director (its own data plane) with a
 // virtual server per `virtual_servers:` entry, fed from the named balancer pool (servers,
 // scheduler, weights, and the down reasons health, admin and drain set: a server out takes no
-// new flows), a TUN port that moves the packets, the kernel steering that hands them to it, and
-// the VIP on the interface unless a VRRP instance manages it. Started after the listeners,
-// stopped before them (the VIP goes first).
+// new flows), the ports that move the packets (nat: one TUN; dr: an AF_PACKET socket per
+// virtual server), the kernel steering that hands packets to them, and the VIP on the interface
+// unless a VRRP instance manages it. Started after the listeners, stopped before them (the VIP
+// goes first).
+import dgram from "node:dgram";
+import { runtime } from "../../runtime/index.ts";
 import { timers, type Repeating } from "../../core/timer.ts";
 import type { Balancer } from "../../balancer/balancer.ts";
 import type { BalancerPoolConfig } from "../../balancer/config.ts";
 import { stateOf, type Pool } from "../../balancer/pool.ts";
 import { STATE_DOWN, STATE_DRAIN } from "../../core/dataplane.ts";
-import { interfaceIndex } from "../../ffi/libc.ts";
 import { addPoll, removePoll } from "../../vrrp/poller.ts";
-import { addVirtualAddresses, removeVirtualAddresses, type VirtualAddress } from "../../vrrp/addresses.ts";
+import { addVirtualAddresses, interfaceFacts, removeVirtualAddresses, type VirtualAddress } from "../../vrrp/addresses.ts";
 import { parseIP } from "../../vrrp/ip.ts";
 import { unservable, type VirtualServerConfig } from "./config.ts";
 import { Director, type RealServerSpec, type ServiceRow } from "./director.ts";
-import { TunPort, type PortCounters } from "./io/tun-port.ts";
+import type { PortCounters } from "./io/batch.ts";
+import { TunPort } from "./io/tun-port.ts";
+import { PacketPort } from "./io/packet-port.ts";
 import { prepareTun, releaseTun, Steering } from "./io/steer.ts";
 
 export interface DirectorServiceOptions {
@@ -25,7 +29,7 @@ export interface DirectorServiceOptions {
   managedByVrrp(vip: string): boolean;
   /** Connection table entries. */
   capacity?: number;
-  /** How often pools are read for changes (health, admin, membership). */
+  /** How often pools are read for changes (health, admin, membership) and MACs looked up. */
   syncMs?: number;
 }
 
@@ -33,13 +37,16 @@ export interface DirectorServiceOptions {
 export interface DirectorState {
   services: ServiceRow[];
   counters: Record<string, number>;
-  port: PortCounters;
+  /** What each port moved: "tun" and "packet:<virtual server>". */
+  ports: Record<string, PortCounters>;
   /** `ipvsadm -Ln` as text. */
   text: string;
 }
 
 const DEFAULT_CAPACITY = 65536;
 const POLL_MS = 1;
+
+interface Port { readonly counters: PortCounters; poll(): number; close(): void }
 
 interface Served<C extends BalancerPoolConfig> {
   config: VirtualServerConfig;
@@ -50,11 +57,33 @@ interface Served<C extends BalancerPoolConfig> {
   addedVip: boolean;
   layout: string;
   states: Map<string, string>;
+  /** dr: real servers' MACs from the neighbour table, by address. */
+  macs: Map<string, string>;
+  packetPort: PacketPort | null;
+}
+
+/** The neighbour table's complete IPv4 entries (address -> MAC), from /proc/net/arp. */
+async function neighbours(): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const text = await runtime.readTextFile("/proc/net/arp").catch(() => "");
+  for (const line of text.split("\n").slice(1)) {
+    const [ip, , flags, mac] = line.trim().split(/\s+/);
+    // Flags 0x2: ATF_COM, a resolved entry.
+    if (ip && mac && (parseInt(flags, 16) & 2) !== 0) out.set(ip, mac);
+  }
+  return out;
+}
+
+/** One datagram to the discard port: the kernel resolves the server's MAC on the way. */
+function nudge(address: string): void {
+  const s = dgram.createSocket("udp4");
+  s.on("error", () => s.close());
+  s.send(new Uint8Array(0), 9, address, () => s.close());
 }
 
 export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> {
   private director: Director | null = null;
-  private port: TunPort | null = null;
+  private tunPort: TunPort | null = null;
   private served: Served<C>[] = [];
   private sync: Repeating | null = null;
   private syncing: Promise<void> = Promise.resolve();
@@ -72,6 +101,11 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     return `fulcrum-l4-${this.options.id % 1000}`;
   }
 
+  private get ports(): Port[] {
+    const ports: Port[] = this.served.flatMap((s) => s.packetPort ? [s.packetPort] : []);
+    return this.tunPort ? [this.tunPort, ...ports] : ports;
+  }
+
   async start(): Promise<void> {
     for (const vs of this.configs) {
       const why = unservable(vs);
@@ -80,8 +114,10 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     }
     const director = this.director = await Director.create({ capacity: this.options.capacity ?? DEFAULT_CAPACITY });
     try {
-      this.port = TunPort.open(this.tunName, director);
-      await prepareTun(this.tunName, this.table);
+      if (this.configs.some((v) => v.lbKind === "nat")) {
+        this.tunPort = TunPort.open(this.tunName, director);
+        await prepareTun(this.tunName, this.table);
+      }
       for (const [i, vs] of this.configs.entries()) await this.serve(vs, i);
       this.sync = timers.every(this.options.syncMs ?? 100, () => { this.syncing = this.syncing.then(() => this.syncAll()); });
       addPoll(this.poll, POLL_MS);
@@ -92,50 +128,65 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   }
 
   private readonly poll = (): void => {
-    this.port?.poll();
+    for (const port of this.ports) port.poll();
   };
 
   private async serve(vs: VirtualServerConfig, i: number): Promise<void> {
     const pool = this.balancer.get(vs.pool)!;
-    const ifindex = interfaceIndex(vs.interface!);
-    if (ifindex === null) throw new Error(`virtual server ${vs.name}: interface ${vs.interface} does not exist`);
-    const servers = this.specsOf(vs, pool);
+    const facts = interfaceFacts(vs.interface!);
+    const dr = vs.lbKind === "dr";
+    const macs = dr ? await neighbours() : new Map<string, string>();
+    const servers = this.specsOf(vs, pool, macs);
     this.director!.addService({
       name: vs.name, address: vs.address, port: vs.port, protocol: vs.protocol, kind: vs.lbKind,
       scheduler: pool.config.scheduler, servers, persistenceSeconds: vs.persistenceMs / 1000, mtu: vs.mtu,
+      mac: dr ? [...facts.mac].map((b) => b.toString(16).padStart(2, "0")).join(":") : undefined,
     });
     const steering = new Steering({
-      tun: this.tunName, interface: vs.interface!, vip: vs.address, port: vs.port, protocol: vs.protocol,
-      pref: 20000 + (this.options.id % 100) * 100 + (i % 100), table: this.table,
+      mode: dr ? "drop" : "redirect", tun: this.tunName, interface: vs.interface!, vip: vs.address, port: vs.port,
+      protocol: vs.protocol, pref: 20000 + (this.options.id % 100) * 100 + (i % 100), table: this.table,
     });
-    const vip: VirtualAddress = { family: 4, address: parseIP(vs.address)!.bytes, prefixLength: 32, text: `${vs.address}/32` };
-    const served: Served<C> = { config: vs, pool, steering, vip, ifindex, addedVip: false, layout: JSON.stringify(servers), states: new Map() };
+    const vipBytes = parseIP(vs.address)!.bytes;
+    const vip: VirtualAddress = { family: 4, address: vipBytes, prefixLength: 32, text: `${vs.address}/32` };
+    const served: Served<C> = {
+      config: vs, pool, steering, vip, ifindex: facts.ifindex, addedVip: false, layout: JSON.stringify(servers),
+      states: new Map(), macs, packetPort: null,
+    };
     this.served.push(served);
+    // The port before the steering: once the stack stops seeing VIP frames, someone must.
+    if (dr) served.packetPort = new PacketPort(this.director!, facts.ifindex, vipBytes, vs.protocol === "tcp" ? 6 : 17);
     await steering.start(servers);
     this.applyStates(served);
     if (!this.options.managedByVrrp(vs.address)) {
-      const problems = addVirtualAddresses(ifindex, [vip]);
+      const problems = addVirtualAddresses(facts.ifindex, [vip]);
       if (problems.length > 0) throw new Error(`virtual server ${vs.name}: ${problems.join("; ")}`);
       served.addedVip = true;
     }
   }
 
-  private specsOf(vs: VirtualServerConfig, pool: Pool<C>): RealServerSpec[] {
+  private specsOf(vs: VirtualServerConfig, pool: Pool<C>, macs: Map<string, string>): RealServerSpec[] {
     return pool.servers.map((s) => {
       if (parseIP(s.host)?.family !== vs.family) {
         throw new Error(`virtual server ${vs.name}: pool ${pool.name} server ${s.host} is not an IPv${vs.family} address`);
       }
-      return { address: s.host, port: s.port, weight: s.weight };
+      if (vs.lbKind === "dr" && s.port !== vs.port) {
+        throw new Error(`virtual server ${vs.name}: dr keeps the port: pool ${pool.name} server ${s.host}:${s.port} must listen on ${vs.port}`);
+      }
+      return { address: s.host, port: s.port, weight: s.weight, mac: macs.get(s.host) };
     });
   }
 
-  // Pools change under the director: membership and weights re-lay its real servers (those that
-  // stay keep their connections), down reasons set each one's state.
+  // Pools change under the director: membership, weights and (dr) MACs learnt re-lay its real
+  // servers (those that stay keep their connections); down reasons set each one's state.
   private async syncAll(): Promise<void> {
     for (const s of this.served) {
       if (!this.director) return;
       try {
-        const servers = this.specsOf(s.config, s.pool);
+        if (s.config.lbKind === "dr" && s.pool.servers.some((r) => !s.macs.has(r.host))) {
+          s.macs = await neighbours();
+          for (const r of s.pool.servers) if (!s.macs.has(r.host)) nudge(r.host);
+        }
+        const servers = this.specsOf(s.config, s.pool, s.macs);
         const layout = JSON.stringify(servers);
         if (layout !== s.layout) {
           this.director.setServers(s.config.name, servers);
@@ -153,7 +204,9 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   private applyStates(s: Served<C>): void {
     for (const server of s.pool.servers) {
       const st = stateOf(server);
-      const state = st === STATE_DOWN ? "down" : st === STATE_DRAIN ? "drain" : "up";
+      // dr: a server whose MAC is not known yet cannot be sent to.
+      const unreachable = s.config.lbKind === "dr" && !s.macs.has(server.host);
+      const state = st === STATE_DOWN || unreachable ? "down" : st === STATE_DRAIN ? "drain" : "up";
       const key = `${server.host}|${server.port}`;
       const was = s.states.get(key);
       if (was === state) continue;
@@ -164,7 +217,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     }
   }
 
-  /** The VIP first (no new packets come), then the steering, the TUN and the tables. */
+  /** The VIP first (no new packets come), then the steering, the ports and the tables. */
   async stop(): Promise<void> {
     removePoll(this.poll);
     this.sync?.stop();
@@ -175,31 +228,38 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
         for (const p of removeVirtualAddresses(s.ifindex, [s.vip])) console.error(`fulcrum: director: ${s.config.name}: ${p}`);
       }
       await s.steering.stop().catch((e) => console.error(`fulcrum: ${(e as Error).message}`));
+      s.packetPort?.close();
     }
-    await releaseTun(this.table).catch(() => {});
-    this.port?.close();
-    this.port = null;
+    if (this.tunPort) {
+      await releaseTun(this.table).catch(() => {});
+      this.tunPort.close();
+      this.tunPort = null;
+    }
     this.director = null;
   }
 
   /** One line per virtual server, as the listeners' "listening on" lines. */
   directingLines(): string[] {
-    return this.configs.map((v) => `fulcrum: directing ${v.protocol}://${v.address}:${v.port} (${v.name}, ${v.lbKind} on ${v.interface} through ${this.tunName})`);
+    return this.configs.map((v) => {
+      const through = v.lbKind === "nat" ? `through ${this.tunName}` : "through AF_PACKET";
+      return `fulcrum: directing ${v.protocol}://${v.address}:${v.port} (${v.name}, ${v.lbKind} on ${v.interface} ${through})`;
+    });
   }
 
   /** The director's tables and counters now (null before start). */
   state(): DirectorState | null {
-    return this.director && this.port ? readDirector(this.director, this.port) : null;
+    if (!this.director) return null;
+    const ports: Record<string, PortCounters> = {};
+    if (this.tunPort) ports.tun = this.tunPort.counters;
+    for (const s of this.served) if (s.packetPort) ports[`packet:${s.config.name}`] = s.packetPort.counters;
+    return readDirector(this.director, ports);
   }
 }
 
 /** A plain read of a director: its services and real servers (as `ipvsadm -Ln --stats`), the
- * drop and forward counters, and what the port moved. */
-export function readDirector(director: Director, port: TunPort): DirectorState {
-  return {
-    services: director.listServices(),
-    counters: director.counters(),
-    port: { ...port.counters },
-    text: director.formatServices(),
-  };
+ * drop and forward counters, and what its ports moved. */
+export function readDirector(director: Director, ports: Record<string, PortCounters>): DirectorState {
+  const copy: Record<string, PortCounters> = {};
+  for (const [name, c] of Object.entries(ports)) copy[name] = { ...c };
+  return { services: director.listServices(), counters: director.counters(), ports: copy, text: director.formatServices() };
 }
