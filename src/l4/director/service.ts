@@ -19,7 +19,7 @@ import { unservable, type VirtualServerConfig } from "./config.ts";
 import { Director, type RealServerSpec, type ServiceRow } from "./director.ts";
 import type { PortCounters } from "./io/batch.ts";
 import { TunPort } from "./io/tun-port.ts";
-import { PacketPort } from "./io/packet-port.ts";
+import { FramePort } from "./io/frame-port.ts";
 import { prepareTun, releaseTun, Steering } from "./io/steer.ts";
 
 export interface DirectorServiceOptions {
@@ -59,7 +59,7 @@ interface Served<C extends BalancerPoolConfig> {
   states: Map<string, string>;
   /** dr: real servers' MACs from the neighbour table, by address. */
   macs: Map<string, string>;
-  packetPort: PacketPort | null;
+  framePort: FramePort | null;
 }
 
 /** The neighbour table's complete IPv4 entries (address -> MAC), from /proc/net/arp. */
@@ -102,7 +102,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   }
 
   private get ports(): Port[] {
-    const ports: Port[] = this.served.flatMap((s) => s.packetPort ? [s.packetPort] : []);
+    const ports: Port[] = this.served.flatMap((s) => s.framePort ? [s.framePort] : []);
     return this.tunPort ? [this.tunPort, ...ports] : ports;
   }
 
@@ -135,26 +135,30 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     const pool = this.balancer.get(vs.pool)!;
     const facts = interfaceFacts(vs.interface!);
     const dr = vs.lbKind === "dr";
-    const macs = dr ? await neighbours() : new Map<string, string>();
+    const macs = new Map<string, string>();
     const servers = this.specsOf(vs, pool, macs);
     this.director!.addService({
       name: vs.name, address: vs.address, port: vs.port, protocol: vs.protocol, kind: vs.lbKind,
       scheduler: pool.config.scheduler, servers, persistenceSeconds: vs.persistenceMs / 1000, mtu: vs.mtu,
       mac: dr ? [...facts.mac].map((b) => b.toString(16).padStart(2, "0")).join(":") : undefined,
     });
+    const tun = dr ? `fulcrum-dr-${this.options.id % 100}-${i % 100}` : this.tunName;
     const steering = new Steering({
-      mode: dr ? "drop" : "redirect", tun: this.tunName, interface: vs.interface!, vip: vs.address, port: vs.port,
+      mode: dr ? "dr" : "nat", tun, interface: vs.interface!, vip: vs.address, port: vs.port,
       protocol: vs.protocol, pref: 20000 + (this.options.id % 100) * 100 + (i % 100), table: this.table,
     });
     const vipBytes = parseIP(vs.address)!.bytes;
     const vip: VirtualAddress = { family: 4, address: vipBytes, prefixLength: 32, text: `${vs.address}/32` };
     const served: Served<C> = {
       config: vs, pool, steering, vip, ifindex: facts.ifindex, addedVip: false, layout: JSON.stringify(servers),
-      states: new Map(), macs, packetPort: null,
+      states: new Map(), macs, framePort: null,
     };
     this.served.push(served);
-    // The port before the steering: once the stack stops seeing VIP frames, someone must.
-    if (dr) served.packetPort = new PacketPort(this.director!, facts.ifindex, vipBytes, vs.protocol === "tcp" ? 6 : 17);
+    // The port before the steering: once the stack stops seeing the VIP's packets, someone must.
+    if (dr) {
+      served.framePort = FramePort.open(tun, this.director!, facts.ifindex);
+      await prepareTun(tun, null);
+    }
     await steering.start(servers);
     this.applyStates(served);
     if (!this.options.managedByVrrp(vs.address)) {
@@ -162,6 +166,21 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       if (problems.length > 0) throw new Error(`virtual server ${vs.name}: ${problems.join("; ")}`);
       served.addedVip = true;
     }
+  }
+
+  // dr: the MACs of real servers not known yet, from the neighbour table; the others are asked for.
+  // Returns a line per MAC learnt, for after the director has it.
+  private async learnMacs(s: Served<C>): Promise<string[]> {
+    const table = await neighbours();
+    const learnt: string[] = [];
+    for (const r of s.pool.servers) {
+      if (s.macs.has(r.host)) continue;
+      const mac = table.get(r.host);
+      if (mac === undefined) { nudge(r.host); continue; }
+      s.macs.set(r.host, mac);
+      learnt.push(`fulcrum: director: ${s.config.name}: real server ${r.host}:${r.port} is at ${mac}`);
+    }
+    return learnt;
   }
 
   private specsOf(vs: VirtualServerConfig, pool: Pool<C>, macs: Map<string, string>): RealServerSpec[] {
@@ -182,26 +201,26 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     for (const s of this.served) {
       if (!this.director) return;
       try {
-        if (s.config.lbKind === "dr" && s.pool.servers.some((r) => !s.macs.has(r.host))) {
-          s.macs = await neighbours();
-          for (const r of s.pool.servers) if (!s.macs.has(r.host)) nudge(r.host);
-        }
+        const learnt = s.config.lbKind === "dr" && s.pool.servers.some((r) => !s.macs.has(r.host)) ? await this.learnMacs(s) : [];
         const servers = this.specsOf(s.config, s.pool, s.macs);
         const layout = JSON.stringify(servers);
         if (layout !== s.layout) {
           this.director.setServers(s.config.name, servers);
           s.layout = layout;
-          s.states.clear();
           await s.steering.setServers(servers);
+          // A new layout starts every server up: set each one's state again.
+          this.applyStates(s, true);
+        } else {
+          this.applyStates(s);
         }
-        this.applyStates(s);
+        for (const line of learnt) console.log(line);
       } catch (e) {
         console.error(`fulcrum: director: virtual server ${s.config.name}: ${(e as Error).message}`);
       }
     }
   }
 
-  private applyStates(s: Served<C>): void {
+  private applyStates(s: Served<C>, all = false): void {
     for (const server of s.pool.servers) {
       const st = stateOf(server);
       // dr: a server whose MAC is not known yet cannot be sent to.
@@ -209,11 +228,11 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       const state = st === STATE_DOWN || unreachable ? "down" : st === STATE_DRAIN ? "drain" : "up";
       const key = `${server.host}|${server.port}`;
       const was = s.states.get(key);
-      if (was === state) continue;
+      if (was === state && !all) continue;
       s.states.set(key, state);
       this.director!.setServerState(s.config.name, server.host, server.port, state);
       // A first placement is no change worth a line; a server going in or out is.
-      if (was !== undefined) console.log(`fulcrum: director: ${s.config.name}: real server ${server.host}:${server.port} ${state}`);
+      if (was !== undefined && was !== state) console.log(`fulcrum: director: ${s.config.name}: real server ${server.host}:${server.port} ${state}`);
     }
   }
 
@@ -228,7 +247,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
         for (const p of removeVirtualAddresses(s.ifindex, [s.vip])) console.error(`fulcrum: director: ${s.config.name}: ${p}`);
       }
       await s.steering.stop().catch((e) => console.error(`fulcrum: ${(e as Error).message}`));
-      s.packetPort?.close();
+      s.framePort?.close();
     }
     if (this.tunPort) {
       await releaseTun(this.table).catch(() => {});
@@ -241,7 +260,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   /** One line per virtual server, as the listeners' "listening on" lines. */
   directingLines(): string[] {
     return this.configs.map((v) => {
-      const through = v.lbKind === "nat" ? `through ${this.tunName}` : "through AF_PACKET";
+      const through = v.lbKind === "nat" ? `through ${this.tunName}` : "through a TUN in, AF_PACKET out";
       return `fulcrum: directing ${v.protocol}://${v.address}:${v.port} (${v.name}, ${v.lbKind} on ${v.interface} ${through})`;
     });
   }
@@ -251,7 +270,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     if (!this.director) return null;
     const ports: Record<string, PortCounters> = {};
     if (this.tunPort) ports.tun = this.tunPort.counters;
-    for (const s of this.served) if (s.packetPort) ports[`packet:${s.config.name}`] = s.packetPort.counters;
+    for (const s of this.served) if (s.framePort) ports[`packet:${s.config.name}`] = s.framePort.counters;
     return readDirector(this.director, ports);
   }
 }

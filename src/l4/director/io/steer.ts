@@ -1,8 +1,7 @@
 // Steers a virtual server's packets into the director's TUN, as Katran's XDP hook takes them
 // before the kernel's IP stack: the VIP stays an address of the interface (it answers ARP, and
 // VRRP may own it), but an ingress classifier on that interface hands packets for VIP:port to
-// the TUN before the stack could answer them itself (or, for the AF_PACKET port, which was
-// handed its copy of the frame before the classifier ran, drops them there). Real servers' replies (NAT: they route back
+// the TUN before the stack could answer them itself. Real servers' replies (NAT: they route back
 // through this host) reach the TUN by a policy rule per server, so only the director's traffic
 // is taken: anything addressed to this host itself (health checks' replies) is still delivered
 // locally, since the local table is looked up first.
@@ -12,10 +11,10 @@
 import { runtime } from "../../../runtime/index.ts";
 
 export interface SteerSpec {
-  /** nat (the TUN port): VIP packets are redirected into `tun` and replies come back by rule;
-   * dr (the AF_PACKET port, which has its own copy of each frame): VIP packets are dropped
-   * before the stack, and replies go from the servers straight to clients. */
-  mode: "redirect" | "drop";
+  /** nat: VIP packets are redirected into `tun` and replies come back into it by rule; dr: VIP
+   * packets are redirected into `tun` (the frame port's), and replies go from the servers
+   * straight to the clients. */
+  mode: "nat" | "dr";
   tun: string;
   /** The interface the VIP is on and clients' packets arrive through. */
   interface: string;
@@ -51,10 +50,12 @@ async function sysctl(path: string, value: string): Promise<void> {
   await runtime.writeTextFile(`/proc/sys/net/ipv4/${path}`, value);
 }
 
-/** The TUN up, forwarding on, and the TUN accepting what the director writes: packets from
- * clients' addresses (no reverse-path check) and from the VIP, an address of this host. */
-export async function prepareTun(tun: string, table: number): Promise<void> {
+/** The TUN up. With a table (nat: the director writes its packets back into the TUN): forwarding
+ * on, the TUN accepting packets from clients' addresses (no reverse-path check) and from the
+ * VIP (an address of this host), and the table's one route into the TUN. */
+export async function prepareTun(tun: string, table: number | null): Promise<void> {
   await sh(["ip", "link", "set", "dev", tun, "up"]);
+  if (table === null) return;
   await sysctl("ip_forward", "1");
   await sysctl(`conf/${tun}/rp_filter`, "0");
   await sysctl(`conf/${tun}/accept_local`, "1");
@@ -79,7 +80,7 @@ export class Steering {
       "tc", "filter", "add", "dev", s.interface, "ingress", "pref", String(s.pref), "protocol", "ip", "u32",
       "match", "ip", "dst", `${s.vip}/32`, "match", "ip", "protocol", s.protocol === "tcp" ? "6" : "17", "0xff",
       "match", "ip", "dport", String(s.port), "0xffff",
-      ...(s.mode === "redirect" ? ["action", "mirred", "egress", "redirect", "dev", s.tun] : ["action", "drop"]),
+      "action", "mirred", "egress", "redirect", "dev", s.tun,
     ]);
     this.filtered = true;
     await this.setServers(servers);
@@ -87,7 +88,7 @@ export class Steering {
 
   /** The rules follow the virtual server's real servers (pool membership changes at run time). */
   async setServers(servers: RealServerAddress[]): Promise<void> {
-    if (this.spec.mode === "drop") return;
+    if (this.spec.mode === "dr") return;
     const key = (r: RealServerAddress) => `${r.address}|${r.port}`;
     const want = new Set(servers.map(key));
     const have = new Set(this.servers.map(key));
