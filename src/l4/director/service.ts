@@ -127,8 +127,17 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     }
   }
 
+  private repoll = false;
+
+  // The poller's 1 ms tick while idle; while packets flow, the next poll runs as soon as the
+  // event loop is free (as NAPI polls while there is work), not a tick later.
   private readonly poll = (): void => {
-    for (const port of this.ports) port.poll();
+    let moved = 0;
+    for (const port of this.ports) moved += port.poll();
+    if (moved > 0 && !this.repoll && this.director) {
+      this.repoll = true;
+      setImmediate(() => { this.repoll = false; this.poll(); });
+    }
   };
 
   private async serve(vs: VirtualServerConfig, i: number): Promise<void> {
