@@ -21,6 +21,7 @@ import type { PortCounters } from "./io/batch.ts";
 import { TunPort } from "./io/tun-port.ts";
 import { FramePort } from "./io/frame-port.ts";
 import { prepareTun, releaseTun, Steering } from "./io/steer.ts";
+import { signalWhenReadable, type Tun } from "../../ffi/tun.ts";
 
 export interface DirectorServiceOptions {
   /** Generation id: names the TUN and keeps the kernel steering of two generations apart. */
@@ -44,9 +45,11 @@ export interface DirectorState {
 }
 
 const DEFAULT_CAPACITY = 65536;
-const POLL_MS = 1;
+/** Packets wake the director by SIGIO; this poll only advances the clock on an idle table (and
+ * would pick up a packet whose signal was lost). */
+const IDLE_POLL_MS = 50;
 
-interface Port { readonly counters: PortCounters; poll(): number; close(): void }
+interface Port { readonly counters: PortCounters; readonly tun: Tun; poll(): number; close(): void }
 
 interface Served<C extends BalancerPoolConfig> {
   config: VirtualServerConfig;
@@ -113,14 +116,17 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       if (!this.balancer.get(vs.pool)) throw new Error(`virtual server ${vs.name}: no pool ${vs.pool}`);
     }
     const director = this.director = await Director.create({ capacity: this.options.capacity ?? DEFAULT_CAPACITY });
+    // The handler before any TUN signals (SIGIO's default action ends the process).
+    runtime.onSignal("SIGIO", this.poll);
     try {
       if (this.configs.some((v) => v.lbKind === "nat")) {
         this.tunPort = TunPort.open(this.tunName, director);
+        signalWhenReadable(this.tunPort.tun, true);
         await prepareTun(this.tunName, this.table);
       }
       for (const [i, vs] of this.configs.entries()) await this.serve(vs, i);
       this.sync = timers.every(this.options.syncMs ?? 100, () => { this.syncing = this.syncing.then(() => this.syncAll()); });
-      addPoll(this.poll, POLL_MS);
+      addPoll(this.poll, IDLE_POLL_MS);
     } catch (e) {
       await this.stop();
       throw e;
@@ -129,8 +135,8 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
 
   private repoll = false;
 
-  // The poller's 1 ms tick while idle; while packets flow, the next poll runs as soon as the
-  // event loop is free (as NAPI polls while there is work), not a tick later.
+  // A TUN's SIGIO (a packet queued) or the idle tick; while packets flow, the next poll runs as
+  // soon as the event loop is free (as NAPI polls while there is work).
   private readonly poll = (): void => {
     let moved = 0;
     for (const port of this.ports) moved += port.poll();
@@ -166,6 +172,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     // The port before the steering: once the stack stops seeing the VIP's packets, someone must.
     if (dr) {
       served.framePort = FramePort.open(tun, this.director!, facts.ifindex);
+      signalWhenReadable(served.framePort.tun, true);
       await prepareTun(tun, null);
     }
     await steering.start(servers);
@@ -248,6 +255,8 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   /** The VIP first (no new packets come), then the steering, the ports and the tables. */
   async stop(): Promise<void> {
     removePoll(this.poll);
+    for (const port of this.ports) signalWhenReadable(port.tun, false);
+    runtime.offSignal("SIGIO", this.poll);
     this.sync?.stop();
     this.sync = null;
     await this.syncing;
