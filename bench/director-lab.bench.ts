@@ -126,7 +126,9 @@ try {
   for (let i = 0; i < RUNS; i++) {
     await startDirector();
     ours.push(await trial());
-    await fulcrum!.stop();
+    const t0 = performance.now();
+    const code = await fulcrum!.stop();
+    console.log(`fulcrum stopped: exit ${code} after ${(performance.now() - t0).toFixed(0)} ms`);
     fulcrum = null;
     await startNft();
     kernel.push(await trial());

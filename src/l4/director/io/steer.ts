@@ -76,6 +76,8 @@ export class Steering {
   async start(servers: RealServerAddress[]): Promise<void> {
     const s = this.spec;
     await sh(["tc", "qdisc", "add", "dev", s.interface, "ingress"], /File exists|Exclusivity flag/);
+    // A process that was killed left its filter behind: this preference is this virtual server's.
+    await sh(["tc", "filter", "del", "dev", s.interface, "ingress", "pref", String(s.pref)], /./);
     await sh([
       "tc", "filter", "add", "dev", s.interface, "ingress", "pref", String(s.pref), "protocol", "ip", "u32",
       "match", "ip", "dst", `${s.vip}/32`, "match", "ip", "protocol", s.protocol === "tcp" ? "6" : "17", "0xff",
