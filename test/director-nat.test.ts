@@ -16,6 +16,7 @@ import { needs } from "./helpers/peers.ts";
 import type { Child } from "../src/runtime/index.ts";
 
 const noLab = needs("root", "ip", "tc", "nginx", "curl", "tcpdump", "tshark");
+const noDns = noLab || needs("dnsmasq", "dig");
 
 const SUBNET = 61;
 const VIP = `10.201.${SUBNET}.100`;
@@ -66,26 +67,27 @@ after(async () => {
   await lab?.destroy();
 });
 
-function config(): string {
+function config(dns = false): string {
   const servers = SERVERS.map((s) => `${lab.node(s).ipv4}:8080`).join(", ");
+  const dnsServers = SERVERS.map((s) => `${lab.node(s).ipv4}:5353`).join(", ");
   return `
 pools:
   web:
     scheduler: rr
     servers: [${servers}]
     health: { type: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1 }
-virtual_servers:
+${dns ? `  dns:\n    scheduler: rr\n    servers: [${dnsServers}]\n` : ""}virtual_servers:
   - name: web
     address: ${VIP}:80
     protocol: tcp
     lb_kind: nat
     interface: eth1
     pool: web
-`;
+${dns ? `  - name: dns\n    address: ${VIP}:53\n    protocol: udp\n    lb_kind: nat\n    interface: eth1\n    pool: dns\n` : ""}`;
 }
 
-async function startDirector(): Promise<Peer> {
-  const peer = await startFulcrum(lab, "director", config(), 1, /directing tcp:\/\//g);
+async function startDirector(dns = false): Promise<Peer> {
+  const peer = await startFulcrum(lab, "director", config(dns), dns ? 2 : 1, /directing (tcp|udp):\/\//g);
   running.add(peer);
   return peer;
 }
@@ -189,4 +191,37 @@ test("director nat: on stop, Fulcrum removes the VIP, its TUN, the ingress filte
   assert.deepEqual(await show(), { vip: false, tun: false, filter: false, rules: 0 });
   const after = await lab.exec("client", ["curl", "-s", "-m", "1", `http://${VIP}/`]);
   assert.notEqual(after.code, 0, "nothing answers on the VIP once the director stopped");
+});
+
+test("director nat: a udp virtual server beside the tcp one: dig through VIP:53 reaches the three dnsmasq on port 5353 in rr order, and curl still reaches nginx", { skip: noDns }, async () => {
+  const dns: Child[] = [];
+  for (const s of SERVERS) {
+    const dir = tempDir(`director-dns-${s}`);
+    dns.push(lab.spawn(s, [
+      "dnsmasq", "--no-daemon", "--port=5353", `--listen-address=${lab.node(s).ipv4}`, "--bind-interfaces", "--no-resolv",
+      "--no-hosts", `--txt-record=who.lab,${s}`, `--pid-file=${dir}/pid`, "--user=root", "--cache-size=0",
+    ]));
+  }
+  const ask = async (at: string, port: number) => {
+    const r = await lab.exec("client", ["dig", `@${at}`, "-p", String(port), "who.lab", "TXT", "+short", "+tries=1", "+time=2"]);
+    return r.code === 0 ? r.stdout.trim().replace(/"/g, "") : `dig exit ${r.code}: ${r.stdout}${r.stderr}`;
+  };
+  try {
+    for (const s of SERVERS) {
+      const at = lab.node(s).ipv4;
+      await waitFor(`dnsmasq on ${s}`, async () => (await lab.exec(s, ["dig", `@${at}`, "-p", "5353", "who.lab", "TXT", "+short", "+tries=1", "+time=1"])).stdout.includes(s), 10_000, 100);
+    }
+    const director = await startDirector(true);
+    try {
+      const names: string[] = [];
+      for (let i = 0; i < 6; i++) names.push(await ask(VIP, 53));
+      assert.deepEqual([...new Set(names)].sort(), SERVERS, `every dnsmasq answered: ${names.join(", ")}`);
+      assert.deepEqual(names.slice(3), names.slice(0, 3), `rr order: ${names.join(", ")}`);
+      assert.match((await requests(1))[0], /^s\d 10\.201\.61\.2$/);
+    } finally {
+      await stopDirector(director);
+    }
+  } finally {
+    for (const c of dns) c.kill("SIGKILL");
+  }
 });
