@@ -193,6 +193,23 @@ test("director nat: on stop, Fulcrum removes the VIP, its TUN, the ingress filte
   assert.notEqual(after.code, 0, "nothing answers on the VIP once the director stopped");
 });
 
+test("director nat: a reload (SIGHUP) starts the next generation's director beside the old one; the VIP stays and new connections go on", { skip: noLab }, async () => {
+  const director = await startDirector();
+  try {
+    director.child.kill("SIGHUP");
+    await director.waitForLine(/generation 2 serving/, 15_000);
+    await director.waitForLine(/directing tcp:\/\/\S+ \(web, nat on eth1 through fulcrum-l4-2\)/, 5000);
+    // The old generation is gone once its TUN is (it stops right after the swap).
+    await waitFor("generation 1's TUN to go", async () => (await lab.exec("director", ["ip", "link", "show", "fulcrum-l4-1"])).code !== 0, 10_000, 100);
+    assert.ok(await lab.hasAddress("director", VIP, "eth1"), "the VIP stays through the reload");
+    const names = (await requests(3)).map((b) => b.split(" ")[0]);
+    assert.deepEqual([...names].sort(), SERVERS, `generation 2 directs: ${names.join(", ")}`);
+  } finally {
+    await stopDirector(director);
+  }
+  assert.ok(!(await lab.hasAddress("director", VIP, "eth1")), "the VIP goes when the last generation stops");
+});
+
 test("director nat: a udp virtual server beside the tcp one: dig through VIP:53 reaches the three dnsmasq on port 5353 in rr order, and curl still reaches nginx", { skip: noDns }, async () => {
   const dns: Child[] = [];
   for (const s of SERVERS) {

@@ -65,6 +65,10 @@ interface Served<C extends BalancerPoolConfig> {
   framePort: FramePort | null;
 }
 
+/** VIPs this process added, by interface and address, with how many directors hold each: during
+ * a reload the next generation's director holds the VIP before the old one lets it go. */
+const vipHolders = new Map<string, number>();
+
 /** The neighbour table's complete IPv4 entries (address -> MAC), from /proc/net/arp. */
 async function neighbours(): Promise<Map<string, string>> {
   const out = new Map<string, string>();
@@ -178,8 +182,13 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     await steering.start(servers);
     this.applyStates(served);
     if (!this.options.managedByVrrp(vs.address)) {
-      const problems = addVirtualAddresses(facts.ifindex, [vip]);
-      if (problems.length > 0) throw new Error(`virtual server ${vs.name}: ${problems.join("; ")}`);
+      const key = `${facts.ifindex}|${vs.address}`;
+      const holders = vipHolders.get(key) ?? 0;
+      if (holders === 0) {
+        const problems = addVirtualAddresses(facts.ifindex, [vip]);
+        if (problems.length > 0) throw new Error(`virtual server ${vs.name}: ${problems.join("; ")}`);
+      }
+      vipHolders.set(key, holders + 1);
       served.addedVip = true;
     }
   }
@@ -261,8 +270,13 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     this.sync = null;
     await this.syncing;
     for (const s of this.served.splice(0).reverse()) {
-      if (s.addedVip) {
+      const key = `${s.ifindex}|${s.config.address}`;
+      const holders = vipHolders.get(key) ?? 0;
+      if (s.addedVip && holders <= 1) {
+        vipHolders.delete(key);
         for (const p of removeVirtualAddresses(s.ifindex, [s.vip])) console.error(`fulcrum: director: ${s.config.name}: ${p}`);
+      } else if (s.addedVip) {
+        vipHolders.set(key, holders - 1);
       }
       await s.steering.stop().catch((e) => console.error(`fulcrum: ${(e as Error).message}`));
       s.framePort?.close();
