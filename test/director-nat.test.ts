@@ -13,7 +13,7 @@ import { Capture, exec, Lab, waitFor } from "./helpers/netns.ts";
 import { type Peer, startFulcrum } from "./helpers/vrrp.ts";
 import { tempDir } from "./helpers/l4.ts";
 import { needs } from "./helpers/peers.ts";
-import type { Child } from "../src/runtime/index.ts";
+import { type Child, runtime } from "../src/runtime/index.ts";
 
 const noLab = needs("root", "ip", "tc", "nginx", "curl", "tcpdump", "tshark");
 const noDns = noLab || needs("dnsmasq", "dig");
@@ -41,9 +41,11 @@ http {
   server {
     listen ${address}:8080;
     location / { return 200 "${server} $remote_addr\\n"; }
+    location = /big { alias ${dir}/big; limit_rate 100k; }
   }
 }
 `);
+  writeFileSync(`${dir}/big`, new Uint8Array(1 << 20).fill(0x61));
   const child = lab.spawn(server, ["nginx", "-p", dir, "-c", `${dir}/nginx.conf`]);
   nginx.set(server, child);
   return child;
@@ -193,17 +195,36 @@ test("director nat: on stop, Fulcrum removes the VIP, its TUN, the ingress filte
   assert.notEqual(after.code, 0, "nothing answers on the VIP once the director stopped");
 });
 
-test("director nat: a reload (SIGHUP) starts the next generation's director beside the old one; the VIP stays and new connections go on", { skip: noLab }, async () => {
+test("director nat: a reload with the same virtual servers carries the connection table over (a download in flight finishes); one that changes them (persistence) starts a new director and the VIP stays", { skip: noLab }, async () => {
   const director = await startDirector();
   try {
+    const cmdline = await runtime.readTextFile(`/proc/${director.pid}/cmdline`);
+    const args = cmdline.split("\0");
+    const file = args[args.indexOf("--config") + 1];
+    // 1 MiB at 100 KiB/s: about 10 s, so the reload falls inside it.
+    const download = lab.spawn("client", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "-m", "30", `http://${VIP}/big`]);
+    let result = "";
+    const reader = (async () => { for await (const c of download.stdout) result += new TextDecoder().decode(c); })();
+    let downloadEnded = 0;
+    const ended = download.exited.then((code) => { downloadEnded = Date.now(); return code; });
     director.child.kill("SIGHUP");
     await director.waitForLine(/generation 2 serving/, 15_000);
-    await director.waitForLine(/directing tcp:\/\/\S+ \(web, nat on eth1 through fulcrum-l4-2\)/, 5000);
-    // The old generation is gone once its TUN is (it stops right after the swap).
-    await waitFor("generation 1's TUN to go", async () => (await lab.exec("director", ["ip", "link", "show", "fulcrum-l4-1"])).code !== 0, 10_000, 100);
+    const reloadedAt = Date.now();
+    assert.equal(await ended, 0, "the download through the director finished");
+    await reader;
+    assert.equal(result, `200 ${1 << 20}`, "all of it, in one connection");
+    assert.ok(reloadedAt < downloadEnded, "the reload happened while the download was in flight");
+    await director.waitForLine(/connection table, ports and steering carried over \(1 virtual servers\)/, 1000);
+    // A changed virtual server: a new director beside the old one, then the old one goes.
+    await runtime.writeTextFile(file, config().replace("    pool: web\n", "    pool: web\n    persistence_timeout: 30s\n"));
+    director.child.kill("SIGHUP");
+    await director.waitForLine(/generation 3 serving/, 15_000);
+    await director.waitForLine(/directing tcp:\/\/\S+ \(web, nat on eth1 through fulcrum-l4-3\)/, 1000);
+    await waitFor("the old director's TUN to go", async () => (await lab.exec("director", ["ip", "link", "show", "fulcrum-l4-1"])).code !== 0, 10_000, 100);
     assert.ok(await lab.hasAddress("director", VIP, "eth1"), "the VIP stays through the reload");
+    // Its virtual server now has persistence: the client stays on one server.
     const names = (await requests(3)).map((b) => b.split(" ")[0]);
-    assert.deepEqual([...names].sort(), SERVERS, `generation 2 directs: ${names.join(", ")}`);
+    assert.ok(SERVERS.includes(names[0]) && names.every((n) => n === names[0]), `generation 3 directs, persistent: ${names.join(", ")}`);
   } finally {
     await stopDirector(director);
   }

@@ -70,7 +70,7 @@ export class Generation {
       if (this.discovery) { await this.discovery.start(); this.started.push(this.discovery); }
       if (this.edge) { await this.edge.start(previous?.edge ?? undefined); this.started.push(this.edge); }
       if (this.l4) { await this.l4.start(previous?.l4 ?? undefined); this.started.push(this.l4); }
-      if (this.director) { await this.director.start(); this.started.push(this.director); }
+      if (this.director) { await this.director.start(previous?.director ?? undefined); this.started.push(this.director); }
       if (this.config.vrrp) {
         this.vrrpService = new VrrpService(this.config.vrrp, undefined, health, previous?.vrrp ?? null);
         await this.vrrpService.start();

@@ -94,7 +94,9 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   private served: Served<C>[] = [];
   private sync: Repeating | null = null;
   private syncing: Promise<void> = Promise.resolve();
-  private readonly table: number;
+  private table: number;
+  /** The nat TUN's name (kept from the generation this one took the director over from). */
+  tunName: string;
 
   constructor(
     readonly configs: VirtualServerConfig[],
@@ -102,10 +104,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     private readonly options: DirectorServiceOptions,
   ) {
     this.table = 20000 + (options.id % 1000);
-  }
-
-  get tunName(): string {
-    return `fulcrum-l4-${this.options.id % 1000}`;
+    this.tunName = `fulcrum-l4-${options.id % 1000}`;
   }
 
   private get ports(): Port[] {
@@ -113,11 +112,18 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     return this.tunPort ? [this.tunPort, ...ports] : ports;
   }
 
-  async start(): Promise<void> {
+  /** Starts directing. `previous`: the running generation's director (a reload); when the
+   * virtual servers are unchanged this one takes its table, ports, steering and VIPs over, so
+   * established connections go on, and follows the new pools from here. */
+  async start(previous?: DirectorService<C>): Promise<void> {
     for (const vs of this.configs) {
       const why = unservable(vs);
       if (why) throw new Error(`virtual server ${vs.name}: ${why}`);
       if (!this.balancer.get(vs.pool)) throw new Error(`virtual server ${vs.name}: no pool ${vs.pool}`);
+    }
+    if (previous?.director && JSON.stringify(previous.configs) === JSON.stringify(this.configs)) {
+      this.takeOver(previous);
+      return;
     }
     const director = this.director = await Director.create({ capacity: this.options.capacity ?? DEFAULT_CAPACITY });
     // The handler before any TUN signals (SIGIO's default action ends the process).
@@ -129,12 +135,40 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
         await prepareTun(this.tunName, this.table);
       }
       for (const [i, vs] of this.configs.entries()) await this.serve(vs, i);
-      this.sync = timers.every(this.options.syncMs ?? 100, () => { this.syncing = this.syncing.then(() => this.syncAll()); });
-      addPoll(this.poll, IDLE_POLL_MS);
+      this.startTimers();
     } catch (e) {
       await this.stop();
       throw e;
     }
+  }
+
+  private takeOver(previous: DirectorService<C>): void {
+    // Both poll the same ports until the old one lets go: the TUNs' SIGIO always has a handler.
+    runtime.onSignal("SIGIO", this.poll);
+    previous.letGo();
+    this.director = previous.director;
+    this.tunPort = previous.tunPort;
+    this.table = previous.table;
+    this.tunName = previous.tunName;
+    this.served = previous.served.map((s) => ({ ...s, pool: this.balancer.get(s.config.pool)! }));
+    previous.director = null;
+    previous.tunPort = null;
+    previous.served = [];
+    this.startTimers();
+    console.log(`fulcrum: director: its connection table, ports and steering carried over (${this.served.length} virtual servers)`);
+  }
+
+  // The old generation's side of a takeover: it stops reading; what it had is the next one's.
+  private letGo(): void {
+    removePoll(this.poll);
+    runtime.offSignal("SIGIO", this.poll);
+    this.sync?.stop();
+    this.sync = null;
+  }
+
+  private startTimers(): void {
+    this.sync = timers.every(this.options.syncMs ?? 100, () => { this.syncing = this.syncing.then(() => this.syncAll()); });
+    addPoll(this.poll, IDLE_POLL_MS);
   }
 
   private repoll = false;
