@@ -231,6 +231,30 @@ test("director nat: a reload with the same virtual servers carries the connectio
   assert.ok(!(await lab.hasAddress("director", VIP, "eth1")), "the VIP goes when the last generation stops");
 });
 
+test("director nat: a reload whose start fails after the director was carried over (a VRRP interface missing) gives the director back: the old generation goes on directing", { skip: noLab }, async () => {
+  const director = await startDirector();
+  try {
+    const args = (await runtime.readTextFile(`/proc/${director.pid}/cmdline`)).split("\0");
+    const file = args[args.indexOf("--config") + 1];
+    await runtime.writeTextFile(file, `${config()}vrrp:
+  instances:
+    - name: VI_1
+      interface: nope0
+      virtual_router_id: 51
+      priority: 100
+      virtual_ipaddress: [10.201.${SUBNET}.200/24]
+`);
+    director.child.kill("SIGHUP");
+    await director.waitForLine(/reload: cannot start the new configuration: .*nope0/, 15_000);
+    assert.ok(await lab.hasAddress("director", VIP, "eth1"), "the VIP stays");
+    const names = (await requests(3)).map((b) => b.split(" ")[0]);
+    assert.deepEqual([...names].sort(), SERVERS, `generation 1 directs on: ${names.join(", ")}`);
+  } finally {
+    await stopDirector(director);
+  }
+  assert.ok(!(await lab.hasAddress("director", VIP, "eth1")), "the VIP goes on stop");
+});
+
 test("director nat: a udp virtual server beside the tcp one: dig through VIP:53 reaches the three dnsmasq on port 5353 in rr order, and curl still reaches nginx", { skip: noDns }, async () => {
   const dns: Child[] = [];
   for (const s of SERVERS) {

@@ -77,6 +77,8 @@ export class Generation {
         this.started.push(this.vrrpService);
       }
     } catch (e) {
+      // A director carried over goes back to the generation that goes on serving.
+      if (previous?.director) this.director?.handBack(previous.director);
       await this.stop();
       throw e;
     }

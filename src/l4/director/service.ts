@@ -158,6 +158,13 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     console.log(`fulcrum: director: its connection table, ports and steering carried over (${this.served.length} virtual servers)`);
   }
 
+  /** A start that failed after this took `previous`'s director over: it goes back. */
+  handBack(previous: DirectorService<C>): void {
+    if (this.director && previous.director === null && JSON.stringify(previous.configs) === JSON.stringify(this.configs)) {
+      previous.takeOver(this);
+    }
+  }
+
   // The old generation's side of a takeover: it stops reading; what it had is the next one's.
   private letGo(): void {
     removePoll(this.poll);
