@@ -69,13 +69,13 @@ after(async () => {
   await lab?.destroy();
 });
 
-function config(dns = false): string {
-  const servers = SERVERS.map((s) => `${lab.node(s).ipv4}:8080`).join(", ");
+function config(dns = false, weights?: number[]): string {
+  const servers = SERVERS.map((s, i) => weights ? `{ address: "${lab.node(s).ipv4}:8080", weight: ${weights[i]} }` : `${lab.node(s).ipv4}:8080`).join(", ");
   const dnsServers = SERVERS.map((s) => `${lab.node(s).ipv4}:5353`).join(", ");
   return `
 pools:
   web:
-    scheduler: rr
+    scheduler: ${weights ? "wrr" : "rr"}
     servers: [${servers}]
     health: { type: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1 }
 ${dns ? `  dns:\n    scheduler: rr\n    servers: [${dnsServers}]\n` : ""}virtual_servers:
@@ -88,8 +88,8 @@ ${dns ? `  dns:\n    scheduler: rr\n    servers: [${dnsServers}]\n` : ""}virtual
 ${dns ? `  - name: dns\n    address: ${VIP}:53\n    protocol: udp\n    lb_kind: nat\n    interface: eth1\n    pool: dns\n` : ""}`;
 }
 
-async function startDirector(dns = false): Promise<Peer> {
-  const peer = await startFulcrum(lab, "director", config(dns), dns ? 2 : 1, /directing (tcp|udp):\/\//g);
+async function startDirector(dns = false, weights?: number[]): Promise<Peer> {
+  const peer = await startFulcrum(lab, "director", config(dns, weights), dns ? 2 : 1, /directing (tcp|udp):\/\//g);
   running.add(peer);
   return peer;
 }
@@ -253,6 +253,17 @@ test("director nat: a reload whose start fails after the director was carried ov
     await stopDirector(director);
   }
   assert.ok(!(await lab.hasAddress("director", VIP, "eth1")), "the VIP goes on stop");
+});
+
+test("director nat: the pool's scheduler and weights decide: wrr 2:1:1 sends 4, 2 and 2 of 8 new connections", { skip: noLab }, async () => {
+  const director = await startDirector(false, [2, 1, 1]);
+  try {
+    const names = (await requests(8)).map((b) => b.split(" ")[0]);
+    const count = (n: string) => names.filter((x) => x === n).length;
+    assert.deepEqual([count("s1"), count("s2"), count("s3")], [4, 2, 2], `wrr 2:1:1: ${names.join(", ")}`);
+  } finally {
+    await stopDirector(director);
+  }
 });
 
 test("director nat: a udp virtual server beside the tcp one: dig through VIP:53 reaches the three dnsmasq on port 5353 in rr order, and curl still reaches nginx", { skip: noDns }, async () => {

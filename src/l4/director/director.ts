@@ -312,6 +312,15 @@ export class Director {
     this.bytes[d + L.D_FLAGS] = L.DF_USED | (reset && state !== "up" ? L.DF_RESET : 0);
   }
 
+  /** The weight a real server is scheduled with now (health's slow start and agents move it from
+   * its configured weight). */
+  setEffectiveWeight(name: string, address: string, port: number, weight: number): void {
+    const svc = this.service(name);
+    const k = svc.dests.findIndex((d) => d.spec.address === address && d.spec.port === port);
+    if (k < 0) throw new Error(`director: "${name}" has no real server ${address}:${port}`);
+    this.plane.setEffectiveWeight(svc.pool.base + k, weight);
+  }
+
   /** Runs n descriptors (at DIR_DESC_OFF) at time nowMs; returns how many were forwarded. */
   processBatch(n: number, nowMs: number): number {
     this.now = nowMs >>> 0;

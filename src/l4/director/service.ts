@@ -60,6 +60,8 @@ interface Served<C extends BalancerPoolConfig> {
   addedVip: boolean;
   layout: string;
   states: Map<string, string>;
+  /** Effective weights applied, by real server. */
+  weights: Map<string, number>;
   /** dr: real servers' MACs from the neighbour table, by address. */
   macs: Map<string, string>;
   framePort: FramePort | null;
@@ -211,7 +213,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     const vip: VirtualAddress = { family: 4, address: vipBytes, prefixLength: 32, text: `${vs.address}/32` };
     const served: Served<C> = {
       config: vs, pool, steering, vip, ifindex: facts.ifindex, addedVip: false, layout: JSON.stringify(servers),
-      states: new Map(), macs, framePort: null,
+      states: new Map(), weights: new Map(), macs, framePort: null,
     };
     this.served.push(served);
     // The port before the steering: once the stack stops seeing the VIP's packets, someone must.
@@ -286,6 +288,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     }
   }
 
+  // Each real server's state (down reasons) and effective weight (slow start, agents), as the pool has them.
   private applyStates(s: Served<C>, all = false): void {
     for (const server of s.pool.servers) {
       const st = stateOf(server);
@@ -293,6 +296,11 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       const unreachable = s.config.lbKind === "dr" && !s.macs.has(server.host);
       const state = st === STATE_DOWN || unreachable ? "down" : st === STATE_DRAIN ? "drain" : "up";
       const key = `${server.host}|${server.port}`;
+      const weight = s.pool.effectiveWeight(server);
+      if (all || s.weights.get(key) !== weight) {
+        s.weights.set(key, weight);
+        this.director!.setEffectiveWeight(s.config.name, server.host, server.port, weight);
+      }
       const was = s.states.get(key);
       if (was === state && !all) continue;
       s.states.set(key, state);
