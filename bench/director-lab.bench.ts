@@ -212,6 +212,7 @@ async function compare(b: Bench): Promise<void> {
     const t0 = performance.now();
     const code = await fulcrum.stop();
     console.log(`fulcrum stopped: exit ${code} after ${(performance.now() - t0).toFixed(0)} ms`);
+    if (code !== 0) console.log(`its output:\n${fulcrum.output().slice(-2000)}`);
     fulcrum = null;
     await b.startKernel();
     kernel.push(await trial(b));

@@ -13,8 +13,6 @@ const SYMBOLS = {
   read: { args: ["i32", "usize", "usize"], returns: "i64" },
   write: { args: ["i32", "usize", "usize"], returns: "i64" },
   close: { args: ["i32"], returns: "i32" },
-  fcntl: { args: ["i32", "i32", "i32"], returns: "i32" },
-  getpid: { args: [], returns: "i32" },
 } satisfies Record<string, FfiSymbol>;
 
 let lib: ReturnType<typeof runtime.dlopen<typeof SYMBOLS>> | null = null;
@@ -24,7 +22,6 @@ const O_RDWR = 2, O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
 const TUNSETIFF = 0x400454ca;
 const IFF_TUN = 0x0001, IFF_NO_PI = 0x1000;
 const EAGAIN = 11;
-const F_GETFL = 3, F_SETFL = 4, F_SETOWN = 8, O_ASYNC = 0o20000;
 /** IFNAMSIZ less the terminating NUL. */
 export const MAX_INTERFACE_NAME = 15;
 
@@ -67,18 +64,6 @@ export function readPacket(fd: number, address: number, capacity: number): numbe
 export function writePacket(fd: number, address: number, length: number): number {
   const n = Number(libc().write(fd, address, length));
   return n >= 0 ? 0 : lastErrno();
-}
-
-/** With `on`, the kernel sends this process SIGIO whenever a packet is queued to the TUN, so a
- * reader can wait for packets without a timer (install the SIGIO handler first: its default
- * action ends the process). */
-export function signalWhenReadable(tun: Tun, on: boolean): void {
-  const c = libc();
-  if (on && c.fcntl(tun.fd, F_SETOWN, c.getpid()) < 0) throw new SocketError("F_SETOWN tun", lastErrno());
-  const flags = c.fcntl(tun.fd, F_GETFL, 0);
-  if (flags < 0 || c.fcntl(tun.fd, F_SETFL, on ? flags | O_ASYNC : flags & ~O_ASYNC) < 0) {
-    throw new SocketError("F_SETFL O_ASYNC tun", lastErrno());
-  }
 }
 
 export function closeTun(tun: Tun): void {

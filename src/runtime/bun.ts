@@ -168,7 +168,6 @@ export const runtime: Runtime = {
     }
   },
   onSignal: (signal, handler) => { process.on(signal, handler); },
-  offSignal: (signal, handler) => { process.off(signal, handler); },
   fetchTrusting: (ca) => ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, { ...init, tls: { ca } } as RequestInit)) as typeof fetch,
   spawn(cmd, options = {}): Child {
     const proc = Bun.spawn(cmd, {

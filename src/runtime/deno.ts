@@ -207,7 +207,6 @@ export const runtime: Runtime = {
     return s;
   },
   onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),
-  offSignal: (signal, handler) => Deno.removeSignalListener(signal, handler),
   fetchTrusting(ca) {
     const client = Deno.createHttpClient({ caCerts: [ca] });
     return ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, { ...init, client } as RequestInit)) as typeof fetch;

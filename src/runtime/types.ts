@@ -191,9 +191,7 @@ export interface Runtime {
   listenTcp(options: ListenTcpOptions): Promise<TcpListener>;
   /** Opens a TCP connection; rejects with UpstreamError ("refused" or "failed"). */
   connectTcp(options: ConnectTcpOptions): Promise<TcpSocket>;
-  /** SIGIO: a file descriptor set to O_ASYNC became readable (the director's TUNs). */
-  onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGIO", handler: () => void): void;
-  offSignal(signal: "SIGIO", handler: () => void): void;
+  onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP", handler: () => void): void;
   /** A `fetch` that trusts the PEM certificates in `ca` for https URLs (etcd with its own CA). */
   fetchTrusting(ca: string): typeof fetch;
   spawn(cmd: string[], options?: SpawnOptions): Child;

@@ -21,7 +21,6 @@ import type { PortCounters } from "./io/batch.ts";
 import { TunPort } from "./io/tun-port.ts";
 import { FramePort } from "./io/frame-port.ts";
 import { prepareTun, releaseTun, Steering } from "./io/steer.ts";
-import { signalWhenReadable, type Tun } from "../../ffi/tun.ts";
 
 export interface DirectorServiceOptions {
   /** Generation id: names the TUN and keeps the kernel steering of two generations apart. */
@@ -45,11 +44,11 @@ export interface DirectorState {
 }
 
 const DEFAULT_CAPACITY = 65536;
-/** Packets wake the director by SIGIO; this poll only advances the clock on an idle table (and
- * would pick up a packet whose signal was lost). */
-const IDLE_POLL_MS = 50;
+/** The TUNs are polled this often while idle (neither runtime can wait on a raw descriptor;
+ * SIGIO on O_ASYNC TUNs was tried: under load Bun then missed a SIGTERM for seconds). */
+const POLL_MS = 1;
 
-interface Port { readonly counters: PortCounters; readonly tun: Tun; poll(): number; close(): void }
+interface Port { readonly counters: PortCounters; poll(): number; close(): void }
 
 interface Served<C extends BalancerPoolConfig> {
   config: VirtualServerConfig;
@@ -128,12 +127,9 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       return;
     }
     const director = this.director = await Director.create({ capacity: this.options.capacity ?? DEFAULT_CAPACITY });
-    // The handler before any TUN signals (SIGIO's default action ends the process).
-    runtime.onSignal("SIGIO", this.poll);
     try {
       if (this.configs.some((v) => v.lbKind === "nat")) {
         this.tunPort = TunPort.open(this.tunName, director);
-        signalWhenReadable(this.tunPort.tun, true);
         await prepareTun(this.tunName, this.table);
       }
       for (const [i, vs] of this.configs.entries()) await this.serve(vs, i);
@@ -145,8 +141,6 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   }
 
   private takeOver(previous: DirectorService<C>): void {
-    // Both poll the same ports until the old one lets go: the TUNs' SIGIO always has a handler.
-    runtime.onSignal("SIGIO", this.poll);
     previous.letGo();
     this.director = previous.director;
     this.tunPort = previous.tunPort;
@@ -170,20 +164,19 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   // The old generation's side of a takeover: it stops reading; what it had is the next one's.
   private letGo(): void {
     removePoll(this.poll);
-    runtime.offSignal("SIGIO", this.poll);
     this.sync?.stop();
     this.sync = null;
   }
 
   private startTimers(): void {
     this.sync = timers.every(this.options.syncMs ?? 100, () => { this.syncing = this.syncing.then(() => this.syncAll()); });
-    addPoll(this.poll, IDLE_POLL_MS);
+    addPoll(this.poll, POLL_MS);
   }
 
   private repoll = false;
 
-  // A TUN's SIGIO (a packet queued) or the idle tick; while packets flow, the next poll runs as
-  // soon as the event loop is free (as NAPI polls while there is work).
+  // The poller's tick while idle; while packets flow, the next poll runs as soon as the event
+  // loop is free (as NAPI polls while there is work), not a tick later.
   private readonly poll = (): void => {
     let moved = 0;
     for (const port of this.ports) moved += port.poll();
@@ -219,7 +212,6 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     // The port before the steering: once the stack stops seeing the VIP's packets, someone must.
     if (dr) {
       served.framePort = FramePort.open(tun, this.director!, facts.ifindex);
-      signalWhenReadable(served.framePort.tun, true);
       await prepareTun(tun, null);
     }
     await steering.start(servers);
@@ -313,8 +305,6 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   /** The VIP first (no new packets come), then the steering, the ports and the tables. */
   async stop(): Promise<void> {
     removePoll(this.poll);
-    for (const port of this.ports) signalWhenReadable(port.tun, false);
-    runtime.offSignal("SIGIO", this.poll);
     this.sync?.stop();
     this.sync = null;
     await this.syncing;
