@@ -29,6 +29,7 @@ export const PEERS = [
   { pkg: "iproute2", commands: ["ip", "tc"], neededBy: ["test/vrrp-*.test.ts", "test/health.test.ts (ICMP check)", "test/director-nat.test.ts", "the director's steering (tc, ip rule)"] },
   { pkg: "iputils-ping", commands: ["ping"], neededBy: ["test/vrrp-lab.test.ts", "test/vrrp-features.test.ts"] },
   { pkg: "tcpdump", commands: ["tcpdump"], neededBy: ["test/vrrp-lab.test.ts (unicast)", "test/vrrp-features.test.ts (tshark)"] },
+  { pkg: "nftables", commands: ["nft"], neededBy: ["bench/director-lab.bench.ts (the kernel's NAT and DR, the peer)"] },
   { pkg: "tshark", commands: ["tshark"], neededBy: ["test/vrrp-features.test.ts (tshark)", "test/director-nat.test.ts (checksums)"] },
   { pkg: "etcd-server", commands: ["etcd"], service: "etcd", neededBy: ["test/discovery*.test.ts", "bench/etcd.bench.ts"] },
   { pkg: "etcd-client", commands: ["etcdctl"], neededBy: ["bench/etcd.bench.ts (the peer watcher)"] },
