@@ -7,7 +7,7 @@ import { loadConfigFile } from "../control/config-file.ts";
 import { validateConfig } from "../control/schema.ts";
 import { supervise } from "../control/supervisor.ts";
 import { flag, type ParsedArgs } from "./args.ts";
-import { directorUnavailable } from "../l4/director/config.ts";
+import { directorRefusal } from "../l4/director/config.ts";
 
 export async function check(args: ParsedArgs): Promise<number> {
   const loaded = await loadConfigFile(flag(args, "config", "c"));
@@ -20,8 +20,9 @@ export async function run(args: ParsedArgs): Promise<number> {
   const loaded = await loadConfigFile(flag(args, "config", "c"));
   if (!loaded.ok) return 2;
   // Half a config must not start: virtual servers asked for and not served would be a silent outage.
-  if (loaded.config.virtualServers.length > 0) {
-    console.error(directorUnavailable(loaded.config.virtualServers));
+  const refusal = directorRefusal(loaded.config.virtualServers);
+  if (refusal !== null) {
+    console.error(refusal);
     return 1;
   }
   return supervise(loaded.config, { file: loaded.file, pidFile: flag(args, "pid-file") });

@@ -1,9 +1,8 @@
 // GET /api/l4: the L4 socket proxy's listeners (tcp, udp, SNI routes) with the proxy's counters,
 // and the packet director's `virtual_servers:` shaped as `ipvsadm -Ln` lists them: a virtual
 // server with its scheduler and flags, then its real servers with forward method, weight and
-// active/inactive connections. Reads existing state only. The generation runs no director yet
-// (its packet I/O is not there), so a virtual server shows its config and its pool's servers with
-// `served: false` and no connection counts; a caller holding a running Director passes its rows.
+// active/inactive connections, from the generation's running director (src/l4/director/service.ts).
+// Reads existing state only.
 import { formatHostPort } from "../config/address.ts";
 import type { LbKind } from "../l4/director/names.ts";
 import type { ServiceRow } from "../l4/director/director.ts";
@@ -18,14 +17,17 @@ export interface DirectorRows {
   listServices(): ServiceRow[];
 }
 
+/** `director`: rows to show instead of the generation's own director's (tests). */
 export function l4View(g: Generation, director: DirectorRows | null = null) {
+  const state = director ? null : g.director?.state() ?? null;
+  const rows = director?.listServices() ?? state?.services ?? null;
   return {
     listeners: l4ListenersView(g),
     counters: g.l4 ? { sessions: g.l4.stats.sessions, retries: g.l4.stats.retries, errors: { ...g.l4.stats.errors } } : null,
-    virtual_servers: virtualServersView(g, director?.listServices() ?? null),
-    director: director
-      ? { running: true }
-      : { running: false, reason: g.config.virtualServers.length > 0 ? "the packet director's packet I/O is not available yet" : "no virtual_servers configured" },
+    virtual_servers: virtualServersView(g, rows),
+    director: rows !== null
+      ? { running: true, counters: state?.counters ?? null, ports: state?.ports ?? null, text: state?.text ?? null }
+      : { running: false, reason: g.config.virtualServers.length > 0 ? "the director has not started" : "no virtual_servers configured" },
   };
 }
 

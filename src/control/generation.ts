@@ -1,5 +1,5 @@
 // A generation: one validated config and everything built from it (data plane, balancer, edge,
-// health, vrrp), started and stopped in one order. A reload builds the next generation beside
+// l4 proxy and packet director, health, vrrp), started and stopped in one order. A reload builds the next generation beside
 // the running one, starts it taking over what did not change (listening sockets, health
 // verdicts, VRRP instances), then retires the old one: its requests in flight finish.
 import { createDataPlane } from "../core/wasm.ts";
@@ -10,6 +10,8 @@ import { VrrpService } from "../vrrp/service.ts";
 import type { HealthSource } from "../vrrp/track.ts";
 import { DiscoveryService } from "../discovery/service.ts";
 import { L4Proxy } from "../l4/proxy.ts";
+import { DirectorService } from "../l4/director/service.ts";
+import { formatIP } from "../vrrp/ip.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { Config, PoolConfig } from "./schema.ts";
 import { PhaseTiming } from "./phase-timing.ts";
@@ -30,6 +32,8 @@ export class Generation {
     readonly discovery: DiscoveryService | null,
     /** Null without tcp/udp listeners. */
     readonly l4: L4Proxy | null = null,
+    /** Null without `virtual_servers:`. */
+    readonly director: DirectorService<PoolConfig> | null = null,
   ) {}
 
   /** Null without a `vrrp:` section (made in start: a reload takes instances over there). */
@@ -52,7 +56,11 @@ export class Generation {
     const health = new HealthService(balancer, { previous: previous?.health });
     const edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
     const l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
-    return new Generation(id, config, balancer, health, edge, discovery, l4);
+    const director = config.virtualServers.length === 0 ? null : new DirectorService(config.virtualServers, balancer, {
+      id,
+      managedByVrrp: (vip) => config.vrrp?.instances.some((i) => i.addresses.some((a) => formatIP(a.address) === vip)) ?? false,
+    });
+    return new Generation(id, config, balancer, health, edge, discovery, l4, director);
   }
 
   /** Starts the parts in order: checks first, so a check that cannot run (ICMP without
@@ -71,6 +79,7 @@ export class Generation {
       if (this.discovery) { await this.discovery.start(); this.started.push(this.discovery); }
       if (this.edge) { await this.edge.start(previous?.edge ?? undefined); this.started.push(this.edge); }
       if (this.l4) { await this.l4.start(previous?.l4 ?? undefined); this.started.push(this.l4); }
+      if (this.director) { await this.director.start(previous?.director ?? undefined); this.started.push(this.director); }
       if (this.config.vrrp) {
         this.vrrpService = new VrrpService(this.config.vrrp, undefined, health, previous?.vrrp ?? null);
         await this.vrrpService.start();
@@ -78,6 +87,8 @@ export class Generation {
       }
     } catch (e) {
       this.disinherit();
+      // A director carried over goes back to the generation that goes on serving.
+      if (previous?.director) this.director?.handBack(previous.director);
       await this.stop();
       throw e;
     }
@@ -101,6 +112,7 @@ export class Generation {
     const edge = this.edge, l4 = this.l4;
     const lines = !edge ? [] : edge.config.listeners.map((l, i) =>
       `fulcrum: listening on ${l.tls ? "https" : "http"}://${formatHostPort({ host: l.bind.host, port: edge.ports[i] })} (${l.name})`);
+    if (this.director) lines.push(...this.director.directingLines());
     if (l4) lines.push(...l4.listenerConfigs.map((l, i) => `fulcrum: listening on ${l.protocol}://${formatHostPort({ host: l.bind.host, port: l4.ports[i] })} (${l.name})`));
     return lines;
   }

@@ -65,6 +65,8 @@ interface Context {
   discoveryKinds: string[];
   /** Whether any listener is http (the default protocol). */
   httpListeners: boolean;
+  /** A packet director with no listeners: `virtual_servers:` and the pools they name. */
+  directorOnly: boolean;
 }
 
 // Top-level sections; errors are reported in file order whatever order they are read in.
@@ -109,7 +111,9 @@ export function validateConfig(raw: unknown): Validated<Config> {
     vrrpOnly: valueOf(raw, "vrrp") !== undefined && valueOf(raw, "listeners") === undefined && valueOf(raw, "pools") === undefined,
     discoveryKinds: declaredDiscoveryKinds(raw),
     httpListeners: !Array.isArray(raw.listeners) || raw.listeners.some((l) => !isMapping(l) || (l.protocol ?? "http") === "http"),
+    directorOnly: valueOf(raw, "virtual_servers") !== undefined && valueOf(raw, "listeners") === undefined,
   };
+  if (ctx.directorOnly) ctx.httpListeners = false;
   const listeners = SECTIONS.listeners(c, ctx);
   const config = {
     hashSeed: SECTIONS.hash_seed(c, ctx),
@@ -181,7 +185,7 @@ function readPool(c: Checker, value: unknown, p: PathSegment[], name: string, ct
 /** The listeners section: the edge reads it and hands tcp and udp listeners to src/l4. */
 function readAllListeners(c: Checker, ctx: Context): { http: ListenerConfig[]; l4: L4ListenerConfig[] } {
   const l4: L4ListenerConfig[] = [];
-  if (ctx.vrrpOnly) return { http: [], l4 };
+  if (ctx.vrrpOnly || ctx.directorOnly) return { http: [], l4 };
   const l4Reader = (protocol: "tcp" | "udp") => (c: Checker, m: Mapping, p: PathSegment[], base: { name: string; bind: HostPort }) =>
     l4.push(readL4Listener(c, m, p, base, protocol, ctx.poolNames));
   const http = readListeners(c, valueOf(ctx.raw, "listeners"), { tcp: l4Reader("tcp"), udp: l4Reader("udp") });

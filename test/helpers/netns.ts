@@ -108,6 +108,25 @@ export class Lab {
     this.nodes.set(name, { name, ns, ipv4: `10.200.${subnet}.${host}`, ipv6, port, mac: link.address });
   }
 
+  /** A node outside the switch, cabled straight to `to` by a veth pair (its eth0, `to`'s `dev`)
+   * on 10.201.S.0/24: `to` is 10.201.S.1 and the node's default gateway, the node 10.201.S.2 (a
+   * client behind a router: the director in NAT labs). */
+  async addRoutedNode(name: string, to: string, dev: string, subnet: number): Promise<LabNode> {
+    const ns = `${this.prefix}${name}`;
+    await run(["ip", "netns", "add", ns]);
+    await run(["ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", dev, "netns", this.node(to).ns]);
+    await run(["ip", "-n", ns, "link", "set", "lo", "up"]);
+    await run(["ip", "-n", ns, "addr", "add", `10.201.${subnet}.2/24`, "dev", "eth0"]);
+    await run(["ip", "-n", ns, "link", "set", "eth0", "up"]);
+    await run(["ip", "-n", this.node(to).ns, "addr", "add", `10.201.${subnet}.1/24`, "dev", dev]);
+    await run(["ip", "-n", this.node(to).ns, "link", "set", dev, "up"]);
+    await run(["ip", "-n", ns, "route", "add", "default", "via", `10.201.${subnet}.1`]);
+    const link = JSON.parse(await run(["ip", "-j", "-n", ns, "link", "show", "eth0"]))[0];
+    const node: LabNode = { name, ns, ipv4: `10.201.${subnet}.2`, ipv6: "", port: "", mac: link.address };
+    this.nodes.set(name, node);
+    return node;
+  }
+
   node(name: string): LabNode {
     const n = this.nodes.get(name);
     if (n === undefined) throw new Error(`no lab node ${name}`);

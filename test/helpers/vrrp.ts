@@ -59,15 +59,16 @@ function peerOf(child: Child, killAlso: () => Promise<number[]> = async () => []
   };
 }
 
-/** `fulcrum run` in a node's namespace; resolves once every instance has joined the election. */
-export async function startFulcrum(lab: Lab, node: string, config: string, instances = 1): Promise<Peer> {
+/** `fulcrum run` in a node's namespace; resolves once every instance has joined the election
+ * (or `ready` matched `instances` times: a director's "directing" lines). */
+export async function startFulcrum(lab: Lab, node: string, config: string, instances = 1, ready = /INIT -> /g): Promise<Peer> {
   const file = await writeTemp(config);
   const child = runtime.spawn(["ip", "netns", "exec", lab.node(node).ns, ...fulcrumCommand(["run", "--config", file])]);
   const peer = peerOf(child);
   try {
     await waitFor(`fulcrum in ${node} to start`, () => {
       if (/cannot start|has \d+ error/.test(peer.output())) throw new Error(`fulcrum in ${node} failed:\n${peer.output()}`);
-      return (peer.output().match(/INIT -> /g) ?? []).length >= instances;
+      return (peer.output().match(ready) ?? []).length >= instances;
     }, 20_000);
   } catch (e) {
     // What the process was doing helps tell a slow start from a hang.

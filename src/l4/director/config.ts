@@ -1,6 +1,6 @@
 // The `virtual_servers:` section, in keepalived's words: a VIP:port, protocol, lb_kind, the
 // interface, a pool from `pools:` (servers, scheduler, health), persistence_timeout and, for
-// fullnat, local_addresses. Validated only for now: the packet I/O that serves it comes next.
+// fullnat, local_addresses. `fulcrum run` serves what the packet I/O can carry (io/) and refuses the rest.
 import {
   boolean, type Checker, choice, duration, FirstSeen, integer, type PathSegment, reference, string, valueOf,
 } from "../../config/checker.ts";
@@ -88,10 +88,21 @@ function readOne(c: Checker, value: unknown, p: PathSegment[], poolNames: readon
   };
 }
 
-/** What `fulcrum run` says of a config with virtual servers while packet I/O does not exist. */
-export function directorUnavailable(servers: VirtualServerConfig[]): string {
-  const list = servers.map((v) => `${v.name} (${v.lbKind} ${v.protocol} ${v.family === 6 ? `[${v.address}]` : v.address}:${v.port})`).join(", ");
-  return `fulcrum: virtual_servers: ${servers.length} checked (${list}), but the packet director's packet I/O `
-    + "(TUN / AF_PACKET) is not available yet: only its data path exists (simulator, bench). Remove the section to run the rest.";
+/** Why the packet I/O cannot serve a virtual server yet, or null when it can. */
+export function unservable(vs: VirtualServerConfig): string | null {
+  if (vs.lbKind !== "nat" && vs.lbKind !== "dr") return `lb_kind ${vs.lbKind} is not served yet (nat through the TUN port and dr through AF_PACKET are)`;
+  if (vs.family !== 4) return "IPv6 VIPs are not served yet (the kernel steering is IPv4 only)";
+  if (vs.interface === null) return "no interface: the director needs the interface the VIP's packets arrive on";
+  return null;
 }
 
+/** What `fulcrum run` says of virtual servers it cannot serve yet (null: it serves them all). */
+export function directorRefusal(servers: VirtualServerConfig[]): string | null {
+  const refused = servers.flatMap((v) => {
+    const why = unservable(v);
+    return why === null ? [] : [`${v.name} (${v.lbKind} ${v.protocol} ${v.family === 6 ? `[${v.address}]` : v.address}:${v.port}): ${why}`];
+  });
+  if (refused.length === 0) return null;
+  return `fulcrum: virtual_servers: ${servers.length} checked, ${refused.length} cannot be served: ${refused.join("; ")}. `
+    + "Remove them to run the rest.";
+}

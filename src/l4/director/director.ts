@@ -251,6 +251,8 @@ export class Director {
       if (kept) {
         old.delete(key(s));
         kept.spec = s;
+        // A MAC learnt later (the neighbour table) reaches the dest it belongs to.
+        this.bytes.set(macBytes(s.mac), this.destAt(kept.index) + L.D_MAC);
         dests.push(kept);
         carry.push(this.view.getInt32(this.destAt(kept.index) + L.D_SLOT, true));
         continue;
@@ -308,6 +310,15 @@ export class Director {
     this.plane.setState(svc.pool.base + k, states[state]);
     const d = this.destAt(svc.dests[k].index);
     this.bytes[d + L.D_FLAGS] = L.DF_USED | (reset && state !== "up" ? L.DF_RESET : 0);
+  }
+
+  /** The weight a real server is scheduled with now (health's slow start and agents move it from
+   * its configured weight). */
+  setEffectiveWeight(name: string, address: string, port: number, weight: number): void {
+    const svc = this.service(name);
+    const k = svc.dests.findIndex((d) => d.spec.address === address && d.spec.port === port);
+    if (k < 0) throw new Error(`director: "${name}" has no real server ${address}:${port}`);
+    this.plane.setEffectiveWeight(svc.pool.base + k, weight);
   }
 
   /** Runs n descriptors (at DIR_DESC_OFF) at time nowMs; returns how many were forwarded. */

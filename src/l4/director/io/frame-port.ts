@@ -1,0 +1,88 @@
+// DR's port: packets for the VIP come in through a TUN of their own (the kernel's ingress
+// classifier hands them over, segmented and with their checksums complete), each is framed in
+// the headroom before its slot with an Ethernet header, the director's batch entry runs once
+// over the frames (DR sets the real server's MAC as destination and the director's as source),
+// and one sendmmsg writes the forwarded frames out of the interface over AF_PACKET. The servers
+// answer the clients directly; nothing comes back through here.
+import * as L from "../../../core/layout.ts";
+import { PacketSocket } from "../../../ffi/packet.ts";
+import { closeTun, openTun, readPacket, type Tun } from "../../../ffi/tun.ts";
+import type { Director } from "../director.ts";
+import { BatchArea, MAX_ROUNDS, newCounters, PACKET_ROOM, type PortCounters } from "./batch.ts";
+
+const ETH_HLEN = 14;
+
+export class FramePort {
+  readonly counters: PortCounters = newCounters();
+  private readonly area: BatchArea;
+  private readonly socket: PacketSocket;
+  private readonly out: number[] = [];
+
+  private constructor(readonly tun: Tun, director: Director, ifindex: number) {
+    this.area = new BatchArea(director);
+    try {
+      this.socket = new PacketSocket(ifindex, L.MAX_BATCH);
+    } catch (e) {
+      closeTun(tun);
+      throw e;
+    }
+  }
+
+  /** A TUN named `tunName` in, frames out of interface `ifindex`. */
+  static open(tunName: string, director: Director, ifindex: number): FramePort {
+    return new FramePort(openTun(tunName), director, ifindex);
+  }
+
+  poll(): number {
+    let total = 0;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const n = this.round();
+      total += n;
+      if (n < L.MAX_BATCH) break;
+    }
+    if (total === 0) this.area.director.tick(this.area.nowMs());
+    return total;
+  }
+
+  close(): void {
+    this.socket.close();
+    closeTun(this.tun);
+  }
+
+  private round(): number {
+    const a = this.area;
+    a.remap();
+    let n = 0;
+    for (; n < L.MAX_BATCH; n++) {
+      const frame = a.slot(n);
+      let len: number | null;
+      try {
+        len = readPacket(this.tun.fd, a.base + frame + ETH_HLEN, PACKET_ROOM - ETH_HLEN);
+      } catch {
+        this.counters.readErrors++;
+        break;
+      }
+      if (len === null) break;
+      // MACs are the director's to fill; the type follows the IP version.
+      a.bytes.fill(0, frame, frame + 12);
+      const v6 = len > 0 && (a.bytes[frame + ETH_HLEN] >> 4) === 6;
+      a.bytes[frame + 12] = v6 ? 0x86 : 0x08;
+      a.bytes[frame + 13] = v6 ? 0xdd : 0x00;
+      a.describe(n, frame, len + ETH_HLEN, true);
+    }
+    if (n === 0) return 0;
+    this.counters.received += n;
+    this.counters.batches++;
+    a.run(n);
+    const out = this.out;
+    out.length = 0;
+    for (let k = 0; k < n; k++) {
+      if (a.kept(k)) out.push(k);
+      else this.counters.dropped++;
+    }
+    const sent = this.socket.send(out.length, (j) => a.base + a.offset(out[j]), (j) => a.length(out[j]));
+    this.counters.sent += sent;
+    this.counters.writeErrors += out.length - sent;
+    return n;
+  }
+}

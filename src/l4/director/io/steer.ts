@@ -1,0 +1,116 @@
+// Steers a virtual server's packets into the director's TUN, as Katran's XDP hook takes them
+// before the kernel's IP stack: the VIP stays an address of the interface (it answers ARP, and
+// VRRP may own it), but an ingress classifier on that interface hands packets for VIP:port to
+// the TUN before the stack could answer them itself. Real servers' replies (NAT: they route back
+// through this host) reach the TUN by a policy rule per server, so only the director's traffic
+// is taken: anything addressed to this host itself (health checks' replies) is still delivered
+// locally, since the local table is looked up first.
+//
+// The kernel is configured with iproute2 (`ip`, `tc`): what the director forwards, it forwards
+// itself; these only choose which packets it sees. Each step is undone on stop.
+import { runtime } from "../../../runtime/index.ts";
+
+export interface SteerSpec {
+  /** nat: VIP packets are redirected into `tun` and replies come back into it by rule; dr: VIP
+   * packets are redirected into `tun` (the frame port's), and replies go from the servers
+   * straight to the clients. */
+  mode: "nat" | "dr";
+  tun: string;
+  /** The interface the VIP is on and clients' packets arrive through. */
+  interface: string;
+  vip: string;
+  port: number;
+  protocol: "tcp" | "udp";
+  /** This virtual server's rule and filter preference (unique per virtual server on the host). */
+  pref: number;
+  /** The routing table whose only route leads into the TUN. */
+  table: number;
+}
+
+export interface RealServerAddress { address: string; port: number }
+
+async function output(stream: ReadableStream<Uint8Array>): Promise<string> {
+  let out = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of stream) out += decoder.decode(chunk, { stream: true });
+  return out;
+}
+
+/** Runs a command; a failure throws with its stderr unless `tolerate` matches it. */
+async function sh(argv: string[], tolerate?: RegExp): Promise<void> {
+  const child = runtime.spawn(argv);
+  const [, stderr] = await Promise.all([output(child.stdout), output(child.stderr)]);
+  const code = await child.exited;
+  if (code !== 0 && !(tolerate && tolerate.test(stderr))) {
+    throw new Error(`director: ${argv.join(" ")} failed (${code}): ${stderr.trim()}`);
+  }
+}
+
+async function sysctl(path: string, value: string): Promise<void> {
+  await runtime.writeTextFile(`/proc/sys/net/ipv4/${path}`, value);
+}
+
+/** The TUN up. With a table (nat: the director writes its packets back into the TUN): forwarding
+ * on, the TUN accepting packets from clients' addresses (no reverse-path check) and from the
+ * VIP (an address of this host), and the table's one route into the TUN. */
+export async function prepareTun(tun: string, table: number | null): Promise<void> {
+  await sh(["ip", "link", "set", "dev", tun, "up"]);
+  if (table === null) return;
+  await sysctl("ip_forward", "1");
+  await sysctl(`conf/${tun}/rp_filter`, "0");
+  await sysctl(`conf/${tun}/accept_local`, "1");
+  await sh(["ip", "route", "replace", "default", "dev", tun, "table", String(table)]);
+}
+
+export async function releaseTun(table: number): Promise<void> {
+  await sh(["ip", "route", "flush", "table", String(table)], /./);
+}
+
+/** One virtual server's steering: the ingress filter, and a rule per real server. */
+export class Steering {
+  private servers: RealServerAddress[] = [];
+  private filtered = false;
+
+  constructor(readonly spec: SteerSpec) {}
+
+  async start(servers: RealServerAddress[]): Promise<void> {
+    const s = this.spec;
+    await sh(["tc", "qdisc", "add", "dev", s.interface, "ingress"], /File exists|Exclusivity flag/);
+    // A process that was killed left its filter behind: this preference is this virtual server's.
+    await sh(["tc", "filter", "del", "dev", s.interface, "ingress", "pref", String(s.pref)], /./);
+    await sh([
+      "tc", "filter", "add", "dev", s.interface, "ingress", "pref", String(s.pref), "protocol", "ip", "u32",
+      "match", "ip", "dst", `${s.vip}/32`, "match", "ip", "protocol", s.protocol === "tcp" ? "6" : "17", "0xff",
+      "match", "ip", "dport", String(s.port), "0xffff",
+      "action", "mirred", "egress", "redirect", "dev", s.tun,
+    ]);
+    this.filtered = true;
+    await this.setServers(servers);
+  }
+
+  /** The rules follow the virtual server's real servers (pool membership changes at run time). */
+  async setServers(servers: RealServerAddress[]): Promise<void> {
+    if (this.spec.mode === "dr") return;
+    const key = (r: RealServerAddress) => `${r.address}|${r.port}`;
+    const want = new Set(servers.map(key));
+    const have = new Set(this.servers.map(key));
+    for (const r of this.servers) if (!want.has(key(r))) await sh(this.rule("del", r), /No such file|not exist/);
+    for (const r of servers) if (!have.has(key(r))) await sh(this.rule("add", r), /File exists/);
+    this.servers = servers.slice();
+  }
+
+  async stop(): Promise<void> {
+    const s = this.spec;
+    await this.setServers([]);
+    if (this.filtered) await sh(["tc", "filter", "del", "dev", s.interface, "ingress", "pref", String(s.pref)], /./);
+    this.filtered = false;
+  }
+
+  private rule(op: "add" | "del", r: RealServerAddress): string[] {
+    const s = this.spec;
+    return [
+      "ip", "rule", op, "pref", String(s.pref), "from", `${r.address}/32`, "ipproto", s.protocol,
+      "sport", String(r.port), "lookup", String(s.table),
+    ];
+  }
+}

@@ -1,0 +1,69 @@
+// Moves packets between a TUN device and the director in batches: each round reads up to
+// MAX_BATCH packets straight into the batch area of linear memory (the read's buffer is the
+// packet slot itself, no copy), runs the director's batch entry once, and writes every packet it
+// forwarded back into the TUN, where the kernel routes it on (to a real server or to the client).
+// Packets come in because the kernel steers them to the TUN (steer.ts). A TUN has no batch read:
+// one read per packet, in one loop per batch.
+import * as L from "../../../core/layout.ts";
+import { closeTun, openTun, readPacket, type Tun, writePacket } from "../../../ffi/tun.ts";
+import type { Director } from "../director.ts";
+import { BatchArea, MAX_ROUNDS, newCounters, PACKET_ROOM, type PortCounters } from "./batch.ts";
+
+export class TunPort {
+  readonly counters: PortCounters = newCounters();
+  private readonly area: BatchArea;
+
+  private constructor(readonly tun: Tun, director: Director) {
+    this.area = new BatchArea(director);
+  }
+
+  /** Opens (creating) the TUN interface `name` for the director. */
+  static open(name: string, director: Director): TunPort {
+    return new TunPort(openTun(name), director);
+  }
+
+  /** Reads, directs and writes until the TUN has nothing waiting (or MAX_ROUNDS); returns the
+   * packets read. */
+  poll(): number {
+    let total = 0;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const n = this.round();
+      total += n;
+      if (n < L.MAX_BATCH) break;
+    }
+    if (total === 0) this.area.director.tick(this.area.nowMs());
+    return total;
+  }
+
+  close(): void {
+    closeTun(this.tun);
+  }
+
+  private round(): number {
+    const a = this.area;
+    a.remap();
+    let n = 0;
+    for (; n < L.MAX_BATCH; n++) {
+      const off = a.slot(n);
+      let len: number | null;
+      try {
+        len = readPacket(this.tun.fd, a.base + off, PACKET_ROOM);
+      } catch {
+        this.counters.readErrors++;
+        break;
+      }
+      if (len === null) break;
+      a.describe(n, off, len, false);
+    }
+    if (n === 0) return 0;
+    this.counters.received += n;
+    this.counters.batches++;
+    a.run(n);
+    for (let k = 0; k < n; k++) {
+      if (!a.kept(k)) { this.counters.dropped++; continue; }
+      if (writePacket(this.tun.fd, a.base + a.offset(k), a.length(k)) === 0) this.counters.sent++;
+      else this.counters.writeErrors++;
+    }
+    return n;
+  }
+}

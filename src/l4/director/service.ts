@@ -1,0 +1,355 @@
+// The packet director as a part of a generation: one Director (its own data plane) with a
+// virtual server per `virtual_servers:` entry, fed from the named balancer pool (servers,
+// scheduler, weights, and the down reasons health, admin and drain set: a server out takes no
+// new flows), the ports that move the packets (nat: one TUN; dr: an AF_PACKET socket per
+// virtual server), the kernel steering that hands packets to them, and the VIP on the interface
+// unless a VRRP instance manages it. Started after the listeners, stopped before them (the VIP
+// goes first).
+import dgram from "node:dgram";
+import { runtime } from "../../runtime/index.ts";
+import { timers, type Repeating } from "../../core/timer.ts";
+import type { Balancer } from "../../balancer/balancer.ts";
+import type { BalancerPoolConfig } from "../../balancer/config.ts";
+import { stateOf, type Pool } from "../../balancer/pool.ts";
+import { STATE_DOWN, STATE_DRAIN } from "../../core/dataplane.ts";
+import { addPoll, removePoll } from "../../vrrp/poller.ts";
+import { addVirtualAddresses, interfaceFacts, removeVirtualAddresses, type VirtualAddress } from "../../vrrp/addresses.ts";
+import { parseIP } from "../../vrrp/ip.ts";
+import { unservable, type VirtualServerConfig } from "./config.ts";
+import { Director, type RealServerSpec, type ServiceRow } from "./director.ts";
+import type { PortCounters } from "./io/batch.ts";
+import { TunPort } from "./io/tun-port.ts";
+import { FramePort } from "./io/frame-port.ts";
+import { prepareTun, releaseTun, Steering } from "./io/steer.ts";
+
+export interface DirectorServiceOptions {
+  /** Generation id: names the TUN and keeps the kernel steering of two generations apart. */
+  id: number;
+  /** True for a VIP a VRRP instance adds and removes (the director then leaves it alone). */
+  managedByVrrp(vip: string): boolean;
+  /** Connection table entries. */
+  capacity?: number;
+  /** How often pools are read for changes (health, admin, membership) and MACs looked up. */
+  syncMs?: number;
+}
+
+/** What the director's views show: `fulcrum l4` and the admin API read this. */
+export interface DirectorState {
+  services: ServiceRow[];
+  counters: Record<string, number>;
+  /** What each port moved: "tun" and "packet:<virtual server>". */
+  ports: Record<string, PortCounters>;
+  /** `ipvsadm -Ln` as text. */
+  text: string;
+}
+
+const DEFAULT_CAPACITY = 65536;
+/** The TUNs are polled this often while idle (neither runtime can wait on a raw descriptor;
+ * SIGIO on O_ASYNC TUNs was tried: under load Bun then missed a SIGTERM for seconds). */
+const POLL_MS = 1;
+
+interface Port { readonly counters: PortCounters; poll(): number; close(): void }
+
+interface Served<C extends BalancerPoolConfig> {
+  config: VirtualServerConfig;
+  pool: Pool<C>;
+  steering: Steering;
+  vip: VirtualAddress;
+  ifindex: number;
+  addedVip: boolean;
+  layout: string;
+  states: Map<string, string>;
+  /** Effective weights applied, by real server. */
+  weights: Map<string, number>;
+  /** dr: real servers' MACs from the neighbour table, by address. */
+  macs: Map<string, string>;
+  framePort: FramePort | null;
+}
+
+/** VIPs this process added, by interface and address, with how many directors hold each: during
+ * a reload the next generation's director holds the VIP before the old one lets it go. */
+const vipHolders = new Map<string, number>();
+
+/** The neighbour table's complete IPv4 entries (address -> MAC), from /proc/net/arp. */
+async function neighbours(): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const text = await runtime.readTextFile("/proc/net/arp").catch(() => "");
+  for (const line of text.split("\n").slice(1)) {
+    const [ip, , flags, mac] = line.trim().split(/\s+/);
+    // Flags 0x2: ATF_COM, a resolved entry.
+    if (ip && mac && (parseInt(flags, 16) & 2) !== 0) out.set(ip, mac);
+  }
+  return out;
+}
+
+/** One datagram to the discard port: the kernel resolves the server's MAC on the way. */
+function nudge(address: string): void {
+  const s = dgram.createSocket("udp4");
+  s.on("error", () => s.close());
+  s.send(new Uint8Array(0), 9, address, () => s.close());
+}
+
+export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> {
+  private director: Director | null = null;
+  private tunPort: TunPort | null = null;
+  private served: Served<C>[] = [];
+  private sync: Repeating | null = null;
+  private syncing: Promise<void> = Promise.resolve();
+  private table: number;
+  /** The nat TUN's name (kept from the generation this one took the director over from). */
+  tunName: string;
+
+  constructor(
+    readonly configs: VirtualServerConfig[],
+    private readonly balancer: Balancer<C>,
+    private readonly options: DirectorServiceOptions,
+  ) {
+    this.table = 20000 + (options.id % 1000);
+    this.tunName = `fulcrum-l4-${options.id % 1000}`;
+  }
+
+  private get ports(): Port[] {
+    const ports: Port[] = this.served.flatMap((s) => s.framePort ? [s.framePort] : []);
+    return this.tunPort ? [this.tunPort, ...ports] : ports;
+  }
+
+  /** Starts directing. `previous`: the running generation's director (a reload); when the
+   * virtual servers are unchanged this one takes its table, ports, steering and VIPs over, so
+   * established connections go on, and follows the new pools from here. */
+  async start(previous?: DirectorService<C>): Promise<void> {
+    for (const vs of this.configs) {
+      const why = unservable(vs);
+      if (why) throw new Error(`virtual server ${vs.name}: ${why}`);
+      if (!this.balancer.get(vs.pool)) throw new Error(`virtual server ${vs.name}: no pool ${vs.pool}`);
+    }
+    if (previous?.director && JSON.stringify(previous.configs) === JSON.stringify(this.configs)) {
+      this.takeOver(previous);
+      return;
+    }
+    const director = this.director = await Director.create({ capacity: this.options.capacity ?? DEFAULT_CAPACITY });
+    try {
+      if (this.configs.some((v) => v.lbKind === "nat")) {
+        this.tunPort = TunPort.open(this.tunName, director);
+        await prepareTun(this.tunName, this.table);
+      }
+      for (const [i, vs] of this.configs.entries()) await this.serve(vs, i);
+      this.startTimers();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  private takeOver(previous: DirectorService<C>): void {
+    previous.letGo();
+    this.director = previous.director;
+    this.tunPort = previous.tunPort;
+    this.table = previous.table;
+    this.tunName = previous.tunName;
+    this.served = previous.served.map((s) => ({ ...s, pool: this.balancer.get(s.config.pool)! }));
+    previous.director = null;
+    previous.tunPort = null;
+    previous.served = [];
+    this.startTimers();
+    console.log(`fulcrum: director: its connection table, ports and steering carried over (${this.served.length} virtual servers)`);
+  }
+
+  /** A start that failed after this took `previous`'s director over: it goes back. */
+  handBack(previous: DirectorService<C>): void {
+    if (this.director && previous.director === null && JSON.stringify(previous.configs) === JSON.stringify(this.configs)) {
+      previous.takeOver(this);
+    }
+  }
+
+  // The old generation's side of a takeover: it stops reading; what it had is the next one's.
+  private letGo(): void {
+    removePoll(this.poll);
+    this.sync?.stop();
+    this.sync = null;
+  }
+
+  private startTimers(): void {
+    this.sync = timers.every(this.options.syncMs ?? 100, () => { this.syncing = this.syncing.then(() => this.syncAll()); });
+    addPoll(this.poll, POLL_MS);
+  }
+
+  private repoll = false;
+
+  // The poller's tick while idle; while packets flow, the next poll runs as soon as the event
+  // loop is free (as NAPI polls while there is work), not a tick later.
+  private readonly poll = (): void => {
+    let moved = 0;
+    for (const port of this.ports) moved += port.poll();
+    if (moved > 0 && !this.repoll && this.director) {
+      this.repoll = true;
+      setImmediate(() => { this.repoll = false; this.poll(); });
+    }
+  };
+
+  private async serve(vs: VirtualServerConfig, i: number): Promise<void> {
+    const pool = this.balancer.get(vs.pool)!;
+    const facts = interfaceFacts(vs.interface!);
+    const dr = vs.lbKind === "dr";
+    const macs = new Map<string, string>();
+    const servers = this.specsOf(vs, pool, macs);
+    this.director!.addService({
+      name: vs.name, address: vs.address, port: vs.port, protocol: vs.protocol, kind: vs.lbKind,
+      scheduler: pool.config.scheduler, servers, persistenceSeconds: vs.persistenceMs / 1000, mtu: vs.mtu,
+      mac: dr ? [...facts.mac].map((b) => b.toString(16).padStart(2, "0")).join(":") : undefined,
+    });
+    const tun = dr ? `fulcrum-dr-${this.options.id % 100}-${i % 100}` : this.tunName;
+    const steering = new Steering({
+      mode: dr ? "dr" : "nat", tun, interface: vs.interface!, vip: vs.address, port: vs.port,
+      protocol: vs.protocol, pref: 20000 + (this.options.id % 100) * 100 + (i % 100), table: this.table,
+    });
+    const vipBytes = parseIP(vs.address)!.bytes;
+    const vip: VirtualAddress = { family: 4, address: vipBytes, prefixLength: 32, text: `${vs.address}/32` };
+    const served: Served<C> = {
+      config: vs, pool, steering, vip, ifindex: facts.ifindex, addedVip: false, layout: JSON.stringify(servers),
+      states: new Map(), weights: new Map(), macs, framePort: null,
+    };
+    this.served.push(served);
+    // The port before the steering: once the stack stops seeing the VIP's packets, someone must.
+    if (dr) {
+      served.framePort = FramePort.open(tun, this.director!, facts.ifindex);
+      await prepareTun(tun, null);
+    }
+    await steering.start(servers);
+    this.applyStates(served);
+    if (!this.options.managedByVrrp(vs.address)) {
+      const key = `${facts.ifindex}|${vs.address}`;
+      const holders = vipHolders.get(key) ?? 0;
+      if (holders === 0) {
+        const problems = addVirtualAddresses(facts.ifindex, [vip]);
+        if (problems.length > 0) throw new Error(`virtual server ${vs.name}: ${problems.join("; ")}`);
+      }
+      vipHolders.set(key, holders + 1);
+      served.addedVip = true;
+    }
+  }
+
+  // dr: the MACs of real servers not known yet, from the neighbour table; the others are asked for.
+  // Returns a line per MAC learnt, for after the director has it.
+  private async learnMacs(s: Served<C>): Promise<string[]> {
+    const table = await neighbours();
+    const learnt: string[] = [];
+    for (const r of s.pool.servers) {
+      if (s.macs.has(r.host)) continue;
+      const mac = table.get(r.host);
+      if (mac === undefined) { nudge(r.host); continue; }
+      s.macs.set(r.host, mac);
+      learnt.push(`fulcrum: director: ${s.config.name}: real server ${r.host}:${r.port} is at ${mac}`);
+    }
+    return learnt;
+  }
+
+  private specsOf(vs: VirtualServerConfig, pool: Pool<C>, macs: Map<string, string>): RealServerSpec[] {
+    return pool.servers.map((s) => {
+      if (parseIP(s.host)?.family !== vs.family) {
+        throw new Error(`virtual server ${vs.name}: pool ${pool.name} server ${s.host} is not an IPv${vs.family} address`);
+      }
+      if (vs.lbKind === "dr" && s.port !== vs.port) {
+        throw new Error(`virtual server ${vs.name}: dr keeps the port: pool ${pool.name} server ${s.host}:${s.port} must listen on ${vs.port}`);
+      }
+      return { address: s.host, port: s.port, weight: s.weight, mac: macs.get(s.host) };
+    });
+  }
+
+  // Pools change under the director: membership, weights and (dr) MACs learnt re-lay its real
+  // servers (those that stay keep their connections); down reasons set each one's state.
+  private async syncAll(): Promise<void> {
+    for (const s of this.served) {
+      if (!this.director) return;
+      try {
+        const learnt = s.config.lbKind === "dr" && s.pool.servers.some((r) => !s.macs.has(r.host)) ? await this.learnMacs(s) : [];
+        const servers = this.specsOf(s.config, s.pool, s.macs);
+        const layout = JSON.stringify(servers);
+        if (layout !== s.layout) {
+          this.director.setServers(s.config.name, servers);
+          s.layout = layout;
+          await s.steering.setServers(servers);
+          // A new layout starts every server up: set each one's state again.
+          this.applyStates(s, true);
+        } else {
+          this.applyStates(s);
+        }
+        for (const line of learnt) console.log(line);
+      } catch (e) {
+        console.error(`fulcrum: director: virtual server ${s.config.name}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  // Each real server's state (down reasons) and effective weight (slow start, agents), as the pool has them.
+  private applyStates(s: Served<C>, all = false): void {
+    for (const server of s.pool.servers) {
+      const st = stateOf(server);
+      // dr: a server whose MAC is not known yet cannot be sent to.
+      const unreachable = s.config.lbKind === "dr" && !s.macs.has(server.host);
+      const state = st === STATE_DOWN || unreachable ? "down" : st === STATE_DRAIN ? "drain" : "up";
+      const key = `${server.host}|${server.port}`;
+      const weight = s.pool.effectiveWeight(server);
+      if (all || s.weights.get(key) !== weight) {
+        s.weights.set(key, weight);
+        this.director!.setEffectiveWeight(s.config.name, server.host, server.port, weight);
+      }
+      const was = s.states.get(key);
+      if (was === state && !all) continue;
+      s.states.set(key, state);
+      this.director!.setServerState(s.config.name, server.host, server.port, state);
+      // A first placement is no change worth a line; a server going in or out is.
+      if (was !== undefined && was !== state) console.log(`fulcrum: director: ${s.config.name}: real server ${server.host}:${server.port} ${state}`);
+    }
+  }
+
+  /** The VIP first (no new packets come), then the steering, the ports and the tables. */
+  async stop(): Promise<void> {
+    removePoll(this.poll);
+    this.sync?.stop();
+    this.sync = null;
+    await this.syncing;
+    for (const s of this.served.splice(0).reverse()) {
+      const key = `${s.ifindex}|${s.config.address}`;
+      const holders = vipHolders.get(key) ?? 0;
+      if (s.addedVip && holders <= 1) {
+        vipHolders.delete(key);
+        for (const p of removeVirtualAddresses(s.ifindex, [s.vip])) console.error(`fulcrum: director: ${s.config.name}: ${p}`);
+      } else if (s.addedVip) {
+        vipHolders.set(key, holders - 1);
+      }
+      await s.steering.stop().catch((e) => console.error(`fulcrum: ${(e as Error).message}`));
+      s.framePort?.close();
+    }
+    if (this.tunPort) {
+      await releaseTun(this.table).catch(() => {});
+      this.tunPort.close();
+      this.tunPort = null;
+    }
+    this.director = null;
+  }
+
+  /** One line per virtual server, as the listeners' "listening on" lines. */
+  directingLines(): string[] {
+    return this.configs.map((v) => {
+      const through = v.lbKind === "nat" ? `through ${this.tunName}` : "through a TUN in, AF_PACKET out";
+      return `fulcrum: directing ${v.protocol}://${v.address}:${v.port} (${v.name}, ${v.lbKind} on ${v.interface} ${through})`;
+    });
+  }
+
+  /** The director's tables and counters now (null before start). */
+  state(): DirectorState | null {
+    if (!this.director) return null;
+    const ports: Record<string, PortCounters> = {};
+    if (this.tunPort) ports.tun = this.tunPort.counters;
+    for (const s of this.served) if (s.framePort) ports[`packet:${s.config.name}`] = s.framePort.counters;
+    return readDirector(this.director, ports);
+  }
+}
+
+/** A plain read of a director: its services and real servers (as `ipvsadm -Ln --stats`), the
+ * drop and forward counters, and what its ports moved. */
+export function readDirector(director: Director, ports: Record<string, PortCounters>): DirectorState {
+  const copy: Record<string, PortCounters> = {};
+  for (const [name, c] of Object.entries(ports)) copy[name] = { ...c };
+  return { services: director.listServices(), counters: director.counters(), ports: copy, text: director.formatServices() };
+}
