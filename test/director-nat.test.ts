@@ -12,6 +12,7 @@ import { writeFileSync } from "node:fs";
 import { Capture, exec, Lab, waitFor } from "./helpers/netns.ts";
 import { type Peer, startFulcrum } from "./helpers/vrrp.ts";
 import { tempDir } from "./helpers/l4.ts";
+import { fulcrumCommand, writeTemp } from "./helpers/fulcrum.ts";
 import { needs } from "./helpers/peers.ts";
 import { type Child, runtime } from "../src/runtime/index.ts";
 
@@ -100,6 +101,9 @@ async function stopDirector(peer: Peer): Promise<number> {
   running.delete(peer);
   return code;
 }
+
+/** A real server's active and inactive counts in a GET /api/l4 view. */
+const countsOf = (vs: { real_servers: { active: number; inactive: number }[] }, i: number) => [vs.real_servers[i].active, vs.real_servers[i].inactive];
 
 /** n requests through the VIP, each a new connection; the bodies ("s2 10.201.61.2"). */
 async function requests(n: number): Promise<string[]> {
@@ -256,7 +260,7 @@ test("director nat: a reload whose start fails after the director was carried ov
   assert.ok(!(await lab.hasAddress("director", VIP, "eth1")), "the VIP goes on stop");
 });
 
-test("director nat: the pool's scheduler and weights decide: wrr 2:1:1 sends 4, 2 and 2 of 8 new connections", { skip: noLab }, async () => {
+test("director nat: the pool's scheduler and weights decide: wrr 2:1:1 sends 4, 2 and 2 of 8 new connections; GET /api/l4 and fulcrum ctl l4 list them by real server as ipvsadm -Ln", { skip: noLab }, async () => {
   const director = await startDirector(false, [2, 1, 1]);
   try {
     const names = (await requests(8)).map((b) => b.split(" ")[0]);
@@ -277,6 +281,12 @@ test("director nat: the pool's scheduler and weights decide: wrr 2:1:1 sends 4, 
     assert.deepEqual(tracked, [4, 2, 2], `connections per real server: ${api.stdout}`);
     assert.deepEqual(vs.real_servers.map((r) => r.weight), [2, 1, 1]);
     assert.match(view.director.text, /Masq/);
+    // fulcrum ctl l4 prints the same as ipvsadm -Ln would.
+    const ctl = await lab.exec("director", fulcrumCommand(["ctl", "--config", await writeTemp(config(false, [2, 1, 1])), "l4"]));
+    assert.equal(ctl.code, 0, ctl.stderr);
+    assert.match(ctl.stdout, new RegExp(`^TCP  ${VIP.replaceAll(".", "\\.")}:80 wrr$`, "m"), ctl.stdout);
+    const lines = ctl.stdout.split("\n").filter((l) => l.startsWith("  -> ") && !l.includes("RemoteAddress"));
+    assert.deepEqual(lines.map((l) => l.trim().split(/\s+/).slice(3).map(Number)), [[2, ...countsOf(vs, 0)], [1, ...countsOf(vs, 1)], [1, ...countsOf(vs, 2)]], ctl.stdout);
   } finally {
     await stopDirector(director);
   }

@@ -25,6 +25,7 @@ export const CTL_COMMANDS: Record<string, CtlCommand> = {
   status: { args: "", summary: "version, uptime, generation, config file and checksum", arity: [0, 0], run: (api) => api.show("GET", "/api/status", printStatus) },
   pools: { args: "[POOL]", summary: "pools and servers: state, weights, active, checks", arity: [0, 1], run: (api, a) => a[0] ? api.show("GET", `/api/pools/${seg(a[0])}`, (p) => printPools([p])) : api.show("GET", "/api/pools", (b) => printPools(b.pools as Json[])) },
   vrrp: { args: "", summary: "VRRP instances: state, priority, adverts, drops", arity: [0, 0], run: (api) => api.show("GET", "/api/vrrp", printVrrp) },
+  l4: { args: "", summary: "L4 listeners, and virtual servers as ipvsadm -Ln lists them", arity: [0, 0], run: (api) => api.show("GET", "/api/l4", printL4) },
   config: { args: "", summary: "the effective config as JSON, secrets redacted", arity: [0, 0], run: (api) => api.show("GET", "/api/config", (b) => console.log(JSON.stringify(b, null, 2))) },
   metrics: { args: "", summary: "the Prometheus metrics text", arity: [0, 0], run: (api) => api.raw("/metrics") },
   ready: { args: "POOL HOST:PORT", summary: "take new sessions again (clears drain and maint)", arity: [2, 2], run: (api, [p, s]) => api.write(`${serverPath(p, s)}/ready`) },
@@ -161,6 +162,30 @@ function printVrrp(b: Json): void {
     rows.push([String(i.name), String(i.state), String(i.priority), String(adverts.sent), String(adverts.received), drops]);
   }
   printTable(rows);
+}
+
+function printL4(b: Json): void {
+  const listeners = b.listeners as Json[];
+  if (listeners.length > 0) {
+    const rows = [["LISTENER", "PROTO", "ADDRESS", "POOL", "CONNECTIONS"]];
+    for (const l of listeners) {
+      const pool = l.pool ?? (l.routes as Json[]).map((r) => `${(r.sni as string[] | null)?.join(",") ?? "*"}->${r.pool}`).join(" ");
+      rows.push([String(l.name), String(l.protocol), String(l.address), String(pool), String(l.connections)]);
+    }
+    printTable(rows);
+  }
+  const vss = b.virtual_servers as Json[];
+  if (vss.length === 0) return;
+  // ipvsadm -Ln's layout; "-" where the director is not running.
+  console.log("Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn");
+  for (const v of vss) {
+    const flags = v.persistent_seconds ? ` persistent ${v.persistent_seconds}` : "";
+    console.log(`${String(v.protocol).padEnd(4)} ${v.virtual} ${v.scheduler ?? "-"}${flags}${v.served ? "" : "  (not served)"}`);
+    for (const r of v.real_servers as Json[]) {
+      const count = (n: unknown) => String(n ?? "-").padEnd(10);
+      console.log(`  -> ${String(r.address).padEnd(28)} ${String(r.forward).padEnd(7)} ${String(r.weight).padEnd(6)} ${count(r.active)} ${count(r.inactive)}`.trimEnd());
+    }
+  }
 }
 
 function printTable(rows: string[][]): void {
