@@ -5,6 +5,7 @@
 // its periodic run came, the worst over the last second (a loop that stalled once is likely to
 // again soon: shedding lasts that long at least). Each listener's guard compares the samples
 // with its own bounds.
+import { parseSize } from "../config/size.ts";
 import { type Checker, duration, type Mapping, type PathSegment, type Read } from "../config/checker.ts";
 import { type Repeating, type Scheduler, timers } from "./timer.ts";
 
@@ -120,8 +121,8 @@ const OVERLOAD_KEYS = ["max_event_loop_lag", "max_memory", "retry_after"] as con
 /** "1GB", "512MB", "800m", "2g", or a byte count. */
 const memorySize: Read<number> = (c, value, path) => {
   if (typeof value === "number" && Number.isInteger(value) && value > 0) return value;
-  const m = typeof value === "string" ? /^([0-9]+)\s*([kmg])i?b?$/i.exec(value) : null;
-  if (m && Number(m[1]) > 0) return Number(m[1]) * ({ k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[m[2].toLowerCase()];
+  const n = typeof value === "string" ? parseSize(value) : null;
+  if (n !== null && n > 0) return n;
   return c.expected(path, `a memory size like 512MB or 1GB`, value);
 };
 

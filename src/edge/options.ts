@@ -1,5 +1,6 @@
 // Config for the edge's traffic handling: per listener (TLS, limits, request ids) and the HTTP
 // keys of a pool (retries as nginx proxy_next_upstream, sticky cookies, read timeout).
+import { parseSize } from "../config/size.ts";
 import { OVERLOAD_KEY, type OverloadConfig, readOverload } from "../core/overload.ts";
 import {
   boolean, Checker, choice, duration, integer, type Mapping, oneOrMany, type PathSegment, type Read, string, valueOf,
@@ -90,11 +91,8 @@ const NEXT_UPSTREAM = ["error", "timeout", "http_500", "http_502", "http_503", "
 /** nginx sizes: 1024, "32k", "1m", "2g". */
 const size = (max: number): Read<number> => (c, value, path) => {
   if (typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= max) return value;
-  const m = typeof value === "string" ? /^([0-9]+)([kmg]?)$/i.exec(value) : null;
-  if (m) {
-    const n = Number(m[1]) * ({ "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[m[2].toLowerCase()];
-    if (n <= max) return n;
-  }
+  const n = typeof value === "string" ? parseSize(value) : null;
+  if (n !== null && n <= max) return n;
   return c.expected(path, `a size like 32k, 1m or a byte count up to ${max}`, value);
 };
 
