@@ -9,6 +9,7 @@
 //   BENCH_CASES=tiny:64 BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_PROXIES=nginx,haproxy,fulcrum-bun bun bench/l7.bench.ts
 //
 // Installs nginx, haproxy and wrk from Debian when they are missing. Prints Markdown.
+import { provision } from "../scripts/provision.ts";
 import { runtime, type Child } from "../src/runtime/index.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -30,16 +31,10 @@ export async function sh(cmd: string[], opts: { allowFail?: boolean } = {}): Pro
   return out + err;
 }
 
+/** The peers the L7 benches run, installed from Debian when missing (the test suite's table). */
 export async function ensureTools(): Promise<void> {
-  const missing = [];
-  for (const [tool, pkg] of [["nginx", "nginx"], ["haproxy", "haproxy"], ["wrk", "wrk"]]) {
-    const found = await sh(["sh", "-c", `command -v ${tool} || test -x /usr/sbin/${tool} && echo /usr/sbin/${tool}`], { allowFail: true });
-    if (!found.trim()) missing.push(pkg);
-  }
-  if (missing.length) {
-    console.error(`installing ${missing.join(" ")} from Debian`);
-    await sh(["sh", "-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${missing.join(" ")}`]);
-  }
+  const missing = provision(undefined, ["nginx", "haproxy", "wrk"]);
+  if (missing.length > 0) throw new Error(`cannot run without ${missing.map((p) => p.pkg).join(" ")}`);
 }
 
 export const started: Child[] = [];

@@ -101,9 +101,10 @@ export function packageOf(command: PeerCommand): PeerPackage {
   return PEERS.find((p) => (p.commands as readonly string[]).includes(command))!;
 }
 
-/** Packages with a command not on PATH. */
-export function missingPackages(): PeerPackage[] {
-  return PEERS.filter((p) => p.commands.some((c) => findCommand(c) === null));
+/** Packages with a command not on PATH (of those providing `only`, when given). */
+export function missingPackages(only?: readonly PeerCommand[]): PeerPackage[] {
+  const wanted = (p: PeerPackage) => !only || p.commands.some((c) => (only as readonly string[]).includes(c));
+  return PEERS.filter((p) => wanted(p) && p.commands.some((c) => findCommand(c) === null));
 }
 
 /** The files that need these packages, once each (the table's notes in parentheses left out). */
@@ -125,11 +126,11 @@ function quiet(cmd: string, args: string[]): string | null {
 /**
  * Installs the missing peers when it can (root and apt), saying so in one line; otherwise prints
  * one line naming what is missing and what needs it. Never throws: the tests report the rest.
- * Returns the packages still missing.
+ * Returns the packages still missing. `only`: just the packages of these commands (a benchmark's).
  */
-export function provision(log: (line: string) => void = (l) => console.error(l)): PeerPackage[] {
+export function provision(log: (line: string) => void = (l) => console.error(l), only?: readonly PeerCommand[]): PeerPackage[] {
   const outcome = process.env.CI === "true" ? "the tests that need them fail (CI=true)" : "the tests that need them are skipped";
-  const missing = missingPackages();
+  const missing = missingPackages(only);
   if (missing.length === 0) return [];
   const names = (ps: readonly PeerPackage[]) => ps.map((p) => p.pkg).join(" ");
   if (!isRoot() || !onPath("apt-get") || !onPath("dpkg-query")) {
@@ -147,7 +148,7 @@ export function provision(log: (line: string) => void = (l) => console.error(l))
     // Debian starts some services on install; the tests start their own on their own ports.
     for (const p of toInstall) if (p.service && onPath("service")) quiet("service", [p.service, "stop"]);
   }
-  const still = missingPackages();
+  const still = missingPackages(only);
   if (still.length > 0) {
     const commands = still.flatMap((p) => p.commands.filter((c) => findCommand(c) === null));
     log(`test: ${commands.join(" ")} not on PATH (packages ${names(still)} ${toInstall.length ? "did not install" : "are installed"}); ${outcome}`);
