@@ -3,8 +3,10 @@
 import type { LimitSet } from "../edge/limits/limiter.ts";
 import type { LimitKey } from "../edge/limits/config.ts";
 import type { Generation } from "./generation.ts";
+import type { LimitTableStats } from "../core/limits.ts";
 
-export interface LimitRow {
+/** A table's counters (core/limits.ts), with what it limits. */
+export interface LimitRow extends Omit<LimitTableStats, "kind"> {
   scope: "listener" | "route";
   name: string;
   limit: "rate_limit" | "conn_limit";
@@ -13,15 +15,6 @@ export interface LimitRow {
   rate?: number;
   burst?: number;
   max?: number;
-  size: number;
-  bytes: number;
-  entries: number;
-  evictions: number;
-  rejected: number;
-  /** conn_limit: new keys refused because their set held only keys in flight. */
-  full: number;
-  /** rate_limit: drained entries reused for another key. */
-  reclaimed: number;
 }
 
 function keyText(key: LimitKey): string {
