@@ -333,11 +333,7 @@ export class LineFormatter {
     const user = auth < 0 ? null : basicUser(latin1(h!.buf, h!.index[auth + 2], h!.index[auth + 3]));
     const requestMs = now - r.startedAt;
     if (this.format === "json") {
-      o.ascii('{"time":"');
-      o.copy(this.stampAt(now));
-      const ms = now % 1000;
-      o.byte(0x30 + Math.floor(ms / 100)); o.byte(0x30 + Math.floor(ms / 10) % 10); o.byte(0x30 + ms % 10);
-      o.ascii('Z","remote_addr":'); this.clientField(r.clientAddress, true);
+      this.jsonStart(now, r.clientAddress);
       o.ascii(',"remote_user":'); o.json(user);
       o.ascii(',"request":');
       if (r.method === null) o.ascii("null");
@@ -379,6 +375,16 @@ export class LineFormatter {
     this.tail(r.route, r.pool, false);
   }
 
+  /** A json line's opening: its time (ISO 8601 with milliseconds) and the client's address. */
+  private jsonStart(now: number, client: string): void {
+    const o = this.line;
+    o.ascii('{"time":"');
+    o.copy(this.stampAt(now));
+    const ms = now % 1000;
+    o.byte(0x30 + Math.floor(ms / 100)); o.byte(0x30 + Math.floor(ms / 10) % 10); o.byte(0x30 + ms % 10);
+    o.ascii('Z","remote_addr":'); this.clientField(client, true);
+  }
+
   /** Writes the line for an L4 session that ended at `now`: the same columns as an HTTP line (the
    * request is the protocol; no referer, agent, upstream status or header time). */
   writeL4(r: L4Record, now: number): void {
@@ -386,11 +392,7 @@ export class LineFormatter {
     o.pos = 0;
     const sessionMs = now - r.startedAt;
     if (this.format === "json") {
-      o.ascii('{"time":"');
-      o.copy(this.stampAt(now));
-      const ms = now % 1000;
-      o.byte(0x30 + Math.floor(ms / 100)); o.byte(0x30 + Math.floor(ms / 10) % 10); o.byte(0x30 + ms % 10);
-      o.ascii('Z","remote_addr":'); this.clientField(r.clientAddress, true);
+      this.jsonStart(now, r.clientAddress);
       o.ascii(',"protocol":"'); o.ascii(r.protocol);
       o.ascii('","status":'); o.int(r.status);
       o.ascii(',"bytes_sent":'); o.int(r.bytesSent);
