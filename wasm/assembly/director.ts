@@ -6,7 +6,7 @@ import {
   DESC_VERDICT, DESC_REASON, DESC_CONN, DESCF_L2, VERDICT_DROP, VERDICT_TO_SERVER, VERDICT_TO_CLIENT,
   PKT_HEADROOM, DIR_VS_OFF, VS_SIZE, MAX_VS, VS_ADDR, VS_PORT, VS_PROTO, VS_FAMILY, VS_KIND, VS_FLAGS,
   VS_LCOUNT, VS_LFIRST, VS_POOL, VS_PERSIST, VS_MTU, VS_LCURSOR, VS_MAC, VS_GWMAC, VS_CONNS,
-  VS_PKTS_IN, VS_PKTS_OUT, VS_BYTES_IN, VS_BYTES_OUT, VSF_USED, VSF_TOA, KIND_NAT, KIND_DR, KIND_TUN,
+  VS_PKTS_IN, VS_PKTS_OUT, VS_BYTES_IN, VS_BYTES_OUT, VSF_USED, VSF_TOA, VSF_ADOPT, KIND_NAT, KIND_DR, KIND_TUN,
   KIND_FULLNAT, VS_BUCKETS, DIR_VSHASH_OFF, D_ADDR, D_PORT, D_FLAGS, D_MAC, D_SLOT, D_INACTIVE, D_CONNS,
   D_PKTS_IN, D_PKTS_OUT, DF_RESET, DIR_SLOT2DEST_OFF, L_ADDR, CT_NONE, CT_IN, CT_OUT, CT_CADDR,
   CT_VADDR, CT_LADDR, CT_DADDR, CT_CPORT, CT_VPORT, CT_LPORT, CT_DPORT, CT_PROTO, CT_STATE, CT_FLAGS,
@@ -14,7 +14,7 @@ import {
   CT_S_NONE, CT_S_ESTABLISHED, CT_S_SYN_RECV, CT_S_TIME_WAIT, CT_S_CLOSE, CT_S_UDP, CT_S_TEMPLATE,
   R_NONE, R_FWD_IN, R_FWD_OUT, R_FWD_ICMP_IN, R_FWD_ICMP_OUT, R_FRAG_NEEDED, R_NO_SERVICE, R_NOT_SYN,
   R_NO_SERVER, R_TABLE_FULL, R_NO_LPORT, R_NEED_L2, R_TOO_BIG, R_DEST_DOWN, R_NOT_READY, R_BAD_DESC,
-  C_CREATED, C_TEMPLATES, S_GATE,
+  C_CREATED, C_TEMPLATES, C_ADOPTED, S_GATE,
 } from "./layout";
 import { sget } from "./mem";
 import { pick } from "./index";
@@ -316,11 +316,32 @@ function processOne(desc: u32): u32 {
   }
   const v = vsLookup(dst(), pDport, pProto, v6);
   if (v < 0) return R_NO_SERVICE;
-  if (pProto == 6 && (pTcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) return R_NOT_SYN;
+  const adopt = pProto == 6 && (pTcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN;
+  if (adopt && !adoptable(vsAt(<u32>v))) return R_NOT_SYN;
   if (load<u8>(vsAt(<u32>v) + VS_KIND) == KIND_DR && !l2) return R_NEED_L2;
   const i = ctCreate(<u32>v);
   if (i == CT_NONE) return createReason;
+  if (adopt) adoptEstablished(i);
   return forwardIn(desc, i, off, l2);
+}
+
+// A TCP packet with no entry that is not a SYN: a flow ECMP moved here from another node. Taken
+// over only where the control plane set VSF_ADOPT (dr and tun with a consistent keyed scheduler),
+// and only for an ACK without SYN or RST (an RST with no entry has nothing to close). Elsewhere it
+// stays not_syn: rr, lc, wlc and the like pick differently on every node, so the flow would land
+// on a server that never saw its handshake, and nat and fullnat replies need the mapping the
+// node that saw the SYN holds.
+@inline function adoptable(vs: u32): bool {
+  return (load<u8>(vs + VS_FLAGS) & VSF_ADOPT) != 0 && (pTcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_ACK;
+}
+
+// The flow was established on the node that saw its handshake: its entry starts ESTABLISHED, so
+// it counts as active for its server and lives by the established timeout.
+function adoptEstablished(i: u32): void {
+  setState(i, CT_S_ESTABLISHED);
+  store<u32>(ent(i) + CT_EXPIRE, gget(DG_NOW) + timeoutOf(CT_S_ESTABLISHED));
+  wheelReschedule(i);
+  count(C_ADOPTED);
 }
 
 @inline function verdictOf(r: u32): u32 {

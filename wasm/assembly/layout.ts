@@ -159,6 +159,9 @@ export const VS_BYTES_IN = 96; // u64
 export const VS_BYTES_OUT = 104; // u64
 export const VSF_USED = 1;
 export const VSF_TOA = 2;
+// A mid-flow TCP packet with no entry gets one from the keyed pick (dr/tun with a consistent
+// keyed scheduler: every node of a fleet picks the same server, so a flow ECMP moved keeps it).
+export const VSF_ADOPT = 4;
 export const KIND_NAT = 0;
 export const KIND_DR = 1;
 export const KIND_TUN = 2;
@@ -300,6 +303,7 @@ export const C_EXPIRED = 49;
 export const C_EVICTED = 50;
 export const C_TEMPLATES = 51; // templates created
 export const C_REFILED = 52; // wheel entries refiled (lazy expiry)
+export const C_ADOPTED = 53; // mid-flow TCP connections taken over without their SYN (among created)
 
 // ---- Per-client limits (wasm/assembly/limits.ts, src/core/twin/limits.ts, src/core/limits.ts) ----
 // A table is a header then sets of LT_WAYS entries, in heap memory the data plane allocates. A

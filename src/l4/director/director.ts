@@ -7,7 +7,7 @@ import { DataPlane, STATE_UP, STATE_DOWN, STATE_DRAIN, type PoolHandle, type Ser
 import { wasmBytes } from "../../core/wasm.ts";
 import { RangeAllocator } from "../../core/ranges.ts";
 import { fmix32 } from "../../core/hash.ts";
-import type { SchedulerName } from "../../core/schedulers.ts";
+import { schedulerInfo, type SchedulerName } from "../../core/schedulers.ts";
 import { parseIP, formatIP, type Family } from "../../vrrp/ip.ts";
 import { directorMemoryBytes, maxCapacity } from "./memory.ts";
 import { directorTwin, type DirectorKernels } from "./twin/director.ts";
@@ -122,6 +122,17 @@ function macBytes(text: string | undefined): Uint8Array {
 
 const swap16 = (v: number): number => ((v & 0xff) << 8) | (v >>> 8);
 
+/** Whether a node takes over a TCP flow it never saw the SYN of (ECMP moved it here), as Katran
+ * does: only where every node of a fleet picks the same server for the flow and the server answers
+ * the client itself. The hash-table schedulers (dh, sh, mh, ketama) pick from the key (the client
+ * address, as for a SYN) and the server set alone; rr, wrr, lc, wlc, lblc and the rest depend on
+ * cursors or counts that differ between nodes. nat and fullnat replies need the mapping held by
+ * the node that saw the SYN, so only dr and tun qualify. */
+export function adoptsMovedFlows(kind: LbKind, scheduler: SchedulerName): boolean {
+  const table = schedulerInfo(scheduler).table;
+  return (kind === "dr" || kind === "tun") && (table === "hash" || table === "maglev" || table === "ketama");
+}
+
 export class Director {
   readonly plane: DataPlane;
   readonly kernels: DirectorKernels;
@@ -202,7 +213,8 @@ export class Director {
     this.bytes[p + L.VS_PROTO] = spec.protocol === "tcp" ? 6 : 17;
     this.bytes[p + L.VS_FAMILY] = vip.family;
     this.bytes[p + L.VS_KIND] = LB_KINDS[spec.kind];
-    this.bytes[p + L.VS_FLAGS] = L.VSF_USED | (spec.toa ? L.VSF_TOA : 0);
+    this.bytes[p + L.VS_FLAGS] = L.VSF_USED | (spec.toa ? L.VSF_TOA : 0)
+      | (spec.protocol === "tcp" && adoptsMovedFlows(spec.kind, spec.scheduler) ? L.VSF_ADOPT : 0);
     this.bytes[p + L.VS_LCOUNT] = laddrs.length;
     this.bytes[p + L.VS_LFIRST] = laddrFirst;
     this.view.setInt32(p + L.VS_POOL, pool.id, true);

@@ -42,7 +42,7 @@ test(`${TOTAL} fuzzed and truncated packets: every one forwarded or dropped with
   const { forwarded, dropped } = wasm.d.totals();
   assert.equal(forwarded + dropped, TOTAL, "every packet counted once");
   const c = wasm.d.counters();
-  assert.ok(c.truncated > 0 && c.bad_ip > 0 && c.forward_in > 0, "the mix reaches parse errors and forwarding");
+  assert.ok(c.truncated > 0 && c.bad_ip > 0 && c.forward_in > 0 && c.adopted > 0, "the mix reaches parse errors, forwarding and mid-flow takeover");
 });
 
 test("descriptors outside memory or without headroom are refused, not followed", async () => {

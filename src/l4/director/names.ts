@@ -20,10 +20,11 @@ export const REASONS: Record<string, number> = {
 export const REASON_NAMES: string[] = [];
 for (const [name, code] of Object.entries(REASONS)) REASON_NAMES[code] = name;
 
-/** Table events counted beside the reasons. */
+/** Table events counted beside the reasons (adopted: mid-flow TCP entries made without their SYN,
+ * counted in created too). */
 export const TABLE_COUNTERS: Record<string, number> = {
   created: L.C_CREATED, expired: L.C_EXPIRED, evicted: L.C_EVICTED, templates: L.C_TEMPLATES,
-  refiled: L.C_REFILED,
+  refiled: L.C_REFILED, adopted: L.C_ADOPTED,
 };
 
 export const STATE_NAMES = [

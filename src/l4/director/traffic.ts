@@ -1,7 +1,8 @@
 // Seeded packet streams for the simulator: TCP and UDP flows of every lb kind and family
-// (handshakes, data, teardowns, resets), servers' replies built from what the director sent them,
-// ICMP errors quoting packets in flight, and fuzzed or truncated packets. Tests compare the WASM
-// kernels with their twin over these and check that every packet gets a counted reason.
+// (handshakes, data, teardowns, resets, flows first seen mid-way), servers' replies built from
+// what the director sent them, ICMP errors quoting packets in flight, and fuzzed or truncated
+// packets. Tests compare the WASM kernels with their twin over these and check that every packet
+// gets a counted reason.
 import type { VirtualServerSpec } from "./director.ts";
 import { buildPacket, buildIcmpError, type SimPacket, type SimResult, type TcpFlags } from "./simulator.ts";
 
@@ -18,6 +19,8 @@ export const MIXED_SERVICES: VirtualServerSpec[] = [
     servers: [{ address: "2001:db8:1::1", port: 5353 }, { address: "2001:db8:1::2", port: 5353 }] },
   { name: "fnat6", address: "2001:db8::101", port: 80, protocol: "tcp", kind: "fullnat", scheduler: "lc", toa: true,
     localAddresses: ["2001:db8:2::50"], servers: [{ address: "2001:db8:1::3", port: 8080 }] },
+  { name: "tun4tcp", address: "10.0.0.104", port: 80, protocol: "tcp", kind: "tun", scheduler: "mh",
+    servers: [{ address: "10.0.1.9", port: 80 }, { address: "10.0.1.10", port: 80 }, { address: "10.0.1.11", port: 80 }] },
 ];
 
 const L2 = { src: "02:00:00:00:00:01", dst: "02:00:00:00:00:aa" };
@@ -70,7 +73,10 @@ export class Traffic {
       if (pick < 3 || this.flows.length === 0) {
         const vs = this.services[this.r(this.services.length)];
         const v6 = vs.address.includes(":");
-        this.flows.push({ vs, client: this.client(v6), sport: 1024 + this.r(60000), step: 0 });
+        // One flow in six starts mid-way, as a flow ECMP moved here from another node: dr and tun
+        // with a keyed consistent scheduler take it over, the rest drop it as not_syn.
+        const step = this.r(6) === 0 ? 1 + this.r(3) : 0;
+        this.flows.push({ vs, client: this.client(v6), sport: 1024 + this.r(60000), step });
         if (this.flows.length > 400) this.flows.splice(this.r(this.flows.length), 1);
       } else if (pick < 14) {
         out.push(this.clientPacket(this.flows[this.r(this.flows.length)]));

@@ -47,6 +47,7 @@ for (const [seed, capacity] of [[1, 4096], [2, 64], [3, 300], [4, 40_000]] as co
     const c = wasm.d.counters();
     assert.ok(forwarded > 1000, `the stream forwards (${forwarded})`);
     assert.ok(c.forward_out > 0 && c.forward_icmp_out + c.forward_icmp_in > 0, "replies and ICMP errors were forwarded");
+    assert.ok(c.adopted > 0 && c.not_syn > 0, "flows first seen mid-way were taken over (dr, tun) and refused (nat, fullnat)");
     if (capacity === 64) assert.ok(c.evicted > 0, "the small table evicted");
     if (capacity >= 300) assert.ok(c.expired > 0, "entries expired");
   });

@@ -4,7 +4,7 @@ import {
   DESC_LEN, DESC_FLAGS, DESC_VERDICT, DESC_REASON, DESC_CONN, DESCF_L2, VERDICT_DROP, VERDICT_TO_SERVER,
   VERDICT_TO_CLIENT, PKT_HEADROOM, DIR_VS_OFF, VS_SIZE, MAX_VS, VS_ADDR, VS_PORT, VS_PROTO, VS_FAMILY,
   VS_KIND, VS_FLAGS, VS_LCOUNT, VS_LFIRST, VS_POOL, VS_PERSIST, VS_MTU, VS_LCURSOR, VS_MAC, VS_GWMAC,
-  VS_CONNS, VS_PKTS_IN, VS_PKTS_OUT, VS_BYTES_IN, VS_BYTES_OUT, VSF_USED, VSF_TOA, KIND_NAT, KIND_DR,
+  VS_CONNS, VS_PKTS_IN, VS_PKTS_OUT, VS_BYTES_IN, VS_BYTES_OUT, VSF_USED, VSF_TOA, VSF_ADOPT, KIND_NAT, KIND_DR,
   KIND_TUN, KIND_FULLNAT, VS_BUCKETS, DIR_VSHASH_OFF, D_ADDR, D_PORT, D_FLAGS, D_MAC, D_SLOT, D_INACTIVE,
   D_CONNS, D_PKTS_IN, D_PKTS_OUT, DF_RESET, DIR_SLOT2DEST_OFF, L_ADDR, CT_NONE, CT_IN, CT_OUT, CT_CADDR,
   CT_VADDR, CT_LADDR, CT_DADDR, CT_CPORT, CT_VPORT, CT_LPORT, CT_DPORT, CT_PROTO, CT_STATE, CT_FLAGS,
@@ -12,7 +12,7 @@ import {
   CT_S_ESTABLISHED, CT_S_SYN_RECV, CT_S_TIME_WAIT, CT_S_CLOSE, CT_S_UDP, CT_S_TEMPLATE, R_NONE, R_FWD_IN,
   R_FWD_OUT, R_FWD_ICMP_IN, R_FWD_ICMP_OUT, R_FRAG_NEEDED, R_NO_SERVICE, R_NOT_SYN, R_NO_SERVER,
   R_TABLE_FULL, R_NO_LPORT, R_NEED_L2, R_TOO_BIG, R_DEST_DOWN, R_NOT_READY, R_BAD_DESC, C_CREATED,
-  C_TEMPLATES, S_GATE, SERVERS_OFF, MAX_SERVERS,
+  C_TEMPLATES, C_ADOPTED, S_GATE, SERVERS_OFF, MAX_SERVERS,
 } from "../../../core/layout.ts";
 import { pick } from "../../../core/twin/index.ts";
 import { bind, memBytes, ld8, ld16, ld32, ldi32, st8, st16, st32, sti32, copy, fill, add64 } from "./mem.ts";
@@ -285,11 +285,26 @@ function processOne(desc: number): number {
   }
   const v = vsLookup(DST, P.dport, P.proto, v6);
   if (v < 0) return R_NO_SERVICE;
-  if (P.proto === 6 && (P.tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) !== TCP_SYN) return R_NOT_SYN;
+  const adopt = P.proto === 6 && (P.tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) !== TCP_SYN;
+  if (adopt && !adoptable(vsAt(v))) return R_NOT_SYN;
   if (ld8(vsAt(v) + VS_KIND) === KIND_DR && !l2) return R_NEED_L2;
   const i = ctCreate(v);
   if (i === CT_NONE) return createReason;
+  if (adopt) adoptEstablished(i);
   return forwardIn(desc, i, off, l2);
+}
+
+// A mid-flow TCP packet with no entry (ECMP moved the flow): taken over only where VSF_ADOPT is
+// set (dr, tun with a consistent keyed scheduler) and only for an ACK without SYN or RST; the
+// reasons for the rest are at the WASM kernel's adoptable.
+const adoptable = (vs: number): boolean =>
+  (ld8(vs + VS_FLAGS) & VSF_ADOPT) !== 0 && (P.tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_ACK;
+
+function adoptEstablished(i: number): void {
+  setState(i, CT_S_ESTABLISHED);
+  st32(ent(i) + CT_EXPIRE, gget(DG_NOW) + timeoutOf(CT_S_ESTABLISHED));
+  wheelReschedule(i);
+  count(C_ADOPTED);
 }
 
 function verdictOf(r: number): number {
