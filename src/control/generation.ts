@@ -57,7 +57,7 @@ export class Generation {
     const edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
     const l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
     const director = config.virtualServers.length === 0 ? null : new DirectorService(config.virtualServers, balancer, {
-      id,
+      id, seed,
       managedByVrrp: (vip) => config.vrrp?.instances.some((i) => i.addresses.some((a) => formatIP(a.address) === vip)) ?? false,
     });
     return new Generation(id, config, balancer, health, edge, discovery, l4, director);

@@ -13,8 +13,8 @@ const L2 = { src: "02:00:00:00:00:01", dst: "02:00:00:00:00:aa" };
 const server = (n: number): RealServerSpec => ({ address: `10.0.1.${n}`, port: 80, mac: `02:00:00:00:01:0${n}` });
 const THREE = [server(1), server(2), server(3)];
 
-async function node(impl: "wasm" | "ts", spec: Partial<VirtualServerSpec>): Promise<{ d: Director; sim: Simulator }> {
-  const d = await Director.create({ capacity: 4096, impl, seed: 21 });
+async function node(impl: "wasm" | "ts", spec: Partial<VirtualServerSpec>, seed = 21): Promise<{ d: Director; sim: Simulator }> {
+  const d = await Director.create({ capacity: 4096, impl, seed });
   d.addService({
     name: "web", address: "10.0.0.100", port: 80, protocol: "tcp", kind: "dr", scheduler: "mh",
     servers: THREE, mac: "02:00:00:00:00:aa", ...spec,
@@ -85,6 +85,18 @@ for (const impl of IMPLS) {
       assert.deepEqual([c.adopted, c.created, c.in_use], [0, 0, 0]);
     });
   }
+
+  test(`${impl}: dr mh: nodes with different hash seeds disagree on some flows (the seed must be shared)`, async () => {
+    const a = await node(impl, {});
+    const b = await node(impl, {}, 22);
+    let differ = 0;
+    for (let k = 0; k < 40; k++) {
+      a.sim.one(packet(k, { syn: true }), true);
+      assert.equal(b.sim.one(packet(k, { ack: true }), true).reason, "forward_in");
+      if (serverOf(a.d, k) !== serverOf(b.d, k)) differ++;
+    }
+    assert.ok(differ > 0, "another seed sends some moved flows to another server");
+  });
 
   test(`${impl}: dr mh: an RST, a bare FIN or a SYN-ACK with no entry is still dropped as not_syn`, async () => {
     const { d, sim } = await node(impl, {});

@@ -29,6 +29,9 @@ export interface DirectorServiceOptions {
   managedByVrrp(vip: string): boolean;
   /** Connection table entries. */
   capacity?: number;
+  /** The keyed hash's seed (config `hash_seed` or etcd's shared one): nodes with the same seed
+   * make the same keyed picks, so a flow ECMP moves between them keeps its server (dr, tun). */
+  seed?: number | null;
   /** How often pools are read for changes (health, admin, membership) and MACs looked up. */
   syncMs?: number;
 }
@@ -126,7 +129,9 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       this.takeOver(previous);
       return;
     }
-    const director = this.director = await Director.create({ capacity: this.options.capacity ?? DEFAULT_CAPACITY });
+    const director = this.director = await Director.create({
+      capacity: this.options.capacity ?? DEFAULT_CAPACITY, seed: this.options.seed ?? undefined,
+    });
     try {
       if (this.configs.some((v) => v.lbKind === "nat")) {
         this.tunPort = TunPort.open(this.tunName, director);
