@@ -117,8 +117,9 @@ export function removeServer(g: Generation, poolName: string, address: string): 
   };
 }
 
-/** Adds a pool from the keys a config pool takes, plus "name". Routes are not changed, so the edge
- * sends it nothing until a reload adds a route to it. */
+/** Adds a pool from the keys a config pool takes, plus "name"; with `discovery` the running
+ * discovery service follows it. Routes are not changed, so the edge sends it nothing until a
+ * reload adds a route to it. */
 export function addPool(g: Generation, body: Record<string, unknown>): WriteResult {
   const { name, ...rest } = body;
   if (typeof name !== "string" || name === "") throw new ApiError(400, `name: expected a pool name, got ${JSON.stringify(name ?? null)}`);

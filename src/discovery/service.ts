@@ -46,11 +46,6 @@ export class DiscoveryService {
     return sharedHashSeed(this.client!, this.prefix, HASH_SEED_WAIT_MS);
   }
 
-  /** The pools being fed, in the order they were followed. */
-  get following(): string[] {
-    return this.feeds.map((f) => f.feed.pool.name);
-  }
-
   /** Feeds `pool` from its source: from start() on for the config's pools; at once for a pool
    * added while running (the admin API), without waiting for its first read. */
   follow(pool: Pool, kind: DiscoveryKind): void {
