@@ -15,7 +15,7 @@ interface CtlCommand {
   summary: string;
   /** Number of positional arguments after the command: [min, max]. */
   arity: [number, number];
-  run(api: Api, a: string[]): Promise<number> | number;
+  run(api: Api, a: string[], args: ParsedArgs): Promise<number> | number;
 }
 
 const seg = encodeURIComponent;
@@ -42,8 +42,12 @@ export const CTL_COMMANDS: Record<string, CtlCommand> = {
   },
   "remove-server": { args: "POOL HOST:PORT", summary: "remove a server; sessions on it finish", arity: [2, 2], run: (api, [p, s]) => api.write(`${serverPath(p, s)}/remove`) },
   "add-pool": {
-    args: "POOL HOST:PORT...", summary: "add a pool of servers (no route uses it until a reload)", arity: [2, 1000],
-    run: (api, [p, ...servers]) => api.write("/api/pools", { name: p, servers }),
+    args: "POOL [HOST:PORT...] [--discovery etcd]", summary: "add a pool: these servers, and etcd's with --discovery (no route uses it until a reload)", arity: [1, 1000],
+    run: (api, [p, ...servers], args) => {
+      const discovery = flag(args, "discovery");
+      if (servers.length === 0 && discovery === undefined) return usageError("add-pool takes POOL HOST:PORT... (or --discovery etcd)");
+      return api.write("/api/pools", { name: p, ...(servers.length > 0 ? { servers } : {}), ...(discovery !== undefined ? { discovery } : {}) });
+    },
   },
   "remove-pool": { args: "POOL", summary: "remove a pool no route or VRRP instance uses", arity: [1, 1], run: (api, [p]) => api.write(`/api/pools/${seg(p)}/remove`) },
 };
@@ -72,7 +76,7 @@ export async function ctl(args: ParsedArgs): Promise<number> {
   // A wildcard bind is reached on loopback.
   const host = admin.bind.host === "0.0.0.0" ? "127.0.0.1" : admin.bind.host === "::" ? "::1" : admin.bind.host;
   const api = new Api(`http://${formatHostPort({ host, port: admin.bind.port })}`, admin.tokenFile, args.flags.has("json"));
-  return command.run(api, rest);
+  return command.run(api, rest, args);
 }
 
 type Json = Record<string, unknown>;

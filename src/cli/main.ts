@@ -90,7 +90,7 @@ const COMMANDS: Record<string, Command> = {
   ctl: {
     synopsis: "COMMAND [ARGS] [--config FILE] [--json]",
     summary: "the admin API: status, pools, drain, ready, maint, weight, add-server, ...",
-    flags: [CONFIG, { name: "json", help: "print the API's JSON answer" }],
+    flags: [CONFIG, { name: "json", help: "print the API's JSON answer" }, { name: "discovery", value: "KIND", help: "add-pool: the pool's servers come from etcd" }],
     positional: Infinity,
     details: ctlUsage(),
     run: ctl,

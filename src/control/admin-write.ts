@@ -117,24 +117,31 @@ export function removeServer(g: Generation, poolName: string, address: string): 
   };
 }
 
-/** Adds a pool from the keys a config pool takes, plus "name". Routes are not changed, so the edge
- * sends it nothing until a reload adds a route to it. */
+/** Adds a pool from the keys a config pool takes, plus "name"; with `discovery` the running
+ * discovery service follows it. Routes are not changed, so the edge sends it nothing until a
+ * reload adds a route to it. */
 export function addPool(g: Generation, body: Record<string, unknown>): WriteResult {
   const { name, ...rest } = body;
   if (typeof name !== "string" || name === "") throw new ApiError(400, `name: expected a pool name, got ${JSON.stringify(name ?? null)}`);
   if (g.balancer.get(name)) throw new ApiError(409, `pool ${name} exists already`);
-  const read = readPoolConfig(name, rest);
+  // `discovery` may name only a kind the running config's `discovery:` section configures.
+  const read = readPoolConfig(name, rest, g.discovery ? ["etcd"] : []);
   if (!read.ok) throw invalid("invalid pool", read.issues);
+  let pool: Pool<PoolConfig>;
   try {
-    (g.balancer as Balancer<PoolConfig>).addPool(read.config);
+    pool = (g.balancer as Balancer<PoolConfig>).addPool(read.config);
   } catch (e) {
     throw new ApiError(409, (e as Error).message);
   }
+  const discovery = read.config.discovery;
+  // The config pools' path: a full read of the pool's prefix, then the watch.
+  if (discovery) g.discovery!.follow(pool, discovery);
+  const from = discovery ? `, and servers from ${discovery}` : "";
   return {
-    what: `add pool ${name} (${read.config.servers.length} servers)`,
+    what: `add pool ${name} (${read.config.servers.length} servers${from})`,
     body: {
-      ok: true, message: `added pool ${name}; no route sends to it until a reload adds one; it lasts ${LASTS}`,
-      pool: name, servers: read.config.servers.map((s) => formatHostPort(s.address)), lasts: LASTS,
+      ok: true, message: `added pool ${name}${from}; no route sends to it until a reload adds one; it lasts ${LASTS}`,
+      pool: name, servers: read.config.servers.map((s) => formatHostPort(s.address)), discovery, lasts: LASTS,
     },
   };
 }
@@ -149,6 +156,8 @@ export function removePool(g: Generation, name: string): WriteResult {
     throw new ApiError(409, `pool ${name} is used by ${users.join(", ")}; change the config and reload instead`, { used_by: users });
   }
   const active = pool.servers.reduce((sum, s) => sum + pool.active(s), 0);
+  // Stopped first: no read or watch event reaches the pool from here on.
+  g.discovery?.unfollow(name).catch((e) => console.error(`fulcrum: discovery: stopping pool ${name}: ${(e as Error).message}`));
   g.balancer.removePool(name);
   return {
     what: `remove pool ${name} (${active} active)`,

@@ -76,6 +76,8 @@ export class EtcdPoolSource implements ServerSource {
       let revision: number;
       try {
         const read = await this.client.rangePrefix(this.keyPrefix);
+        // Stopped while the read was out (its pool removed, say): it must not reach the pool.
+        if (signal.aborted) return;
         revision = read.revision;
         this.stats.reads++;
         const servers = read.kvs.map((kv) => this.server(kv)).filter((s): s is DiscoveredServer => s !== null);
@@ -117,6 +119,7 @@ export class EtcdPoolSource implements ServerSource {
     }, LIVENESS_INTERVAL_MS);
     try {
       for await (const m of this.client.watchPrefix(this.keyPrefix, from, stream.signal)) {
+        if (signal.aborted) return;
         if (m.created) clearTimeout(createTimer);
         if (m.canceled) {
           if (m.compactRevision > 0) {

@@ -30,6 +30,8 @@ export async function etcdClient(config: EtcdConfig): Promise<EtcdClient> {
 
 export class DiscoveryService {
   private readonly feeds: { source: EtcdPoolSource; feed: DiscoveredPool; waitForRead: boolean }[] = [];
+  /** built: follow() queues; started: follow() starts at once (a pool added at run time); stopped: follow() does nothing. */
+  private phase: "built" | "started" | "stopped" = "built";
 
   private constructor(readonly client: EtcdClient | null, private readonly prefix: string) {}
 
@@ -44,19 +46,38 @@ export class DiscoveryService {
     return sharedHashSeed(this.client!, this.prefix, HASH_SEED_WAIT_MS);
   }
 
-  /** Feeds `pool` from its source from start() on. */
+  /** Feeds `pool` from its source: from start() on for the config's pools; at once for a pool
+   * added while running (the admin API), without waiting for its first read. */
   follow(pool: Pool, kind: DiscoveryKind): void {
-    if (kind !== "etcd") return;
+    if (kind !== "etcd" || this.phase === "stopped") return;
+    if (this.feeds.some((f) => f.feed.pool.name === pool.name)) throw new Error(`discovery already follows pool ${pool.name}`);
     const source = new EtcdPoolSource(this.client!, this.prefix, pool.name);
-    this.feeds.push({ source, feed: new DiscoveredPool(pool), waitForRead: pool.servers.length === 0 });
+    const entry = { source, feed: new DiscoveredPool(pool), waitForRead: pool.servers.length === 0 };
+    this.feeds.push(entry);
+    if (this.phase === "started") this.begin(entry);
+  }
+
+  /** Stops feeding the pool named `name` (removed at run time). No update reaches it once this
+   * returned, even before the promise settles (the source's read or watch being closed). */
+  unfollow(name: string): Promise<void> {
+    const i = this.feeds.findIndex((f) => f.feed.pool.name === name);
+    if (i < 0) return Promise.resolve();
+    const [{ source }] = this.feeds.splice(i, 1);
+    return source.stop();
   }
 
   async start(): Promise<void> {
-    for (const { source, feed } of this.feeds) source.start((u) => feed.apply(u));
+    this.phase = "started";
+    for (const f of this.feeds) this.begin(f);
     await Promise.all(this.feeds.filter((f) => f.waitForRead).map((f) => f.source.firstRead(FIRST_READ_WAIT_MS)));
   }
 
   async stop(): Promise<void> {
+    this.phase = "stopped";
     await Promise.all(this.feeds.map((f) => f.source.stop()));
+  }
+
+  private begin({ source, feed }: { source: EtcdPoolSource; feed: DiscoveredPool }): void {
+    source.start((u) => feed.apply(u));
   }
 }
