@@ -23,6 +23,20 @@ export const PACKET_ROOM = L.PKT_SLOT - L.PKT_HEADROOM;
 /** Rounds of MAX_BATCH per poll at most, so a flood cannot hold the event loop. */
 export const MAX_ROUNDS = 16;
 
+/** Runs a port's `round` (one batch read, directed and written; returns the packets read) until
+ * a batch comes back short or MAX_ROUNDS ran; an idle poll lets the director's timers run.
+ * Returns the packets read. */
+export function pollRounds(area: BatchArea, round: () => number): number {
+  let total = 0;
+  for (let i = 0; i < MAX_ROUNDS; i++) {
+    const n = round();
+    total += n;
+    if (n < L.MAX_BATCH) break;
+  }
+  if (total === 0) area.director.tick(area.nowMs());
+  return total;
+}
+
 export function newCounters(): PortCounters {
   return { received: 0, sent: 0, dropped: 0, batches: 0, writeErrors: 0, readErrors: 0, oversize: 0 };
 }

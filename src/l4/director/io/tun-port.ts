@@ -7,7 +7,7 @@
 import * as L from "../../../core/layout.ts";
 import { closeTun, openTun, readPacket, type Tun, writePacket } from "../../../ffi/tun.ts";
 import type { Director } from "../director.ts";
-import { BatchArea, MAX_ROUNDS, newCounters, PACKET_ROOM, type PortCounters } from "./batch.ts";
+import { BatchArea, newCounters, pollRounds, PACKET_ROOM, type PortCounters } from "./batch.ts";
 
 export class TunPort {
   readonly counters: PortCounters = newCounters();
@@ -25,14 +25,7 @@ export class TunPort {
   /** Reads, directs and writes until the TUN has nothing waiting (or MAX_ROUNDS); returns the
    * packets read. */
   poll(): number {
-    let total = 0;
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      const n = this.round();
-      total += n;
-      if (n < L.MAX_BATCH) break;
-    }
-    if (total === 0) this.area.director.tick(this.area.nowMs());
-    return total;
+    return pollRounds(this.area, () => this.round());
   }
 
   close(): void {
