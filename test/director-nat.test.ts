@@ -260,7 +260,7 @@ test("director nat: a reload whose start fails after the director was carried ov
   assert.ok(!(await lab.hasAddress("director", VIP, "eth1")), "the VIP goes on stop");
 });
 
-test("director nat: the pool's scheduler and weights decide: wrr 2:1:1 sends 4, 2 and 2 of 8 new connections; GET /api/l4 and fulcrum ctl l4 list them by real server as ipvsadm -Ln", { skip: noLab }, async () => {
+test("director nat: the pool's scheduler and weights decide: wrr 2:1:1 sends 4, 2 and 2 of 8 new connections; GET /api/l4 and fulcrum ctl l4 list them by real server as ipvsadm -Ln, and /metrics counts the packets and table entries", { skip: noLab }, async () => {
   const director = await startDirector(false, [2, 1, 1]);
   try {
     const names = (await requests(8)).map((b) => b.split(" ")[0]);
@@ -281,6 +281,14 @@ test("director nat: the pool's scheduler and weights decide: wrr 2:1:1 sends 4, 
     assert.deepEqual(tracked, [4, 2, 2], `connections per real server: ${api.stdout}`);
     assert.deepEqual(vs.real_servers.map((r) => r.weight), [2, 1, 1]);
     assert.match(view.director.text, /Masq/);
+    // /metrics counts the director's packets and table events.
+    const metrics = (await lab.exec("director", ["curl", "-s", "-m", "3", "http://127.0.0.1:9901/metrics"])).stdout;
+    const sample = (name: string) => Number(new RegExp(`^${name.replace(/[{}"]/g, "\\$&")} (\\S+)$`, "m").exec(metrics)?.[1] ?? NaN);
+    assert.ok(sample('fulcrum_director_forwarded_packets_total{reason="forward_in"}') >= 8 * 3, `client packets forwarded: ${metrics.split("\n").filter((l) => l.startsWith("fulcrum_director")).join("; ")}`);
+    assert.ok(sample('fulcrum_director_forwarded_packets_total{reason="forward_out"}') >= 8 * 2, "replies forwarded");
+    assert.equal(sample('fulcrum_director_connection_events_total{event="created"}'), 8);
+    assert.equal(sample("fulcrum_director_connections"), 8);
+    assert.equal(sample('fulcrum_director_dropped_packets_total{reason="no_server"}'), 0);
     // fulcrum ctl l4 prints the same as ipvsadm -Ln would.
     const ctl = await lab.exec("director", fulcrumCommand(["ctl", "--config", await writeTemp(config(false, [2, 1, 1])), "l4"]));
     assert.equal(ctl.code, 0, ctl.stderr);

@@ -10,6 +10,8 @@ import type { Pool, Server } from "../balancer/pool.ts";
 import type { SocketListener } from "../edge/http1/listener.ts";
 import { ERROR_KINDS } from "../edge/stats.ts";
 import { L4_ERROR_KINDS } from "../l4/stats.ts";
+import { REASONS, TABLE_COUNTERS } from "../l4/director/names.ts";
+import { R_DROP_FIRST } from "../core/layout.ts";
 import type { Monitor } from "../health/monitor.ts";
 import type { VrrpInstance } from "../vrrp/instance.ts";
 import { DROP_REASONS } from "../vrrp/packet.ts";
@@ -156,6 +158,28 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
   r.add("fulcrum_l4_errors_total", "counter", "L4 sessions refused, failed or timed out, by kind.", (w, n) => {
     const p = l4();
     if (p) L4_ERROR_KINDS.forEach((k, i) => w.sample(n, L4_KIND_LABELS[i], p.stats.errors[k]));
+  });
+
+  // ------------------------------------------------------------------ packet director
+  // One read of the director's counters per family (a few dozen words of its memory).
+  const directorCounters = () => g().director?.state()?.counters ?? null;
+  const forwardReasons = Object.entries(REASONS).filter(([, code]) => code < R_DROP_FIRST).map(([name]) => name);
+  const dropReasons = Object.entries(REASONS).filter(([, code]) => code >= R_DROP_FIRST).map(([name]) => name);
+  r.add("fulcrum_director_forwarded_packets_total", "counter", "Packets the packet director forwarded, by direction and kind.", (w, n) => {
+    const c = directorCounters();
+    if (c) for (const name of forwardReasons) w.sample(n, `reason="${name}"`, c[name]);
+  });
+  r.add("fulcrum_director_dropped_packets_total", "counter", "Packets the packet director dropped, by reason.", (w, n) => {
+    const c = directorCounters();
+    if (c) for (const name of dropReasons) w.sample(n, `reason="${name}"`, c[name]);
+  });
+  r.add("fulcrum_director_connection_events_total", "counter", "Connection table events: entries created, expired, evicted, adopted (a moved flow), templates, refiled.", (w, n) => {
+    const c = directorCounters();
+    if (c) for (const name of Object.keys(TABLE_COUNTERS)) w.sample(n, `event="${name}"`, c[name]);
+  });
+  r.add("fulcrum_director_connections", "gauge", "Connection table entries in use.", (w, n) => {
+    const c = directorCounters();
+    if (c) w.sample(n, "", c.in_use);
   });
 
   // ------------------------------------------------------------------ routes
