@@ -8,6 +8,7 @@
 // p99 comes from h2load's per-request log (--log-file: start, status, microseconds); CPU per request
 // from /proc (less sensitive to a loaded machine than req/s).
 import { runtime, type Child } from "../src/runtime/index.ts";
+import { median, nginxConf } from "./l7.bench.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const work = `/tmp/fulcrum-h2-bench-${Date.now()}`;
@@ -80,22 +81,6 @@ async function h2load(port: number, round: number, name: string, pids: number[])
   return { rps, failed, p99ms: (micros[Math.floor(micros.length * 0.99)] ?? NaN) / 1000, cpuUs: done > 0 ? cpu * 1e6 / done : NaN };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function nginxConf(body: string, name: string): string {
-  return `worker_processes 1;
-daemon off;
-pid ${work}/${name}.pid;
-error_log ${work}/${name}-error.log warn;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  ${body}
-}
-`;
-}
-
 async function main(): Promise<void> {
   await sh(["mkdir", "-p", `${work}/www`]);
   await runtime.writeTextFile(`${work}/www/tiny`, "ok");
@@ -104,7 +89,7 @@ async function main(): Promise<void> {
   const upstream = await freePort();
   const ports: Record<string, number> = {};
   for (const p of PROXIES) ports[p] = await freePort();
-  await runtime.writeTextFile(`${work}/upstream.conf`, nginxConf(`server { listen 127.0.0.1:${upstream}; root ${work}/www; location / { } }`, "upstream"));
+  await runtime.writeTextFile(`${work}/upstream.conf`, nginxConf(`server { listen 127.0.0.1:${upstream}; root ${work}/www; location / { } }`, "upstream", work));
   await runtime.writeTextFile(`${work}/nginx.conf`, nginxConf(`
     upstream up { server 127.0.0.1:${upstream}; keepalive 128; }
     server {
@@ -121,7 +106,7 @@ async function main(): Promise<void> {
         proxy_set_header X-Real-IP $remote_addr;
         proxy_set_header X-Forwarded-Proto $scheme;
       }
-    }`, "proxy"));
+    }`, "proxy", work));
   const fulcrumConf = (port: number) => `listeners:
   - bind: 127.0.0.1:${port}
     request_id: false
