@@ -3,6 +3,7 @@
 // a port counts. Each port fills descriptors, runs the batch once, and writes out what was kept.
 import * as L from "../../../core/layout.ts";
 import { addressOf } from "../../../ffi/socket.ts";
+import { readPacket } from "../../../ffi/tun.ts";
 import type { Director } from "../director.ts";
 
 /** What a port has moved, and what the kernel refused. */
@@ -22,6 +23,8 @@ export interface PortCounters {
 export const PACKET_ROOM = L.PKT_SLOT - L.PKT_HEADROOM;
 /** Rounds of MAX_BATCH per poll at most, so a flood cannot hold the event loop. */
 export const MAX_ROUNDS = 16;
+/** An Ethernet header: what a frame port puts in front of a packet read from its TUN. */
+const ETH_HLEN = 14;
 
 /** Runs a port's `round` (one batch read, directed and written; returns the packets read) until
  * a batch comes back short or MAX_ROUNDS ran; an idle poll lets the director's timers run.
@@ -69,6 +72,34 @@ export class BatchArea {
   /** Offset of slot k's packet (after the headroom). */
   slot(k: number): number {
     return L.DIR_PKT_OFF + k * L.PKT_SLOT + L.PKT_HEADROOM;
+  }
+
+  /** Reads up to MAX_BATCH packets from a TUN into the slots and describes them; `framed`: each
+   * gets an Ethernet header in front (MACs left zero for the director, the type from the IP
+   * version). Returns the packets read. */
+  readTun(fd: number, framed: boolean, counters: PortCounters): number {
+    const head = framed ? ETH_HLEN : 0;
+    let n = 0;
+    for (; n < L.MAX_BATCH; n++) {
+      const off = this.slot(n);
+      let len: number | null;
+      try {
+        len = readPacket(fd, this.base + off + head, PACKET_ROOM - head);
+      } catch {
+        counters.readErrors++;
+        break;
+      }
+      if (len === null) break;
+      if (framed) {
+        const b = this.bytes;
+        b.fill(0, off, off + 12);
+        const v6 = len > 0 && (b[off + ETH_HLEN] >> 4) === 6;
+        b[off + 12] = v6 ? 0x86 : 0x08;
+        b[off + 13] = v6 ? 0xdd : 0x00;
+      }
+      this.describe(n, off, len + head, framed);
+    }
+    return n;
   }
 
   describe(k: number, off: number, len: number, l2: boolean): void {

@@ -6,11 +6,10 @@
 // answer the clients directly; nothing comes back through here.
 import * as L from "../../../core/layout.ts";
 import { PacketSocket } from "../../../ffi/packet.ts";
-import { closeTun, openTun, readPacket, type Tun } from "../../../ffi/tun.ts";
+import { closeTun, openTun, type Tun } from "../../../ffi/tun.ts";
 import type { Director } from "../director.ts";
-import { BatchArea, newCounters, pollRounds, PACKET_ROOM, type PortCounters } from "./batch.ts";
+import { BatchArea, newCounters, pollRounds, type PortCounters } from "./batch.ts";
 
-const ETH_HLEN = 14;
 
 export class FramePort {
   readonly counters: PortCounters = newCounters();
@@ -45,24 +44,7 @@ export class FramePort {
   private round(): number {
     const a = this.area;
     a.remap();
-    let n = 0;
-    for (; n < L.MAX_BATCH; n++) {
-      const frame = a.slot(n);
-      let len: number | null;
-      try {
-        len = readPacket(this.tun.fd, a.base + frame + ETH_HLEN, PACKET_ROOM - ETH_HLEN);
-      } catch {
-        this.counters.readErrors++;
-        break;
-      }
-      if (len === null) break;
-      // MACs are the director's to fill; the type follows the IP version.
-      a.bytes.fill(0, frame, frame + 12);
-      const v6 = len > 0 && (a.bytes[frame + ETH_HLEN] >> 4) === 6;
-      a.bytes[frame + 12] = v6 ? 0x86 : 0x08;
-      a.bytes[frame + 13] = v6 ? 0xdd : 0x00;
-      a.describe(n, frame, len + ETH_HLEN, true);
-    }
+    const n = a.readTun(this.tun.fd, true, this.counters);
     if (n === 0) return 0;
     this.counters.received += n;
     this.counters.batches++;

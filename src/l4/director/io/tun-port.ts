@@ -4,10 +4,9 @@
 // forwarded back into the TUN, where the kernel routes it on (to a real server or to the client).
 // Packets come in because the kernel steers them to the TUN (steer.ts). A TUN has no batch read:
 // one read per packet, in one loop per batch.
-import * as L from "../../../core/layout.ts";
-import { closeTun, openTun, readPacket, type Tun, writePacket } from "../../../ffi/tun.ts";
+import { closeTun, openTun, type Tun, writePacket } from "../../../ffi/tun.ts";
 import type { Director } from "../director.ts";
-import { BatchArea, newCounters, pollRounds, PACKET_ROOM, type PortCounters } from "./batch.ts";
+import { BatchArea, newCounters, pollRounds, type PortCounters } from "./batch.ts";
 
 export class TunPort {
   readonly counters: PortCounters = newCounters();
@@ -35,19 +34,7 @@ export class TunPort {
   private round(): number {
     const a = this.area;
     a.remap();
-    let n = 0;
-    for (; n < L.MAX_BATCH; n++) {
-      const off = a.slot(n);
-      let len: number | null;
-      try {
-        len = readPacket(this.tun.fd, a.base + off, PACKET_ROOM);
-      } catch {
-        this.counters.readErrors++;
-        break;
-      }
-      if (len === null) break;
-      a.describe(n, off, len, false);
-    }
+    const n = a.readTun(this.tun.fd, false, this.counters);
     if (n === 0) return 0;
     this.counters.received += n;
     this.counters.batches++;
