@@ -7,7 +7,7 @@
 //   bridge 10.200.62.0/24: director .1 (VIP .100 on eth0), client .2, s1 .3, s2 .4, s3 .5 (VIP on lo)
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { spawnLabNginx } from "./helpers/lab-nginx.ts";
 import { Capture, exec, Lab, waitFor } from "./helpers/netns.ts";
 import { type Peer, startFulcrum } from "./helpers/vrrp.ts";
 import { tempDir } from "./helpers/l4.ts";
@@ -26,23 +26,9 @@ const esc = (s: string) => s.replace(/\./g, "\\.");
 
 function startNginx(server: string): Child {
   const dir = tempDir(`director-dr-${server}`);
-  // One process (no master): stopping it by its PID stops the server. Port 80 on every address:
-  // the VIP (what the director sends) and the server's own (the health check).
-  writeFileSync(`${dir}/nginx.conf`, `worker_processes 1;
-master_process off;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  server {
-    listen 80;
-    location / { return 200 "${server} $remote_addr $server_addr\\n"; }
-  }
-}
-`);
-  const child = lab.spawn(server, ["nginx", "-p", dir, "-c", `${dir}/nginx.conf`]);
+  // Port 80 on every address: the VIP (what the director sends) and the server's own (the health check).
+  const child = spawnLabNginx(lab, server, dir, `    listen 80;
+    location / { return 200 "${server} $remote_addr $server_addr\\n"; }`);
   nginx.set(server, child);
   return child;
 }

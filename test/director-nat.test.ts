@@ -13,6 +13,7 @@ import { Capture, exec, Lab, waitFor } from "./helpers/netns.ts";
 import { type Peer, startFulcrum } from "./helpers/vrrp.ts";
 import { tempDir } from "./helpers/l4.ts";
 import { fulcrumCommand, writeTemp } from "./helpers/fulcrum.ts";
+import { spawnLabNginx } from "./helpers/lab-nginx.ts";
 import { needs } from "./helpers/peers.ts";
 import { type Child, runtime } from "../src/runtime/index.ts";
 
@@ -30,24 +31,10 @@ const running = new Set<Peer>();
 function startNginx(server: string): Child {
   const dir = tempDir(`director-${server}`);
   const address = lab.node(server).ipv4;
-  // One process (no master): stopping it by its PID stops the server.
-  writeFileSync(`${dir}/nginx.conf`, `worker_processes 1;
-master_process off;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  server {
-    listen ${address}:8080;
-    location / { return 200 "${server} $remote_addr\\n"; }
-    location = /big { alias ${dir}/big; limit_rate 100k; }
-  }
-}
-`);
   writeFileSync(`${dir}/big`, new Uint8Array(1 << 20).fill(0x61));
-  const child = lab.spawn(server, ["nginx", "-p", dir, "-c", `${dir}/nginx.conf`]);
+  const child = spawnLabNginx(lab, server, dir, `    listen ${address}:8080;
+    location / { return 200 "${server} $remote_addr\\n"; }
+    location = /big { alias ${dir}/big; limit_rate 100k; }`);
   nginx.set(server, child);
   return child;
 }
