@@ -37,12 +37,14 @@ function startNginx(server: string): Child {
   const dir = dirs.get(server) ?? tempDir(`director-tun-${server}`);
   dirs.set(server, dir);
   mkdirSync(`${dir}/upload`, { recursive: true });
+  writeFileSync(`${dir}/big`, new Uint8Array(1 << 20).fill(0x61));
   // Port 80 on every address: the VIP (the inner packets' destination) and the server's own (the
-  // health check). PUT /upload/NAME stores the body (the large upload), answering 201 once all of
-  // it arrived.
+  // health check). /big is 1 MiB at 200 KiB/s (a download in flight through a reload); PUT
+  // /upload/NAME stores the body (the large upload), answering 201 once all of it arrived.
   const child = spawnLabNginx(lab, server, dir, `    listen 80;
     access_log ${dir}/access.log;
     location / { return 200 "${server} $remote_addr $server_addr\\n"; }
+    location = /big { alias ${dir}/big; limit_rate 200k; }
     location /upload/ { root ${dir}; dav_methods PUT; client_max_body_size 4m; client_body_temp_path ${dir}/body; }`);
   nginx.set(server, child);
   return child;
@@ -278,6 +280,31 @@ test("director tun: on stop, Fulcrum removes the VIP, its TUN and the ingress fi
   assert.deepEqual(await show(), { vip: false, tun: false, filter: false });
   const after = await lab.exec("client", ["curl", "-s", "-m", "1", `http://${VIP}/`]);
   assert.notEqual(after.code, 0, "nothing answers on the VIP once the director stopped");
+});
+
+test("director tun: a reload with the same virtual servers carries the connection table over: a download in flight (its ACKs tunnelled) finishes", { skip: noLab }, async () => {
+  const peer = await startDirector();
+  try {
+    // 1 MiB at 200 KiB/s: about 5 s, so the reload falls inside it.
+    const download = lab.spawn("client", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "-m", "30", `http://${VIP}/big`]);
+    let result = "";
+    const reader = (async () => { for await (const c of download.stdout) result += new TextDecoder().decode(c); })();
+    let downloadEnded = 0;
+    const ended = download.exited.then((code) => { downloadEnded = Date.now(); return code; });
+    peer.child.kill("SIGHUP");
+    await peer.waitForLine(/generation 2 serving/, 15_000);
+    const reloadedAt = Date.now();
+    assert.equal(await ended, 0, "the download through the director finished");
+    await reader;
+    assert.equal(result, `200 ${1 << 20}`, "all of it, in one connection");
+    assert.ok(reloadedAt < downloadEnded, "the reload happened while the download was in flight");
+    await peer.waitForLine(/connection table, ports and steering carried over \(1 virtual servers\)/, 1000);
+    const names = (await requests(3)).map((b) => b.split(" ")[0]);
+    assert.deepEqual([...new Set(names)].sort(), SERVERS, `generation 2 directs to every server: ${names.join(", ")}`);
+  } finally {
+    await stopDirector(peer);
+  }
+  assert.ok(!(await lab.hasAddress("director", VIP)), "the VIP goes when the last generation stops");
 });
 
 function readLog(server: string): string[] {
