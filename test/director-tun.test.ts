@@ -12,11 +12,12 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { spawnLabNginx } from "./helpers/lab-nginx.ts";
+import { type IpipDecap, startIpipDecap } from "./helpers/lab-ipip.ts";
 import { Capture, exec, Lab, waitFor } from "./helpers/netns.ts";
 import { type Peer, startFulcrum } from "./helpers/vrrp.ts";
 import { tempDir } from "./helpers/l4.ts";
 import { needs } from "./helpers/peers.ts";
-import { type Child, runtime } from "../src/runtime/index.ts";
+import type { Child } from "../src/runtime/index.ts";
 
 const noLab = needs("root", "ip", "tc", "nginx", "curl", "tcpdump", "tshark");
 
@@ -25,11 +26,10 @@ const VIP = `10.200.${SUBNET}.100`;
 const SERVERS = ["s1", "s2", "s3"];
 /** The servers' decapsulating TUN. */
 const DECAP = "ipip0";
-const DECAP_HELPER = new URL("./helpers/ipip-decap.ts", import.meta.url).pathname;
 let lab: Lab;
 const nginx = new Map<string, Child>();
 const dirs = new Map<string, string>();
-const decap = new Map<string, Child>();
+const decap = new Map<string, IpipDecap>();
 const running = new Set<Peer>();
 const esc = (s: string) => s.replace(/\./g, "\\.");
 
@@ -50,17 +50,6 @@ function startNginx(server: string): Child {
   return child;
 }
 
-/** The decapsulation helper on a server, its TUN up and taking packets from any source. */
-async function startDecap(server: string): Promise<void> {
-  const child = lab.spawn(server, [...runtime.scriptCommand(DECAP_HELPER), DECAP]);
-  decap.set(server, child);
-  let out = "";
-  void (async () => { for await (const c of child.stdout) out += new TextDecoder().decode(c); })();
-  await waitFor(`ipip-decap on ${server}`, () => out.includes(`ready on ${DECAP}`), 10_000, 20);
-  await lab.exec(server, ["ip", "link", "set", "dev", DECAP, "up"]);
-  for (const dev of ["all", DECAP, "eth0"]) await lab.exec(server, ["sysctl", "-q", "-w", `net.ipv4.conf.${dev}.rp_filter=0`]);
-}
-
 before(async () => {
   if (noLab) return;
   lab = await Lab.create("dtun", ["director", "client", ...SERVERS], SUBNET);
@@ -70,7 +59,7 @@ before(async () => {
       await lab.exec(s, ["sysctl", "-q", "-w", `net.ipv4.conf.${dev}.arp_ignore=1`]);
       await lab.exec(s, ["sysctl", "-q", "-w", `net.ipv4.conf.${dev}.arp_announce=2`]);
     }
-    await startDecap(s);
+    decap.set(s, await startIpipDecap(lab, s, DECAP));
     startNginx(s);
     const url = `http://${lab.node(s).ipv4}/`;
     await waitFor(`nginx on ${s}`, async () => (await lab.exec(s, ["curl", "-s", "-m", "1", url])).code === 0, 10_000, 100);
@@ -79,7 +68,7 @@ before(async () => {
 
 after(async () => {
   for (const peer of running) await peer.stop();
-  for (const child of [...nginx.values(), ...decap.values()]) child.kill("SIGKILL");
+  for (const child of [...nginx.values(), ...[...decap.values()].map((d) => d.child)]) child.kill("SIGKILL");
   await lab?.destroy();
 });
 
