@@ -72,7 +72,8 @@ after(async () => {
   await lab?.destroy();
 });
 
-function config(): string {
+/** `mtu`: the virtual server's own (else the interface's). */
+function config(mtu?: number): string {
   const servers = SERVERS.map((s) => `${lab.node(s).ipv4}:80`).join(", ");
   return `
 admin: { bind: 127.0.0.1:9901 }
@@ -88,11 +89,11 @@ virtual_servers:
     lb_kind: tun
     interface: eth0
     pool: web
-`;
+${mtu ? `    mtu: ${mtu}\n` : ""}`;
 }
 
-async function startDirector(): Promise<Peer> {
-  const peer = await startFulcrum(lab, "director", config(), 1, /directing tcp:\/\//g);
+async function startDirector(mtu?: number): Promise<Peer> {
+  const peer = await startFulcrum(lab, "director", config(mtu), 1, /directing tcp:\/\//g);
   running.add(peer);
   return peer;
 }
@@ -142,7 +143,7 @@ async function tshark(file: string, fields: string[], severity = "warn"): Promis
   };
 }
 
-test("director tun: curl through the VIP reaches all three nginx in rr order at the VIP, each logging the client's own address; the director sends IPIP from its own address (tshark: valid inner IP/TCP checksums, no expert warnings) and the servers answer the client directly", { skip: noLab }, async () => {
+test("director tun: curl through the VIP reaches all three nginx round robin in the pool's order at the VIP, each logging the client's own address; the director sends IPIP from its own address (tshark: valid inner IP/TCP checksums, no expert warnings) and the servers answer the client directly", { skip: noLab }, async () => {
   const dir = tempDir("director-tun-capture");
   const client = lab.node("client"), director = lab.node("director");
   const tunnelled = await Capture.start(lab, "director", "ip proto 4", `${dir}/ipip.pcap`);
@@ -155,7 +156,9 @@ test("director tun: curl through the VIP reaches all three nginx in rr order at 
     const bodies = await requests(6);
     const names = bodies.map((b) => b.split(" ")[0]);
     assert.deepEqual([...new Set(names)].sort(), SERVERS, `every server answered: ${names.join(", ")}`);
-    assert.deepEqual(names.slice(3), names.slice(0, 3), `rr order: ${names.join(", ")}`);
+    // rr in the pool's order, from wherever its cursor starts.
+    const start = SERVERS.indexOf(names[0]);
+    assert.deepEqual(names, names.map((_, k) => SERVERS[(start + k) % SERVERS.length]), `rr in the pool's order: ${names.join(", ")}`);
     for (const b of bodies) {
       const [, remote, local] = b.split(" ");
       assert.equal(remote, client.ipv4, `the server saw the client's address: ${b}`);
@@ -232,6 +235,23 @@ test("director tun: a 1 MiB upload with DF set completes: the director sends ICM
   for (const [type, code, mtu, status, src] of rows) {
     assert.deepEqual([type, code, mtu, status], ["3", "4", "1480", "1"], `ICMP from ${src}: type ${type} code ${code} mtu ${mtu}, checksum ${status}`);
     assert.equal(src.split(",")[0], VIP, "sent from the VIP the client talked to");
+  }
+});
+
+test("director tun: a virtual server's own mtu (1400) decides the tunnel's room over the interface's: the client learns a path MTU of 1380", { skip: noLab }, async () => {
+  const dir = tempDir("director-tun-mtu");
+  writeFileSync(`${dir}/body`, new Uint8Array(64 << 10).fill(0x62));
+  const peer = await startDirector(1400);
+  try {
+    assert.match(peer.output(), /IPIP from \S+ mtu 1400\)/);
+    await lab.exec("client", ["ip", "route", "flush", "cache"]);
+    const put = await lab.exec("client", ["curl", "-s", "-m", "20", "-H", "Expect:", "-T", `${dir}/body`, "-w", "%{http_code}", `http://${VIP}/upload/mtu`], 25_000);
+    assert.equal(put.code, 0, `curl -T through the VIP: exit ${put.code} ${put.stderr}`);
+    assert.match(put.stdout, /(201|204)$/, `stored: ${put.stdout}`);
+    const route = await lab.exec("client", ["ip", "route", "get", VIP]);
+    assert.match(route.stdout, /mtu 1380/, `the client learnt the path MTU: ${route.stdout}`);
+  } finally {
+    await stopDirector(peer);
   }
 });
 
