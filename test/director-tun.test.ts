@@ -308,6 +308,9 @@ test("director tun: a reload with the same virtual servers carries the connectio
     assert.equal(result, `200 ${1 << 20}`, "all of it, in one connection");
     assert.ok(reloadedAt < downloadEnded, "the reload happened while the download was in flight");
     await peer.waitForLine(/connection table, ports and steering carried over \(1 virtual servers\)/, 1000);
+    // Generation 2 names the tunnel it carried over as generation 1 did.
+    const lines = peer.output().match(/directing tcp:\/\/\S+ \(web, tun on eth0 through \S+, IPIP from \S+ mtu 1500\)/g) ?? [];
+    assert.equal(lines.length, 2, peer.output());
     const names = (await requests(3)).map((b) => b.split(" ")[0]);
     assert.deepEqual([...new Set(names)].sort(), SERVERS, `generation 2 directs to every server: ${names.join(", ")}`);
   } finally {

@@ -2,9 +2,9 @@
 // virtual server per `virtual_servers:` entry, fed from the named balancer pool (servers,
 // scheduler, weights, and the down reasons health, admin and drain set: a server out takes no
 // new flows), the ports that move the packets (nat and tun: one TUN, the kernel routing what the
-// director writes back; dr: an AF_PACKET socket per virtual server), the kernel steering that hands packets to them, and the VIP on the interface
-// unless a VRRP instance manages it. Started after the listeners, stopped before them (the VIP
-// goes first).
+// director writes back; dr: an AF_PACKET socket per virtual server), the kernel steering that
+// hands packets to them, and the VIP on the interface unless a VRRP instance manages it. Started
+// after the listeners, stopped before them (the VIP goes first).
 import dgram from "node:dgram";
 import { runtime } from "../../runtime/index.ts";
 import { timers, type Repeating } from "../../core/timer.ts";
@@ -366,7 +366,8 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   /** One line per virtual server, as the listeners' "listening on" lines. */
   directingLines(): string[] {
     return this.configs.map((v) => {
-      const tunnel = this.served.find((s) => s.config === v)?.tunnel;
+      // By name: a generation that took the director over holds the previous one's (equal) configs.
+      const tunnel = this.served.find((s) => s.config.name === v.name)?.tunnel;
       const through = v.lbKind === "dr" ? "through a TUN in, AF_PACKET out"
         : tunnel ? `through ${this.tunName}, IPIP from ${tunnel.source} mtu ${tunnel.mtu}` : `through ${this.tunName}`;
       return `fulcrum: directing ${v.protocol}://${v.address}:${v.port} (${v.name}, ${v.lbKind} on ${v.interface} ${through})`;
