@@ -72,14 +72,14 @@ after(async () => {
   await lab?.destroy();
 });
 
-/** `mtu`: the virtual server's own (else the interface's). */
-function config(mtu?: number): string {
-  const servers = SERVERS.map((s) => `${lab.node(s).ipv4}:80`).join(", ");
+/** `mtu`: the virtual server's own (else the interface's); `weights`: wrr with these. */
+function config(mtu?: number, weights?: number[]): string {
+  const servers = SERVERS.map((s, i) => weights ? `{ address: "${lab.node(s).ipv4}:80", weight: ${weights[i]} }` : `${lab.node(s).ipv4}:80`).join(", ");
   return `
 admin: { bind: 127.0.0.1:9901 }
 pools:
   web:
-    scheduler: rr
+    scheduler: ${weights ? "wrr" : "rr"}
     servers: [${servers}]
     health: { type: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1 }
 virtual_servers:
@@ -92,8 +92,8 @@ virtual_servers:
 ${mtu ? `    mtu: ${mtu}\n` : ""}`;
 }
 
-async function startDirector(mtu?: number): Promise<Peer> {
-  const peer = await startFulcrum(lab, "director", config(mtu), 1, /directing tcp:\/\//g);
+async function startDirector(mtu?: number, weights?: number[]): Promise<Peer> {
+  const peer = await startFulcrum(lab, "director", config(mtu, weights), 1, /directing tcp:\/\//g);
   running.add(peer);
   return peer;
 }
@@ -106,7 +106,7 @@ async function stopDirector(peer: Peer): Promise<number> {
 
 interface L4View {
   director: { counters: Record<string, number>; ports: Record<string, { received: number; sent: number }> };
-  virtual_servers: { forward: string }[];
+  virtual_servers: { forward: string; real_servers: { weight: number; active: number; inactive: number }[] }[];
 }
 
 async function l4View(): Promise<L4View> {
@@ -250,6 +250,21 @@ test("director tun: a virtual server's own mtu (1400) decides the tunnel's room 
     assert.match(put.stdout, /(201|204)$/, `stored: ${put.stdout}`);
     const route = await lab.exec("client", ["ip", "route", "get", VIP]);
     assert.match(route.stdout, /mtu 1380/, `the client learnt the path MTU: ${route.stdout}`);
+  } finally {
+    await stopDirector(peer);
+  }
+});
+
+test("director tun: the pool's weights decide: wrr 2:1:1 sends 4, 2 and 2 of 8 new connections, and GET /api/l4 lists them by real server as Tunnel", { skip: noLab }, async () => {
+  const peer = await startDirector(undefined, [2, 1, 1]);
+  try {
+    const names = (await requests(8)).map((b) => b.split(" ")[0]);
+    const count = (n: string) => names.filter((x) => x === n).length;
+    assert.deepEqual(SERVERS.map(count), [4, 2, 2], `wrr 2:1:1: ${names.join(", ")}`);
+    const vs = (await l4View()).virtual_servers[0];
+    assert.equal(vs.forward, "Tunnel");
+    assert.deepEqual(vs.real_servers.map((r) => r.weight), [2, 1, 1]);
+    assert.deepEqual(vs.real_servers.map((r) => r.active + r.inactive), [4, 2, 2], "connections tracked per real server");
   } finally {
     await stopDirector(peer);
   }
