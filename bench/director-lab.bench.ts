@@ -4,18 +4,23 @@
 //   against nft DNAT (a prerouting nat chain, numgen round robin, conntrack);
 // - dr (the lab of test/director-dr.test.ts: one segment, the VIP on the servers' lo) against
 //   nft in the netdev ingress hook setting the destination MAC by a hash of the flow and
-//   forwarding the frame back out (`ether daddr set jhash ... fwd to`).
+//   forwarding the frame back out (`ether daddr set jhash ... fwd to`);
+// - tun (the lab of test/director-tun.test.ts: dr's segment, the servers decapsulating IPIP with
+//   test/helpers/ipip-decap.ts, as this kernel has no ipip device) against the same kernel DR:
+//   the kernel here cannot encapsulate (no ipip device, nft has no IPIP), so its nearest job is
+//   the one-directional forward to the servers without the outer header.
 // Keep-alive (requests/s, and packets/s through the director: the packets received on its
 // interfaces over the run, counted the same way for both) and `Connection: close` (new TCP
 // connections/s).
 // Run as root: `bun bench/director-lab.bench.ts` (or `deno run -A --no-check bench/director-lab.bench.ts`);
 // BENCH_RUNS (default 3) trials per figure, BENCH_SECONDS (default 5) per trial, BENCH_CASES
-// (default "nat,dr").
+// (default "nat,dr"; "tun" too).
 import { writeFileSync } from "node:fs";
 import { runtime, type Child } from "../src/runtime/index.ts";
 import { exec, Lab, run, waitFor } from "../test/helpers/netns.ts";
 import { type Peer, startFulcrum } from "../test/helpers/vrrp.ts";
 import { tempDir } from "../test/helpers/l4.ts";
+import { startIpipDecap } from "../test/helpers/lab-ipip.ts";
 
 const RUNS = Number(runtime.env("BENCH_RUNS") ?? 3);
 const SECONDS = Number(runtime.env("BENCH_SECONDS") ?? 5);
@@ -23,11 +28,12 @@ const CASES = (runtime.env("BENCH_CASES") ?? "nat,dr").split(",");
 const SERVERS = ["s1", "s2", "s3"];
 
 const nginx: Child[] = [];
+const decaps: Child[] = [];
 const labs: Lab[] = [];
 let fulcrum: Peer | null = null;
 
 interface Bench {
-  kind: "nat" | "dr";
+  kind: "nat" | "dr" | "tun";
   lab: Lab;
   vip: string;
   /** The director's interfaces whose received packets count. */
@@ -112,9 +118,11 @@ virtual_servers:
   };
 }
 
-async function drBench(): Promise<Bench> {
-  const subnet = 64, vip = `10.200.${subnet}.100`;
-  const lab = await Lab.create("dbdr", ["director", "client", ...SERVERS], subnet);
+/** dr and tun: one segment, the VIP on the servers' lo (tun: they decapsulate IPIP too); the
+ * kernel's peer is DR in the netdev ingress hook for both. */
+async function directBench(kind: "dr" | "tun"): Promise<Bench> {
+  const subnet = kind === "dr" ? 64 : 68, vip = `10.200.${subnet}.100`;
+  const lab = await Lab.create(kind === "dr" ? "dbdr" : "dbtun", ["director", "client", ...SERVERS], subnet);
   labs.push(lab);
   for (const s of SERVERS) {
     await lab.exec(s, ["ip", "addr", "add", `${vip}/32`, "dev", "lo"]);
@@ -122,12 +130,13 @@ async function drBench(): Promise<Bench> {
       await lab.exec(s, ["sysctl", "-q", "-w", `net.ipv4.conf.${dev}.arp_ignore=1`]);
       await lab.exec(s, ["sysctl", "-q", "-w", `net.ipv4.conf.${dev}.arp_announce=2`]);
     }
+    if (kind === "tun") decaps.push((await startIpipDecap(lab, s, "ipip0")).child);
   }
   nginx.push(...await startNginx(lab, () => "80", (s) => `http://${lab.node(s).ipv4}/`));
   const dir = lab.node("director").ns;
   const esc = (t: string) => t.replace(/\./g, "\\.");
   return {
-    kind: "dr", lab, vip, devices: ["eth0"],
+    kind, lab, vip, devices: ["eth0"],
     fulcrumConfig: () => `
 pools:
   web:
@@ -137,11 +146,12 @@ pools:
 virtual_servers:
   - name: web
     address: ${vip}:80
-    lb_kind: dr
+    lb_kind: ${kind}
     interface: eth0
     pool: web
 `,
-    ready: SERVERS.map((s) => new RegExp(`real server ${esc(lab.node(s).ipv4)}:80 is at`)),
+    // dr: each server is down until its MAC is known; tun needs none (the kernel routes).
+    ready: kind === "dr" ? SERVERS.map((s) => new RegExp(`real server ${esc(lab.node(s).ipv4)}:80 is at`)) : [],
     async startKernel() {
       await run(["ip", "-n", dir, "addr", "add", `${vip}/32`, "dev", "eth0"]);
       // The flow's hash picks the server, so a connection's packets all go to one; the source MAC
@@ -221,7 +231,7 @@ async function compare(b: Bench): Promise<void> {
   }
   const director = figures(ours), nftFigures = figures(kernel);
   const ratio = (a: number, c: number) => (a / c).toFixed(2);
-  const peer = b.kind === "nat" ? "nft dnat (kernel)" : "nft netdev fwd (kernel)";
+  const peer = b.kind === "nat" ? "nft dnat (kernel)" : b.kind === "dr" ? "nft netdev fwd (kernel)" : "nft netdev fwd (kernel dr, no IPIP)";
   console.log(`\n${b.kind}: runtime ${runtime.name} ${runtime.version}; ${RUNS} runs x ${SECONDS} s, medians; wrk -t1 -c32 from the client`);
   console.log("| | packets/s through the director | requests/s (keep-alive) | new connections/s | wrk errors |");
   console.log("|---|---:|---:|---:|---:|");
@@ -232,12 +242,12 @@ async function compare(b: Bench): Promise<void> {
 
 try {
   for (const kind of CASES) {
-    const b = kind === "nat" ? await natBench() : kind === "dr" ? await drBench() : null;
-    if (b === null) throw new Error(`BENCH_CASES: unknown case ${kind} (nat, dr)`);
+    const b = kind === "nat" ? await natBench() : kind === "dr" || kind === "tun" ? await directBench(kind) : null;
+    if (b === null) throw new Error(`BENCH_CASES: unknown case ${kind} (nat, dr, tun)`);
     await compare(b);
   }
 } finally {
   await (fulcrum as Peer | null)?.stop();
-  for (const c of nginx) c.kill("SIGKILL");
+  for (const c of [...nginx, ...decaps]) c.kill("SIGKILL");
   for (const lab of labs) await lab.destroy();
 }

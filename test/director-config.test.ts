@@ -47,7 +47,7 @@ test("virtual_servers: a valid section reads into the config", () => {
   assert.deepEqual(
     { ...web },
     { name: "web", address: "10.0.0.100", port: 80, family: 4, protocol: "tcp", lbKind: "fullnat", interface: "eth0",
-      pool: "web", persistenceMs: 300_000, localAddresses: ["10.0.1.50", "10.0.1.51"], toa: true, mtu: 1500 },
+      pool: "web", persistenceMs: 300_000, localAddresses: ["10.0.1.50", "10.0.1.51"], toa: true, mtu: null },
   );
   assert.deepEqual([dns.address, dns.family, dns.protocol, dns.lbKind, dns.persistenceMs], ["2001:db8::53", 6, "udp", "nat", 0]);
 });

@@ -21,7 +21,8 @@ export interface VirtualServerConfig {
   persistenceMs: number;
   localAddresses: string[];
   toa: boolean;
-  mtu: number;
+  /** Path MTU toward the servers (tun's encapsulation, TOA's room); null: the interface's. */
+  mtu: number | null;
 }
 
 const KEYS = [
@@ -66,7 +67,7 @@ function readOne(c: Checker, value: unknown, p: PathSegment[], poolNames: readon
   const pool = c.required(m, p, "pool", reference("pool", poolNames));
   const persistenceMs = c.optional(m, p, "persistence_timeout", duration({ zeroAllowed: true }), 0);
   const toa = c.optional(m, p, "toa", boolean, false);
-  const mtu = c.optional(m, p, "mtu", integer(576, 65535), 1500);
+  const mtu = c.optional(m, p, "mtu", integer(576, 65535), null);
   const localAddresses: string[] = [];
   const la = valueOf(m, "local_addresses");
   if (la !== undefined) {
@@ -90,7 +91,7 @@ function readOne(c: Checker, value: unknown, p: PathSegment[], poolNames: readon
 
 /** Why the packet I/O cannot serve a virtual server yet, or null when it can. */
 export function unservable(vs: VirtualServerConfig): string | null {
-  if (vs.lbKind !== "nat" && vs.lbKind !== "dr") return `lb_kind ${vs.lbKind} is not served yet (nat through the TUN port and dr through AF_PACKET are)`;
+  if (vs.lbKind === "fullnat") return "lb_kind fullnat is not served yet (nat and tun through the TUN port and dr through AF_PACKET are)";
   if (vs.family !== 4) return "IPv6 VIPs are not served yet (the kernel steering is IPv4 only)";
   if (vs.interface === null) return "no interface: the director needs the interface the VIP's packets arrive on";
   return null;

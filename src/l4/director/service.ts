@@ -1,10 +1,10 @@
 // The packet director as a part of a generation: one Director (its own data plane) with a
 // virtual server per `virtual_servers:` entry, fed from the named balancer pool (servers,
 // scheduler, weights, and the down reasons health, admin and drain set: a server out takes no
-// new flows), the ports that move the packets (nat: one TUN; dr: an AF_PACKET socket per
-// virtual server), the kernel steering that hands packets to them, and the VIP on the interface
-// unless a VRRP instance manages it. Started after the listeners, stopped before them (the VIP
-// goes first).
+// new flows), the ports that move the packets (nat and tun: one TUN, the kernel routing what the
+// director writes back; dr: an AF_PACKET socket per virtual server), the kernel steering that
+// hands packets to them, and the VIP on the interface unless a VRRP instance manages it. Started
+// after the listeners, stopped before them (the VIP goes first).
 import dgram from "node:dgram";
 import { runtime } from "../../runtime/index.ts";
 import { timers, type Repeating } from "../../core/timer.ts";
@@ -16,6 +16,7 @@ import { addPoll, removePoll } from "../../vrrp/poller.ts";
 import { addVirtualAddresses, interfaceFacts, removeVirtualAddresses, type VirtualAddress } from "../../vrrp/addresses.ts";
 import { parseIP } from "../../vrrp/ip.ts";
 import { unservable, type VirtualServerConfig } from "./config.ts";
+import type { LbKind } from "./names.ts";
 import { Director, type RealServerSpec, type ServiceRow } from "./director.ts";
 import type { PortCounters } from "./io/batch.ts";
 import { TunPort } from "./io/tun-port.ts";
@@ -53,6 +54,14 @@ const POLL_MS = 1;
 
 interface Port { readonly counters: PortCounters; poll(): number; close(): void }
 
+/** Kinds whose packets leave through the shared TUN: written back into it, the kernel routes them
+ * (nat: rewritten packets and replies; tun: the IPIP packets to servers, which may sit behind a
+ * router, and the ICMP "fragmentation needed" sent back to clients). */
+const THROUGH_TUN: ReadonlySet<LbKind> = new Set<LbKind>(["nat", "tun"]);
+
+/** tun: the outer header's source and the path MTU the encapsulated packets must fit. */
+interface Tunnel { source: string; mtu: number }
+
 interface Served<C extends BalancerPoolConfig> {
   config: VirtualServerConfig;
   pool: Pool<C>;
@@ -67,6 +76,8 @@ interface Served<C extends BalancerPoolConfig> {
   /** dr: real servers' MACs from the neighbour table, by address. */
   macs: Map<string, string>;
   framePort: FramePort | null;
+  /** tun's outer source and MTU (null for the other kinds). */
+  tunnel: Tunnel | null;
 }
 
 /** VIPs this process added, by interface and address, with how many directors hold each: during
@@ -90,6 +101,22 @@ function nudge(address: string): void {
   const s = dgram.createSocket("udp4");
   s.on("error", () => s.close());
   s.send(new Uint8Array(0), 9, address, () => s.close());
+}
+
+/** An interface's MTU, from sysfs. */
+async function interfaceMtu(name: string): Promise<number> {
+  const mtu = Number((await runtime.readTextFile(`/sys/class/net/${name}/mtu`)).trim());
+  if (!Number.isInteger(mtu) || mtu < 68) throw new Error(`interface ${name}: no MTU readable in /sys/class/net`);
+  return mtu;
+}
+
+/** tun's setup: the outer source is the interface's own primary IPv4 address (not the VIP: a real
+ * server holds the VIP itself and would drop packets from it as martians), and the MTU is the
+ * virtual server's `mtu` or the interface's. */
+async function tunnelOf(vs: VirtualServerConfig, vip: VirtualAddress): Promise<Tunnel> {
+  const primary = interfaceFacts(vs.interface!, [vip]).primaryIPv4;
+  if (primary === null) throw new Error(`virtual server ${vs.name}: tun needs an IPv4 address on ${vs.interface} besides the VIP, as the tunnels' source`);
+  return { source: [...primary].join("."), mtu: vs.mtu ?? await interfaceMtu(vs.interface!) };
 }
 
 export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> {
@@ -133,7 +160,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       capacity: this.options.capacity ?? DEFAULT_CAPACITY, seed: this.options.seed ?? undefined,
     });
     try {
-      if (this.configs.some((v) => v.lbKind === "nat")) {
+      if (this.configs.some((v) => THROUGH_TUN.has(v.lbKind))) {
         this.tunPort = TunPort.open(this.tunName, director);
         await prepareTun(this.tunName, this.table);
       }
@@ -197,21 +224,23 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     const dr = vs.lbKind === "dr";
     const macs = new Map<string, string>();
     const servers = this.specsOf(vs, pool, macs);
+    const vipBytes = parseIP(vs.address)!.bytes;
+    const vip: VirtualAddress = { family: 4, address: vipBytes, prefixLength: 32, text: `${vs.address}/32` };
+    const tunnel = vs.lbKind === "tun" ? await tunnelOf(vs, vip) : null;
     this.director!.addService({
       name: vs.name, address: vs.address, port: vs.port, protocol: vs.protocol, kind: vs.lbKind,
-      scheduler: pool.config.scheduler, servers, persistenceSeconds: vs.persistenceMs / 1000, mtu: vs.mtu,
+      scheduler: pool.config.scheduler, servers, persistenceSeconds: vs.persistenceMs / 1000,
+      mtu: tunnel?.mtu ?? vs.mtu ?? undefined, sourceAddress: tunnel?.source,
       mac: dr ? [...facts.mac].map((b) => b.toString(16).padStart(2, "0")).join(":") : undefined,
     });
     const tun = dr ? `fulcrum-dr-${this.options.id % 100}-${i % 100}` : this.tunName;
     const steering = new Steering({
-      mode: dr ? "dr" : "nat", tun, interface: vs.interface!, vip: vs.address, port: vs.port,
+      mode: vs.lbKind === "nat" ? "nat" : "direct", tun, interface: vs.interface!, vip: vs.address, port: vs.port,
       protocol: vs.protocol, pref: 20000 + (this.options.id % 100) * 100 + (i % 100), table: this.table,
     });
-    const vipBytes = parseIP(vs.address)!.bytes;
-    const vip: VirtualAddress = { family: 4, address: vipBytes, prefixLength: 32, text: `${vs.address}/32` };
     const served: Served<C> = {
       config: vs, pool, steering, vip, ifindex: facts.ifindex, addedVip: false, layout: JSON.stringify(servers),
-      states: new Map(), weights: new Map(), macs, framePort: null,
+      states: new Map(), weights: new Map(), macs, framePort: null, tunnel,
     };
     this.served.push(served);
     // The port before the steering: once the stack stops seeing the VIP's packets, someone must.
@@ -253,8 +282,9 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       if (parseIP(s.host)?.family !== vs.family) {
         throw new Error(`virtual server ${vs.name}: pool ${pool.name} server ${s.host} is not an IPv${vs.family} address`);
       }
-      if (vs.lbKind === "dr" && s.port !== vs.port) {
-        throw new Error(`virtual server ${vs.name}: dr keeps the port: pool ${pool.name} server ${s.host}:${s.port} must listen on ${vs.port}`);
+      // dr and tun deliver the packet as the client sent it (to the VIP's port).
+      if ((vs.lbKind === "dr" || vs.lbKind === "tun") && s.port !== vs.port) {
+        throw new Error(`virtual server ${vs.name}: ${vs.lbKind} keeps the port: pool ${pool.name} server ${s.host}:${s.port} must listen on ${vs.port}`);
       }
       return { address: s.host, port: s.port, weight: s.weight, mac: macs.get(s.host) };
     });
@@ -336,7 +366,10 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   /** One line per virtual server, as the listeners' "listening on" lines. */
   directingLines(): string[] {
     return this.configs.map((v) => {
-      const through = v.lbKind === "nat" ? `through ${this.tunName}` : "through a TUN in, AF_PACKET out";
+      // By name: a generation that took the director over holds the previous one's (equal) configs.
+      const tunnel = this.served.find((s) => s.config.name === v.name)?.tunnel;
+      const through = v.lbKind === "dr" ? "through a TUN in, AF_PACKET out"
+        : tunnel ? `through ${this.tunName}, IPIP from ${tunnel.source} mtu ${tunnel.mtu}` : `through ${this.tunName}`;
       return `fulcrum: directing ${v.protocol}://${v.address}:${v.port} (${v.name}, ${v.lbKind} on ${v.interface} ${through})`;
     });
   }

@@ -11,10 +11,10 @@
 import { runtime } from "../../../runtime/index.ts";
 
 export interface SteerSpec {
-  /** nat: VIP packets are redirected into `tun` and replies come back into it by rule; dr: VIP
-   * packets are redirected into `tun` (the frame port's), and replies go from the servers
-   * straight to the clients. */
-  mode: "nat" | "dr";
+  /** nat: VIP packets are redirected into `tun` and replies come back into it by rule; direct
+   * (dr, tun): VIP packets are redirected into `tun`, and replies go from the servers straight
+   * to the clients. */
+  mode: "nat" | "direct";
   tun: string;
   /** The interface the VIP is on and clients' packets arrive through. */
   interface: string;
@@ -90,7 +90,7 @@ export class Steering {
 
   /** The rules follow the virtual server's real servers (pool membership changes at run time). */
   async setServers(servers: RealServerAddress[]): Promise<void> {
-    if (this.spec.mode === "dr") return;
+    if (this.spec.mode === "direct") return;
     const key = (r: RealServerAddress) => `${r.address}|${r.port}`;
     const want = new Set(servers.map(key));
     const have = new Set(this.servers.map(key));
