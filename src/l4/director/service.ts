@@ -72,11 +72,13 @@ interface Served<C extends BalancerPoolConfig> {
  * a reload the next generation's director holds the VIP before the old one lets it go. */
 const vipHolders = new Map<string, number>();
 
-/** The VIP as an address of the interface: a host address of its family (IPv6: added without
- * duplicate address detection, so it is usable at once). */
+/** The VIP as an address of the interface: a host address of its family. IPv6: added without
+ * duplicate address detection (usable at once) and deprecated, since a /128 would otherwise be
+ * this host's preferred source toward the servers' subnet, and dr servers keep replies to the
+ * VIP to themselves (IPv4 picks the subnet's primary address anyway). */
 function vipAddress(vs: VirtualServerConfig): VirtualAddress {
   const bits = vs.family === 6 ? 128 : 32;
-  return { family: vs.family, address: parseIP(vs.address)!.bytes, prefixLength: bits, text: `${vs.address}/${bits}` };
+  return { family: vs.family, address: parseIP(vs.address)!.bytes, prefixLength: bits, text: `${vs.address}/${bits}`, notSource: vs.family === 6 };
 }
 
 export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> {

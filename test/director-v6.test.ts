@@ -1,0 +1,263 @@
+// The packet director with IPv6 virtual servers, end to end in two labs of network namespaces,
+// each with an IPv4 virtual server beside the IPv6 one (the same pools' nginx, other addresses).
+//
+// nat (as director-nat.test.ts): the client sits behind the director, the servers on their own
+// segment route back through it.
+//   client fd00:201:63::2 ── eth1 [director ::1, VIP fd00:201:63::100] eth0 ── bridge ── s1 s2 s3
+//                                     fd00:200:63::1                          fd00:200:63::2-4 :8080
+// dr (as director-dr.test.ts): one segment; each server holds the VIP on lo, which IPv6 never
+// answers neighbour solicitations for on eth0, so the network resolves the VIP to the director.
+//   bridge fd00:200:64::/64: director ::1 (VIP ::100 on eth0), client ::2, s1 ::3, s2 ::4, s3 ::5 (VIP on lo)
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { Capture, exec, Lab, waitFor } from "./helpers/netns.ts";
+import { type Peer, startFulcrum } from "./helpers/vrrp.ts";
+import { tempDir } from "./helpers/l4.ts";
+import { spawnLabNginx } from "./helpers/lab-nginx.ts";
+import { needs } from "./helpers/peers.ts";
+import type { Child } from "../src/runtime/index.ts";
+
+const noLab = needs("root", "ip", "tc", "nginx", "curl", "tcpdump", "tshark");
+
+const NAT = 63, DR = 64;
+const NAT_VIP = `fd00:201:${NAT}::100`, NAT_VIP4 = `10.201.${NAT}.100`;
+const DR_VIP = `fd00:200:${DR}::100`, DR_VIP4 = `10.200.${DR}.100`;
+const SERVERS = ["s1", "s2", "s3"];
+let nat: Lab;
+let dr: Lab;
+const nginx = new Map<string, Child>();
+const running = new Set<Peer>();
+const esc = (s: string) => s.replace(/[.[\]]/g, "\\$&");
+
+/** nginx on a lab node answering "<name> <client address> <address it was reached at>". */
+function startNginx(lab: Lab, server: string, listen: string[]): Child {
+  const dir = tempDir(`director-v6-${lab.prefix}${server}`);
+  const child = spawnLabNginx(lab, server, dir, `${listen.map((l) => `    listen ${l};`).join("\n")}
+    location / { return 200 "${server} $remote_addr $server_addr\\n"; }`);
+  nginx.set(`${lab.prefix}${server}`, child);
+  return child;
+}
+
+const natListen = (s: string) => [`[${nat.node(s).ipv6}]:8080`, `${nat.node(s).ipv4}:8080`];
+const drListen = ["[::]:80 ipv6only=on", "80"];
+
+async function serverUp(lab: Lab, s: string, url: string): Promise<void> {
+  await waitFor(`nginx on ${s}`, async () => (await lab.exec(s, ["curl", "-g", "-s", "-m", "1", url])).code === 0, 10_000, 100);
+}
+
+before(async () => {
+  if (noLab) return;
+  nat = await Lab.create("v6nat", ["director", ...SERVERS], NAT);
+  await nat.addRoutedNode("client", "director", "eth1", NAT);
+  for (const s of SERVERS) {
+    await nat.exec(s, ["ip", "route", "add", "default", "via", nat.node("director").ipv4]);
+    await nat.exec(s, ["ip", "-6", "route", "add", "default", "via", nat.node("director").ipv6]);
+    startNginx(nat, s, natListen(s));
+    await serverUp(nat, s, `http://[${nat.node(s).ipv6}]:8080/`);
+  }
+  dr = await Lab.create("v6dr", ["director", "client", ...SERVERS], DR);
+  for (const s of SERVERS) {
+    await dr.exec(s, ["ip", "addr", "add", `${DR_VIP}/128`, "dev", "lo"]);
+    await dr.exec(s, ["ip", "addr", "add", `${DR_VIP4}/32`, "dev", "lo"]);
+    for (const dev of ["all", "eth0"]) {
+      await dr.exec(s, ["sysctl", "-q", "-w", `net.ipv4.conf.${dev}.arp_ignore=1`]);
+      await dr.exec(s, ["sysctl", "-q", "-w", `net.ipv4.conf.${dev}.arp_announce=2`]);
+    }
+    startNginx(dr, s, drListen);
+    await serverUp(dr, s, `http://[${dr.node(s).ipv6}]/`);
+  }
+});
+
+after(async () => {
+  for (const peer of running) await peer.stop();
+  for (const child of nginx.values()) child.kill("SIGKILL");
+  await nat?.destroy();
+  await dr?.destroy();
+});
+
+/** Fulcrum directing an IPv6 and an IPv4 virtual server of `kind`, each with its own pool of the three servers. */
+function config(lab: Lab, kind: "nat" | "dr"): string {
+  const port = kind === "nat" ? 8080 : 80;
+  const pool = (family: 4 | 6) => SERVERS.map((s) => family === 6 ? `"[${lab.node(s).ipv6}]:${port}"` : `${lab.node(s).ipv4}:${port}`).join(", ");
+  const vip6 = kind === "nat" ? NAT_VIP : DR_VIP, vip4 = kind === "nat" ? NAT_VIP4 : DR_VIP4;
+  const iface = kind === "nat" ? "eth1" : "eth0";
+  const health = "health: { type: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1 }";
+  return `
+pools:
+  web6: { scheduler: rr, servers: [${pool(6)}], ${health} }
+  web4: { scheduler: rr, servers: [${pool(4)}], ${health} }
+virtual_servers:
+  - { name: web6, address: "[${vip6}]:80", protocol: tcp, lb_kind: ${kind}, interface: ${iface}, pool: web6 }
+  - { name: web4, address: "${vip4}:80", protocol: tcp, lb_kind: ${kind}, interface: ${iface}, pool: web4 }
+`;
+}
+
+async function startDirector(lab: Lab, kind: "nat" | "dr"): Promise<Peer> {
+  const peer = await startFulcrum(lab, "director", config(lab, kind), 2, /directing tcp:\/\//g);
+  running.add(peer);
+  if (kind === "dr") {
+    // A dr server is down until its MAC is known: from the IPv6 neighbour table for web6.
+    for (const s of SERVERS) {
+      await peer.waitForLine(new RegExp(`director: web6: real server ${esc(lab.node(s).ipv6)}:80 is at ${lab.node(s).mac}`), 5000);
+      await peer.waitForLine(new RegExp(`director: web4: real server ${esc(lab.node(s).ipv4)}:80 is at ${lab.node(s).mac}`), 5000);
+    }
+  }
+  return peer;
+}
+
+async function stopDirector(peer: Peer): Promise<number> {
+  const code = await peer.stop();
+  running.delete(peer);
+  return code;
+}
+
+/** n requests through a VIP from the lab's client, each a new connection; the bodies split into
+ * [server, client address seen, address reached]. */
+async function requests(lab: Lab, vip: string, n: number): Promise<string[][]> {
+  const url = vip.includes(":") ? `http://[${vip}]/` : `http://${vip}/`;
+  const bodies: string[][] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await lab.exec("client", ["curl", "-g", vip.includes(":") ? "-6" : "-4", "-s", "-m", "3", "-w", " %{http_code}", url]);
+    assert.equal(r.code, 0, `curl ${i} through ${url}: exit ${r.code} ${r.stderr}`);
+    const m = /^(\S+) (\S+) (\S+)\n (\d+)$/.exec(r.stdout);
+    assert.ok(m, `curl ${i}: unexpected answer ${JSON.stringify(r.stdout)}`);
+    assert.equal(m[4], "200");
+    bodies.push([m[1], m[2], m[3]]);
+  }
+  return bodies;
+}
+
+/** rr: the servers in the pool's order from wherever it started, twice. */
+function assertPoolOrder(names: string[]): void {
+  const start = SERVERS.indexOf(names[0]);
+  const order = names.map((_, i) => SERVERS[(start + i) % SERVERS.length]);
+  assert.deepEqual(names, order, `rr in pool order: ${names.join(", ")}`);
+}
+
+/** Every TCP segment's checksum status as tshark verifies it (IPv6 has no header checksum: TCP's
+ * covers the pseudo-header with both addresses, so a rewrite that got it wrong shows here), and
+ * tshark's expert warnings and errors. */
+async function verify(file: string): Promise<{ statuses: string[]; warnings: string[] }> {
+  const prefs = ["-o", "tcp.check_checksum:TRUE"];
+  const fields = await exec(["tshark", "-n", "-r", file, ...prefs, "-T", "fields", "-e", "ipv6.src", "-e", "tcp.checksum.status"]);
+  assert.equal(fields.code, 0, fields.stderr);
+  const expert = await exec(["tshark", "-n", "-r", file, ...prefs, "-q", "-z", "expert,warn"]);
+  assert.equal(expert.code, 0, expert.stderr);
+  return {
+    statuses: fields.stdout.split("\n").filter((l) => l.trim() !== ""),
+    // The table's rows: a severity, a group and a protocol (the headers and counts are the rest).
+    warnings: expert.stdout.split("\n").filter((l) => /^\s*(Warning|Error)\s/i.test(l) || /^\s*\d+\s+\S+\s+\S+\s/.test(l)),
+  };
+}
+
+async function assertValid(file: string, min: number): Promise<void> {
+  const { statuses, warnings } = await verify(file);
+  assert.ok(statuses.length >= min, `${file}: ${statuses.length} packets`);
+  // tcp.checksum.status 1 is "Good" (0 bad, 2 unverified); every packet is IPv6 (ipv6.src set).
+  assert.deepEqual(statuses.filter((s) => !/^[0-9a-f:]+\t1$/.test(s)), [], `${file}: every packet IPv6 with its TCP checksum verified good`);
+  assert.deepEqual(warnings, [], `${file}: no expert warnings`);
+}
+
+test("director v6 nat: curl -6 through [VIP]:80 reaches the three nginx in pool order, each sees the client's own IPv6 address, tshark finds every rewritten segment's checksum good; the IPv4 VIP beside it serves too; on stop the VIP, filter and reply rules go", { skip: noLab }, async () => {
+  const dir = tempDir("director-v6-nat-capture");
+  const client = nat.node("client").ipv6, s1 = nat.node("s1").ipv6;
+  const toServer = await Capture.start(nat, "s1", `ip6 and tcp and src host ${client} and dst host ${s1} and dst port 8080`, `${dir}/to-server.pcap`);
+  const toClient = await Capture.start(nat, "client", `ip6 and tcp and src host ${NAT_VIP} and src port 80`, `${dir}/to-client.pcap`);
+  const director = await startDirector(nat, "nat");
+  const kernel = async () => ({
+    vip: await nat.hasAddress("director", NAT_VIP, "eth1"),
+    filter: (await nat.exec("director", ["tc", "filter", "show", "dev", "eth1", "ingress"])).stdout.includes("fulcrum-l4-"),
+    rules: (await nat.exec("director", ["ip", "-6", "rule", "show"])).stdout.split("\n").filter((l) => /ipproto tcp sport 8080/.test(l)).length,
+  });
+  try {
+    assert.deepEqual(await kernel(), { vip: true, filter: true, rules: 3 }, "the VIP on eth1, the ingress filter and an IPv6 reply rule per server");
+    const bodies = await requests(nat, NAT_VIP, 6);
+    assertPoolOrder(bodies.map((b) => b[0]));
+    for (const [name, seen, reached] of bodies) {
+      assert.equal(seen, client, "the server saw the client's own address");
+      assert.equal(reached, nat.node(name).ipv6, "the VIP was rewritten to the server's own address");
+    }
+    await toServer.waitFor(new RegExp(`${esc(client)}\\.\\d+ > ${esc(s1)}\\.8080: Flags \\[S\\]`), 2, 5000);
+    await toClient.waitFor(new RegExp(`${esc(NAT_VIP)}\\.80 > ${esc(client)}\\.\\d+: Flags \\[S\\.\\]`), 6, 5000);
+    const four = await requests(nat, NAT_VIP4, 3);
+    assert.deepEqual(four.map((b) => b[0]).sort(), SERVERS, "the IPv4 virtual server beside it reaches every server");
+    for (const [, seen] of four) assert.equal(seen, nat.node("client").ipv4);
+  } finally {
+    await toServer.stop();
+    await toClient.stop();
+    assert.equal(await stopDirector(director), 0);
+  }
+  assert.deepEqual(await kernel(), { vip: false, filter: false, rules: 0 }, "all of it removed on stop");
+  // Two connections to s1, six from the VIP: handshake, request, response, close.
+  await assertValid(`${dir}/to-server.pcap`, 10);
+  await assertValid(`${dir}/to-client.pcap`, 20);
+});
+
+test("director v6 nat: a server stopped by its PID gets no new connections once its health check fails; the others take them", { skip: noLab }, async () => {
+  const director = await startDirector(nat, "nat");
+  const s2 = nat.node("s2").ipv6;
+  try {
+    assert.deepEqual((await requests(nat, NAT_VIP, 3)).map((b) => b[0]).sort(), SERVERS);
+    const child = nginx.get(`${nat.prefix}s2`)!;
+    child.kill("SIGKILL");
+    await child.exited;
+    await director.waitForLine(new RegExp(`web6/\\[${esc(s2)}\\]:8080 DOWN`), 5000);
+    await director.waitForLine(new RegExp(`director: web6: real server ${esc(s2)}:8080 down`), 5000);
+    const names = (await requests(nat, NAT_VIP, 6)).map((b) => b[0]);
+    assert.ok(!names.includes("s2"), `s2 took no new connection: ${names.join(", ")}`);
+    assert.deepEqual([...new Set(names)].sort(), ["s1", "s3"], `s1 and s3 took them: ${names.join(", ")}`);
+  } finally {
+    await stopDirector(director);
+    startNginx(nat, "s2", natListen("s2"));
+    await serverUp(nat, "s2", `http://[${s2}]:8080/`);
+  }
+});
+
+test("director v6 dr: curl -6 through [VIP]:80 reaches the three nginx in pool order at the VIP itself, each sees the client's own IPv6 address; the director only swaps MACs (learnt from the IPv6 neighbour table), the servers answer directly, and tshark finds the frames' checksums good; the IPv4 VIP beside it serves too", { skip: noLab }, async () => {
+  const dir = tempDir("director-v6-dr-capture");
+  const client = dr.node("client"), s1 = dr.node("s1"), director = dr.node("director");
+  const toServer = await Capture.start(dr, "s1", `ip6 and tcp and dst host ${DR_VIP} and dst port 80`, `${dir}/to-server.pcap`);
+  const toClient = await Capture.start(dr, "client", `ip6 and tcp and src host ${DR_VIP} and src port 80`);
+  const peer = await startDirector(dr, "dr");
+  try {
+    assert.ok(await dr.hasAddress("director", DR_VIP), "the director holds the VIP on its interface");
+    const bodies = await requests(dr, DR_VIP, 6);
+    assertPoolOrder(bodies.map((b) => b[0]));
+    for (const [, seen, reached] of bodies) {
+      assert.equal(seen, client.ipv6, "the server saw the client's own address");
+      assert.equal(reached, DR_VIP, "the server was reached at the VIP (no address rewritten)");
+    }
+    const frames = await toServer.waitFor(new RegExp(`^${director.mac} > ${s1.mac}, .*${esc(client.ipv6)}\\.\\d+ > ${esc(DR_VIP)}\\.80: Flags \\[S\\]`), 2, 5000);
+    assert.equal(frames.length, 2, "two connections reached s1, in frames from the director's MAC to s1's");
+    const serverMacs = SERVERS.map((s) => dr.node(s).mac);
+    const answers = await toClient.waitFor(/Flags \[S\.\]/, 6, 5000);
+    for (const a of answers) assert.ok(serverMacs.includes(a.text.split(" ")[0]), `answered straight from a server: ${a.text}`);
+    assert.equal(toClient.matching(new RegExp(`^${director.mac} `)).length, 0, "nothing from the VIP came through the director");
+    const four = await requests(dr, DR_VIP4, 3);
+    assert.deepEqual(four.map((b) => b[0]).sort(), SERVERS, "the IPv4 virtual server beside it reaches every server");
+  } finally {
+    await toServer.stop();
+    await toClient.stop();
+    assert.equal(await stopDirector(peer), 0);
+  }
+  assert.ok(!(await dr.hasAddress("director", DR_VIP)), "the VIP is removed on stop");
+  await assertValid(`${dir}/to-server.pcap`, 8);
+});
+
+test("director v6 dr: a server stopped by its PID gets no new connections once its health check fails", { skip: noLab }, async () => {
+  const peer = await startDirector(dr, "dr");
+  const s3 = dr.node("s3").ipv6;
+  try {
+    const child = nginx.get(`${dr.prefix}s3`)!;
+    child.kill("SIGKILL");
+    await child.exited;
+    await peer.waitForLine(new RegExp(`web6/\\[${esc(s3)}\\]:80 DOWN`), 5000);
+    await peer.waitForLine(new RegExp(`director: web6: real server ${esc(s3)}:80 down`), 5000);
+    const names = (await requests(dr, DR_VIP, 6)).map((b) => b[0]);
+    assert.ok(!names.includes("s3"), `s3 took no new connection: ${names.join(", ")}`);
+    assert.deepEqual([...new Set(names)].sort(), ["s1", "s2"], `s1 and s2 took them: ${names.join(", ")}`);
+  } finally {
+    await stopDirector(peer);
+    startNginx(dr, "s3", drListen);
+  }
+});
