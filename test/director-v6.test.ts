@@ -18,6 +18,7 @@ import { needs } from "./helpers/peers.ts";
 import type { Child } from "../src/runtime/index.ts";
 
 const noLab = needs("root", "ip", "tc", "nginx", "curl", "tcpdump", "tshark");
+const noDns = noLab || needs("dnsmasq", "dig");
 
 const NAT = 63, DR = 64;
 const NAT_VIP = `fd00:201:${NAT}::100`, NAT_VIP4 = `10.201.${NAT}.100`;
@@ -75,25 +76,26 @@ after(async () => {
   await dr?.destroy();
 });
 
-/** Fulcrum directing an IPv6 and an IPv4 virtual server of `kind`, each with its own pool of the three servers. */
-function config(lab: Lab, kind: "nat" | "dr"): string {
+/** Fulcrum directing an IPv6 and an IPv4 virtual server of `kind`, each with its own pool of the
+ * three servers; `dns`: and a udp one on [VIP]:53 to their dnsmasq on port 5353. */
+function config(lab: Lab, kind: "nat" | "dr", dns = false): string {
   const port = kind === "nat" ? 8080 : 80;
-  const pool = (family: 4 | 6) => SERVERS.map((s) => family === 6 ? `"[${lab.node(s).ipv6}]:${port}"` : `${lab.node(s).ipv4}:${port}`).join(", ");
+  const pool = (family: 4 | 6, port: number) => SERVERS.map((s) => family === 6 ? `"[${lab.node(s).ipv6}]:${port}"` : `${lab.node(s).ipv4}:${port}`).join(", ");
   const vip6 = kind === "nat" ? NAT_VIP : DR_VIP, vip4 = kind === "nat" ? NAT_VIP4 : DR_VIP4;
   const iface = kind === "nat" ? "eth1" : "eth0";
   const health = "health: { type: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1 }";
   return `
 pools:
-  web6: { scheduler: rr, servers: [${pool(6)}], ${health} }
-  web4: { scheduler: rr, servers: [${pool(4)}], ${health} }
-virtual_servers:
+  web6: { scheduler: rr, servers: [${pool(6, port)}], ${health} }
+  web4: { scheduler: rr, servers: [${pool(4, port)}], ${health} }
+${dns ? `  dns6: { scheduler: rr, servers: [${pool(6, 5353)}] }\n` : ""}virtual_servers:
   - { name: web6, address: "[${vip6}]:80", protocol: tcp, lb_kind: ${kind}, interface: ${iface}, pool: web6 }
   - { name: web4, address: "${vip4}:80", protocol: tcp, lb_kind: ${kind}, interface: ${iface}, pool: web4 }
-`;
+${dns ? `  - { name: dns6, address: "[${vip6}]:53", protocol: udp, lb_kind: ${kind}, interface: ${iface}, pool: dns6 }\n` : ""}`;
 }
 
-async function startDirector(lab: Lab, kind: "nat" | "dr"): Promise<Peer> {
-  const peer = await startFulcrum(lab, "director", config(lab, kind), 2, /directing tcp:\/\//g);
+async function startDirector(lab: Lab, kind: "nat" | "dr", dns = false): Promise<Peer> {
+  const peer = await startFulcrum(lab, "director", config(lab, kind, dns), dns ? 3 : 2, /directing (tcp|udp):\/\//g);
   running.add(peer);
   if (kind === "dr") {
     // A dr server is down until its MAC is known: from the IPv6 neighbour table for web6.
@@ -210,6 +212,37 @@ test("director v6 nat: a server stopped by its PID gets no new connections once 
     await stopDirector(director);
     startNginx(nat, "s2", natListen("s2"));
     await serverUp(nat, "s2", `http://[${s2}]:8080/`);
+  }
+});
+
+test("director v6 nat: a udp virtual server on [VIP]:53: dig -6 reaches the three dnsmasq on port 5353 in pool order, each answer from the VIP", { skip: noDns }, async () => {
+  const dns: Child[] = [];
+  for (const s of SERVERS) {
+    const dir = tempDir(`director-v6-dns-${s}`);
+    dns.push(nat.spawn(s, [
+      "dnsmasq", "--no-daemon", "--port=5353", `--listen-address=${nat.node(s).ipv6}`, "--bind-interfaces", "--no-resolv",
+      "--no-hosts", `--txt-record=who.lab,${s}`, `--pid-file=${dir}/pid`, "--user=root", "--cache-size=0",
+    ]));
+  }
+  // dig checks the answer came from the address it asked: an answer it took is one from the VIP.
+  const ask = async (node: string, at: string, port: number) => {
+    const r = await nat.exec(node, ["dig", "-6", `@${at}`, "-p", String(port), "who.lab", "TXT", "+short", "+tries=1", "+time=2"]);
+    return r.code === 0 ? r.stdout.trim().replace(/"/g, "") : `dig exit ${r.code}: ${r.stdout}${r.stderr}`;
+  };
+  try {
+    for (const s of SERVERS) await waitFor(`dnsmasq on ${s}`, async () => (await ask(s, nat.node(s).ipv6, 5353)) === s, 10_000, 100);
+    const director = await startDirector(nat, "nat", true);
+    try {
+      const names: string[] = [];
+      for (let i = 0; i < 6; i++) names.push(await ask("client", NAT_VIP, 53));
+      assertPoolOrder(names);
+      const rules = (await nat.exec("director", ["ip", "-6", "rule", "show"])).stdout;
+      assert.equal(rules.split("\n").filter((l) => /ipproto udp sport 5353/.test(l)).length, 3, `a udp reply rule per server:\n${rules}`);
+    } finally {
+      await stopDirector(director);
+    }
+  } finally {
+    for (const c of dns) c.kill("SIGKILL");
   }
 });
 
