@@ -10,7 +10,8 @@
 //   bridge fd00:200:64::/64: director ::1 (VIP ::100 on eth0), client ::2, s1 ::3, s2 ::4, s3 ::5 (VIP on lo)
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { Capture, exec, Lab, waitFor } from "./helpers/netns.ts";
+import { writeFileSync } from "node:fs";
+import { Capture, exec, Lab, run, waitFor } from "./helpers/netns.ts";
 import { type Peer, startFulcrum } from "./helpers/vrrp.ts";
 import { tempDir } from "./helpers/l4.ts";
 import { spawnLabNginx } from "./helpers/lab-nginx.ts";
@@ -30,17 +31,46 @@ const nginx = new Map<string, Child>();
 const running = new Set<Peer>();
 const esc = (s: string) => s.replace(/[.[\]]/g, "\\$&");
 
-/** nginx on a lab node answering "<name> <client address> <address it was reached at>". */
+/** The far client's body: big enough that the server sends full-sized segments. */
+const BIG = 256 * 1024;
+
+/** nginx on a lab node answering "<name> <client address> <address it was reached at>" (and BIG bytes at /big). */
 function startNginx(lab: Lab, server: string, listen: string[]): Child {
   const dir = tempDir(`director-v6-${lab.prefix}${server}`);
+  writeFileSync(`${dir}/big`, new Uint8Array(BIG).fill(0x61));
   const child = spawnLabNginx(lab, server, dir, `${listen.map((l) => `    listen ${l};`).join("\n")}
-    location / { return 200 "${server} $remote_addr $server_addr\\n"; }`);
+    location / { return 200 "${server} $remote_addr $server_addr\\n"; }
+    location = /big { alias ${dir}/big; }`);
   nginx.set(`${lab.prefix}${server}`, child);
   return child;
 }
 
 const natListen = (s: string) => [`[${nat.node(s).ipv6}]:8080`, `${nat.node(s).ipv4}:8080`];
 const drListen = ["[::]:80 ipv6only=on", "80"];
+
+/** A client two hops out, behind the nat lab's client acting as a router whose link toward it has
+ * an MTU of 1280 while its own interface says 1500: it offers an MSS the path cannot carry, so a
+ * server's full-sized segments meet a router that answers with an ICMPv6 packet too big (to the
+ * VIP, their source after the director's rewrite).
+ *   far fd00:202:63::2 (mtu 1500) ── eth1 [client fd00:202:63::1, mtu 1280, forwarding] eth0 ── director */
+async function addFarClient(lab: Lab): Promise<void> {
+  const ns = `${lab.prefix}far`, router = lab.node("client").ns;
+  await run(["ip", "netns", "add", ns]);
+  await run(["ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", "eth1", "netns", router]);
+  for (const [where, address] of [[ns, `fd00:202:${NAT}::2`], [router, `fd00:202:${NAT}::1`]]) {
+    const dev = where === ns ? "eth0" : "eth1";
+    await run(["ip", "netns", "exec", where, "sysctl", "-q", "-w", `net.ipv6.conf.${dev}.accept_dad=0`]);
+    await run(["ip", "-n", where, "addr", "add", `${address}/64`, "dev", dev, "nodad"]);
+    await run(["ip", "-n", where, "link", "set", dev, "up"]);
+  }
+  await run(["ip", "-n", ns, "link", "set", "lo", "up"]);
+  await run(["ip", "-n", router, "link", "set", "eth1", "mtu", "1280"]);
+  await run(["ip", "netns", "exec", router, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
+  await run(["ip", "-n", ns, "-6", "route", "add", "default", "via", `fd00:202:${NAT}::1`]);
+  await run(["ip", "-n", lab.node("director").ns, "-6", "route", "add", `fd00:202:${NAT}::/64`, "via", lab.node("client").ipv6]);
+  const link = JSON.parse(await run(["ip", "-j", "-n", ns, "link", "show", "eth0"]))[0];
+  lab.nodes.set("far", { name: "far", ns, ipv4: "", ipv6: `fd00:202:${NAT}::2`, port: "", mac: link.address });
+}
 
 async function serverUp(lab: Lab, s: string, url: string): Promise<void> {
   await waitFor(`nginx on ${s}`, async () => (await lab.exec(s, ["curl", "-g", "-s", "-m", "1", url])).code === 0, 10_000, 100);
@@ -50,6 +80,7 @@ before(async () => {
   if (noLab) return;
   nat = await Lab.create("v6nat", ["director", ...SERVERS], NAT);
   await nat.addRoutedNode("client", "director", "eth1", NAT);
+  await addFarClient(nat);
   for (const s of SERVERS) {
     await nat.exec(s, ["ip", "route", "add", "default", "via", nat.node("director").ipv4]);
     await nat.exec(s, ["ip", "-6", "route", "add", "default", "via", nat.node("director").ipv6]);
@@ -243,6 +274,34 @@ test("director v6 nat: a udp virtual server on [VIP]:53: dig -6 reaches the thre
     }
   } finally {
     for (const c of dns) c.kill("SIGKILL");
+  }
+});
+
+test("director v6 nat: a router on a client's path answers a server's full-sized segments with an ICMPv6 packet too big to the VIP; the director hands it to the server translated (its checksum good), and the download completes", { skip: noLab }, async () => {
+  const dir = tempDir("director-v6-ptb-capture");
+  const router = nat.node("client").ipv6, far = nat.node("far").ipv6;
+  // At every server: the errors that reach it (one of them serves the download).
+  const captures = await Promise.all(SERVERS.map((s) => Capture.start(nat, s, "icmp6 and ip6[40] == 2", `${dir}/${s}.pcap`)));
+  const director = await startDirector(nat, "nat");
+  try {
+    const r = await nat.exec("far", ["curl", "-g", "-6", "-s", "-o", "/dev/null", "-m", "10", "-w", "%{http_code} %{size_download}", `http://[${NAT_VIP}]/big`], 15_000);
+    assert.equal(r.stdout, `200 ${BIG}`, `the download through the 1280-byte hop: exit ${r.code} ${r.stdout} ${r.stderr}`);
+    const errors = captures.flatMap((c, i) => c.matching(/ICMP6, packet too big/).map((p) => ({ server: SERVERS[i], text: p.text })));
+    assert.ok(errors.length >= 1, "a packet too big reached a server");
+    for (const e of errors) assert.match(e.text, new RegExp(`${esc(router)} > ${esc(nat.node(e.server).ipv6)}: ICMP6, packet too big, mtu 1280`), "from the router, to the server's own address");
+  } finally {
+    for (const c of captures) await c.stop();
+    await stopDirector(director);
+  }
+  for (const s of SERVERS) {
+    const fields = await exec(["tshark", "-n", "-r", `${dir}/${s}.pcap`, "-o", "tcp.check_checksum:TRUE", "-T", "fields", "-e", "icmpv6.checksum.status", "-e", "ipv6.dst", "-e", "tcp.srcport", "-e", "ipv6.src"]);
+    assert.equal(fields.code, 0, fields.stderr);
+    for (const line of fields.stdout.split("\n").filter((l) => l.trim() !== "")) {
+      // The quoted packet is the server's own segment as it sent it: from its address and port 8080 to the far client.
+      const [status, dsts, sport, srcs] = line.split("\t");
+      assert.equal(status, "1", `${s}: the translated error's ICMPv6 checksum is good: ${line}`);
+      assert.deepEqual([dsts.split(",")[1], sport, srcs.split(",")[1]], [far, "8080", nat.node(s).ipv6], `${s}: the quote translated: ${line}`);
+    }
   }
 });
 

@@ -93,6 +93,7 @@ export class Steering {
       "action", "mirred", "egress", "redirect", "dev", s.tun,
     ]);
     this.filtered = true;
+    if (isIPv6(s.vip)) await sh(icmp6Errors(s));
     await this.setServers(servers);
   }
 
@@ -125,6 +126,19 @@ export class Steering {
 }
 
 const isIPv6 = (address: string) => address.includes(":");
+
+/** ICMPv6 errors to the VIP (types below 128: unreachable, packet too big, time exceeded,
+ * parameter problem; never neighbour discovery, echo or MLD) go to the TUN too, beside the VIP:port
+ * filter (the same preference: `stop` removes both). They quote a packet the VIP sent a client (a
+ * nat reply, a dr server's answer); the director finds its connection and sends the error to the
+ * server (nat: addresses translated), so a server learns a client path's MTU. */
+function icmp6Errors(s: SteerSpec): string[] {
+  return [
+    "tc", "filter", "add", "dev", s.interface, "ingress", "pref", String(s.pref), "protocol", "ipv6", "u32",
+    "match", "ip6", "dst", `${s.vip}/128`, "match", "ip6", "protocol", "58", "0xff", "match", "u8", "0", "0x80", "at", "40",
+    "action", "mirred", "egress", "redirect", "dev", s.tun,
+  ];
+}
 
 /** The u32 classifier's match on VIP, protocol and port (IPv6: with no extension header between
  * the fixed header and TCP or UDP, which is how clients send them). */
