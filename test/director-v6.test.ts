@@ -48,16 +48,16 @@ function startNginx(lab: Lab, server: string, listen: string[]): Child {
 const natListen = (s: string) => [`[${nat.node(s).ipv6}]:8080`, `${nat.node(s).ipv4}:8080`];
 const drListen = ["[::]:80 ipv6only=on", "80"];
 
-/** A client two hops out, behind the nat lab's client acting as a router whose link toward it has
- * an MTU of 1280 while its own interface says 1500: it offers an MSS the path cannot carry, so a
- * server's full-sized segments meet a router that answers with an ICMPv6 packet too big (to the
- * VIP, their source after the director's rewrite).
- *   far fd00:202:63::2 (mtu 1500) ── eth1 [client fd00:202:63::1, mtu 1280, forwarding] eth0 ── director */
-async function addFarClient(lab: Lab): Promise<void> {
+/** A client two hops out, behind the lab's client acting as a router whose link toward it has an
+ * MTU of 1280 while its own interface says 1500: it offers an MSS the path cannot carry, so a
+ * server's full-sized segments meet a router that answers with an ICMPv6 packet too big to their
+ * source, the VIP. `routed`: the nodes that reach the far subnet through the lab's client.
+ *   far fd00:202:S::2 (mtu 1500) ── eth1 [client fd00:202:S::1, mtu 1280, forwarding] eth0 ── the lab */
+async function addFarClient(lab: Lab, subnet: number, routed: string[]): Promise<void> {
   const ns = `${lab.prefix}far`, router = lab.node("client").ns;
   await run(["ip", "netns", "add", ns]);
   await run(["ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", "eth1", "netns", router]);
-  for (const [where, address] of [[ns, `fd00:202:${NAT}::2`], [router, `fd00:202:${NAT}::1`]]) {
+  for (const [where, address] of [[ns, `fd00:202:${subnet}::2`], [router, `fd00:202:${subnet}::1`]]) {
     const dev = where === ns ? "eth0" : "eth1";
     await run(["ip", "netns", "exec", where, "sysctl", "-q", "-w", `net.ipv6.conf.${dev}.accept_dad=0`]);
     await run(["ip", "-n", where, "addr", "add", `${address}/64`, "dev", dev, "nodad"]);
@@ -66,10 +66,10 @@ async function addFarClient(lab: Lab): Promise<void> {
   await run(["ip", "-n", ns, "link", "set", "lo", "up"]);
   await run(["ip", "-n", router, "link", "set", "eth1", "mtu", "1280"]);
   await run(["ip", "netns", "exec", router, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
-  await run(["ip", "-n", ns, "-6", "route", "add", "default", "via", `fd00:202:${NAT}::1`]);
-  await run(["ip", "-n", lab.node("director").ns, "-6", "route", "add", `fd00:202:${NAT}::/64`, "via", lab.node("client").ipv6]);
+  await run(["ip", "-n", ns, "-6", "route", "add", "default", "via", `fd00:202:${subnet}::1`]);
+  for (const node of routed) await run(["ip", "-n", lab.node(node).ns, "-6", "route", "add", `fd00:202:${subnet}::/64`, "via", lab.node("client").ipv6]);
   const link = JSON.parse(await run(["ip", "-j", "-n", ns, "link", "show", "eth0"]))[0];
-  lab.nodes.set("far", { name: "far", ns, ipv4: "", ipv6: `fd00:202:${NAT}::2`, port: "", mac: link.address });
+  lab.nodes.set("far", { name: "far", ns, ipv4: "", ipv6: `fd00:202:${subnet}::2`, port: "", mac: link.address });
 }
 
 async function serverUp(lab: Lab, s: string, url: string): Promise<void> {
@@ -80,7 +80,7 @@ before(async () => {
   if (noLab) return;
   nat = await Lab.create("v6nat", ["director", ...SERVERS], NAT);
   await nat.addRoutedNode("client", "director", "eth1", NAT);
-  await addFarClient(nat);
+  await addFarClient(nat, NAT, ["director"]);
   for (const s of SERVERS) {
     await nat.exec(s, ["ip", "route", "add", "default", "via", nat.node("director").ipv4]);
     await nat.exec(s, ["ip", "-6", "route", "add", "default", "via", nat.node("director").ipv6]);
@@ -98,6 +98,7 @@ before(async () => {
     startNginx(dr, s, drListen);
     await serverUp(dr, s, `http://[${dr.node(s).ipv6}]/`);
   }
+  await addFarClient(dr, DR, SERVERS);
 });
 
 after(async () => {
@@ -351,5 +352,30 @@ test("director v6 dr: a server stopped by its PID gets no new connections once i
   } finally {
     await stopDirector(peer);
     startNginx(dr, "s3", drListen);
+    await serverUp(dr, "s3", `http://[${s3}]/`);
+  }
+});
+
+test("director v6 dr: a router on a client's path answers a server's full-sized segments (from the VIP) with an ICMPv6 packet too big; the director forwards it to that server by MAC, unchanged, and the download completes", { skip: noLab }, async () => {
+  const dir = tempDir("director-v6-dr-ptb-capture");
+  const router = dr.node("client").ipv6, director = dr.node("director");
+  const captures = await Promise.all(SERVERS.map((s) => Capture.start(dr, s, "icmp6 and ip6[40] == 2", `${dir}/${s}.pcap`)));
+  const peer = await startDirector(dr, "dr");
+  try {
+    const r = await dr.exec("far", ["curl", "-g", "-6", "-s", "-o", "/dev/null", "-m", "10", "-w", "%{http_code} %{size_download}", `http://[${DR_VIP}]/big`], 15_000);
+    assert.equal(r.stdout, `200 ${BIG}`, `the download through the 1280-byte hop: exit ${r.code} ${r.stdout} ${r.stderr}`);
+    const errors = captures.flatMap((c, i) => c.matching(/ICMP6, packet too big/).map((p) => ({ server: SERVERS[i], text: p.text })));
+    assert.ok(errors.length >= 1, "a packet too big reached a server");
+    for (const e of errors) {
+      assert.match(e.text, new RegExp(`^${director.mac} > ${dr.node(e.server).mac}, .*${esc(router)} > ${esc(DR_VIP)}: ICMP6, packet too big, mtu 1280`), "from the router to the VIP, in a frame from the director's MAC to the server's");
+    }
+  } finally {
+    for (const c of captures) await c.stop();
+    await stopDirector(peer);
+  }
+  for (const s of SERVERS) {
+    const fields = await exec(["tshark", "-n", "-r", `${dir}/${s}.pcap`, "-T", "fields", "-e", "icmpv6.checksum.status"]);
+    assert.equal(fields.code, 0, fields.stderr);
+    assert.deepEqual(fields.stdout.split("\n").filter((l) => l.trim() !== "" && l !== "1"), [], `${s}: every error's ICMPv6 checksum is good`);
   }
 });

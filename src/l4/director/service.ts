@@ -19,7 +19,7 @@ import type { PortCounters } from "./io/batch.ts";
 import { TunPort } from "./io/tun-port.ts";
 import { FramePort } from "./io/frame-port.ts";
 import { prepareTun, prepareTun6, releaseTun, Steering } from "./io/steer.ts";
-import { neighbourKey, neighbours, nudge } from "./io/neighbours.ts";
+import { NeighbourReader, neighbourKey, nudge } from "./io/neighbours.ts";
 
 export interface DirectorServiceOptions {
   /** Generation id: names the TUN and keeps the kernel steering of two generations apart. */
@@ -88,6 +88,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   private sync: Repeating | null = null;
   private syncing: Promise<void> = Promise.resolve();
   private table: number;
+  private readonly neighbours = new NeighbourReader();
   /** The nat TUN's name (kept from the generation this one took the director over from). */
   tunName: string;
 
@@ -253,7 +254,8 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   private async syncAll(): Promise<void> {
     // dr: the neighbour table read once per sync, for the families of the servers still unresolved.
     const unresolved = this.served.filter((s) => s.config.lbKind === "dr" && s.pool.servers.some((r) => !s.macs.has(r.host)));
-    const table = unresolved.length > 0 ? await neighbours(new Set(unresolved.map((s) => s.config.family))) : new Map<string, string>();
+    const sought = unresolved.flatMap((s) => s.pool.servers.filter((r) => !s.macs.has(r.host)).map((r) => r.host));
+    const table = unresolved.length > 0 ? await this.neighbours.read(new Set(unresolved.map((s) => s.config.family)), sought) : new Map<string, string>();
     for (const s of this.served) {
       if (!this.director) return;
       try {
