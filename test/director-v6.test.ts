@@ -132,7 +132,7 @@ async function startDirector(lab: Lab, kind: "nat" | "dr", dns = false): Promise
   if (kind === "dr") {
     // A dr server is down until its MAC is known: from the IPv6 neighbour table for web6.
     for (const s of SERVERS) {
-      await peer.waitForLine(new RegExp(`director: web6: real server ${esc(lab.node(s).ipv6)}:80 is at ${lab.node(s).mac}`), 5000);
+      await peer.waitForLine(new RegExp(`director: web6: real server \\[${esc(lab.node(s).ipv6)}\\]:80 is at ${lab.node(s).mac}`), 5000);
       await peer.waitForLine(new RegExp(`director: web4: real server ${esc(lab.node(s).ipv4)}:80 is at ${lab.node(s).mac}`), 5000);
     }
   }
@@ -236,7 +236,7 @@ test("director v6 nat: a server stopped by its PID gets no new connections once 
     child.kill("SIGKILL");
     await child.exited;
     await director.waitForLine(new RegExp(`web6/\\[${esc(s2)}\\]:8080 DOWN`), 5000);
-    await director.waitForLine(new RegExp(`director: web6: real server ${esc(s2)}:8080 down`), 5000);
+    await director.waitForLine(new RegExp(`director: web6: real server \\[${esc(s2)}\\]:8080 down`), 5000);
     const names = (await requests(nat, NAT_VIP, 6)).map((b) => b[0]);
     assert.ok(!names.includes("s2"), `s2 took no new connection: ${names.join(", ")}`);
     assert.deepEqual([...new Set(names)].sort(), ["s1", "s3"], `s1 and s3 took them: ${names.join(", ")}`);
@@ -345,7 +345,7 @@ test("director v6 dr: a server stopped by its PID gets no new connections once i
     child.kill("SIGKILL");
     await child.exited;
     await peer.waitForLine(new RegExp(`web6/\\[${esc(s3)}\\]:80 DOWN`), 5000);
-    await peer.waitForLine(new RegExp(`director: web6: real server ${esc(s3)}:80 down`), 5000);
+    await peer.waitForLine(new RegExp(`director: web6: real server \\[${esc(s3)}\\]:80 down`), 5000);
     const names = (await requests(dr, DR_VIP, 6)).map((b) => b[0]);
     assert.ok(!names.includes("s3"), `s3 took no new connection: ${names.join(", ")}`);
     assert.deepEqual([...new Set(names)].sort(), ["s1", "s2"], `s1 and s2 took them: ${names.join(", ")}`);

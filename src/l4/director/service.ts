@@ -6,6 +6,7 @@
 // unless a VRRP instance manages it. Started after the listeners, stopped before them (the VIP
 // goes first).
 import { timers, type Repeating } from "../../core/timer.ts";
+import { formatHostPort } from "../../config/address.ts";
 import type { Balancer } from "../../balancer/balancer.ts";
 import type { BalancerPoolConfig } from "../../balancer/config.ts";
 import { stateOf, type Pool } from "../../balancer/pool.ts";
@@ -225,14 +226,14 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
 
   // dr: the MACs of real servers not known yet, from the neighbour table; the others are asked for.
   // Returns a line per MAC learnt, for after the director has it.
-  private async learnMacs(s: Served<C>, table: Map<string, string>): Promise<string[]> {
+  private learnMacs(s: Served<C>, table: Map<string, string>): string[] {
     const learnt: string[] = [];
     for (const r of s.pool.servers) {
       if (s.macs.has(r.host)) continue;
       const mac = table.get(neighbourKey(r.host));
       if (mac === undefined) { nudge(r.host); continue; }
       s.macs.set(r.host, mac);
-      learnt.push(`fulcrum: director: ${s.config.name}: real server ${r.host}:${r.port} is at ${mac}`);
+      learnt.push(`fulcrum: director: ${s.config.name}: real server ${formatHostPort(r)} is at ${mac}`);
     }
     return learnt;
   }
@@ -259,7 +260,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     for (const s of this.served) {
       if (!this.director) return;
       try {
-        const learnt = unresolved.includes(s) ? await this.learnMacs(s, table) : [];
+        const learnt = unresolved.includes(s) ? this.learnMacs(s, table) : [];
         const servers = this.specsOf(s.config, s.pool, s.macs);
         const layout = JSON.stringify(servers);
         if (layout !== s.layout) {
@@ -296,7 +297,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       s.states.set(key, state);
       this.director!.setServerState(s.config.name, server.host, server.port, state);
       // A first placement is no change worth a line; a server going in or out is.
-      if (was !== undefined && was !== state) console.log(`fulcrum: director: ${s.config.name}: real server ${server.host}:${server.port} ${state}`);
+      if (was !== undefined && was !== state) console.log(`fulcrum: director: ${s.config.name}: real server ${formatHostPort(server)} ${state}`);
     }
   }
 
