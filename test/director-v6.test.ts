@@ -74,6 +74,26 @@ async function addFarClient(lab: Lab, subnet: number, routed: string[]): Promise
   lab.nodes.set("far", { name: "far", ns, ipv4: "", ipv6: `fd00:202:${subnet}::2`, port: "", mac: link.address });
 }
 
+/** At every server, the packets too big that reach it (one of them serves the download), also in `dir`/<server>.pcap. */
+function captureTooBig(lab: Lab, dir: string): Promise<Capture[]> {
+  return Promise.all(SERVERS.map((s) => Capture.start(lab, s, "icmp6 and ip6[40] == 2", `${dir}/${s}.pcap`)));
+}
+
+/** The far client downloads BIG bytes through the VIP, all of them. */
+async function downloadFar(lab: Lab, vip: string): Promise<void> {
+  const r = await lab.exec("far", ["curl", "-g", "-6", "-s", "-o", "/dev/null", "-m", "10", "-w", "%{http_code} %{size_download}", `http://[${vip}]/big`], 15_000);
+  assert.equal(r.stdout, `200 ${BIG}`, `the download through the 1280-byte hop: exit ${r.code} ${r.stdout} ${r.stderr}`);
+}
+
+/** The packets too big the captures saw, by server (at least one: tcpdump prints as it captures,
+ * so its line may come just after the download ended). */
+async function tooBigAt(captures: Capture[]): Promise<{ server: string; text: string }[]> {
+  return (await waitFor("a packet too big at a server", () => {
+    const found = captures.flatMap((c, i) => c.matching(/ICMP6, packet too big/).map((p) => ({ server: SERVERS[i], text: p.text })));
+    return found.length > 0 ? found : null;
+  }, 5000, 20))!; // waitFor returns only a truthy value
+}
+
 async function serverUp(lab: Lab, s: string, url: string): Promise<void> {
   await waitFor(`nginx on ${s}`, async () => (await lab.exec(s, ["curl", "-g", "-s", "-m", "1", url])).code === 0, 10_000, 100);
 }
@@ -292,17 +312,11 @@ test("director v6 nat: a udp virtual server on [VIP]:53: dig -6 reaches the thre
 test("director v6 nat: a router on a client's path answers a server's full-sized segments with an ICMPv6 packet too big to the VIP; the director hands it to the server translated (its checksum good), and the download completes", { skip: noLab }, async () => {
   const dir = tempDir("director-v6-ptb-capture");
   const router = nat.node("client").ipv6, far = nat.node("far").ipv6;
-  // At every server: the errors that reach it (one of them serves the download).
-  const captures = await Promise.all(SERVERS.map((s) => Capture.start(nat, s, "icmp6 and ip6[40] == 2", `${dir}/${s}.pcap`)));
+  const captures = await captureTooBig(nat, dir);
   const director = await startDirector(nat, "nat");
   try {
-    const r = await nat.exec("far", ["curl", "-g", "-6", "-s", "-o", "/dev/null", "-m", "10", "-w", "%{http_code} %{size_download}", `http://[${NAT_VIP}]/big`], 15_000);
-    assert.equal(r.stdout, `200 ${BIG}`, `the download through the 1280-byte hop: exit ${r.code} ${r.stdout} ${r.stderr}`);
-    // tcpdump prints as it captures: its line may come just after curl ends.
-    const errors = (await waitFor("a packet too big at a server", () => {
-      const found = captures.flatMap((c, i) => c.matching(/ICMP6, packet too big/).map((p) => ({ server: SERVERS[i], text: p.text })));
-      return found.length > 0 ? found : null;
-    }, 5000, 20))!; // waitFor returns only a truthy value
+    await downloadFar(nat, NAT_VIP);
+    const errors = await tooBigAt(captures);
     for (const e of errors) assert.match(e.text, new RegExp(`${esc(router)} > ${esc(nat.node(e.server).ipv6)}: ICMP6, packet too big, mtu 1280`), "from the router, to the server's own address");
   } finally {
     for (const c of captures) await c.stop();
@@ -373,16 +387,11 @@ test("director v6 dr: a server stopped by its PID gets no new connections once i
 test("director v6 dr: a router on a client's path answers a server's full-sized segments (from the VIP) with an ICMPv6 packet too big; the director forwards it to that server by MAC, unchanged, and the download completes", { skip: noLab }, async () => {
   const dir = tempDir("director-v6-dr-ptb-capture");
   const router = dr.node("client").ipv6, director = dr.node("director");
-  const captures = await Promise.all(SERVERS.map((s) => Capture.start(dr, s, "icmp6 and ip6[40] == 2", `${dir}/${s}.pcap`)));
+  const captures = await captureTooBig(dr, dir);
   const peer = await startDirector(dr, "dr");
   try {
-    const r = await dr.exec("far", ["curl", "-g", "-6", "-s", "-o", "/dev/null", "-m", "10", "-w", "%{http_code} %{size_download}", `http://[${DR_VIP}]/big`], 15_000);
-    assert.equal(r.stdout, `200 ${BIG}`, `the download through the 1280-byte hop: exit ${r.code} ${r.stdout} ${r.stderr}`);
-    // tcpdump prints as it captures: its line may come just after curl ends.
-    const errors = (await waitFor("a packet too big at a server", () => {
-      const found = captures.flatMap((c, i) => c.matching(/ICMP6, packet too big/).map((p) => ({ server: SERVERS[i], text: p.text })));
-      return found.length > 0 ? found : null;
-    }, 5000, 20))!; // waitFor returns only a truthy value
+    await downloadFar(dr, DR_VIP);
+    const errors = await tooBigAt(captures);
     for (const e of errors) {
       assert.match(e.text, new RegExp(`^${director.mac} > ${dr.node(e.server).mac}, .*${esc(router)} > ${esc(DR_VIP)}: ICMP6, packet too big, mtu 1280`), "from the router to the VIP, in a frame from the director's MAC to the server's");
     }
