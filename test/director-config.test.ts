@@ -13,6 +13,11 @@ pools:
   web:
     scheduler: wlc
     servers: [10.0.1.1:8080, 10.0.1.2:8080]
+  web6:
+    scheduler: rr
+    servers: ["[2001:db8:1::1]:5353"]
+routes:
+  - { pool: web }
 `;
 
 const withServers = (section: string) => `${BASE}virtual_servers:\n${section}`;
@@ -31,7 +36,7 @@ const VALID = withServers(`
     address: "[2001:db8::53]:53"
     protocol: udp
     lb_kind: nat
-    pool: web
+    pool: web6
 `);
 
 function issues(text: string): string[] {
@@ -68,6 +73,9 @@ test("virtual_servers: errors name their key path", () => {
     pool: web
     local_addresses: [2001:db8::1]
     toa: true
+  - name: d
+    address: "[2001:db8::100]:80"
+    pool: web
 `));
   const has = (path: string, re: RegExp) =>
     assert.ok(found.some((f) => f.startsWith(path) && re.test(f)), `${path} ${re} in:\n${found.join("\n")}`);
@@ -78,6 +86,7 @@ test("virtual_servers: errors name their key path", () => {
   has("virtual_servers[2].local_addresses", /only fullnat/);
   has("virtual_servers[2].local_addresses[0]", /IPv4 address like the VIP/);
   has("virtual_servers[2].toa", /fullnat only/);
+  has("pools.web.servers[0]", /expected an IPv6 address like the VIP of virtual server d \(2001:db8::100\), got 10\.0\.1\.1/);
 });
 
 test("fulcrum check accepts virtual_servers; fulcrum run refuses those it cannot serve yet and says why", async () => {
@@ -87,5 +96,6 @@ test("fulcrum check accepts virtual_servers; fulcrum run refuses those it cannot
   const ran = await runCli(["run", "--config", file]);
   assert.equal(ran.code, 1);
   assert.match(ran.stderr, /virtual_servers: 2 checked, 2 cannot be served: web \(fullnat tcp 10\.0\.0\.100:80\): lb_kind fullnat is not served yet/);
-  assert.match(ran.stderr, /dns6 \(nat udp \[2001:db8::53\]:53\): IPv6 VIPs are not served yet/);
+  // An IPv6 VIP is served like an IPv4 one: this one only lacks its interface.
+  assert.match(ran.stderr, /dns6 \(nat udp \[2001:db8::53\]:53\): no interface/);
 });

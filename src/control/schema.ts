@@ -20,7 +20,7 @@ import {
 } from "../discovery/config.ts";
 import { type L4ListenerConfig, type PoolL4Options, POOL_L4_KEYS, readL4Listener, readPoolL4 } from "../l4/config.ts";
 import { type AdminConfig, readAdmin } from "./admin-config.ts";
-import { readVirtualServers, type VirtualServerConfig } from "../l4/director/config.ts";
+import { checkPoolFamilies, readVirtualServers, type VirtualServerConfig } from "../l4/director/config.ts";
 import { type AccessLogConfig, readAccessLog } from "../log/config.ts";
 
 /** A pool as every part sees it: the balancer's config, with the edge's and health's parts. */
@@ -128,6 +128,7 @@ export function validateConfig(raw: unknown): Validated<Config> {
     virtualServers: SECTIONS.virtual_servers(c, ctx),
     accessLog: SECTIONS.access_log(c, ctx),
   };
+  checkPoolFamilies(c, config.virtualServers, config.pools);
   if (c.issues.length > 0) return { ok: false, issues: c.issues };
   if (config.accessLog) for (const l of [...config.listeners, ...config.l4Listeners]) if (l.accessLog === undefined) l.accessLog = config.accessLog;
   return { ok: true, config };

@@ -10,7 +10,8 @@ const NETLINK_ROUTE = 0;
 const RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18, RTM_NEWADDR = 20, RTM_DELADDR = 21, RTM_GETADDR = 22;
 const NLMSG_ERROR = 2, NLMSG_DONE = 3;
 const NLM_F_REQUEST = 0x1, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300, NLM_F_EXCL = 0x200, NLM_F_CREATE = 0x400;
-const IFA_ADDRESS = 1, IFA_LOCAL = 2, IFA_LABEL = 3, IFA_FLAGS = 8;
+const IFA_ADDRESS = 1, IFA_LOCAL = 2, IFA_LABEL = 3, IFA_CACHEINFO = 6, IFA_FLAGS = 8;
+const INFINITY_LIFE_TIME = 0xffffffff;
 const IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_LINK = 5, IFLA_OPERSTATE = 16, IFLA_LINKINFO = 18;
 const IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, IFLA_MACVLAN_MODE = 1;
 export const MACVLAN_MODE_PRIVATE = 1;
@@ -257,14 +258,22 @@ export function routeSocket(): RouteSocket {
   return (shared ??= new RouteSocket());
 }
 
-/** Adds an address to an interface; IPv6 addresses skip duplicate address detection (usable at once). */
-export function addAddress(ifindex: number, family: 4 | 6, address: Uint8Array, prefixLength: number, label?: string): void {
+/** Adds an address to an interface; IPv6 addresses skip duplicate address detection (usable at
+ * once). `deprecated` (IPv6): a preferred lifetime of 0, so the address receives but the kernel
+ * never picks it as a source (a /128 VIP would otherwise win the longest-prefix rule). */
+export function addAddress(ifindex: number, family: 4 | 6, address: Uint8Array, prefixLength: number, label?: string, deprecated = false): void {
   const flags = family === 6 ? IFA_F_NODAD : 0;
   const m = new MessageBuilder(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifaddrmsg(family, prefixLength, flags, ifindex))
     .attr(IFA_LOCAL, address)
     .attr(IFA_ADDRESS, address);
   if (label !== undefined && family === 4) m.attr(IFA_LABEL, cString(label));
   if (family === 6) m.attr(IFA_FLAGS, u32(flags));
+  if (family === 6 && deprecated) {
+    // struct ifa_cacheinfo: preferred and valid lifetimes, then two timestamps the kernel sets.
+    const info = new Uint8Array(16);
+    new DataView(info.buffer).setUint32(4, INFINITY_LIFE_TIME, true);
+    m.attr(IFA_CACHEINFO, info);
+  }
   routeSocket().request("RTM_NEWADDR", m);
 }
 

@@ -10,6 +10,8 @@ export interface VirtualAddress {
   prefixLength: number;
   /** As configured, e.g. "10.200.1.100/24". */
   text: string;
+  /** IPv6: never a source of this host's own packets (added deprecated). */
+  notSource?: boolean;
 }
 
 export interface InterfaceFacts {
@@ -48,7 +50,7 @@ export function addVirtualAddresses(ifindex: number, addresses: VirtualAddress[]
   const problems: string[] = [];
   for (const v of addresses) {
     try {
-      addAddress(ifindex, v.family, v.address, v.prefixLength, label);
+      addAddress(ifindex, v.family, v.address, v.prefixLength, label, v.notSource);
     } catch (e) {
       if (e instanceof NetlinkError && e.errno === EEXIST) continue;
       problems.push(`cannot add ${v.text}: ${(e as Error).message}`);

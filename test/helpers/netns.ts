@@ -109,20 +109,26 @@ export class Lab {
   }
 
   /** A node outside the switch, cabled straight to `to` by a veth pair (its eth0, `to`'s `dev`)
-   * on 10.201.S.0/24: `to` is 10.201.S.1 and the node's default gateway, the node 10.201.S.2 (a
-   * client behind a router: the director in NAT labs). */
+   * on 10.201.S.0/24 and fd00:201:S::/64: `to` is .1 (::1) and the node's default gateway, the
+   * node .2 (::2) (a client behind a router: the director in NAT labs). */
   async addRoutedNode(name: string, to: string, dev: string, subnet: number): Promise<LabNode> {
     const ns = `${this.prefix}${name}`;
     await run(["ip", "netns", "add", ns]);
     await run(["ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", dev, "netns", this.node(to).ns]);
     await run(["ip", "-n", ns, "link", "set", "lo", "up"]);
+    const ipv6 = `fd00:201:${subnet}::2`;
     await run(["ip", "-n", ns, "addr", "add", `10.201.${subnet}.2/24`, "dev", "eth0"]);
+    await run(["ip", "-n", ns, "addr", "add", `${ipv6}/64`, "dev", "eth0", "nodad"]);
+    await run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0"]);
     await run(["ip", "-n", ns, "link", "set", "eth0", "up"]);
     await run(["ip", "-n", this.node(to).ns, "addr", "add", `10.201.${subnet}.1/24`, "dev", dev]);
+    await run(["ip", "-n", this.node(to).ns, "addr", "add", `fd00:201:${subnet}::1/64`, "dev", dev, "nodad"]);
+    await run(["ip", "netns", "exec", this.node(to).ns, "sysctl", "-q", "-w", `net.ipv6.conf.${dev}.accept_dad=0`]);
     await run(["ip", "-n", this.node(to).ns, "link", "set", dev, "up"]);
     await run(["ip", "-n", ns, "route", "add", "default", "via", `10.201.${subnet}.1`]);
+    await run(["ip", "-n", ns, "-6", "route", "add", "default", "via", `fd00:201:${subnet}::1`]);
     const link = JSON.parse(await run(["ip", "-j", "-n", ns, "link", "show", "eth0"]))[0];
-    const node: LabNode = { name, ns, ipv4: `10.201.${subnet}.2`, ipv6: "", port: "", mac: link.address };
+    const node: LabNode = { name, ns, ipv4: `10.201.${subnet}.2`, ipv6, port: "", mac: link.address };
     this.nodes.set(name, node);
     return node;
   }

@@ -89,10 +89,25 @@ function readOne(c: Checker, value: unknown, p: PathSegment[], poolNames: readon
   };
 }
 
+/** A virtual server's real servers are of its VIP's family (the director rewrites addresses in
+ * place, or frames them for dr): a pool server given as an address of the other family is an
+ * error at that server, naming the virtual server. Names (resolved at run time) are checked when
+ * they resolve. */
+export function checkPoolFamilies(c: Checker, servers: VirtualServerConfig[], pools: readonly { name: string; servers: readonly { address: { host: string } }[] }[]): void {
+  for (const vs of servers) {
+    const pool = pools.find((p) => p.name === vs.pool);
+    pool?.servers.forEach((server, k) => {
+      const family = parseIP(server.address.host)?.family;
+      if (family === undefined || family === vs.family) return;
+      c.fail(["pools", pool.name, "servers", k], `expected an IPv${vs.family} address like the VIP of virtual server ${vs.name} (${vs.address}), got ${server.address.host}`);
+    });
+  }
+}
+
 /** Why the packet I/O cannot serve a virtual server yet, or null when it can. */
 export function unservable(vs: VirtualServerConfig): string | null {
   if (vs.lbKind === "fullnat") return "lb_kind fullnat is not served yet (nat and tun through the TUN port and dr through AF_PACKET are)";
-  if (vs.family !== 4) return "IPv6 VIPs are not served yet (the kernel steering is IPv4 only)";
+  if (vs.lbKind === "tun" && vs.family === 6) return "tun with an IPv6 VIP (IPv6-in-IPv6) is not served yet; IPv4 tun is";
   if (vs.interface === null) return "no interface: the director needs the interface the VIP's packets arrive on";
   return null;
 }

@@ -5,9 +5,9 @@
 // director writes back; dr: an AF_PACKET socket per virtual server), the kernel steering that
 // hands packets to them, and the VIP on the interface unless a VRRP instance manages it. Started
 // after the listeners, stopped before them (the VIP goes first).
-import dgram from "node:dgram";
 import { runtime } from "../../runtime/index.ts";
 import { timers, type Repeating } from "../../core/timer.ts";
+import { formatHostPort } from "../../config/address.ts";
 import type { Balancer } from "../../balancer/balancer.ts";
 import type { BalancerPoolConfig } from "../../balancer/config.ts";
 import { stateOf, type Pool } from "../../balancer/pool.ts";
@@ -21,7 +21,8 @@ import { Director, type RealServerSpec, type ServiceRow } from "./director.ts";
 import type { PortCounters } from "./io/batch.ts";
 import { TunPort } from "./io/tun-port.ts";
 import { FramePort } from "./io/frame-port.ts";
-import { prepareTun, releaseTun, Steering } from "./io/steer.ts";
+import { prepareTun, prepareTun6, releaseTun, Steering } from "./io/steer.ts";
+import { NeighbourReader, neighbourKey, nudge } from "./io/neighbours.ts";
 
 export interface DirectorServiceOptions {
   /** Generation id: names the TUN and keeps the kernel steering of two generations apart. */
@@ -84,23 +85,13 @@ interface Served<C extends BalancerPoolConfig> {
  * a reload the next generation's director holds the VIP before the old one lets it go. */
 const vipHolders = new Map<string, number>();
 
-/** The neighbour table's complete IPv4 entries (address -> MAC), from /proc/net/arp. */
-async function neighbours(): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const text = await runtime.readTextFile("/proc/net/arp").catch(() => "");
-  for (const line of text.split("\n").slice(1)) {
-    const [ip, , flags, mac] = line.trim().split(/\s+/);
-    // Flags 0x2: ATF_COM, a resolved entry.
-    if (ip && mac && (parseInt(flags, 16) & 2) !== 0) out.set(ip, mac);
-  }
-  return out;
-}
-
-/** One datagram to the discard port: the kernel resolves the server's MAC on the way. */
-function nudge(address: string): void {
-  const s = dgram.createSocket("udp4");
-  s.on("error", () => s.close());
-  s.send(new Uint8Array(0), 9, address, () => s.close());
+/** The VIP as an address of the interface: a host address of its family. IPv6: added without
+ * duplicate address detection (usable at once) and deprecated, since a /128 would otherwise be
+ * this host's preferred source toward the servers' subnet, and dr servers keep replies to the
+ * VIP to themselves (IPv4 picks the subnet's primary address anyway). */
+function vipAddress(vs: VirtualServerConfig): VirtualAddress {
+  const bits = vs.family === 6 ? 128 : 32;
+  return { family: vs.family, address: parseIP(vs.address)!.bytes, prefixLength: bits, text: `${vs.address}/${bits}`, notSource: vs.family === 6 };
 }
 
 /** An interface's MTU, from sysfs. */
@@ -126,6 +117,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   private sync: Repeating | null = null;
   private syncing: Promise<void> = Promise.resolve();
   private table: number;
+  private readonly neighbours = new NeighbourReader();
   /** The nat TUN's name (kept from the generation this one took the director over from). */
   tunName: string;
 
@@ -163,6 +155,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       if (this.configs.some((v) => THROUGH_TUN.has(v.lbKind))) {
         this.tunPort = TunPort.open(this.tunName, director);
         await prepareTun(this.tunName, this.table);
+        if (this.configs.some((v) => v.lbKind === "nat" && v.family === 6)) await prepareTun6(this.tunName, this.table);
       }
       for (const [i, vs] of this.configs.entries()) await this.serve(vs, i);
       this.startTimers();
@@ -224,8 +217,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     const dr = vs.lbKind === "dr";
     const macs = new Map<string, string>();
     const servers = this.specsOf(vs, pool, macs);
-    const vipBytes = parseIP(vs.address)!.bytes;
-    const vip: VirtualAddress = { family: 4, address: vipBytes, prefixLength: 32, text: `${vs.address}/32` };
+    const vip = vipAddress(vs);
     const tunnel = vs.lbKind === "tun" ? await tunnelOf(vs, vip) : null;
     this.director!.addService({
       name: vs.name, address: vs.address, port: vs.port, protocol: vs.protocol, kind: vs.lbKind,
@@ -264,15 +256,14 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
 
   // dr: the MACs of real servers not known yet, from the neighbour table; the others are asked for.
   // Returns a line per MAC learnt, for after the director has it.
-  private async learnMacs(s: Served<C>): Promise<string[]> {
-    const table = await neighbours();
+  private learnMacs(s: Served<C>, table: Map<string, string>): string[] {
     const learnt: string[] = [];
     for (const r of s.pool.servers) {
       if (s.macs.has(r.host)) continue;
-      const mac = table.get(r.host);
+      const mac = table.get(neighbourKey(r.host));
       if (mac === undefined) { nudge(r.host); continue; }
       s.macs.set(r.host, mac);
-      learnt.push(`fulcrum: director: ${s.config.name}: real server ${r.host}:${r.port} is at ${mac}`);
+      learnt.push(`fulcrum: director: ${s.config.name}: real server ${formatHostPort(r)} is at ${mac}`);
     }
     return learnt;
   }
@@ -293,10 +284,14 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   // Pools change under the director: membership, weights and (dr) MACs learnt re-lay its real
   // servers (those that stay keep their connections); down reasons set each one's state.
   private async syncAll(): Promise<void> {
+    // dr: the neighbour table read once per sync, for the families of the servers still unresolved.
+    const unresolved = this.served.filter((s) => s.config.lbKind === "dr" && s.pool.servers.some((r) => !s.macs.has(r.host)));
+    const sought = unresolved.flatMap((s) => s.pool.servers.filter((r) => !s.macs.has(r.host)).map((r) => r.host));
+    const table = unresolved.length > 0 ? await this.neighbours.read(new Set(unresolved.map((s) => s.config.family)), sought) : new Map<string, string>();
     for (const s of this.served) {
       if (!this.director) return;
       try {
-        const learnt = s.config.lbKind === "dr" && s.pool.servers.some((r) => !s.macs.has(r.host)) ? await this.learnMacs(s) : [];
+        const learnt = unresolved.includes(s) ? this.learnMacs(s, table) : [];
         const servers = this.specsOf(s.config, s.pool, s.macs);
         const layout = JSON.stringify(servers);
         if (layout !== s.layout) {
@@ -333,7 +328,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       s.states.set(key, state);
       this.director!.setServerState(s.config.name, server.host, server.port, state);
       // A first placement is no change worth a line; a server going in or out is.
-      if (was !== undefined && was !== state) console.log(`fulcrum: director: ${s.config.name}: real server ${server.host}:${server.port} ${state}`);
+      if (was !== undefined && was !== state) console.log(`fulcrum: director: ${s.config.name}: real server ${formatHostPort(server)} ${state}`);
     }
   }
 
@@ -370,7 +365,8 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       const tunnel = this.served.find((s) => s.config.name === v.name)?.tunnel;
       const through = v.lbKind === "dr" ? "through a TUN in, AF_PACKET out"
         : tunnel ? `through ${this.tunName}, IPIP from ${tunnel.source} mtu ${tunnel.mtu}` : `through ${this.tunName}`;
-      return `fulcrum: directing ${v.protocol}://${v.address}:${v.port} (${v.name}, ${v.lbKind} on ${v.interface} ${through})`;
+      const vip = v.family === 6 ? `[${v.address}]` : v.address;
+      return `fulcrum: directing ${v.protocol}://${vip}:${v.port} (${v.name}, ${v.lbKind} on ${v.interface} ${through})`;
     });
   }
 

@@ -36,14 +36,15 @@ async function output(stream: ReadableStream<Uint8Array>): Promise<string> {
   return out;
 }
 
-/** Runs a command; a failure throws with its stderr unless `tolerate` matches it. */
-async function sh(argv: string[], tolerate?: RegExp): Promise<void> {
+/** Runs a command and returns its stdout; a failure throws with its stderr unless `tolerate` matches it. */
+export async function sh(argv: string[], tolerate?: RegExp): Promise<string> {
   const child = runtime.spawn(argv);
-  const [, stderr] = await Promise.all([output(child.stdout), output(child.stderr)]);
+  const [stdout, stderr] = await Promise.all([output(child.stdout), output(child.stderr)]);
   const code = await child.exited;
   if (code !== 0 && !(tolerate && tolerate.test(stderr))) {
     throw new Error(`director: ${argv.join(" ")} failed (${code}): ${stderr.trim()}`);
   }
+  return stdout;
 }
 
 async function sysctl(path: string, value: string): Promise<void> {
@@ -62,8 +63,17 @@ export async function prepareTun(tun: string, table: number | null): Promise<voi
   await sh(["ip", "route", "replace", "default", "dev", tun, "table", String(table)]);
 }
 
+/** nat with IPv6 VIPs: the same for IPv6 (it has no reverse-path check nor local-source
+ * refusal to turn off). Forwarding on makes the host an IPv6 router: it stops taking router
+ * adverts on interfaces whose accept_ra is 1. */
+export async function prepareTun6(tun: string, table: number): Promise<void> {
+  await runtime.writeTextFile("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+  await sh(["ip", "-6", "route", "replace", "default", "dev", tun, "table", String(table)]);
+}
+
 export async function releaseTun(table: number): Promise<void> {
   await sh(["ip", "route", "flush", "table", String(table)], /./);
+  await sh(["ip", "-6", "route", "flush", "table", String(table)], /./);
 }
 
 /** One virtual server's steering: the ingress filter, and a rule per real server. */
@@ -79,12 +89,11 @@ export class Steering {
     // A process that was killed left its filter behind: this preference is this virtual server's.
     await sh(["tc", "filter", "del", "dev", s.interface, "ingress", "pref", String(s.pref)], /./);
     await sh([
-      "tc", "filter", "add", "dev", s.interface, "ingress", "pref", String(s.pref), "protocol", "ip", "u32",
-      "match", "ip", "dst", `${s.vip}/32`, "match", "ip", "protocol", s.protocol === "tcp" ? "6" : "17", "0xff",
-      "match", "ip", "dport", String(s.port), "0xffff",
+      "tc", "filter", "add", "dev", s.interface, "ingress", "pref", String(s.pref), ...vipMatch(s),
       "action", "mirred", "egress", "redirect", "dev", s.tun,
     ]);
     this.filtered = true;
+    if (isIPv6(s.vip)) await sh(icmp6Errors(s));
     await this.setServers(servers);
   }
 
@@ -108,9 +117,35 @@ export class Steering {
 
   private rule(op: "add" | "del", r: RealServerAddress): string[] {
     const s = this.spec;
+    const v6 = isIPv6(r.address);
     return [
-      "ip", "rule", op, "pref", String(s.pref), "from", `${r.address}/32`, "ipproto", s.protocol,
-      "sport", String(r.port), "lookup", String(s.table),
+      "ip", ...(v6 ? ["-6"] : []), "rule", op, "pref", String(s.pref), "from", `${r.address}/${v6 ? 128 : 32}`,
+      "ipproto", s.protocol, "sport", String(r.port), "lookup", String(s.table),
     ];
   }
+}
+
+const isIPv6 = (address: string) => address.includes(":");
+
+/** ICMPv6 errors to the VIP (types below 128: unreachable, packet too big, time exceeded,
+ * parameter problem; never neighbour discovery, echo or MLD) go to the TUN too, beside the VIP:port
+ * filter (the same preference: `stop` removes both). They quote a packet the VIP sent a client (a
+ * nat reply, a dr server's answer); the director finds its connection and sends the error to the
+ * server (nat: addresses translated), so a server learns a client path's MTU. */
+function icmp6Errors(s: SteerSpec): string[] {
+  return [
+    "tc", "filter", "add", "dev", s.interface, "ingress", "pref", String(s.pref), "protocol", "ipv6", "u32",
+    "match", "ip6", "dst", `${s.vip}/128`, "match", "ip6", "protocol", "58", "0xff", "match", "u8", "0", "0x80", "at", "40",
+    "action", "mirred", "egress", "redirect", "dev", s.tun,
+  ];
+}
+
+/** The u32 classifier's match on VIP, protocol and port (IPv6: with no extension header between
+ * the fixed header and TCP or UDP, which is how clients send them). */
+function vipMatch(s: SteerSpec): string[] {
+  const ip = isIPv6(s.vip) ? "ip6" : "ip";
+  return [
+    "protocol", ip === "ip6" ? "ipv6" : "ip", "u32", "match", ip, "dst", `${s.vip}/${ip === "ip6" ? 128 : 32}`,
+    "match", ip, "protocol", s.protocol === "tcp" ? "6" : "17", "0xff", "match", ip, "dport", String(s.port), "0xffff",
+  ];
 }
