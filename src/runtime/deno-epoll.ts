@@ -25,6 +25,9 @@ const MAX_EVENTS = 256;
 const READ_SIZE = 65536;
 /** Reads per ready socket per batch, so one fast sender cannot hold the loop. */
 const READS_PER_EVENT = 4;
+/** How long an ended connection waits for the peer's close (lingerThenClose). */
+const LINGER_MS = 2000;
+const SHUT_WR = 1;
 
 const libc = Deno.dlopen("libc.so.6", {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -44,6 +47,7 @@ const libc = Deno.dlopen("libc.so.6", {
   epoll_poll: { name: "epoll_wait", parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32", nonblocking: true },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 }).symbols;
@@ -153,12 +157,15 @@ class Loop {
     return token;
   }
 
-  modify(fd: number, events: number, token: number): void {
-    this.ctl(EPOLL_CTL_MOD, fd, events, token);
+  /** New interest for a registration; 0 takes the descriptor out of the set (epoll reports
+   * hang-ups even to no interest) while the registration stays. */
+  modify(fd: number, from: number, to: number, token: number): void {
+    if (to === 0) this.ctl(EPOLL_CTL_DEL, fd, 0, 0);
+    else this.ctl(from === 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, to, token);
   }
 
-  remove(fd: number, token: number): void {
-    this.ctl(EPOLL_CTL_DEL, fd, 0, 0);
+  remove(fd: number, token: number, registered = true): void {
+    if (registered) this.ctl(EPOLL_CTL_DEL, fd, 0, 0);
     this.byToken.delete(token);
     if (this.byToken.size === 0) libc.write(this.wake, new Uint8Array(new BigUint64Array([1n]).buffer), 8);
   }
@@ -167,15 +174,18 @@ class Loop {
     this.running = true;
     const drain = new Uint8Array(8);
     try {
+      // After each wait, one more batch is taken at once if it is there (a busy loop saves a
+      // thread hop per batch); then the wait again, which lets timers and Deno's own I/O run.
+      let again = false;
       while (this.byToken.size > 0) {
-        // A busy loop finds events without leaving the thread; only an idle one waits off it.
-        let n = libc.epoll_poll(this.ep, this.events, MAX_EVENTS, 0);
-        if (n === 0) n = await libc.epoll_wait(this.ep, this.events, MAX_EVENTS, -1);
+        let n = again ? libc.epoll_poll(this.ep, this.events, MAX_EVENTS, 0) : 0;
+        again = n <= 0;
+        if (n <= 0) n = await libc.epoll_wait(this.ep, this.events, MAX_EVENTS, -1);
         if (n < 0) { if (errno() === EINTR) continue; throw new Error(`epoll_wait failed (errno ${errno()})`); }
         for (let i = 0; i < n; i++) {
           const events = this.eventsView.getUint32(i * 12, true);
           const token = this.eventsView.getUint32(i * 12 + 4, true);
-          if (token === 0) { libc.recv(this.wake, drain, 8, 0); continue; }
+          if (token === 0) { libc.read(this.wake, drain, 8); continue; }
           const r = this.byToken.get(token);
           // A handler that throws loses its own connection, as a read loop's would; the loop and
           // every other connection go on.
@@ -198,6 +208,8 @@ class EpollTcp implements TcpSocket, Ready {
   private ending = false;
   private shuttingDown = false;
   private paused = false;
+  /** The peer's FIN arrived (half-open sockets): nothing more to read. */
+  private eof = false;
   private blocked = false;
   /** Waiting for a nonblocking connect to finish. */
   private connecting: { resolve(): void; reject(e: Error): void } | null = null;
@@ -220,8 +232,8 @@ class EpollTcp implements TcpSocket, Ready {
   private setInterest(): void {
     if (this.closed) return;
     const want = this.connecting ? EPOLLOUT
-      : (this.paused ? 0 : EPOLLIN | EPOLLRDHUP) | (this.queue.empty ? 0 : EPOLLOUT);
-    if (want !== this.interest) { this.interest = want; loop().modify(this.fd, want, this.token); }
+      : (this.paused || this.eof ? 0 : EPOLLIN | EPOLLRDHUP) | (this.queue.empty ? 0 : EPOLLOUT);
+    if (want !== this.interest) { loop().modify(this.fd, this.interest, want, this.token); this.interest = want; }
   }
 
   /** Resolves when a nonblocking connect completes; rejects with the reason it failed. */
@@ -250,7 +262,12 @@ class EpollTcp implements TcpSocket, Ready {
       return;
     }
     if ((events & EPOLLOUT) !== 0) this.flush();
-    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) !== 0 && !this.paused) this.read(events);
+    if (this.closed) return;
+    if ((this.interest & EPOLLIN) !== 0) {
+      if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) !== 0) this.read(events);
+    } else if ((events & (EPOLLHUP | EPOLLERR)) !== 0) {
+      this.destroy(); // gone both ways while only writing: what is queued cannot arrive
+    }
   }
 
   failed(): void {
@@ -279,7 +296,7 @@ class EpollTcp implements TcpSocket, Ready {
   private peerFin(): void {
     if (this.halfOpen && this.handlers.peerEnded) {
       // No more reads: the socket stays for writes until its owner ends it.
-      this.paused = true;
+      this.eof = true;
       this.setInterest();
       this.handlers.peerEnded();
       return;
@@ -328,7 +345,7 @@ class EpollTcp implements TcpSocket, Ready {
     if (this.blocked && this.queue.bytes < HIGH_WATER / 2) { this.blocked = false; this.handlers.drain(); }
     if (this.closed) return;
     if (this.queue.empty) {
-      if (this.ending) { this.destroy(); return; }
+      if (this.ending) { this.finish(); return; }
       if (this.shuttingDown) this.closeWrite();
     }
     this.setInterest();
@@ -341,19 +358,31 @@ class EpollTcp implements TcpSocket, Ready {
 
   private closeWrite(): void {
     this.shuttingDown = false;
-    if (!this.closed) libc.shutdown(this.fd, 1);
+    if (!this.closed) libc.shutdown(this.fd, SHUT_WR);
   }
 
   end(): void {
     this.ending = true;
-    if (this.queue.empty) this.destroy();
+    if (this.queue.empty) this.finish();
+  }
+
+  /** end() once the queue is out: FIN, then the descriptor lingers until the peer closes (or
+   * LINGER_MS) so bytes it sent that were never read do not turn the close into a reset, which
+   * can destroy the answer still on its way (nginx's lingering close). */
+  private finish(): void {
+    this.release(true);
   }
 
   destroy(): void {
+    this.release(false);
+  }
+
+  private release(linger: boolean): void {
     if (this.closed) return;
     this.closed = true;
-    loop().remove(this.fd, this.token);
-    libc.close(this.fd);
+    loop().remove(this.fd, this.token, this.interest !== 0);
+    if (linger && libc.shutdown(this.fd, SHUT_WR) === 0) lingerThenClose(this.fd);
+    else libc.close(this.fd);
     this.queue.clear();
     this.onGone?.(this);
     if (this.connecting) return; // the connect promise reports it
@@ -371,6 +400,35 @@ class EpollTcp implements TcpSocket, Ready {
     this.paused = false;
     this.setInterest();
   }
+}
+
+/** Reads and drops what a peer still sends after our FIN, then closes: at its FIN, an error,
+ * or after LINGER_MS. */
+function lingerThenClose(fd: number): void {
+  let token = 0;
+  let done = false;
+  const close = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    loop().remove(fd, token);
+    libc.close(fd);
+  };
+  const timer = setTimeout(close, LINGER_MS);
+  Deno.unrefTimer(timer); // a lingering close never keeps the process up
+  token = loop().add(fd, EPOLLIN | EPOLLRDHUP, {
+    ready() {
+      const buf = loop().buffer;
+      for (let i = 0; i < READS_PER_EVENT; i++) {
+        const n = libc.recv(fd, buf, READ_SIZE, 0);
+        if (n > 0) continue;
+        if (n < 0 && errno() === EAGAIN) return;
+        close();
+        return;
+      }
+    },
+    failed: close,
+  });
 }
 
 /** True when this engine can open the address (an IP literal). */
