@@ -178,7 +178,7 @@ class Loop {
       // thread hop per batch); then the wait again, which lets timers and Deno's own I/O run.
       let again = false;
       while (this.byToken.size > 0) {
-        let n = again ? libc.epoll_poll(this.ep, this.events, MAX_EVENTS, 0) : 0;
+        let n: number = again ? libc.epoll_poll(this.ep, this.events, MAX_EVENTS, 0) : 0;
         again = n <= 0;
         if (n <= 0) n = await libc.epoll_wait(this.ep, this.events, MAX_EVENTS, -1);
         if (n < 0) { if (errno() === EINTR) continue; throw new Error(`epoll_wait failed (errno ${errno()})`); }
