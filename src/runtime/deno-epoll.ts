@@ -210,6 +210,8 @@ class EpollTcp implements TcpSocket, Ready {
   private paused = false;
   /** The peer's FIN arrived (half-open sockets): nothing more to read. */
   private eof = false;
+  /** Reads wait until the owner holds the socket (see ready()). */
+  private reading = true;
   private blocked = false;
   /** Waiting for a nonblocking connect to finish. */
   private connecting: { resolve(): void; reject(e: Error): void } | null = null;
@@ -232,7 +234,7 @@ class EpollTcp implements TcpSocket, Ready {
   private setInterest(): void {
     if (this.closed) return;
     const want = this.connecting ? EPOLLOUT
-      : (this.paused || this.eof ? 0 : EPOLLIN | EPOLLRDHUP) | (this.queue.empty ? 0 : EPOLLOUT);
+      : (this.paused || this.eof || !this.reading ? 0 : EPOLLIN | EPOLLRDHUP) | (this.queue.empty ? 0 : EPOLLOUT);
     if (want !== this.interest) { loop().modify(this.fd, this.interest, want, this.token); this.interest = want; }
   }
 
@@ -257,7 +259,12 @@ class EpollTcp implements TcpSocket, Ready {
       }
       this.connecting = null;
       [this.localAddress, this.localPort] = localOf(this.fd);
+      // The owner gets the socket through promise continuations, which run only after this batch
+      // and the next one the loop may take at once: data read before then would reach a handler
+      // not set up yet. Reading starts once the owner uses the socket, or on the next turn.
+      this.reading = false;
       this.setInterest();
+      setTimeout(() => this.startReading(), 0);
       c.resolve();
       return;
     }
@@ -304,8 +311,15 @@ class EpollTcp implements TcpSocket, Ready {
     this.destroy(); // a peer's FIN closes ours too (as Bun does), unless the socket is half-open
   }
 
+  private startReading(): void {
+    if (this.reading) return;
+    this.reading = true;
+    this.setInterest();
+  }
+
   write(data: Uint8Array, offset = 0, length = data.length - offset, keep = false): boolean {
     if (this.closed) return false;
+    if (!this.reading) this.startReading();
     let sent = 0;
     if (this.queue.empty && !this.connecting) {
       const view = offset === 0 && length === data.length ? data : data.subarray(offset, offset + length);
@@ -396,6 +410,7 @@ class EpollTcp implements TcpSocket, Ready {
   }
 
   resume(): void {
+    if (!this.reading) this.startReading();
     if (!this.paused) return;
     this.paused = false;
     this.setInterest();
