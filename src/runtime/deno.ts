@@ -9,6 +9,10 @@ import { listenTls } from "./node-tls.ts";
 
 declare const Deno: any; // deno-lint-ignore no-explicit-any
 
+/** Plain TCP through libc and epoll (deno-epoll.ts) unless FULCRUM_DENO_SOCKETS=deno asks for
+ * Deno's own sockets, or the FFI is not allowed. */
+const epoll = Deno.env.get("FULCRUM_DENO_SOCKETS") === "deno" ? null : await import("./deno-epoll.ts").catch(() => null);
+
 const FFI_TYPES: Record<string, string> = {
   i32: "i32", u32: "u32", i64: "i64", u64: "u64", usize: "usize", buffer: "buffer", void: "void",
 };
@@ -217,6 +221,7 @@ export const runtime: Runtime = {
   },
   async listenTcp(o) {
     if (o.tls) return listenTls(o);
+    if (epoll) return epoll.epollListen(o);
     const listener = listening(o, () => Deno.listen({ hostname: o.hostname, port: o.port }));
     let stopped = false;
     (async () => {
@@ -241,6 +246,7 @@ export const runtime: Runtime = {
     return { port: listener.addr.port, close, stop: async () => close() };
   },
   async connectTcp(o) {
+    if (epoll?.epollCanConnect(o.hostname)) return epoll.epollConnect(o.hostname, o.port, o.handlers, !(o.lendChunks ?? false), o.halfOpen ?? false);
     let conn;
     try {
       conn = await Deno.connect({ hostname: o.hostname, port: o.port });
