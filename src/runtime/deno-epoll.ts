@@ -4,13 +4,16 @@
 // and per write, which is most of what kept Fulcrum on Deno at about half of Bun (bench/RESULTS.md,
 // "Deno sockets"). Only IP literals connect here; names go through Deno.connect (deno.ts).
 import { isIP } from "node:net";
-import { listenError, UpstreamError, type ListenTcpOptions, type TcpHandlers, type TcpListener, type TcpSocket } from "./types.ts";
+import {
+  listenError, UpstreamError, type ListenTcpOptions, type TcpHandlers, type TcpListener, type TcpSocket, type UdpOptions, type UdpSocket,
+} from "./types.ts";
 import { HIGH_WATER, WriteQueue } from "./tcp-queue.ts";
 
 declare const Deno: any; // deno-lint-ignore no-explicit-any
 
 const AF_INET = 2, AF_INET6 = 10;
 const SOCK_STREAM_NB = 1 | 0o4000 | 0o2000000; // SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC
+const SOCK_DGRAM_NB = 2 | 0o4000 | 0o2000000;
 const ACCEPT_FLAGS = 0o4000 | 0o2000000;
 const SOL_SOCKET = 1, SO_REUSEADDR = 2, SO_ERROR = 4, SO_REUSEPORT = 15;
 const IPPROTO_TCP = 6, TCP_NODELAY = 1;
@@ -39,6 +42,8 @@ const libc = Deno.dlopen("libc.so.6", {
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+  recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"], result: "i32" },
+  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "i32" },
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
@@ -528,4 +533,84 @@ export async function epollConnect(
     s.register(false);
   }
   return s;
+}
+
+/** Datagrams taken per readiness event (level-triggered: the rest come with the next batch). */
+const DATAGRAMS_PER_EVENT = 64;
+/** Destination sockaddrs kept, by "address|port" (a UDP listener answers the same clients). */
+const SOCKADDR_CACHE = 4096;
+
+class EpollUdp implements UdpSocket, Ready {
+  private token = 0;
+  private closed = false;
+  private readonly from = new Uint8Array(28);
+  private readonly fromLen = new Uint32Array(1);
+  private readonly fromLenBytes = new Uint8Array(this.fromLen.buffer);
+  private readonly destinations = new Map<string, Uint8Array>();
+  readonly port: number;
+
+  constructor(private readonly fd: number, private readonly o: UdpOptions) {
+    this.port = localOf(fd)[1];
+    this.token = loop().add(fd, EPOLLIN, this);
+  }
+
+  ready(): void {
+    const buf = loop().buffer;
+    for (let i = 0; i < DATAGRAMS_PER_EVENT && !this.closed; i++) {
+      this.fromLen[0] = 28;
+      const n = libc.recvfrom(this.fd, buf, READ_SIZE, 0, this.from, this.fromLenBytes);
+      if (n < 0) {
+        const e = errno();
+        if (e === EAGAIN) return;
+        if (e !== EINTR) this.o.error?.(new Error(`receive failed (errno ${e}${e === ECONNREFUSED ? ": port unreachable" : ""})`));
+        if (e === ECONNREFUSED || e === EINTR) continue;
+        return;
+      }
+      const [address, port] = peerOf(this.from);
+      this.o.message(buf.slice(0, n), port, address);
+    }
+  }
+
+  failed(): void { /* a message handler threw: that datagram is lost, the socket goes on */ }
+
+  send(data: Uint8Array, port?: number, address?: string): void {
+    if (this.closed) return;
+    let n: number;
+    if (port === undefined || address === undefined) n = libc.send(this.fd, data, data.length, MSG_NOSIGNAL);
+    else {
+      const key = `${address}|${port}`;
+      let sa = this.destinations.get(key);
+      if (!sa) {
+        if (this.destinations.size >= SOCKADDR_CACHE) this.destinations.clear();
+        this.destinations.set(key, sa = sockaddr(address, port));
+      }
+      n = libc.sendto(this.fd, data, data.length, MSG_NOSIGNAL, sa, sa.length);
+    }
+    // A full send buffer drops the datagram, as UDP may; a refused peer is reported.
+    if (n < 0 && errno() === ECONNREFUSED) this.o.error?.(new Error("send failed: port unreachable"));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    loop().remove(this.fd, this.token);
+    libc.close(this.fd);
+  }
+}
+
+export function epollBindUdp(o: UdpOptions): UdpSocket {
+  const sa = sockaddr(o.hostname, o.port);
+  const fd = libc.socket(sa.length === 28 ? AF_INET6 : AF_INET, SOCK_DGRAM_NB, 0);
+  if (fd < 0) throw listenError(o.hostname, o.port, new Error(`socket failed (errno ${errno()})`));
+  const fail = (what: string) => {
+    const e = errno();
+    libc.close(fd);
+    throw listenError(o.hostname, o.port, Object.assign(new Error(`${what} failed (errno ${e})`), { code: ERRNO_CODES[e] }));
+  };
+  if (libc.bind(fd, sa, sa.length) !== 0) fail("bind");
+  if (o.connect) {
+    const to = sockaddr(o.connect.hostname, o.connect.port);
+    if (libc.connect(fd, to, to.length) !== 0) fail("connect");
+  }
+  return new EpollUdp(fd, o);
 }

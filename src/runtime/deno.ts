@@ -157,7 +157,7 @@ class DenoTcp implements TcpSocket {
   }
 }
 
-// UDP through node:dgram (Deno.listenDatagram is behind --unstable-net).
+// UDP through node:dgram (Deno.listenDatagram is behind --unstable-net) when the epoll engine is off.
 class DenoUdp implements UdpSocket {
   constructor(private readonly socket: dgram.Socket) {}
   get port(): number { return this.socket.address().port; }
@@ -171,6 +171,9 @@ class DenoUdp implements UdpSocket {
 }
 
 function bindUdp(o: UdpOptions): Promise<UdpSocket> {
+  if (epoll) {
+    try { return Promise.resolve(epoll.epollBindUdp(o)); } catch (e) { return Promise.reject(e); }
+  }
   const socket = dgram.createSocket(o.hostname.includes(":") ? "udp6" : "udp4");
   socket.on("message", (msg: Uint8Array, from: dgram.RemoteInfo) => o.message(msg, from.port, from.address));
   return new Promise((resolve, reject) => {
