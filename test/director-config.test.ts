@@ -47,7 +47,7 @@ test("virtual_servers: a valid section reads into the config", () => {
   assert.deepEqual(
     { ...web },
     { name: "web", address: "10.0.0.100", port: 80, family: 4, protocol: "tcp", lbKind: "fullnat", interface: "eth0",
-      pool: "web", persistenceMs: 300_000, localAddresses: ["10.0.1.50", "10.0.1.51"], toa: true, mtu: 1500 },
+      pool: "web", persistenceMs: 300_000, localAddresses: ["10.0.1.50", "10.0.1.51"], toa: true, proxyProtocol: null, mtu: 1500 },
   );
   assert.deepEqual([dns.address, dns.family, dns.protocol, dns.lbKind, dns.persistenceMs], ["2001:db8::53", 6, "udp", "nat", 0]);
 });
@@ -68,6 +68,21 @@ test("virtual_servers: errors name their key path", () => {
     pool: web
     local_addresses: [2001:db8::1]
     toa: true
+    proxy_protocol: v2
+  - name: d
+    address: 10.0.0.102:53
+    protocol: udp
+    lb_kind: fullnat
+    pool: web
+    local_addresses: [10.0.1.50, 10.0.1.60]
+    proxy_protocol: v1
+  - name: e
+    address: 10.0.0.103:53
+    protocol: udp
+    lb_kind: fullnat
+    pool: web
+    local_addresses: [10.0.1.60]
+    proxy_protocol: v2
 `));
   const has = (path: string, re: RegExp) =>
     assert.ok(found.some((f) => f.startsWith(path) && re.test(f)), `${path} ${re} in:\n${found.join("\n")}`);
@@ -78,6 +93,10 @@ test("virtual_servers: errors name their key path", () => {
   has("virtual_servers[2].local_addresses", /only fullnat/);
   has("virtual_servers[2].local_addresses[0]", /IPv4 address like the VIP/);
   has("virtual_servers[2].toa", /fullnat only/);
+  has("virtual_servers[2].proxy_protocol", /fullnat only/);
+  has("virtual_servers[3].proxy_protocol", /one of v2/);
+  has("virtual_servers[4].proxy_protocol", /protocol must be tcp/);
+  has("virtual_servers[4].local_addresses[0]", /10\.0\.1\.60 is already used by virtual_servers\[3\]/);
 });
 
 test("fulcrum check accepts virtual_servers; fulcrum run refuses those it cannot serve yet and says why", async () => {
@@ -86,6 +105,6 @@ test("fulcrum check accepts virtual_servers; fulcrum run refuses those it cannot
   assert.equal(checked.code, 0, checked.stderr);
   const ran = await runCli(["run", "--config", file]);
   assert.equal(ran.code, 1);
-  assert.match(ran.stderr, /virtual_servers: 2 checked, 2 cannot be served: web \(fullnat tcp 10\.0\.0\.100:80\): lb_kind fullnat is not served yet/);
+  assert.match(ran.stderr, /virtual_servers: 2 checked, 1 cannot be served: dns6/);
   assert.match(ran.stderr, /dns6 \(nat udp \[2001:db8::53\]:53\): IPv6 VIPs are not served yet/);
 });

@@ -162,6 +162,7 @@ export const VSF_TOA = 2;
 // A mid-flow TCP packet with no entry gets one from the keyed pick (dr/tun with a consistent
 // keyed scheduler: every node of a fleet picks the same server, so a flow ECMP moved keeps it).
 export const VSF_ADOPT = 4;
+export const VSF_PROXY = 8; // fullnat tcp: PROXY v2 header before the client's first payload
 export const KIND_NAT = 0;
 export const KIND_DR = 1;
 export const KIND_TUN = 2;

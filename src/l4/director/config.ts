@@ -21,11 +21,13 @@ export interface VirtualServerConfig {
   persistenceMs: number;
   localAddresses: string[];
   toa: boolean;
+  /** fullnat over TCP: a PROXY protocol v2 header before the client's first bytes. */
+  proxyProtocol: "v2" | null;
   mtu: number;
 }
 
 const KEYS = [
-  "name", "address", "protocol", "lb_kind", "interface", "pool", "persistence_timeout", "local_addresses", "toa", "mtu",
+  "name", "address", "protocol", "lb_kind", "interface", "pool", "persistence_timeout", "local_addresses", "toa", "proxy_protocol", "mtu",
 ] as const;
 const NAME = /^[A-Za-z0-9_.-]+$/;
 
@@ -34,7 +36,7 @@ export function readVirtualServers(c: Checker, value: unknown, poolNames: readon
   if (value === undefined) return [];
   const path = ["virtual_servers"];
   const out: VirtualServerConfig[] = [];
-  const names = new FirstSeen(), vips = new FirstSeen();
+  const names = new FirstSeen(), vips = new FirstSeen(), locals = new FirstSeen();
   c.list(value, path, "a non-empty list of virtual servers").forEach((item, i) => {
     const vs = readOne(c, item, [...path, i], poolNames);
     if (vs === undefined) return;
@@ -43,6 +45,12 @@ export function readVirtualServers(c: Checker, value: unknown, poolNames: readon
     const key = `${vs.protocol} ${vs.address} ${vs.port}`;
     const vipTwice = vips.check(key, i);
     if (vipTwice !== undefined) c.fail([...path, i, "address"], `${vs.protocol} ${vs.address}:${vs.port} is already served by virtual_servers[${vipTwice}]`);
+    // Each virtual server has its own stacks of local ports: two sharing an address could hand
+    // out the same address:port toward the same server.
+    vs.localAddresses.forEach((address, k) => {
+      const twice = locals.check(address, i);
+      if (twice !== undefined) c.fail([...path, i, "local_addresses", k], `local address ${address} is already used by virtual_servers[${twice}]`);
+    });
     out.push(vs);
   });
   return out;
@@ -66,6 +74,7 @@ function readOne(c: Checker, value: unknown, p: PathSegment[], poolNames: readon
   const pool = c.required(m, p, "pool", reference("pool", poolNames));
   const persistenceMs = c.optional(m, p, "persistence_timeout", duration({ zeroAllowed: true }), 0);
   const toa = c.optional(m, p, "toa", boolean, false);
+  const proxyProtocol = c.optional(m, p, "proxy_protocol", choice(["v2"] as const), null);
   const mtu = c.optional(m, p, "mtu", integer(576, 65535), 1500);
   const localAddresses: string[] = [];
   const la = valueOf(m, "local_addresses");
@@ -81,16 +90,18 @@ function readOne(c: Checker, value: unknown, p: PathSegment[], poolNames: readon
   if (lbKind !== "fullnat" && la !== undefined) c.fail([...p, "local_addresses"], `only fullnat uses local_addresses (lb_kind is ${lbKind})`, "key");
   if (toa && lbKind !== "fullnat") c.fail([...p, "toa"], `toa carries the client address through fullnat only (lb_kind is ${lbKind})`, "key");
   if (toa && protocol !== "tcp") c.fail([...p, "toa"], "toa is a TCP option: protocol must be tcp", "key");
+  if (proxyProtocol && lbKind !== "fullnat") c.fail([...p, "proxy_protocol"], `proxy_protocol is written into the stream by fullnat only (lb_kind is ${lbKind})`, "key");
+  if (proxyProtocol && protocol !== "tcp") c.fail([...p, "proxy_protocol"], "proxy_protocol goes before a TCP stream: protocol must be tcp", "key");
   if (name === undefined || vip === undefined || pool === undefined) return undefined;
   return {
     name, address: vip.host, port: vip.port, family: vip.family, protocol, lbKind, interface: iface, pool,
-    persistenceMs, localAddresses, toa, mtu,
+    persistenceMs, localAddresses, toa, proxyProtocol, mtu,
   };
 }
 
 /** Why the packet I/O cannot serve a virtual server yet, or null when it can. */
 export function unservable(vs: VirtualServerConfig): string | null {
-  if (vs.lbKind !== "nat" && vs.lbKind !== "dr") return `lb_kind ${vs.lbKind} is not served yet (nat through the TUN port and dr through AF_PACKET are)`;
+  if (vs.lbKind === "tun") return `lb_kind ${vs.lbKind} is not served yet (nat and fullnat through the TUN port and dr through AF_PACKET are)`;
   if (vs.family !== 4) return "IPv6 VIPs are not served yet (the kernel steering is IPv4 only)";
   if (vs.interface === null) return "no interface: the director needs the interface the VIP's packets arrive on";
   return null;

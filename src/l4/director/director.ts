@@ -45,6 +45,8 @@ export interface VirtualServerSpec {
   sourceAddress?: string;
   /** fullnat over TCP: the client's address in TCP option 254 on the handshake. */
   toa?: boolean;
+  /** fullnat over TCP: a PROXY protocol v2 header written before the client's first bytes. */
+  proxyProtocol?: boolean;
 }
 
 export interface DirectorOptions {
@@ -198,6 +200,9 @@ export class Director {
     const vip = ipBytes(spec.address, "virtual address");
     const laddrs = (spec.localAddresses ?? []).map((a) => ipBytes(a, "local address"));
     if (spec.kind === "fullnat" && laddrs.length === 0) throw new Error(`director: fullnat "${spec.name}" needs local_addresses`);
+    if ((spec.toa || spec.proxyProtocol) && (spec.kind !== "fullnat" || spec.protocol !== "tcp")) {
+      throw new Error(`director: "${spec.name}": toa and proxy_protocol are for fullnat over tcp`);
+    }
     if (laddrs.some((a) => a.family !== vip.family)) throw new Error(`director: "${spec.name}": local addresses must be IPv${vip.family}`);
     const index = this.vsSlots.alloc(1);
     if (index < 0) throw new Error(`director: more than ${L.MAX_VS} virtual servers`);
@@ -213,7 +218,7 @@ export class Director {
     this.bytes[p + L.VS_PROTO] = spec.protocol === "tcp" ? 6 : 17;
     this.bytes[p + L.VS_FAMILY] = vip.family;
     this.bytes[p + L.VS_KIND] = LB_KINDS[spec.kind];
-    this.bytes[p + L.VS_FLAGS] = L.VSF_USED | (spec.toa ? L.VSF_TOA : 0)
+    this.bytes[p + L.VS_FLAGS] = L.VSF_USED | (spec.toa ? L.VSF_TOA : 0) | (spec.proxyProtocol ? L.VSF_PROXY : 0)
       | (spec.protocol === "tcp" && adoptsMovedFlows(spec.kind, spec.scheduler) ? L.VSF_ADOPT : 0);
     this.bytes[p + L.VS_LCOUNT] = laddrs.length;
     this.bytes[p + L.VS_LFIRST] = laddrFirst;

@@ -1,9 +1,9 @@
 // The packet director as a part of a generation: one Director (its own data plane) with a
 // virtual server per `virtual_servers:` entry, fed from the named balancer pool (servers,
 // scheduler, weights, and the down reasons health, admin and drain set: a server out takes no
-// new flows), the ports that move the packets (nat: one TUN; dr: an AF_PACKET socket per
-// virtual server), the kernel steering that hands packets to them, and the VIP on the interface
-// unless a VRRP instance manages it. Started after the listeners, stopped before them (the VIP
+// new flows), the ports that move the packets (nat and fullnat: one TUN; dr: an AF_PACKET socket
+// per virtual server), the kernel steering that hands packets to them, and the VIP (and fullnat's
+// local addresses) on the interface unless a VRRP instance manages them. Started after the listeners, stopped before them (the VIP
 // goes first).
 import dgram from "node:dgram";
 import { runtime } from "../../runtime/index.ts";
@@ -20,12 +20,13 @@ import { Director, type RealServerSpec, type ServiceRow } from "./director.ts";
 import type { PortCounters } from "./io/batch.ts";
 import { TunPort } from "./io/tun-port.ts";
 import { FramePort } from "./io/frame-port.ts";
-import { prepareTun, releaseTun, Steering } from "./io/steer.ts";
+import { prepareTun, releaseTun, type SteerSpec, Steering } from "./io/steer.ts";
 
 export interface DirectorServiceOptions {
   /** Generation id: names the TUN and keeps the kernel steering of two generations apart. */
   id: number;
-  /** True for a VIP a VRRP instance adds and removes (the director then leaves it alone). */
+  /** True for an address (a VIP, a local address) a VRRP instance adds and removes (the director
+   * then leaves it alone). */
   managedByVrrp(vip: string): boolean;
   /** Connection table entries. */
   capacity?: number;
@@ -57,9 +58,9 @@ interface Served<C extends BalancerPoolConfig> {
   config: VirtualServerConfig;
   pool: Pool<C>;
   steering: Steering;
-  vip: VirtualAddress;
   ifindex: number;
-  addedVip: boolean;
+  /** The addresses this director added to the interface (the VIP, local addresses), to remove on stop. */
+  held: VirtualAddress[];
   layout: string;
   states: Map<string, string>;
   /** Effective weights applied, by real server. */
@@ -69,9 +70,15 @@ interface Served<C extends BalancerPoolConfig> {
   framePort: FramePort | null;
 }
 
-/** VIPs this process added, by interface and address, with how many directors hold each: during
- * a reload the next generation's director holds the VIP before the old one lets it go. */
-const vipHolders = new Map<string, number>();
+/** Addresses this process added (VIPs, local addresses), by interface and address, with how many
+ * directors hold each: during a reload the next generation's director holds an address before the
+ * old one lets it go. */
+const addressHolders = new Map<string, number>();
+
+const hostAddress = (text: string): VirtualAddress => ({ family: 4, address: parseIP(text)!.bytes, prefixLength: 32, text: `${text}/32` });
+
+/** The kinds whose packets go through the shared TUN both ways. */
+const throughTun = (vs: VirtualServerConfig): boolean => vs.lbKind === "nat" || vs.lbKind === "fullnat";
 
 /** The neighbour table's complete IPv4 entries (address -> MAC), from /proc/net/arp. */
 async function neighbours(): Promise<Map<string, string>> {
@@ -133,7 +140,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       capacity: this.options.capacity ?? DEFAULT_CAPACITY, seed: this.options.seed ?? undefined,
     });
     try {
-      if (this.configs.some((v) => v.lbKind === "nat")) {
+      if (this.configs.some(throughTun)) {
         this.tunPort = TunPort.open(this.tunName, director);
         await prepareTun(this.tunName, this.table);
       }
@@ -201,35 +208,54 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       name: vs.name, address: vs.address, port: vs.port, protocol: vs.protocol, kind: vs.lbKind,
       scheduler: pool.config.scheduler, servers, persistenceSeconds: vs.persistenceMs / 1000, mtu: vs.mtu,
       mac: dr ? [...facts.mac].map((b) => b.toString(16).padStart(2, "0")).join(":") : undefined,
+      localAddresses: vs.localAddresses, toa: vs.toa, proxyProtocol: vs.proxyProtocol === "v2",
     });
-    const tun = dr ? `fulcrum-dr-${this.options.id % 100}-${i % 100}` : this.tunName;
-    const steering = new Steering({
-      mode: dr ? "dr" : "nat", tun, interface: vs.interface!, vip: vs.address, port: vs.port,
-      protocol: vs.protocol, pref: 20000 + (this.options.id % 100) * 100 + (i % 100), table: this.table,
-    });
-    const vipBytes = parseIP(vs.address)!.bytes;
-    const vip: VirtualAddress = { family: 4, address: vipBytes, prefixLength: 32, text: `${vs.address}/32` };
+    const pref = 20000 + (this.options.id % 100) * 100 + (i % 100);
+    const base = { interface: vs.interface!, vip: vs.address, port: vs.port, protocol: vs.protocol, pref, table: this.table };
+    const steer: Record<VirtualServerConfig["lbKind"], () => SteerSpec> = {
+      nat: () => ({ ...base, mode: "nat", tun: this.tunName }),
+      fullnat: () => ({ ...base, mode: "fullnat", tun: this.tunName, localAddresses: vs.localAddresses }),
+      dr: () => ({ ...base, mode: "dr", tun: `fulcrum-dr-${this.options.id % 100}-${i % 100}` }),
+      tun: () => { throw new Error(`virtual server ${vs.name}: lb_kind tun is not served`); },
+    };
+    const steering = new Steering(steer[vs.lbKind]());
     const served: Served<C> = {
-      config: vs, pool, steering, vip, ifindex: facts.ifindex, addedVip: false, layout: JSON.stringify(servers),
+      config: vs, pool, steering, ifindex: facts.ifindex, held: [], layout: JSON.stringify(servers),
       states: new Map(), weights: new Map(), macs, framePort: null,
     };
     this.served.push(served);
     // The port before the steering: once the stack stops seeing the VIP's packets, someone must.
     if (dr) {
-      served.framePort = FramePort.open(tun, this.director!, facts.ifindex);
-      await prepareTun(tun, null);
+      served.framePort = FramePort.open(steering.spec.tun, this.director!, facts.ifindex);
+      await prepareTun(steering.spec.tun, null);
     }
     await steering.start(servers);
     this.applyStates(served);
-    if (!this.options.managedByVrrp(vs.address)) {
-      const key = `${facts.ifindex}|${vs.address}`;
-      const holders = vipHolders.get(key) ?? 0;
-      if (holders === 0) {
-        const problems = addVirtualAddresses(facts.ifindex, [vip]);
-        if (problems.length > 0) throw new Error(`virtual server ${vs.name}: ${problems.join("; ")}`);
-      }
-      vipHolders.set(key, holders + 1);
-      served.addedVip = true;
+    for (const address of [vs.address, ...vs.localAddresses]) this.hold(served, address);
+  }
+
+  // An address on the virtual server's interface, unless VRRP manages it; shared between the
+  // directors of two generations during a reload.
+  private hold(s: Served<C>, text: string): void {
+    if (this.options.managedByVrrp(text)) return;
+    const address = hostAddress(text);
+    const key = `${s.ifindex}|${address.text}`;
+    const holders = addressHolders.get(key) ?? 0;
+    if (holders === 0) {
+      const problems = addVirtualAddresses(s.ifindex, [address]);
+      if (problems.length > 0) throw new Error(`virtual server ${s.config.name}: ${problems.join("; ")}`);
+    }
+    addressHolders.set(key, holders + 1);
+    s.held.push(address);
+  }
+
+  private release(s: Served<C>): void {
+    for (const address of s.held.splice(0)) {
+      const key = `${s.ifindex}|${address.text}`;
+      const holders = addressHolders.get(key) ?? 0;
+      if (holders > 1) { addressHolders.set(key, holders - 1); continue; }
+      addressHolders.delete(key);
+      for (const p of removeVirtualAddresses(s.ifindex, [address])) console.error(`fulcrum: director: ${s.config.name}: ${p}`);
     }
   }
 
@@ -307,21 +333,14 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     }
   }
 
-  /** The VIP first (no new packets come), then the steering, the ports and the tables. */
+  /** The VIP and local addresses first (no new packets come), then the steering, the ports and the tables. */
   async stop(): Promise<void> {
     removePoll(this.poll);
     this.sync?.stop();
     this.sync = null;
     await this.syncing;
     for (const s of this.served.splice(0).reverse()) {
-      const key = `${s.ifindex}|${s.config.address}`;
-      const holders = vipHolders.get(key) ?? 0;
-      if (s.addedVip && holders <= 1) {
-        vipHolders.delete(key);
-        for (const p of removeVirtualAddresses(s.ifindex, [s.vip])) console.error(`fulcrum: director: ${s.config.name}: ${p}`);
-      } else if (s.addedVip) {
-        vipHolders.set(key, holders - 1);
-      }
+      this.release(s);
       await s.steering.stop().catch((e) => console.error(`fulcrum: ${(e as Error).message}`));
       s.framePort?.close();
     }
@@ -336,7 +355,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   /** One line per virtual server, as the listeners' "listening on" lines. */
   directingLines(): string[] {
     return this.configs.map((v) => {
-      const through = v.lbKind === "nat" ? `through ${this.tunName}` : "through a TUN in, AF_PACKET out";
+      const through = throughTun(v) ? `through ${this.tunName}` : "through a TUN in, AF_PACKET out";
       return `fulcrum: directing ${v.protocol}://${v.address}:${v.port} (${v.name}, ${v.lbKind} on ${v.interface} ${through})`;
     });
   }
