@@ -17,12 +17,15 @@ import { needs } from "./helpers/peers.ts";
 import { type Child, runtime } from "../src/runtime/index.ts";
 
 const noLab = needs("root", "ip", "tc", "nginx", "curl", "wrk", "tcpdump", "tshark");
+const noDns = noLab || needs("dnsmasq", "dig");
 
 const SUBNET = 65;
 const VIP = `10.201.${SUBNET}.100`;
 const CLIENT = `10.201.${SUBNET}.2`;
 const LOCALS = [`10.202.${SUBNET}.50`, `10.202.${SUBNET}.51`];
 const PROXY_LOCAL = `10.202.${SUBNET}.52`;
+const DNS_LOCAL = `10.202.${SUBNET}.53`;
+const CLOSED_LOCAL = `10.202.${SUBNET}.54`;
 const SERVERS = ["s1", "s2", "s3"];
 let lab: Lab;
 const nginx = new Map<string, Child>();
@@ -66,8 +69,18 @@ after(async () => {
   await lab?.destroy();
 });
 
-function config(): string {
+/** `udp`: two udp virtual servers too, VIP:53 to dnsmasq on the servers' port 5353 and VIP:54 to
+ * a port nothing listens on. */
+function config(udp = false): string {
   const servers = (port: number) => SERVERS.map((s) => `${lab.node(s).ipv4}:${port}`).join(", ");
+  const vs = (name: string, port: number, protocol: string, local: string, extra = "") => `  - name: ${name}
+    address: ${VIP}:${port}
+    protocol: ${protocol}
+    lb_kind: fullnat
+    interface: eth1
+    pool: ${name}
+    local_addresses: [${local}]
+${extra}`;
   return `
 admin: { bind: 127.0.0.1:9901 }
 pools:
@@ -78,30 +91,15 @@ pools:
   proxied:
     scheduler: rr
     servers: [${servers(8081)}]
-virtual_servers:
-  - name: web
-    address: ${VIP}:80
-    lb_kind: fullnat
-    interface: eth1
-    pool: web
-    local_addresses: [${LOCALS.join(", ")}]
-    toa: true
-  - name: proxied
-    address: ${VIP}:81
-    lb_kind: fullnat
-    interface: eth1
-    pool: proxied
-    local_addresses: [${PROXY_LOCAL}]
-    proxy_protocol: v2
-`;
+${udp ? `  dns:\n    scheduler: rr\n    servers: [${servers(5353)}]\n  closed:\n    scheduler: rr\n    servers: [${servers(5399)}]\n` : ""}virtual_servers:
+${vs("web", 80, "tcp", LOCALS.join(", "), "    toa: true\n")}${vs("proxied", 81, "tcp", PROXY_LOCAL, "    proxy_protocol: v2\n")}${udp ? vs("dns", 53, "udp", DNS_LOCAL) + vs("closed", 54, "udp", CLOSED_LOCAL) : ""}`;
 }
 
-async function startDirector(): Promise<Peer> {
-  const peer = await startFulcrum(lab, "director", config(), 2, /directing tcp:\/\//g);
+async function startDirector(udp = false): Promise<Peer> {
+  const peer = await startFulcrum(lab, "director", config(udp), udp ? 4 : 2, /directing (tcp|udp):\/\//g);
   running.add(peer);
   return peer;
 }
-
 async function stopDirector(peer: Peer): Promise<number> {
   const code = await peer.stop();
   running.delete(peer);
@@ -237,7 +235,10 @@ test("director fullnat: proxy_protocol v2: nginx (listen ... proxy_protocol) log
     const up = await lab.exec("client", ["curl", "-s", "-m", "20", "-w", " %{http_code} %{size_upload}", "--data-binary", `@${dir}/body`, `http://${VIP}:81/up`], 25_000);
     assert.equal(up.code, 0, up.stderr);
     assert.equal(up.stdout, `${1 << 20}\n 200 ${1 << 20}`, "nginx read the whole body after the header");
-    await captures[3].waitFor(/Flags \[F\.\]/, 4, 5000);
+    // The four connections' closes, so the captures hold them whole (bounded: 15 s).
+    const fins = () => captures[3].matching(/Flags \[F\.?\]/);
+    await waitFor("the server's FIN of each of the four connections", () => fins().length >= 4, 15_000, 50)
+      .catch((e) => { throw new Error(`${(e as Error).message}: ${fins().map((p) => p.text).join("\n")}`); });
   } finally {
     for (const c of captures) await c.stop();
     await stopDirector(director);
@@ -314,11 +315,53 @@ test("director fullnat: on stop, Fulcrum removes the VIP, the local addresses, i
     rules: (await lab.exec("director", ["ip", "rule", "show"])).stdout.split("\n").filter((l) => /lookup 2\d{4}/.test(l)).length,
   });
   try {
-    assert.deepEqual(await show(), { addresses: [VIP, ...LOCALS, PROXY_LOCAL].sort(), tun: true, vipFilters: 2, replyFilters: 3, rules: 0 });
+    assert.deepEqual(await show(), { addresses: [VIP, ...LOCALS, PROXY_LOCAL].sort(), tun: true, vipFilters: 2, replyFilters: 6, rules: 0 });
   } finally {
     assert.equal(await stopDirector(director), 0);
   }
   assert.deepEqual(await show(), { addresses: [], tun: false, vipFilters: 0, replyFilters: 0, rules: 0 });
   const after = await lab.exec("client", ["curl", "-s", "-m", "1", `http://${VIP}/`]);
   assert.notEqual(after.code, 0, "nothing answers on the VIP once the director stopped");
+});
+
+test("director fullnat: udp: dig through VIP:53 reaches the three dnsmasq in rr order; a datagram to VIP:54, whose servers' port is closed, comes back to the client as ICMP port unreachable from the VIP, checksums valid", { skip: noDns }, async () => {
+  const dns: Child[] = [];
+  for (const s of SERVERS) {
+    const dir = tempDir(`director-fullnat-dns-${s}`);
+    dns.push(lab.spawn(s, [
+      "dnsmasq", "--no-daemon", "--port=5353", `--listen-address=${lab.node(s).ipv4}`, "--bind-interfaces", "--no-resolv",
+      "--no-hosts", `--txt-record=who.lab,${s}`, `--pid-file=${dir}/pid`, "--user=root", "--cache-size=0",
+    ]));
+  }
+  const dir = tempDir("director-fullnat-icmp");
+  try {
+    for (const s of SERVERS) {
+      const at = lab.node(s).ipv4;
+      await waitFor(`dnsmasq on ${s}`, async () => (await lab.exec(s, ["dig", `@${at}`, "-p", "5353", "who.lab", "TXT", "+short", "+tries=1", "+time=1"])).stdout.includes(s), 10_000, 100);
+    }
+    const icmp = await Capture.start(lab, "client", "icmp", `${dir}/icmp.pcap`);
+    const director = await startDirector(true);
+    try {
+      const names: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const r = await lab.exec("client", ["dig", `@${VIP}`, "-p", "53", "who.lab", "TXT", "+short", "+tries=1", "+time=2"]);
+        names.push(r.code === 0 ? r.stdout.trim().replace(/"/g, "") : `dig exit ${r.code}: ${r.stdout}${r.stderr}`);
+      }
+      assert.deepEqual([...new Set(names)].sort(), SERVERS, `every dnsmasq answered: ${names.join(", ")}`);
+      assert.deepEqual(names.slice(3), names.slice(0, 3), `rr order: ${names.join(", ")}`);
+      await lab.exec("client", ["bash", "-c", `echo hello > /dev/udp/${VIP}/54`]);
+      await icmp.waitFor(new RegExp(`${VIP.replaceAll(".", "\\.")} > ${CLIENT.replaceAll(".", "\\.")}: ICMP ${VIP.replaceAll(".", "\\.")} udp port 54 unreachable`), 1, 5000);
+    } finally {
+      await icmp.stop();
+      await stopDirector(director);
+    }
+    const r = await exec(["tshark", "-n", "-r", `${dir}/icmp.pcap`, ...PREFS, "-o", "udp.check_checksum:TRUE", "-T", "fields", "-e", "ip.checksum.status", "-e", "icmp.checksum.status", "-e", "udp.checksum.status"]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout.split("\n").filter((l) => l.trim() !== "");
+    assert.ok(rows.length >= 1, "the ICMP error was captured");
+    // The outer and quoted IP headers, the ICMP message, and the quoted UDP header: 1 is "Good".
+    for (const row of rows) assert.deepEqual(row.split(/[\t,]/).filter((v) => v !== "" && v !== "1"), [], `every checksum good: ${row}`);
+  } finally {
+    for (const c of dns) c.kill("SIGKILL");
+  }
 });

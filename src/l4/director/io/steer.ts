@@ -7,7 +7,7 @@
 // locally, since the local table is looked up first. FULLNAT's replies are addressed to a local
 // address of this host, which the local table would deliver: an ingress classifier on each
 // interface the servers are reached through (where their replies arrive) hands packets for the
-// local addresses to the TUN instead.
+// local addresses (the virtual server's protocol, and ICMP errors) to the TUN instead.
 //
 // The kernel is configured with iproute2 (`ip`, `tc`): what the director forwards, it forwards
 // itself; these only choose which packets it sees. Each step is undone on stop.
@@ -134,7 +134,12 @@ export class Steering {
       if (this.replyInterfaces.has(dev)) continue;
       await this.clearFilters(dev, pref);
       this.replyInterfaces.add(dev);
-      for (const local of s.localAddresses ?? []) await this.redirect(dev, pref, ["match", "ip", "dst", `${local}/32`, ...this.matchProtocol()]);
+      for (const local of s.localAddresses ?? []) {
+        await this.redirect(dev, pref, ["match", "ip", "dst", `${local}/32`, ...this.matchProtocol()]);
+        // ICMP errors about the connections (port unreachable, fragmentation needed) too: the
+        // director translates them for the client. Other ICMP to a local address is dropped there.
+        await this.redirect(dev, pref, ["match", "ip", "dst", `${local}/32`, "match", "ip", "protocol", "1", "0xff"]);
+      }
     }
   }
 
