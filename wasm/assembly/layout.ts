@@ -188,13 +188,16 @@ export const D_PKTS_OUT = 56; // u64
 export const DF_USED = 1;
 export const DF_RESET = 2; // down with expire_on_down: its connections are dropped and removed
 export const DIR_SLOT2DEST_OFF = DIR_DEST_OFF + MAX_DESTS * DEST_SIZE; // i32 per server slot
-// Local addresses (fullnat): each with a stack of free ports (u16), as DPVS's sa_pool.
+// Local addresses (fullnat): each with a ring of free ports (u16), as DPVS's sa_pool: a freed port
+// is handed out again only after every other free port of its address was (servers keep their
+// side of a closed connection in TIME_WAIT for a while).
 export const MAX_LADDRS = 64;
 export const LADDR_SIZE = 32;
 export const DIR_LADDR_OFF = DIR_SLOT2DEST_OFF + MAX_SERVERS * 4;
 export const L_ADDR = 0; // 16
 export const L_FAMILY = 16; // u8
-export const L_TOP = 20; // u32: free ports on the stack
+export const L_TOP = 20; // u32: free ports in the ring
+export const L_HEAD = 24; // u32: ring index of the next port handed out (freed ones go in after the last free)
 export const LPORT_MIN = 1025;
 export const LPORTS = 64511; // 1025..65535
 export const DIR_PORTS_OFF = DIR_LADDR_OFF + MAX_LADDRS * LADDR_SIZE; // 131072 bytes per address

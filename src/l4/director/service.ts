@@ -3,8 +3,8 @@
 // scheduler, weights, and the down reasons health, admin and drain set: a server out takes no
 // new flows), the ports that move the packets (nat and fullnat: one TUN; dr: an AF_PACKET socket
 // per virtual server), the kernel steering that hands packets to them, and the VIP (and fullnat's
-// local addresses) on the interface unless a VRRP instance manages them. Started after the listeners, stopped before them (the VIP
-// goes first).
+// local addresses) on the interface unless a VRRP instance manages them. Started after the
+// listeners, stopped before them (the addresses go first).
 import dgram from "node:dgram";
 import { runtime } from "../../runtime/index.ts";
 import { timers, type Repeating } from "../../core/timer.ts";
@@ -138,6 +138,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     }
     const director = this.director = await Director.create({
       capacity: this.options.capacity ?? DEFAULT_CAPACITY, seed: this.options.seed ?? undefined,
+      localPortSeed: crypto.getRandomValues(new Uint32Array(1))[0],
     });
     try {
       if (this.configs.some(throughTun)) {

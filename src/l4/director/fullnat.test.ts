@@ -1,7 +1,8 @@
-// FULLNAT with proxy_protocol v2 on both kernels (WASM and the TS twin): the header in front of
-// the client's first payload (decoded by the L4 proxy's own PROXY parser), sequence numbers
-// shifted client -> server and acknowledgements back, SACK-permitted dropped from the SYN, the
-// server's MSS lowered. Every checksum is verified by packet-checks.ts's full computation.
+// FULLNAT on both kernels (WASM and the TS twin): local ports reused last-freed-last, and
+// proxy_protocol v2: the header in front of the client's first payload (decoded by the L4
+// proxy's own PROXY parser), sequence numbers shifted client -> server and acknowledgements
+// back, SACK-permitted dropped from the SYN, the server's MSS lowered. Every checksum is verified
+// by packet-checks.ts's full computation.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Director, type VirtualServerSpec } from "./director.ts";
@@ -44,6 +45,23 @@ function payloadOf(r: SimResult): { l4: number; payload: Uint8Array } {
 }
 
 for (const impl of IMPLS) {
+  test(`${impl}: a local port freed by a connection's end goes to the back: the next connections get other ports; two seeds hand ports out in different orders`, async () => {
+    const { d, sim } = await director(impl, { proxyProtocol: false });
+    const syn = (sport: number) => buildPacket({ src: "192.168.7.9", dst: "10.0.0.100", sport, dport: 80, protocol: "tcp", flags: { syn: true } });
+    const portOf = (r: SimResult) => be16(r.bytes, verify(r.bytes));
+    const first = portOf(sim.one(syn(41000)));
+    sim.one(buildPacket({ src: "192.168.7.9", dst: "10.0.0.100", sport: 41000, dport: 80, protocol: "tcp", flags: { rst: true } }));
+    sim.advance(12_000); // CLOSE: 10 s, then the entry and its port are freed
+    assert.equal(d.listConnections().length, 0, "the connection is gone");
+    const next = Array.from({ length: 200 }, (_, k) => portOf(sim.one(syn(41001 + k))));
+    assert.ok(!next.includes(first), `port ${first} is not handed out again before the others`);
+    assert.equal(new Set(next).size, 200, "distinct ports");
+    const other = await Director.create({ capacity: 1024, impl, seed: 11, localPortSeed: 12345 });
+    other.addService({ name: "web", address: "10.0.0.100", port: 80, protocol: "tcp", kind: "fullnat", scheduler: "rr",
+      servers: [{ address: "10.0.1.1", port: 8080 }], localAddresses: ["10.0.2.50"] });
+    assert.notEqual(portOf(new Simulator(other, 5000).one(syn(41000))), first, "another seed, another first port");
+  });
+
   test(`${impl}: PROXY v2 through FULLNAT: SACK-permitted dropped, MSS lowered by the header, the header before the first payload and again on its retransmission, sequence numbers shifted up and acknowledgements back, checksums valid`, async () => {
     const { sim } = await director(impl);
     const client = (over: Partial<PacketSpec>): PacketSpec => ({
