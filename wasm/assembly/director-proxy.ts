@@ -5,12 +5,14 @@
 // the connection (SACK-permitted on the client's SYN becomes two NOPs), so no SACK block would
 // need shifting; the server's MSS on its SYN-ACK is lowered by the header's length, so the first
 // segment still fits the path once the header is in it. A retransmission of the first segment
-// gets the same header again.
+// gets the same header again. An ICMP error about a client's segment has the quoted sequence
+// number put back into the client's numbering (its stack checks it is one it sent).
 import {
   CT_CADDR, CT_VADDR, CT_CPORT, CT_VPORT, CT_FLAGS, CT_FIRST_SEQ, CTF_PROXY, DESC_OFF, DESC_LEN,
 } from "./layout";
 import { pL3, pL4, pEnd, pV6, pTcpFlags, TCP_SYN, TCP_ACK } from "./director-parse";
 import { put16, delta16, applyDelta, sum } from "./director-csum";
+import { iL4, iProto } from "./director-icmp";
 
 // The header's length: 16 bytes, then addresses and ports (IPv4 12, IPv6 36).
 @inline export function proxyHeaderLength(v6: bool): u32 { return v6 ? 52 : 28; }
@@ -95,7 +97,30 @@ export function proxyOut(e: u32): void {
   const rel = <i32>(ack - first);
   if (rel <= 0) return;
   // Part of the header acknowledged: to the client, none of its own bytes yet.
-  applyDelta(pL4 + 16, putSeq(pL4 + 8, rel >= <i32>len ? ack - len : first));
+  applyDelta(pL4 + 16, putSeq(pL4 + 8, unshifted(ack, first, len)));
+}
+
+// A number in the server's numbering back in the client's: past the header, less its length;
+// inside it, the first payload byte.
+@inline function unshifted(n: u32, first: u32, len: u32): u32 {
+  return <i32>(n - first) >= <i32>len ? n - len : first;
+}
+
+// An ICMP error from the servers' side (already translated) about a segment of the client's:
+// the quoted sequence number back in the client's numbering, the quoted TCP checksum (where
+// quoted) and the ICMP checksum following.
+export function proxyIcmpOut(e: u32): void {
+  if (iProto != 6 || iL4 + 8 > pEnd) return;
+  const seq = seqOf(iL4 + 4), first = load<u32>(e + CT_FIRST_SEQ);
+  if (<i32>(seq - first) <= 0) return;
+  let icmp = putSeq(iL4 + 4, unshifted(seq, first, proxyHeaderLength(pV6)));
+  const ck = iL4 + 16;
+  if (ck + 2 <= pEnd) {
+    const old = <u32>load<u16>(ck);
+    applyDelta(ck, icmp);
+    icmp += delta16(old, <u32>load<u16>(ck));
+  }
+  applyDelta(pL4 + 2, icmp);
 }
 
 // Writes the header in front of the first payload: the packet's headers (from the descriptor's

@@ -28,7 +28,7 @@ import {
 import { allocLport, laddrAt } from "./director-lports";
 import { rewriteIn, rewriteOut, setMacs, insertToa, encapsulate, icmpTooBig } from "./director-rewrite";
 import { icmpLookup, icmpRewrite, iLink } from "./director-icmp";
-import { proxyIn, proxyOut, insertProxyHeader, proxyHeaderLength } from "./director-proxy";
+import { proxyIn, proxyOut, proxyIcmpOut, insertProxyHeader, proxyHeaderLength } from "./director-proxy";
 
 @inline function vsAt(v: u32): u32 { return DIR_VS_OFF + <u32>v * VS_SIZE; }
 @inline function add64(p: u32, n: u64): void { store<u64>(p, load<u64>(p) + n); }
@@ -284,6 +284,7 @@ function icmpError(desc: u32, off: u32, l2: bool): u32 {
   store<i32>(desc + DESC_CONN, <i32>i);
   if (dir == CT_OUT) {
     icmpRewrite(e, dir, kind == KIND_FULLNAT);
+    if ((load<u8>(vs + VS_FLAGS) & VSF_PROXY) != 0) proxyIcmpOut(e);
     if (l2) setMacs(off, vs + VS_GWMAC, vs + VS_MAC);
     return R_FWD_ICMP_OUT;
   }

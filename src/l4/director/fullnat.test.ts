@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Director, type VirtualServerSpec } from "./director.ts";
-import { Simulator, buildPacket, type PacketSpec, type SimResult } from "./simulator.ts";
+import { Simulator, buildPacket, buildIcmpError, type PacketSpec, type SimResult } from "./simulator.ts";
 import { be16, ip4, verify } from "./packet-checks.ts";
 import { parseProxyHeader } from "../proxy-protocol.ts";
 
@@ -62,7 +62,7 @@ for (const impl of IMPLS) {
     assert.notEqual(portOf(new Simulator(other, 5000).one(syn(41000))), first, "another seed, another first port");
   });
 
-  test(`${impl}: PROXY v2 through FULLNAT: SACK-permitted dropped, MSS lowered by the header, the header before the first payload and again on its retransmission, sequence numbers shifted up and acknowledgements back, checksums valid`, async () => {
+  test(`${impl}: PROXY v2 through FULLNAT: SACK-permitted dropped, MSS lowered by the header, the header before the first payload and again on its retransmission, sequence numbers shifted up and acknowledgements back (an ICMP error's quoted number too), checksums valid`, async () => {
     const { sim } = await director(impl);
     const client = (over: Partial<PacketSpec>): PacketSpec => ({
       src: "192.168.7.9", dst: "10.0.0.100", sport: 40001, dport: 80, protocol: "tcp", flags: { ack: true }, ...over,
@@ -106,6 +106,16 @@ for (const impl of IMPLS) {
 
     const second = sim.one(buildPacket(client({ seq: add(FIRST, 100), ackNumber: 5001, payload: 50 })));
     assert.equal(be32(second.bytes, payloadOf(second).l4 + 4), add(FIRST, 128), "later segments are shifted by the header");
+    // A router toward the server: "fragmentation needed" about that segment, quoting 8 bytes of
+    // TCP, then all of it (its checksum checked too): the client reads its own sequence number.
+    for (const quote of [28, second.bytes.length]) {
+      const icmp = sim.one(buildIcmpError("10.0.1.254", laddr, 3, 4, second.bytes, quote));
+      assert.deepEqual([icmp.verdict, icmp.reason], ["to_client", "forward_icmp_out"]);
+      verify(icmp.bytes);
+      assert.equal(ip4(icmp.bytes, 16), "192.168.7.9");
+      assert.equal(be32(icmp.bytes, 28 + 20 + 4), add(FIRST, 100), `quoted ${quote} bytes: the client's own number`);
+      if (quote === second.bytes.length) verify(icmp.bytes, 28);
+    }
     const acks: [number, number][] = [[add(FIRST, 10), FIRST], [add(FIRST, 128), add(FIRST, 100)], [add(FIRST, 178), add(FIRST, 150)]];
     for (const [ack, seen] of acks) {
       const back = sim.one(buildPacket(server({ seq: 5001, ackNumber: ack, payload: 20 })));

@@ -24,7 +24,7 @@ import {
 } from "./conntrack.ts";
 import { rewriteIn, rewriteOut, setMacs, insertToa, encapsulate, icmpTooBig } from "./rewrite.ts";
 import { icmpLookup, icmpRewrite, I } from "./icmp.ts";
-import { proxyIn, proxyOut, insertProxyHeader, proxyHeaderLength } from "./proxy.ts";
+import { proxyIn, proxyOut, proxyIcmpOut, insertProxyHeader, proxyHeaderLength } from "./proxy.ts";
 
 const vsAt = (v: number): number => DIR_VS_OFF + v * VS_SIZE;
 const SRC = DIR_OFF + DG_SRC, DST = DIR_OFF + DG_DST;
@@ -253,6 +253,7 @@ function icmpError(desc: number, off: number, l2: boolean): number {
   sti32(desc + DESC_CONN, i);
   if (dir === CT_OUT) {
     icmpRewrite(e, dir, kind === KIND_FULLNAT);
+    if ((ld8(vs + VS_FLAGS) & VSF_PROXY) !== 0) proxyIcmpOut(e);
     if (l2) setMacs(off, vs + VS_GWMAC, vs + VS_MAC);
     return R_FWD_ICMP_OUT;
   }

@@ -2,6 +2,7 @@
 import { CT_CADDR, CT_VADDR, CT_CPORT, CT_VPORT, CT_FLAGS, CT_FIRST_SEQ, CTF_PROXY, DESC_OFF, DESC_LEN } from "../../../core/layout.ts";
 import { P, TCP_SYN, TCP_ACK } from "./state.ts";
 import { ld8, ld16, ld32, st8, st16, st32, copy, put16, delta16, applyDelta, sum, swap16, be16 } from "./mem.ts";
+import { I } from "./icmp.ts";
 
 export const proxyHeaderLength = (v6: boolean): number => v6 ? 52 : 28;
 /** The v2 signature and version/command (PROXY). */
@@ -64,7 +65,23 @@ export function proxyOut(e: number): void {
   if ((P.tcpFlags & TCP_ACK) === 0 || (ld8(e + CT_FLAGS) & CTF_PROXY) === 0) return;
   const ack = seqOf(P.l4 + 8), first = ld32(e + CT_FIRST_SEQ), rel = (ack - first) | 0;
   if (rel <= 0) return;
-  applyDelta(P.l4 + 16, putSeq(P.l4 + 8, rel >= len ? ack - len : first));
+  applyDelta(P.l4 + 16, putSeq(P.l4 + 8, unshifted(ack, first, len)));
+}
+
+const unshifted = (n: number, first: number, len: number): number => ((n - first) | 0) >= len ? n - len : first;
+
+export function proxyIcmpOut(e: number): void {
+  if (I.proto !== 6 || I.l4 + 8 > P.end) return;
+  const seq = seqOf(I.l4 + 4), first = ld32(e + CT_FIRST_SEQ);
+  if (((seq - first) | 0) <= 0) return;
+  let icmp = putSeq(I.l4 + 4, unshifted(seq, first, proxyHeaderLength(P.v6)));
+  const ck = I.l4 + 16;
+  if (ck + 2 <= P.end) {
+    const old = ld16(ck);
+    applyDelta(ck, icmp);
+    icmp += delta16(old, ld16(ck));
+  }
+  applyDelta(P.l4 + 2, icmp);
 }
 
 export function insertProxyHeader(desc: number, e: number, moved: number): void {
