@@ -280,6 +280,24 @@ test("director fullnat: a short wrk run through the VIP gets only 200s, no socke
   }
 });
 
+test("director fullnat: a server stopped by its PID gets no new connections once its health check fails; the others take them", { skip: noLab }, async () => {
+  const director = await startDirector();
+  try {
+    assert.deepEqual([...new Set((await requests(3)).map((a) => a.words[0]))].sort(), SERVERS);
+    const s2 = lab.node("s2").ipv4.replace(/\./g, "\\.");
+    nginx.get("s2")!.kill("SIGKILL");
+    await nginx.get("s2")!.exited;
+    await director.waitForLine(new RegExp(`director: web: real server ${s2}:8080 down`), 5000);
+    const names = (await requests(6)).map((a) => a.words[0]);
+    assert.ok(!names.includes("s2"), `s2 took no new connection: ${names.join(", ")}`);
+    assert.deepEqual([...new Set(names)].sort(), ["s1", "s3"], `s1 and s3 took them: ${names.join(", ")}`);
+  } finally {
+    await stopDirector(director);
+    startNginx("s2");
+    await waitFor("nginx on s2 again", async () => (await lab.exec("s2", ["curl", "-s", "-m", "1", `http://${lab.node("s2").ipv4}:8080/`])).code === 0, 10_000, 100);
+  }
+});
+
 test("director fullnat: a reload with the same virtual servers carries the table over: a 1 MiB download in flight finishes", { skip: noLab }, async () => {
   const director = await startDirector();
   try {
