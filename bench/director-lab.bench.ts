@@ -9,12 +9,14 @@
 //   test/helpers/ipip-decap.ts, as this kernel has no ipip device) against the same kernel DR:
 //   the kernel here cannot encapsulate (no ipip device, nft has no IPIP), so its nearest job is
 //   the one-directional forward to the servers without the outer header.
+// - fullnat (the lab of test/director-fullnat.test.ts: the servers' only route leads to the local
+//   addresses) against nft DNAT in prerouting plus SNAT to the same local addresses in postrouting.
 // Keep-alive (requests/s, and packets/s through the director: the packets received on its
 // interfaces over the run, counted the same way for both) and `Connection: close` (new TCP
 // connections/s).
 // Run as root: `bun bench/director-lab.bench.ts` (or `deno run -A --no-check bench/director-lab.bench.ts`);
 // BENCH_RUNS (default 3) trials per figure, BENCH_SECONDS (default 5) per trial, BENCH_CASES
-// (default "nat,dr"; "tun" too).
+// (default "nat,dr"; "tun" and "fullnat" too).
 import { writeFileSync } from "node:fs";
 import { runtime, type Child } from "../src/runtime/index.ts";
 import { exec, Lab, run, waitFor } from "../test/helpers/netns.ts";
@@ -33,7 +35,7 @@ const labs: Lab[] = [];
 let fulcrum: Peer | null = null;
 
 interface Bench {
-  kind: "nat" | "dr" | "tun";
+  kind: "nat" | "dr" | "tun" | "fullnat";
   lab: Lab;
   vip: string;
   /** The director's interfaces whose received packets count. */
@@ -114,6 +116,54 @@ virtual_servers:
     async stopKernel() {
       await exec(["ip", "netns", "exec", dir, "nft", "delete", "table", "ip", "fulcrum_bench"]);
       await exec(["ip", "-n", dir, "addr", "del", `${vip}/32`, "dev", "eth1"]);
+    },
+  };
+}
+
+async function fullnatBench(): Promise<Bench> {
+  const subnet = 66, vip = `10.201.${subnet}.100`, locals = [`10.202.${subnet}.50`, `10.202.${subnet}.51`];
+  const lab = await Lab.create("dbfn", ["director", ...SERVERS], subnet);
+  labs.push(lab);
+  await lab.addRoutedNode("client", "director", "eth1", subnet);
+  for (const s of SERVERS) await lab.exec(s, ["ip", "route", "add", `10.202.${subnet}.0/24`, "via", lab.node("director").ipv4]);
+  nginx.push(...await startNginx(lab, (s) => `${lab.node(s).ipv4}:8080`, (s) => `http://${lab.node(s).ipv4}:8080/`));
+  const dir = lab.node("director").ns;
+  const addresses = [`${vip}/32`, ...locals.map((a) => `${a}/32`)];
+  return {
+    kind: "fullnat", lab, vip, devices: ["eth0", "eth1"],
+    fulcrumConfig: () => `
+pools:
+  web:
+    scheduler: rr
+    servers: [${SERVERS.map((s) => `${lab.node(s).ipv4}:8080`).join(", ")}]
+virtual_servers:
+  - name: web
+    address: ${vip}:80
+    lb_kind: fullnat
+    interface: eth1
+    pool: web
+    local_addresses: [${locals.join(", ")}]
+`,
+    ready: [],
+    async startKernel() {
+      await lab.exec("director", ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+      for (const a of addresses) await run(["ip", "-n", dir, "addr", "add", a, "dev", "eth1"]);
+      const map = SERVERS.map((s, i) => `${i} : ${lab.node(s).ipv4} . 8080`).join(", ");
+      await nft(lab, `table ip fulcrum_bench {
+  chain pre {
+    type nat hook prerouting priority -100;
+    ip daddr ${vip} tcp dport 80 dnat ip to numgen inc mod 3 map { ${map} }
+  }
+  chain post {
+    type nat hook postrouting priority 100;
+    ip daddr 10.200.${subnet}.0/24 tcp dport 8080 snat ip to ${locals[0]}-${locals[1]}
+  }
+}
+`);
+    },
+    async stopKernel() {
+      await exec(["ip", "netns", "exec", dir, "nft", "delete", "table", "ip", "fulcrum_bench"]);
+      for (const a of addresses) await exec(["ip", "-n", dir, "addr", "del", a, "dev", "eth1"]);
     },
   };
 }
@@ -231,7 +281,7 @@ async function compare(b: Bench): Promise<void> {
   }
   const director = figures(ours), nftFigures = figures(kernel);
   const ratio = (a: number, c: number) => (a / c).toFixed(2);
-  const peer = b.kind === "nat" ? "nft dnat (kernel)" : b.kind === "dr" ? "nft netdev fwd (kernel)" : "nft netdev fwd (kernel dr, no IPIP)";
+  const peer = { nat: "nft dnat (kernel)", dr: "nft netdev fwd (kernel)", tun: "nft netdev fwd (kernel dr, no IPIP)", fullnat: "nft dnat + snat (kernel)" }[b.kind];
   console.log(`\n${b.kind}: runtime ${runtime.name} ${runtime.version}; ${RUNS} runs x ${SECONDS} s, medians; wrk -t1 -c32 from the client`);
   console.log("| | packets/s through the director | requests/s (keep-alive) | new connections/s | wrk errors |");
   console.log("|---|---:|---:|---:|---:|");
@@ -242,8 +292,9 @@ async function compare(b: Bench): Promise<void> {
 
 try {
   for (const kind of CASES) {
-    const b = kind === "nat" ? await natBench() : kind === "dr" || kind === "tun" ? await directBench(kind) : null;
-    if (b === null) throw new Error(`BENCH_CASES: unknown case ${kind} (nat, dr, tun)`);
+    const make = ({ nat: natBench, dr: () => directBench("dr"), tun: () => directBench("tun"), fullnat: fullnatBench } as Record<string, () => Promise<Bench>>)[kind];
+    if (make === undefined) throw new Error(`BENCH_CASES: unknown case ${kind} (nat, dr, tun, fullnat)`);
+    const b = await make();
     await compare(b);
   }
 } finally {

@@ -52,7 +52,7 @@ test("virtual_servers: a valid section reads into the config", () => {
   assert.deepEqual(
     { ...web },
     { name: "web", address: "10.0.0.100", port: 80, family: 4, protocol: "tcp", lbKind: "fullnat", interface: "eth0",
-      pool: "web", persistenceMs: 300_000, localAddresses: ["10.0.1.50", "10.0.1.51"], toa: true, mtu: null },
+      pool: "web", persistenceMs: 300_000, localAddresses: ["10.0.1.50", "10.0.1.51"], toa: true, proxyProtocol: null, mtu: null },
   );
   assert.deepEqual([dns.address, dns.family, dns.protocol, dns.lbKind, dns.persistenceMs], ["2001:db8::53", 6, "udp", "nat", 0]);
 });
@@ -73,7 +73,22 @@ test("virtual_servers: errors name their key path", () => {
     pool: web
     local_addresses: [2001:db8::1]
     toa: true
+    proxy_protocol: v2
   - name: d
+    address: 10.0.0.102:53
+    protocol: udp
+    lb_kind: fullnat
+    pool: web
+    local_addresses: [10.0.1.50, 10.0.1.60]
+    proxy_protocol: v1
+  - name: e
+    address: 10.0.0.103:53
+    protocol: udp
+    lb_kind: fullnat
+    pool: web
+    local_addresses: [10.0.1.60]
+    proxy_protocol: v2
+  - name: f
     address: "[2001:db8::100]:80"
     pool: web
 `));
@@ -86,7 +101,11 @@ test("virtual_servers: errors name their key path", () => {
   has("virtual_servers[2].local_addresses", /only fullnat/);
   has("virtual_servers[2].local_addresses[0]", /IPv4 address like the VIP/);
   has("virtual_servers[2].toa", /fullnat only/);
-  has("pools.web.servers[0]", /expected an IPv6 address like the VIP of virtual server d \(2001:db8::100\), got 10\.0\.1\.1/);
+  has("virtual_servers[2].proxy_protocol", /fullnat only/);
+  has("virtual_servers[3].proxy_protocol", /one of v2/);
+  has("virtual_servers[4].proxy_protocol", /protocol must be tcp/);
+  has("virtual_servers[4].local_addresses[0]", /10\.0\.1\.60 is already used by virtual_servers\[3\]/);
+  has("pools.web.servers[0]", /expected an IPv6 address like the VIP of virtual server f \(2001:db8::100\), got 10\.0\.1\.1/);
 });
 
 test("fulcrum check accepts virtual_servers; fulcrum run refuses those it cannot serve yet and says why", async () => {
@@ -95,7 +114,7 @@ test("fulcrum check accepts virtual_servers; fulcrum run refuses those it cannot
   assert.equal(checked.code, 0, checked.stderr);
   const ran = await runCli(["run", "--config", file]);
   assert.equal(ran.code, 1);
-  assert.match(ran.stderr, /virtual_servers: 2 checked, 2 cannot be served: web \(fullnat tcp 10\.0\.0\.100:80\): lb_kind fullnat is not served yet/);
+  assert.match(ran.stderr, /virtual_servers: 2 checked, 1 cannot be served: dns6/);
   // An IPv6 VIP is served like an IPv4 one: this one only lacks its interface.
   assert.match(ran.stderr, /dns6 \(nat udp \[2001:db8::53\]:53\): no interface/);
 });

@@ -4,8 +4,9 @@ import { writeFileSync } from "node:fs";
 import type { Child } from "../../src/runtime/index.ts";
 import type { Lab } from "./netns.ts";
 
-/** Starts nginx on `node` serving `server` (the inside of an nginx `server { }` block). */
-export function spawnLabNginx(lab: Lab, node: string, dir: string, server: string): Child {
+/** Starts nginx on `node` serving `server` (the inside of an nginx `server { }` block); `http`:
+ * lines for the http block (log_format). */
+export function spawnLabNginx(lab: Lab, node: string, dir: string, server: string, http = ""): Child {
   writeFileSync(`${dir}/nginx.conf`, `worker_processes 1;
 master_process off;
 daemon off;
@@ -14,7 +15,7 @@ error_log ${dir}/error.log warn;
 events { worker_connections 256; }
 http {
   access_log off;
-  server {
+${http}  server {
 ${server}
   }
 }

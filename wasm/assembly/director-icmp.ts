@@ -12,8 +12,8 @@ import { ctLookup, protoKey } from "./conntrack";
 
 export let iLink: u32 = CT_NONE; // the connection link an ICMP error belongs to
 let iIn: u32 = 0; // embedded IP header
-let iL4: u32 = 0; // embedded TCP/UDP header
-let iProto: u32 = 0;
+export let iL4: u32 = 0; // embedded TCP/UDP header
+export let iProto: u32 = 0;
 
 // Finds the connection an ICMP error is about; R_NONE (0) and iLink set, or a drop reason.
 export function icmpLookup(): u32 {

@@ -6,7 +6,7 @@ import {
   DESC_VERDICT, DESC_REASON, DESC_CONN, DESCF_L2, VERDICT_DROP, VERDICT_TO_SERVER, VERDICT_TO_CLIENT,
   PKT_HEADROOM, DIR_VS_OFF, VS_SIZE, MAX_VS, VS_ADDR, VS_PORT, VS_PROTO, VS_FAMILY, VS_KIND, VS_FLAGS,
   VS_LCOUNT, VS_LFIRST, VS_POOL, VS_PERSIST, VS_MTU, VS_LCURSOR, VS_MAC, VS_GWMAC, VS_CONNS,
-  VS_PKTS_IN, VS_PKTS_OUT, VS_BYTES_IN, VS_BYTES_OUT, VSF_USED, VSF_TOA, VSF_ADOPT, KIND_NAT, KIND_DR, KIND_TUN,
+  VS_PKTS_IN, VS_PKTS_OUT, VS_BYTES_IN, VS_BYTES_OUT, VSF_USED, VSF_TOA, VSF_ADOPT, VSF_PROXY, KIND_NAT, KIND_DR, KIND_TUN,
   KIND_FULLNAT, VS_BUCKETS, DIR_VSHASH_OFF, D_ADDR, D_PORT, D_FLAGS, D_MAC, D_SLOT, D_INACTIVE, D_CONNS,
   D_PKTS_IN, D_PKTS_OUT, DF_RESET, DIR_SLOT2DEST_OFF, L_ADDR, CT_NONE, CT_IN, CT_OUT, CT_CADDR,
   CT_VADDR, CT_LADDR, CT_DADDR, CT_CPORT, CT_VPORT, CT_LPORT, CT_DPORT, CT_PROTO, CT_STATE, CT_FLAGS,
@@ -28,6 +28,7 @@ import {
 import { allocLport, laddrAt } from "./director-lports";
 import { rewriteIn, rewriteOut, setMacs, insertToa, encapsulate, icmpTooBig } from "./director-rewrite";
 import { icmpLookup, icmpRewrite, iLink } from "./director-icmp";
+import { proxyIn, proxyOut, proxyIcmpOut, insertProxyHeader, proxyHeaderLength } from "./director-proxy";
 
 @inline function vsAt(v: u32): u32 { return DIR_VS_OFF + <u32>v * VS_SIZE; }
 @inline function add64(p: u32, n: u64): void { store<u64>(p, load<u64>(p) + n); }
@@ -227,7 +228,14 @@ function newTemplate(v: u32, dest: u32, persist: u32): u32 {
   if (kind == KIND_TUN) return tunnel(desc, vs, d, l2);
   rewriteIn(e, kind == KIND_FULLNAT);
   if (l2) setMacs(off, d + D_MAC, vs + VS_MAC);
-  if (toa && <u32>(pEnd - pL3) + (pV6 ? 20 : 8) <= load<u32>(vs + VS_MTU)) insertToa(desc, e, l2);
+  const proxied = pProto == 6 && (load<u8>(vs + VS_FLAGS) & VSF_PROXY) != 0;
+  const header = proxied && proxyIn(e);
+  const toaLen: u32 = toa ? (pV6 ? 20 : 8) : 0;
+  const grown = <u32>(pEnd - pL3) + toaLen + (header ? proxyHeaderLength(pV6) : 0);
+  // The header cannot be left out of the first segment: one that would not fit is refused.
+  if (header && grown > load<u32>(vs + VS_MTU)) return R_TOO_BIG;
+  if (toa && <u32>(pEnd - pL3) + toaLen <= load<u32>(vs + VS_MTU)) insertToa(desc, e, l2);
+  if (header) insertProxyHeader(desc, e, off - load<u32>(desc + DESC_OFF));
   return R_FWD_IN;
 }
 
@@ -262,6 +270,7 @@ function tunnel(desc: u32, vs: u32, d: u32, l2: bool): u32 {
   add64(vs + VS_BYTES_OUT, <u64>(pEnd - pL3));
   add64(d + D_PKTS_OUT, 1);
   rewriteOut(e, load<u8>(vs + VS_KIND) == KIND_FULLNAT);
+  if (pProto == 6 && (load<u8>(vs + VS_FLAGS) & VSF_PROXY) != 0) proxyOut(e);
   if (l2) setMacs(off, vs + VS_GWMAC, vs + VS_MAC);
   return R_FWD_OUT;
 }
@@ -275,6 +284,7 @@ function icmpError(desc: u32, off: u32, l2: bool): u32 {
   store<i32>(desc + DESC_CONN, <i32>i);
   if (dir == CT_OUT) {
     icmpRewrite(e, dir, kind == KIND_FULLNAT);
+    if ((load<u8>(vs + VS_FLAGS) & VSF_PROXY) != 0) proxyIcmpOut(e);
     if (l2) setMacs(off, vs + VS_GWMAC, vs + VS_MAC);
     return R_FWD_ICMP_OUT;
   }

@@ -162,6 +162,7 @@ export const VSF_TOA = 2;
 // A mid-flow TCP packet with no entry gets one from the keyed pick (dr/tun with a consistent
 // keyed scheduler: every node of a fleet picks the same server, so a flow ECMP moved keeps it).
 export const VSF_ADOPT = 4;
+export const VSF_PROXY = 8; // fullnat tcp: PROXY v2 header before the client's first payload
 export const KIND_NAT = 0;
 export const KIND_DR = 1;
 export const KIND_TUN = 2;
@@ -187,13 +188,16 @@ export const D_PKTS_OUT = 56; // u64
 export const DF_USED = 1;
 export const DF_RESET = 2; // down with expire_on_down: its connections are dropped and removed
 export const DIR_SLOT2DEST_OFF = DIR_DEST_OFF + MAX_DESTS * DEST_SIZE; // i32 per server slot
-// Local addresses (fullnat): each with a stack of free ports (u16), as DPVS's sa_pool.
+// Local addresses (fullnat): each with a ring of free ports (u16), as DPVS's sa_pool: a freed port
+// is handed out again only after every other free port of its address was (servers keep their
+// side of a closed connection in TIME_WAIT for a while).
 export const MAX_LADDRS = 64;
 export const LADDR_SIZE = 32;
 export const DIR_LADDR_OFF = DIR_SLOT2DEST_OFF + MAX_SERVERS * 4;
 export const L_ADDR = 0; // 16
 export const L_FAMILY = 16; // u8
-export const L_TOP = 20; // u32: free ports on the stack
+export const L_TOP = 20; // u32: free ports in the ring
+export const L_HEAD = 24; // u32: ring index of the next port handed out (freed ones go in after the last free)
 export const LPORT_MIN = 1025;
 export const LPORTS = 64511; // 1025..65535
 export const DIR_PORTS_OFF = DIR_LADDR_OFF + MAX_LADDRS * LADDR_SIZE; // 131072 bytes per address
@@ -223,7 +227,7 @@ export const DIR_WHEEL_OFF = DIR_PKT_OFF + MAX_BATCH * PKT_SLOT;
 export const DIR_FIXED_END = 76939264; // checked against DIR_WHEEL_OFF + WHEEL_SLOTS * 4 in src/l4/director/memory.ts
 export const CONN_OFF = DIR_FIXED_END + 65536;
 // Connection entry (CT_SIZE bytes). A hash link is entry * 2 + direction (CT_IN, CT_OUT).
-export const CT_SIZE = 112;
+export const CT_SIZE = 116;
 export const CT_NONE = 0xffffffff;
 export const CT_IN = 0; // client -> vip key: caddr, vaddr, cport, vport
 export const CT_OUT = 1; // server -> local key: daddr, laddr, dport, lport
@@ -249,12 +253,14 @@ export const CT_WNEXT = 96;
 export const CT_TMPL = 100; // u32: a connection's template entry + 1; a template's connection count
 export const CT_WSLOT = 104; // u32: wheel tick it is filed under (slot = tick & (WHEEL_SLOTS - 1))
 export const CT_PKTS = 108; // u32: packets seen
+export const CT_FIRST_SEQ = 112; // u32 (host order): fullnat PROXY v2: the client's first payload sequence number (ISN + 1)
 export const CT_PROTO_TMPL = 128;
 export const CTF_USED = 1;
 export const CTF_V6 = 2;
 export const CTF_OUTKEY = 4; // the server-side key is in the hash
 export const CTF_ACTIVE = 8; // counted in its dest's active, else inactive
 export const CTF_TOA = 16; // TOA sent on the handshake-completing ACK
+export const CTF_PROXY = 32; // PROXY v2 header sent: the server's acknowledgements are shifted back
 // States (IPVS's order) and the UDP and template pseudo-states: index DG_TIMEOUTS.
 export const CT_S_NONE = 0;
 export const CT_S_ESTABLISHED = 1;

@@ -21,12 +21,14 @@ export interface VirtualServerConfig {
   persistenceMs: number;
   localAddresses: string[];
   toa: boolean;
+  /** fullnat over TCP: a PROXY protocol v2 header before the client's first bytes. */
+  proxyProtocol: "v2" | null;
   /** Path MTU toward the servers (tun's encapsulation, TOA's room); null: the interface's. */
   mtu: number | null;
 }
 
 const KEYS = [
-  "name", "address", "protocol", "lb_kind", "interface", "pool", "persistence_timeout", "local_addresses", "toa", "mtu",
+  "name", "address", "protocol", "lb_kind", "interface", "pool", "persistence_timeout", "local_addresses", "toa", "proxy_protocol", "mtu",
 ] as const;
 const NAME = /^[A-Za-z0-9_.-]+$/;
 
@@ -35,7 +37,7 @@ export function readVirtualServers(c: Checker, value: unknown, poolNames: readon
   if (value === undefined) return [];
   const path = ["virtual_servers"];
   const out: VirtualServerConfig[] = [];
-  const names = new FirstSeen(), vips = new FirstSeen();
+  const names = new FirstSeen(), vips = new FirstSeen(), locals = new FirstSeen();
   c.list(value, path, "a non-empty list of virtual servers").forEach((item, i) => {
     const vs = readOne(c, item, [...path, i], poolNames);
     if (vs === undefined) return;
@@ -44,6 +46,12 @@ export function readVirtualServers(c: Checker, value: unknown, poolNames: readon
     const key = `${vs.protocol} ${vs.address} ${vs.port}`;
     const vipTwice = vips.check(key, i);
     if (vipTwice !== undefined) c.fail([...path, i, "address"], `${vs.protocol} ${vs.address}:${vs.port} is already served by virtual_servers[${vipTwice}]`);
+    // Each virtual server has its own stacks of local ports: two sharing an address could hand
+    // out the same address:port toward the same server.
+    vs.localAddresses.forEach((address, k) => {
+      const twice = locals.check(address, i);
+      if (twice !== undefined) c.fail([...path, i, "local_addresses", k], `local address ${address} is already used by virtual_servers[${twice}]`);
+    });
     out.push(vs);
   });
   return out;
@@ -67,6 +75,7 @@ function readOne(c: Checker, value: unknown, p: PathSegment[], poolNames: readon
   const pool = c.required(m, p, "pool", reference("pool", poolNames));
   const persistenceMs = c.optional(m, p, "persistence_timeout", duration({ zeroAllowed: true }), 0);
   const toa = c.optional(m, p, "toa", boolean, false);
+  const proxyProtocol = c.optional(m, p, "proxy_protocol", choice(["v2"] as const), null);
   const mtu = c.optional(m, p, "mtu", integer(576, 65535), null);
   const localAddresses: string[] = [];
   const la = valueOf(m, "local_addresses");
@@ -82,10 +91,12 @@ function readOne(c: Checker, value: unknown, p: PathSegment[], poolNames: readon
   if (lbKind !== "fullnat" && la !== undefined) c.fail([...p, "local_addresses"], `only fullnat uses local_addresses (lb_kind is ${lbKind})`, "key");
   if (toa && lbKind !== "fullnat") c.fail([...p, "toa"], `toa carries the client address through fullnat only (lb_kind is ${lbKind})`, "key");
   if (toa && protocol !== "tcp") c.fail([...p, "toa"], "toa is a TCP option: protocol must be tcp", "key");
+  if (proxyProtocol && lbKind !== "fullnat") c.fail([...p, "proxy_protocol"], `proxy_protocol is written into the stream by fullnat only (lb_kind is ${lbKind})`, "key");
+  if (proxyProtocol && protocol !== "tcp") c.fail([...p, "proxy_protocol"], "proxy_protocol goes before a TCP stream: protocol must be tcp", "key");
   if (name === undefined || vip === undefined || pool === undefined) return undefined;
   return {
     name, address: vip.host, port: vip.port, family: vip.family, protocol, lbKind, interface: iface, pool,
-    persistenceMs, localAddresses, toa, mtu,
+    persistenceMs, localAddresses, toa, proxyProtocol, mtu,
   };
 }
 
@@ -106,8 +117,8 @@ export function checkPoolFamilies(c: Checker, servers: VirtualServerConfig[], po
 
 /** Why the packet I/O cannot serve a virtual server yet, or null when it can. */
 export function unservable(vs: VirtualServerConfig): string | null {
-  if (vs.lbKind === "fullnat") return "lb_kind fullnat is not served yet (nat and tun through the TUN port and dr through AF_PACKET are)";
   if (vs.lbKind === "tun" && vs.family === 6) return "tun with an IPv6 VIP (IPv6-in-IPv6) is not served yet; IPv4 tun is";
+  if (vs.lbKind === "fullnat" && vs.family === 6) return "fullnat with an IPv6 VIP is not served yet; IPv4 fullnat is";
   if (vs.interface === null) return "no interface: the director needs the interface the VIP's packets arrive on";
   return null;
 }

@@ -171,7 +171,7 @@ for (const impl of IMPLS) {
 
   test(`${impl}: fullnat local ports run out per local address, are counted, and come back when connections end`, async () => {
     const { d, sim } = await setup(impl, { kind: "fullnat", localAddresses: ["10.0.2.50"] });
-    // Leave two ports on the address's stack (the top two of its shuffled 64,511).
+    // Leave two free ports in the address's ring (the first two of its shuffled 64,511).
     new DataView(d.plane.memory).setUint32(L.DIR_LADDR_OFF + L.L_TOP, 2, true);
     const r = [49000, 49001, 49002].map((p) => sim.one(fromClient(p, { syn: true })));
     assert.deepEqual(r.map((x) => x.reason), ["forward_in", "forward_in", "no_local_port"]);

@@ -1,46 +1,13 @@
 // The director's rewrites, on both kernels (WASM and the TS twin): NAT, FULLNAT with TOA, DR,
 // TUN with its ICMP "too big", ICMP errors of tracked connections, refused fragments. Every
-// checksum is verified by this file's own full computation, not the kernels' incremental code.
+// checksum is verified by a full computation of its own (packet-checks.ts), not the kernels' incremental code.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Director, type VirtualServerSpec } from "./director.ts";
 import { Simulator, buildPacket, buildIcmpError, type PacketSpec } from "./simulator.ts";
+import { be16, hex, ip4, sum16, verify } from "./packet-checks.ts";
 
 const IMPLS = ["wasm", "ts"] as const;
-
-// ---- independent checks ----
-function sum16(b: Uint8Array, start: number, end: number, init = 0): number {
-  let s = init;
-  for (let i = start; i < end; i += 2) s += (b[i] << 8) | (i + 1 < end ? b[i + 1] : 0);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return s;
-}
-const be16 = (b: Uint8Array, o: number) => (b[o] << 8) | b[o + 1];
-const ip4 = (b: Uint8Array, o: number) => Array.from(b.subarray(o, o + 4)).join(".");
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
-
-/** Checks every checksum of the IP packet at l3 (IPv4 header, TCP/UDP/ICMP with pseudo-header);
- * returns the L4 offset. Recurses into an ICMP error's quoted IPv4 header. */
-function verify(b: Uint8Array, l3 = 0): number {
-  const v6 = b[l3] >> 4 === 6;
-  let l4: number, proto: number, end: number, pseudo: number;
-  if (v6) {
-    proto = b[l3 + 6]; l4 = l3 + 40; end = l4 + be16(b, l3 + 4);
-    pseudo = sum16(b, l3 + 8, l3 + 40, (end - l4) + proto);
-  } else {
-    const ihl = (b[l3] & 15) * 4;
-    assert.equal(sum16(b, l3, l3 + ihl), 0xffff, "IPv4 header checksum");
-    proto = b[l3 + 9]; l4 = l3 + ihl; end = l3 + be16(b, l3 + 2);
-    pseudo = sum16(b, l3 + 12, l3 + 20, (end - l4) + proto);
-  }
-  assert.ok(end <= b.length, "IP length within the packet");
-  if (proto === 6) assert.equal(sum16(b, l4, end, pseudo), 0xffff, "TCP checksum");
-  if (proto === 17 && !(be16(b, l4 + 6) === 0 && !v6)) assert.equal(sum16(b, l4, end, pseudo), 0xffff, "UDP checksum");
-  if (proto === 1) assert.equal(sum16(b, l4, end), 0xffff, "ICMP checksum");
-  if (proto === 58) assert.equal(sum16(b, l4, end, pseudo), 0xffff, "ICMPv6 checksum");
-  if (proto === 1) assert.equal(sum16(b, l4 + 8, l4 + 8 + (b[l4 + 8] & 15) * 4), 0xffff, "quoted IPv4 header checksum");
-  return l4;
-}
 
 async function director(impl: "wasm" | "ts", spec: Partial<VirtualServerSpec> = {}): Promise<{ d: Director; sim: Simulator }> {
   const d = await Director.create({ capacity: 1024, impl, seed: 11 });

@@ -45,6 +45,8 @@ export interface VirtualServerSpec {
   sourceAddress?: string;
   /** fullnat over TCP: the client's address in TCP option 254 on the handshake. */
   toa?: boolean;
+  /** fullnat over TCP: a PROXY protocol v2 header written before the client's first bytes. */
+  proxyProtocol?: boolean;
 }
 
 export interface DirectorOptions {
@@ -54,6 +56,10 @@ export interface DirectorOptions {
   /** Seconds per state, IPVS's by default. */
   timeouts?: Partial<Record<StateName, number>>;
   seed?: number;
+  /** Seeds the order fullnat's local ports are handed out in (the hash seed by default).
+   * `fulcrum run` draws one per start, so a restarted director does not hand out the ports of its
+   * predecessor's last connections first: the servers may still hold those in TIME_WAIT. */
+  localPortSeed?: number;
 }
 
 export interface ConnectionRow {
@@ -148,6 +154,7 @@ export class Director {
   private retired: number[] = [];
   private now = 0;
   private seed: number;
+  private readonly localPortSeed: number;
 
   /** A data plane sized for the table, and a director on it. */
   static async create(options: DirectorOptions): Promise<Director> {
@@ -168,6 +175,7 @@ export class Director {
     this.impl = options.impl ?? "wasm";
     this.capacity = options.capacity;
     this.seed = options.seed ?? 1;
+    this.localPortSeed = options.localPortSeed ?? this.seed;
     if (this.impl === "wasm") {
       if (!plane.wasmExports) throw new Error("director: the wasm kernels need a data plane with the WASM module");
       this.kernels = plane.wasmExports as unknown as DirectorKernels;
@@ -198,6 +206,9 @@ export class Director {
     const vip = ipBytes(spec.address, "virtual address");
     const laddrs = (spec.localAddresses ?? []).map((a) => ipBytes(a, "local address"));
     if (spec.kind === "fullnat" && laddrs.length === 0) throw new Error(`director: fullnat "${spec.name}" needs local_addresses`);
+    if ((spec.toa || spec.proxyProtocol) && (spec.kind !== "fullnat" || spec.protocol !== "tcp")) {
+      throw new Error(`director: "${spec.name}": toa and proxy_protocol are for fullnat over tcp`);
+    }
     if (laddrs.some((a) => a.family !== vip.family)) throw new Error(`director: "${spec.name}": local addresses must be IPv${vip.family}`);
     const index = this.vsSlots.alloc(1);
     if (index < 0) throw new Error(`director: more than ${L.MAX_VS} virtual servers`);
@@ -213,7 +224,7 @@ export class Director {
     this.bytes[p + L.VS_PROTO] = spec.protocol === "tcp" ? 6 : 17;
     this.bytes[p + L.VS_FAMILY] = vip.family;
     this.bytes[p + L.VS_KIND] = LB_KINDS[spec.kind];
-    this.bytes[p + L.VS_FLAGS] = L.VSF_USED | (spec.toa ? L.VSF_TOA : 0)
+    this.bytes[p + L.VS_FLAGS] = L.VSF_USED | (spec.toa ? L.VSF_TOA : 0) | (spec.proxyProtocol ? L.VSF_PROXY : 0)
       | (spec.protocol === "tcp" && adoptsMovedFlows(spec.kind, spec.scheduler) ? L.VSF_ADOPT : 0);
     this.bytes[p + L.VS_LCOUNT] = laddrs.length;
     this.bytes[p + L.VS_LFIRST] = laddrFirst;
@@ -229,7 +240,7 @@ export class Director {
     this.kernels.vsRebuild();
   }
 
-  // A local address and its stack of free ports, shuffled so ports are not handed out in order.
+  // A local address and its ring of free ports, shuffled so ports are not handed out in order.
   private fillLocalAddress(i: number, a: { family: Family; bytes: Uint8Array }): void {
     const l = L.DIR_LADDR_OFF + i * L.LADDR_SIZE;
     this.bytes.fill(0, l, l + L.LADDR_SIZE);
@@ -237,13 +248,14 @@ export class Director {
     this.bytes[l + L.L_FAMILY] = a.family;
     const ports = new Uint16Array(this.bytes.buffer, L.DIR_PORTS_OFF + i * L.PORTS_STRIDE, L.LPORTS);
     for (let k = 0; k < L.LPORTS; k++) ports[k] = swap16(L.LPORT_MIN + k);
-    let x = fmix32(this.seed ^ (i + 1)) || 1;
+    let x = fmix32(this.localPortSeed ^ (i + 1)) || 1;
     for (let k = L.LPORTS - 1; k > 0; k--) {
       x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
       const j = (x >>> 0) % (k + 1);
       const t = ports[k]; ports[k] = ports[j]; ports[j] = t;
     }
     this.view.setUint32(l + L.L_TOP, L.LPORTS, true);
+    this.view.setUint32(l + L.L_HEAD, 0, true);
   }
 
   /** A virtual server's real servers become `servers` (live): those that stay keep their index,

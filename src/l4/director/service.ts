@@ -1,10 +1,11 @@
 // The packet director as a part of a generation: one Director (its own data plane) with a
 // virtual server per `virtual_servers:` entry, fed from the named balancer pool (servers,
 // scheduler, weights, and the down reasons health, admin and drain set: a server out takes no
-// new flows), the ports that move the packets (nat and tun: one TUN, the kernel routing what the
-// director writes back; dr: an AF_PACKET socket per virtual server), the kernel steering that
-// hands packets to them, and the VIP on the interface unless a VRRP instance manages it. Started
-// after the listeners, stopped before them (the VIP goes first).
+// new flows), the ports that move the packets (nat, tun and fullnat: one TUN, the kernel routing
+// what the director writes back; dr: an AF_PACKET socket per virtual server), the kernel steering
+// that hands packets to them, and the VIP (and fullnat's local addresses) on the interface unless
+// a VRRP instance manages them. Started after the listeners, stopped before them (the addresses go
+// first).
 import { runtime } from "../../runtime/index.ts";
 import { timers, type Repeating } from "../../core/timer.ts";
 import { formatHostPort } from "../../config/address.ts";
@@ -21,13 +22,14 @@ import { Director, type RealServerSpec, type ServiceRow } from "./director.ts";
 import type { PortCounters } from "./io/batch.ts";
 import { TunPort } from "./io/tun-port.ts";
 import { FramePort } from "./io/frame-port.ts";
-import { prepareTun, prepareTun6, releaseTun, Steering } from "./io/steer.ts";
+import { prepareTun, prepareTun6, releaseTun, type SteerSpec, Steering } from "./io/steer.ts";
 import { NeighbourReader, neighbourKey, nudge } from "./io/neighbours.ts";
 
 export interface DirectorServiceOptions {
   /** Generation id: names the TUN and keeps the kernel steering of two generations apart. */
   id: number;
-  /** True for a VIP a VRRP instance adds and removes (the director then leaves it alone). */
+  /** True for an address (a VIP, a local address) a VRRP instance adds and removes (the director
+   * then leaves it alone). */
   managedByVrrp(vip: string): boolean;
   /** Connection table entries. */
   capacity?: number;
@@ -56,9 +58,9 @@ const POLL_MS = 1;
 interface Port { readonly counters: PortCounters; poll(): number; close(): void }
 
 /** Kinds whose packets leave through the shared TUN: written back into it, the kernel routes them
- * (nat: rewritten packets and replies; tun: the IPIP packets to servers, which may sit behind a
- * router, and the ICMP "fragmentation needed" sent back to clients). */
-const THROUGH_TUN: ReadonlySet<LbKind> = new Set<LbKind>(["nat", "tun"]);
+ * (nat and fullnat: rewritten packets and replies; tun: the IPIP packets to servers, which may sit
+ * behind a router, and the ICMP "fragmentation needed" sent back to clients). */
+const THROUGH_TUN: ReadonlySet<LbKind> = new Set<LbKind>(["nat", "tun", "fullnat"]);
 
 /** tun: the outer header's source and the path MTU the encapsulated packets must fit. */
 interface Tunnel { source: string; mtu: number }
@@ -67,9 +69,9 @@ interface Served<C extends BalancerPoolConfig> {
   config: VirtualServerConfig;
   pool: Pool<C>;
   steering: Steering;
-  vip: VirtualAddress;
   ifindex: number;
-  addedVip: boolean;
+  /** The addresses this director added to the interface (the VIP, local addresses), to remove on stop. */
+  held: VirtualAddress[];
   layout: string;
   states: Map<string, string>;
   /** Effective weights applied, by real server. */
@@ -81,17 +83,21 @@ interface Served<C extends BalancerPoolConfig> {
   tunnel: Tunnel | null;
 }
 
-/** VIPs this process added, by interface and address, with how many directors hold each: during
- * a reload the next generation's director holds the VIP before the old one lets it go. */
-const vipHolders = new Map<string, number>();
+/** Addresses this process added (VIPs, local addresses), by interface and address, with how many
+ * directors hold each: during a reload the next generation's director holds an address before the
+ * old one lets it go. */
+const addressHolders = new Map<string, number>();
 
-/** The VIP as an address of the interface: a host address of its family. IPv6: added without
- * duplicate address detection (usable at once) and deprecated, since a /128 would otherwise be
- * this host's preferred source toward the servers' subnet, and dr servers keep replies to the
- * VIP to themselves (IPv4 picks the subnet's primary address anyway). */
-function vipAddress(vs: VirtualServerConfig): VirtualAddress {
-  const bits = vs.family === 6 ? 128 : 32;
-  return { family: vs.family, address: parseIP(vs.address)!.bytes, prefixLength: bits, text: `${vs.address}/${bits}`, notSource: vs.family === 6 };
+const throughTun = (vs: VirtualServerConfig): boolean => THROUGH_TUN.has(vs.lbKind);
+
+/** A VIP or local address as an address of the interface: a host address of its family. IPv6:
+ * added without duplicate address detection (usable at once) and deprecated, since a /128 would
+ * otherwise be this host's preferred source toward the servers' subnet, and dr servers keep
+ * replies to the VIP to themselves (IPv4 picks the subnet's primary address anyway). */
+function hostAddress(text: string): VirtualAddress {
+  const ip = parseIP(text)!;
+  const bits = ip.family === 6 ? 128 : 32;
+  return { family: ip.family, address: ip.bytes, prefixLength: bits, text: `${text}/${bits}`, notSource: ip.family === 6 };
 }
 
 /** An interface's MTU, from sysfs. */
@@ -150,9 +156,10 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     }
     const director = this.director = await Director.create({
       capacity: this.options.capacity ?? DEFAULT_CAPACITY, seed: this.options.seed ?? undefined,
+      localPortSeed: crypto.getRandomValues(new Uint32Array(1))[0],
     });
     try {
-      if (this.configs.some((v) => THROUGH_TUN.has(v.lbKind))) {
+      if (this.configs.some(throughTun)) {
         this.tunPort = TunPort.open(this.tunName, director);
         await prepareTun(this.tunName, this.table);
         if (this.configs.some((v) => v.lbKind === "nat" && v.family === 6)) await prepareTun6(this.tunName, this.table);
@@ -217,40 +224,60 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     const dr = vs.lbKind === "dr";
     const macs = new Map<string, string>();
     const servers = this.specsOf(vs, pool, macs);
-    const vip = vipAddress(vs);
-    const tunnel = vs.lbKind === "tun" ? await tunnelOf(vs, vip) : null;
+    const tunnel = vs.lbKind === "tun" ? await tunnelOf(vs, hostAddress(vs.address)) : null;
     this.director!.addService({
       name: vs.name, address: vs.address, port: vs.port, protocol: vs.protocol, kind: vs.lbKind,
       scheduler: pool.config.scheduler, servers, persistenceSeconds: vs.persistenceMs / 1000,
       mtu: tunnel?.mtu ?? vs.mtu ?? undefined, sourceAddress: tunnel?.source,
       mac: dr ? [...facts.mac].map((b) => b.toString(16).padStart(2, "0")).join(":") : undefined,
+      localAddresses: vs.localAddresses, toa: vs.toa, proxyProtocol: vs.proxyProtocol === "v2",
     });
-    const tun = dr ? `fulcrum-dr-${this.options.id % 100}-${i % 100}` : this.tunName;
-    const steering = new Steering({
-      mode: vs.lbKind === "nat" ? "nat" : "direct", tun, interface: vs.interface!, vip: vs.address, port: vs.port,
-      protocol: vs.protocol, pref: 20000 + (this.options.id % 100) * 100 + (i % 100), table: this.table,
-    });
+    const pref = 20000 + (this.options.id % 100) * 100 + (i % 100);
+    const base = { interface: vs.interface!, vip: vs.address, port: vs.port, protocol: vs.protocol, pref, table: this.table };
+    const steer: Record<VirtualServerConfig["lbKind"], () => SteerSpec> = {
+      nat: () => ({ ...base, mode: "nat", tun: this.tunName }),
+      fullnat: () => ({ ...base, mode: "fullnat", tun: this.tunName, localAddresses: vs.localAddresses }),
+      dr: () => ({ ...base, mode: "direct", tun: `fulcrum-dr-${this.options.id % 100}-${i % 100}` }),
+      tun: () => ({ ...base, mode: "direct", tun: this.tunName }),
+    };
+    const steering = new Steering(steer[vs.lbKind]());
     const served: Served<C> = {
-      config: vs, pool, steering, vip, ifindex: facts.ifindex, addedVip: false, layout: JSON.stringify(servers),
+      config: vs, pool, steering, ifindex: facts.ifindex, held: [], layout: JSON.stringify(servers),
       states: new Map(), weights: new Map(), macs, framePort: null, tunnel,
     };
     this.served.push(served);
     // The port before the steering: once the stack stops seeing the VIP's packets, someone must.
     if (dr) {
-      served.framePort = FramePort.open(tun, this.director!, facts.ifindex);
-      await prepareTun(tun, null);
+      served.framePort = FramePort.open(steering.spec.tun, this.director!, facts.ifindex);
+      await prepareTun(steering.spec.tun, null);
     }
     await steering.start(servers);
     this.applyStates(served);
-    if (!this.options.managedByVrrp(vs.address)) {
-      const key = `${facts.ifindex}|${vs.address}`;
-      const holders = vipHolders.get(key) ?? 0;
-      if (holders === 0) {
-        const problems = addVirtualAddresses(facts.ifindex, [vip]);
-        if (problems.length > 0) throw new Error(`virtual server ${vs.name}: ${problems.join("; ")}`);
-      }
-      vipHolders.set(key, holders + 1);
-      served.addedVip = true;
+    for (const address of [vs.address, ...vs.localAddresses]) this.hold(served, address);
+  }
+
+  // An address on the virtual server's interface, unless VRRP manages it; shared between the
+  // directors of two generations during a reload.
+  private hold(s: Served<C>, text: string): void {
+    if (this.options.managedByVrrp(text)) return;
+    const address = hostAddress(text);
+    const key = `${s.ifindex}|${address.text}`;
+    const holders = addressHolders.get(key) ?? 0;
+    if (holders === 0) {
+      const problems = addVirtualAddresses(s.ifindex, [address]);
+      if (problems.length > 0) throw new Error(`virtual server ${s.config.name}: ${problems.join("; ")}`);
+    }
+    addressHolders.set(key, holders + 1);
+    s.held.push(address);
+  }
+
+  private release(s: Served<C>): void {
+    for (const address of s.held.splice(0)) {
+      const key = `${s.ifindex}|${address.text}`;
+      const holders = addressHolders.get(key) ?? 0;
+      if (holders > 1) { addressHolders.set(key, holders - 1); continue; }
+      addressHolders.delete(key);
+      for (const p of removeVirtualAddresses(s.ifindex, [address])) console.error(`fulcrum: director: ${s.config.name}: ${p}`);
     }
   }
 
@@ -332,21 +359,14 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     }
   }
 
-  /** The VIP first (no new packets come), then the steering, the ports and the tables. */
+  /** The VIP and local addresses first (no new packets come), then the steering, the ports and the tables. */
   async stop(): Promise<void> {
     removePoll(this.poll);
     this.sync?.stop();
     this.sync = null;
     await this.syncing;
     for (const s of this.served.splice(0).reverse()) {
-      const key = `${s.ifindex}|${s.config.address}`;
-      const holders = vipHolders.get(key) ?? 0;
-      if (s.addedVip && holders <= 1) {
-        vipHolders.delete(key);
-        for (const p of removeVirtualAddresses(s.ifindex, [s.vip])) console.error(`fulcrum: director: ${s.config.name}: ${p}`);
-      } else if (s.addedVip) {
-        vipHolders.set(key, holders - 1);
-      }
+      this.release(s);
       await s.steering.stop().catch((e) => console.error(`fulcrum: ${(e as Error).message}`));
       s.framePort?.close();
     }

@@ -4,7 +4,10 @@
 // the TUN before the stack could answer them itself. Real servers' replies (NAT: they route back
 // through this host) reach the TUN by a policy rule per server, so only the director's traffic
 // is taken: anything addressed to this host itself (health checks' replies) is still delivered
-// locally, since the local table is looked up first.
+// locally, since the local table is looked up first. FULLNAT's replies are addressed to a local
+// address of this host, which the local table would deliver: an ingress classifier on each
+// interface the servers are reached through (where their replies arrive) hands packets for the
+// local addresses (the virtual server's protocol, and ICMP errors) to the TUN instead.
 //
 // The kernel is configured with iproute2 (`ip`, `tc`): what the director forwards, it forwards
 // itself; these only choose which packets it sees. Each step is undone on stop.
@@ -12,9 +15,10 @@ import { runtime } from "../../../runtime/index.ts";
 
 export interface SteerSpec {
   /** nat: VIP packets are redirected into `tun` and replies come back into it by rule; direct
-   * (dr, tun): VIP packets are redirected into `tun`, and replies go from the servers straight
-   * to the clients. */
-  mode: "nat" | "direct";
+   * (dr, tun): VIP packets are redirected into `tun` (dr: the frame port's), and replies go from
+   * the servers straight to the clients; fullnat: VIP packets as nat, and replies to the local
+   * addresses by a filter on the interfaces toward the servers. */
+  mode: "nat" | "direct" | "fullnat";
   tun: string;
   /** The interface the VIP is on and clients' packets arrive through. */
   interface: string;
@@ -25,9 +29,14 @@ export interface SteerSpec {
   pref: number;
   /** The routing table whose only route leads into the TUN. */
   table: number;
+  /** fullnat: the sources toward the servers, whose replies come back to them. */
+  localAddresses?: string[];
 }
 
 export interface RealServerAddress { address: string; port: number }
+
+/** fullnat: the reply filters' preference, apart from the VIP filter's (they may share an interface). */
+const REPLY_PREF_OFFSET = 10000;
 
 async function output(stream: ReadableStream<Uint8Array>): Promise<string> {
   let out = "";
@@ -45,6 +54,14 @@ export async function sh(argv: string[], tolerate?: RegExp): Promise<string> {
     throw new Error(`director: ${argv.join(" ")} failed (${code}): ${stderr.trim()}`);
   }
   return stdout;
+}
+
+/** The interface the kernel routes `address` out of (where that host's packets come in). */
+async function interfaceToward(address: string): Promise<string> {
+  const route = await sh(["ip", "-o", "route", "get", address]);
+  const dev = /\bdev (\S+)/.exec(route)?.[1];
+  if (dev === undefined) throw new Error(`director: no route to real server ${address}: ${route.trim()}`);
+  return dev;
 }
 
 async function sysctl(path: string, value: string): Promise<void> {
@@ -76,30 +93,70 @@ export async function releaseTun(table: number): Promise<void> {
   await sh(["ip", "-6", "route", "flush", "table", String(table)], /./);
 }
 
-/** One virtual server's steering: the ingress filter, and a rule per real server. */
+/** One virtual server's steering: the ingress filter, and a rule per real server (nat) or a
+ * filter per local address on each interface toward the servers (fullnat). */
 export class Steering {
   private servers: RealServerAddress[] = [];
   private filtered = false;
+  /** fullnat: the interfaces holding reply filters. */
+  private replyInterfaces = new Set<string>();
 
   constructor(readonly spec: SteerSpec) {}
 
   async start(servers: RealServerAddress[]): Promise<void> {
     const s = this.spec;
-    await sh(["tc", "qdisc", "add", "dev", s.interface, "ingress"], /File exists|Exclusivity flag/);
-    // A process that was killed left its filter behind: this preference is this virtual server's.
-    await sh(["tc", "filter", "del", "dev", s.interface, "ingress", "pref", String(s.pref)], /./);
-    await sh([
-      "tc", "filter", "add", "dev", s.interface, "ingress", "pref", String(s.pref), ...vipMatch(s),
-      "action", "mirred", "egress", "redirect", "dev", s.tun,
-    ]);
+    await this.clearFilters(s.interface, s.pref);
+    await this.redirect(s.interface, s.pref, vipMatch(s));
     this.filtered = true;
     if (isIPv6(s.vip)) await sh(icmp6Errors(s));
     await this.setServers(servers);
   }
 
+  private matchProtocol(): string[] {
+    return ["match", "ip", "protocol", this.spec.protocol === "tcp" ? "6" : "17", "0xff"];
+  }
+
+  // A process that was killed left its filters behind: this preference is this virtual server's.
+  private async clearFilters(dev: string, pref: number): Promise<void> {
+    await sh(["tc", "qdisc", "add", "dev", dev, "ingress"], /File exists|Exclusivity flag/);
+    await sh(["tc", "filter", "del", "dev", dev, "ingress", "pref", String(pref)], /./);
+  }
+
+  /** `classifier`: the filter's protocol and u32 matches. */
+  private async redirect(dev: string, pref: number, classifier: string[]): Promise<void> {
+    await sh([
+      "tc", "filter", "add", "dev", dev, "ingress", "pref", String(pref), ...classifier,
+      "action", "mirred", "egress", "redirect", "dev", this.spec.tun,
+    ]);
+  }
+
+  // fullnat: a filter per local address on each interface the servers are reached through.
+  private async setReplyInterfaces(servers: RealServerAddress[]): Promise<void> {
+    const s = this.spec, pref = s.pref + REPLY_PREF_OFFSET;
+    const want = new Set<string>();
+    for (const r of servers) want.add(await interfaceToward(r.address));
+    for (const dev of this.replyInterfaces) {
+      if (want.has(dev)) continue;
+      await sh(["tc", "filter", "del", "dev", dev, "ingress", "pref", String(pref)], /./);
+      this.replyInterfaces.delete(dev);
+    }
+    for (const dev of want) {
+      if (this.replyInterfaces.has(dev)) continue;
+      await this.clearFilters(dev, pref);
+      this.replyInterfaces.add(dev);
+      for (const local of s.localAddresses ?? []) {
+        await this.redirect(dev, pref, ["protocol", "ip", "u32", "match", "ip", "dst", `${local}/32`, ...this.matchProtocol()]);
+        // ICMP errors about the connections (port unreachable, fragmentation needed) too: the
+        // director translates them for the client. Other ICMP to a local address is dropped there.
+        await this.redirect(dev, pref, ["protocol", "ip", "u32", "match", "ip", "dst", `${local}/32`, "match", "ip", "protocol", "1", "0xff"]);
+      }
+    }
+  }
+
   /** The rules follow the virtual server's real servers (pool membership changes at run time). */
   async setServers(servers: RealServerAddress[]): Promise<void> {
     if (this.spec.mode === "direct") return;
+    if (this.spec.mode === "fullnat") return this.setReplyInterfaces(servers);
     const key = (r: RealServerAddress) => `${r.address}|${r.port}`;
     const want = new Set(servers.map(key));
     const have = new Set(this.servers.map(key));

@@ -8,7 +8,7 @@ import {
   CT_S_NONE, CT_S_ESTABLISHED, CT_S_SYN_SENT, CT_S_SYN_RECV, CT_S_FIN_WAIT, CT_S_TIME_WAIT,
   CT_S_CLOSE, CT_S_CLOSE_WAIT, CT_S_LAST_ACK, WHEEL_SLOTS, WHEEL_SHIFT, EVICT_STEPS, DEST_SIZE,
   D_SLOT, D_ACTIVE, D_INACTIVE, C_EXPIRED, C_EVICTED, C_REFILED, S_ACTIVE, CT_LIDX, CT_VS, VS_PERSIST,
-  DIR_VS_OFF, VS_SIZE, SERVERS_OFF, MAX_SERVERS, DIR_LADDR_OFF, LADDR_SIZE, L_TOP, DIR_PORTS_OFF,
+  DIR_VS_OFF, VS_SIZE, SERVERS_OFF, MAX_SERVERS, DIR_LADDR_OFF, LADDR_SIZE, L_TOP, L_HEAD, LPORTS, DIR_PORTS_OFF,
   PORTS_STRIDE,
 } from "../../../core/layout.ts";
 import { fmix32 } from "../../../core/hash.ts";
@@ -24,16 +24,19 @@ const wheelHead = (slot: number): number => DIR_WHEEL_OFF + slot * 4;
 export const laddrAt = (i: number): number => DIR_LADDR_OFF + i * LADDR_SIZE;
 
 export function allocLport(i: number): number {
-  const l = laddrAt(i), top = ld32(l + L_TOP);
-  if (top === 0) return 0;
-  st32(l + L_TOP, top - 1);
-  return ld16(DIR_PORTS_OFF + i * PORTS_STRIDE + (top - 1) * 2);
+  const l = laddrAt(i), free = ld32(l + L_TOP);
+  if (free === 0) return 0;
+  const head = ld32(l + L_HEAD);
+  st32(l + L_TOP, free - 1);
+  st32(l + L_HEAD, head + 1 === LPORTS ? 0 : head + 1);
+  return ld16(DIR_PORTS_OFF + i * PORTS_STRIDE + head * 2);
 }
 
 export function freeLport(i: number, port: number): void {
-  const l = laddrAt(i), top = ld32(l + L_TOP);
-  st16(DIR_PORTS_OFF + i * PORTS_STRIDE + top * 2, port);
-  st32(l + L_TOP, top + 1);
+  const l = laddrAt(i), free = ld32(l + L_TOP);
+  const tail = (ld32(l + L_HEAD) + free) % LPORTS;
+  st16(DIR_PORTS_OFF + i * PORTS_STRIDE + tail * 2, port);
+  st32(l + L_TOP, free + 1);
 }
 
 export function ctInit(cap: number): number {

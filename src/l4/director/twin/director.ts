@@ -4,7 +4,7 @@ import {
   DESC_LEN, DESC_FLAGS, DESC_VERDICT, DESC_REASON, DESC_CONN, DESCF_L2, VERDICT_DROP, VERDICT_TO_SERVER,
   VERDICT_TO_CLIENT, PKT_HEADROOM, DIR_VS_OFF, VS_SIZE, MAX_VS, VS_ADDR, VS_PORT, VS_PROTO, VS_FAMILY,
   VS_KIND, VS_FLAGS, VS_LCOUNT, VS_LFIRST, VS_POOL, VS_PERSIST, VS_MTU, VS_LCURSOR, VS_MAC, VS_GWMAC,
-  VS_CONNS, VS_PKTS_IN, VS_PKTS_OUT, VS_BYTES_IN, VS_BYTES_OUT, VSF_USED, VSF_TOA, VSF_ADOPT, KIND_NAT, KIND_DR,
+  VS_CONNS, VS_PKTS_IN, VS_PKTS_OUT, VS_BYTES_IN, VS_BYTES_OUT, VSF_USED, VSF_TOA, VSF_ADOPT, VSF_PROXY, KIND_NAT, KIND_DR,
   KIND_TUN, KIND_FULLNAT, VS_BUCKETS, DIR_VSHASH_OFF, D_ADDR, D_PORT, D_FLAGS, D_MAC, D_SLOT, D_INACTIVE,
   D_CONNS, D_PKTS_IN, D_PKTS_OUT, DF_RESET, DIR_SLOT2DEST_OFF, L_ADDR, CT_NONE, CT_IN, CT_OUT, CT_CADDR,
   CT_VADDR, CT_LADDR, CT_DADDR, CT_CPORT, CT_VPORT, CT_LPORT, CT_DPORT, CT_PROTO, CT_STATE, CT_FLAGS,
@@ -24,6 +24,7 @@ import {
 } from "./conntrack.ts";
 import { rewriteIn, rewriteOut, setMacs, insertToa, encapsulate, icmpTooBig } from "./rewrite.ts";
 import { icmpLookup, icmpRewrite, I } from "./icmp.ts";
+import { proxyIn, proxyOut, proxyIcmpOut, insertProxyHeader, proxyHeaderLength } from "./proxy.ts";
 
 const vsAt = (v: number): number => DIR_VS_OFF + v * VS_SIZE;
 const SRC = DIR_OFF + DG_SRC, DST = DIR_OFF + DG_DST;
@@ -203,7 +204,12 @@ function forwardIn(desc: number, i: number, off: number, l2: boolean): number {
   if (kind === KIND_TUN) return tunnel(desc, vs, d, l2);
   rewriteIn(e, kind === KIND_FULLNAT);
   if (l2) setMacs(off, d + D_MAC, vs + VS_MAC);
-  if (toa && P.end - P.l3 + (P.v6 ? 20 : 8) <= ld32(vs + VS_MTU)) insertToa(desc, e);
+  const proxied = P.proto === 6 && (ld8(vs + VS_FLAGS) & VSF_PROXY) !== 0;
+  const header = proxied && proxyIn(e);
+  const toaLen = toa ? (P.v6 ? 20 : 8) : 0;
+  if (header && P.end - P.l3 + toaLen + proxyHeaderLength(P.v6) > ld32(vs + VS_MTU)) return R_TOO_BIG;
+  if (toa && P.end - P.l3 + toaLen <= ld32(vs + VS_MTU)) insertToa(desc, e);
+  if (header) insertProxyHeader(desc, e, off - ld32(desc + DESC_OFF));
   return R_FWD_IN;
 }
 
@@ -234,6 +240,7 @@ function forwardOut(desc: number, i: number, off: number, l2: boolean): number {
   add64(vs + VS_BYTES_OUT, P.end - P.l3);
   add64(d + D_PKTS_OUT, 1);
   rewriteOut(e, ld8(vs + VS_KIND) === KIND_FULLNAT);
+  if (P.proto === 6 && (ld8(vs + VS_FLAGS) & VSF_PROXY) !== 0) proxyOut(e);
   if (l2) setMacs(off, vs + VS_GWMAC, vs + VS_MAC);
   return R_FWD_OUT;
 }
@@ -246,6 +253,7 @@ function icmpError(desc: number, off: number, l2: boolean): number {
   sti32(desc + DESC_CONN, i);
   if (dir === CT_OUT) {
     icmpRewrite(e, dir, kind === KIND_FULLNAT);
+    if ((ld8(vs + VS_FLAGS) & VSF_PROXY) !== 0) proxyIcmpOut(e);
     if (l2) setMacs(off, vs + VS_GWMAC, vs + VS_MAC);
     return R_FWD_ICMP_OUT;
   }
