@@ -4,14 +4,15 @@ import { writeFileSync } from "node:fs";
 import type { Child } from "../../src/runtime/index.ts";
 import type { Lab } from "./netns.ts";
 
-/** Starts nginx on `node` serving `server` (the inside of an nginx `server { }` block). */
-export function spawnLabNginx(lab: Lab, node: string, dir: string, server: string): Child {
+/** Starts nginx on `node` serving `server` (the inside of an nginx `server { }` block), with up
+ * to `connections` connections open. */
+export function spawnLabNginx(lab: Lab, node: string, dir: string, server: string, connections = 256): Child {
   writeFileSync(`${dir}/nginx.conf`, `worker_processes 1;
 master_process off;
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
-events { worker_connections 256; }
+events { worker_connections ${connections}; }
 http {
   access_log off;
   server {
