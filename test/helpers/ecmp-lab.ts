@@ -58,9 +58,12 @@ export interface NodeLoss {
   /** Per service: downloads established when the node was killed, and those of them that did not complete. */
   held: Record<string, number>;
   broken: Record<string, Transfer[]>;
-  /** The surviving nodes' director counters after the loss, summed (adopted, not_syn). */
+  /** What the surviving nodes' directors counted from the kill to the end, summed: flows taken
+   * over, and packets dropped for want of an entry. */
   adopted: number;
   notSyn: number;
+  /** wrk through the first service's VIP across the loss. */
+  wrk: { requests: number; failed: number; out: string };
 }
 
 const esc = (s: string) => s.replace(/\./g, "\\.");
@@ -192,36 +195,50 @@ ${vss}
     return new Set(r.stdout.split("\n").map((l) => l.trim().split(/\s+/)[2]).filter((a) => a !== undefined && a !== ""));
   }
 
-  /** One node lost under long-lived connections: `perSource` downloads from each source address
-   * through every service's VIP; once all are established, `victim` is SIGKILLed and taken out of
-   * the routes. Broken: a download established at the kill that did not complete. */
+  /** One node lost under long-lived connections and wrk: `perSource` downloads from each source
+   * address through every service's VIP; once all are established, wrk starts through the first
+   * VIP, and a second later `victim` is SIGKILLed and taken out of the routes. Broken: a download
+   * established at the kill that did not complete. */
   async nodeLoss(victim: string, perSource: number): Promise<NodeLoss> {
     const runs = this.services.map((svc) => this.downloads(svc, perSource));
-    let held: Set<string>[];
+    let held: Set<string>[] = [];
     try {
       const want = perSource * SOURCES;
-      held = await waitFor(`${want} downloads established through every VIP`, async () => {
-        const sets = await Promise.all(this.services.map((s) => this.established(s.vip)));
-        return sets.every((set) => set.size >= want) ? sets : null;
-      }, 30_000, 200) as Set<string>[]; // waitFor only returns a truthy value
+      await waitFor(`${want} downloads established through every VIP`, async () => {
+        held = await Promise.all(this.services.map((s) => this.established(s.vip)));
+        return held.every((set) => set.size >= want);
+      }, 15_000, 200);
     } catch (e) {
       for (const r of runs) r.stop();
-      throw e;
+      const ended = (await Promise.all(runs.map((r) => r.results()))).map((ts) => ts.map((t) => `${t.flow} exit ${t.exit}`));
+      const synSent = (await this.lab.exec("client", ["ss", "-tnH", "state", "syn-sent"])).stdout.trim();
+      const counters = await Promise.all(NODES.filter((n) => this.nodes.has(n)).map((n) => this.directorCounters(n)));
+      throw new Error(`${(e as Error).message}: established ${held.map((h) => h.size)}; ended early: ${JSON.stringify(ended)}; syn-sent: ${synSent}; directors: ${JSON.stringify(counters)}`);
     }
+    // A few connections, bounded to 6 s: requests in flight and keep-alive connections over
+    // the loss, without taking the CPU the 400 downloads' packets need.
+    const load = this.wrk(this.services[0].vip, 6, 4);
+    await new Promise((r) => setTimeout(r, 1000));
+    const survivors = NODES.filter((n) => n !== victim && this.nodes.has(n));
+    const before = await Promise.all(survivors.map((n) => this.directorCounters(n)));
     await this.killNode(victim);
-    await this.route(NODES.filter((n) => n !== victim && this.nodes.has(n)));
+    await this.route(survivors);
     const results = await Promise.all(runs.map((r) => r.results()));
-    const loss: NodeLoss = { held: {}, broken: {}, adopted: 0, notSyn: 0 };
+    const loss: NodeLoss = { held: {}, broken: {}, adopted: 0, notSyn: 0, wrk: await load };
     this.services.forEach((svc, i) => {
       loss.held[svc.name] = held[i].size;
       loss.broken[svc.name] = results[i].filter((t) => held[i].has(t.flow) && !this.completed(t));
     });
-    for (const node of this.nodes.keys()) {
-      const l4 = await this.api<{ director: { counters: Record<string, number> } }>(node, "/api/l4");
-      loss.adopted += l4.director.counters.adopted ?? 0;
-      loss.notSyn += l4.director.counters.not_syn ?? 0;
+    for (const [i, node] of survivors.entries()) {
+      const after = await this.directorCounters(node);
+      loss.adopted += (after.adopted ?? 0) - (before[i].adopted ?? 0);
+      loss.notSyn += (after.not_syn ?? 0) - (before[i].not_syn ?? 0);
     }
     return loss;
+  }
+
+  async directorCounters(node: string): Promise<Record<string, number>> {
+    return (await this.api<{ director: { counters: Record<string, number> } }>(node, "/api/l4")).director.counters;
   }
 
   completed(t: Transfer): boolean {
