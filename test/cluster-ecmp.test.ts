@@ -35,6 +35,7 @@ after(async () => {
 });
 
 const serverAddress = (s: string) => `${lab.lab.node(s).ipv4}:80`;
+const esc = (s: string) => s.replace(/\./g, "\\.");
 
 async function serverOn(node: string, pool: string, server: string) {
   const view = await lab.api<PoolsView>(node, "/api/pools");
@@ -77,14 +78,17 @@ test("ecmp lab: an etcd change (a server drained, then a weight) reaches every n
   // The server drained is one that mh gives some source address (of 8) before the change.
   const target = (await through(vip, 8))[0];
   const key = lab.serverKey("web", target);
+  const marks = NODES.map((n) => lab.nodes.get(n)!.output().length);
   await lab.etcd.put(key, `{"state":"drain"}`);
-  for (const n of NODES) {
+  for (const [i, n] of NODES.entries()) {
     await waitFor(`${target} drained on ${n}`, async () => {
       const s = await serverOn(n, "web", target);
       return s?.state === "DRAIN" && s.admin === "drain";
     }, 5000, 50);
+    // The director reads its pool's states every 100 ms.
+    await lab.nodes.get(n)!.waitForLine(new RegExp(`director: web: real server ${esc(serverAddress(target))} drain`), 5000, marks[i]);
   }
-  // The directors follow: new connections (from every source, over every node) avoid it.
+  // New connections (from every source, over every node) avoid it.
   const answers = await through(vip, 16);
   assert.ok(!answers.includes(target), `the drained ${target} took a new connection: ${answers}`);
   await lab.etcd.put(key, `{"weight":3}`);
@@ -100,7 +104,7 @@ test("ecmp lab: an etcd change (a server drained, then a weight) reaches every n
   for (const [i, n] of NODES.entries()) {
     assert.equal(after[i].generation, before[i].generation, `${n} still runs its first generation`);
     assert.deepEqual(after[i].reloads, before[i].reloads, `${n} did not reload`);
-    assert.match(lab.nodes.get(n)!.output(), new RegExp(`discovery: web/${serverAddress(target).replace(/\./g, "\\.")} drain`));
+    assert.match(lab.nodes.get(n)!.output(), new RegExp(`discovery: web/${esc(serverAddress(target))} drain`));
   }
 });
 
