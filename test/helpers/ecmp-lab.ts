@@ -62,6 +62,8 @@ export interface NodeLoss {
    * over, and packets dropped for want of an entry. */
   adopted: number;
   notSyn: number;
+  /** What was not established at the kill ("" when every download was), for the record. */
+  unopened: string;
   /** wrk through the first service's VIP across the loss. */
   wrk: { requests: number; failed: number; out: string };
 }
@@ -197,23 +199,23 @@ ${vss}
 
   /** One node lost under long-lived connections and wrk: `perSource` downloads from each source
    * address through every service's VIP; once all are established, wrk starts through the first
-   * VIP, and a second later `victim` is SIGKILLed and taken out of the routes. Broken: a download
-   * established at the kill that did not complete. */
-  async nodeLoss(victim: string, perSource: number): Promise<NodeLoss> {
+   * VIP, and a second later `victim` is SIGKILLed and, `routeDelayMs` later, taken out of the
+   * routes. Broken: a download established at the kill that did not complete. */
+  async nodeLoss(victim: string, perSource: number, routeDelayMs = 0): Promise<NodeLoss> {
     const runs = this.services.map((svc) => this.downloads(svc, perSource));
+    const want = perSource * SOURCES;
     let held: Set<string>[] = [];
-    try {
-      const want = perSource * SOURCES;
-      await waitFor(`${want} downloads established through every VIP`, async () => {
-        held = await Promise.all(this.services.map((s) => this.established(s.vip)));
-        return held.every((set) => set.size >= want);
-      }, 15_000, 200);
-    } catch (e) {
-      for (const r of runs) r.stop();
-      const ended = (await Promise.all(runs.map((r) => r.results()))).map((ts) => ts.map((t) => `${t.flow} exit ${t.exit}`));
-      const synSent = (await this.lab.exec("client", ["ss", "-tnH", "state", "syn-sent"])).stdout.trim();
+    // Up to 15 s for every download to be open (the downloads last longer); on a loaded machine a
+    // handshake may still be retrying then: the loss is measured on those established.
+    await waitFor(`${want} downloads established through every VIP`, async () => {
+      held = await Promise.all(this.services.map((s) => this.established(s.vip)));
+      return held.every((set) => set.size >= want);
+    }, 15_000, 200).catch(() => {});
+    let unopened = "";
+    if (held.some((set) => set.size < want)) {
+      const states = (await this.lab.exec("client", ["ss", "-tanH", "dst", `10.203.${this.subnet}.0/24`])).stdout;
       const counters = await Promise.all(NODES.filter((n) => this.nodes.has(n)).map((n) => this.directorCounters(n)));
-      throw new Error(`${(e as Error).message}: established ${held.map((h) => h.size)}; ended early: ${JSON.stringify(ended)}; syn-sent: ${synSent}; directors: ${JSON.stringify(counters)}`);
+      unopened = `established ${held.map((h) => h.size)} of ${want}; not established: ${states.split("\n").filter((l) => !/^ESTAB/.test(l)).join("; ")}; directors: ${JSON.stringify(counters)}`;
     }
     // A few connections, bounded to 6 s: requests in flight and keep-alive connections over
     // the loss, without taking the CPU the 400 downloads' packets need.
@@ -222,9 +224,11 @@ ${vss}
     const survivors = NODES.filter((n) => n !== victim && this.nodes.has(n));
     const before = await Promise.all(survivors.map((n) => this.directorCounters(n)));
     await this.killNode(victim);
+    // A routing daemon's detection time (BFD, a BGP hold timer): the flows still reach the dead node.
+    if (routeDelayMs > 0) await new Promise((r) => setTimeout(r, routeDelayMs));
     await this.route(survivors);
     const results = await Promise.all(runs.map((r) => r.results()));
-    const loss: NodeLoss = { held: {}, broken: {}, adopted: 0, notSyn: 0, wrk: await load };
+    const loss: NodeLoss = { held: {}, broken: {}, adopted: 0, notSyn: 0, wrk: await load, unopened };
     this.services.forEach((svc, i) => {
       loss.held[svc.name] = held[i].size;
       loss.broken[svc.name] = results[i].filter((t) => held[i].has(t.flow) && !this.completed(t));
