@@ -10,8 +10,8 @@
 //   each of 8 client addresses through each VIP (mh and rr side by side, one virtual server each),
 //   and wrk through the mh VIP; one node SIGKILLed (n1, n2, n3 in turn) and taken out of the
 //   routes; the share of the downloads established at the kill that did not complete, for mh +
-//   DR against rr (a director whose picks differ between nodes). The node is started again and
-//   put back in the routes before the next trial.
+//   DR against rr (a director whose picks differ between nodes). Then the node is started again
+//   and, under a new set of downloads, put back in the routes: the same share across the join.
 //
 //   bun bench/cluster.bench.ts                     (as root; the nodes run on Bun)
 //   deno run -A --no-check bench/cluster.bench.ts  (the nodes run on Deno)
@@ -24,7 +24,7 @@ import process from "node:process";
 import { spawn } from "node:child_process";
 import { runtime } from "../src/runtime/index.ts";
 import { EtcdClient } from "../src/discovery/etcd-client.ts";
-import { EcmpLab, NODES, PREFIX } from "../test/helpers/ecmp-lab.ts";
+import { EcmpLab, type NodeChange, NODES, PREFIX } from "../test/helpers/ecmp-lab.ts";
 import { peerOf } from "../test/helpers/vrrp.ts";
 
 const CHANGES = Number(runtime.env("CLUSTER_CHANGES") ?? 200);
@@ -125,26 +125,41 @@ async function changeToApplied(lab: EcmpLab): Promise<void> {
   }
 }
 
-async function nodeLoss(lab: EcmpLab): Promise<void> {
-  const rows: string[] = [], notes: string[] = [];
-  const mh: number[] = [], rr: number[] = [];
-  for (let t = 0; t < TRIALS; t++) {
-    const victim = NODES[t % NODES.length];
-    const loadBefore = load();
-    const loss = await lab.nodeLoss(victim, PER_SOURCE, ROUTE_DELAY_MS);
-    const share = (name: string) => 100 * loss.broken[name].length / loss.held[name];
-    mh.push(share("web"));
-    rr.push(share("webrr"));
-    if (loss.unopened) notes.push(`trial ${t + 1}: ${loss.unopened}`);
-    rows.push(`| ${t + 1} | ${victim} | ${loss.broken.web.length} / ${loss.held.web} (${share("web").toFixed(1)}%) | ${loss.broken.webrr.length} / ${loss.held.webrr} (${share("webrr").toFixed(1)}%) | ${loss.adopted} | ${loss.notSyn} | ${loss.wrk.requests} / ${loss.wrk.failed} | ${loadBefore} |`);
-    await lab.startNode(victim);
-    await lab.route(NODES);
-  }
-  console.log(`\none node of three SIGKILLed and taken out of the routes ${ROUTE_DELAY_MS} ms later, ${8 * PER_SOURCE} downloads per VIP held across it (16 KiB/s each) and wrk -c4 through the mh VIP; nodes on ${runtime.name} ${runtime.version}`);
-  console.log("| trial | node lost | mh + dr: broken | rr + dr: broken | adopted (survivors) | not_syn drops (survivors) | wrk (mh) requests / failed | load before |\n|---:|---|---:|---:|---:|---:|---:|---|");
-  for (const r of rows) console.log(r);
+/** One trial's row, and the broken shares (%) of mh and rr. */
+function row(t: number, node: string, c: NodeChange, loadBefore: string): { text: string; mh: number; rr: number } {
+  const share = (name: string) => 100 * c.broken[name].length / c.held[name];
+  const text = `| ${t + 1} | ${node} | ${c.broken.web.length} / ${c.held.web} (${share("web").toFixed(1)}%) | ${c.broken.webrr.length} / ${c.held.webrr} (${share("webrr").toFixed(1)}%) | ${c.adopted} | ${c.notSyn} | ${c.wrk.requests} / ${c.wrk.failed} | ${loadBefore} |`;
+  return { text, mh: share("web"), rr: share("webrr") };
+}
+
+function table(title: string, rows: { text: string; mh: number; rr: number }[], notes: string[]): void {
+  console.log(`\n${title}; nodes on ${runtime.name} ${runtime.version}`);
+  console.log("| trial | node | mh + dr: broken | rr + dr: broken | adopted | not_syn drops | wrk (mh) requests / failed | load before |\n|---:|---|---:|---:|---:|---:|---:|---|");
+  for (const r of rows) console.log(r.text);
   for (const n of notes) console.log(n);
-  console.log(`median broken share: mh ${median(mh).toFixed(1)}%, rr ${median(rr).toFixed(1)}% (${TRIALS} trials)`);
+  console.log(`median broken share: mh ${median(rows.map((r) => r.mh)).toFixed(1)}%, rr ${median(rows.map((r) => r.rr)).toFixed(1)}% (${rows.length} trials)`);
+}
+
+/** Per trial: a node lost (SIGKILLed, its next hop withdrawn), then the same node started again
+ * and put back in the routes, each under its own set of downloads. */
+async function nodeChanges(lab: EcmpLab): Promise<void> {
+  const lost: ReturnType<typeof row>[] = [], joined: ReturnType<typeof row>[] = [];
+  const notes: string[] = [];
+  for (let t = 0; t < TRIALS; t++) {
+    const node = NODES[t % NODES.length];
+    let loadBefore = load();
+    const loss = await lab.nodeLoss(node, PER_SOURCE, ROUTE_DELAY_MS);
+    if (loss.unopened) notes.push(`loss ${t + 1}: ${loss.unopened}`);
+    lost.push(row(t, node, loss, loadBefore));
+    await lab.startNode(node);
+    loadBefore = load();
+    const join = await lab.nodeJoin(node, PER_SOURCE);
+    if (join.unopened) notes.push(`join ${t + 1}: ${join.unopened}`);
+    joined.push(row(t, node, join, loadBefore));
+  }
+  const held = `${8 * PER_SOURCE} downloads per VIP held across it (16 KiB/s each) and wrk -c4 through the mh VIP`;
+  table(`one node of three SIGKILLed and taken out of the routes ${ROUTE_DELAY_MS} ms later, ${held}`, lost, []);
+  table(`that node started again and put back in the routes, ${held}`, joined, notes);
 }
 
 async function main(): Promise<void> {
@@ -157,7 +172,7 @@ async function main(): Promise<void> {
   try {
     for (const n of NODES) await lab.startNode(n);
     if (CHANGES > 0) await changeToApplied(lab);
-    if (TRIALS > 0) await nodeLoss(lab);
+    if (TRIALS > 0) await nodeChanges(lab);
   } finally {
     await lab.destroy();
   }

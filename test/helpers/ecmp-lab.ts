@@ -10,8 +10,10 @@
 //   router: ip route VIP/32 nexthop via n1 nexthop via n2 nexthop via n3; fib_multipath_hash_policy=1
 //
 // A node lost is what a routing daemon sees: its Fulcrum SIGKILLed, then its next hop taken out
-// of every VIP's route. Flows ECMP then moves to a node that has no entry for them go on only if
-// that node picks the same server (dr + mh with the hash seed shared through etcd: adopted).
+// of every VIP's route; a node added is its next hop put back once it runs. Either way the
+// kernel's hash-threshold multipath moves flows, and a flow moved to a node that has no entry for
+// it goes on only if that node picks the same server (dr + mh with the hash seed shared through
+// etcd: adopted).
 import { writeFileSync } from "node:fs";
 import { type Child } from "../../src/runtime/index.ts";
 import { parseWrk } from "../../bench/l7.bench.ts";
@@ -54,17 +56,17 @@ export interface Transfer {
   bytes: number;
 }
 
-export interface NodeLoss {
-  /** Per service: downloads established when the node was killed, and those of them that did not complete. */
+export interface NodeChange {
+  /** Per service: downloads established before the change, and those of them that did not complete. */
   held: Record<string, number>;
   broken: Record<string, Transfer[]>;
-  /** What the surviving nodes' directors counted from the kill to the end, summed: flows taken
-   * over, and packets dropped for want of an entry. */
+  /** What the nodes running at the end counted from the change on, summed: flows taken over,
+   * and packets dropped for want of an entry. */
   adopted: number;
   notSyn: number;
-  /** What was not established at the kill ("" when every download was), for the record. */
+  /** What was not established at the change ("" when every download was), for the record. */
   unopened: string;
-  /** wrk through the first service's VIP across the loss. */
+  /** wrk through the first service's VIP across the change. */
   wrk: { requests: number; failed: number; out: string };
 }
 
@@ -197,16 +199,34 @@ ${vss}
     return new Set(r.stdout.split("\n").map((l) => l.trim().split(/\s+/)[2]).filter((a) => a !== undefined && a !== ""));
   }
 
-  /** One node lost under long-lived connections and wrk: `perSource` downloads from each source
-   * address through every service's VIP; once all are established, wrk starts through the first
-   * VIP, and a second later `victim` is SIGKILLed and, `routeDelayMs` later, taken out of the
-   * routes. Broken: a download established at the kill that did not complete. */
-  async nodeLoss(victim: string, perSource: number, routeDelayMs = 0): Promise<NodeLoss> {
+  /** One node lost under long-lived connections and wrk (see acrossChange): `victim` SIGKILLed
+   * and, `routeDelayMs` later, taken out of the routes. */
+  nodeLoss(victim: string, perSource: number, routeDelayMs = 0): Promise<NodeChange> {
+    return this.acrossChange(perSource, async () => {
+      await this.killNode(victim);
+      // A routing daemon's detection time (BFD, a BGP hold timer): the flows still reach the dead node.
+      if (routeDelayMs > 0) await new Promise((r) => setTimeout(r, routeDelayMs));
+      await this.route(NODES.filter((n) => this.nodes.has(n)));
+    });
+  }
+
+  /** One node added under long-lived connections and wrk (see acrossChange): `node`, already
+   * running and out of the routes (started after a loss), put back in them, as a routing daemon
+   * announces a node once it is ready. */
+  nodeJoin(node: string, perSource: number): Promise<NodeChange> {
+    if (!this.nodes.has(node)) throw new Error(`${node} must run before it joins the routes`);
+    return this.acrossChange(perSource, () => this.route(NODES.filter((n) => this.nodes.has(n))));
+  }
+
+  /** `perSource` downloads from each source address through every service's VIP; once all are
+   * established, wrk starts through the first VIP, and a second later `change` runs. Broken: a
+   * download established before the change that did not complete. */
+  async acrossChange(perSource: number, change: () => Promise<void>): Promise<NodeChange> {
     const runs = this.services.map((svc) => this.downloads(svc, perSource));
     const want = perSource * SOURCES;
     let held: Set<string>[] = [];
     // Up to 15 s for every download to be open (the downloads last longer); on a loaded machine a
-    // handshake may still be retrying then: the loss is measured on those established.
+    // handshake may still be retrying then: the change is measured on those established.
     await waitFor(`${want} downloads established through every VIP`, async () => {
       held = await Promise.all(this.services.map((s) => this.established(s.vip)));
       return held.every((set) => set.size >= want);
@@ -214,31 +234,29 @@ ${vss}
     let unopened = "";
     if (held.some((set) => set.size < want)) {
       const states = (await this.lab.exec("client", ["ss", "-tanH", "dst", `10.203.${this.subnet}.0/24`])).stdout;
-      const counters = await Promise.all(NODES.filter((n) => this.nodes.has(n)).map((n) => this.directorCounters(n)));
-      unopened = `established ${held.map((h) => h.size)} of ${want}; not established: ${states.split("\n").filter((l) => !/^ESTAB/.test(l)).join("; ")}; directors: ${JSON.stringify(counters)}`;
+      const counters = await Promise.all([...this.nodes.keys()].map((n) => this.directorCounters(n)));
+      const open = states.split("\n").filter((l) => l !== "" && !/^(ESTAB|TIME-WAIT)/.test(l));
+      unopened = `established ${held.map((h) => h.size)} of ${want}; other states: ${open.join("; ")}; curl: ${runs.map((r) => r.progress()).join(" | ")}; directors: ${JSON.stringify(counters)}`;
     }
     // A few connections, bounded to 6 s: requests in flight and keep-alive connections over
-    // the loss, without taking the CPU the 400 downloads' packets need.
+    // the change, without taking the CPU the 400 downloads' packets need.
     const load = this.wrk(this.services[0].vip, 6, 4);
     await new Promise((r) => setTimeout(r, 1000));
-    const survivors = NODES.filter((n) => n !== victim && this.nodes.has(n));
-    const before = await Promise.all(survivors.map((n) => this.directorCounters(n)));
-    await this.killNode(victim);
-    // A routing daemon's detection time (BFD, a BGP hold timer): the flows still reach the dead node.
-    if (routeDelayMs > 0) await new Promise((r) => setTimeout(r, routeDelayMs));
-    await this.route(survivors);
+    const before = new Map<string, Record<string, number>>();
+    for (const n of this.nodes.keys()) before.set(n, await this.directorCounters(n));
+    await change();
     const results = await Promise.all(runs.map((r) => r.results()));
-    const loss: NodeLoss = { held: {}, broken: {}, adopted: 0, notSyn: 0, wrk: await load, unopened };
+    const out: NodeChange = { held: {}, broken: {}, adopted: 0, notSyn: 0, wrk: await load, unopened };
     this.services.forEach((svc, i) => {
-      loss.held[svc.name] = held[i].size;
-      loss.broken[svc.name] = results[i].filter((t) => held[i].has(t.flow) && !this.completed(t));
+      out.held[svc.name] = held[i].size;
+      out.broken[svc.name] = results[i].filter((t) => held[i].has(t.flow) && !this.completed(t));
     });
-    for (const [i, node] of survivors.entries()) {
-      const after = await this.directorCounters(node);
-      loss.adopted += (after.adopted ?? 0) - (before[i].adopted ?? 0);
-      loss.notSyn += (after.not_syn ?? 0) - (before[i].not_syn ?? 0);
+    for (const n of this.nodes.keys()) {
+      const after = await this.directorCounters(n), was = before.get(n) ?? {};
+      out.adopted += (after.adopted ?? 0) - (was.adopted ?? 0);
+      out.notSyn += (after.not_syn ?? 0) - (was.not_syn ?? 0);
     }
-    return loss;
+    return out;
   }
 
   async directorCounters(node: string): Promise<Record<string, number>> {
@@ -266,39 +284,49 @@ ${vss}
  * and local port. A transfer that gets no byte for 6 s is aborted (a connection broken: its
  * packets dropped, it would otherwise retransmit for minutes); all end within 90 s. */
 export class Downloads {
-  private readonly children: { source: string; child: Child; out: Promise<string> }[] = [];
+  private readonly children: { source: string; child: Child; out: string; err: string; code: number | null; read: Promise<void> }[] = [];
 
   constructor(lab: EcmpLab, svc: Service, perSource: number) {
     const url = `http://${svc.vip}/big`;
     for (const source of lab.sources()) {
       const argv = [
-        "curl", "-s", "--parallel", "--parallel-immediate", "--parallel-max", String(perSource), "--interface", source,
+        "curl", "-s", "-S", "--parallel", "--parallel-immediate", "--parallel-max", String(perSource), "--interface", source,
         "--speed-limit", "1", "--speed-time", "6", "-m", "90",
         "-w", "%{exitcode} %{http_code} %{size_download} %{local_port}\\n",
         ...Array.from({ length: perSource }, () => ["-o", "/dev/null", url]).flat(),
       ];
       const child = lab.lab.spawn("client", argv);
-      const out = new Response(child.stdout).text();
-      void new Response(child.stderr).text();
-      this.children.push({ source, child, out });
+      const entry = { source, child, out: "", err: "", code: null as number | null, read: Promise.resolve() };
+      const text = async (stream: ReadableStream<Uint8Array>, add: (s: string) => void) => {
+        const d = new TextDecoder();
+        for await (const chunk of stream) add(d.decode(chunk, { stream: true }));
+      };
+      entry.read = Promise.all([text(child.stdout, (t) => entry.out += t), text(child.stderr, (t) => entry.err += t)]).then(() => {});
+      void child.exited.then((code) => entry.code = code);
+      this.children.push(entry);
     }
   }
 
   /** Every transfer's outcome, once every curl has ended. */
   async results(): Promise<Transfer[]> {
-    const all: Transfer[] = [];
-    for (const { source, child, out } of this.children) {
-      const text = await out;
-      await child.exited;
-      for (const line of text.split("\n")) {
-        const m = /^(\d+) (\d+) (\d+) (\d+)$/.exec(line.trim());
-        if (m) all.push({ flow: `${source}:${m[4]}`, exit: Number(m[1]), status: Number(m[2]), bytes: Number(m[3]) });
-      }
+    for (const c of this.children) {
+      await c.read;
+      await c.child.exited;
     }
-    return all;
+    return this.children.flatMap((c) => transfers(c.source, c.out));
   }
 
-  stop(): void {
-    for (const { child } of this.children) child.kill("SIGKILL");
+  /** What each curl reported so far (the transfers that ended, its errors, its exit code). */
+  progress(): string {
+    return this.children.map((c) => `${c.source}: ${transfers(c.source, c.out).length} ended${c.code === null ? "" : `, curl exited ${c.code}`}${c.err ? ` (${c.err.trim().slice(0, 200)})` : ""}`).join("; ");
   }
+}
+
+function transfers(source: string, out: string): Transfer[] {
+  const all: Transfer[] = [];
+  for (const line of out.split("\n")) {
+    const m = /^(\d+) (\d+) (\d+) (\d+)$/.exec(line.trim());
+    if (m) all.push({ flow: `${source}:${m[4]}`, exit: Number(m[1]), status: Number(m[2]), bytes: Number(m[3]) });
+  }
+  return all;
 }
