@@ -5,7 +5,7 @@
 // `webrr` (rr, the peer a plain director is), so one node loss is measured on both at once.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { EcmpLab, NODES, PREFIX, SERVERS } from "./helpers/ecmp-lab.ts";
+import { EcmpLab, type NodeChange, NODES, PREFIX, SERVERS } from "./helpers/ecmp-lab.ts";
 import { waitFor } from "./helpers/netns.ts";
 import { needs } from "./helpers/peers.ts";
 
@@ -142,13 +142,17 @@ test("ecmp lab: etcd SIGKILLed and restarted under wrk through the VIP: 0 failed
   for (const n of NODES) await waitFor(`weight 1 on ${n}`, async () => (await serverOn(n, "webrr", "s3"))?.weight === 1, 5000, 50);
 });
 
+/** The change is measured on the downloads established before it. Most must be: on a loaded
+ * machine curl has once held 24 of one address's 25 transfers back for over 15 s (not one socket
+ * opened), so a whole address's share may be missing; the shares count what was held. */
+const mostlyOpen = (c: NodeChange) => c.held.web >= 0.75 * 8 * PER_SOURCE && c.held.webrr >= 0.75 * 8 * PER_SOURCE;
+
 test("ecmp lab: one node SIGKILLed and taken out of the routes under 200 long downloads per VIP and wrk: mh + DR breaks at most 1% of the downloads and no request (the survivors adopt the moved flows), plain rr breaks far more", { skip: noLab }, async () => {
   const loss = await lab.nodeLoss("n1", PER_SOURCE);
   const share = (name: string) => loss.broken[name].length / loss.held[name];
   const detail = JSON.stringify({ held: loss.held, broken: Object.fromEntries(Object.entries(loss.broken).map(([k, v]) => [k, v.length])), adopted: loss.adopted, notSyn: loss.notSyn });
   if (loss.unopened) console.log(`node loss: ${loss.unopened}`);
-  // Nearly all open: a handshake still retrying on a loaded machine is not a connection broken.
-  assert.ok(loss.held.web >= 0.95 * 8 * PER_SOURCE && loss.held.webrr >= 0.95 * 8 * PER_SOURCE, `${detail} ${loss.unopened}`);
+  assert.ok(mostlyOpen(loss), `${detail} ${loss.unopened}`);
   assert.ok(share("web") <= 0.01, `mh: ${loss.broken.web.length} of ${loss.held.web} broken: ${JSON.stringify(loss.broken.web.slice(0, 5))} ${detail}`);
   // rr: the killed node's flows (about a third) and those ECMP moved between the survivors break:
   // 10% is over 5 standard deviations below a third of 200.
@@ -167,7 +171,7 @@ test("ecmp lab: the lost node started again and put back in the routes under 200
   const share = (name: string) => join.broken[name].length / join.held[name];
   const detail = JSON.stringify({ held: join.held, broken: Object.fromEntries(Object.entries(join.broken).map(([k, v]) => [k, v.length])), adopted: join.adopted, notSyn: join.notSyn });
   if (join.unopened) console.log(`node join: ${join.unopened}`);
-  assert.ok(join.held.web >= 0.95 * 8 * PER_SOURCE && join.held.webrr >= 0.95 * 8 * PER_SOURCE, `${detail} ${join.unopened}`);
+  assert.ok(mostlyOpen(join), `${detail} ${join.unopened}`);
   assert.ok(share("web") <= 0.01, `mh: ${join.broken.web.length} of ${join.held.web} broken ${detail}`);
   // Adding a third next hop moves about half the flows (hash-threshold regions): 10% is far below.
   assert.ok(share("webrr") >= 0.1, `rr: only ${join.broken.webrr.length} of ${join.held.webrr} broken ${detail}`);
