@@ -11,6 +11,7 @@
 // Installs nginx, haproxy and wrk from Debian when they are missing. Prints Markdown.
 import { provision } from "../scripts/provision.ts";
 import { runtime, type Child } from "../src/runtime/index.ts";
+import { parseWrk as parseWrkSummary } from "../test/helpers/wrk.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 export const work = `/tmp/fulcrum-l7-bench-${Date.now()}`;
@@ -71,13 +72,7 @@ export async function waitPort(port: number): Promise<void> {
 export interface WrkResult { rps: number; p99ms: number; errors: number; requests: number; cpuUs: number }
 
 export function parseWrk(out: string): Omit<WrkResult, "cpuUs"> {
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
-  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
-  const p99ms = p99 ? Number(p99[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[p99[2]] : NaN;
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-  const errors = non2xx + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
+  const { rps, p99ms, errors, requests } = parseWrkSummary(out);
   return { rps, p99ms, errors, requests };
 }
 

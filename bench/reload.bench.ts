@@ -15,6 +15,7 @@
 //   BENCH_PARTS=latency BENCH_RUNTIMES=deno BENCH_RUNS=5 bun bench/reload.bench.ts
 //
 // Prints Markdown. Every loop is bounded; the processes it starts are ended by their PID.
+import { parseWrk as parseWrkSummary } from "../test/helpers/wrk.ts";
 import net from "node:net";
 import { runtime, type Child } from "../src/runtime/index.ts";
 
@@ -148,13 +149,8 @@ async function waitHttp(port: number, log = () => ""): Promise<void> {
 interface LoadResult { requests: number; rps: number; non2xx: number; socket: number[]; reloadsOk: number; reloadsFailed: number; reloadMs: number[] }
 
 function parseWrk(out: string): Pick<LoadResult, "requests" | "rps" | "non2xx" | "socket"> {
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  return {
-    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0),
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
-    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
-    socket: sock ? sock.slice(1).map(Number) : [0, 0, 0, 0],
-  };
+  const { requests, rps, non2xx, socket } = parseWrkSummary(out);
+  return { requests, rps, non2xx, socket };
 }
 
 /** "generation N serving (reload took X ms" lines after `from` characters of output. */

@@ -35,7 +35,7 @@ export const PEERS = [
   { pkg: "nftables", commands: ["nft"], neededBy: ["bench/director-lab.bench.ts (the kernel's NAT and DR, the peer)"] },
   { pkg: "tshark", commands: ["tshark"], neededBy: ["test/vrrp-features.test.ts (tshark)", "test/director-nat.test.ts (checksums)"] },
   { pkg: "etcd-server", commands: ["etcd"], service: "etcd", neededBy: ["test/discovery*.test.ts", "bench/etcd.bench.ts"] },
-  { pkg: "etcd-client", commands: ["etcdctl"], neededBy: ["bench/etcd.bench.ts (the peer watcher)"] },
+  { pkg: "etcd-client", commands: ["etcdctl"], neededBy: ["bench/etcd.bench.ts (the peer watcher)", "test/cluster-ecmp.test.ts", "bench/cluster.bench.ts"] },
   { pkg: "redis-server", commands: ["redis-server"], service: "redis-server", neededBy: ["test/l4-tcp.test.ts", "bench/l4.bench.ts"] },
   { pkg: "dnsmasq-base", commands: ["dnsmasq"], neededBy: ["test/l4-udp.test.ts", "bench/l4.bench.ts"] },
   { pkg: "dnsperf", commands: ["dnsperf"], neededBy: ["bench/l4.bench.ts"] },

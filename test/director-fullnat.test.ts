@@ -46,7 +46,7 @@ function startNginx(server: string): Child {
     location / { return 200 "${server} $remote_addr $proxy_protocol_addr $proxy_protocol_port\\n"; }
     location = /big { alias ${dir}/big; limit_rate 200k; }
     location = /up { client_max_body_size 4m; proxy_pass http://127.0.0.1:8082/length; }
-    location = /length { return 200 "$http_content_length\\n"; }`, `  log_format seen '$server_port $remote_addr $proxy_protocol_addr:$proxy_protocol_port $request';\n`);
+    location = /length { return 200 "$http_content_length\\n"; }`, { http: `  log_format seen '$server_port $remote_addr $proxy_protocol_addr:$proxy_protocol_port $request';\n` });
   nginx.set(server, child);
   return child;
 }

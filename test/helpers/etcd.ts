@@ -1,11 +1,13 @@
 // A real etcd (Debian etcd-server) for discovery tests: one member on two free loopback ports
 // with its own data directory, started with a bounded wait, killed by PID, the directory removed.
-// stop() and start() again keep the data directory and ports (etcd "restarted").
+// stop() and start() again keep the data directory and ports (etcd "restarted"). startLabEtcd
+// runs one inside a lab namespace instead, for nodes in other namespaces of the lab.
 import { rmSync } from "node:fs";
 import process from "node:process";
 import { runtime, type Child } from "../../src/runtime/index.ts";
 import { freePort } from "./backends.ts";
 import { EtcdClient } from "../../src/discovery/etcd-client.ts";
+import type { Lab } from "./netns.ts";
 
 export interface Etcd {
   url: string;
@@ -24,6 +26,16 @@ export interface Etcd {
 
 let counter = 0;
 
+/** One etcd member serving clients on `clientUrl`, its peer port on `peerUrl`, data in `dir`. */
+function etcdArgv(dir: string, clientUrl: string, peerUrl: string): string[] {
+  return [
+    "etcd", "--name", "t", "--data-dir", dir,
+    "--listen-client-urls", clientUrl, "--advertise-client-urls", clientUrl,
+    "--listen-peer-urls", peerUrl, "--initial-advertise-peer-urls", peerUrl,
+    "--initial-cluster", `t=${peerUrl}`, "--log-level", "warn",
+  ];
+}
+
 export interface EtcdOptions {
   /** Serve clients over TLS with this certificate and key (PEM files); `ca` is the PEM text
    * of the CA that signed them, for the helper's own client. */
@@ -36,12 +48,7 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<Etcd> {
   const [clientPort, peerPort] = [await freePort(), await freePort()];
   const dir = `/tmp/fulcrum-etcd-${runtime.name}-${Date.now()}-${counter++}`;
   const url = `${scheme}://127.0.0.1:${clientPort}`;
-  const args = [
-    "etcd", "--name", "t", "--data-dir", dir,
-    "--listen-client-urls", url, "--advertise-client-urls", url,
-    "--listen-peer-urls", `http://127.0.0.1:${peerPort}`, "--initial-advertise-peer-urls", `http://127.0.0.1:${peerPort}`,
-    "--initial-cluster", `t=http://127.0.0.1:${peerPort}`, "--log-level", "warn", ...extraArgs,
-  ];
+  const args = [...etcdArgv(dir, url, `http://127.0.0.1:${peerPort}`), ...extraArgs];
   let child: Child | null = null;
   let out = "";
   const drain = async (s: ReadableStream<Uint8Array>) => { const d = new TextDecoder(); for await (const c of s) out += d.decode(c); };
@@ -75,6 +82,66 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<Etcd> {
     },
     freeze(frozen: boolean) {
       if (child) process.kill(child.pid, frozen ? "SIGSTOP" : "SIGCONT");
+    },
+    async remove() {
+      await etcd.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    output: () => out,
+  };
+  await etcd.start();
+  return etcd;
+}
+
+/** etcd inside a lab node's namespace, serving the lab on the node's address (port 2379), its
+ * peer port on the namespace's loopback. The test reaches it with etcdctl run in that namespace
+ * (this process is outside every lab namespace). */
+export interface LabEtcd {
+  url: string;
+  put(key: string, value: string): Promise<void>;
+  get(key: string): Promise<string | null>;
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  remove(): Promise<void>;
+  output(): string;
+}
+
+export async function startLabEtcd(lab: Lab, node: string): Promise<LabEtcd> {
+  const dir = `/tmp/fulcrum-etcd-lab-${runtime.name}-${process.pid}-${counter++}`;
+  const url = `http://${lab.node(node).ipv4}:2379`;
+  const args = etcdArgv(dir, url, "http://127.0.0.1:2380");
+  const etcdctl = (argv: string[]) => lab.exec(node, ["etcdctl", "--endpoints", url, "--command-timeout", "3s", ...argv]);
+  let child: Child | null = null;
+  let out = "";
+  const drain = async (s: ReadableStream<Uint8Array>) => { const d = new TextDecoder(); for await (const c of s) out += d.decode(c); };
+  const etcd: LabEtcd = {
+    url,
+    async put(key, value) {
+      const r = await etcdctl(["put", key, value]);
+      if (r.code !== 0) throw new Error(`etcdctl put ${key}: ${r.stderr.trim()}`);
+    },
+    async get(key) {
+      const r = await etcdctl(["get", "--print-value-only", key]);
+      if (r.code !== 0) throw new Error(`etcdctl get ${key}: ${r.stderr.trim()}`);
+      return r.stdout === "" ? null : r.stdout.replace(/\n$/, "");
+    },
+    async start() {
+      child = lab.spawn(node, args);
+      drain(child.stdout).catch(() => {});
+      drain(child.stderr).catch(() => {});
+      // Bounded: up to 15 s (a loaded 2-core machine) for the member to answer.
+      for (let i = 0; i < 30; i++) {
+        if ((await etcdctl(["endpoint", "health"])).code === 0) return;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      throw new Error(`etcd in ${node} did not start within 15 s:\n${out}`);
+    },
+    async kill() {
+      const c = child;
+      child = null;
+      if (!c) return;
+      c.kill("SIGKILL");
+      await c.exited;
     },
     async remove() {
       await etcd.kill();

@@ -10,6 +10,9 @@ export interface Peer {
   output(): string;
   /** Waits until the output has a line matching `re` (after `from` characters) and returns it. */
   waitForLine(re: RegExp, timeoutMs?: number, from?: number): Promise<string>;
+  /** Like waitForLine, but returns when that line reached this process (performance.now()),
+   * recorded as it arrived, so how often the wait looks does not change it. */
+  lineArrival(re: RegExp, timeoutMs?: number, from?: number): Promise<number>;
   /** SIGTERM, then SIGKILL if it has not exited within 5 s; the exit code. */
   stop(): Promise<number>;
   /** SIGKILL: a crash. */
@@ -24,23 +27,42 @@ function collect(stream: ReadableStream<Uint8Array>, sink: (s: string) => void):
   })().catch(() => {});
 }
 
-function peerOf(child: Child, killAlso: () => Promise<number[]> = async () => []): Peer {
+/** A started process as a Peer: its output collected (and timed), `killAlso` giving pids a crash
+ * must end first. */
+export function peerOf(child: Child, killAlso: () => Promise<number[]> = async () => []): Peer {
   let out = "";
-  collect(child.stdout, (s) => out += s);
-  collect(child.stderr, (s) => out += s);
+  // When each piece of output arrived: the time, and the output's length after it.
+  const arrivals: { at: number; end: number }[] = [];
+  const take = (s: string) => { out += s; arrivals.push({ at: performance.now(), end: out.length }); };
+  collect(child.stdout, take);
+  collect(child.stderr, take);
   let done = false;
   const exited = child.exited.then((code) => { done = true; return code; });
+  // The first line matching `re` after `from`, and the offset just past it.
+  const lineAt = async (re: RegExp, timeoutMs: number, from: number) => {
+    return await waitFor<{ line: string; end: number } | undefined>(`a line matching ${re} in:\n${out}`, () => {
+      let start = from;
+      for (let nl = out.indexOf("\n", start); nl >= 0; start = nl + 1, nl = out.indexOf("\n", start)) {
+        const line = out.slice(start, nl);
+        if (re.test(line)) return { line, end: nl + 1 };
+      }
+      const tail = out.slice(start); // a line still arriving
+      if (tail !== "" && re.test(tail)) return { line: tail, end: out.length };
+      if (done) throw new Error(`exited before a line matching ${re}:\n${out}`);
+      return undefined;
+    }, timeoutMs) as { line: string; end: number }; // waitFor only returns a truthy value
+  };
   return {
     child,
     pid: child.pid,
     output: () => out,
     exited,
     async waitForLine(re, timeoutMs = 10_000, from = 0): Promise<string> {
-      return await waitFor<string | undefined>(`a line matching ${re} in:\n${out}`, () => {
-        const line = out.slice(from).split("\n").find((l) => re.test(l));
-        if (line === undefined && done) throw new Error(`exited before a line matching ${re}:\n${out}`);
-        return line;
-      }, timeoutMs) as string; // waitFor only returns a truthy value
+      return (await lineAt(re, timeoutMs, from)).line;
+    },
+    async lineArrival(re, timeoutMs = 10_000, from = 0): Promise<number> {
+      const { end } = await lineAt(re, timeoutMs, from);
+      return arrivals.find((a) => a.end >= end)!.at;
     },
     async stop() {
       if (done) return exited;
