@@ -20,10 +20,6 @@ export const SYNC_BUF_SIZE = 65536;
 // Per entry: what was last sent for it (u32 fingerprint | state, u32 its expiry then).
 export const SYNC_SHADOW_OFF = SYNC_BUF_OFF + SYNC_BUF_SIZE;
 export const SYNC_SHADOW_STRIDE = 8;
-/** Bytes the region needs past the entries for `capacity` connections. */
-export function syncRegionBytes(capacity: i32): i32 {
-  return SYNC_SHADOW_OFF + capacity * SYNC_SHADOW_STRIDE;
-}
 // One connection on the wire (every multi-byte field in network order).
 export const REC_SIZE = 80;
 export const REC_PROTO = 0; // u8: 6 or 17

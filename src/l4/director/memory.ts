@@ -2,7 +2,7 @@
 import {
   CONN_OFF, CT_SIZE, DIR_FIXED_END, DIR_WHEEL_OFF, WHEEL_SLOTS, HEAP_END, DIR_OFF,
 } from "../../core/layout.ts";
-import { syncRegionBytes } from "../../../wasm/assembly/sync-layout.ts";
+import { SYNC_SHADOW_OFF, SYNC_SHADOW_STRIDE } from "../../../wasm/assembly/sync-layout.ts";
 
 // The fixed director tables must end before AssemblyScript's data page (wasm/build.ts).
 if (DIR_WHEEL_OFF + WHEEL_SLOTS * 4 > DIR_FIXED_END || DIR_OFF !== HEAP_END) {
@@ -14,6 +14,11 @@ export function bucketsFor(capacity: number): number {
   let b = 1;
   while (b < capacity * 2) b *= 2;
   return b;
+}
+
+/** Bytes the sync region needs past the entries for `capacity` connections. */
+export function syncRegionBytes(capacity: number): number {
+  return SYNC_SHADOW_OFF + capacity * SYNC_SHADOW_STRIDE;
 }
 
 /** Bytes of memory the data plane needs for `capacity` connections: the table, then the sync
