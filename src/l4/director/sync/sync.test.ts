@@ -235,3 +235,32 @@ test("sync datagrams: a foreign sync id, another version, a bad length or a flip
   }
   assert.equal(reason(encodeDatagram(51, records, 0)), "length");
 });
+
+test("wasm and twin alike: the same connections export the same records, and the same random records leave the same table and counts", async () => {
+  const w = await node("wasm", SERVERS, {}, 128), t = await node("ts", SERVERS, {}, 128);
+  for (const p of [47001, 47002, 47003]) { handshake(w.sim, p); handshake(t.sim, p); }
+  const ew = w.table.exportRecords(RECORDS_PER_DATAGRAM, 1 << 20, 10_000), et = t.table.exportRecords(RECORDS_PER_DATAGRAM, 1 << 20, 10_000);
+  assert.equal(ew.count, 3);
+  assert.equal(hex(ew.records), hex(et.records));
+  let x = 99;
+  const rnd = () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x >>> 0; };
+  for (let round = 0; round < 40; round++) {
+    const buf = new Uint8Array(16 * REC_SIZE);
+    for (let k = 0; k < 16; k++) {
+      const r = k * REC_SIZE;
+      buf.set([6, 1 + (rnd() % 9), rnd() % 3 === 0 ? 4 : 0, 0, 0, 0, rnd() & 0xff, 0], r);
+      buf.set([192, 168, rnd() & 3, 9], r + 8);
+      buf.set([10, 0, 0, 100], r + 24);
+      buf.set(buf.subarray(r + 8, r + 12), r + 40);
+      buf.set([10, 0, 1, 1 + (rnd() % 4)], r + 56);
+      const cport = [0x9c, rnd() & 0xff];
+      buf.set([...cport, 0, rnd() % 5 === 0 ? 81 : 80, ...cport, 0x1f, 0x90], r + 72);
+    }
+    assert.equal(w.table.importRecords(buf, 16), t.table.importRecords(buf, 16), `round ${round}`);
+  }
+  assert.deepEqual(w.table.counts(), t.table.counts());
+  const c = w.table.counts();
+  assert.ok(c.imported > 50 && c.updated > 0 && c.rejected.malformed > 0 && c.rejected.no_service > 0 && c.rejected.no_server > 0, JSON.stringify(c));
+  const rows = (d: Director) => d.listConnections().map((r) => `${r.entry} ${r.client} ${r.server} ${r.state} ${r.expiresIn}`);
+  assert.deepEqual(rows(w.d), rows(t.d));
+});
