@@ -17,7 +17,7 @@ const broken: Record<"sync" | "nosync", number[]> = { sync: [], nosync: [] };
 try {
   for (let run = 0; run < RUNS; run++) {
     for (const sync of [true, false]) {
-      const r = await lab.failover(sync, DOWNLOADS, (c) => !sync || c.sync_records_imported >= DOWNLOADS);
+      const r = await lab.failover(sync ? "multicast" : "off", DOWNLOADS, (c) => !sync || c.sync_records_imported >= DOWNLOADS);
       const n = r.outcomes.filter((o) => !complete(o)).length;
       broken[sync ? "sync" : "nosync"].push(n);
       const why = sync

@@ -17,6 +17,8 @@ const SERVERS = ["s1", "s2", "s3"];
 /** The file each download fetches. */
 export const SIZE = 1 << 20;
 
+export type SyncMode = "off" | "multicast" | "unicast";
+
 export interface Outcome { code: number; out: string }
 export const complete = (o: Outcome): boolean => o.code === 0 && o.out === `200 ${SIZE}`;
 
@@ -86,7 +88,8 @@ export class SyncLab {
     await this.lab.destroy();
   }
 
-  config(priority: number, sync: boolean): string {
+  /** Sync off, multicast to IPVS's group, or unicast to the other director's inside address. */
+  config(priority: number, sync: SyncMode): string {
     const servers = SERVERS.map((s) => `${this.lab.node(s).ipv4}:8080`).join(", ");
     return `
 admin: { bind: 127.0.0.1:9901 }
@@ -103,10 +106,15 @@ vrrp:
     - { name: VI_IN, interface: eth0, virtual_router_id: 62, priority: ${priority}, version: 3, advert_int: 0.5, virtual_ipaddress: [${this.gateway}/24] }
   sync_groups:
     G: { group: [VI_OUT, VI_IN] }
-${sync ? "director_sync: { interface: eth0, vrrp_instance: VI_OUT }\n" : ""}`;
+${sync === "off" ? "" : `director_sync: { interface: eth0, vrrp_instance: VI_OUT${sync === "unicast" ? `, peer: ${this.peerOf(priority)}` : ""} }\n`}`;
   }
 
-  private async start(node: string, priority: number, sync: boolean): Promise<Peer> {
+  // d1 (priority 150) sends to d2's inside address, d2 to d1's.
+  private peerOf(priority: number): string {
+    return this.lab.node(priority === 150 ? "d2" : "d1").ipv4;
+  }
+
+  private async start(node: string, priority: number, sync: SyncMode): Promise<Peer> {
     const peer = await startFulcrum(this.lab, node, this.config(priority, sync), 1, /directing tcp:\/\//g);
     this.running.add(peer);
     return peer;
@@ -141,8 +149,9 @@ ${sync ? "director_sync: { interface: eth0, vrrp_instance: VI_OUT }\n" : ""}`;
   }
 
   /** Starts both directors (d1 the master), runs `downloads` at once, SIGKILLs d1 once `ready`
-   * holds for d2's counters, and returns each download's outcome with d2's counters after. */
-  async failover(sync: boolean, downloads: number, ready: (c: Record<string, number>) => boolean): Promise<{ outcomes: Outcome[]; after: Record<string, number> }> {
+   * holds for d2's counters (after `beforeKill`), and returns each download's outcome with d2's counters after. */
+  async failover(sync: SyncMode, downloads: number, ready: (c: Record<string, number>) => boolean,
+    beforeKill: () => Promise<void> = async () => {}): Promise<{ outcomes: Outcome[]; after: Record<string, number> }> {
     const d1 = await this.start("d1", 150, sync);
     await d1.waitForLine(/VI_OUT BACKUP -> MASTER/, 10_000);
     await waitForAddress(this.lab, "d1", this.vip, 5000, "eth1");
@@ -155,6 +164,7 @@ ${sync ? "director_sync: { interface: eth0, vrrp_instance: VI_OUT }\n" : ""}`;
     await waitFor("d2 ready for the failover", async () => ready(await this.counters("d2")), 10_000, 100);
     // Past the client's and the servers' ARP locktime (1 s), so the new master's gratuitous ARPs move their entries.
     await sleep(1100);
+    await beforeKill();
     await d1.kill();
     this.running.delete(d1);
     await d2.waitForLine(/VI_OUT BACKUP -> MASTER/, 10_000);
