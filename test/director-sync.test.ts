@@ -43,6 +43,11 @@ test("director sync: downloads through the VIP survive SIGKILL of the master wit
   assert.ok(withSync.after.sync_records_imported >= DOWNLOADS, `d2 applied the master's entries: ${withSync.after.sync_records_imported}`);
   assert.equal(withSync.after.not_syn, 0, "d2 had an entry for every segment after the failover");
   assert.ok(withSync.after.forward_in > 0 && withSync.after.forward_out > 0, "d2 forwarded both ways after the failover");
+  // /metrics shows the same counts.
+  const sample = (name: string) => Number(new RegExp(`^${name.replace(/[{}"]/g, "\\$&")} (\\d+)$`, "m").exec(withSync.metrics)?.[1]);
+  assert.equal(sample(`fulcrum_director_sync_records_total{event="imported"}`), withSync.after.sync_records_imported);
+  assert.equal(sample(`fulcrum_director_sync_rejected_datagrams_total{reason="short"}`), 1);
+  assert.equal(sample(`fulcrum_director_sync_datagrams_total{event="received"}`), withSync.after.sync_received);
 
   const noSync = await lab.failover("off", DOWNLOADS, () => true);
   const finished = noSync.outcomes.filter(complete);

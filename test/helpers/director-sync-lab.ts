@@ -149,9 +149,9 @@ ${sync === "off" ? "" : `director_sync: { interface: eth0, vrrp_instance: VI_OUT
   }
 
   /** Starts both directors (d1 the master), runs `downloads` at once, SIGKILLs d1 once `ready`
-   * holds for d2's counters (after `beforeKill`), and returns each download's outcome with d2's counters after. */
+   * holds for d2's counters (after `beforeKill`), and returns each download's outcome with d2's counters and /metrics after. */
   async failover(sync: SyncMode, downloads: number, ready: (c: Record<string, number>) => boolean,
-    beforeKill: () => Promise<void> = async () => {}): Promise<{ outcomes: Outcome[]; after: Record<string, number> }> {
+    beforeKill: () => Promise<void> = async () => {}): Promise<{ outcomes: Outcome[]; after: Record<string, number>; metrics: string }> {
     const d1 = await this.start("d1", 150, sync);
     await d1.waitForLine(/VI_OUT BACKUP -> MASTER/, 10_000);
     await waitForAddress(this.lab, "d1", this.vip, 5000, "eth1");
@@ -170,8 +170,9 @@ ${sync === "off" ? "" : `director_sync: { interface: eth0, vrrp_instance: VI_OUT
     await d2.waitForLine(/VI_OUT BACKUP -> MASTER/, 10_000);
     const outcomes = await Promise.all(inFlight);
     const after = await this.counters("d2");
+    const metrics = (await this.lab.exec("d2", ["curl", "-s", "-m", "3", "http://127.0.0.1:9901/metrics"])).stdout;
     await d2.stop();
     this.running.delete(d2);
-    return { outcomes, after };
+    return { outcomes, after, metrics };
   }
 }

@@ -17,8 +17,10 @@ import { DATAGRAM_REJECTIONS, type DatagramRejection, decodeDatagram, encodeData
 const TICK_MS = 100;
 /** Datagrams per tick at most (18 records each): about 23,000 connection changes a second. */
 const MAX_DATAGRAMS_PER_TICK = 128;
-/** Entries one export call looks at; a tick makes a few calls more than it sends datagrams. */
-const STEPS_PER_CALL = 65536;
+/** Entries a tick looks at, at most: the walk is bound by memory (about 25 ns an entry with a
+ * million, bench/RESULTS.md), so a tick costs about 3 ms at most; a table this size or smaller
+ * is walked whole every tick, a million entries in 8 ticks. */
+const STEPS_PER_TICK = 131072;
 
 /** Datagrams refused before any record is read, by reason: the codec's, one not from the
  * configured peer, and any arriving while this node is master (it directs; it takes no table). */
@@ -106,16 +108,17 @@ export class SyncDaemon {
   private send(): void {
     const socket = this.socket, table = this.sources.role() === "MASTER" ? this.current() : null;
     if (socket === null || table === null) return;
-    let datagrams = 0;
-    for (let calls = 0; calls < MAX_DATAGRAMS_PER_TICK + 8 && datagrams < MAX_DATAGRAMS_PER_TICK; calls++) {
-      const out = table.exportRecords(RECORDS_PER_DATAGRAM, STEPS_PER_CALL, this.config.refreshMs);
+    let datagrams = 0, steps = 0;
+    while (datagrams < MAX_DATAGRAMS_PER_TICK && steps < STEPS_PER_TICK) {
+      const out = table.exportRecords(RECORDS_PER_DATAGRAM, STEPS_PER_TICK - steps, this.config.refreshMs);
+      steps += out.steps;
       if (out.count > 0) {
         datagrams++;
         socket.send(encodeDatagram(this.syncId, out.records, out.count), this.config.port, this.destination, (e) => {
           if (e) { this.sendErrors++; this.note(`send to ${this.destination}: ${e.message}`); } else this.sent++;
         });
       }
-      if (out.wrapped) break;
+      if (out.wrapped || out.steps === 0) break;
     }
   }
 

@@ -121,6 +121,16 @@ for (const impl of IMPLS) {
     assert.equal(b.d.listConnections().length, 0);
   });
 
+  test(`${impl}: the walk looks at no more entries than asked, and goes on from where it stopped`, async () => {
+    const a = await node(impl, SERVERS);
+    for (let p = 48001; p < 48011; p++) handshake(a.sim, p);
+    const first = a.table.exportRecords(RECORDS_PER_DATAGRAM, 4, 10_000);
+    assert.deepEqual([first.count, first.steps, first.wrapped], [4, 4, false]);
+    const rest = a.table.exportRecords(RECORDS_PER_DATAGRAM, 100, 10_000);
+    assert.deepEqual([rest.count, rest.steps, rest.wrapped], [6, 6, true]);
+    assert.equal(a.table.exportRecords(RECORDS_PER_DATAGRAM, 100, 10_000).count, 0);
+  });
+
   test(`${impl}: a record for a VIP this node does not serve, or a server not in its pool, is refused and counted; the rest apply`, async () => {
     const a = await node(impl, SERVERS);
     const b = await node(impl, SERVERS.slice(0, 2));

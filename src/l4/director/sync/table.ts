@@ -2,7 +2,7 @@
 // export walk's records out, a peer's records in, and the region's counters.
 import * as L from "../../../core/layout.ts";
 import {
-  REC_SIZE, SYNC_BUF_OFF, SYNC_BUF_SIZE, ST_EXPORTED, ST_IMPORTED, ST_UPDATED, ST_REJ_MALFORMED, ST_REJ_NO_SERVICE,
+  REC_SIZE, SYNC_BUF_OFF, SYNC_BUF_SIZE, ST_CURSOR, ST_EXPORTED, ST_IMPORTED, ST_UPDATED, ST_REJ_MALFORMED, ST_REJ_NO_SERVICE,
   ST_REJ_NO_SERVER, ST_REJ_NO_LADDR, ST_REJ_TABLE_FULL, ST_REJ_CONFLICT,
 } from "../../../../wasm/assembly/sync-layout.ts";
 import type { Director } from "../director.ts";
@@ -28,6 +28,8 @@ export interface Exported {
   count: number;
   /** The walk reached the table's end (the next call starts from entry 0). */
   wrapped: boolean;
+  /** Entries it looked at. */
+  steps: number;
 }
 
 export class SyncTable {
@@ -52,11 +54,14 @@ export class SyncTable {
 
   /** Up to `maxRecords` records the peer has not seen, walking at most `maxSteps` entries. */
   exportRecords(maxRecords: number, maxSteps: number, refreshMs: number): Exported {
+    const cursor = () => this.view.getUint32(this.base + ST_CURSOR, true);
+    const from = cursor();
     const r = this.kernels.syncExport(maxRecords, maxSteps, refreshMs);
     if (r < 0) throw new Error("director sync: no sync region");
-    const count = r & 0xffff;
+    const count = r & 0xffff, wrapped = r >= 65536;
     const start = this.base + SYNC_BUF_OFF;
-    return { records: this.bytes.slice(start, start + count * REC_SIZE), count, wrapped: r >= 65536 };
+    const steps = wrapped ? Math.max(0, this.view.getUint32(L.DIR_OFF + L.DG_HWM, true) - from) : cursor() - from;
+    return { records: this.bytes.slice(start, start + count * REC_SIZE), count, wrapped, steps };
   }
 
   /** Applies `count` records; returns how many made or refreshed an entry. */
