@@ -6,7 +6,8 @@
 // (not_syn: no SYN, and NAT cannot adopt a flow) and the servers' replies (no_service).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { complete, SIZE, SyncLab } from "./helpers/director-sync-lab.ts";
+import { complete, type Outcome, SIZE, SyncLab } from "./helpers/director-sync-lab.ts";
+import { sleep, waitFor } from "./helpers/netns.ts";
 import { needs } from "./helpers/peers.ts";
 
 const noLab = needs("root", "ip", "tc", "nginx", "curl");
@@ -25,12 +26,13 @@ after(async () => {
 
 /** Datagrams to d2's sync port from a real server (not the other director): too short, and
  * another version. */
-async function foreignDatagrams(): Promise<void> {
+async function foreignDatagrams(): Promise<Promise<Outcome>[]> {
   const to = `/dev/udp/${lab.lab.node("d2").ipv4}/8848`;
   for (const payload of ["hi", "x".repeat(100)]) {
     const r = await lab.lab.exec("s1", ["bash", "-c", `printf '%s' '${payload}' > ${to}`]);
     assert.equal(r.code, 0, r.stderr);
   }
+  return [];
 }
 
 test("director sync: downloads through the VIP survive SIGKILL of the master with director_sync (all bytes, the new master applied the synced entries; foreign datagrams were refused and counted); without it every one breaks (the new master drops their segments as not_syn)", { skip: noLab }, async () => {
@@ -59,8 +61,20 @@ test("director sync: downloads through the VIP survive SIGKILL of the master wit
     + `without ${DOWNLOADS - finished.length} (new master without sync: not_syn ${noSync.after.not_syn}, no_service ${noSync.after.no_service})`);
 });
 
-test("director sync: unicast to the peer (director_sync.peer) carries the connections too, and a datagram from another address is refused as not the peer's", { skip: noLab }, async () => {
-  const r = await lab.failover("unicast", 3, (c) => c.sync_records_imported >= 3, foreignDatagrams);
+test("director sync: unicast to the peer (director_sync.peer) carries the connections too, through a reload of the backup (its table and sync go on); a datagram from another address is refused as not the peer's", { skip: noLab }, async () => {
+  const r = await lab.failover("unicast", 3, (c) => c.sync_records_imported >= 3, async (_d1, d2) => {
+    await foreignDatagrams();
+    // SIGHUP with the same config: the new generation takes the director (and its table) over
+    // and starts its own sync daemon on the same port; a download started after it is synced too.
+    d2.child.kill("SIGHUP");
+    await d2.waitForLine(/generation 2 serving/, 15_000);
+    await d2.waitForLine(/director: its connection table, ports and steering carried over/, 1000);
+    const late = lab.download();
+    await waitFor("the late download synced to d2", async () => (await lab.counters("d2")).sync_records_imported >= 4, 10_000, 100);
+    await sleep(1100);
+    return [late];
+  });
+  assert.equal(r.outcomes.length, 4);
   assert.deepEqual(r.outcomes.filter((o) => !complete(o)), [], JSON.stringify(r.outcomes));
   assert.equal(r.after.sync_rejected_peer, 2, "both datagrams from s1 refused: not the peer");
   assert.equal(r.after.sync_rejected_short + r.after.sync_rejected_version, 0, "refused before being read");

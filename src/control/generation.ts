@@ -92,7 +92,7 @@ export class Generation {
         await this.vrrpService.start();
         this.started.push(this.vrrpService);
       }
-      if (this.config.directorSync && this.director) await this.startSync(this.director);
+      if (this.config.directorSync && this.director) await this.startSync(this.director, previous?.directorSync ?? null);
     } catch (e) {
       this.disinherit();
       // A director carried over goes back to the generation that goes on serving.
@@ -103,14 +103,14 @@ export class Generation {
   }
 
   // The sync daemon follows its VRRP instance by name (a reload may have taken it over).
-  private async startSync(director: DirectorService<PoolConfig>): Promise<void> {
+  private async startSync(director: DirectorService<PoolConfig>, previous: SyncDaemon | null): Promise<void> {
     const config = this.config.directorSync!;
     const vrid = this.config.vrrp?.instances.find((i) => i.name === config.vrrpInstance)?.vrid ?? 0;
     const daemon = this.syncDaemon = new SyncDaemon(config, {
       director: () => director.running,
       role: () => this.vrrpService?.instances.find((i) => i.name === config.vrrpInstance)?.state ?? null,
       vrid,
-    });
+    }, previous);
     await daemon.start();
     this.started.push(daemon);
   }

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { Lab, run, sleep, waitFor } from "./netns.ts";
 import { type Peer, startFulcrum, waitForAddress } from "./vrrp.ts";
+export type { Peer };
 import { tempDir } from "./l4.ts";
 import { spawnLabNginx } from "./lab-nginx.ts";
 import type { Child } from "../../src/runtime/index.ts";
@@ -149,9 +150,9 @@ ${sync === "off" ? "" : `director_sync: { interface: eth0, vrrp_instance: VI_OUT
   }
 
   /** Starts both directors (d1 the master), runs `downloads` at once, SIGKILLs d1 once `ready`
-   * holds for d2's counters (after `beforeKill`), and returns each download's outcome with d2's counters and /metrics after. */
+   * holds for d2's counters (then `beforeKill`, whose downloads join the others), and returns each download's outcome with d2's counters and /metrics after. */
   async failover(sync: SyncMode, downloads: number, ready: (c: Record<string, number>) => boolean,
-    beforeKill: () => Promise<void> = async () => {}): Promise<{ outcomes: Outcome[]; after: Record<string, number>; metrics: string }> {
+    beforeKill: (d1: Peer, d2: Peer) => Promise<Promise<Outcome>[]> = async () => []): Promise<{ outcomes: Outcome[]; after: Record<string, number>; metrics: string }> {
     const d1 = await this.start("d1", 150, sync);
     await d1.waitForLine(/VI_OUT BACKUP -> MASTER/, 10_000);
     await waitForAddress(this.lab, "d1", this.vip, 5000, "eth1");
@@ -164,11 +165,11 @@ ${sync === "off" ? "" : `director_sync: { interface: eth0, vrrp_instance: VI_OUT
     await waitFor("d2 ready for the failover", async () => ready(await this.counters("d2")), 10_000, 100);
     // Past the client's and the servers' ARP locktime (1 s), so the new master's gratuitous ARPs move their entries.
     await sleep(1100);
-    await beforeKill();
+    const more = await beforeKill(d1, d2);
     await d1.kill();
     this.running.delete(d1);
     await d2.waitForLine(/VI_OUT BACKUP -> MASTER/, 10_000);
-    const outcomes = await Promise.all(inFlight);
+    const outcomes = await Promise.all([...inFlight, ...more]);
     const after = await this.counters("d2");
     const metrics = (await this.lab.exec("d2", ["curl", "-s", "-m", "3", "http://127.0.0.1:9901/metrics"])).stdout;
     await d2.stop();

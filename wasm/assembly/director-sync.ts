@@ -12,7 +12,7 @@ import {
   P_COUNT, L_ADDR, L_TOP, DIR_PORTS_OFF, PORTS_STRIDE,
 } from "./layout";
 import {
-  SYNC_STATS_OFF, ST_CURSOR, ST_EXPORTED, ST_IMPORTED, SYNC_BUF_OFF,
+  SYNC_STATS_OFF, ST_CURSOR, ST_EXPORTED, ST_IMPORTED, ST_READY, SYNC_BUF_OFF,
   SYNC_BUF_SIZE, SYNC_SHADOW_OFF, SYNC_SHADOW_STRIDE, REC_SIZE, REC_PROTO, REC_STATE, REC_FLAGS,
   REC_RESERVED, REC_TIMEOUT, REC_CADDR, REC_VADDR, REC_LADDR, REC_DADDR, REC_CPORT, REC_VPORT,
   REC_LPORT, REC_DPORT, RECF_V6, RECF_KNOWN, SR_IMPORTED, SR_UPDATED, SR_MALFORMED, SR_NO_SERVICE,
@@ -37,12 +37,14 @@ function sized(): bool {
   return <u64>base() + <u64>SYNC_SHADOW_OFF + <u64>gget(DG_CAP) * SYNC_SHADOW_STRIDE <= (<u64>memory.size() << 16);
 }
 
-// Clears the statistics, the walk's cursor and what was sent (nothing yet); -1 when the memory
-// has no room for the region.
+// Clears the statistics, the walk's cursor and what was sent (nothing yet), once per director:
+// a daemon that takes a director over (a reload) keeps them. -1 when the memory has no room.
 export function syncInit(): i32 {
   if (!sized()) return -1;
+  if (load<u32>(stat(ST_READY)) == 1) return 0;
   memory.fill(base(), 0, SYNC_SHADOW_OFF);
   memory.fill(base() + SYNC_SHADOW_OFF, 0, gget(DG_CAP) * SYNC_SHADOW_STRIDE);
+  store<u32>(stat(ST_READY), 1);
   return 0;
 }
 

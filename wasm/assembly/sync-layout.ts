@@ -13,6 +13,7 @@ export const ST_REJ_NO_SERVER = 24; // its real server is not in this node's poo
 export const ST_REJ_NO_LADDR = 28; // fullnat: its local address is not one of this node's
 export const ST_REJ_TABLE_FULL = 32; // no entry could be freed
 export const ST_REJ_CONFLICT = 36; // its client key is another connection's server-side key
+export const ST_READY = 60; // 1 once syncInit cleared the region (a reload's next daemon keeps it)
 export const SYNC_STATS_SIZE = 64;
 // Records in (import) or out (export) of one call.
 export const SYNC_BUF_OFF = 64;

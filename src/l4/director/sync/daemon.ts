@@ -59,8 +59,17 @@ export class SyncDaemon {
   private readonly rejected = Object.fromEntries(SYNC_REJECTIONS.map((r) => [r, 0])) as Record<SyncRejection, number>;
   private lastError = "";
 
-  constructor(readonly config: DirectorSyncConfig, private readonly sources: SyncSources, private readonly log = (line: string) => console.log(line)) {
+  /** `previous`: the daemon of the generation a reload replaces; its counts go on here (the
+   * records' counts live in the director's memory, which the reload carries over too). */
+  constructor(readonly config: DirectorSyncConfig, private readonly sources: SyncSources, previous: SyncDaemon | null = null,
+    private readonly log = (line: string) => console.log(line)) {
     this.syncId = config.id ?? sources.vrid;
+    if (previous) {
+      this.sent = previous.sent;
+      this.sendErrors = previous.sendErrors;
+      this.received = previous.received;
+      Object.assign(this.rejected, previous.rejected);
+    }
   }
 
   /** Where datagrams go: the peer, or the group. */

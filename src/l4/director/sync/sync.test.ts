@@ -121,6 +121,15 @@ for (const impl of IMPLS) {
     assert.equal(b.d.listConnections().length, 0);
   });
 
+  test(`${impl}: a daemon that takes the director over (a reload) keeps what was sent and the counts: nothing is sent twice`, async () => {
+    const a = await node(impl, SERVERS);
+    handshake(a.sim, 49001);
+    assert.equal(datagrams(a.table).length, 1);
+    const again = new SyncTable(a.d);
+    assert.deepEqual(datagrams(again), []);
+    assert.equal(again.counts().exported, 1);
+  });
+
   test(`${impl}: the walk looks at no more entries than asked, and goes on from where it stopped`, async () => {
     const a = await node(impl, SERVERS);
     for (let p = 48001; p < 48011; p++) handshake(a.sim, p);
