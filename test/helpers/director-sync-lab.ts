@@ -77,9 +77,11 @@ export class SyncLab {
       const dir = tempDir(`dsync-${s}`);
       writeFileSync(`${dir}/big`, new Uint8Array(SIZE).fill(0x61));
       this.nginx.push(spawnLabNginx(lab, s, dir, `    listen ${lab.node(s).ipv4}:8080;
-    location = /big { alias ${dir}/big; }`));
+    # The server paces too: else it could push the rest of the file into the client's socket
+    # buffer before the failover, and curl would finish reading it with no path left.
+    location = /big { alias ${dir}/big; limit_rate 128k; }`));
       const url = `http://${lab.node(s).ipv4}:8080/big`;
-      await waitFor(`nginx on ${s}`, async () => (await lab.exec(s, ["curl", "-s", "-m", "1", "-o", "/dev/null", url])).code === 0, 10_000, 100);
+      await waitFor(`nginx on ${s}`, async () => (await lab.exec(s, ["curl", "-s", "-m", "1", "-r", "0-99", "-o", "/dev/null", url])).code === 0, 10_000, 100);
     }
   }
 
@@ -137,8 +139,8 @@ ${sync === "off" ? "" : `director_sync: { interface: eth0, vrrp_instance: VI_OUT
     return (await this.l4(node)).virtual_servers.flatMap((v) => v.real_servers).reduce((n, r) => n + r.active, 0);
   }
 
-  /** A 1 MiB download through the VIP at 128 KiB/s (about 8 s); curl gives up after 8 s without
-   * a byte (a broken connection), and after 40 s in all. */
+  /** A 1 MiB download through the VIP at 128 KiB/s (curl's --limit-rate and nginx's limit_rate:
+   * about 8 s); curl gives up after 8 s without a byte (a broken connection), and after 40 s in all. */
   download(): Promise<Outcome> {
     const child = this.lab.spawn("client", [
       "curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "--limit-rate", "128k",
