@@ -26,7 +26,7 @@ export function l4View(g: Generation, director: DirectorRows | null = null) {
     counters: g.l4 ? { sessions: g.l4.stats.sessions, retries: g.l4.stats.retries, errors: { ...g.l4.stats.errors } } : null,
     virtual_servers: virtualServersView(g, rows),
     director: rows !== null
-      ? { running: true, counters: state?.counters ?? null, ports: state?.ports ?? null, text: state?.text ?? null }
+      ? { running: true, counters: state ? { ...state.counters, ...g.directorSync?.counters() } : null, ports: state?.ports ?? null, text: state?.text ?? null }
       : { running: false, reason: g.config.virtualServers.length > 0 ? "the director has not started" : "no virtual_servers configured" },
   };
 }

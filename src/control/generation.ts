@@ -11,6 +11,7 @@ import type { HealthSource } from "../vrrp/track.ts";
 import { DiscoveryService } from "../discovery/service.ts";
 import { L4Proxy } from "../l4/proxy.ts";
 import { DirectorService } from "../l4/director/service.ts";
+import { SyncDaemon } from "../l4/director/sync/daemon.ts";
 import { formatIP } from "../vrrp/ip.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { Config, PoolConfig } from "./schema.ts";
@@ -19,6 +20,7 @@ import { PhaseTiming } from "./phase-timing.ts";
 export class Generation {
   private started: { stop(): Promise<void> | void }[] = [];
   private vrrpService: VrrpService | null = null;
+  private syncDaemon: SyncDaemon | null = null;
   /** Undoes the inheritance of the previous generation's session counts (a failed start). */
   private disinherit: () => void = () => {};
 
@@ -39,6 +41,11 @@ export class Generation {
   /** Null without a `vrrp:` section (made in start: a reload takes instances over there). */
   get vrrp(): VrrpService | null {
     return this.vrrpService;
+  }
+
+  /** Null without `director_sync:` (made in start, once the instance it follows runs). */
+  get directorSync(): SyncDaemon | null {
+    return this.syncDaemon;
   }
 
   /** Builds every part; nothing listens, checks or sends until start(). `previous`: the
@@ -85,6 +92,7 @@ export class Generation {
         await this.vrrpService.start();
         this.started.push(this.vrrpService);
       }
+      if (this.config.directorSync && this.director) await this.startSync(this.director, previous?.directorSync ?? null);
     } catch (e) {
       this.disinherit();
       // A director carried over goes back to the generation that goes on serving.
@@ -92,6 +100,19 @@ export class Generation {
       await this.stop();
       throw e;
     }
+  }
+
+  // The sync daemon follows its VRRP instance by name (a reload may have taken it over).
+  private async startSync(director: DirectorService<PoolConfig>, previous: SyncDaemon | null): Promise<void> {
+    const config = this.config.directorSync!;
+    const vrid = this.config.vrrp?.instances.find((i) => i.name === config.vrrpInstance)?.vrid ?? 0;
+    const daemon = this.syncDaemon = new SyncDaemon(config, {
+      director: () => director.running,
+      role: () => this.vrrpService?.instances.find((i) => i.name === config.vrrpInstance)?.state ?? null,
+      vrid,
+    }, previous);
+    await daemon.start();
+    this.started.push(daemon);
   }
 
   /** Stops in reverse order: VRRP gives up its addresses (priority 0) first, then the listeners

@@ -181,6 +181,24 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
     const c = directorCounters();
     if (c) w.sample(n, "", c.in_use);
   });
+  // Connection sync between directors (src/l4/director/sync/), present with director_sync.
+  const sync = () => g().directorSync?.counts() ?? null;
+  r.add("fulcrum_director_sync_datagrams_total", "counter", "Sync datagrams sent, failed to send, and received (before any check).", (w, n) => {
+    const c = sync();
+    if (c) { w.sample(n, `event="sent"`, c.sent); w.sample(n, `event="send_error"`, c.sendErrors); w.sample(n, `event="received"`, c.received); }
+  });
+  r.add("fulcrum_director_sync_rejected_datagrams_total", "counter", "Sync datagrams refused whole, by reason.", (w, n) => {
+    const c = sync();
+    if (c) for (const [reason, v] of Object.entries(c.rejected)) w.sample(n, `reason="${reason}"`, v);
+  });
+  r.add("fulcrum_director_sync_records_total", "counter", "Connection records sent, and applied as new or refreshed entries.", (w, n) => {
+    const c = sync();
+    if (c) { w.sample(n, `event="sent"`, c.recordsSent); w.sample(n, `event="imported"`, c.recordsImported); w.sample(n, `event="updated"`, c.recordsUpdated); }
+  });
+  r.add("fulcrum_director_sync_rejected_records_total", "counter", "Connection records refused, by reason.", (w, n) => {
+    const c = sync();
+    if (c) for (const [reason, v] of Object.entries(c.recordsRejected)) w.sample(n, `reason="${reason}"`, v);
+  });
 
   // ------------------------------------------------------------------ routes
   const routes = () => g().edge?.routeStats ?? new Map();

@@ -22,6 +22,7 @@ import { type L4ListenerConfig, type PoolL4Options, POOL_L4_KEYS, readL4Listener
 import { type AdminConfig, readAdmin } from "./admin-config.ts";
 import { checkPoolFamilies, readVirtualServers, type VirtualServerConfig } from "../l4/director/config.ts";
 import { type AccessLogConfig, readAccessLog } from "../log/config.ts";
+import { type DirectorSyncConfig, readDirectorSync } from "../l4/director/sync/config.ts";
 
 /** A pool as every part sees it: the balancer's config, with the edge's and health's parts. */
 export interface PoolConfig extends BalancerPoolConfig {
@@ -51,6 +52,8 @@ export interface Config {
   virtualServers: VirtualServerConfig[];
   /** The top-level `access_log` (src/log/config.ts): every listener's unless it sets its own. */
   accessLog: AccessLogConfig | null;
+  /** The `director_sync:` section (src/l4/director/sync/config.ts), null when absent. */
+  directorSync: DirectorSyncConfig | null;
 }
 
 /** What the readers of one file share: names declared anywhere, so one broken pool does not also
@@ -83,7 +86,17 @@ const SECTIONS = {
   admin: (c: Checker, ctx: Context) => readAdmin(c, valueOf(ctx.raw, "admin")),
   virtual_servers: (c: Checker, ctx: Context) => readVirtualServers(c, valueOf(ctx.raw, "virtual_servers"), ctx.poolNames),
   access_log: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "access_log", readAccessLog, null),
+  director_sync: (c: Checker, ctx: Context) => readDirectorSync(c, valueOf(ctx.raw, "director_sync"), {
+    instanceNames: vrrpInstanceNames(ctx.raw), virtualServers: valueOf(ctx.raw, "virtual_servers") !== undefined,
+  }),
 } as const;
+
+/** The instance names the `vrrp:` section declares (read as written; the section reports its own errors). */
+function vrrpInstanceNames(raw: Mapping): string[] {
+  const vrrp = valueOf(raw, "vrrp");
+  const instances = isMapping(vrrp) ? valueOf(vrrp, "instances") : undefined;
+  return Array.isArray(instances) ? instances.flatMap((i) => isMapping(i) && typeof i.name === "string" ? [i.name] : []) : [];
+}
 
 // The key families of a pool mapping, one per part.
 const POOL_PARTS = {
@@ -127,6 +140,7 @@ export function validateConfig(raw: unknown): Validated<Config> {
     admin: SECTIONS.admin(c, ctx),
     virtualServers: SECTIONS.virtual_servers(c, ctx),
     accessLog: SECTIONS.access_log(c, ctx),
+    directorSync: SECTIONS.director_sync(c, ctx),
   };
   checkPoolFamilies(c, config.virtualServers, config.pools);
   if (c.issues.length > 0) return { ok: false, issues: c.issues };

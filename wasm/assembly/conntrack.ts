@@ -65,7 +65,7 @@ export function ctInit(cap: u32): i32 {
   return fmix32(h ^ load<u32>(GLOBALS_OFF + G_HASH_K1));
 }
 
-@inline function addrEq(a: u32, b: u32): bool {
+@inline export function addrEq(a: u32, b: u32): bool {
   return load<u64>(a) == load<u64>(b) && load<u64>(a + 8) == load<u64>(b + 8);
 }
 

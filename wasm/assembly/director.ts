@@ -56,7 +56,7 @@ export function vsRebuild(): void {
   }
 }
 
-function vsLookup(addr: u32, port: u32, proto: u32, v6: bool): i32 {
+export function vsLookup(addr: u32, port: u32, proto: u32, v6: bool): i32 {
   let b = vsHash(addr, port, proto) & (VS_BUCKETS - 1);
   for (let k = 0; k < VS_BUCKETS; k++) {
     const v = load<u32>(DIR_VSHASH_OFF + (<u32>b << 2));

@@ -72,6 +72,8 @@ export { observeTime } from "./least-time";
 export { huffDecode } from "./huffman";
 // The L4 packet director (wasm/assembly/director*.ts, conntrack.ts).
 export { directorInit, vsRebuild, processBatch, directorTick, ctDelete } from "./director";
+// Connection sync between directors (wasm/assembly/director-sync.ts).
+export { syncInit, syncExport, syncImport } from "./director-sync";
 // Per-client rate and connection limits (wasm/assembly/limits.ts).
 export { rateAdmit, connAdmit, connRelease } from "./limits";
 // Longest-prefix match for access rules (allow/deny by CIDR).

@@ -2,6 +2,7 @@
 import {
   CONN_OFF, CT_SIZE, DIR_FIXED_END, DIR_WHEEL_OFF, WHEEL_SLOTS, HEAP_END, DIR_OFF,
 } from "../../core/layout.ts";
+import { SYNC_SHADOW_OFF, SYNC_SHADOW_STRIDE } from "../../../wasm/assembly/sync-layout.ts";
 
 // The fixed director tables must end before AssemblyScript's data page (wasm/build.ts).
 if (DIR_WHEEL_OFF + WHEEL_SLOTS * 4 > DIR_FIXED_END || DIR_OFF !== HEAP_END) {
@@ -15,9 +16,16 @@ export function bucketsFor(capacity: number): number {
   return b;
 }
 
-/** Bytes of memory the data plane needs for `capacity` connections (the table ends there). */
+/** Bytes the sync region needs past the entries for `capacity` connections. */
+export function syncRegionBytes(capacity: number): number {
+  return SYNC_SHADOW_OFF + capacity * SYNC_SHADOW_STRIDE;
+}
+
+/** Bytes of memory the data plane needs for `capacity` connections: the table, then the sync
+ * region (wasm/assembly/sync-layout.ts; always there, so a reload that turns sync on keeps the
+ * table; its pages are only touched when sync runs). */
 export function directorMemoryBytes(capacity: number): number {
-  return CONN_OFF + bucketsFor(capacity) * 4 + capacity * CT_SIZE;
+  return CONN_OFF + bucketsFor(capacity) * 4 + capacity * CT_SIZE + syncRegionBytes(capacity);
 }
 
 /** Bytes of table per connection: the entry and its share of the buckets. */

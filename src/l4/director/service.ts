@@ -378,6 +378,11 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     this.director = null;
   }
 
+  /** The running director (the sync daemon exports and fills its table); null when stopped. */
+  get running(): Director | null {
+    return this.director;
+  }
+
   /** One line per virtual server, as the listeners' "listening on" lines. */
   directingLines(): string[] {
     return this.configs.map((v) => {

@@ -45,7 +45,7 @@ function vsRebuild(): void {
   }
 }
 
-function vsLookup(addr: number, port: number, proto: number, v6: boolean): number {
+export function vsLookup(addr: number, port: number, proto: number, v6: boolean): number {
   let b = vsHash(addr, port, proto) & (VS_BUCKETS - 1);
   for (let k = 0; k < VS_BUCKETS; k++) {
     const v = ld32(DIR_VSHASH_OFF + b * 4);
