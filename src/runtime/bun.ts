@@ -1,5 +1,5 @@
 // Runtime adapter for Bun.
-import { dlopen as bunDlopen } from "bun:ffi";
+import { dlopen as bunDlopen, toArrayBuffer } from "bun:ffi";
 import wasmPath from "../../build/fulcrum.wasm" with { type: "file" };
 import {
   listenError, listening, UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
@@ -250,6 +250,9 @@ export const runtime: Runtime = {
     const mapped: Record<string, { args: string[]; returns: string }> = {};
     for (const [name, s] of Object.entries(symbols)) mapped[name] = { args: s.args, returns: s.returns };
     return bunDlopen(path, mapped).symbols as FfiLibrary<S>;
+  },
+  nativeMemory(address: number, length: number): ArrayBuffer {
+    return toArrayBuffer(address, 0, length);
   },
 };
 

@@ -282,5 +282,8 @@ export const runtime: Runtime = {
     }
     return Deno.dlopen(path, mapped).symbols as FfiLibrary<S>;
   },
+  nativeMemory(address: number, length: number): ArrayBuffer {
+    return Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(BigInt(address)), length);
+  },
 };
 

@@ -233,4 +233,7 @@ export interface Runtime {
   fetchTrusting(ca: string): typeof fetch;
   spawn(cmd: string[], options?: SpawnOptions): Child;
   dlopen<S extends Record<string, FfiSymbol>>(path: string, symbols: S): FfiLibrary<S>;
+  /** An ArrayBuffer over native memory at a raw address (a ring the kernel shares by mmap), no
+   * copy; valid only while that memory stays mapped. */
+  nativeMemory(address: number, length: number): ArrayBuffer;
 }
