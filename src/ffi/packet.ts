@@ -33,6 +33,8 @@ export interface FrameSender {
   /** Writes `count` frames; returns how many the kernel took (the rest: its queue or ring was
    * full, or it refused one). */
   send(count: number, source: Uint8Array, sourceAddress: number, offsetOf: (k: number) => number, lengthOf: (k: number) => number): number;
+  /** Sends what an earlier call left queued (a ring the kernel could not take all of at once). */
+  flush(): void;
   close(): void;
 }
 
@@ -75,6 +77,9 @@ export class PacketSocket implements FrameSender {
     const n = libc().sendmmsg(this.fd, this.headersAt, count, MSG_DONTWAIT);
     return n < 0 ? 0 : n;
   }
+
+  /** Nothing is ever left queued: what sendmmsg did not take is gone (counted by the caller). */
+  flush(): void {}
 
   close(): void {
     closeSocket(this.fd);
@@ -121,6 +126,8 @@ export class PacketRing implements FrameSender {
   private readonly view: DataView;
   /** The next slot to fill; slots are used in ring order, as the kernel sends them. */
   private next = 0;
+  /** Frames are marked for sending that the last send(2) did not take (its socket buffer full). */
+  private unflushed = false;
 
   /** A tx ring of `frames` slots (a multiple of 16) on interface `ifindex`. */
   constructor(readonly ifindex: number, readonly frames: number) {
@@ -164,10 +171,19 @@ export class PacketRing implements FrameSender {
       this.next = (this.next + 1) % this.frames;
       queued++;
     }
-    if (queued === 0) return 0;
-    // One call sends every frame marked; without MSG_DONTWAIT it would wait for them to leave.
-    const n = Number(libc().send(this.fd, 0, 0, MSG_DONTWAIT));
-    return n < 0 ? 0 : queued;
+    if (queued > 0 || this.unflushed) this.push();
+    return queued;
+  }
+
+  flush(): void {
+    if (this.unflushed) this.push();
+  }
+
+  // One call sends every frame marked, in ring order; without MSG_DONTWAIT it would wait for them
+  // to leave. When the socket's buffer is full (EAGAIN) the rest stay marked in the ring and go
+  // with the next call (the port flushes on its next poll even when nothing came in).
+  private push(): void {
+    this.unflushed = Number(libc().send(this.fd, 0, 0, MSG_DONTWAIT)) < 0;
   }
 
   close(): void {

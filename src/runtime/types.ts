@@ -236,4 +236,8 @@ export interface Runtime {
   /** An ArrayBuffer over native memory at a raw address (a ring the kernel shares by mmap), no
    * copy; valid only while that memory stays mapped. */
   nativeMemory(address: number, length: number): ArrayBuffer;
+  /** poll(2) for input on `fds` off the event loop (a thread of its own blocks in it): resolves
+   * with poll's result (descriptors ready, 0 when `timeoutMs` passed first, -1 on error). Bun
+   * answers waits in the order they were asked (one worker thread blocks in them). */
+  waitReadable(fds: number[], timeoutMs: number): Promise<number>;
 }

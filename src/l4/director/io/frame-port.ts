@@ -59,7 +59,10 @@ export class FramePort {
     const a = this.area;
     a.remap();
     const n = a.readTun(this.tun.fd, true, this.counters);
-    if (n === 0) return 0;
+    if (n === 0) {
+      this.socket.flush();
+      return 0;
+    }
     this.counters.received += n;
     this.counters.batches++;
     a.run(n);
