@@ -21,7 +21,6 @@ import { runtime, type Child } from "../src/runtime/index.ts";
 import { exec, Lab, run, waitFor } from "../test/helpers/netns.ts";
 import { type Peer, startFulcrum } from "../test/helpers/vrrp.ts";
 import { tempDir } from "../test/helpers/l4.ts";
-import process from "node:process";
 
 const RUNS = Number(runtime.env("BENCH_RUNS") ?? 3);
 const SECONDS = Number(runtime.env("BENCH_SECONDS") ?? 5);
@@ -221,8 +220,8 @@ function figures(trials: { keep: Trial; close: Trial }[]): Figures {
   };
 }
 
-async function fulcrumTrial(b: Bench): Promise<{ keep: Trial; close: Trial }> {
-  fulcrum = await startFulcrum(b.lab, "director", b.fulcrumConfig(), 1, /directing tcp:\/\//g);
+async function fulcrumTrial(b: Bench, env?: Record<string, string>): Promise<{ keep: Trial; close: Trial }> {
+  fulcrum = await startFulcrum(b.lab, "director", b.fulcrumConfig(), 1, /directing tcp:\/\//g, env);
   for (const re of b.ready) await fulcrum.waitForLine(re, 10_000);
   const t = await trial(b);
   const t0 = performance.now();
@@ -235,16 +234,14 @@ async function fulcrumTrial(b: Bench): Promise<{ keep: Trial; close: Trial }> {
 
 async function compare(b: Bench): Promise<void> {
   // Trials alternate, so load from elsewhere on the shared machine falls on all alike. dr runs
-  // once per frame sender (the child inherits FULCRUM_DR_TX).
+  // once per frame sender (FULCRUM_DR_TX in Fulcrum's environment).
   const variants = b.kind === "dr" ? DR_TX : [""];
   const ours = variants.map(() => [] as { keep: Trial; close: Trial }[]), kernel: { keep: Trial; close: Trial }[] = [];
   for (let i = 0; i < RUNS; i++) {
     for (const [v, tx] of variants.entries()) {
-      if (tx) process.env.FULCRUM_DR_TX = tx;
-      ours[v].push(await fulcrumTrial(b));
+      ours[v].push(await fulcrumTrial(b, tx ? { FULCRUM_DR_TX: tx } : undefined));
       console.log(`${b.kind}${tx ? ` (${tx})` : ""} run ${i + 1}: fulcrum ${JSON.stringify(ours[v][i])}`);
     }
-    delete process.env.FULCRUM_DR_TX;
     await b.startKernel();
     kernel.push(await trial(b));
     await b.stopKernel();
@@ -272,9 +269,7 @@ interface Idle { cpuPercent: number; connectMs: number }
 
 /** One start in `mode`: idle CPU, then the connect times of FIRST requests after idle spells. */
 async function idleTrial(b: Bench, mode: string): Promise<Idle> {
-  process.env.FULCRUM_DIRECTOR_IDLE = mode;
-  fulcrum = await startFulcrum(b.lab, "director", b.fulcrumConfig(), 1, /directing tcp:\/\//g);
-  delete process.env.FULCRUM_DIRECTOR_IDLE;
+  fulcrum = await startFulcrum(b.lab, "director", b.fulcrumConfig(), 1, /directing tcp:\/\//g, { FULCRUM_DIRECTOR_IDLE: mode });
   const url = `http://${b.vip}/`;
   // ARP and JIT warm-up, then a settled start.
   await b.lab.exec("client", ["curl", "-s", "-o", "/dev/null", "-m", "2", url]);

@@ -5,11 +5,13 @@
 // per IDLE_WAIT_MS instead of a poll every millisecond, and the first packet wakes it as soon as
 // that thread does. The timeout lets the director's timers (expiry) run while idle.
 import { runtime } from "../../../runtime/index.ts";
+import { addPoll, removePoll } from "../../../vrrp/poller.ts";
 
 /** Longest idle wait: the director's expiry runs at least this often (its wheel has 1 s slots). */
 export const IDLE_WAIT_MS = 100;
-/** Where the runtime cannot wait (poll failed), and with FULCRUM_DIRECTOR_IDLE=tick (the way
- * before the wait, kept for the bench's same-run comparison), the ports are polled on this tick. */
+/** Where the runtime cannot wait (poll failed), the ports are polled on this tick instead; with
+ * FULCRUM_DIRECTOR_IDLE=tick (the way before the wait, kept for the bench's same-run comparison)
+ * on the process's poller at this period, as they were. */
 const TICK_MS = 1;
 
 export interface ReadablePort {
@@ -29,12 +31,14 @@ export class PortReader {
   start(): void {
     if (this.running) return;
     this.running = true;
+    if (this.tick) addPoll(this.poll, TICK_MS);
     this.poll();
   }
 
   /** Reads no more; a wait in flight ends by its timeout and is ignored. */
   stop(): void {
     this.running = false;
+    if (this.tick) removePoll(this.poll);
   }
 
   private readonly poll = (): void => {
@@ -55,12 +59,7 @@ export class PortReader {
   };
 
   private wait(): void {
-    if (this.waiting || !this.running) return;
-    if (this.tick) {
-      this.waiting = true;
-      setTimeout(() => { this.waiting = false; this.poll(); }, TICK_MS);
-      return;
-    }
+    if (this.waiting || !this.running || this.tick) return;
     const fds = this.ports().map((p) => p.tun.fd);
     if (fds.length === 0) return;
     this.waiting = true;
