@@ -10,7 +10,7 @@ import {
   KIND_FULLNAT, VS_BUCKETS, DIR_VSHASH_OFF, D_ADDR, D_PORT, D_FLAGS, D_MAC, D_SLOT, D_INACTIVE, D_CONNS,
   D_PKTS_IN, D_PKTS_OUT, DF_RESET, DIR_SLOT2DEST_OFF, L_ADDR, CT_NONE, CT_IN, CT_OUT, CT_CADDR,
   CT_VADDR, CT_LADDR, CT_DADDR, CT_CPORT, CT_VPORT, CT_LPORT, CT_DPORT, CT_PROTO, CT_STATE, CT_FLAGS,
-  CT_LIDX, CT_DEST, CT_VS, CT_EXPIRE, CT_TMPL, CT_PKTS, CT_SIZE, CTF_USED, CTF_V6, CTF_OUTKEY, CTF_TOA,
+  CT_LIDX, CT_DEST, CT_VS, CT_EXPIRE, CT_TMPL, CT_PKTS, CT_SIZE, CT_NEXT_IN, CT_NEXT_OUT, CTF_USED, CTF_V6, CTF_OUTKEY, CTF_TOA,
   CT_S_NONE, CT_S_ESTABLISHED, CT_S_SYN_RECV, CT_S_TIME_WAIT, CT_S_CLOSE, CT_S_UDP, CT_S_TEMPLATE,
   R_NONE, R_FWD_IN, R_FWD_OUT, R_FWD_ICMP_IN, R_FWD_ICMP_OUT, R_FRAG_NEEDED, R_NO_SERVICE, R_NOT_SYN,
   R_NO_SERVER, R_TABLE_FULL, R_NO_LPORT, R_NEED_L2, R_TOO_BIG, R_DEST_DOWN, R_NOT_READY, R_BAD_DESC,
@@ -351,21 +351,27 @@ function adoptEstablished(i: u32): void {
 }
 
 let touched: u32 = 0;
+// Per descriptor of the batch, for the early passes: the packet's source address (first word)
+// and ports, to tell a chain's head entry that is someone else's.
+const early = memory.data(MAX_BATCH * 8);
 
 // The batch's early loads, before any packet is acted on: the first pass parses each packet and
 // leaves its bucket's address in the descriptor's conn field (processOne overwrites it); the
 // second loads every bucket's head link, the third every head entry's cache lines (an entry of
-// CT_SIZE bytes spans up to three). The loads of different packets do not depend on each other,
-// and the second and third passes are a few instructions a packet, so the processor keeps many
-// misses in flight at once (loading each bucket in the parsing pass kept one or two: the parse
-// of the next packets filled the reorder window) and the real pass finds the lines in cache.
-// No effect on results (the TS twin has no such passes).
-function earlyBucket(desc: u32): void {
+// CT_SIZE bytes spans up to three), the fourth the next entry of each chain whose head is another
+// connection's (the buckets hold both directions' keys at about one key a bucket, so about half
+// the packets find one). The loads of different packets do not depend on each other, and each
+// pass after the first is a few instructions a packet, so the processor keeps many misses in
+// flight at once (a pass with the parse between two loads keeps one or two) and the real pass
+// finds the lines in cache. No effect on results (the TS twin has no such passes).
+function earlyBucket(desc: u32, k: u32): void {
   store<u32>(desc + DESC_CONN, CT_NONE);
   const off = load<u32>(desc + DESC_OFF), len = load<u32>(desc + DESC_LEN);
   if (off < <u32>PKT_HEADROOM || len > 65535 || <u64>off + <u64>len > (<u64>memory.size() << 16)) return;
   if (parse(off, len, (load<u16>(desc + DESC_FLAGS) & DESCF_L2) != 0) != R_NONE) return;
   if (pProto == 1 || pProto == 58) return;
+  store<u32>(early + (k << 3), load<u32>(src()));
+  store<u32>(early + (k << 3) + 4, pSport | (pDport << 16));
   store<u32>(desc + DESC_CONN, ctBucket(src(), dst(), pSport, pDport, protoKey(pProto, pV6, false), pV6));
 }
 
@@ -374,12 +380,30 @@ function earlyBucket(desc: u32): void {
   if (b != CT_NONE) store<u32>(desc + DESC_CONN, load<u32>(b));
 }
 
+@inline function touchEntry(e: u32): void {
+  touched ^= load<u32>(e) ^ load<u32>(e + 64) ^ load<u32>(e + CT_SIZE - 4);
+}
+
 @inline function earlyEntry(desc: u32): void {
   const link = load<u32>(desc + DESC_CONN);
-  if (link != CT_NONE) {
-    const e = ent(link >> 1);
-    touched ^= load<u32>(e) ^ load<u32>(e + 64) ^ load<u32>(e + CT_SIZE - 4);
+  if (link != CT_NONE) touchEntry(ent(link >> 1));
+}
+
+// The head entry is in cache by now: when its key is plainly not the packet's (source word or
+// ports differ), the chain's next entry is loaded.
+@inline function earlyNext(desc: u32, k: u32): void {
+  const link = load<u32>(desc + DESC_CONN);
+  if (link == CT_NONE) return;
+  const e = ent(link >> 1), s0 = load<u32>(early + (k << 3)), ports = load<u32>(early + (k << 3) + 4);
+  let next: u32;
+  if ((link & 1) == CT_IN) {
+    if (load<u32>(e + CT_CADDR) == s0 && load<u32>(e + CT_CPORT) == ports) return;
+    next = load<u32>(e + CT_NEXT_IN);
+  } else {
+    if (load<u32>(e + CT_DADDR) == s0 && rotr<u32>(load<u32>(e + CT_LPORT), 16) == ports) return;
+    next = load<u32>(e + CT_NEXT_OUT);
   }
+  if (next != CT_NONE) touchEntry(ent(next >> 1));
 }
 
 // Processes n descriptors at DIR_DESC_OFF at time now (ms); returns how many were forwarded.
@@ -390,9 +414,10 @@ export function processBatch(n: i32, now: u32): i32 {
   if (n > MAX_BATCH) n = MAX_BATCH;
   // A table that fits in cache gains nothing from the early loads (4 MiB of entries and less).
   if (gget(DG_READY) != 0 && gget(DG_CAP) > 37449) {
-    for (let k = 0; k < n; k++) earlyBucket(DIR_DESC_OFF + <u32>k * DESC_SIZE);
+    for (let k = 0; k < n; k++) earlyBucket(DIR_DESC_OFF + <u32>k * DESC_SIZE, <u32>k);
     for (let k = 0; k < n; k++) earlyHead(DIR_DESC_OFF + <u32>k * DESC_SIZE);
     for (let k = 0; k < n; k++) earlyEntry(DIR_DESC_OFF + <u32>k * DESC_SIZE);
+    for (let k = 0; k < n; k++) earlyNext(DIR_DESC_OFF + <u32>k * DESC_SIZE, <u32>k);
   }
   for (let k = 0; k < n; k++) {
     const desc = DIR_DESC_OFF + <u32>k * DESC_SIZE;
