@@ -176,7 +176,6 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
     this.reader.start();
   }
 
-
   private async serve(vs: VirtualServerConfig, i: number): Promise<void> {
     const pool = this.balancer.get(vs.pool)!;
     const facts = interfaceFacts(vs.interface!);
