@@ -11,7 +11,8 @@
 // Run as root: `bun bench/director-lab.bench.ts` (or `deno run -A --no-check bench/director-lab.bench.ts`);
 // BENCH_RUNS (default 3) trials per figure, BENCH_SECONDS (default 5) per trial, BENCH_CASES
 // (default "nat,dr"), BENCH_DR_TX (default "sendmmsg,ring": dr is run with each of the frame
-// port's senders in turn, FULCRUM_DR_TX, in the same trial rounds).
+// port's senders in turn, FULCRUM_DR_TX, in the same trial rounds), BENCH_IDLE_MODES (default
+// "wait"; "tick,wait": every case is run with each port reader mode in turn, FULCRUM_DIRECTOR_IDLE).
 // BENCH_CASES=idle: the nat lab with no traffic: the director's CPU over BENCH_IDLE_SECONDS
 // (default 30; /proc/PID/stat) and the first packet's latency after an idle spell (curl's TCP
 // connect time through the VIP, BENCH_FIRST samples 300 ms apart), the port reader's idle wait
@@ -27,6 +28,7 @@ const SECONDS = Number(runtime.env("BENCH_SECONDS") ?? 5);
 const CASES = (runtime.env("BENCH_CASES") ?? "nat,dr").split(",");
 const SERVERS = ["s1", "s2", "s3"];
 const DR_TX = (runtime.env("BENCH_DR_TX") ?? "sendmmsg,ring").split(",");
+const IDLE_MODES = (runtime.env("BENCH_IDLE_MODES") ?? "wait").split(",");
 const IDLE_SECONDS = Number(runtime.env("BENCH_IDLE_SECONDS") ?? 30);
 const FIRST = Number(runtime.env("BENCH_FIRST") ?? 15);
 const CLOCK_TICKS = Number((await run(["getconf", "CLK_TCK"])).trim()) || 100;
@@ -234,13 +236,17 @@ async function fulcrumTrial(b: Bench, env?: Record<string, string>): Promise<{ k
 
 async function compare(b: Bench): Promise<void> {
   // Trials alternate, so load from elsewhere on the shared machine falls on all alike. dr runs
-  // once per frame sender (FULCRUM_DR_TX in Fulcrum's environment).
-  const variants = b.kind === "dr" ? DR_TX : [""];
+  // once per frame sender (FULCRUM_DR_TX in Fulcrum's environment), every case once per idle mode.
+  const variants = (b.kind === "dr" ? DR_TX : [""]).flatMap((tx) => IDLE_MODES.map((idle) => ({ tx, idle })))
+    .map(({ tx, idle }) => ({
+      name: [tx, IDLE_MODES.length > 1 ? `idle=${idle}` : ""].filter(Boolean).join(" "),
+      env: { FULCRUM_DIRECTOR_IDLE: idle, ...(tx ? { FULCRUM_DR_TX: tx } : {}) } as Record<string, string>,
+    }));
   const ours = variants.map(() => [] as { keep: Trial; close: Trial }[]), kernel: { keep: Trial; close: Trial }[] = [];
   for (let i = 0; i < RUNS; i++) {
-    for (const [v, tx] of variants.entries()) {
-      ours[v].push(await fulcrumTrial(b, tx ? { FULCRUM_DR_TX: tx } : undefined));
-      console.log(`${b.kind}${tx ? ` (${tx})` : ""} run ${i + 1}: fulcrum ${JSON.stringify(ours[v][i])}`);
+    for (const [v, { name, env }] of variants.entries()) {
+      ours[v].push(await fulcrumTrial(b, env));
+      console.log(`${b.kind}${name ? ` (${name})` : ""} run ${i + 1}: fulcrum ${JSON.stringify(ours[v][i])}`);
     }
     await b.startKernel();
     kernel.push(await trial(b));
@@ -253,15 +259,15 @@ async function compare(b: Bench): Promise<void> {
   console.log(`\n${b.kind}: runtime ${runtime.name} ${runtime.version}; ${RUNS} runs x ${SECONDS} s, medians; wrk -t1 -c32 from the client`);
   console.log("| | packets/s through the director | requests/s (keep-alive) | new connections/s | wrk errors |");
   console.log("|---|---:|---:|---:|---:|");
-  for (const [v, tx] of variants.entries()) {
-    const director = figures(ours[v]), name = `Fulcrum ${b.kind}${tx ? ` ${tx}` : ""} (${runtime.name})`;
+  for (const [v, { name: variant }] of variants.entries()) {
+    const director = figures(ours[v]), name = `Fulcrum ${b.kind}${variant ? ` ${variant}` : ""} (${runtime.name})`;
     console.log(`| ${name} | ${director.pps.toFixed(0)} | ${director.rps.toFixed(0)} | ${director.cps.toFixed(0)} | ${director.errors} |`);
     console.log(`| ratio to nft | ${ratio(director.pps, nftFigures.pps)} | ${ratio(director.rps, nftFigures.rps)} | ${ratio(director.cps, nftFigures.cps)} | |`);
   }
   console.log(`| ${peer} | ${nftFigures.pps.toFixed(0)} | ${nftFigures.rps.toFixed(0)} | ${nftFigures.cps.toFixed(0)} | ${nftFigures.errors} |\n`);
   if (variants.length === 2) {
     const per = ours[1].map((t, i) => t.keep.pps / ours[0][i].keep.pps);
-    console.log(`${variants[1]} / ${variants[0]} packets/s, per round: ${per.map((r) => r.toFixed(2)).join(", ")}; median ${median(per).toFixed(2)}\n`);
+    console.log(`${variants[1].name} / ${variants[0].name} packets/s, per round: ${per.map((r) => r.toFixed(2)).join(", ")}; median ${median(per).toFixed(2)}\n`);
   }
 }
 
