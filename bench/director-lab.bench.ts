@@ -16,7 +16,13 @@
 // connections/s).
 // Run as root: `bun bench/director-lab.bench.ts` (or `deno run -A --no-check bench/director-lab.bench.ts`);
 // BENCH_RUNS (default 3) trials per figure, BENCH_SECONDS (default 5) per trial, BENCH_CASES
-// (default "nat,dr"; "tun" and "fullnat" too).
+// (default "nat,dr"; "tun", "fullnat" and "idle" too), BENCH_DR_TX (default "sendmmsg,ring": dr is run with each of the frame
+// port's senders in turn, FULCRUM_DR_TX, in the same trial rounds), BENCH_IDLE_MODES (default
+// "wait"; "tick,wait": every case is run with each port reader mode in turn, FULCRUM_DIRECTOR_IDLE).
+// BENCH_CASES=idle: the nat lab with no traffic: the director's CPU over BENCH_IDLE_SECONDS
+// (default 30; /proc/PID/stat) and the first packet's latency after an idle spell (curl's TCP
+// connect time through the VIP, BENCH_FIRST samples 300 ms apart), the port reader's idle wait
+// against the 1 ms poll it replaced (FULCRUM_DIRECTOR_IDLE=tick), alternating.
 import { writeFileSync } from "node:fs";
 import { runtime, type Child } from "../src/runtime/index.ts";
 import { exec, Lab, run, waitFor } from "../test/helpers/netns.ts";
@@ -28,6 +34,20 @@ const RUNS = Number(runtime.env("BENCH_RUNS") ?? 3);
 const SECONDS = Number(runtime.env("BENCH_SECONDS") ?? 5);
 const CASES = (runtime.env("BENCH_CASES") ?? "nat,dr").split(",");
 const SERVERS = ["s1", "s2", "s3"];
+const DR_TX = (runtime.env("BENCH_DR_TX") ?? "sendmmsg,ring").split(",");
+const IDLE_MODES = (runtime.env("BENCH_IDLE_MODES") ?? "wait").split(",");
+const IDLE_SECONDS = Number(runtime.env("BENCH_IDLE_SECONDS") ?? 30);
+const FIRST = Number(runtime.env("BENCH_FIRST") ?? 15);
+const CLOCK_TICKS = Number((await run(["getconf", "CLK_TCK"])).trim()) || 100;
+
+/** CPU seconds a process has used so far, every thread, user and system (/proc/PID/stat). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await runtime.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const nginx: Child[] = [];
 const decaps: Child[] = [];
@@ -262,40 +282,101 @@ function figures(trials: { keep: Trial; close: Trial }[]): Figures {
   };
 }
 
+async function fulcrumTrial(b: Bench, env?: Record<string, string>): Promise<{ keep: Trial; close: Trial }> {
+  fulcrum = await startFulcrum(b.lab, "director", b.fulcrumConfig(), 1, /directing tcp:\/\//g, env);
+  for (const re of b.ready) await fulcrum.waitForLine(re, 10_000);
+  const t = await trial(b);
+  const t0 = performance.now();
+  const code = await fulcrum.stop();
+  console.log(`fulcrum stopped: exit ${code} after ${(performance.now() - t0).toFixed(0)} ms`);
+  if (code !== 0) console.log(`its output:\n${fulcrum.output().slice(-2000)}`);
+  fulcrum = null;
+  return t;
+}
+
 async function compare(b: Bench): Promise<void> {
-  // Trials alternate, so load from elsewhere on the shared machine falls on both alike.
-  const ours: { keep: Trial; close: Trial }[] = [], kernel: { keep: Trial; close: Trial }[] = [];
+  // Trials alternate, so load from elsewhere on the shared machine falls on all alike. dr runs
+  // once per frame sender (FULCRUM_DR_TX in Fulcrum's environment), every case once per idle mode.
+  const variants = (b.kind === "dr" ? DR_TX : [""]).flatMap((tx) => IDLE_MODES.map((idle) => ({ tx, idle })))
+    .map(({ tx, idle }) => ({
+      name: [tx, IDLE_MODES.length > 1 ? `idle=${idle}` : ""].filter(Boolean).join(" "),
+      env: { FULCRUM_DIRECTOR_IDLE: idle, ...(tx ? { FULCRUM_DR_TX: tx } : {}) } as Record<string, string>,
+    }));
+  const ours = variants.map(() => [] as { keep: Trial; close: Trial }[]), kernel: { keep: Trial; close: Trial }[] = [];
   for (let i = 0; i < RUNS; i++) {
-    fulcrum = await startFulcrum(b.lab, "director", b.fulcrumConfig(), 1, /directing tcp:\/\//g);
-    for (const re of b.ready) await fulcrum.waitForLine(re, 10_000);
-    ours.push(await trial(b));
-    const t0 = performance.now();
-    const code = await fulcrum.stop();
-    console.log(`fulcrum stopped: exit ${code} after ${(performance.now() - t0).toFixed(0)} ms`);
-    if (code !== 0) console.log(`its output:\n${fulcrum.output().slice(-2000)}`);
-    fulcrum = null;
+    for (const [v, { name, env }] of variants.entries()) {
+      ours[v].push(await fulcrumTrial(b, env));
+      console.log(`${b.kind}${name ? ` (${name})` : ""} run ${i + 1}: fulcrum ${JSON.stringify(ours[v][i])}`);
+    }
     await b.startKernel();
     kernel.push(await trial(b));
     await b.stopKernel();
-    console.log(`${b.kind} run ${i + 1}: fulcrum ${JSON.stringify(ours[i])}\n       nft ${JSON.stringify(kernel[i])}`);
+    console.log(`${b.kind} run ${i + 1}: nft ${JSON.stringify(kernel[i])}`);
   }
-  const director = figures(ours), nftFigures = figures(kernel);
+  const nftFigures = figures(kernel);
   const ratio = (a: number, c: number) => (a / c).toFixed(2);
   const peer = { nat: "nft dnat (kernel)", dr: "nft netdev fwd (kernel)", tun: "nft netdev fwd (kernel dr, no IPIP)", fullnat: "nft dnat + snat (kernel)" }[b.kind];
   console.log(`\n${b.kind}: runtime ${runtime.name} ${runtime.version}; ${RUNS} runs x ${SECONDS} s, medians; wrk -t1 -c32 from the client`);
   console.log("| | packets/s through the director | requests/s (keep-alive) | new connections/s | wrk errors |");
   console.log("|---|---:|---:|---:|---:|");
-  console.log(`| Fulcrum ${b.kind} (${runtime.name}) | ${director.pps.toFixed(0)} | ${director.rps.toFixed(0)} | ${director.cps.toFixed(0)} | ${director.errors} |`);
-  console.log(`| ${peer} | ${nftFigures.pps.toFixed(0)} | ${nftFigures.rps.toFixed(0)} | ${nftFigures.cps.toFixed(0)} | ${nftFigures.errors} |`);
-  console.log(`| ratio Fulcrum / nft | ${ratio(director.pps, nftFigures.pps)} | ${ratio(director.rps, nftFigures.rps)} | ${ratio(director.cps, nftFigures.cps)} | |\n`);
+  for (const [v, { name: variant }] of variants.entries()) {
+    const director = figures(ours[v]), name = `Fulcrum ${b.kind}${variant ? ` ${variant}` : ""} (${runtime.name})`;
+    console.log(`| ${name} | ${director.pps.toFixed(0)} | ${director.rps.toFixed(0)} | ${director.cps.toFixed(0)} | ${director.errors} |`);
+    console.log(`| ratio to nft | ${ratio(director.pps, nftFigures.pps)} | ${ratio(director.rps, nftFigures.rps)} | ${ratio(director.cps, nftFigures.cps)} | |`);
+  }
+  console.log(`| ${peer} | ${nftFigures.pps.toFixed(0)} | ${nftFigures.rps.toFixed(0)} | ${nftFigures.cps.toFixed(0)} | ${nftFigures.errors} |\n`);
+  if (variants.length === 2) {
+    const per = ours[1].map((t, i) => t.keep.pps / ours[0][i].keep.pps);
+    console.log(`${variants[1].name} / ${variants[0].name} packets/s, per round: ${per.map((r) => r.toFixed(2)).join(", ")}; median ${median(per).toFixed(2)}\n`);
+  }
+}
+
+interface Idle { cpuPercent: number; connectMs: number }
+
+/** One start in `mode`: idle CPU, then the connect times of FIRST requests after idle spells. */
+async function idleTrial(b: Bench, mode: string): Promise<Idle> {
+  fulcrum = await startFulcrum(b.lab, "director", b.fulcrumConfig(), 1, /directing tcp:\/\//g, { FULCRUM_DIRECTOR_IDLE: mode });
+  const url = `http://${b.vip}/`;
+  // ARP and JIT warm-up, then a settled start.
+  await b.lab.exec("client", ["curl", "-s", "-o", "/dev/null", "-m", "2", url]);
+  await sleep(2000);
+  const c0 = await cpuSeconds(fulcrum.pid), t0 = performance.now();
+  await sleep(IDLE_SECONDS * 1000);
+  const cpuPercent = (await cpuSeconds(fulcrum.pid) - c0) / ((performance.now() - t0) / 1000) * 100;
+  const connects: number[] = [];
+  for (let i = 0; i < FIRST; i++) {
+    await sleep(300);
+    const r = await b.lab.exec("client", ["curl", "-s", "-o", "/dev/null", "-m", "2", "-w", "%{time_connect}", url]);
+    connects.push(Number(r.stdout) * 1000);
+  }
+  await fulcrum.stop();
+  fulcrum = null;
+  return { cpuPercent, connectMs: median(connects) };
+}
+
+async function idle(b: Bench): Promise<void> {
+  const modes = ["tick", "wait"], trials = modes.map(() => [] as Idle[]);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [m, mode] of modes.entries()) {
+      trials[m].push(await idleTrial(b, mode));
+      console.log(`idle (${mode}) run ${i + 1}: ${JSON.stringify(trials[m][i])}`);
+    }
+  }
+  console.log(`\nidle: runtime ${runtime.name} ${runtime.version}; ${RUNS} runs; CPU over ${IDLE_SECONDS} s idle; connect = median of ${FIRST} curl connects through the VIP, 300 ms apart`);
+  console.log("| port reader | idle CPU (% of a core) | first connect through the VIP (ms) |\n|---|---:|---:|");
+  const label = { tick: "1 ms poll (before)", wait: "idle wait in poll(2) off the event loop" } as Record<string, string>;
+  for (const [m, mode] of modes.entries()) {
+    console.log(`| ${label[mode]} | ${median(trials[m].map((t) => t.cpuPercent)).toFixed(2)} | ${median(trials[m].map((t) => t.connectMs)).toFixed(3)} |`);
+  }
 }
 
 try {
   for (const kind of CASES) {
-    const make = ({ nat: natBench, dr: () => directBench("dr"), tun: () => directBench("tun"), fullnat: fullnatBench } as Record<string, () => Promise<Bench>>)[kind];
-    if (make === undefined) throw new Error(`BENCH_CASES: unknown case ${kind} (nat, dr, tun, fullnat)`);
+    const make = ({ nat: natBench, idle: natBench, dr: () => directBench("dr"), tun: () => directBench("tun"), fullnat: fullnatBench } as Record<string, () => Promise<Bench>>)[kind];
+    if (make === undefined) throw new Error(`BENCH_CASES: unknown case ${kind} (nat, dr, tun, fullnat, idle)`);
     const b = await make();
-    await compare(b);
+    if (kind === "idle") await idle(b);
+    else await compare(b);
   }
 } finally {
   await (fulcrum as Peer | null)?.stop();

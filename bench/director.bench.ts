@@ -13,14 +13,28 @@ import process from "node:process";
 const CONNS = Number(runtime.env("DIRECTOR_CONNS") ?? 1_000_000);
 const BATCHES = Number(runtime.env("DIRECTOR_BATCHES") ?? 2_000);
 const B = L.MAX_BATCH;
+// DIRECTOR_HUGE_PAGES=0: the table on 4 KiB pages (the A/B of the huge-page advice).
+const HUGE = runtime.env("DIRECTOR_HUGE_PAGES") !== "0";
+// DIRECTOR_TWIN=0 leaves the TS twin out (quicker A/B runs of the WASM kernel alone).
+const TWIN = runtime.env("DIRECTOR_TWIN") !== "0";
+
+/** Anonymous memory on transparent huge pages in this process (kB), from the kernel. */
+async function anonHugeKb(): Promise<number> {
+  try {
+    const m = /AnonHugePages:\s+(\d+)/.exec(await runtime.readTextFile("/proc/self/smaps_rollup"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
 
 // One client address and port per connection i (distinct tuples for up to 2^32 connections).
 const clientOf = (i: number) => [10 + ((i >>> 16) & 63), (i >>> 8) & 255, i & 255, 1024 + ((i >>> 22) & 1023)];
 
-interface Run { nsPerPacket: number; p10: number; cpuNs: number; createNs: number; forwarded: number }
+interface Run { nsPerPacket: number; p10: number; cpuNs: number; createNs: number; forwarded: number; hugeKb: number; advised: number }
 
 async function measure(impl: "wasm" | "ts", conns: number, batches: number): Promise<Run> {
-  const d = await Director.create({ capacity: conns + 1024, impl, seed: 1 });
+  const d = await Director.create({ capacity: conns + 1024, impl, seed: 1, hugePages: HUGE });
   d.addService({
     name: "bench", address: "10.200.0.1", port: 80, protocol: "tcp", kind: "nat", scheduler: "wlc",
     servers: Array.from({ length: 16 }, (_, k) => ({ address: `10.201.0.${k + 1}`, port: 8080 })),
@@ -53,6 +67,7 @@ async function measure(impl: "wasm" | "ts", conns: number, batches: number): Pro
     }
   }
   if (d.counters().in_use !== conns) throw new Error(`populated ${d.counters().in_use} of ${conns}`);
+  const hugeKb = await anonHugeKb();
   // Steady state: batches of ACKs to random tracked connections; only processBatch is timed.
   let x = 0x9e3779b9, forwarded = 0;
   const perBatch: number[] = [];
@@ -71,13 +86,16 @@ async function measure(impl: "wasm" | "ts", conns: number, batches: number): Pro
   }
   perBatch.sort((a, b) => a - b);
   const ns = (q: number) => perBatch[Math.floor(perBatch.length * q)] * 1e6 / B;
-  return { nsPerPacket: ns(0.5), p10: ns(0.1), cpuNs: cpuUs * 1e3 / (batches * B), createNs: createMs * 1e6 / conns, forwarded };
+  return { nsPerPacket: ns(0.5), p10: ns(0.1), cpuNs: cpuUs * 1e3 / (batches * B), createNs: createMs * 1e6 / conns, forwarded, hugeKb, advised: d.hugePageBytes };
 }
 
 const rows: string[] = [];
+const pages: string[] = [];
+const NONE: Run = { nsPerPacket: NaN, p10: NaN, cpuNs: NaN, createNs: NaN, forwarded: 0, hugeKb: 0, advised: 0 };
 for (const conns of [1_000, CONNS]) {
   const w = await measure("wasm", conns, BATCHES);
-  const t = await measure("ts", conns, Math.max(50, BATCHES >> 3));
+  pages.push(`${conns.toLocaleString("en")} conns: ${(w.advised / 2 ** 20).toFixed(0)} MiB advised, process AnonHugePages ${(w.hugeKb / 1024).toFixed(0)} MiB`);
+  const t = TWIN ? await measure("ts", conns, Math.max(50, BATCHES >> 3)) : NONE;
   if (w.forwarded !== BATCHES * B) throw new Error(`wasm forwarded ${w.forwarded} of ${BATCHES * B}`);
   rows.push(`| tracked packet, NAT in (${conns.toLocaleString("en")} conns) | ${w.nsPerPacket.toFixed(1)} / ${w.p10.toFixed(1)} / ${w.cpuNs.toFixed(1)} | ${t.nsPerPacket.toFixed(1)} / ${t.p10.toFixed(1)} / ${t.cpuNs.toFixed(1)} | ${(t.nsPerPacket / w.nsPerPacket).toFixed(2)}x |`);
   rows.push(`| new connection (SYN: schedule wlc + insert), to ${conns.toLocaleString("en")} | ${w.createNs.toFixed(1)} | ${t.createNs.toFixed(1)} | ${(t.createNs / w.createNs).toFixed(2)}x |`);
@@ -104,3 +122,4 @@ console.log("| case | WASM ns: median / p10 / CPU | TS twin ns: median / p10 / C
 for (const r of rows) console.log(r);
 console.log(`\nTable for ${CONNS.toLocaleString("en")} connections: ${bytesPerConnection(CONNS + 1024).toFixed(1)} bytes per connection `
   + `(entry ${L.CT_SIZE} + buckets); memory ${(directorMemoryBytes(CONNS + 1024) / 2 ** 20).toFixed(0)} MiB in all.`);
+console.log(`Huge pages ${HUGE ? "advised" : "off (DIRECTOR_HUGE_PAGES=0)"}: ${pages.join("; ")}.`);

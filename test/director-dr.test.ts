@@ -73,8 +73,8 @@ virtual_servers:
 }
 
 /** Fulcrum directing, once it knows every real server's MAC (a server is down until then). */
-async function startDirector(): Promise<Peer> {
-  const peer = await startFulcrum(lab, "director", config(), 1, /directing tcp:\/\//g);
+async function startDirector(env?: Record<string, string>): Promise<Peer> {
+  const peer = await startFulcrum(lab, "director", config(), 1, /directing tcp:\/\//g, env);
   running.add(peer);
   for (const s of SERVERS) {
     await peer.waitForLine(new RegExp(`director: web: real server ${esc(lab.node(s).ipv4)}:80 is at ${lab.node(s).mac}`), 5000);
@@ -141,6 +141,21 @@ test("director dr: curl through the VIP reaches all three nginx in rr order at t
   assert.deepEqual(statuses.filter((s) => s !== "1\t1"), [], "every frame's IP and TCP checksums verified good (1)");
   const expert = await exec(["tshark", "-n", "-r", `${dir}/to-server.pcap`, ...prefs, "-q", "-z", "expert,note"]);
   assert.deepEqual(expert.stdout.split("\n").filter((l) => /checksum/i.test(l)), [], "no checksum expert notes");
+});
+
+test("director dr with FULCRUM_DR_TX=ring: frames sent through a PACKET_TX_RING reach all three nginx at the VIP, from the director's MAC", { skip: noLab }, async () => {
+  const s1 = lab.node("s1"), director = lab.node("director"), client = lab.node("client");
+  const toServer = await Capture.start(lab, "s1", `tcp and dst host ${VIP} and dst port 80`);
+  const peer = await startDirector({ FULCRUM_DR_TX: "ring" });
+  try {
+    const names = (await requests(6)).map((b) => b.split(" ")[0]);
+    assert.deepEqual([...new Set(names)].sort(), SERVERS, `every server answered: ${names.join(", ")}`);
+    const frames = await toServer.waitFor(new RegExp(`^${director.mac} > ${s1.mac}, .*${esc(client.ipv4)}\\.\\d+ > ${esc(VIP)}\\.80: Flags \\[S\\]`), 2, 5000);
+    assert.equal(frames.length, 2, "two connections reached s1 in frames from the director");
+  } finally {
+    await toServer.stop();
+    await stopDirector(peer);
+  }
 });
 
 test("director dr: a server stopped by its PID gets no new connections once its health check fails", { skip: noLab }, async () => {

@@ -1,5 +1,5 @@
 // Runtime adapter for Bun.
-import { dlopen as bunDlopen } from "bun:ffi";
+import { dlopen as bunDlopen, toArrayBuffer } from "bun:ffi";
 import wasmPath from "../../build/fulcrum.wasm" with { type: "file" };
 import {
   listenError, listening, UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
@@ -10,6 +10,29 @@ import { listenTls } from "./node-tls.ts";
 import { closeSync, openSync, write as fsWrite, writeSync } from "node:fs";
 
 declare const Bun: any; // deno-lint-ignore no-explicit-any
+
+// bun:ffi calls only block the calling thread, so poll(2) runs in a worker of its own, one wait
+// per message, answered in order. Its code is here, not in a file, so the single binary has it.
+const POLL_WORKER = `
+import { dlopen } from "bun:ffi";
+const { symbols } = dlopen("libc.so.6", { poll: { args: ["ptr", "u64", "i32"], returns: "i32" } });
+self.onmessage = (e) => {
+  const { fds, timeoutMs } = e.data;
+  const pollfds = new Int32Array(Math.max(1, fds.length) * 2);
+  for (let i = 0; i < fds.length; i++) { pollfds[i * 2] = fds[i]; pollfds[i * 2 + 1] = 1; }
+  postMessage(symbols.poll(pollfds, fds.length, timeoutMs));
+};
+`;
+let worker: Worker | null = null;
+const pollWaits: ((n: number) => void)[] = [];
+function pollWorker(): Worker {
+  if (worker) return worker;
+  const w = new Worker(URL.createObjectURL(new Blob([POLL_WORKER], { type: "application/typescript" })));
+  w.onmessage = (e: MessageEvent) => pollWaits.shift()?.(e.data as number);
+  // An idle wait must not keep the process alive.
+  (w as unknown as { unref(): void }).unref();
+  return worker = w;
+}
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
@@ -250,6 +273,15 @@ export const runtime: Runtime = {
     const mapped: Record<string, { args: string[]; returns: string }> = {};
     for (const [name, s] of Object.entries(symbols)) mapped[name] = { args: s.args, returns: s.returns };
     return bunDlopen(path, mapped).symbols as FfiLibrary<S>;
+  },
+  waitReadable(fds: number[], timeoutMs: number): Promise<number> {
+    return new Promise((resolve) => {
+      pollWaits.push(resolve);
+      pollWorker().postMessage({ fds, timeoutMs });
+    });
+  },
+  nativeMemory(address: number, length: number): ArrayBuffer {
+    return toArrayBuffer(address, 0, length);
   },
 };
 

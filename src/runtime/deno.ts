@@ -13,6 +13,16 @@ declare const Deno: any; // deno-lint-ignore no-explicit-any
  * Deno's own sockets, or the FFI is not allowed. */
 const epoll = Deno.env.get("FULCRUM_DENO_SOCKETS") === "deno" ? null : await import("./deno-epoll.ts").catch(() => null);
 
+// deno-lint-ignore no-explicit-any
+let pollLib: any = null;
+
+/** struct pollfd per descriptor (int fd, short events = POLLIN, short revents). */
+function pollFds(fds: number[]): Int32Array {
+  const out = new Int32Array(fds.length * 2);
+  for (const [i, fd] of fds.entries()) { out[i * 2] = fd; out[i * 2 + 1] = 1; }
+  return out;
+}
+
 const FFI_TYPES: Record<string, string> = {
   i32: "i32", u32: "u32", i64: "i64", u64: "u64", usize: "usize", buffer: "buffer", void: "void",
 };
@@ -290,6 +300,14 @@ export const runtime: Runtime = {
       mapped[name] = { parameters: s.args.map((t) => FFI_TYPES[t]), result: FFI_TYPES[s.returns] };
     }
     return Deno.dlopen(path, mapped).symbols as FfiLibrary<S>;
+  },
+  waitReadable(fds: number[], timeoutMs: number): Promise<number> {
+    // A nonblocking symbol runs on a thread of Deno's and returns a promise.
+    pollLib ??= Deno.dlopen("libc.so.6", { poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true } });
+    return pollLib.symbols.poll(pollFds(fds), BigInt(fds.length), timeoutMs) as Promise<number>;
+  },
+  nativeMemory(address: number, length: number): ArrayBuffer {
+    return Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(BigInt(address)), length);
   },
 };
 

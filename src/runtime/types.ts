@@ -233,4 +233,11 @@ export interface Runtime {
   fetchTrusting(ca: string): typeof fetch;
   spawn(cmd: string[], options?: SpawnOptions): Child;
   dlopen<S extends Record<string, FfiSymbol>>(path: string, symbols: S): FfiLibrary<S>;
+  /** An ArrayBuffer over native memory at a raw address (a ring the kernel shares by mmap), no
+   * copy; valid only while that memory stays mapped. */
+  nativeMemory(address: number, length: number): ArrayBuffer;
+  /** poll(2) for input on `fds` off the event loop (a thread of its own blocks in it): resolves
+   * with poll's result (descriptors ready, 0 when `timeoutMs` passed first, -1 on error). Bun
+   * answers waits in the order they were asked (one worker thread blocks in them). */
+  waitReadable(fds: number[], timeoutMs: number): Promise<number>;
 }

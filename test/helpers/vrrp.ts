@@ -83,9 +83,11 @@ export function peerOf(child: Child, killAlso: () => Promise<number[]> = async (
 
 /** `fulcrum run` in a node's namespace; resolves once every instance has joined the election
  * (or `ready` matched `instances` times: a director's "directing" lines). */
-export async function startFulcrum(lab: Lab, node: string, config: string, instances = 1, ready = /INIT -> /g): Promise<Peer> {
+export async function startFulcrum(
+  lab: Lab, node: string, config: string, instances = 1, ready = /INIT -> /g, env?: Record<string, string>,
+): Promise<Peer> {
   const file = await writeTemp(config);
-  const child = runtime.spawn(["ip", "netns", "exec", lab.node(node).ns, ...fulcrumCommand(["run", "--config", file])]);
+  const child = runtime.spawn(["ip", "netns", "exec", lab.node(node).ns, ...fulcrumCommand(["run", "--config", file])], { env });
   const peer = peerOf(child);
   try {
     await waitFor(`fulcrum in ${node} to start`, () => {

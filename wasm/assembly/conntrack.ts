@@ -96,9 +96,9 @@ export function ctInit(cap: u32): i32 {
   return CT_NONE;
 }
 
-// The head link of a tuple's bucket (CT_NONE when empty): the batch's first pass loads it early.
-export function ctPeek(src: u32, dst: u32, sport: u32, dport: u32, pk: u32, v6: bool): u32 {
-  return load<u32>(bucketOf(hashTuple(src, dst, sport | (dport << 16), pk, v6)));
+// The address of a tuple's bucket: the batch's first pass computes it, a later one loads it early.
+export function ctBucket(src: u32, dst: u32, sport: u32, dport: u32, pk: u32, v6: bool): u32 {
+  return bucketOf(hashTuple(src, dst, sport | (dport << 16), pk, v6));
 }
 
 function keyHash(i: u32, dir: u32): u32 {

@@ -10,7 +10,7 @@ import {
   KIND_FULLNAT, VS_BUCKETS, DIR_VSHASH_OFF, D_ADDR, D_PORT, D_FLAGS, D_MAC, D_SLOT, D_INACTIVE, D_CONNS,
   D_PKTS_IN, D_PKTS_OUT, DF_RESET, DIR_SLOT2DEST_OFF, L_ADDR, CT_NONE, CT_IN, CT_OUT, CT_CADDR,
   CT_VADDR, CT_LADDR, CT_DADDR, CT_CPORT, CT_VPORT, CT_LPORT, CT_DPORT, CT_PROTO, CT_STATE, CT_FLAGS,
-  CT_LIDX, CT_DEST, CT_VS, CT_EXPIRE, CT_TMPL, CT_PKTS, CTF_USED, CTF_V6, CTF_OUTKEY, CTF_TOA,
+  CT_LIDX, CT_DEST, CT_VS, CT_EXPIRE, CT_TMPL, CT_PKTS, CT_SIZE, CT_NEXT_IN, CT_NEXT_OUT, CTF_USED, CTF_V6, CTF_OUTKEY, CTF_TOA,
   CT_S_NONE, CT_S_ESTABLISHED, CT_S_SYN_RECV, CT_S_TIME_WAIT, CT_S_CLOSE, CT_S_UDP, CT_S_TEMPLATE,
   R_NONE, R_FWD_IN, R_FWD_OUT, R_FWD_ICMP_IN, R_FWD_ICMP_OUT, R_FRAG_NEEDED, R_NO_SERVICE, R_NOT_SYN,
   R_NO_SERVER, R_TABLE_FULL, R_NO_LPORT, R_NEED_L2, R_TOO_BIG, R_DEST_DOWN, R_NOT_READY, R_BAD_DESC,
@@ -23,7 +23,7 @@ import {
 } from "./director-parse";
 import {
   gget, ent, count, destAt, ctInit, ctLookup, ctAlloc, ctRemove, ctHashIn, wheelFile, setState,
-  tcpNext, timeoutOf, protoKey, hashTuple, ctAdvance, syncActive, ctFree, wheelReschedule, ctPeek,
+  tcpNext, timeoutOf, protoKey, hashTuple, ctAdvance, syncActive, ctFree, wheelReschedule, ctBucket,
 } from "./conntrack";
 import { allocLport, laddrAt } from "./director-lports";
 import { rewriteIn, rewriteOut, setMacs, insertToa, encapsulate, icmpTooBig } from "./director-rewrite";
@@ -361,27 +361,59 @@ function adoptEstablished(i: u32): void {
 }
 
 let touched: u32 = 0;
+// Per descriptor of the batch, for the early passes: the packet's source address (first word)
+// and ports, to tell a chain's head entry that is someone else's.
+const early = memory.data(MAX_BATCH * 8);
 
-// The batch's first passes: each packet is parsed and its bucket's head link loaded (left in the
-// descriptor's conn field, which processOne overwrites), then the first entry of each chain is
-// loaded (both its cache lines). Nothing is acted on: the loads of different packets do not
-// depend on each other, so their cache misses overlap, and the real pass finds the lines in
-// cache. No effect on results (the TS twin has no such passes).
-function touchBucket(desc: u32): void {
+// The batch's early loads, before any packet is acted on: the first pass parses each packet and
+// leaves its bucket's address in the descriptor's conn field (processOne overwrites it); the
+// second loads every bucket's head link, the third every head entry's cache lines (an entry of
+// CT_SIZE bytes spans up to three), the fourth the next entry of each chain whose head is another
+// connection's (the buckets hold both directions' keys at about one key a bucket, so about half
+// the packets find one). The loads of different packets do not depend on each other, and each
+// pass after the first is a few instructions a packet, so the processor keeps many misses in
+// flight at once (a pass with the parse between two loads keeps one or two) and the real pass
+// finds the lines in cache. No effect on results (the TS twin has no such passes).
+function earlyBucket(desc: u32, k: u32): void {
   store<u32>(desc + DESC_CONN, CT_NONE);
   const off = load<u32>(desc + DESC_OFF), len = load<u32>(desc + DESC_LEN);
   if (off < <u32>PKT_HEADROOM || len > 65535 || <u64>off + <u64>len > (<u64>memory.size() << 16)) return;
   if (parse(off, len, (load<u16>(desc + DESC_FLAGS) & DESCF_L2) != 0) != R_NONE) return;
   if (pProto == 1 || pProto == 58) return;
-  store<u32>(desc + DESC_CONN, ctPeek(src(), dst(), pSport, pDport, protoKey(pProto, pV6, false), pV6));
+  store<u32>(early + (k << 3), load<u32>(src()));
+  store<u32>(early + (k << 3) + 4, pSport | (pDport << 16));
+  store<u32>(desc + DESC_CONN, ctBucket(src(), dst(), pSport, pDport, protoKey(pProto, pV6, false), pV6));
 }
 
-@inline function touchEntry(desc: u32): void {
+@inline function earlyHead(desc: u32): void {
+  const b = load<u32>(desc + DESC_CONN);
+  if (b != CT_NONE) store<u32>(desc + DESC_CONN, load<u32>(b));
+}
+
+@inline function touchEntry(e: u32): void {
+  touched ^= load<u32>(e) ^ load<u32>(e + 64) ^ load<u32>(e + CT_SIZE - 4);
+}
+
+@inline function earlyEntry(desc: u32): void {
   const link = load<u32>(desc + DESC_CONN);
-  if (link != CT_NONE) {
-    const e = ent(link >> 1);
-    touched ^= load<u32>(e) ^ load<u32>(e + 64);
+  if (link != CT_NONE) touchEntry(ent(link >> 1));
+}
+
+// The head entry is in cache by now: when its key is plainly not the packet's (source word or
+// ports differ), the chain's next entry is loaded.
+@inline function earlyNext(desc: u32, k: u32): void {
+  const link = load<u32>(desc + DESC_CONN);
+  if (link == CT_NONE) return;
+  const e = ent(link >> 1), s0 = load<u32>(early + (k << 3)), ports = load<u32>(early + (k << 3) + 4);
+  let next: u32;
+  if ((link & 1) == CT_IN) {
+    if (load<u32>(e + CT_CADDR) == s0 && load<u32>(e + CT_CPORT) == ports) return;
+    next = load<u32>(e + CT_NEXT_IN);
+  } else {
+    if (load<u32>(e + CT_DADDR) == s0 && rotr<u32>(load<u32>(e + CT_LPORT), 16) == ports) return;
+    next = load<u32>(e + CT_NEXT_OUT);
   }
+  if (next != CT_NONE) touchEntry(ent(next >> 1));
 }
 
 // Processes n descriptors at DIR_DESC_OFF at time now (ms); returns how many were forwarded.
@@ -392,8 +424,10 @@ export function processBatch(n: i32, now: u32): i32 {
   if (n > MAX_BATCH) n = MAX_BATCH;
   // A table that fits in cache gains nothing from the early loads (4 MiB of entries and less).
   if (gget(DG_READY) != 0 && gget(DG_CAP) > 37449) {
-    for (let k = 0; k < n; k++) touchBucket(DIR_DESC_OFF + <u32>k * DESC_SIZE);
-    for (let k = 0; k < n; k++) touchEntry(DIR_DESC_OFF + <u32>k * DESC_SIZE);
+    for (let k = 0; k < n; k++) earlyBucket(DIR_DESC_OFF + <u32>k * DESC_SIZE, <u32>k);
+    for (let k = 0; k < n; k++) earlyHead(DIR_DESC_OFF + <u32>k * DESC_SIZE);
+    for (let k = 0; k < n; k++) earlyEntry(DIR_DESC_OFF + <u32>k * DESC_SIZE);
+    for (let k = 0; k < n; k++) earlyNext(DIR_DESC_OFF + <u32>k * DESC_SIZE, <u32>k);
   }
   for (let k = 0; k < n; k++) {
     const desc = DIR_DESC_OFF + <u32>k * DESC_SIZE;

@@ -9,7 +9,7 @@ import { RangeAllocator } from "../../core/ranges.ts";
 import { fmix32 } from "../../core/hash.ts";
 import { schedulerInfo, type SchedulerName } from "../../core/schedulers.ts";
 import { parseIP, formatIP, type Family } from "../../vrrp/ip.ts";
-import { directorMemoryBytes, maxCapacity } from "./memory.ts";
+import { adviseDirectorHugePages, directorMemoryBytes, maxCapacity } from "./memory.ts";
 import { directorTwin, type DirectorKernels } from "./twin/director.ts";
 import {
   LB_KINDS, type LbKind, REASONS, REASON_NAMES, TABLE_COUNTERS, STATE_NAMES, DEFAULT_TIMEOUTS, type StateName,
@@ -60,6 +60,8 @@ export interface DirectorOptions {
    * `fulcrum run` draws one per start, so a restarted director does not hand out the ports of its
    * predecessor's last connections first: the servers may still hold those in TIME_WAIT. */
   localPortSeed?: number;
+  /** Huge pages for the table where the kernel grants them on advice (default true). */
+  hugePages?: boolean;
 }
 
 export interface ConnectionRow {
@@ -144,6 +146,8 @@ export class Director {
   readonly kernels: DirectorKernels;
   readonly capacity: number;
   readonly impl: "wasm" | "ts";
+  /** Bytes of the table advised onto huge pages (0: small pages). */
+  readonly hugePageBytes: number;
   private readonly bytes: Uint8Array;
   private readonly view: DataView;
   private readonly services = new Map<string, Service>();
@@ -182,6 +186,7 @@ export class Director {
     } else {
       this.kernels = directorTwin(plane.memory);
     }
+    this.hugePageBytes = options.hugePages === false ? 0 : adviseDirectorHugePages(plane.memory, options.capacity);
     this.bytes = new Uint8Array(plane.memory);
     this.view = new DataView(plane.memory);
     this.view.setInt32(L.DIR_SLOT2DEST_OFF, -1, true);

@@ -3,6 +3,7 @@ import {
   CONN_OFF, CT_SIZE, DIR_FIXED_END, DIR_WHEEL_OFF, WHEEL_SLOTS, HEAP_END, DIR_OFF,
 } from "../../core/layout.ts";
 import { SYNC_SHADOW_OFF, SYNC_SHADOW_STRIDE } from "../../../wasm/assembly/sync-layout.ts";
+import { adviseHugePages } from "../../ffi/libc.ts";
 
 // The fixed director tables must end before AssemblyScript's data page (wasm/build.ts).
 if (DIR_WHEEL_OFF + WHEEL_SLOTS * 4 > DIR_FIXED_END || DIR_OFF !== HEAP_END) {
@@ -41,4 +42,18 @@ export function maxCapacity(): number {
     if (directorMemoryBytes(mid) <= 2 ** 32) lo = mid; else hi = mid - 1;
   }
   return lo;
+}
+
+/** Advises huge pages for the director's region of `memory` (fixed tables, buckets, entries) before
+ * it is first written, so a random lookup in a big table misses the TLB far less: 4 KiB pages put
+ * every packet's bucket and entry on a page of its own. Returns the bytes advised (0 where the
+ * kernel or the runtime's FFI says no: the table then works on small pages). */
+export function adviseDirectorHugePages(memory: ArrayBuffer, capacity: number): number {
+  const end = Math.min(memory.byteLength, directorMemoryBytes(capacity));
+  if (end <= DIR_OFF) return 0;
+  try {
+    return adviseHugePages(new Uint8Array(memory, DIR_OFF, end - DIR_OFF));
+  } catch {
+    return 0; // no FFI (a runtime without permission for it): small pages
+  }
 }

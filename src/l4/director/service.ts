@@ -13,7 +13,6 @@ import type { Balancer } from "../../balancer/balancer.ts";
 import type { BalancerPoolConfig } from "../../balancer/config.ts";
 import { stateOf, type Pool } from "../../balancer/pool.ts";
 import { STATE_DOWN, STATE_DRAIN } from "../../core/dataplane.ts";
-import { addPoll, removePoll } from "../../vrrp/poller.ts";
 import { addVirtualAddresses, interfaceFacts, removeVirtualAddresses, type VirtualAddress } from "../../vrrp/addresses.ts";
 import { parseIP } from "../../vrrp/ip.ts";
 import { unservable, type VirtualServerConfig } from "./config.ts";
@@ -22,6 +21,7 @@ import { Director, type RealServerSpec, type ServiceRow } from "./director.ts";
 import type { PortCounters } from "./io/batch.ts";
 import { TunPort } from "./io/tun-port.ts";
 import { FramePort } from "./io/frame-port.ts";
+import { PortReader, type ReadablePort } from "./io/reader.ts";
 import { prepareTun, prepareTun6, releaseTun, type SteerSpec, Steering } from "./io/steer.ts";
 import { NeighbourReader, neighbourKey, nudge } from "./io/neighbours.ts";
 
@@ -51,11 +51,7 @@ export interface DirectorState {
 }
 
 const DEFAULT_CAPACITY = 65536;
-/** The TUNs are polled this often while idle (neither runtime can wait on a raw descriptor;
- * SIGIO on O_ASYNC TUNs was tried: under load Bun then missed a SIGTERM for seconds). */
-const POLL_MS = 1;
-
-interface Port { readonly counters: PortCounters; poll(): number; close(): void }
+interface Port extends ReadablePort { readonly counters: PortCounters; close(): void }
 
 /** Kinds whose packets leave through the shared TUN: written back into it, the kernel routes them
  * (nat and fullnat: rewritten packets and replies; tun: the IPIP packets to servers, which may sit
@@ -121,6 +117,8 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   private tunPort: TunPort | null = null;
   private served: Served<C>[] = [];
   private sync: Repeating | null = null;
+  /** Reads the ports: at once while packets flow, a blocking wait off the event loop while idle. */
+  private readonly reader = new PortReader(() => this.ports);
   private syncing: Promise<void> = Promise.resolve();
   private table: number;
   private readonly neighbours = new NeighbourReader();
@@ -195,28 +193,15 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
 
   // The old generation's side of a takeover: it stops reading; what it had is the next one's.
   private letGo(): void {
-    removePoll(this.poll);
+    this.reader.stop();
     this.sync?.stop();
     this.sync = null;
   }
 
   private startTimers(): void {
     this.sync = timers.every(this.options.syncMs ?? 100, () => { this.syncing = this.syncing.then(() => this.syncAll()); });
-    addPoll(this.poll, POLL_MS);
+    this.reader.start();
   }
-
-  private repoll = false;
-
-  // The poller's tick while idle; while packets flow, the next poll runs as soon as the event
-  // loop is free (as NAPI polls while there is work), not a tick later.
-  private readonly poll = (): void => {
-    let moved = 0;
-    for (const port of this.ports) moved += port.poll();
-    if (moved > 0 && !this.repoll && this.director) {
-      this.repoll = true;
-      setImmediate(() => { this.repoll = false; this.poll(); });
-    }
-  };
 
   private async serve(vs: VirtualServerConfig, i: number): Promise<void> {
     const pool = this.balancer.get(vs.pool)!;
@@ -361,7 +346,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
 
   /** The VIP and local addresses first (no new packets come), then the steering, the ports and the tables. */
   async stop(): Promise<void> {
-    removePoll(this.poll);
+    this.reader.stop();
     this.sync?.stop();
     this.sync = null;
     await this.syncing;
