@@ -25,7 +25,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     console.error(refusal);
     return 1;
   }
-  return supervise(loaded.config, { file: loaded.file, pidFile: flag(args, "pid-file") });
+  return supervise(loaded.config, { file: loaded.file, pidFile: flag(args, "pid-file"), text: loaded.text });
 }
 
 /** `reload --pid-file FILE`: checks the config as the running process will read it, then sends
@@ -66,19 +66,21 @@ export async function proxy(args: ParsedArgs): Promise<number> {
     return 2;
   }
   const scheduler = flag(args, "scheduler", "s") ?? "wrr";
+  const workers = flag(args, "workers", "w");
   const raw = {
     listeners: [{ name: "proxy", bind: listen }],
     pools: { proxy: { scheduler, servers: to.split(",").map((s) => s.trim()).filter(Boolean) } },
+    ...(workers === undefined ? {} : { workers: /^\d+$/.test(workers) ? Number(workers) : workers }),
   };
   const result = validateConfig(raw);
   if (!result.ok) {
     const flagOf = (path: string) =>
-      path.startsWith("listeners") ? "--listen" : path.includes("scheduler") ? "--scheduler" : "--to";
+      path.startsWith("listeners") ? "--listen" : path.includes("scheduler") ? "--scheduler" : path === "workers" ? "--workers" : "--to";
     for (const issue of result.issues) {
       const path = formatPath(issue.path);
       console.error(`fulcrum proxy: ${flagOf(path)}: ${issue.message}`);
     }
     return 2;
   }
-  return supervise(result.config, { file: null });
+  return supervise(result.config, { file: null, raw });
 }

@@ -22,6 +22,7 @@ import { type L4ListenerConfig, type PoolL4Options, POOL_L4_KEYS, readL4Listener
 import { type AdminConfig, readAdmin } from "./admin-config.ts";
 import { readVirtualServers, type VirtualServerConfig } from "../l4/director/config.ts";
 import { type AccessLogConfig, readAccessLog } from "../log/config.ts";
+import { readWorkers, type WorkersSetting } from "./workers/config.ts";
 
 /** A pool as every part sees it: the balancer's config, with the edge's and health's parts. */
 export interface PoolConfig extends BalancerPoolConfig {
@@ -51,6 +52,8 @@ export interface Config {
   virtualServers: VirtualServerConfig[];
   /** The top-level `access_log` (src/log/config.ts): every listener's unless it sets its own. */
   accessLog: AccessLogConfig | null;
+  /** `workers:` (src/control/workers/config.ts): processes that move traffic; 1 serves in this one. */
+  workers: WorkersSetting;
 }
 
 /** What the readers of one file share: names declared anywhere, so one broken pool does not also
@@ -83,6 +86,7 @@ const SECTIONS = {
   admin: (c: Checker, ctx: Context) => readAdmin(c, valueOf(ctx.raw, "admin")),
   virtual_servers: (c: Checker, ctx: Context) => readVirtualServers(c, valueOf(ctx.raw, "virtual_servers"), ctx.poolNames),
   access_log: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "access_log", readAccessLog, null),
+  workers: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "workers", readWorkers, 1),
 } as const;
 
 // The key families of a pool mapping, one per part.
@@ -127,6 +131,7 @@ export function validateConfig(raw: unknown): Validated<Config> {
     admin: SECTIONS.admin(c, ctx),
     virtualServers: SECTIONS.virtual_servers(c, ctx),
     accessLog: SECTIONS.access_log(c, ctx),
+    workers: SECTIONS.workers(c, ctx),
   };
   if (c.issues.length > 0) return { ok: false, issues: c.issues };
   if (config.accessLog) for (const l of [...config.listeners, ...config.l4Listeners]) if (l.accessLog === undefined) l.accessLog = config.accessLog;

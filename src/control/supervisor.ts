@@ -16,6 +16,10 @@ import { AdminService } from "./admin.ts";
 import { closeSinks, reopenSinks } from "../log/sink.ts";
 import { adminLine, type AdminReload, prepareAdminReload } from "./admin-reload.ts";
 import { PhaseTiming } from "./phase-timing.ts";
+import { workerCount } from "./workers/config.ts";
+import { type ConfigSource, WorkerSet } from "./workers/worker-set.ts";
+import { SharedIndex } from "./workers/pool-state.ts";
+import { mapShared } from "../ffi/shm.ts";
 
 export interface SuperviseOptions {
   /** The config file, re-read on reload; null when the config came from flags (`fulcrum proxy`). */
@@ -29,7 +33,14 @@ export interface SuperviseOptions {
   stopped?: () => Promise<void> | void;
   /** Stop right after `ready` instead of waiting for a signal (`fulcrum demo --once`). */
   once?: boolean;
+  /** The config's text (workers parse it as this process did) or, without a file, the raw value
+   * the flags made (`fulcrum proxy`). */
+  text?: string;
+  raw?: unknown;
 }
+
+/** Session counts shared with workers: one 32-bit word per (pool, server address). */
+const SHARED_WORDS = 65536;
 
 /** What a reload came to, for the log, the admin API and metrics. */
 export type ReloadResult =
@@ -46,9 +57,33 @@ export class Supervisor {
   /** The admin API, when the config has an admin section; a reload applies changes to it. */
   admin: AdminService | null = null;
 
+  /** With workers: the shared counts' segment, and which word each (pool, address) has. */
+  private shared: { path: string; bytes: number; words: Int32Array; index: SharedIndex } | null = null;
+  private gatherTimer: ReturnType<typeof setInterval> | null = null;
+
   private constructor(private current: Generation, private readonly file: string | null) {
     this.control = new ControlState(current, file);
     this.control.reload = () => this.reload();
+    this.control.workers = () => this.current.workers instanceof WorkerSet ? this.current.workers.rows() : null;
+    this.control.refresh = () => this.current.workers instanceof WorkerSet ? this.current.workers.gatherCounters() : Promise.resolve();
+  }
+
+
+  /** With more than one worker, the generation's listeners are served by a WorkerSet. */
+  private attachWorkers(generation: Generation, source: ConfigSource, previous: Generation | null): void {
+    const count = workerCount(generation.config.workers);
+    const before = previous ? (previous.workers ? (previous.workers as WorkerSet).count : 1) : null;
+    if (before !== null && (before > 1) !== (count > 1)) {
+      throw new Error(`workers: changing between 1 and ${Math.max(before, count)} needs a restart (one process's listeners cannot share their ports with workers)`);
+    }
+    if (count <= 1) return;
+    if (!this.shared) {
+      const path = `/dev/shm/fulcrum-${process.pid}-sessions`, bytes = SHARED_WORDS * 4;
+      this.shared = { path, bytes, words: new Int32Array(mapShared(path, bytes, true)), index: new SharedIndex(SHARED_WORDS) };
+      // The counters the dashboard's charts sample each second come from the workers.
+      this.gatherTimer = setInterval(() => { void this.control.refresh?.(); }, 1000);
+    }
+    generation.workers = new WorkerSet(generation, count, source, this.shared, this.shared.index, (previous?.workers as WorkerSet | null) ?? null);
   }
 
   get generation(): Generation {
@@ -56,12 +91,23 @@ export class Supervisor {
   }
 
   /** Builds and starts the first generation; throws when it cannot start. */
-  static async start(config: Config, file: string | null): Promise<Supervisor> {
+  static async start(config: Config, file: string | null, source: Omit<SuperviseOptions, "file"> = {}): Promise<Supervisor> {
     const first = await Generation.build(config);
     const s = new Supervisor(first, file);
     s.relay = new HealthRelay(first.health);
-    await first.start(undefined, s.relay);
+    try {
+      s.attachWorkers(first, { file: file ?? "<flags>", text: source.text ?? "", raw: source.raw ?? null }, null);
+      await first.start(undefined, s.relay);
+    } catch (e) {
+      s.releaseShared();
+      throw e;
+    }
     return s;
+  }
+
+  private releaseShared(): void {
+    if (this.gatherTimer) clearInterval(this.gatherTimer);
+    if (this.shared) void unlink(this.shared.path).catch(() => {});
   }
 
   /** Re-reads the config file and swaps in a generation built from it. One at a time: a
@@ -98,6 +144,7 @@ export class Supervisor {
       admin = await prepareAdminReload(this.admin, loaded.config.admin, this.control);
       timing.mark("admin");
       next = await Generation.build(loaded.config, old.id + 1, old, timing);
+      this.attachWorkers(next, { file: this.file, text: loaded.text, raw: null }, old);
       timing.mark("health and edge");
       await next.start(old, this.relay ?? undefined);
       timing.mark("start (checks, listeners, vrrp)");
@@ -128,6 +175,7 @@ export class Supervisor {
     await this.reloading?.catch(() => {});
     await this.current.stop(this.current.config.drainTimeoutMs);
     await Promise.all(this.retiring);
+    this.releaseShared();
   }
 }
 
@@ -136,7 +184,7 @@ export class Supervisor {
 export async function supervise(config: Config, options: SuperviseOptions): Promise<number> {
   let supervisor: Supervisor;
   try {
-    supervisor = await Supervisor.start(config, options.file);
+    supervisor = await Supervisor.start(config, options.file, options);
     supervisor.admin = await startAdmin(config, supervisor);
   } catch (e) {
     console.error(`fulcrum: cannot start: ${(e as Error).message}`);

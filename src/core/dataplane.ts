@@ -106,7 +106,8 @@ export class DataPlane {
   private readonly impl: KernelImpl | "auto";
   private readonly k0: number;
   private readonly k1: number;
-  private readonly seed: number;
+  /** The hash key's seed (the config's hash_seed, or random): workers take the supervisor's, so keyed picks agree. */
+  readonly seed: number;
   private readonly clock: () => number;
 
   constructor(options: DataPlaneOptions = {}) {

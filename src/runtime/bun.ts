@@ -1,5 +1,5 @@
 // Runtime adapter for Bun.
-import { dlopen as bunDlopen } from "bun:ffi";
+import { dlopen as bunDlopen, toArrayBuffer } from "bun:ffi";
 import wasmPath from "../../build/fulcrum.wasm" with { type: "file" };
 import {
   listenError, listening, UpstreamError, type Child, type FfiSymbol, type FfiLibrary, type Runtime, type ServeOptions, type TcpHandlers,
@@ -166,6 +166,10 @@ export const runtime: Runtime = {
   version: Bun.version,
   args: argv.slice(2),
   scriptCommand: (script) => [process.execPath, script],
+  // A compiled binary's entry lives under /$bunfs and is not passed again.
+  selfCommand: (args) => argv[1]?.startsWith("/$bunfs/") ? [process.execPath, ...args] : [process.execPath, argv[1], ...args],
+  stdin: () => Bun.stdin.stream(),
+  viewAddress: (address, length) => toArrayBuffer(Number(address) as never, 0, length),
   env: (name) => process.env[name],
   exit: (code) => process.exit(code),
   cwd: () => process.cwd(),
@@ -203,6 +207,7 @@ export const runtime: Runtime = {
       hostname: o.hostname,
       port: o.port,
       allowHalfOpen: o.halfOpen ?? false,
+      reusePort: o.reusePort ?? false,
       socket: {
         ...bunSocketHandlers,
         open(raw: any) {
@@ -235,7 +240,7 @@ export const runtime: Runtime = {
       cwd: options.cwd,
       stdout: "pipe",
       stderr: "pipe",
-      stdin: "ignore",
+      stdin: options.stdin ? "pipe" : "ignore",
     });
     return {
       pid: proc.pid,
@@ -244,6 +249,10 @@ export const runtime: Runtime = {
       stdout: proc.stdout,
       stderr: proc.stderr,
       kill: (signal = "SIGTERM") => proc.kill(signal),
+      stdin: !options.stdin ? null : {
+        write: (data: Uint8Array) => { try { proc.stdin.write(data); proc.stdin.flush(); } catch { /* exited */ } },
+        close: () => { try { proc.stdin.end(); } catch { /* exited */ } },
+      },
     };
   },
   dlopen<S extends Record<string, FfiSymbol>>(path: string, symbols: S): FfiLibrary<S> {

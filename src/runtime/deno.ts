@@ -186,6 +186,12 @@ export const runtime: Runtime = {
   version: Deno.version.deno,
   args: [...Deno.args],
   scriptCommand: (script) => [Deno.execPath(), "run", "-A", "--no-check", script],
+  // A compiled binary is its own program (its flags were given to `deno compile`).
+  selfCommand: (args) => /\/deno$/.test(Deno.execPath())
+    ? [Deno.execPath(), "run", "-A", "--no-check", "--unstable-net", new URL(Deno.mainModule).pathname, ...args]
+    : [Deno.execPath(), ...args],
+  stdin: () => Deno.stdin.readable,
+  viewAddress: (address, length) => Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(address), length),
   env: (name) => Deno.env.get(name),
   exit: (code) => Deno.exit(code) as never,
   cwd: () => Deno.cwd(),
@@ -217,7 +223,7 @@ export const runtime: Runtime = {
   },
   async listenTcp(o) {
     if (o.tls) return listenTls(o);
-    const listener = listening(o, () => Deno.listen({ hostname: o.hostname, port: o.port }));
+    const listener = listening(o, () => Deno.listen({ hostname: o.hostname, port: o.port, ...(o.reusePort ? { reusePort: true } : {}) }));
     let stopped = false;
     (async () => {
       while (!stopped) {
@@ -264,8 +270,10 @@ export const runtime: Runtime = {
       cwd: options.cwd,
       stdout: "piped",
       stderr: "piped",
-      stdin: "null",
+      stdin: options.stdin ? "piped" : "null",
     }).spawn();
+    // Writes are queued in order on the stream's writer; one that fails (the child exited) is dropped.
+    const input = options.stdin ? child.stdin.getWriter() : null;
     return {
       pid: child.pid,
       exited: child.status.then((s: { code: number; signal: string | null }) =>
@@ -273,6 +281,10 @@ export const runtime: Runtime = {
       stdout: child.stdout,
       stderr: child.stderr,
       kill: (signal = "SIGTERM") => { try { child.kill(signal); } catch { /* already gone */ } },
+      stdin: !input ? null : {
+        write: (data: Uint8Array) => { input.write(data).catch(() => {}); },
+        close: () => { input.close().catch(() => {}); },
+      },
     };
   },
   dlopen<S extends Record<string, FfiSymbol>>(path: string, symbols: S): FfiLibrary<S> {
