@@ -236,3 +236,51 @@ test("reload starts a new pair of workers on the same port and retires the old p
   const rows = await workers(admin);
   assert.ok(rows.every((r) => r.requests > 0), `both new workers served: ${JSON.stringify(rows)}`);
 });
+
+/** Established connections on `listenPort` that process `pid` holds now. */
+async function connectionsOf(listenPort: number, pid: number): Promise<number> {
+  const child = runtime.spawn(["ss", "-Htnp", "state", "established", `( sport = :${listenPort} )`]);
+  const out = await new Response(child.stdout).text();
+  await child.exited;
+  return out.split("\n").filter((l) => l.includes(`pid=${pid},`)).length;
+}
+
+test("a worker killed by SIGKILL under wrk is restarted; only its own connections see errors; the replacement serves", { skip: needs("wrk") }, async () => {
+  const [a, b] = await Promise.all([backend("k1"), backend("k2")]);
+  const adminPort = await freePort(), kport = await freePort();
+  const k = await run(`
+workers: 2
+admin: { bind: 127.0.0.1:${adminPort} }
+listeners: [{ name: main, bind: 127.0.0.1:${kport} }]
+pools:
+  web: { scheduler: rr, servers: [${a.address}, ${b.address}] }
+routes: [{ pool: web }]
+`, adminPort);
+  try {
+    const conns = 8;
+    const wrk = runtime.spawn(["wrk", "-t2", `-c${conns}`, "-d4s", `http://127.0.0.1:${kport}/`]);
+    const wrkOut = new Response(wrk.stdout).text();
+    await waitFor("wrk's requests on both workers", async () => (await workers(k.admin)).every((r) => r.requests > 100), 10_000);
+    const victim = (await workers(k.admin))[1];
+    const open = await connectionsOf(kport, victim.pid);
+    process.kill(victim.pid, "SIGKILL");
+    assert.equal(await wrk.exited, 0);
+    const out = await wrkOut;
+    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+    const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
+    const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+    assert.ok(requests > 200, `wrk went on through the other worker: ${out}`);
+    // At most one failed request per connection the killed worker held (the one in flight).
+    assert.ok(errors <= open, `${errors} errors, ${open} connections on the killed worker:\n${out}`);
+    assert.match(k.f.output(), new RegExp(`worker 1 \\(pid ${victim.pid}\\) of generation 1 exited unexpectedly`));
+    const replaced = await waitFor("worker 1 restarted", () => /worker 1 restarted \(pid (\d+)\)/.exec(k.f.output()), 20_000);
+    const pid = Number(replaced[1]);
+    await spread(`${k.f.url}`, 30);
+    const rows = await workers(k.admin);
+    assert.equal(rows[1].pid, pid);
+    assert.equal(rows[1].restarts, 1);
+    assert.ok(rows[1].requests > 0, `the replacement served some of 30 requests: ${JSON.stringify(rows)}`);
+  } finally {
+    assert.equal(await k.f.stop(), 0);
+  }
+});
