@@ -237,12 +237,14 @@ test("reload starts a new pair of workers on the same port and retires the old p
   assert.ok(rows.every((r) => r.requests > 0), `both new workers served: ${JSON.stringify(rows)}`);
 });
 
-/** Established connections on `listenPort` that process `pid` holds now. */
-async function connectionsOf(listenPort: number, pid: number): Promise<number> {
+/** Established connections on `listenPort` that process `pid` holds now, and those no process
+ * has accepted yet (in an accept queue: the killed worker's may be among them). */
+async function connectionsOf(listenPort: number, pid: number): Promise<{ held: number; unaccepted: number }> {
   const child = runtime.spawn(["ss", "-Htnp", "state", "established", `( sport = :${listenPort} )`]);
   const out = await new Response(child.stdout).text();
   await child.exited;
-  return out.split("\n").filter((l) => l.includes(`pid=${pid},`)).length;
+  const lines = out.split("\n").filter(Boolean);
+  return { held: lines.filter((l) => l.includes(`pid=${pid},`)).length, unaccepted: lines.filter((l) => !l.includes("pid=")).length };
 }
 
 test("a worker killed by SIGKILL under wrk is restarted; only its own connections see errors; the replacement serves", { skip: needs("wrk") }, async () => {
@@ -270,11 +272,13 @@ routes: [{ pool: web }]
     const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
     const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
     assert.ok(requests > 200, `wrk went on through the other worker: ${out}`);
-    // At most one failed request per connection the killed worker held (the one in flight).
-    assert.ok(errors <= open, `${errors} errors, ${open} connections on the killed worker:\n${out}`);
+    // At most one failed request per connection the killed worker held (the one in flight), or
+    // had in its accept queue (Deno accepts in a pull loop: connections wait there a moment).
+    assert.ok(errors <= open.held + open.unaccepted, `${errors} errors, ${JSON.stringify(open)} connections on the killed worker:\n${out}`);
+    assert.ok(errors < conns, `fewer errors than wrk's ${conns} connections: ${errors}`);
     assert.match(k.f.output(), new RegExp(`worker 1 \\(pid ${victim.pid}\\) of generation 1 exited unexpectedly`));
     const replaced = await waitFor("worker 1 restarted", () => /worker 1 restarted \(pid (\d+)\)/.exec(k.f.output()), 20_000);
-    const pid = Number(replaced[1]);
+    const pid = Number(replaced![1]);
     await spread(`${k.f.url}`, 30);
     const rows = await workers(k.admin);
     assert.equal(rows[1].pid, pid);

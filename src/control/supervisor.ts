@@ -37,6 +37,8 @@ export interface SuperviseOptions {
    * the flags made (`fulcrum proxy`). */
   text?: string;
   raw?: unknown;
+  /** Workers from $FULCRUM_WORKERS, over the config's `workers:` (reloads too). */
+  workers?: number;
 }
 
 /** Session counts shared with workers: one 32-bit word per (pool, server address). */
@@ -60,6 +62,7 @@ export class Supervisor {
   /** With workers: the shared counts' segment, and which word each (pool, address) has. */
   private shared: { path: string; bytes: number; words: Int32Array; index: SharedIndex } | null = null;
   private gatherTimer: ReturnType<typeof setInterval> | null = null;
+  private workersOverride: number | null = null;
 
   private constructor(private current: Generation, private readonly file: string | null) {
     this.control = new ControlState(current, file);
@@ -71,7 +74,7 @@ export class Supervisor {
 
   /** With more than one worker, the generation's listeners are served by a WorkerSet. */
   private attachWorkers(generation: Generation, source: ConfigSource, previous: Generation | null): void {
-    const count = workerCount(generation.config.workers);
+    const count = this.workersOverride ?? workerCount(generation.config.workers);
     const before = previous ? (previous.workers ? (previous.workers as WorkerSet).count : 1) : null;
     if (before !== null && (before > 1) !== (count > 1)) {
       throw new Error(`workers: changing between 1 and ${Math.max(before, count)} needs a restart (one process's listeners cannot share their ports with workers)`);
@@ -94,6 +97,7 @@ export class Supervisor {
   static async start(config: Config, file: string | null, source: Omit<SuperviseOptions, "file"> = {}): Promise<Supervisor> {
     const first = await Generation.build(config);
     const s = new Supervisor(first, file);
+    s.workersOverride = source.workers ?? null;
     s.relay = new HealthRelay(first.health);
     try {
       s.attachWorkers(first, { file: file ?? "<flags>", text: source.text ?? "", raw: source.raw ?? null }, null);
