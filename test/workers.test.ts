@@ -272,10 +272,12 @@ routes: [{ pool: web }]
     const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
     const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
     assert.ok(requests > 200, `wrk went on through the other worker: ${out}`);
-    // At most one failed request per connection the killed worker held (the one in flight), or
-    // had in its accept queue (Deno accepts in a pull loop: connections wait there a moment).
-    assert.ok(errors <= open.held + open.unaccepted, `${errors} errors, ${JSON.stringify(open)} connections on the killed worker:\n${out}`);
-    assert.ok(errors < conns, `fewer errors than wrk's ${conns} connections: ${errors}`);
+    // Each connection the killed worker held (or had in its accept queue) fails its request in
+    // flight, and may fail once more: wrk's reconnect can land in the dying worker's accept
+    // queue before the kernel has closed its listening socket (seen on a loaded machine). The
+    // connections on the other worker see none.
+    const bound = 2 * (open.held + open.unaccepted);
+    assert.ok(errors <= bound, `${errors} errors, bound ${bound} for ${JSON.stringify(open)} connections on the killed worker:\n${out}`);
     assert.match(k.f.output(), new RegExp(`worker 1 \\(pid ${victim.pid}\\) of generation 1 exited unexpectedly`));
     const replaced = await waitFor("worker 1 restarted", () => /worker 1 restarted \(pid (\d+)\)/.exec(k.f.output()), 20_000);
     const pid = Number(replaced![1]);

@@ -7,8 +7,9 @@ import type { CounterTree } from "./counters.ts";
 /** Marks a worker's message on its stdout; any other line there is a log line. */
 export const MESSAGE_MARK = "\x1e";
 
-/** What a worker needs to serve: the config text (parsed and checked as the supervisor did), the
- * ports its listeners take (the first worker's, when the file says 0), the shared counts. */
+/** What a worker needs to build what it serves: the config text (parsed and checked as the
+ * supervisor did), the hash seed, the shared counts and the pools' state. It listens only when
+ * told (`listen`), so a new set of workers starts accepting within moments of each other. */
 export interface StartMessage {
   type: "start";
   index: number;
@@ -18,9 +19,6 @@ export interface StartMessage {
   text: string;
   /** The raw config, when it came from flags (`fulcrum proxy`): used instead of `text`. */
   raw: unknown | null;
-  /** Per http listener, then per l4 listener, in config order: the port to bind, null: the config's. */
-  ports: (number | null)[];
-  l4Ports: (number | null)[];
   /** The data plane's hash seed: keyed picks (mh, sh, ketama ...) agree with the supervisor's. */
   seed: number;
   /** The file of the shared session counts (src/ffi/shm.ts) and its size in bytes. */
@@ -30,14 +28,21 @@ export interface StartMessage {
 
 export type ToWorker =
   | StartMessage
+  /** Per http listener, and per l4 listener, in config order: the port to bind (the first
+   * worker's, when the file says 0), null: the config's. */
+  | { type: "listen"; ports: (number | null)[]; l4Ports: (number | null)[] }
   | { type: "pools"; pools: PoolsState }
   | { type: "counters"; id: number }
+  /** Close the udp listeners now: the next generation's first worker binds their ports. */
+  | { type: "releaseUdp" }
   | { type: "stop"; drainMs: number };
 
 export type FromWorker =
+  | { type: "built" }
   | { type: "ready"; pid: number; ports: number[]; l4Ports: number[] }
   | { type: "failed"; error: string }
-  | { type: "counters"; id: number; counters: CounterTree };
+  | { type: "counters"; id: number; counters: CounterTree }
+  | { type: "releasedUdp" };
 
 export function encodeMessage(message: ToWorker | FromWorker, mark = ""): Uint8Array {
   return new TextEncoder().encode(`${mark}${JSON.stringify(message)}\n`);

@@ -36,31 +36,67 @@ const STEADY_MS = 30_000;
 /** How long a worker may take to listen after it was started. */
 const START_TIMEOUT_MS = 20_000;
 
+type Ready = FromWorker & { type: "ready" };
+
 class WorkerProcess {
   readonly child: Child;
   state: WorkerRow["state"] = "starting";
   readonly startedAt = Date.now();
   lastCounters: CounterTree | null = null;
   private readonly waits = new Map<number, (t: CounterTree) => void>();
-  ready: Promise<FromWorker & { type: "ready" }>;
+  private udpReleased: (() => void) | null = null;
+  /** Built what it serves (listening not yet). */
+  readonly built: Promise<void>;
+  private readyWait: { ok: (m: Ready) => void; fail: (e: Error) => void } | null = null;
+  private failure: Error | null = null;
+  private failBuilt!: (e: Error) => void;
 
   constructor(readonly index: number, start: StartMessage) {
     const child = this.child = runtime.spawn(runtime.selfCommand([WORKER_COMMAND]), { stdin: true });
-    let settle!: { ok: (m: FromWorker & { type: "ready" }) => void; fail: (e: Error) => void };
-    this.ready = new Promise((ok, fail) => { settle = { ok, fail }; });
-    const timer = setTimeout(() => settle.fail(new Error(`worker ${index} did not listen within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-    void this.ready.then(() => clearTimeout(timer), () => clearTimeout(timer));
-    void child.exited.then((code) => settle.fail(new Error(`worker ${index} exited with code ${code} before it listened`)));
+    let builtOk!: () => void;
+    this.built = new Promise((ok, fail) => { builtOk = ok; this.failBuilt = fail; });
+    const timer = setTimeout(() => this.fail(new Error(`worker ${index} was not ready within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    void child.exited.then((code) => { clearTimeout(timer); this.fail(new Error(`worker ${index} exited with code ${code} before it listened`)); });
     void readLines(child.stdout, (line) => {
       if (!line.startsWith(MESSAGE_MARK)) { console.log(line); return; }
       let m: FromWorker;
       try { m = JSON.parse(line.slice(MESSAGE_MARK.length)); } catch { return; }
-      if (m.type === "ready") { this.state = "serving"; settle.ok(m); }
-      else if (m.type === "failed") settle.fail(new Error(m.error));
+      if (m.type === "built") builtOk();
+      else if (m.type === "ready") { clearTimeout(timer); this.state = "serving"; this.readyWait?.ok(m); this.readyWait = null; }
+      else if (m.type === "failed") this.fail(new Error(m.error));
+      else if (m.type === "releasedUdp") { this.udpReleased?.(); this.udpReleased = null; }
       else if (m.type === "counters") { this.lastCounters = m.counters; this.waits.get(m.id)?.(m.counters); this.waits.delete(m.id); }
     }).catch(() => {});
     void (async () => { for await (const chunk of child.stderr) process.stderr.write(chunk); })().catch(() => {});
     this.send(start);
+  }
+
+  // A start that went wrong fails whichever wait is on (once started, an exit is exited()'s).
+  private fail(e: Error): void {
+    if (this.state !== "starting") return;
+    this.failure ??= e;
+    this.failBuilt(e);
+    this.readyWait?.fail(e);
+    this.readyWait = null;
+  }
+
+  /** Opens its listeners on `ports` (null: the config's); resolves the ports bound. */
+  listen(ports: (number | null)[], l4Ports: (number | null)[]): Promise<Ready> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((ok, fail) => {
+      this.readyWait = { ok, fail };
+      this.send({ type: "listen", ports, l4Ports });
+    });
+  }
+
+  /** Asks it to close its udp listeners; resolves once it did (or within `timeoutMs`). */
+  releaseUdp(timeoutMs: number): Promise<void> {
+    if (this.state !== "serving") return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.udpReleased = () => { clearTimeout(timer); resolve(); };
+      this.send({ type: "releaseUdp" });
+    });
   }
 
   get pid(): number { return this.child.pid; }
@@ -100,7 +136,7 @@ export class WorkerSet {
     private readonly shm: { path: string; bytes: number; words: Int32Array },
     private readonly index: SharedIndex,
     /** The previous generation's workers (a reload): listeners on the same address keep its ports. */
-    previous: WorkerSet | null,
+    private readonly previous: WorkerSet | null,
   ) {
     const config = generation.config;
     this.ports = config.listeners.map((l) => {
@@ -120,15 +156,20 @@ export class WorkerSet {
     for (const p of pools.all()) this.watch(p);
     this.unwatch.push(pools.onPools(({ type, pool }) => { if (type === "added") this.watch(pool); this.schedulePush(); }));
     try {
-      for (let i = 0; i < this.count; i++) {
-        const w = this.spawn(i);
-        const ready = await w.ready;
-        if (i === 0) {
-          this.ports = this.ports.map((p, k) => p ?? ready.ports[k]);
-          // A worker other than the first serves no udp listener: the first's ports are the ones.
-          this.l4Ports = this.l4Ports.map((p, k) => p ?? ready.l4Ports[k]);
-        }
+      // All build at once; then they listen within moments of each other (the first alone
+      // first, when a port is the kernel's to choose), so during a reload the old and new
+      // workers both accept only for that moment.
+      const spawned = Array.from({ length: this.count }, (_, i) => this.spawn(i));
+      await Promise.all(spawned.map((w) => w.built));
+      // UDP ports cannot be shared: the previous first worker lets go of them first (a moment
+      // without a udp listener, which a reload of one process does not have).
+      if (this.previous && this.generation.config.l4Listeners.some((l) => l.protocol === "udp")) {
+        await this.previous.workers[0]?.releaseUdp(5000);
       }
+      const first = await spawned[0].listen(this.ports, this.l4Ports);
+      this.ports = this.ports.map((p, k) => p ?? first.ports[k]);
+      this.l4Ports = this.l4Ports.map((p, k) => p ?? first.l4Ports[k]);
+      await Promise.all(spawned.slice(1).map((w) => w.listen(this.ports, this.l4Ports)));
     } catch (e) {
       await this.stop(0);
       throw e;
@@ -156,7 +197,7 @@ export class WorkerSet {
   private startMessage(index: number): StartMessage {
     return {
       type: "start", index, generation: this.generation.id, file: this.source.file, text: this.source.text, raw: this.source.raw,
-      ports: this.ports, l4Ports: this.l4Ports, seed: this.generation.balancer.dp.seed,
+      seed: this.generation.balancer.dp.seed,
       shm: { path: this.shm.path, bytes: this.shm.bytes }, pools: poolsState(this.generation.balancer, this.index),
     };
   }
@@ -182,7 +223,7 @@ export class WorkerSet {
       if (this.stopping) return;
       this.restarts[w.index]++;
       const next = this.spawn(w.index);
-      next.ready.then(
+      next.built.then(() => next.listen(this.ports, this.l4Ports)).then(
         () => console.log(`fulcrum: worker ${w.index} restarted (pid ${next.pid})`),
         (e) => console.error(`fulcrum: worker ${w.index} could not restart: ${(e as Error).message}`),
       );

@@ -21,6 +21,9 @@ import { mapShared } from "../../ffi/shm.ts";
 export const WORKER_COMMAND = "__worker";
 
 interface Serving {
+  config: Config;
+  /** Each of this worker's l4 listeners' index in the config's (udp ones are the first worker's). */
+  l4Index: number[];
   balancer: Balancer<PoolConfig>;
   edge: Edge | null;
   l4: L4Proxy | null;
@@ -31,30 +34,42 @@ function send(message: FromWorker): void {
   process.stdout.write(encodeMessage(message, MESSAGE_MARK));
 }
 
-/** The config a start message carries, with each listener on the port it is to share. */
-function configOf(m: StartMessage): Config {
+/** The config a start message carries, each listener's bind its own copy (`listen` sets the
+ * port) and shared with the other workers; and each l4 listener's index in the file's list. */
+function configOf(m: StartMessage): { config: Config; l4Index: number[] } {
   const parsed = m.raw !== null ? validateConfig(m.raw) : parseConfigText(m.text, m.file);
   if (!parsed.ok) throw new Error(`the configuration does not validate in the worker: ${"message" in parsed ? parsed.message : JSON.stringify(parsed.issues)}`);
   const c = parsed.config;
-  c.listeners = c.listeners.map((l, i) => ({ ...l, reusePort: true, bind: { ...l.bind, port: m.ports[i] ?? l.bind.port } }));
-  // UDP has no accept to spread: the first worker alone serves udp listeners.
-  c.l4Listeners = c.l4Listeners.filter((l) => l.protocol === "tcp" || m.index === 0)
-    .map((l) => ({ ...l, reusePort: l.protocol === "tcp", bind: { ...l.bind, port: m.l4Ports[c.l4Listeners.indexOf(l)] ?? l.bind.port } }));
-  return c;
+  c.listeners = c.listeners.map((l) => ({ ...l, reusePort: true, bind: { ...l.bind } }));
+  // A UDP socket cannot be shared by the runtimes: the first worker alone serves udp listeners.
+  const l4 = c.l4Listeners.map((l, i) => ({ l: { ...l, reusePort: l.protocol === "tcp", bind: { ...l.bind } }, i }))
+    .filter(({ l }) => l.protocol === "tcp" || m.index === 0);
+  c.l4Listeners = l4.map(({ l }) => l);
+  return { config: c, l4Index: l4.map(({ i }) => i) };
+}
+
+/** Puts each listener on the port the supervisor gives (null: the config's). */
+function setPorts(serving: Serving, ports: (number | null)[], l4Ports: (number | null)[]): void {
+  serving.config.listeners.forEach((l, i) => { l.bind.port = ports[i] ?? l.bind.port; });
+  serving.config.l4Listeners.forEach((l, i) => { l.bind.port = l4Ports[serving.l4Index[i]] ?? l.bind.port; });
 }
 
 async function start(m: StartMessage): Promise<Serving> {
-  const config = configOf(m);
+  const { config, l4Index } = configOf(m);
   const dp = await createDataPlane({ seed: m.seed });
   const balancer = new Balancer<PoolConfig>(dp, config.pools);
   const words = new Int32Array(mapShared(m.shm.path, m.shm.bytes, false));
-  const serving: Serving = { balancer, edge: null, l4: null, words };
+  const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, words };
   follow(serving, m.pools);
   serving.edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
   serving.l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
-  await serving.edge?.start();
-  await serving.l4?.start();
   return serving;
+}
+
+// For each l4 listener of the config, its index among this worker's (-1: not served here).
+function allL4(s: Serving): number[] {
+  const n = s.l4Index.length === 0 ? 0 : Math.max(...s.l4Index) + 1;
+  return Array.from({ length: n }, (_, k) => s.l4Index.indexOf(k));
 }
 
 function follow(serving: Serving, pools: PoolsState): void {
@@ -88,17 +103,37 @@ export async function runWorker(): Promise<number> {
       case "start":
         try {
           serving = await start(m);
-          send({ type: "ready", pid: process.pid, ports: serving.edge?.ports ?? [], l4Ports: serving.l4?.ports ?? [] });
+          send({ type: "built" });
         } catch (e) {
           send({ type: "failed", error: (e as Error).message });
           await stop(serving, 0);
         }
         break;
+      case "listen": {
+        if (!serving) break;
+        const s: Serving = serving;
+        try {
+          setPorts(s, m.ports, m.l4Ports);
+          await s.edge?.start();
+          await s.l4?.start();
+          // The l4 ports in the file's order (0 for a udp listener this worker does not serve).
+          const l4Ports = allL4(s).map((i) => i < 0 ? 0 : s.l4!.ports[i]);
+          send({ type: "ready", pid: process.pid, ports: s.edge?.ports ?? [], l4Ports });
+        } catch (e) {
+          send({ type: "failed", error: (e as Error).message });
+          await stop(serving, 0);
+        }
+        break;
+      }
       case "pools":
         if (serving) follow(serving, m.pools);
         break;
       case "counters":
         if (serving) send({ type: "counters", id: m.id, counters: collectCounters(serving) });
+        break;
+      case "releaseUdp":
+        await serving?.l4?.releaseUdp();
+        send({ type: "releasedUdp" });
         break;
       case "stop":
         stopping = true;
