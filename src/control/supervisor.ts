@@ -53,6 +53,7 @@ export class Supervisor {
   private reloading: Promise<ReloadResult> | null = null;
   private again = false;
   private readonly retiring = new Set<Promise<void>>();
+  private readonly retiringGenerations = new Set<Generation>();
   private relay: HealthRelay | null = null;
   /** What the admin API and metrics report: the generation now, its checksum, how reloads went. */
   readonly control: ControlState;
@@ -167,10 +168,18 @@ export class Supervisor {
     console.log(`fulcrum: generation ${next.id} serving (reload took ${ms.toFixed(0)} ms${vrrpKept.length ? `; VRRP instances kept as they run: ${vrrpKept.join(", ")}` : ""}); generation ${old.id} finishes what it has in flight`);
     const retired = old.stop(old.config.drainTimeoutMs).catch((e) => console.error(`fulcrum: retiring generation ${old.id}: ${(e as Error).message}`));
     this.retiring.add(retired);
-    void retired.then(() => this.retiring.delete(retired));
+    this.retiringGenerations.add(old);
+    void retired.then(() => { this.retiring.delete(retired); this.retiringGenerations.delete(old); });
     await this.control.swapped(next, loaded.text);
     void notifySystemd("READY=1");
     return { ok: true, generation: next.id, ms, vrrpKept };
+  }
+
+  /** SIGUSR1 (and SIGHUP): the access log files are opened again here and in every worker,
+   * retiring ones too (they still write what they finish). */
+  reopenLogs(): void {
+    reopenSinks();
+    for (const g of [this.current, ...this.retiringGenerations]) if (g.workers instanceof WorkerSet) g.workers.reopenLogs();
   }
 
   /** Stops everything: VRRP first (priority 0), then listeners drain within drain_timeout. */
@@ -201,8 +210,8 @@ export async function supervise(config: Config, options: SuperviseOptions): Prom
     runtime.onSignal("SIGTERM", () => resolve());
     // A reload reopens the access logs too, as nginx's does: on Deno, SIGUSR1 also starts the
     // runtime's inspector on 127.0.0.1:9229 (Deno >= 2.9.2), so logrotate may send SIGHUP instead.
-    runtime.onSignal("SIGHUP", () => { reopenSinks(); void supervisor.reload(); });
-    runtime.onSignal("SIGUSR1", () => reopenSinks());
+    runtime.onSignal("SIGHUP", () => { supervisor.reopenLogs(); void supervisor.reload(); });
+    runtime.onSignal("SIGUSR1", () => supervisor.reopenLogs());
   });
   if (options.pidFile) await runtime.writeTextFile(options.pidFile, `${process.pid}\n`);
   for (const line of supervisor.generation.listeningLines()) console.log(line);

@@ -33,6 +33,8 @@ export type ToWorker =
   | { type: "listen"; ports: (number | null)[]; l4Ports: (number | null)[] }
   | { type: "pools"; pools: PoolsState }
   | { type: "counters"; id: number }
+  /** Open the access log files again (logrotate: SIGUSR1 or SIGHUP to the supervisor). */
+  | { type: "reopenLogs" }
   /** Close the udp listeners now: the next generation's first worker binds their ports. */
   | { type: "releaseUdp" }
   | { type: "stop"; drainMs: number };

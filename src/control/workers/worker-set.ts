@@ -230,6 +230,11 @@ export class WorkerSet {
     }, delay);
   }
 
+  /** Each worker opens its access log files again (they are its own). */
+  reopenLogs(): void {
+    for (const w of this.workers) if (w?.state === "serving") w.send({ type: "reopenLogs" });
+  }
+
   /** The workers as /api/workers lists them. */
   rows(): WorkerRow[] {
     return this.workers.map((w) => ({

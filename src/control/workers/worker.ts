@@ -131,6 +131,9 @@ export async function runWorker(): Promise<number> {
       case "counters":
         if (serving) send({ type: "counters", id: m.id, counters: collectCounters(serving) });
         break;
+      case "reopenLogs":
+        reopenSinks();
+        break;
       case "releaseUdp":
         await serving?.l4?.releaseUdp();
         send({ type: "releasedUdp" });
