@@ -286,6 +286,10 @@ routes: [{ pool: web }]
     assert.equal(rows[1].pid, pid);
     assert.equal(rows[1].restarts, 1);
     assert.ok(rows[1].requests > 0, `the replacement served some of 30 requests: ${JSON.stringify(rows)}`);
+    // The requests the killed worker had in flight never ended there: its part of the shared
+    // counts was taken back, so nothing is counted active once every request has ended.
+    const web = (await getJson<{ servers: ServerView[] }>(`${k.admin}/api/pools/web`)).servers;
+    assert.deepEqual(web.map((s) => s.active), [0, 0]);
   } finally {
     assert.equal(await k.f.stop(), 0);
   }

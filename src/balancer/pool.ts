@@ -100,6 +100,9 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
    * null in a single process. With them, a server's count is the word, and max_conns is gated
    * there (add, then check). */
   private shared: Int32Array | null = null;
+  /** This process's own part of each shared word (a worker's), which its supervisor takes back
+   * out of the totals if the worker dies with sessions in flight; null: not kept. */
+  private sharedOwn: Int32Array | null = null;
   /** Whether picks read servers' counts (lc, wlc, ... or a max_conns): they are copied from the
    * shared words first. */
   private picksReadCounts = false;
@@ -195,8 +198,9 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
 
   /** Counts sessions in shared words from now on (a worker, or the supervisor that reports them):
    * each server's word is its `shared` index. */
-  setSharedCounts(words: Int32Array): void {
+  setSharedCounts(words: Int32Array, own: Int32Array | null = null): void {
     this.shared = words;
+    this.sharedOwn = own;
     this.picksReadCounts = this.config.scheduler !== "rr" && this.config.scheduler !== "wrr" || this.members.some((s) => s.config.maxConns > 0);
   }
 
@@ -210,6 +214,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     const heir = this.heirs.get(server); // the same session counted in a later generation ends there too
     if (heir) heir.pool.release(heir.server);
     if (this.shared && server.shared >= 0) {
+      if (this.sharedOwn) this.sharedOwn[server.shared]--;
       const now = Atomics.sub(this.shared, server.shared, 1) - 1;
       if (server.slot >= 0) this.dp.active[server.slot] = now;
     } else if (server.slot >= 0) this.dp.active[server.slot]--;
@@ -237,6 +242,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   // Adds `delta` sessions to a server's count here and in the pools that inherited it.
   private count(server: Server, delta: number): void {
     if (this.shared && server.shared >= 0) {
+      if (this.sharedOwn) this.sharedOwn[server.shared] += delta;
       const now = this.lastShared = Atomics.add(this.shared, server.shared, delta) + delta;
       if (server.slot >= 0) this.dp.active[server.slot] = now;
     } else if (server.slot >= 0) this.dp.active[server.slot] += delta;

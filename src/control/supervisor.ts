@@ -19,7 +19,7 @@ import { PhaseTiming } from "./phase-timing.ts";
 import { workerCount } from "./workers/config.ts";
 import { type ConfigSource, WorkerSet } from "./workers/worker-set.ts";
 import { SharedIndex } from "./workers/pool-state.ts";
-import { mapShared } from "../ffi/shm.ts";
+import { SessionSegment } from "./workers/session-segment.ts";
 
 export interface SuperviseOptions {
   /** The config file, re-read on reload; null when the config came from flags (`fulcrum proxy`). */
@@ -42,7 +42,7 @@ export interface SuperviseOptions {
 }
 
 /** Session counts shared with workers: one 32-bit word per (pool, server address). */
-const SHARED_WORDS = 65536;
+const SHARED_WORDS = 16384;
 
 /** What a reload came to, for the log, the admin API and metrics. */
 export type ReloadResult =
@@ -61,7 +61,7 @@ export class Supervisor {
   admin: AdminService | null = null;
 
   /** With workers: the shared counts' segment, and which word each (pool, address) has. */
-  private shared: { path: string; bytes: number; words: Int32Array; index: SharedIndex } | null = null;
+  private shared: { segment: SessionSegment; index: SharedIndex } | null = null;
   private gatherTimer: ReturnType<typeof setInterval> | null = null;
   private workersOverride: number | null = null;
 
@@ -82,12 +82,13 @@ export class Supervisor {
     }
     if (count <= 1) return;
     if (!this.shared) {
-      const path = `/dev/shm/fulcrum-${process.pid}-sessions`, bytes = SHARED_WORDS * 4;
-      this.shared = { path, bytes, words: new Int32Array(mapShared(path, bytes, true)), index: new SharedIndex(SHARED_WORDS) };
+      // A block per worker of two sets at once (a reload) and restarts in between.
+      const segment = new SessionSegment(SHARED_WORDS, 2 * count + 4);
+      this.shared = { segment, index: new SharedIndex(SHARED_WORDS) };
       // The counters the dashboard's charts sample each second come from the workers.
       this.gatherTimer = setInterval(() => { void this.control.refresh?.(); }, 1000);
     }
-    generation.workers = new WorkerSet(generation, count, source, this.shared, this.shared.index, (previous?.workers as WorkerSet | null) ?? null);
+    generation.workers = new WorkerSet(generation, count, source, this.shared.segment, this.shared.index, (previous?.workers as WorkerSet | null) ?? null);
   }
 
   get generation(): Generation {
@@ -112,7 +113,7 @@ export class Supervisor {
 
   private releaseShared(): void {
     if (this.gatherTimer) clearInterval(this.gatherTimer);
-    if (this.shared) void unlink(this.shared.path).catch(() => {});
+    this.shared?.segment.remove();
   }
 
   /** Re-reads the config file and swaps in a generation built from it. One at a time: a

@@ -3,6 +3,7 @@
 // messages start with a record separator, so its own log lines on the same stdout pass through.
 import type { PoolsState } from "./pool-state.ts";
 import type { CounterTree } from "./counters.ts";
+import type { SegmentPlace } from "./session-segment.ts";
 
 /** Marks a worker's message on its stdout; any other line there is a log line. */
 export const MESSAGE_MARK = "\x1e";
@@ -21,8 +22,8 @@ export interface StartMessage {
   raw: unknown | null;
   /** The data plane's hash seed: keyed picks (mh, sh, ketama ...) agree with the supervisor's. */
   seed: number;
-  /** The file of the shared session counts (src/ffi/shm.ts) and its size in bytes. */
-  shm: { path: string; bytes: number };
+  /** Where its session counts are shared (session-segment.ts), and its own block. */
+  shm: SegmentPlace;
   pools: PoolsState;
 }
 

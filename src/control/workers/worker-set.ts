@@ -9,6 +9,7 @@ import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMess
 import { poolsState, type SharedIndex } from "./pool-state.ts";
 import { addCounters, counterTargets, type CounterTree, zeroCounters } from "./counters.ts";
 import { WORKER_COMMAND } from "./worker.ts";
+import type { SegmentPlace, SessionSegment } from "./session-segment.ts";
 
 /** Where the config came from: the file's text, or the raw value `fulcrum proxy` made. */
 export interface ConfigSource {
@@ -133,7 +134,7 @@ export class WorkerSet {
     private readonly generation: Generation,
     readonly count: number,
     private readonly source: ConfigSource,
-    private readonly shm: { path: string; bytes: number; words: Int32Array },
+    private readonly segment: SessionSegment,
     private readonly index: SharedIndex,
     /** The previous generation's workers (a reload): listeners on the same address keep its ports. */
     private readonly previous: WorkerSet | null,
@@ -175,7 +176,7 @@ export class WorkerSet {
       throw e;
     }
     this.starting = false;
-    for (const p of pools.all()) p.setSharedCounts(this.shm.words);
+    for (const p of pools.all()) p.setSharedCounts(this.segment.total);
     this.generation.edge?.mirror(this.ports as number[]);
     this.generation.l4?.ports.push(...this.l4Ports as number[]);
   }
@@ -194,16 +195,19 @@ export class WorkerSet {
     }, 0);
   }
 
-  private startMessage(index: number): StartMessage {
+  private startMessage(index: number, shm: SegmentPlace): StartMessage {
     return {
       type: "start", index, generation: this.generation.id, file: this.source.file, text: this.source.text, raw: this.source.raw,
       seed: this.generation.balancer.dp.seed,
-      shm: { path: this.shm.path, bytes: this.shm.bytes }, pools: poolsState(this.generation.balancer, this.index),
+      shm, pools: poolsState(this.generation.balancer, this.index),
     };
   }
 
   private spawn(index: number): WorkerProcess {
-    const w = new WorkerProcess(index, this.startMessage(index));
+    const place = this.segment.allocate();
+    const w = new WorkerProcess(index, this.startMessage(index, place));
+    // However it ends, what it still counted leaves the totals.
+    void w.child.exited.then(() => this.segment.release(place.slot));
     this.workers[index] = w;
     this.restarts[index] ??= 0;
     console.log(`fulcrum: worker ${index} (pid ${w.pid}) of generation ${this.generation.id} started`);

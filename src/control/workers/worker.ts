@@ -15,7 +15,7 @@ import { parseConfigText, type Config, type PoolConfig, validateConfig } from ".
 import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
 import { applyPoolsState, type PoolsState } from "./pool-state.ts";
 import { collectCounters } from "./counters.ts";
-import { mapShared } from "../../ffi/shm.ts";
+import { openSegment } from "./session-segment.ts";
 
 /** The hidden subcommand that runs a worker. */
 export const WORKER_COMMAND = "__worker";
@@ -27,7 +27,7 @@ interface Serving {
   balancer: Balancer<PoolConfig>;
   edge: Edge | null;
   l4: L4Proxy | null;
-  words: Int32Array;
+  counts: { total: Int32Array; own: Int32Array | null };
 }
 
 function send(message: FromWorker): void {
@@ -58,8 +58,7 @@ async function start(m: StartMessage): Promise<Serving> {
   const { config, l4Index } = configOf(m);
   const dp = await createDataPlane({ seed: m.seed });
   const balancer = new Balancer<PoolConfig>(dp, config.pools);
-  const words = new Int32Array(mapShared(m.shm.path, m.shm.bytes, false));
-  const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, words };
+  const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, counts: openSegment(m.shm) };
   follow(serving, m.pools);
   serving.edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
   serving.l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
@@ -74,7 +73,7 @@ function allL4(s: Serving): number[] {
 
 function follow(serving: Serving, pools: PoolsState): void {
   applyPoolsState(serving.balancer, pools);
-  for (const p of serving.balancer.all()) p.setSharedCounts(serving.words);
+  for (const p of serving.balancer.all()) p.setSharedCounts(serving.counts.total, serving.counts.own);
 }
 
 async function stop(serving: Serving | null, drainMs: number): Promise<never> {
