@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import process from "node:process";
 import { type Backend, freePort, startBackend } from "./helpers/backends.ts";
-import { type Running, startCli, writeTemp } from "./helpers/fulcrum.ts";
+import { runCli, type Running, startCli, writeTemp } from "./helpers/fulcrum.ts";
 import { getJson, request } from "./helpers/http.ts";
 import { waitFor } from "./helpers/netns.ts";
 import { needs } from "./helpers/peers.ts";
@@ -292,5 +292,28 @@ routes: [{ pool: web }]
     assert.deepEqual(web.map((s) => s.active), [0, 0]);
   } finally {
     assert.equal(await k.f.stop(), 0);
+  }
+});
+
+test("a bad workers value is refused with its key path (the file) or its flag (fulcrum proxy), exit 2", async () => {
+  const file = await writeTemp("workers: 0\nlisteners: [{ bind: 127.0.0.1:0 }]\npools: { web: { servers: [127.0.0.1:1] } }\n");
+  const checked = await runCli(["check", "--config", file]);
+  assert.equal(checked.code, 2);
+  assert.match(checked.stderr, /:1:10: workers: expected auto or an integer 1\.\.256, got 0/);
+  const proxied = await runCli(["proxy", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:1", "--workers", "many"]);
+  assert.equal(proxied.code, 2);
+  assert.match(proxied.stderr, /fulcrum proxy: --workers: expected auto or an integer 1\.\.256, got "many"/);
+});
+
+test("fulcrum proxy --workers 2 serves through two worker processes", async () => {
+  const [a, b] = await Promise.all([backend("p1"), backend("p2")]);
+  const listen = `127.0.0.1:${await freePort()}`;
+  const p = await startCli(["proxy", "--listen", listen, "--to", `${a.address},${b.address}`, "--workers", "2"], 1);
+  try {
+    const pids = [...p.output().matchAll(/worker (\d) \(pid (\d+)\) of generation 1 started/g)].map((m) => Number(m[2]));
+    assert.equal(new Set(pids).size, 2, p.output());
+    assert.deepEqual(new Set(await spread(`http://${listen}`, 20)), new Set(["p1", "p2"]));
+  } finally {
+    assert.equal(await p.stop(), 0);
   }
 });
