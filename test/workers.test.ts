@@ -101,14 +101,17 @@ function metric(text: string, name: string): number {
 }
 
 let f: Running, admin: string, port: number, file: string, configText: string;
-let held: Backend, echo: Backend, full: Backend, d1: Backend, d2: Backend, w1: Backend, w2: Backend;
+let held: Backend, echo: Backend, full: Backend, d1: Backend, d2: Backend, w1: Backend, w2: Backend, r1: Backend, r2: Backend;
+let refusing: string;
 let h1: { child: Child; address: string }, h2: { child: Child; address: string };
 const TOKEN = "workers-test-token";
 
 before(async () => {
-  [held, echo, full, d1, d2, w1, w2] = await Promise.all([
+  [held, echo, full, d1, d2, w1, w2, r1, r2] = await Promise.all([
     backend("held", "hold"), backend("echo"), backend("full", "hold"), backend("d1"), backend("d2"), backend("w1"), backend("w2"),
+    backend("r1"), backend("r2"),
   ]);
+  refusing = `127.0.0.1:${await freePort()}`; // nothing listens there
   [h1, h2] = await Promise.all([processBackend("h1"), processBackend("h2")]);
   const adminPort = await freePort();
   port = await freePort();
@@ -122,6 +125,8 @@ routes:
   - { path_prefix: /mc, pool: mc }
   - { path_prefix: /h, pool: h }
   - { path_prefix: /d, pool: d }
+  - { path_prefix: /rr, pool: rr }
+  - { path_prefix: /pf, pool: pf }
   - { pool: web }
 pools:
   lc: { scheduler: lc, servers: [${held.address}, ${echo.address}] }
@@ -129,6 +134,8 @@ pools:
   h: { scheduler: rr, servers: [${h1.address}, ${h2.address}], health: { type: tcp, interval: 100ms, fall: 1 } }
   d: { scheduler: rr, servers: [${d1.address}, ${d2.address}] }
   web: { scheduler: rr, servers: [${w1.address}, ${w2.address}] }
+  rr: { scheduler: rr, servers: [${r1.address}, ${r2.address}] }
+  pf: { scheduler: rr, servers: [{ address: ${refusing}, max_fails: 1, fail_timeout: 30s }, ${r1.address}] }
 `, adminPort));
 });
 
@@ -160,6 +167,31 @@ test("lc is exact across workers: with a request held on the first server throug
   assert.equal(lc.find((s) => s.address === held.address)?.active, 1, "the supervisor reports the shared count");
   held.finish();
   assert.match(await onX, /"backend":"held"/);
+});
+
+test("rr turns over both workers: requests through alternating workers alternate the servers", async () => {
+  const [x, y] = (await workers(admin)).map((r) => r.pid);
+  const got: string[] = [];
+  for (const pid of [x, y, x, y]) {
+    const reply = await exchange(await connectionTo(port, pid), "/rr/next");
+    got.push(/"backend":"(r\d)"/.exec(reply)?.[1] ?? reply);
+  }
+  // One position for both: each worker's own would start both at r1.
+  assert.ok(got[0] !== got[1] && got[1] !== got[2] && got[2] !== got[3], `alternates: ${got}`);
+});
+
+test("max_fails counts over every worker: a refused connect through one takes the server out for the other", async () => {
+  const [x, y] = (await workers(admin)).map((r) => r.pid);
+  const retries = async () => metric(await (await fetch(`${admin}/metrics`)).text(), "fulcrum_listener_retries_total");
+  const before = await retries();
+  // Through x until the refusing server was tried once (rr reaches it within two picks).
+  for (let i = 0; i < 2 && await retries() === before; i++) assert.match(await exchange(await connectionTo(port, x), `/pf/x${i}`), /"backend":"r1"/);
+  assert.equal(await retries() - before, 1, "one refused connect, retried on r1");
+  await waitFor("the refusing server out (passive)", async () =>
+    (await getJson<{ servers: (ServerView & { down_reasons: string[] })[] }>(`${admin}/api/pools/pf`)).servers.find((s) => s.address === refusing)?.down_reasons.includes("passive"), 2000);
+  // Through y, which never saw the failure: no request tries it.
+  for (let i = 0; i < 4; i++) assert.match(await exchange(await connectionTo(port, y), `/pf/y${i}`), /"backend":"r1"/);
+  assert.equal(await retries() - before, 1, "no further refused connect");
 });
 
 test("max_conns is exact across workers: a server at max_conns 1 through one worker takes nothing through the other", async () => {

@@ -96,6 +96,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   private readonly heirs = new Map<Server, { pool: Pool<BalancerPoolConfig>; server: Server }>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private readonly changeWatchers: (() => void)[] = [];
+  private failureSink: ((server: Server) => void) | null = null;
   /** Session counts shared by the worker processes (one word per server, by pool and address),
    * null in a single process. With them, a server's count is the word, and max_conns is gated
    * there (add, then check). */
@@ -106,6 +107,8 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   /** Whether picks read servers' counts (lc, wlc, ... or a max_conns): they are copied from the
    * shared words first. */
   private picksReadCounts = false;
+  /** rr over workers: the shared word counting this pool's picks (its position), -1 for none. */
+  private sharedCursor = -1;
   /** The shared word's value right after this process's last add (acquire's, for admitted). */
   private lastShared = 0;
   /** Polls the shared counts while sessions wait: a slot another worker freed wakes none here. */
@@ -170,6 +173,11 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     let skip = avoid;
     for (let tries = 0; tries <= this.members.length; tries++) {
       if (this.picksReadCounts) this.syncCounts();
+      if (this.sharedCursor >= 0) {
+        // The next of one sequence for every worker: start after the position the count gives.
+        const n = this.members.length, turn = (Atomics.add(this.shared!, this.sharedCursor, 1) >>> 0) % n;
+        this.dp.setCursor(this.handle.id, turn === 0 ? n - 1 : turn - 1);
+      }
       const s = this.pickHere(req, skip, tries === 0 ? prefer : null);
       if (s === null || this.admitted(s)) return s;
       const widened = new Set(skip);
@@ -198,9 +206,10 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
 
   /** Counts sessions in shared words from now on (a worker, or the supervisor that reports them):
    * each server's word is its `shared` index. */
-  setSharedCounts(words: Int32Array, own: Int32Array | null = null): void {
+  setSharedCounts(words: Int32Array, own: Int32Array | null = null, cursor = -1): void {
     this.shared = words;
     this.sharedOwn = own;
+    this.sharedCursor = this.config.scheduler === "rr" ? cursor : -1;
     this.picksReadCounts = this.config.scheduler !== "rr" && this.config.scheduler !== "wrr" || this.members.some((s) => s.config.maxConns > 0);
   }
 
@@ -324,6 +333,8 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
 
   reportFailure(server: Server, now = Date.now()): void {
     server.failures++;
+    // A worker's failures are counted where every worker's are (its supervisor's pool).
+    if (this.failureSink) { this.failureSink(server); return; }
     const { maxFails, failTimeoutMs } = server.config;
     if (maxFails === 0 || server.slot < 0) return;
     if (now - server.failWindowStart > failTimeoutMs) { server.fails = 0; server.failWindowStart = now; }
@@ -338,6 +349,12 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
       console.error(`fulcrum: ${server.label} back after fail_timeout`);
     }, failTimeoutMs);
     this.timers.add(t);
+  }
+
+  /** In a worker: failures go to `sink` (its supervisor counts max_fails over all workers and
+   * sends back the "passive" reason) instead of being counted here. */
+  setFailureSink(sink: (server: Server) => void): void {
+    this.failureSink = sink;
   }
 
   /** Called with the outcome of every session (health's outlier detection subscribes). */

@@ -458,6 +458,12 @@ export class DataPlane {
     this.words[(SERVERS_OFF >> 2) + f * MAX_SERVERS + i] = v;
   }
 
+  /** Sets an rr pool's position: its next pick starts at the server after `position` (workers
+   * share one position, so rr turns over all of them). */
+  setCursor(pool: number, position: number): void {
+    this.setPoolField(P_CURSOR, pool, position);
+  }
+
   private setPoolField(f: number, p: number, v: number): void {
     this.words[(POOLS_OFF >> 2) + f * MAX_POOLS + p] = v;
   }

@@ -45,7 +45,9 @@ export type FromWorker =
   | { type: "ready"; pid: number; ports: number[]; l4Ports: number[] }
   | { type: "failed"; error: string }
   | { type: "counters"; id: number; counters: CounterTree }
-  | { type: "releasedUdp" };
+  | { type: "releasedUdp" }
+  /** A session on this server failed (counted toward max_fails in the supervisor). */
+  | { type: "failure"; pool: string; host: string; port: number };
 
 export function encodeMessage(message: ToWorker | FromWorker, mark = ""): Uint8Array {
   return new TextEncoder().encode(`${mark}${JSON.stringify(message)}\n`);

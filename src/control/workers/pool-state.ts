@@ -7,8 +7,9 @@ import type { ServerConfig } from "../../balancer/config.ts";
 import type { Balancer } from "../../balancer/balancer.ts";
 import { formatHostPort } from "../../config/address.ts";
 
-/** The reasons the supervisor owns; "passive" (max_fails) is each worker's own, from its traffic. */
-const RELAYED: readonly DownReason[] = ["admin", "drain", "health", "outlier", "quorum", "standby"];
+/** The reasons the supervisor owns: all of them, "passive" too (workers report their failures,
+ * and the supervisor counts max_fails over all of them). */
+const RELAYED: readonly DownReason[] = ["admin", "drain", "passive", "health", "outlier", "quorum", "standby"];
 
 export interface ServerState {
   config: ServerConfig;
@@ -19,7 +20,13 @@ export interface ServerState {
   sorry: boolean;
 }
 
-export type PoolsState = Record<string, ServerState[]>;
+export interface PoolState {
+  servers: ServerState[];
+  /** The shared word of the pool's rr position (rr pools turn over all workers). */
+  cursor: number;
+}
+
+export type PoolsState = Record<string, PoolState>;
 
 /** Gives each (pool, address) one word of the shared counts for the supervisor's lifetime, so the
  * same server in the next generation's workers counts on the same word (sessions in flight on
@@ -29,7 +36,15 @@ export class SharedIndex {
   constructor(private readonly capacity: number) {}
 
   of(pool: string, server: Server): number {
-    const key = `${pool}/${formatHostPort(server.config.address)}`;
+    return this.word(`${pool}/${formatHostPort(server.config.address)}`);
+  }
+
+  /** The word of a pool's rr position. */
+  cursorOf(pool: string): number {
+    return this.word(`${pool}#rr`);
+  }
+
+  private word(key: string): number {
     let w = this.words.get(key);
     if (w === undefined) {
       if (this.words.size >= this.capacity) return -1; // counted per worker only (logged once by the caller)
@@ -50,7 +65,7 @@ export function poolsState(balancer: Balancer<never> | { all(): Iterable<Pool> }
         down: RELAYED.filter((r) => s.down.has(r)), shared: s.shared, sorry,
       };
     };
-    out[p.name] = [...p.servers.map((s) => row(s, false)), ...(p.sorry ? [row(p.sorry, true)] : [])];
+    out[p.name] = { servers: [...p.servers.map((s) => row(s, false)), ...(p.sorry ? [row(p.sorry, true)] : [])], cursor: index.cursorOf(p.name) };
   }
   return out;
 }
@@ -58,7 +73,7 @@ export function poolsState(balancer: Balancer<never> | { all(): Iterable<Pool> }
 /** Brings a worker's pools to `state`: servers added and removed, reasons and weights set. Pools
  * the worker does not have (added through the admin API) are left out. */
 export function applyPoolsState(pools: { get(name: string): Pool | undefined }, state: PoolsState): void {
-  for (const [name, rows] of Object.entries(state)) {
+  for (const [name, { servers: rows }] of Object.entries(state)) {
     const pool = pools.get(name);
     if (!pool) continue;
     const key = (c: ServerConfig) => formatHostPort(c.address);

@@ -52,7 +52,7 @@ class WorkerProcess {
   private failure: Error | null = null;
   private failBuilt!: (e: Error) => void;
 
-  constructor(readonly index: number, start: StartMessage) {
+  constructor(readonly index: number, start: StartMessage, failed: (pool: string, host: string, port: number) => void) {
     const child = this.child = runtime.spawn(runtime.selfCommand([WORKER_COMMAND]), { stdin: true });
     let builtOk!: () => void;
     this.built = new Promise((ok, fail) => { builtOk = ok; this.failBuilt = fail; });
@@ -65,6 +65,7 @@ class WorkerProcess {
       if (m.type === "built") builtOk();
       else if (m.type === "ready") { clearTimeout(timer); this.state = "serving"; this.readyWait?.ok(m); this.readyWait = null; }
       else if (m.type === "failed") this.fail(new Error(m.error));
+      else if (m.type === "failure") failed(m.pool, m.host, m.port);
       else if (m.type === "releasedUdp") { this.udpReleased?.(); this.udpReleased = null; }
       else if (m.type === "counters") { this.lastCounters = m.counters; this.waits.get(m.id)?.(m.counters); this.waits.delete(m.id); }
     }).catch(() => {});
@@ -205,7 +206,10 @@ export class WorkerSet {
 
   private spawn(index: number): WorkerProcess {
     const place = this.segment.allocate();
-    const w = new WorkerProcess(index, this.startMessage(index, place));
+    const w = new WorkerProcess(index, this.startMessage(index, place), (pool, host, port) => {
+      const p = this.generation.balancer.get(pool), s = p?.find(host, port);
+      if (p && s) p.reportFailure(s); // max_fails over every worker; "passive" is sent back
+    });
     // However it ends, what it still counted leaves the totals.
     void w.child.exited.then(() => this.segment.release(place.slot));
     this.workers[index] = w;

@@ -73,7 +73,10 @@ function allL4(s: Serving): number[] {
 
 function follow(serving: Serving, pools: PoolsState): void {
   applyPoolsState(serving.balancer, pools);
-  for (const p of serving.balancer.all()) p.setSharedCounts(serving.counts.total, serving.counts.own);
+  for (const p of serving.balancer.all()) {
+    p.setSharedCounts(serving.counts.total, serving.counts.own, pools[p.name]?.cursor ?? -1);
+    p.setFailureSink((s) => send({ type: "failure", pool: p.name, host: s.host, port: s.port }));
+  }
 }
 
 async function stop(serving: Serving | null, drainMs: number): Promise<never> {
