@@ -239,7 +239,7 @@ export const runtime: Runtime = {
       env: options.env ? { ...process.env, ...options.env } : undefined,
       cwd: options.cwd,
       stdout: "pipe",
-      stderr: "pipe",
+      stderr: options.inheritStderr ? "inherit" : "pipe",
       stdin: options.stdin ? "pipe" : "ignore",
     });
     return {
@@ -247,7 +247,7 @@ export const runtime: Runtime = {
       exited: proc.exited.then((code: number | null) =>
         code ?? 128 + (SIGNALS[proc.signalCode ?? ""] ?? 0)),
       stdout: proc.stdout,
-      stderr: proc.stderr,
+      stderr: options.inheritStderr ? new ReadableStream<Uint8Array>({ start: (c) => c.close() }) : proc.stderr,
       kill: (signal = "SIGTERM") => proc.kill(signal),
       stdin: !options.stdin ? null : {
         write: (data: Uint8Array) => { try { proc.stdin.write(data); proc.stdin.flush(); } catch { /* exited */ } },

@@ -269,7 +269,7 @@ export const runtime: Runtime = {
       env: options.env,
       cwd: options.cwd,
       stdout: "piped",
-      stderr: "piped",
+      stderr: options.inheritStderr ? "inherit" : "piped",
       stdin: options.stdin ? "piped" : "null",
     }).spawn();
     // Writes are queued in order on the stream's writer; one that fails (the child exited) is dropped.
@@ -279,7 +279,7 @@ export const runtime: Runtime = {
       exited: child.status.then((s: { code: number; signal: string | null }) =>
         s.signal ? 128 + (SIGNALS[s.signal] ?? 0) : s.code),
       stdout: child.stdout,
-      stderr: child.stderr,
+      stderr: options.inheritStderr ? new ReadableStream<Uint8Array>({ start: (c) => c.close() }) : child.stderr,
       kill: (signal = "SIGTERM") => { try { child.kill(signal); } catch { /* already gone */ } },
       stdin: !input ? null : {
         write: (data: Uint8Array) => { input.write(data).catch(() => {}); },

@@ -203,6 +203,9 @@ export interface SpawnOptions {
   cwd?: string;
   /** A pipe to the child's standard input (Child.stdin); without it the child reads nothing. */
   stdin?: boolean;
+  /** The child writes to this process's standard error itself (Child.stderr is then empty), so
+   * its lines come out in the order it writes them with what it does (a worker's logs). */
+  inheritStderr?: boolean;
 }
 
 /** "usize": a size_t or a raw address, passed as a number or bigint and returned as a bigint. */

@@ -2,7 +2,6 @@
 // the others share them), sends them the pools' state after every change, gathers their counters
 // for the admin API and /metrics, restarts one that exits unexpectedly (with back-off, logged)
 // while the others go on serving, and stops them (draining) when the generation retires.
-import process from "node:process";
 import { type Child, runtime } from "../../runtime/index.ts";
 import type { Generation } from "../generation.ts";
 import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
@@ -53,7 +52,7 @@ class WorkerProcess {
   private failBuilt!: (e: Error) => void;
 
   constructor(readonly index: number, start: StartMessage, failed: (pool: string, host: string, port: number) => void) {
-    const child = this.child = runtime.spawn(runtime.selfCommand([WORKER_COMMAND]), { stdin: true });
+    const child = this.child = runtime.spawn(runtime.selfCommand([WORKER_COMMAND]), { stdin: true, inheritStderr: true });
     let builtOk!: () => void;
     this.built = new Promise((ok, fail) => { builtOk = ok; this.failBuilt = fail; });
     const timer = setTimeout(() => this.fail(new Error(`worker ${index} was not ready within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
@@ -69,7 +68,6 @@ class WorkerProcess {
       else if (m.type === "releasedUdp") { this.udpReleased?.(); this.udpReleased = null; }
       else if (m.type === "counters") { this.lastCounters = m.counters; this.waits.get(m.id)?.(m.counters); this.waits.delete(m.id); }
     }).catch(() => {});
-    void (async () => { for await (const chunk of child.stderr) process.stderr.write(chunk); })().catch(() => {});
     this.send(start);
   }
 
