@@ -173,12 +173,15 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     let skip = avoid;
     for (let tries = 0; tries <= this.members.length; tries++) {
       if (this.picksReadCounts) this.syncCounts();
+      // rr: one position for every worker, taken before the pick and given back after it (two
+      // workers picking at the same instant may take the same turn: rare, and still rr).
       if (this.sharedCursor >= 0) {
-        // The next of one sequence for every worker: start after the position the count gives.
-        const n = this.members.length, turn = (Atomics.add(this.shared!, this.sharedCursor, 1) >>> 0) % n;
-        this.dp.setCursor(this.handle.id, turn === 0 ? n - 1 : turn - 1);
+        // A position past the pool's end (it shrank in another worker's view) starts it afresh.
+        const c = Atomics.load(this.shared!, this.sharedCursor) - 1;
+        this.dp.setCursor(this.handle.id, c >= 0 && c < this.members.length ? c : -1);
       }
       const s = this.pickHere(req, skip, tries === 0 ? prefer : null);
+      if (this.sharedCursor >= 0) Atomics.store(this.shared!, this.sharedCursor, this.dp.cursor(this.handle.id) + 1);
       if (s === null || this.admitted(s)) return s;
       const widened = new Set(skip);
       widened.add(s);

@@ -458,8 +458,12 @@ export class DataPlane {
     this.words[(SERVERS_OFF >> 2) + f * MAX_SERVERS + i] = v;
   }
 
-  /** Sets an rr pool's position: its next pick starts at the server after `position` (workers
-   * share one position, so rr turns over all of them). */
+  /** An rr pool's position: its next pick starts at the server after it. Workers share one
+   * (set before a pick, read after it), so rr turns over all of them. */
+  cursor(pool: number): number {
+    return this.words[(POOLS_OFF >> 2) + P_CURSOR * MAX_POOLS + pool];
+  }
+
   setCursor(pool: number, position: number): void {
     this.setPoolField(P_CURSOR, pool, position);
   }

@@ -126,7 +126,7 @@ export class WorkerSet {
   /** The last counters of workers that exited (restarted ones): counters stay monotonic. */
   private readonly departed: CounterTree = {};
   private nextId = 1;
-  private pushTimer: ReturnType<typeof setTimeout> | null = null;
+  private pushQueued = false;
   private readonly unwatch: (() => void)[] = [];
 
   constructor(
@@ -184,14 +184,18 @@ export class WorkerSet {
     this.unwatch.push(pool.onChange(() => this.schedulePush()));
   }
 
-  // Changes come in bursts (a reload's, a slow start's steps): one state message per turn.
+  // Changes come in bursts (a reload's, a slow start's steps): one state message per turn, sent
+  // at the end of the turn that made them, before this process writes anything else (a log
+  // line saying DOWN reaches a reader after the workers were told).
   private schedulePush(): void {
-    if (this.pushTimer || this.stopping) return;
-    this.pushTimer = setTimeout(() => {
-      this.pushTimer = null;
+    if (this.pushQueued || this.stopping) return;
+    this.pushQueued = true;
+    queueMicrotask(() => {
+      this.pushQueued = false;
+      if (this.stopping) return;
       const pools = poolsState(this.generation.balancer, this.index);
       for (const w of this.workers) if (w.state === "serving" || w.state === "starting") w.send({ type: "pools", pools });
-    }, 0);
+    });
   }
 
   private startMessage(index: number, shm: SegmentPlace): StartMessage {
@@ -268,7 +272,6 @@ export class WorkerSet {
    * that does not exit within drainMs + 5 s is killed. */
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;
-    if (this.pushTimer) clearTimeout(this.pushTimer);
     for (const u of this.unwatch.splice(0)) u();
     await Promise.all(this.workers.map(async (w) => {
       if (!w) return;
