@@ -2,7 +2,7 @@
 // generation's listeners (the edge and the L4 socket proxy) from the config it is sent, on ports
 // shared with the other workers (SO_REUSEPORT: the kernel spreads new connections), and only
 // moves traffic. It runs no health checks, VRRP, discovery or admin API: the supervisor sends the
-// pools' state (pool-state.ts), and session counts are shared words (shared-counts.ts). It stops
+// pools' state (pool-state.ts), and session counts are shared words (session-segment.ts). It stops
 // when told to (draining what is in flight) or when its supervisor goes away (stdin closes).
 import process from "node:process";
 import { runtime } from "../../runtime/index.ts";
