@@ -7,6 +7,7 @@
 //
 //   bun bench/l7.bench.ts                       all cases
 //   BENCH_CASES=tiny:64 BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_PROXIES=nginx,haproxy,fulcrum-bun bun bench/l7.bench.ts
+//   BENCH_WORKERS=2 ...: nginx worker_processes 2, HAProxy nbthread 2, Fulcrum workers: 2
 //
 // Installs nginx, haproxy and wrk from Debian when they are missing. Prints Markdown.
 import { provision } from "../scripts/provision.ts";
@@ -22,6 +23,8 @@ const CASES = (runtime.env("BENCH_CASES") ?? "tiny:64,1k:64,64k:64,1m:64,tiny:10
   return { body, conns: Number(conns) };
 });
 const PROXIES = (runtime.env("BENCH_PROXIES") ?? "nginx,haproxy,fulcrum-bun,fulcrum-deno").split(",");
+/** Processes (threads for HAProxy) each proxy serves with; the upstream nginx keeps one. */
+const WORKERS = Number(runtime.env("BENCH_WORKERS") ?? 1);
 const BODY_FILES: Record<string, number> = { tiny: 2, "1k": 1024, "64k": 65536, "1m": 1048576 };
 
 export async function sh(cmd: string[], opts: { allowFail?: boolean } = {}): Promise<string> {
@@ -132,9 +135,9 @@ async function main(): Promise<void> {
         proxy_set_header X-Request-ID $request_id;
         add_header X-Request-ID $request_id always;
       }
-    }`, "proxy"));
+    }`, "proxy", work, WORKERS));
   await runtime.writeTextFile(`${work}/haproxy.cfg`, `global
-  nbthread 1
+  nbthread ${WORKERS}
   maxconn 8000
 defaults
   mode http
@@ -157,7 +160,8 @@ backend b
   http-reuse always
   server s1 127.0.0.1:${upstream} maxconn 8000
 `);
-  const fulcrumConf = (port: number) => `listeners:
+  const fulcrumConf = (port: number) => `workers: ${WORKERS}
+listeners:
   - bind: 127.0.0.1:${port}
     max_connections: 20000
 pools:
@@ -180,7 +184,7 @@ pools:
   const versions = (await sh(["sh", "-c", "nginx -v 2>&1; haproxy -v | head -1; wrk -v 2>&1 | head -1"], { allowFail: true })).trim().split("\n").map((l) => l.split(" ").slice(0, 3).join(" ")).join("; ");
   console.log(`\n### L7 proxy, ${new Date().toISOString()}\n\n${cpu}, ${versions}; Bun ${await sh([`${root}node_modules/.bin/bun`, "--version"])}`.trim());
   const load = (await runtime.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
-  console.log(`wrk -t1, ${SECONDS} s per run, ${ROUNDS} interleaved rounds, medians; upstream nginx 1 worker; load average at start ${load}.\n`);
+  console.log(`wrk -t1, ${SECONDS} s per run, ${ROUNDS} interleaved rounds, medians; ${WORKERS} worker(s) per proxy; upstream nginx 1 worker; load average at start ${load}.\n`);
   console.log(`| case | ${PROXIES.map((p) => `${p} req/s (p99 ms) [CPU µs/req]`).join(" | ")} | ${PROXIES.filter((p) => p.startsWith("fulcrum")).map((p) => `${p}/nginx, /haproxy req/s (p99)`).join(" | ")} | errors |`);
   console.log(`|---|${PROXIES.map(() => "---:").join("|")}|${PROXIES.filter((p) => p.startsWith("fulcrum")).map(() => "---:").join("|")}|---:|`);
   const fulcrums = PROXIES.filter((p) => p.startsWith("fulcrum"));
@@ -206,8 +210,8 @@ pools:
   console.log(`\nPeak RSS per case (VmHWM, reset before each case): ${peaks.join("; ")}.`);
 }
 
-export function nginxConf(body: string, name: string, dir = work): string {
-  return `worker_processes 1;
+export function nginxConf(body: string, name: string, dir = work, workers = 1): string {
+  return `worker_processes ${workers};
 daemon off;
 pid ${dir}/${name}.pid;
 error_log ${dir}/${name}-error.log warn;

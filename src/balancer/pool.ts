@@ -48,6 +48,8 @@ export interface Server {
   changedAt: number;
   /** What sessions sent to it carried and how long they took (the edge counts, metrics read). */
   readonly traffic: Traffic;
+  /** Its word in the pool's shared session counts (setSharedCounts; workers), -1 for none. */
+  shared: number;
 }
 
 /** What a pick hashes and who asks: `key` for keyed schedulers (null: the client address). */
@@ -93,6 +95,24 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
    * pool (see inherit): each acquire and release here is repeated there. */
   private readonly heirs = new Map<Server, { pool: Pool<BalancerPoolConfig>; server: Server }>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  private readonly changeWatchers: (() => void)[] = [];
+  private failureSink: ((server: Server) => void) | null = null;
+  /** Session counts shared by the worker processes (one word per server, by pool and address),
+   * null in a single process. With them, a server's count is the word, and max_conns is gated
+   * there (add, then check). */
+  private shared: Int32Array | null = null;
+  /** This process's own part of each shared word (a worker's), which its supervisor takes back
+   * out of the totals if the worker dies with sessions in flight; null: not kept. */
+  private sharedOwn: Int32Array | null = null;
+  /** Whether picks read servers' counts (lc, wlc, ... or a max_conns): they are copied from the
+   * shared words first. */
+  private picksReadCounts = false;
+  /** rr over workers: the shared word counting this pool's picks (its position), -1 for none. */
+  private sharedCursor = -1;
+  /** The shared word's value right after this process's last add (acquire's, for admitted). */
+  private lastShared = 0;
+  /** Polls the shared counts while sessions wait: a slot another worker freed wakes none here. */
+  private queuePoll: ReturnType<typeof setInterval> | null = null;
   private readonly persistence: SourcePersistence<Server> | null;
   /** Sessions waiting for a server below its max_conns: higher priority first, then oldest. */
   private readonly waiting: Waiter[] = [];
@@ -119,6 +139,11 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
    * persistence, never one in `avoid` (the servers a retried session already failed on).
    * Counts it as active. Null when no server can take it. */
   pick(req: PickRequest, avoid?: ReadonlySet<Server>, prefer?: Server | null): Server | null {
+    if (this.shared) return this.pickShared(req, avoid, prefer);
+    return this.pickHere(req, avoid, prefer);
+  }
+
+  private pickHere(req: PickRequest, avoid?: ReadonlySet<Server>, prefer?: Server | null): Server | null {
     const pinned = prefer ?? this.persistence?.lookup(req.client) ?? null;
     if (pinned && pinned.slot >= 0 && !avoid?.has(pinned) && this.dp.canTake(pinned.slot)) {
       return this.remember(req, this.acquire(pinned));
@@ -140,6 +165,57 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     return null;
   }
 
+  // A pick over counts shared with other workers: the counts are copied in (when the scheduler
+  // or a max_conns reads them), the pick counts its server in the shared word, and a server
+  // another worker filled up in the meantime (max_conns reached after the add) is given back
+  // and avoided, so max_conns is never exceeded across workers.
+  private pickShared(req: PickRequest, avoid?: ReadonlySet<Server>, prefer?: Server | null): Server | null {
+    let skip = avoid;
+    for (let tries = 0; tries <= this.members.length; tries++) {
+      if (this.picksReadCounts) this.syncCounts();
+      // rr: one position for every worker, taken before the pick and given back after it (two
+      // workers picking at the same instant may take the same turn: rare, and still rr).
+      if (this.sharedCursor >= 0) {
+        // A position past the pool's end (it shrank in another worker's view) starts it afresh.
+        const c = Atomics.load(this.shared!, this.sharedCursor) - 1;
+        this.dp.setCursor(this.handle.id, c >= 0 && c < this.members.length ? c : -1);
+      }
+      const s = this.pickHere(req, skip, tries === 0 ? prefer : null);
+      if (this.sharedCursor >= 0) Atomics.store(this.shared!, this.sharedCursor, this.dp.cursor(this.handle.id) + 1);
+      if (s === null || this.admitted(s)) return s;
+      const widened = new Set(skip);
+      widened.add(s);
+      skip = widened;
+    }
+    return null;
+  }
+
+  // After acquire counted `s` in its shared word: false (and the count undone) when that went
+  // past its max_conns because another worker took the last slot first.
+  private admitted(s: Server): boolean {
+    const max = s.config.maxConns;
+    if (max === 0 || s.shared < 0) return true;
+    if (this.lastShared <= max) return true; // this add's own result: of two racing adds, one wins
+    this.count(s, -1);
+    s.requests--;
+    return false;
+  }
+
+  /** Copies the servers' shared counts into the data plane, which the schedulers read. */
+  private syncCounts(): void {
+    const words = this.shared!, active = this.dp.active;
+    for (const s of this.members) if (s.shared >= 0 && s.slot >= 0) active[s.slot] = Atomics.load(words, s.shared);
+  }
+
+  /** Counts sessions in shared words from now on (a worker, or the supervisor that reports them):
+   * each server's word is its `shared` index. */
+  setSharedCounts(words: Int32Array, own: Int32Array | null = null, cursor = -1): void {
+    this.shared = words;
+    this.sharedOwn = own;
+    this.sharedCursor = this.config.scheduler === "rr" ? cursor : -1;
+    this.picksReadCounts = this.config.scheduler !== "rr" && this.config.scheduler !== "wrr" || this.members.some((s) => s.config.maxConns > 0);
+  }
+
   /** The server at `host:port`, or undefined. */
   find(host: string, port: number): Server | undefined {
     return this.members.find((s) => s.host === host && s.port === port);
@@ -149,7 +225,11 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   release(server: Server): void {
     const heir = this.heirs.get(server); // the same session counted in a later generation ends there too
     if (heir) heir.pool.release(heir.server);
-    if (server.slot >= 0) this.dp.active[server.slot]--;
+    if (this.shared && server.shared >= 0) {
+      if (this.sharedOwn) this.sharedOwn[server.shared]--;
+      const now = Atomics.sub(this.shared, server.shared, 1) - 1;
+      if (server.slot >= 0) this.dp.active[server.slot] = now;
+    } else if (server.slot >= 0) this.dp.active[server.slot]--;
     const next = this.waiting.shift();
     if (next) { clearTimeout(next.timer); this.queueServed[next.priority]++; next.wake("slot"); }
   }
@@ -173,7 +253,11 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
 
   // Adds `delta` sessions to a server's count here and in the pools that inherited it.
   private count(server: Server, delta: number): void {
-    if (server.slot >= 0) this.dp.active[server.slot] += delta;
+    if (this.shared && server.shared >= 0) {
+      if (this.sharedOwn) this.sharedOwn[server.shared] += delta;
+      const now = this.lastShared = Atomics.add(this.shared, server.shared, delta) + delta;
+      if (server.slot >= 0) this.dp.active[server.slot] = now;
+    } else if (server.slot >= 0) this.dp.active[server.slot] += delta;
     const heir = this.heirs.get(server);
     if (heir) heir.pool.count(heir.server, delta);
   }
@@ -210,11 +294,28 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
       let at = this.waiting.length;
       while (at > 0 && this.waiting[at - 1].priority < priority) at--;
       this.waiting.splice(at, 0, entry);
+      if (this.shared) this.pollQueue();
     });
+  }
+
+  // With shared counts, a slot freed in another worker is seen here by looking: every 5 ms
+  // while sessions wait, the first waiter is woken when any server can take a session.
+  private pollQueue(): void {
+    if (this.queuePoll) return;
+    this.queuePoll = setInterval(() => {
+      if (this.waiting.length === 0) { clearInterval(this.queuePoll!); this.queuePoll = null; return; }
+      this.syncCounts();
+      if (!this.members.some((s) => s.slot >= 0 && this.dp.canTake(s.slot))) return;
+      const next = this.waiting.shift()!;
+      clearTimeout(next.timer);
+      this.queueServed[next.priority]++;
+      next.wake("slot");
+    }, 5);
   }
 
   /** Sessions on the server now. */
   active(server: Server): number {
+    if (this.shared && server.shared >= 0) return Atomics.load(this.shared, server.shared);
     return server.slot >= 0 ? this.dp.active[server.slot] : 0;
   }
 
@@ -235,6 +336,8 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
 
   reportFailure(server: Server, now = Date.now()): void {
     server.failures++;
+    // A worker's failures are counted where every worker's are (its supervisor's pool).
+    if (this.failureSink) { this.failureSink(server); return; }
     const { maxFails, failTimeoutMs } = server.config;
     if (maxFails === 0 || server.slot < 0) return;
     if (now - server.failWindowStart > failTimeoutMs) { server.fails = 0; server.failWindowStart = now; }
@@ -251,6 +354,12 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     this.timers.add(t);
   }
 
+  /** In a worker: failures go to `sink` (its supervisor counts max_fails over all workers and
+   * sends back the "passive" reason) instead of being counted here. */
+  setFailureSink(sink: (server: Server) => void): void {
+    this.failureSink = sink;
+  }
+
   /** Called with the outcome of every session (health's outlier detection subscribes). */
   onOutcome(observer: (server: Server, outcome: Outcome) => void): () => void {
     this.observers.push(observer);
@@ -265,6 +374,17 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   onMembership(watcher: (change: MembershipChange) => void): () => void {
     this.watchers.push(watcher);
     return () => { const i = this.watchers.indexOf(watcher); if (i >= 0) this.watchers.splice(i, 1); };
+  }
+
+  /** Called after any change of a server's down reasons, weights or the membership (the
+   * supervisor sends its workers the pools' state). */
+  onChange(watcher: () => void): () => void {
+    this.changeWatchers.push(watcher);
+    return () => { const i = this.changeWatchers.indexOf(watcher); if (i >= 0) this.changeWatchers.splice(i, 1); };
+  }
+
+  private changed(): void {
+    for (const w of this.changeWatchers) w();
   }
 
   /** Called when an operator takes a server out of service or back (the "admin" reason): health
@@ -285,6 +405,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
       server.changedAt = Date.now();
       this.dp.setState(server.slot, state);
     }
+    if (had !== down) this.changed();
   }
 
   /** Sessions waiting in the max_conns queue now. */
@@ -298,7 +419,9 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
 
   /** The weight the schedulers use now (slow start and agents move it; `weight` sets the start). */
   setEffectiveWeight(server: Server, weight: number): void {
-    if (server.slot >= 0) this.dp.setEffectiveWeight(server.slot, weight);
+    if (server.slot < 0 || this.dp.effectiveWeight[server.slot] === weight) return;
+    this.dp.setEffectiveWeight(server.slot, weight);
+    this.changed();
   }
 
   effectiveWeight(server: Server): number {
@@ -312,6 +435,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     this.dp.setWeight(server.slot, weight);
     // A ketama pool is laid out again to make room: its slots may have moved.
     this.members.forEach((s, k) => { s.slot = this.handle.base + k; });
+    this.changed();
   }
 
   /** Adds a server at run time; it starts up (or out with "admin" when its config says down). */
@@ -328,6 +452,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
       throw e;
     }
     for (const w of this.watchers) w({ type: "added", server });
+    this.changed();
     return server;
   }
 
@@ -339,10 +464,12 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     this.place();
     server.slot = -1;
     for (const w of this.watchers) w({ type: "removed", server });
+    this.changed();
   }
 
   /** Frees the pool's place in the data plane; ends queued waits. */
   stop(): void {
+    if (this.queuePoll) { clearInterval(this.queuePoll); this.queuePoll = null; }
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const w of this.waiting.splice(0)) { clearTimeout(w.timer); w.wake("timeout"); }
@@ -387,6 +514,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
       failures: 0,
       changedAt: Date.now(),
       traffic: new Traffic(this.latency),
+      shared: -1,
     };
   }
 

@@ -8,6 +8,8 @@ import { validateConfig } from "../control/schema.ts";
 import { supervise } from "../control/supervisor.ts";
 import { flag, type ParsedArgs } from "./args.ts";
 import { directorRefusal } from "../l4/director/config.ts";
+import { Checker } from "../config/checker.ts";
+import { readWorkers, workerCount } from "../control/workers/config.ts";
 
 export async function check(args: ParsedArgs): Promise<number> {
   const loaded = await loadConfigFile(flag(args, "config", "c"));
@@ -25,7 +27,15 @@ export async function run(args: ParsedArgs): Promise<number> {
     console.error(refusal);
     return 1;
   }
-  return supervise(loaded.config, { file: loaded.file, pidFile: flag(args, "pid-file") });
+  // $FULCRUM_WORKERS overrides `workers:` (a container sized at run time; the L7 tests with workers).
+  const fromEnv = runtime.env("FULCRUM_WORKERS");
+  let workers: number | undefined;
+  if (fromEnv !== undefined && fromEnv !== "") {
+    const c = new Checker(), value = readWorkers(c, /^\d+$/.test(fromEnv) ? Number(fromEnv) : fromEnv, []);
+    if (value === undefined) { console.error(`fulcrum: FULCRUM_WORKERS=${fromEnv}: ${c.issues[0].message}`); return 2; }
+    workers = workerCount(value);
+  }
+  return supervise(loaded.config, { file: loaded.file, pidFile: flag(args, "pid-file"), text: loaded.text, workers });
 }
 
 /** `reload --pid-file FILE`: checks the config as the running process will read it, then sends
@@ -66,19 +76,21 @@ export async function proxy(args: ParsedArgs): Promise<number> {
     return 2;
   }
   const scheduler = flag(args, "scheduler", "s") ?? "wrr";
+  const workers = flag(args, "workers", "w");
   const raw = {
     listeners: [{ name: "proxy", bind: listen }],
     pools: { proxy: { scheduler, servers: to.split(",").map((s) => s.trim()).filter(Boolean) } },
+    ...(workers === undefined ? {} : { workers: /^\d+$/.test(workers) ? Number(workers) : workers }),
   };
   const result = validateConfig(raw);
   if (!result.ok) {
     const flagOf = (path: string) =>
-      path.startsWith("listeners") ? "--listen" : path.includes("scheduler") ? "--scheduler" : "--to";
+      path.startsWith("listeners") ? "--listen" : path.includes("scheduler") ? "--scheduler" : path === "workers" ? "--workers" : "--to";
     for (const issue of result.issues) {
       const path = formatPath(issue.path);
       console.error(`fulcrum proxy: ${flagOf(path)}: ${issue.message}`);
     }
     return 2;
   }
-  return supervise(result.config, { file: null });
+  return supervise(result.config, { file: null, raw });
 }

@@ -10,6 +10,7 @@ import { register, REGISTER_FLAGS } from "./register.ts";
 import { importConfig } from "./import.ts";
 import { ctl, ctlUsage } from "./ctl.ts";
 import { SCHEDULER_TABLE } from "../core/schedulers.ts";
+import { runWorker, WORKER_COMMAND } from "../control/workers/worker.ts";
 
 interface Command {
   /** Flags after the command name, as the usage line shows them. */
@@ -50,12 +51,13 @@ const COMMANDS: Record<string, Command> = {
     run: check,
   },
   proxy: {
-    synopsis: "--listen ADDR --to ADDR[,ADDR...] [--scheduler NAME]",
+    synopsis: "--listen ADDR --to ADDR[,ADDR...] [--scheduler NAME] [--workers N]",
     summary: "balance HTTP without a config file",
     flags: [
       { name: "listen", aliases: ["l", "from"], value: "ADDR", help: "the address to listen on (default 127.0.0.1:8080)" },
       { name: "to", aliases: ["t"], value: "ADDR[,ADDR...]", help: "the servers to balance" },
       { name: "scheduler", aliases: ["s"], value: "NAME", help: "how to pick a server (default wrr)" },
+      { name: "workers", aliases: ["w"], value: "N|auto", help: "processes that move traffic (default 1; auto: one per core)" },
     ],
     run: proxy,
   },
@@ -134,6 +136,8 @@ function commandHelp(name: string, c: Command): string {
 
 async function main(argv: string[]): Promise<number> {
   const [given, ...rest] = argv;
+  // Not a command for people: how a supervisor starts its workers (src/control/workers/).
+  if (given === WORKER_COMMAND) return runWorker();
   if (given === undefined || given === "help" || given === "--help" || given === "-h") {
     console.log(usage());
     return 0;

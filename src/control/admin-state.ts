@@ -25,6 +25,12 @@ export class ControlState {
   /** Re-reads the config and swaps generations (the supervisor's reload), for POST /api/reload. */
   reload: (() => Promise<{ ok: boolean; generation: number; errors?: string[] }>) | null = null;
 
+  /** With workers: gathers their counters into the serving generation (bounded wait), before
+   * the admin API or /metrics reads it. */
+  refresh: (() => Promise<void>) | null = null;
+  /** With workers: each worker's index, pid, state and restarts (/api/workers); null without. */
+  workers: (() => unknown[] | null) | null = null;
+
   constructor(public generation: Generation, readonly file: string | null) {}
 
   /** Reads the config file once to checksum what the first generation was built from. */

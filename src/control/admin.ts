@@ -135,6 +135,9 @@ export class AdminService {
     }
     const req: ApiRequest = { method: request.method, segments, params: found.params, request, peer };
     if (found.route.write) this.authorize(request);
+    // Workers' counters are summed into the generation first (each worker answers or is left
+    // at its last answer within a bounded wait).
+    else if (this.state.refresh && (url.pathname === "/metrics" || url.pathname.startsWith("/api/")) && url.pathname !== "/api/events") await this.state.refresh();
     return await found.route.handler(req);
   }
 
@@ -176,6 +179,7 @@ export class AdminService {
     });
     r.get("/api/vrrp", () => json({ instances: vrrpView(s.generation) }));
     r.get("/api/l4", () => json(l4View(s.generation)));
+    r.get("/api/workers", () => json({ workers: s.workers?.() ?? null }));
     r.get("/api/limits", () => json({ tables: limitRows(s.generation) }));
     r.get("/api/config", () => json({ generation: s.generation.id, file: s.file, sha256: s.checksum, config: configView(s.generation) }));
 
@@ -202,7 +206,7 @@ export class AdminService {
 
 /** Listed in a 404, so a caller sees what there is. */
 const ENDPOINTS = [
-  "GET / (dashboard)", "GET /api/events (SSE)", "GET /api/l4", "GET /healthz", "GET /ready", "GET /metrics", "GET /api/status", "GET /api/pools", "GET /api/pools/POOL", "GET /api/vrrp",
+  "GET / (dashboard)", "GET /api/events (SSE)", "GET /api/l4", "GET /api/workers", "GET /healthz", "GET /ready", "GET /metrics", "GET /api/status", "GET /api/pools", "GET /api/pools/POOL", "GET /api/vrrp",
   "GET /api/config", "POST /api/pools", "POST /api/pools/POOL/remove", "POST /api/pools/POOL/servers",
   "POST /api/pools/POOL/servers/HOST:PORT/{ready,drain,maint,weight,remove}",
 ];

@@ -17,12 +17,20 @@ import { formatHostPort } from "../config/address.ts";
 import type { Config, PoolConfig } from "./schema.ts";
 import { PhaseTiming } from "./phase-timing.ts";
 
+/** Processes that serve the generation's listeners in place of this one (src/control/workers/). */
+export interface TrafficWorkers {
+  start(): Promise<void>;
+  stop(drainMs: number): Promise<void>;
+}
+
 export class Generation {
   private started: { stop(): Promise<void> | void }[] = [];
   private vrrpService: VrrpService | null = null;
   private syncDaemon: SyncDaemon | null = null;
   /** Undoes the inheritance of the previous generation's session counts (a failed start). */
   private disinherit: () => void = () => {};
+  /** Set before start when workers serve the listeners: this process then opens none. */
+  workers: TrafficWorkers | null = null;
 
   private constructor(
     readonly id: number,
@@ -79,13 +87,17 @@ export class Generation {
   async start(previous?: Generation, health: HealthSource = this.health): Promise<void> {
     // Sessions in flight on the previous generation count toward the same servers here (lc, wlc,
     // max_conns) until they end: linked before the listeners are taken over.
-    if (previous) this.disinherit = this.balancer.inherit(previous.balancer);
+    // (With workers, the shared counts are by pool and address already: nothing to link.)
+    if (previous && !this.workers) this.disinherit = this.balancer.inherit(previous.balancer);
     try {
       this.health.start();
       this.started.push(this.health);
       if (this.discovery) { await this.discovery.start(); this.started.push(this.discovery); }
-      if (this.edge) { await this.edge.start(previous?.edge ?? undefined); this.started.push(this.edge); }
-      if (this.l4) { await this.l4.start(previous?.l4 ?? undefined); this.started.push(this.l4); }
+      if (this.workers) { await this.workers.start(); this.started.push(this.workers as TrafficWorkers & { stop(): Promise<void> }); }
+      else {
+        if (this.edge) { await this.edge.start(previous?.edge ?? undefined); this.started.push(this.edge); }
+        if (this.l4) { await this.l4.start(previous?.l4 ?? undefined); this.started.push(this.l4); }
+      }
       if (this.director) { await this.director.start(previous?.director ?? undefined); this.started.push(this.director); }
       if (this.config.vrrp) {
         this.vrrpService = new VrrpService(this.config.vrrp, undefined, health, previous?.vrrp ?? null);
@@ -121,7 +133,8 @@ export class Generation {
    * sockets, VRRP instances) is no longer this one's, so it goes on running there. */
   async stop(drainMs = 0): Promise<void> {
     for (const part of this.started.splice(0).reverse()) {
-      if (part === this.edge) await this.edge.retire(drainMs);
+      if (this.workers && part === (this.workers as object)) await this.workers.stop(drainMs);
+      else if (part === this.edge) await this.edge.retire(drainMs);
       else if (part === this.l4) await this.l4.retire(drainMs);
       else await part.stop();
     }

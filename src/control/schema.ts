@@ -23,6 +23,7 @@ import { type AdminConfig, readAdmin } from "./admin-config.ts";
 import { checkPoolFamilies, readVirtualServers, type VirtualServerConfig } from "../l4/director/config.ts";
 import { type AccessLogConfig, readAccessLog } from "../log/config.ts";
 import { type DirectorSyncConfig, readDirectorSync } from "../l4/director/sync/config.ts";
+import { readWorkers, type WorkersSetting } from "./workers/config.ts";
 
 /** A pool as every part sees it: the balancer's config, with the edge's and health's parts. */
 export interface PoolConfig extends BalancerPoolConfig {
@@ -54,6 +55,8 @@ export interface Config {
   accessLog: AccessLogConfig | null;
   /** The `director_sync:` section (src/l4/director/sync/config.ts), null when absent. */
   directorSync: DirectorSyncConfig | null;
+  /** `workers:` (src/control/workers/config.ts): processes that move traffic; 1 serves in this one. */
+  workers: WorkersSetting;
 }
 
 /** What the readers of one file share: names declared anywhere, so one broken pool does not also
@@ -89,6 +92,7 @@ const SECTIONS = {
   director_sync: (c: Checker, ctx: Context) => readDirectorSync(c, valueOf(ctx.raw, "director_sync"), {
     instanceNames: vrrpInstanceNames(ctx.raw), virtualServers: valueOf(ctx.raw, "virtual_servers") !== undefined,
   }),
+  workers: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "workers", readWorkers, 1),
 } as const;
 
 /** The instance names the `vrrp:` section declares (read as written; the section reports its own errors). */
@@ -141,6 +145,7 @@ export function validateConfig(raw: unknown): Validated<Config> {
     virtualServers: SECTIONS.virtual_servers(c, ctx),
     accessLog: SECTIONS.access_log(c, ctx),
     directorSync: SECTIONS.director_sync(c, ctx),
+    workers: SECTIONS.workers(c, ctx),
   };
   checkPoolFamilies(c, config.virtualServers, config.pools);
   if (c.issues.length > 0) return { ok: false, issues: c.issues };

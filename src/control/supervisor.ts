@@ -16,6 +16,10 @@ import { AdminService } from "./admin.ts";
 import { closeSinks, reopenSinks } from "../log/sink.ts";
 import { adminLine, type AdminReload, prepareAdminReload } from "./admin-reload.ts";
 import { PhaseTiming } from "./phase-timing.ts";
+import { workerCount } from "./workers/config.ts";
+import { type ConfigSource, WorkerSet } from "./workers/worker-set.ts";
+import { SharedIndex } from "./workers/pool-state.ts";
+import { SessionSegment } from "./workers/session-segment.ts";
 
 export interface SuperviseOptions {
   /** The config file, re-read on reload; null when the config came from flags (`fulcrum proxy`). */
@@ -29,7 +33,16 @@ export interface SuperviseOptions {
   stopped?: () => Promise<void> | void;
   /** Stop right after `ready` instead of waiting for a signal (`fulcrum demo --once`). */
   once?: boolean;
+  /** The config's text (workers parse it as this process did) or, without a file, the raw value
+   * the flags made (`fulcrum proxy`). */
+  text?: string;
+  raw?: unknown;
+  /** Workers from $FULCRUM_WORKERS, over the config's `workers:` (reloads too). */
+  workers?: number;
 }
+
+/** Session counts shared with workers: one 32-bit word per (pool, server address). */
+const SHARED_WORDS = 16384;
 
 /** What a reload came to, for the log, the admin API and metrics. */
 export type ReloadResult =
@@ -40,15 +53,42 @@ export class Supervisor {
   private reloading: Promise<ReloadResult> | null = null;
   private again = false;
   private readonly retiring = new Set<Promise<void>>();
+  private readonly retiringGenerations = new Set<Generation>();
   private relay: HealthRelay | null = null;
   /** What the admin API and metrics report: the generation now, its checksum, how reloads went. */
   readonly control: ControlState;
   /** The admin API, when the config has an admin section; a reload applies changes to it. */
   admin: AdminService | null = null;
 
+  /** With workers: the shared counts' segment, and which word each (pool, address) has. */
+  private shared: { segment: SessionSegment; index: SharedIndex } | null = null;
+  private gatherTimer: ReturnType<typeof setInterval> | null = null;
+  private workersOverride: number | null = null;
+
   private constructor(private current: Generation, private readonly file: string | null) {
     this.control = new ControlState(current, file);
     this.control.reload = () => this.reload();
+    this.control.workers = () => this.current.workers instanceof WorkerSet ? this.current.workers.rows() : null;
+    this.control.refresh = () => this.current.workers instanceof WorkerSet ? this.current.workers.gatherCounters() : Promise.resolve();
+  }
+
+
+  /** With more than one worker, the generation's listeners are served by a WorkerSet. */
+  private attachWorkers(generation: Generation, source: ConfigSource, previous: Generation | null): void {
+    const count = this.workersOverride ?? workerCount(generation.config.workers);
+    const before = previous ? (previous.workers ? (previous.workers as WorkerSet).count : 1) : null;
+    if (before !== null && (before > 1) !== (count > 1)) {
+      throw new Error(`workers: changing between 1 and ${Math.max(before, count)} needs a restart (one process's listeners cannot share their ports with workers)`);
+    }
+    if (count <= 1) return;
+    if (!this.shared) {
+      // A block per worker of two sets at once (a reload) and restarts in between.
+      const segment = new SessionSegment(SHARED_WORDS, 2 * count + 4);
+      this.shared = { segment, index: new SharedIndex(SHARED_WORDS) };
+      // The counters the dashboard's charts sample each second come from the workers.
+      this.gatherTimer = setInterval(() => { void this.control.refresh?.(); }, 1000);
+    }
+    generation.workers = new WorkerSet(generation, count, source, this.shared.segment, this.shared.index, (previous?.workers as WorkerSet | null) ?? null);
   }
 
   get generation(): Generation {
@@ -56,12 +96,24 @@ export class Supervisor {
   }
 
   /** Builds and starts the first generation; throws when it cannot start. */
-  static async start(config: Config, file: string | null): Promise<Supervisor> {
+  static async start(config: Config, file: string | null, source: Omit<SuperviseOptions, "file"> = {}): Promise<Supervisor> {
     const first = await Generation.build(config);
     const s = new Supervisor(first, file);
+    s.workersOverride = source.workers ?? null;
     s.relay = new HealthRelay(first.health);
-    await first.start(undefined, s.relay);
+    try {
+      s.attachWorkers(first, { file: file ?? "<flags>", text: source.text ?? "", raw: source.raw ?? null }, null);
+      await first.start(undefined, s.relay);
+    } catch (e) {
+      s.releaseShared();
+      throw e;
+    }
     return s;
+  }
+
+  private releaseShared(): void {
+    if (this.gatherTimer) clearInterval(this.gatherTimer);
+    this.shared?.segment.remove();
   }
 
   /** Re-reads the config file and swaps in a generation built from it. One at a time: a
@@ -98,6 +150,7 @@ export class Supervisor {
       admin = await prepareAdminReload(this.admin, loaded.config.admin, this.control);
       timing.mark("admin");
       next = await Generation.build(loaded.config, old.id + 1, old, timing);
+      this.attachWorkers(next, { file: this.file, text: loaded.text, raw: null }, old);
       timing.mark("health and edge");
       await next.start(old, this.relay ?? undefined);
       timing.mark("start (checks, listeners, vrrp)");
@@ -116,10 +169,18 @@ export class Supervisor {
     console.log(`fulcrum: generation ${next.id} serving (reload took ${ms.toFixed(0)} ms${vrrpKept.length ? `; VRRP instances kept as they run: ${vrrpKept.join(", ")}` : ""}); generation ${old.id} finishes what it has in flight`);
     const retired = old.stop(old.config.drainTimeoutMs).catch((e) => console.error(`fulcrum: retiring generation ${old.id}: ${(e as Error).message}`));
     this.retiring.add(retired);
-    void retired.then(() => this.retiring.delete(retired));
+    this.retiringGenerations.add(old);
+    void retired.then(() => { this.retiring.delete(retired); this.retiringGenerations.delete(old); });
     await this.control.swapped(next, loaded.text);
     void notifySystemd("READY=1");
     return { ok: true, generation: next.id, ms, vrrpKept };
+  }
+
+  /** SIGUSR1 (and SIGHUP): the access log files are opened again here and in every worker,
+   * retiring ones too (they still write what they finish). */
+  reopenLogs(): void {
+    reopenSinks();
+    for (const g of [this.current, ...this.retiringGenerations]) if (g.workers instanceof WorkerSet) g.workers.reopenLogs();
   }
 
   /** Stops everything: VRRP first (priority 0), then listeners drain within drain_timeout. */
@@ -128,6 +189,7 @@ export class Supervisor {
     await this.reloading?.catch(() => {});
     await this.current.stop(this.current.config.drainTimeoutMs);
     await Promise.all(this.retiring);
+    this.releaseShared();
   }
 }
 
@@ -136,7 +198,7 @@ export class Supervisor {
 export async function supervise(config: Config, options: SuperviseOptions): Promise<number> {
   let supervisor: Supervisor;
   try {
-    supervisor = await Supervisor.start(config, options.file);
+    supervisor = await Supervisor.start(config, options.file, options);
     supervisor.admin = await startAdmin(config, supervisor);
   } catch (e) {
     console.error(`fulcrum: cannot start: ${(e as Error).message}`);
@@ -149,8 +211,8 @@ export async function supervise(config: Config, options: SuperviseOptions): Prom
     runtime.onSignal("SIGTERM", () => resolve());
     // A reload reopens the access logs too, as nginx's does: on Deno, SIGUSR1 also starts the
     // runtime's inspector on 127.0.0.1:9229 (Deno >= 2.9.2), so logrotate may send SIGHUP instead.
-    runtime.onSignal("SIGHUP", () => { reopenSinks(); void supervisor.reload(); });
-    runtime.onSignal("SIGUSR1", () => reopenSinks());
+    runtime.onSignal("SIGHUP", () => { supervisor.reopenLogs(); void supervisor.reload(); });
+    runtime.onSignal("SIGUSR1", () => supervisor.reopenLogs());
   });
   if (options.pidFile) await runtime.writeTextFile(options.pidFile, `${process.pid}\n`);
   for (const line of supervisor.generation.listeningLines()) console.log(line);

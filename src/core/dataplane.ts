@@ -106,7 +106,8 @@ export class DataPlane {
   private readonly impl: KernelImpl | "auto";
   private readonly k0: number;
   private readonly k1: number;
-  private readonly seed: number;
+  /** The hash key's seed (the config's hash_seed, or random): workers take the supervisor's, so keyed picks agree. */
+  readonly seed: number;
   private readonly clock: () => number;
 
   constructor(options: DataPlaneOptions = {}) {
@@ -455,6 +456,16 @@ export class DataPlane {
 
   private setServerField(f: number, i: number, v: number): void {
     this.words[(SERVERS_OFF >> 2) + f * MAX_SERVERS + i] = v;
+  }
+
+  /** An rr pool's position: its next pick starts at the server after it. Workers share one
+   * (set before a pick, read after it), so rr turns over all of them. */
+  cursor(pool: number): number {
+    return this.words[(POOLS_OFF >> 2) + P_CURSOR * MAX_POOLS + pool];
+  }
+
+  setCursor(pool: number, position: number): void {
+    this.setPoolField(P_CURSOR, pool, position);
   }
 
   private setPoolField(f: number, p: number, v: number): void {

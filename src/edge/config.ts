@@ -30,6 +30,9 @@ export interface ListenerConfig extends ListenerOptions {
   protocol: "http";
   /** allow / deny by CIDR (src/edge/access/acl.ts), null: everyone. */
   access: AccessRules | null;
+  /** Set in a worker process (src/control/workers/): the port is shared with the other workers
+   * (SO_REUSEPORT). Never read from the file. */
+  reusePort?: boolean;
 }
 /** What the edge serves: the `listeners` and `routes` sections. */
 export interface EdgeConfig {

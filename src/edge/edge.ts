@@ -59,6 +59,15 @@ export class Edge implements ListenerHost {
     }
   }
 
+  /** In a supervisor whose workers serve: the listeners as objects that listen nowhere, on the
+   * ports the workers bound, so the admin API and metrics read their (summed) counters. */
+  mirror(ports: readonly number[]): void {
+    this.config.listeners.forEach((l, i) => {
+      this.listeners.push(new SocketListener(this, l, this.deadlines));
+      this.ports.push(ports[i]);
+    });
+  }
+
   /** The generation this edge served is replaced: listeners not taken over stop accepting, idle
    * connections close, requests in flight finish within `timeoutMs`; then everything stops. */
   async retire(timeoutMs: number): Promise<void> {

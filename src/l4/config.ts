@@ -22,6 +22,9 @@ export interface L4ListenerConfig {
   name: string;
   bind: HostPort;
   protocol: "tcp" | "udp";
+  /** Set in a worker process (src/control/workers/): a tcp port shared with the other workers
+   * (SO_REUSEPORT). Never read from the file. */
+  reusePort?: boolean;
   /** The pool of a listener without routes. */
   pool: string | null;
   /** TLS passthrough routes (tcp): first match wins. Empty when the listener names its pool. */

@@ -70,6 +70,13 @@ export class L4Proxy {
     await this.stop();
   }
 
+  /** Closes the udp listeners now (their sessions end), so another process can bind their
+   * ports: a UDP socket cannot be shared (no SO_REUSEPORT in either runtime's UDP), so a worker
+   * reload hands them over this way. */
+  async releaseUdp(): Promise<void> {
+    await Promise.all(this.listeners.filter((l) => l instanceof UdpProxyListener).map((l) => l.stop()));
+  }
+
   async stop(): Promise<void> {
     this.unwatch();
     await Promise.all(this.listeners.map((l) => l.stop()));

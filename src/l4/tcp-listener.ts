@@ -59,6 +59,7 @@ export class TcpProxyListener implements TcpSessionHost {
       hostname: this.config.bind.host,
       port: this.config.bind.port,
       halfOpen: true,
+      reusePort: this.config.reusePort,
       accept: (socket: TcpSocket) => acceptor.current.accept(socket),
     });
     return this.server.port;

@@ -189,6 +189,10 @@ export const runtime: Runtime = {
   version: Bun.version,
   args: argv.slice(2),
   scriptCommand: (script) => [process.execPath, script],
+  // A compiled binary's entry lives under /$bunfs and is not passed again.
+  selfCommand: (args) => argv[1]?.startsWith("/$bunfs/") ? [process.execPath, ...args] : [process.execPath, argv[1], ...args],
+  stdin: () => Bun.stdin.stream(),
+  viewAddress: (address, length) => toArrayBuffer(Number(address) as never, 0, length),
   env: (name) => process.env[name],
   exit: (code) => process.exit(code),
   cwd: () => process.cwd(),
@@ -226,6 +230,7 @@ export const runtime: Runtime = {
       hostname: o.hostname,
       port: o.port,
       allowHalfOpen: o.halfOpen ?? false,
+      reusePort: o.reusePort ?? false,
       socket: {
         ...bunSocketHandlers,
         open(raw: any) {
@@ -257,16 +262,20 @@ export const runtime: Runtime = {
       env: options.env ? { ...process.env, ...options.env } : undefined,
       cwd: options.cwd,
       stdout: "pipe",
-      stderr: "pipe",
-      stdin: "ignore",
+      stderr: options.inheritStderr ? "inherit" : "pipe",
+      stdin: options.stdin ? "pipe" : "ignore",
     });
     return {
       pid: proc.pid,
       exited: proc.exited.then((code: number | null) =>
         code ?? 128 + (SIGNALS[proc.signalCode ?? ""] ?? 0)),
       stdout: proc.stdout,
-      stderr: proc.stderr,
+      stderr: options.inheritStderr ? new ReadableStream<Uint8Array>({ start: (c) => c.close() }) : proc.stderr,
       kill: (signal = "SIGTERM") => proc.kill(signal),
+      stdin: !options.stdin ? null : {
+        write: (data: Uint8Array) => { try { proc.stdin.write(data); proc.stdin.flush(); } catch { /* exited */ } },
+        close: () => { try { proc.stdin.end(); } catch { /* exited */ } },
+      },
     };
   },
   dlopen<S extends Record<string, FfiSymbol>>(path: string, symbols: S): FfiLibrary<S> {

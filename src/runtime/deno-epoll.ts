@@ -454,7 +454,7 @@ function lingerThenClose(fd: number): void {
 /** True when this engine can open the address (an IP literal). */
 export const epollCanConnect = (hostname: string): boolean => isIP(hostname) !== 0;
 
-export function epollListen(o: ListenTcpOptions & { reusePort?: boolean }): TcpListener {
+export function epollListen(o: ListenTcpOptions): TcpListener {
   const sa = sockaddr(o.hostname, o.port);
   const fd = libc.socket(sa.length === 28 ? AF_INET6 : AF_INET, SOCK_STREAM_NB, 0);
   const fail = () => {

@@ -203,6 +203,12 @@ export const runtime: Runtime = {
   version: Deno.version.deno,
   args: [...Deno.args],
   scriptCommand: (script) => [Deno.execPath(), "run", "-A", "--no-check", script],
+  // A compiled binary is its own program (its flags were given to `deno compile`).
+  selfCommand: (args) => /\/deno$/.test(Deno.execPath())
+    ? [Deno.execPath(), "run", "-A", "--no-check", "--unstable-net", new URL(Deno.mainModule).pathname, ...args]
+    : [Deno.execPath(), ...args],
+  stdin: () => Deno.stdin.readable,
+  viewAddress: (address, length) => Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(address), length),
   env: (name) => Deno.env.get(name),
   exit: (code) => Deno.exit(code) as never,
   cwd: () => Deno.cwd(),
@@ -235,7 +241,7 @@ export const runtime: Runtime = {
   async listenTcp(o) {
     if (o.tls) return listenTls(o);
     if (epoll) return epoll.epollListen(o);
-    const listener = listening(o, () => Deno.listen({ hostname: o.hostname, port: o.port }));
+    const listener = listening(o, () => Deno.listen({ hostname: o.hostname, port: o.port, ...(o.reusePort ? { reusePort: true } : {}) }));
     let stopped = false;
     (async () => {
       while (!stopped) {
@@ -282,16 +288,22 @@ export const runtime: Runtime = {
       env: options.env,
       cwd: options.cwd,
       stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
+      stderr: options.inheritStderr ? "inherit" : "piped",
+      stdin: options.stdin ? "piped" : "null",
     }).spawn();
+    // Writes are queued in order on the stream's writer; one that fails (the child exited) is dropped.
+    const input = options.stdin ? child.stdin.getWriter() : null;
     return {
       pid: child.pid,
       exited: child.status.then((s: { code: number; signal: string | null }) =>
         s.signal ? 128 + (SIGNALS[s.signal] ?? 0) : s.code),
       stdout: child.stdout,
-      stderr: child.stderr,
+      stderr: options.inheritStderr ? new ReadableStream<Uint8Array>({ start: (c) => c.close() }) : child.stderr,
       kill: (signal = "SIGTERM") => { try { child.kill(signal); } catch { /* already gone */ } },
+      stdin: !input ? null : {
+        write: (data: Uint8Array) => { input.write(data).catch(() => {}); },
+        close: () => { input.close().catch(() => {}); },
+      },
     };
   },
   dlopen<S extends Record<string, FfiSymbol>>(path: string, symbols: S): FfiLibrary<S> {

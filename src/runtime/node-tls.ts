@@ -85,7 +85,7 @@ export function listenTls(o: ListenTcpOptions): Promise<TcpListener> {
       const misreported = "Deno" in globalThis && e.code === "EINVAL";
       reject(listenError(o.hostname, o.port, misreported ? { code: "EADDRNOTAVAIL" } : e));
     });
-    server.listen(o.port, o.hostname, () => {
+    server.listen({ port: o.port, host: o.hostname, reusePort: o.reusePort ?? false } as net.ListenOptions, () => {
       resolve({
         port: (server.address() as net.AddressInfo).port,
         // The SNI callback reads these on every handshake; a client without SNI gets the

@@ -129,6 +129,9 @@ export interface ListenTcpOptions {
   accept(socket: TcpSocket): TcpHandlers;
   /** A peer's FIN is reported through `peerEnded` and leaves the socket open (plain TCP only). */
   halfOpen?: boolean;
+  /** SO_REUSEPORT: other processes (workers) listen on the same address and the kernel spreads
+   * new connections between them. */
+  reusePort?: boolean;
 }
 
 export interface ConnectTcpOptions {
@@ -185,11 +188,24 @@ export interface Child {
   readonly stdout: ReadableStream<Uint8Array>;
   readonly stderr: ReadableStream<Uint8Array>;
   kill(signal?: "SIGTERM" | "SIGKILL" | "SIGINT" | "SIGHUP"): void;
+  /** The child's standard input, when spawned with `stdin: true`; null otherwise. */
+  readonly stdin: ChildInput | null;
+}
+
+/** Writes to a child's standard input, in order; close() ends it (the child reads EOF). */
+export interface ChildInput {
+  write(data: Uint8Array): void;
+  close(): void;
 }
 
 export interface SpawnOptions {
   env?: Record<string, string>;
   cwd?: string;
+  /** A pipe to the child's standard input (Child.stdin); without it the child reads nothing. */
+  stdin?: boolean;
+  /** The child writes to this process's standard error itself (Child.stderr is then empty), so
+   * its lines come out in the order it writes them with what it does (a worker's logs). */
+  inheritStderr?: boolean;
 }
 
 /** "usize": a size_t or a raw address, passed as a number or bigint and returned as a bigint. */
@@ -210,6 +226,15 @@ export interface Runtime {
   readonly args: string[];
   /** argv prefix that runs a TypeScript file on this runtime, e.g. ["bun"] or ["deno","run","-A"]. */
   scriptCommand(script: string): string[];
+  /** The argv that runs this same program (the single binary, or the CLI source on this
+   * runtime) with `args`: how the supervisor starts its workers. Listening with `reusePort`
+   * works in what it starts (Deno's needs --unstable-net). */
+  selfCommand(args: string[]): string[];
+  /** This process's standard input (a worker reads its supervisor's messages there). */
+  stdin(): ReadableStream<Uint8Array>;
+  /** `length` bytes of memory at a raw address (an mmap'd segment) as an ArrayBuffer; the
+   * memory must stay mapped as long as the buffer is used. */
+  viewAddress(address: bigint, length: number): ArrayBuffer;
   env(name: string): string | undefined;
   exit(code: number): never;
   cwd(): string;

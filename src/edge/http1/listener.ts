@@ -94,6 +94,7 @@ export class SocketListener implements ConnectionHost, H2Host {
       port: this.config.bind.port,
       tls: this.tls,
       alpn: this.tls && this.config.http2 ? ["h2", "http/1.1"] : undefined,
+      reusePort: this.config.reusePort,
       accept: (socket: TcpSocket) => acceptor.current.accept(socket),
     });
     return this.server.port;

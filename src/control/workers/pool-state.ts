@@ -1,0 +1,92 @@
+// The pools' state the supervisor decides and its workers follow: membership (discovery, admin),
+// each server's down reasons from health and the operator, its configured and effective weight
+// (slow start, agents), and its word in the shared session counts. Sent whole after any change
+// (coalesced), and first to a new worker; a worker applies it to its own pools.
+import type { DownReason, Pool, Server } from "../../balancer/pool.ts";
+import type { ServerConfig } from "../../balancer/config.ts";
+import type { Balancer } from "../../balancer/balancer.ts";
+import { formatHostPort } from "../../config/address.ts";
+
+/** The reasons the supervisor owns: all of them, "passive" too (workers report their failures,
+ * and the supervisor counts max_fails over all of them). */
+const RELAYED: readonly DownReason[] = ["admin", "drain", "passive", "health", "outlier", "quorum", "standby"];
+
+export interface ServerState {
+  config: ServerConfig;
+  weight: number;
+  effective: number;
+  down: DownReason[];
+  shared: number;
+  sorry: boolean;
+}
+
+export interface PoolState {
+  servers: ServerState[];
+  /** The shared word of the pool's rr position (rr pools turn over all workers). */
+  cursor: number;
+}
+
+export type PoolsState = Record<string, PoolState>;
+
+/** Gives each (pool, address) one word of the shared counts for the supervisor's lifetime, so the
+ * same server in the next generation's workers counts on the same word (sessions in flight on
+ * retiring workers stay counted, as Pool.inherit does within one process). */
+export class SharedIndex {
+  private readonly words = new Map<string, number>();
+  constructor(private readonly capacity: number) {}
+
+  of(pool: string, server: Server): number {
+    return this.word(`${pool}/${formatHostPort(server.config.address)}`);
+  }
+
+  /** The word of a pool's rr position. */
+  cursorOf(pool: string): number {
+    return this.word(`${pool}#rr`);
+  }
+
+  private word(key: string): number {
+    let w = this.words.get(key);
+    if (w === undefined) {
+      if (this.words.size >= this.capacity) return -1; // counted per worker only (logged once by the caller)
+      w = this.words.size;
+      this.words.set(key, w);
+    }
+    return w;
+  }
+}
+
+export function poolsState(balancer: Balancer<never> | { all(): Iterable<Pool> }, index: SharedIndex): PoolsState {
+  const out: PoolsState = {};
+  for (const p of balancer.all()) {
+    const row = (s: Server, sorry: boolean): ServerState => {
+      if (s.shared < 0) s.shared = index.of(p.name, s);
+      return {
+        config: s.config, weight: s.weight, effective: p.effectiveWeight(s),
+        down: RELAYED.filter((r) => s.down.has(r)), shared: s.shared, sorry,
+      };
+    };
+    out[p.name] = { servers: [...p.servers.map((s) => row(s, false)), ...(p.sorry ? [row(p.sorry, true)] : [])], cursor: index.cursorOf(p.name) };
+  }
+  return out;
+}
+
+/** Brings a worker's pools to `state`: servers added and removed, reasons and weights set. Pools
+ * the worker does not have (added through the admin API) are left out. */
+export function applyPoolsState(pools: { get(name: string): Pool | undefined }, state: PoolsState): void {
+  for (const [name, { servers: rows }] of Object.entries(state)) {
+    const pool = pools.get(name);
+    if (!pool) continue;
+    const key = (c: ServerConfig) => formatHostPort(c.address);
+    const wanted = new Map(rows.filter((r) => !r.sorry).map((r) => [key(r.config), r]));
+    for (const s of [...pool.servers]) if (!wanted.has(key(s.config))) pool.removeServer(s);
+    for (const r of rows) {
+      let s = r.sorry ? pool.sorry : pool.find(r.config.address.host, r.config.address.port);
+      if (!s && !r.sorry) s = pool.addServer(r.config);
+      if (!s) continue;
+      s.shared = r.shared;
+      if (s.weight !== r.weight) pool.setWeight(s, r.weight);
+      for (const reason of RELAYED) if (s.down.has(reason) !== r.down.includes(reason)) pool.setDown(s, reason, r.down.includes(reason));
+      pool.setEffectiveWeight(s, r.effective);
+    }
+  }
+}

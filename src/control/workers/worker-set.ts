@@ -1,0 +1,292 @@
+// The supervisor's side of one generation's workers: it starts them (the first binds the ports,
+// the others share them), sends them the pools' state after every change, gathers their counters
+// for the admin API and /metrics, restarts one that exits unexpectedly (with back-off, logged)
+// while the others go on serving, and stops them (draining) when the generation retires.
+import { type Child, runtime } from "../../runtime/index.ts";
+import type { Generation } from "../generation.ts";
+import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
+import { poolsState, type SharedIndex } from "./pool-state.ts";
+import { addCounters, counterTargets, type CounterTree, zeroCounters } from "./counters.ts";
+import { WORKER_COMMAND } from "./worker.ts";
+import type { SegmentPlace, SessionSegment } from "./session-segment.ts";
+
+/** Where the config came from: the file's text, or the raw value `fulcrum proxy` made. */
+export interface ConfigSource {
+  file: string;
+  text: string;
+  raw: unknown | null;
+}
+
+export interface WorkerRow {
+  index: number;
+  pid: number;
+  state: "starting" | "serving" | "restarting" | "stopping";
+  restarts: number;
+  startedAt: number;
+  /** HTTP requests it served (its listeners' counters at the last gathering). */
+  requests: number;
+}
+
+/** How long the supervisor waits for a worker's counters before it answers without them. */
+const COUNTERS_TIMEOUT_MS = 1000;
+/** Back-off between restarts of a worker that keeps exiting: doubles up to the last. */
+const RESTART_MIN_MS = 100, RESTART_MAX_MS = 10_000;
+/** A worker that ran this long before it exited is restarted after the shortest back-off again. */
+const STEADY_MS = 30_000;
+/** How long a worker may take to listen after it was started. */
+const START_TIMEOUT_MS = 20_000;
+
+type Ready = FromWorker & { type: "ready" };
+
+class WorkerProcess {
+  readonly child: Child;
+  state: WorkerRow["state"] = "starting";
+  readonly startedAt = Date.now();
+  lastCounters: CounterTree | null = null;
+  private readonly waits = new Map<number, (t: CounterTree) => void>();
+  private udpReleased: (() => void) | null = null;
+  /** Built what it serves (listening not yet). */
+  readonly built: Promise<void>;
+  private readyWait: { ok: (m: Ready) => void; fail: (e: Error) => void } | null = null;
+  private failure: Error | null = null;
+  private failBuilt!: (e: Error) => void;
+
+  constructor(readonly index: number, start: StartMessage, failed: (pool: string, host: string, port: number) => void) {
+    const child = this.child = runtime.spawn(runtime.selfCommand([WORKER_COMMAND]), { stdin: true, inheritStderr: true });
+    let builtOk!: () => void;
+    this.built = new Promise((ok, fail) => { builtOk = ok; this.failBuilt = fail; });
+    const timer = setTimeout(() => this.fail(new Error(`worker ${index} was not ready within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    void child.exited.then((code) => { clearTimeout(timer); this.fail(new Error(`worker ${index} exited with code ${code} before it listened`)); });
+    void readLines(child.stdout, (line) => {
+      if (!line.startsWith(MESSAGE_MARK)) { console.log(line); return; }
+      let m: FromWorker;
+      try { m = JSON.parse(line.slice(MESSAGE_MARK.length)); } catch { return; }
+      if (m.type === "built") builtOk();
+      else if (m.type === "ready") { clearTimeout(timer); this.state = "serving"; this.readyWait?.ok(m); this.readyWait = null; }
+      else if (m.type === "failed") this.fail(new Error(m.error));
+      else if (m.type === "failure") failed(m.pool, m.host, m.port);
+      else if (m.type === "releasedUdp") { this.udpReleased?.(); this.udpReleased = null; }
+      else if (m.type === "counters") { this.lastCounters = m.counters; this.waits.get(m.id)?.(m.counters); this.waits.delete(m.id); }
+    }).catch(() => {});
+    this.send(start);
+  }
+
+  // A start that went wrong fails whichever wait is on (once started, an exit is exited()'s).
+  private fail(e: Error): void {
+    if (this.state !== "starting") return;
+    this.failure ??= e;
+    this.failBuilt(e);
+    this.readyWait?.fail(e);
+    this.readyWait = null;
+  }
+
+  /** Opens its listeners on `ports` (null: the config's); resolves the ports bound. */
+  listen(ports: (number | null)[], l4Ports: (number | null)[]): Promise<Ready> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((ok, fail) => {
+      this.readyWait = { ok, fail };
+      this.send({ type: "listen", ports, l4Ports });
+    });
+  }
+
+  /** Asks it to close its udp listeners; resolves once it did (or within `timeoutMs`). */
+  releaseUdp(timeoutMs: number): Promise<void> {
+    if (this.state !== "serving") return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.udpReleased = () => { clearTimeout(timer); resolve(); };
+      this.send({ type: "releaseUdp" });
+    });
+  }
+
+  get pid(): number { return this.child.pid; }
+
+  send(m: ToWorker): void {
+    this.child.stdin?.write(encodeMessage(m));
+  }
+
+  counters(id: number, timeoutMs: number): Promise<CounterTree | null> {
+    if (this.state !== "serving") return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.waits.delete(id); resolve(null); }, timeoutMs);
+      this.waits.set(id, (t) => { clearTimeout(timer); resolve(t); });
+      this.send({ type: "counters", id });
+    });
+  }
+}
+
+export class WorkerSet {
+  private readonly workers: WorkerProcess[] = [];
+  private readonly restarts: number[] = [];
+  private readonly backoff: number[] = [];
+  private stopping = false;
+  private starting = true;
+  private ports: (number | null)[] = [];
+  private l4Ports: (number | null)[] = [];
+  /** The last counters of workers that exited (restarted ones): counters stay monotonic. */
+  private readonly departed: CounterTree = {};
+  private nextId = 1;
+  private pushQueued = false;
+  private readonly unwatch: (() => void)[] = [];
+
+  constructor(
+    private readonly generation: Generation,
+    readonly count: number,
+    private readonly source: ConfigSource,
+    private readonly segment: SessionSegment,
+    private readonly index: SharedIndex,
+    /** The previous generation's workers (a reload): listeners on the same address keep its ports. */
+    private readonly previous: WorkerSet | null,
+  ) {
+    const config = generation.config;
+    this.ports = config.listeners.map((l) => {
+      const i = previous?.generation.config.listeners.findIndex((o) => o.bind.host === l.bind.host && o.bind.port === l.bind.port) ?? -1;
+      return i >= 0 ? previous!.ports[i] : l.bind.port === 0 ? null : l.bind.port;
+    });
+    this.l4Ports = config.l4Listeners.map((l) => {
+      const i = previous?.generation.config.l4Listeners.findIndex((o) => o.protocol === l.protocol && o.bind.host === l.bind.host && o.bind.port === l.bind.port) ?? -1;
+      return i >= 0 ? previous!.l4Ports[i] : l.bind.port === 0 ? null : l.bind.port;
+    });
+  }
+
+  /** Starts the workers: the first one binds (a port the config leaves to the kernel is chosen
+   * there), then the others share its ports. Throws when one cannot listen (all are stopped). */
+  async start(): Promise<void> {
+    const pools = this.generation.balancer;
+    for (const p of pools.all()) this.watch(p);
+    this.unwatch.push(pools.onPools(({ type, pool }) => { if (type === "added") this.watch(pool); this.schedulePush(); }));
+    try {
+      // All build at once; then they listen within moments of each other (the first alone
+      // first, when a port is the kernel's to choose), so during a reload the old and new
+      // workers both accept only for that moment.
+      const spawned = Array.from({ length: this.count }, (_, i) => this.spawn(i));
+      await Promise.all(spawned.map((w) => w.built));
+      // UDP ports cannot be shared: the previous first worker lets go of them first (a moment
+      // without a udp listener, which a reload of one process does not have).
+      if (this.previous && this.generation.config.l4Listeners.some((l) => l.protocol === "udp")) {
+        await this.previous.workers[0]?.releaseUdp(5000);
+      }
+      const first = await spawned[0].listen(this.ports, this.l4Ports);
+      this.ports = this.ports.map((p, k) => p ?? first.ports[k]);
+      this.l4Ports = this.l4Ports.map((p, k) => p ?? first.l4Ports[k]);
+      await Promise.all(spawned.slice(1).map((w) => w.listen(this.ports, this.l4Ports)));
+    } catch (e) {
+      await this.stop(0);
+      throw e;
+    }
+    this.starting = false;
+    for (const p of pools.all()) p.setSharedCounts(this.segment.total);
+    this.generation.edge?.mirror(this.ports as number[]);
+    this.generation.l4?.ports.push(...this.l4Ports as number[]);
+  }
+
+  private watch(pool: { onChange(w: () => void): () => void }): void {
+    this.unwatch.push(pool.onChange(() => this.schedulePush()));
+  }
+
+  // Changes come in bursts (a reload's, a slow start's steps): one state message per turn, sent
+  // at the end of the turn that made them, before this process writes anything else (a log
+  // line saying DOWN reaches a reader after the workers were told).
+  private schedulePush(): void {
+    if (this.pushQueued || this.stopping) return;
+    this.pushQueued = true;
+    queueMicrotask(() => {
+      this.pushQueued = false;
+      if (this.stopping) return;
+      const pools = poolsState(this.generation.balancer, this.index);
+      for (const w of this.workers) if (w.state === "serving" || w.state === "starting") w.send({ type: "pools", pools });
+    });
+  }
+
+  private startMessage(index: number, shm: SegmentPlace): StartMessage {
+    return {
+      type: "start", index, generation: this.generation.id, file: this.source.file, text: this.source.text, raw: this.source.raw,
+      seed: this.generation.balancer.dp.seed,
+      shm, pools: poolsState(this.generation.balancer, this.index),
+    };
+  }
+
+  private spawn(index: number): WorkerProcess {
+    const place = this.segment.allocate();
+    const w = new WorkerProcess(index, this.startMessage(index, place), (pool, host, port) => {
+      const p = this.generation.balancer.get(pool), s = p?.find(host, port);
+      if (p && s) p.reportFailure(s); // max_fails over every worker; "passive" is sent back
+    });
+    // However it ends, what it still counted leaves the totals.
+    void w.child.exited.then(() => this.segment.release(place.slot));
+    this.workers[index] = w;
+    this.restarts[index] ??= 0;
+    console.log(`fulcrum: worker ${index} (pid ${w.pid}) of generation ${this.generation.id} started`);
+    void w.child.exited.then((code) => this.exited(w, code));
+    return w;
+  }
+
+  private exited(w: WorkerProcess, code: number): void {
+    if (w.lastCounters) addCounters(this.departed, w.lastCounters, true);
+    // While the set starts, a worker that exits fails the start itself (start() stops the rest).
+    if (this.stopping || this.starting || this.workers[w.index] !== w) return;
+    const lived = Date.now() - w.startedAt;
+    const delay = this.backoff[w.index] = lived > STEADY_MS ? RESTART_MIN_MS : Math.min(RESTART_MAX_MS, (this.backoff[w.index] ?? RESTART_MIN_MS / 2) * 2);
+    w.state = "restarting";
+    console.error(`fulcrum: worker ${w.index} (pid ${w.pid}) of generation ${this.generation.id} exited unexpectedly (code ${code}); restarting it in ${delay} ms, the other workers go on serving`);
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.restarts[w.index]++;
+      const next = this.spawn(w.index);
+      next.built.then(() => next.listen(this.ports, this.l4Ports)).then(
+        () => console.log(`fulcrum: worker ${w.index} restarted (pid ${next.pid})`),
+        (e) => console.error(`fulcrum: worker ${w.index} could not restart: ${(e as Error).message}`),
+      );
+    }, delay);
+  }
+
+  /** Each worker opens its access log files again (they are its own). */
+  reopenLogs(): void {
+    for (const w of this.workers) if (w?.state === "serving") w.send({ type: "reopenLogs" });
+  }
+
+  /** The workers as /api/workers lists them. */
+  rows(): WorkerRow[] {
+    return this.workers.map((w) => ({
+      index: w.index, pid: w.pid, state: w.state, restarts: this.restarts[w.index] ?? 0, startedAt: w.startedAt,
+      requests: sumRequests(w.lastCounters),
+    }));
+  }
+
+  /** Asks every worker for its counters (each within a bounded wait) and writes their sum, with
+   * the last counters of workers that exited, into the generation's listeners, routes, servers
+   * and pools, which the admin API and /metrics read. */
+  async gatherCounters(): Promise<void> {
+    const id = this.nextId++;
+    const trees = await Promise.all(this.workers.map((w) => w.counters(id, COUNTERS_TIMEOUT_MS)));
+    const sum: CounterTree = {};
+    addCounters(sum, this.departed, true);
+    // A worker that did not answer in time counts with what it last said.
+    this.workers.forEach((w, i) => { const t = trees[i] ?? w.lastCounters; if (t) addCounters(sum, t, true); });
+    const targets = counterTargets(this.generation);
+    zeroCounters(targets, sum);
+    addCounters(targets, sum);
+  }
+
+  /** Stops every worker: each drains what it has in flight (at most `drainMs`), then exits; one
+   * that does not exit within drainMs + 5 s is killed. */
+  async stop(drainMs: number): Promise<void> {
+    this.stopping = true;
+    for (const u of this.unwatch.splice(0)) u();
+    await Promise.all(this.workers.map(async (w) => {
+      if (!w) return;
+      w.state = "stopping";
+      w.send({ type: "stop", drainMs });
+      w.child.stdin?.close();
+      const timer = setTimeout(() => w.child.kill("SIGKILL"), drainMs + 5000);
+      await w.child.exited;
+      clearTimeout(timer);
+    }));
+  }
+}
+
+function sumRequests(t: CounterTree | null): number {
+  let n = 0;
+  for (const l of Object.values((t?.listeners ?? {}) as CounterTree)) n += ((l as CounterTree).requests as number) ?? 0;
+  return n;
+}
