@@ -369,7 +369,7 @@ for (const [what, listenersYaml, expected] of LISTENER_ERRORS) {
 // deno-fmt-ignore -- one case per line reads best
 const TOP_LEVEL_ERRORS: [string, string, string][] = [
   ["misspelt top-level key", `listners: []`, `listners: unknown key (did you mean "listeners"?)`],
-  ["unknown top-level key", `frontend: {}`, `frontend: unknown key (allowed keys: hash_seed, listeners, routes, pools, vrrp, discovery, drain_timeout, admin, virtual_servers, access_log, workers)`],
+  ["unknown top-level key", `frontend: {}`, `frontend: unknown key (allowed keys: hash_seed, listeners, routes, pools, vrrp, discovery, drain_timeout, admin, virtual_servers, access_log, director_sync, workers)`],
   ["workers below one", `workers: 0`, `workers: expected auto or an integer 1..256, got 0`],
   ["workers as a word", `workers: all`, `workers: expected auto or an integer 1..256, got "all"`],
   ["negative hash seed", `hash_seed: -1`, `hash_seed: expected an integer 0..4294967295, got -1`],
