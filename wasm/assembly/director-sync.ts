@@ -6,14 +6,14 @@
 import {
   DG_CAP, DG_ENTRIES, DG_HWM, DG_NOW, DG_READY, CT_SIZE, CT_NONE, CT_IN, CT_OUT, CT_CADDR, CT_VADDR, CT_LADDR,
   CT_DADDR, CT_CPORT, CT_VPORT, CT_LPORT, CT_DPORT, CT_PROTO, CT_STATE, CT_FLAGS, CT_LIDX, CT_DEST,
-  CT_VS, CT_EXPIRE, CT_TMPL, CT_PKTS, CT_PROTO_TMPL, CTF_USED, CTF_V6, CTF_OUTKEY, CTF_TOA, CT_S_NONE,
+  CT_VS, CT_EXPIRE, CT_TMPL, CT_PROTO_TMPL, CTF_USED, CTF_V6, CTF_OUTKEY, CTF_TOA, CT_S_NONE,
   CT_S_SYN_RECV, CT_S_SYNACK, CT_S_UDP, DIR_VS_OFF, VS_SIZE, VS_KIND, VS_POOL, VS_LCOUNT, VS_LFIRST,
   KIND_NAT, KIND_DR, KIND_TUN, KIND_FULLNAT, D_ADDR, D_PORT, D_INACTIVE, DIR_SLOT2DEST_OFF, P_BASE,
   P_COUNT, L_ADDR, L_TOP, DIR_PORTS_OFF, PORTS_STRIDE,
 } from "./layout";
 import {
   SYNC_STATS_OFF, ST_CURSOR, ST_EXPORTED, ST_IMPORTED, ST_READY, SYNC_BUF_OFF,
-  SYNC_BUF_SIZE, SYNC_SHADOW_OFF, SYNC_SHADOW_STRIDE, REC_SIZE, REC_PROTO, REC_STATE, REC_FLAGS,
+  SYNC_BUF_SIZE, SYNC_SHADOW_OFF, SYNC_SHADOW_STRIDE, SHADOW_UNIT_SHIFT, SHADOW_ID_MASK, REC_SIZE, REC_PROTO, REC_STATE, REC_FLAGS,
   REC_RESERVED, REC_TIMEOUT, REC_CADDR, REC_VADDR, REC_LADDR, REC_DADDR, REC_CPORT, REC_VPORT,
   REC_LPORT, REC_DPORT, RECF_V6, RECF_KNOWN, SR_IMPORTED, SR_UPDATED, SR_MALFORMED, SR_NO_SERVICE,
   SR_NO_SERVER, SR_NO_LADDR, SR_TABLE_FULL, SR_CONFLICT,
@@ -48,13 +48,13 @@ export function syncInit(): i32 {
   return 0;
 }
 
-// Which connection an entry holds: a reused entry (another tuple) differs, so it is sent anew.
-// Bit 4 is always set, so a cleared shadow never matches; the low 4 bits hold the state.
-@inline function shadowWord(e: u32): u32 {
+// Which connection an entry holds and its state (the shadow's low 12 bits, sync-layout.ts): a
+// reused entry (another tuple) most likely differs, so it is sent anew.
+@inline function shadowId(e: u32): u32 {
   let h = fmix32(load<u32>(e + CT_CADDR) ^ (<u32>load<u16>(e + CT_CPORT) << 16 | <u32>load<u16>(e + CT_VPORT)));
   h = fmix32(h ^ load<u32>(e + CT_CADDR + 12) ^ load<u32>(e + CT_DADDR));
   h = fmix32(h ^ load<u32>(e + CT_LADDR) ^ (<u32>load<u16>(e + CT_LPORT) << 16 | <u32>load<u16>(e + CT_DPORT)));
-  return (h & ~31) | 16 | (<u32>load<u8>(e + CT_STATE) & 15);
+  return ((h >>> 25) << 5) | 16 | (<u32>load<u8>(e + CT_STATE) & 15);
 }
 
 function writeRecord(r: u32, e: u32, now: u32): void {
@@ -84,6 +84,7 @@ export function syncExport(maxRecords: u32, maxSteps: u32, refreshMs: u32): i32 
   const cap = <u32>(SYNC_BUF_SIZE / REC_SIZE);
   if (maxRecords > cap) maxRecords = cap;
   const hwm = gget(DG_HWM), now = gget(DG_NOW), shadow = base() + SYNC_SHADOW_OFF, buf = base() + SYNC_BUF_OFF;
+  const refreshUnits = <i32>max<u32>(1, refreshMs >>> SHADOW_UNIT_SHIFT);
   let i = load<u32>(stat(ST_CURSOR)), n: u32 = 0, steps: u32 = 0, wrapped = false;
   while (n < maxRecords) {
     if (i >= hwm) { i = 0; wrapped = true; break; }
@@ -93,11 +94,12 @@ export function syncExport(maxRecords: u32, maxSteps: u32, refreshMs: u32): i32 
     i++;
     if ((load<u8>(e + CT_FLAGS) & CTF_USED) == 0 || (<u32>load<u8>(e + CT_PROTO) & CT_PROTO_TMPL) != 0) continue;
     if (<u32>load<u8>(e + CT_STATE) == CT_S_NONE) continue;
-    const word = shadowWord(e), expire = load<u32>(e + CT_EXPIRE);
-    if (load<u32>(sh) == word && <i32>(expire - load<u32>(sh + 4)) < <i32>refreshMs) continue;
+    const id = shadowId(e), units = load<u32>(e + CT_EXPIRE) >>> SHADOW_UNIT_SHIFT, was = load<u32>(sh);
+    // The expiry's move since it was sent, in units, as a signed 20-bit difference.
+    const moved = (<i32>((units - (was >>> 12)) << 12)) >> 12;
+    if ((was & SHADOW_ID_MASK) == id && moved < refreshUnits) continue;
     writeRecord(buf + n * REC_SIZE, e, now);
-    store<u32>(sh, word);
-    store<u32>(sh + 4, expire);
+    store<u32>(sh, id | (units << 12));
     n++;
   }
   store<u32>(stat(ST_CURSOR), i);
@@ -225,7 +227,6 @@ function importOne(r: u32): u32 {
   store<u16>(e + CT_DEST, <u16>dest);
   store<u16>(e + CT_VS, <u16>v);
   store<u32>(e + CT_EXPIRE, now + timeout);
-  store<u32>(e + CT_PKTS, 0);
   store<u32>(e + CT_TMPL, 0);
   ctHashIn(i, CT_IN);
   if (outKey) ctHashIn(i, CT_OUT);

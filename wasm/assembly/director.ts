@@ -10,7 +10,7 @@ import {
   KIND_FULLNAT, VS_BUCKETS, DIR_VSHASH_OFF, D_ADDR, D_PORT, D_FLAGS, D_MAC, D_SLOT, D_INACTIVE, D_CONNS,
   D_PKTS_IN, D_PKTS_OUT, DF_RESET, DIR_SLOT2DEST_OFF, L_ADDR, CT_NONE, CT_IN, CT_OUT, CT_CADDR,
   CT_VADDR, CT_LADDR, CT_DADDR, CT_CPORT, CT_VPORT, CT_LPORT, CT_DPORT, CT_PROTO, CT_STATE, CT_FLAGS,
-  CT_LIDX, CT_DEST, CT_VS, CT_EXPIRE, CT_TMPL, CT_PKTS, CT_SIZE, CT_NEXT_IN, CT_NEXT_OUT, CTF_USED, CTF_V6, CTF_OUTKEY, CTF_TOA,
+  CT_LIDX, CT_DEST, CT_VS, CT_EXPIRE, CT_TMPL, CT_SIZE, CT_NEXT_IN, CT_NEXT_OUT, CTF_USED, CTF_V6, CTF_OUTKEY, CTF_TOA,
   CT_S_NONE, CT_S_ESTABLISHED, CT_S_SYN_RECV, CT_S_TIME_WAIT, CT_S_CLOSE, CT_S_UDP, CT_S_TEMPLATE,
   R_NONE, R_FWD_IN, R_FWD_OUT, R_FWD_ICMP_IN, R_FWD_ICMP_OUT, R_FRAG_NEEDED, R_NO_SERVICE, R_NOT_SYN,
   R_NO_SERVER, R_TABLE_FULL, R_NO_LPORT, R_NEED_L2, R_TOO_BIG, R_DEST_DOWN, R_NOT_READY, R_BAD_DESC,
@@ -130,7 +130,6 @@ function ctCreate(v: u32): u32 {
   store<u16>(e + CT_DEST, <u16>dest);
   store<u16>(e + CT_VS, <u16>v);
   store<u32>(e + CT_EXPIRE, now + timeoutOf(pProto == 6 ? CT_S_SYN_RECV : CT_S_UDP));
-  store<u32>(e + CT_PKTS, 0);
   store<u32>(e + CT_TMPL, 0);
   ctHashIn(i, CT_IN);
   if (outKey) ctHashIn(i, CT_OUT);
@@ -183,7 +182,6 @@ function newTemplate(v: u32, dest: u32, persist: u32): u32 {
   store<u16>(e + CT_VS, <u16>v);
   store<u32>(e + CT_EXPIRE, gget(DG_NOW) + persist);
   store<u32>(e + CT_TMPL, 0);
-  store<u32>(e + CT_PKTS, 0);
   ctHashIn(t, CT_IN);
   wheelFile(t);
   count(C_TEMPLATES);
@@ -216,7 +214,6 @@ function newTemplate(v: u32, dest: u32, persist: u32): u32 {
   } else {
     store<u32>(e + CT_EXPIRE, now + timeoutOf(CT_S_UDP));
   }
-  store<u32>(e + CT_PKTS, load<u32>(e + CT_PKTS) + 1);
   const bytes = <u64>(pEnd - pL3);
   add64(vs + VS_PKTS_IN, 1);
   add64(vs + VS_BYTES_IN, bytes);

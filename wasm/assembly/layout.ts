@@ -227,7 +227,7 @@ export const DIR_WHEEL_OFF = DIR_PKT_OFF + MAX_BATCH * PKT_SLOT;
 export const DIR_FIXED_END = 76939264; // checked against DIR_WHEEL_OFF + WHEEL_SLOTS * 4 in src/l4/director/memory.ts
 export const CONN_OFF = DIR_FIXED_END + 65536;
 // Connection entry (CT_SIZE bytes). A hash link is entry * 2 + direction (CT_IN, CT_OUT).
-export const CT_SIZE = 116;
+export const CT_SIZE = 112;
 export const CT_NONE = 0xffffffff;
 export const CT_IN = 0; // client -> vip key: caddr, vaddr, cport, vport
 export const CT_OUT = 1; // server -> local key: daddr, laddr, dport, lport
@@ -252,8 +252,7 @@ export const CT_WPREV = 92; // u32 entry (wheel list; free list uses CT_WNEXT)
 export const CT_WNEXT = 96;
 export const CT_TMPL = 100; // u32: a connection's template entry + 1; a template's connection count
 export const CT_WSLOT = 104; // u32: wheel tick it is filed under (slot = tick & (WHEEL_SLOTS - 1))
-export const CT_PKTS = 108; // u32: packets seen
-export const CT_FIRST_SEQ = 112; // u32 (host order): fullnat PROXY v2: the client's first payload sequence number (ISN + 1)
+export const CT_FIRST_SEQ = 108; // u32 (host order): fullnat PROXY v2: the client's first payload sequence number (ISN + 1)
 export const CT_PROTO_TMPL = 128;
 export const CTF_USED = 1;
 export const CTF_V6 = 2;

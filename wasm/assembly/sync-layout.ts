@@ -18,9 +18,13 @@ export const SYNC_STATS_SIZE = 64;
 // Records in (import) or out (export) of one call.
 export const SYNC_BUF_OFF = 64;
 export const SYNC_BUF_SIZE = 65536;
-// Per entry: what was last sent for it (u32 fingerprint | state, u32 its expiry then).
+// Per entry: what was last sent for it, one u32: bits 0-3 its state, bit 4 always set (a
+// cleared shadow never matches), bits 5-11 a fingerprint of its tuple (a reused entry differs),
+// bits 12-31 its expiry then in SHADOW_UNIT_SHIFT units (read modulo 2^20: about 3 days).
 export const SYNC_SHADOW_OFF = SYNC_BUF_OFF + SYNC_BUF_SIZE;
-export const SYNC_SHADOW_STRIDE = 8;
+export const SYNC_SHADOW_STRIDE = 4;
+export const SHADOW_UNIT_SHIFT = 8; // 256 ms
+export const SHADOW_ID_MASK = 0xfff;
 // One connection on the wire (every multi-byte field in network order).
 export const REC_SIZE = 80;
 export const REC_PROTO = 0; // u8: 6 or 17

@@ -75,7 +75,6 @@ export interface ConnectionRow {
   local: string;
   server: string;
   template: boolean;
-  packets: number;
 }
 
 export interface RealServerRow {
@@ -428,7 +427,6 @@ export class Director {
         local: this.hostPort(e + L.CT_LADDR, e + L.CT_LPORT, v6),
         server: this.hostPort(e + L.CT_DADDR, e + L.CT_DPORT, v6),
         template: (proto & L.CT_PROTO_TMPL) !== 0,
-        packets: this.view.getUint32(e + L.CT_PKTS, true),
       });
     }
     return rows;

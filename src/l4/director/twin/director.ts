@@ -8,7 +8,7 @@ import {
   KIND_TUN, KIND_FULLNAT, VS_BUCKETS, DIR_VSHASH_OFF, D_ADDR, D_PORT, D_FLAGS, D_MAC, D_SLOT, D_INACTIVE,
   D_CONNS, D_PKTS_IN, D_PKTS_OUT, DF_RESET, DIR_SLOT2DEST_OFF, L_ADDR, CT_NONE, CT_IN, CT_OUT, CT_CADDR,
   CT_VADDR, CT_LADDR, CT_DADDR, CT_CPORT, CT_VPORT, CT_LPORT, CT_DPORT, CT_PROTO, CT_STATE, CT_FLAGS,
-  CT_LIDX, CT_DEST, CT_VS, CT_EXPIRE, CT_TMPL, CT_PKTS, CTF_USED, CTF_V6, CTF_OUTKEY, CTF_TOA, CT_S_NONE,
+  CT_LIDX, CT_DEST, CT_VS, CT_EXPIRE, CT_TMPL, CTF_USED, CTF_V6, CTF_OUTKEY, CTF_TOA, CT_S_NONE,
   CT_S_ESTABLISHED, CT_S_SYN_RECV, CT_S_TIME_WAIT, CT_S_CLOSE, CT_S_UDP, CT_S_TEMPLATE, R_NONE, R_FWD_IN,
   R_FWD_OUT, R_FWD_ICMP_IN, R_FWD_ICMP_OUT, R_FRAG_NEEDED, R_NO_SERVICE, R_NOT_SYN, R_NO_SERVER,
   R_TABLE_FULL, R_NO_LPORT, R_NEED_L2, R_TOO_BIG, R_DEST_DOWN, R_NOT_READY, R_BAD_DESC, C_CREATED,
@@ -113,7 +113,6 @@ function ctCreate(v: number): number {
   st16(e + CT_DEST, dest);
   st16(e + CT_VS, v);
   st32(e + CT_EXPIRE, now + timeoutOf(P.proto === 6 ? CT_S_SYN_RECV : CT_S_UDP));
-  st32(e + CT_PKTS, 0);
   st32(e + CT_TMPL, 0);
   ctHashIn(i, CT_IN);
   if (outKey) ctHashIn(i, CT_OUT);
@@ -164,7 +163,6 @@ function newTemplate(v: number, dest: number, persist: number): number {
   st16(e + CT_VS, v);
   st32(e + CT_EXPIRE, gget(DG_NOW) + persist);
   st32(e + CT_TMPL, 0);
-  st32(e + CT_PKTS, 0);
   ctHashIn(t, CT_IN);
   wheelFile(t);
   count(C_TEMPLATES);
@@ -193,7 +191,6 @@ function forwardIn(desc: number, i: number, off: number, l2: boolean): number {
   } else {
     st32(e + CT_EXPIRE, now + timeoutOf(CT_S_UDP));
   }
-  st32(e + CT_PKTS, ld32(e + CT_PKTS) + 1);
   add64(vs + VS_PKTS_IN, 1);
   add64(vs + VS_BYTES_IN, P.end - P.l3);
   add64(d + D_PKTS_IN, 1);

@@ -2,14 +2,14 @@
 import {
   DG_CAP, DG_ENTRIES, DG_HWM, DG_NOW, DG_READY, CT_SIZE, CT_NONE, CT_IN, CT_OUT, CT_CADDR, CT_VADDR, CT_LADDR,
   CT_DADDR, CT_CPORT, CT_VPORT, CT_LPORT, CT_DPORT, CT_PROTO, CT_STATE, CT_FLAGS, CT_LIDX, CT_DEST,
-  CT_VS, CT_EXPIRE, CT_TMPL, CT_PKTS, CT_PROTO_TMPL, CTF_USED, CTF_V6, CTF_OUTKEY, CTF_TOA, CT_S_NONE,
+  CT_VS, CT_EXPIRE, CT_TMPL, CT_PROTO_TMPL, CTF_USED, CTF_V6, CTF_OUTKEY, CTF_TOA, CT_S_NONE,
   CT_S_SYN_RECV, CT_S_SYNACK, CT_S_UDP, DIR_VS_OFF, VS_SIZE, VS_KIND, VS_POOL, VS_LCOUNT, VS_LFIRST,
   KIND_NAT, KIND_DR, KIND_TUN, KIND_FULLNAT, D_ADDR, D_PORT, D_INACTIVE, DIR_SLOT2DEST_OFF, P_BASE,
   P_COUNT, L_ADDR, L_TOP, DIR_PORTS_OFF, PORTS_STRIDE, POOLS_OFF, MAX_POOLS,
 } from "../../../core/layout.ts";
 import {
   SYNC_STATS_OFF, ST_CURSOR, ST_EXPORTED, ST_IMPORTED, ST_READY, SYNC_BUF_OFF, SYNC_BUF_SIZE, SYNC_SHADOW_OFF,
-  SYNC_SHADOW_STRIDE, REC_SIZE, REC_PROTO, REC_STATE, REC_FLAGS, REC_RESERVED, REC_TIMEOUT, REC_CADDR,
+  SYNC_SHADOW_STRIDE, SHADOW_UNIT_SHIFT, SHADOW_ID_MASK, REC_SIZE, REC_PROTO, REC_STATE, REC_FLAGS, REC_RESERVED, REC_TIMEOUT, REC_CADDR,
   REC_VADDR, REC_LADDR, REC_DADDR, REC_CPORT, REC_VPORT, REC_LPORT, REC_DPORT, RECF_V6, RECF_KNOWN,
   SR_IMPORTED, SR_UPDATED, SR_MALFORMED, SR_NO_SERVICE, SR_NO_SERVER, SR_NO_LADDR, SR_TABLE_FULL, SR_CONFLICT,
 } from "../../../../wasm/assembly/sync-layout.ts";
@@ -39,11 +39,11 @@ function syncInit(): number {
   return 0;
 }
 
-function shadowWord(e: number): number {
+function shadowId(e: number): number {
   let h = fmix32(ld32(e + CT_CADDR) ^ ((ld16(e + CT_CPORT) << 16) | ld16(e + CT_VPORT)));
   h = fmix32(h ^ ld32(e + CT_CADDR + 12) ^ ld32(e + CT_DADDR));
   h = fmix32(h ^ ld32(e + CT_LADDR) ^ ((ld16(e + CT_LPORT) << 16) | ld16(e + CT_DPORT)));
-  return ((h & ~31) | 16 | (ld8(e + CT_STATE) & 15)) >>> 0;
+  return (((h >>> 25) << 5) | 16 | (ld8(e + CT_STATE) & 15)) >>> 0;
 }
 
 function writeRecord(r: number, e: number, now: number): void {
@@ -67,6 +67,7 @@ function syncExport(maxRecords: number, maxSteps: number, refreshMs: number): nu
   if (!sized()) return -1;
   maxRecords = Math.min(maxRecords, Math.floor(SYNC_BUF_SIZE / REC_SIZE));
   const hwm = gget(DG_HWM), now = gget(DG_NOW), shadow = base() + SYNC_SHADOW_OFF, buf = base() + SYNC_BUF_OFF;
+  const refreshUnits = Math.max(1, refreshMs >>> SHADOW_UNIT_SHIFT);
   let i = ld32(stat(ST_CURSOR)), n = 0, steps = 0, wrapped = false;
   while (n < maxRecords) {
     if (i >= hwm) { i = 0; wrapped = true; break; }
@@ -76,11 +77,11 @@ function syncExport(maxRecords: number, maxSteps: number, refreshMs: number): nu
     i++;
     if ((ld8(e + CT_FLAGS) & CTF_USED) === 0 || (ld8(e + CT_PROTO) & CT_PROTO_TMPL) !== 0) continue;
     if (ld8(e + CT_STATE) === CT_S_NONE) continue;
-    const word = shadowWord(e), expire = ld32(e + CT_EXPIRE);
-    if (ld32(sh) === word && ((expire - ld32(sh + 4)) | 0) < refreshMs) continue;
+    const id = shadowId(e), units = ld32(e + CT_EXPIRE) >>> SHADOW_UNIT_SHIFT, was = ld32(sh);
+    const moved = ((units - (was >>> 12)) << 12) >> 12;
+    if ((was & SHADOW_ID_MASK) === id && moved < refreshUnits) continue;
     writeRecord(buf + n * REC_SIZE, e, now);
-    st32(sh, word);
-    st32(sh + 4, expire);
+    st32(sh, (id | (units << 12)) >>> 0);
     n++;
   }
   st32(stat(ST_CURSOR), i);
@@ -186,7 +187,6 @@ function importOne(r: number): number {
   st16(e + CT_DEST, dest);
   st16(e + CT_VS, v);
   st32(e + CT_EXPIRE, now + timeout);
-  st32(e + CT_PKTS, 0);
   st32(e + CT_TMPL, 0);
   ctHashIn(i, CT_IN);
   if (outKey) ctHashIn(i, CT_OUT);
