@@ -14,7 +14,7 @@ import type { BalancerPoolConfig } from "../../balancer/config.ts";
 import { stateOf, type Pool } from "../../balancer/pool.ts";
 import { STATE_DOWN, STATE_DRAIN } from "../../core/dataplane.ts";
 import { addVirtualAddresses, interfaceFacts, removeVirtualAddresses, type VirtualAddress } from "../../vrrp/addresses.ts";
-import { parseIP } from "../../vrrp/ip.ts";
+import { formatIP, parseIP } from "../../vrrp/ip.ts";
 import { unservable, type VirtualServerConfig } from "./config.ts";
 import type { LbKind } from "./names.ts";
 import { Director, type RealServerSpec, type ServiceRow } from "./director.ts";
@@ -107,9 +107,13 @@ async function interfaceMtu(name: string): Promise<number> {
  * server holds the VIP itself and would drop packets from it as martians), and the MTU is the
  * virtual server's `mtu` or the interface's. */
 async function tunnelOf(vs: VirtualServerConfig, vip: VirtualAddress): Promise<Tunnel> {
-  const primary = interfaceFacts(vs.interface!, [vip]).primaryIPv4;
-  if (primary === null) throw new Error(`virtual server ${vs.name}: tun needs an IPv4 address on ${vs.interface} besides the VIP, as the tunnels' source`);
-  return { source: [...primary].join("."), mtu: vs.mtu ?? await interfaceMtu(vs.interface!) };
+  const facts = interfaceFacts(vs.interface!, [vip]);
+  const source = vip.family === 6 ? facts.primaryIPv6 : facts.primaryIPv4;
+  if (source === null) {
+    const what = vip.family === 6 ? "a global IPv6 address (not deprecated)" : "an IPv4 address";
+    throw new Error(`virtual server ${vs.name}: tun needs ${what} on ${vs.interface} besides the VIP, as the tunnels' source`);
+  }
+  return { source: formatIP(source), mtu: vs.mtu ?? await interfaceMtu(vs.interface!) };
 }
 
 export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> {
@@ -160,7 +164,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       if (this.configs.some(throughTun)) {
         this.tunPort = TunPort.open(this.tunName, director);
         await prepareTun(this.tunName, this.table);
-        if (this.configs.some((v) => v.lbKind === "nat" && v.family === 6)) await prepareTun6(this.tunName, this.table);
+        if (this.configs.some((v) => (v.lbKind === "nat" || v.lbKind === "tun") && v.family === 6)) await prepareTun6(this.tunName, this.table);
       }
       for (const [i, vs] of this.configs.entries()) await this.serve(vs, i);
       this.startTimers();
