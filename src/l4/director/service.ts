@@ -378,7 +378,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       // By name: a generation that took the director over holds the previous one's (equal) configs.
       const tunnel = this.served.find((s) => s.config.name === v.name)?.tunnel;
       const through = v.lbKind === "dr" ? "through a TUN in, AF_PACKET out"
-        : tunnel ? `through ${this.tunName}, IPIP from ${tunnel.source} mtu ${tunnel.mtu}` : `through ${this.tunName}`;
+        : tunnel ? `through ${this.tunName}, ${v.family === 6 ? "IPv6-in-IPv6" : "IPIP"} from ${tunnel.source} mtu ${tunnel.mtu}` : `through ${this.tunName}`;
       const vip = v.family === 6 ? `[${v.address}]` : v.address;
       return `fulcrum: directing ${v.protocol}://${vip}:${v.port} (${v.name}, ${v.lbKind} on ${v.interface} ${through})`;
     });
