@@ -289,6 +289,42 @@ test("director tun, IPv6 VIP: curl -6 through [VIP]:80 reaches all three nginx r
   assert.deepEqual(expert, [], "no expert warnings or errors");
 });
 
+test("director tun, IPv6 VIP: a 1 MiB upload completes: the director sends ICMPv6 packet too big (type 2, MTU 1460) from the VIP for segments the tunnel cannot carry, counts it, and the client's path MTU adapts", { skip: noLab }, async () => {
+  const dir = tempDir("director-tun6-upload");
+  const body = new Uint8Array(1 << 20);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 2654435761) >>> 24;
+  writeFileSync(`${dir}/body`, body);
+  const digest = createHash("sha256").update(body).digest("hex");
+  const tooBig = await Capture.start(lab, "client", "icmp6 and ip6[40] == 2", `${dir}/icmp6.pcap`);
+  const peer = await startDirector(undefined, undefined, 6);
+  try {
+    // Learnt path MTUs from an earlier run of this namespace would hide the director's error.
+    await lab.exec("client", ["ip", "-6", "route", "flush", "cache"]);
+    const put = await lab.exec("client", ["curl", "-g", "-6", "-s", "-m", "20", "-H", "Expect:", "-T", `${dir}/body`, "-w", "%{http_code}", `http://[${VIP6}]/upload/big6`], 25_000);
+    assert.equal(put.code, 0, `curl -T through the VIP: exit ${put.code} ${put.stderr}`);
+    assert.match(put.stdout, /(201|204)$/, `stored: ${put.stdout}`);
+    const stored = SERVERS.flatMap((s) => {
+      try { return [readFileSync(`${dirs.get(s)}/upload/big6`)]; } catch { return []; }
+    });
+    assert.equal(stored.length, 1, "one server stored the upload");
+    assert.equal(createHash("sha256").update(stored[0]).digest("hex"), digest, "all of it, unchanged");
+    const route = await lab.exec("client", ["ip", "-6", "route", "get", VIP6]);
+    assert.match(route.stdout, /mtu 1460/, `the client learnt the path MTU: ${route.stdout}`);
+    const view = await l4View();
+    assert.ok(view.director.counters.frag_needed_sent >= 1, `packet too big counted: ${JSON.stringify(view.director.counters)}`);
+    await tooBig.waitFor(/ICMP6, packet too big, mtu 1460/, 1, 5000);
+  } finally {
+    await tooBig.stop();
+    await stopDirector(peer);
+  }
+  const { rows } = await tshark(`${dir}/icmp6.pcap`, ["icmpv6.type", "icmpv6.mtu", "icmpv6.checksum.status", "ipv6.src", "ipv6.dst"]);
+  assert.ok(rows.length >= 1, "ICMPv6 captured at the client");
+  for (const [type, mtu, status, src, dst] of rows) {
+    assert.deepEqual([type, mtu, status], ["2", "1460", "1"], `ICMPv6 from ${src}: type ${type} mtu ${mtu}, checksum ${status}`);
+    assert.deepEqual([src.split(",")[0], dst.split(",")[0]], [VIP6, lab.node("client").ipv6], "from the VIP the client talked to, to the client");
+  }
+});
+
 test("director tun: a virtual server's own mtu (1400) decides the tunnel's room over the interface's: the client learns a path MTU of 1380", { skip: noLab }, async () => {
   const dir = tempDir("director-tun-mtu");
   writeFileSync(`${dir}/body`, new Uint8Array(64 << 10).fill(0x62));
