@@ -325,6 +325,23 @@ test("director tun, IPv6 VIP: a 1 MiB upload completes: the director sends ICMPv
   }
 });
 
+test("director tun, IPv6 VIP: with the director's only global IPv6 address deprecated, fulcrum run refuses to start and says the tunnels need a source", { skip: noLab }, async () => {
+  const own = `${lab.node("director").ipv6}/64`;
+  await lab.exec("director", ["ip", "-6", "addr", "change", own, "dev", "eth0", "preferred_lft", "0"]);
+  try {
+    await assert.rejects(startDirector(undefined, undefined, 6), /tun needs a global IPv6 address \(not deprecated\) on eth0 besides the VIP, as the tunnels' source/);
+  } finally {
+    await lab.exec("director", ["ip", "-6", "addr", "change", own, "dev", "eth0", "preferred_lft", "forever"]);
+  }
+  // Preferred again, it is the tunnels' source.
+  const peer = await startDirector(undefined, undefined, 6);
+  try {
+    assert.match(peer.output(), new RegExp(`IPv6-in-IPv6 from ${esc(lab.node("director").ipv6)} mtu 1500`));
+  } finally {
+    await stopDirector(peer);
+  }
+});
+
 test("director tun: a virtual server's own mtu (1400) decides the tunnel's room over the interface's: the client learns a path MTU of 1380", { skip: noLab }, async () => {
   const dir = tempDir("director-tun-mtu");
   writeFileSync(`${dir}/body`, new Uint8Array(64 << 10).fill(0x62));
