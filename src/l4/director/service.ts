@@ -103,9 +103,9 @@ async function interfaceMtu(name: string): Promise<number> {
   return mtu;
 }
 
-/** tun's setup: the outer source is the interface's own primary IPv4 address (not the VIP: a real
- * server holds the VIP itself and would drop packets from it as martians), and the MTU is the
- * virtual server's `mtu` or the interface's. */
+/** tun's setup: the outer source is the interface's own primary IPv4 address, or for an IPv6 VIP
+ * its first usable global IPv6 one (not the VIP: a real server holds the VIP itself and would drop
+ * packets from it as martians), and the MTU is the virtual server's `mtu` or the interface's. */
 async function tunnelOf(vs: VirtualServerConfig, vip: VirtualAddress): Promise<Tunnel> {
   const facts = interfaceFacts(vs.interface!, [vip]);
   const source = vip.family === 6 ? facts.primaryIPv6 : facts.primaryIPv4;
