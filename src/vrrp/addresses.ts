@@ -1,7 +1,7 @@
 // Virtual addresses on the interface, through rtnetlink: added on becoming master, removed on
 // leaving it. Also the interface facts an instance needs (index, MAC, the addresses it sends from).
 import { interfaceIndex } from "../ffi/libc.ts";
-import { addAddress, deleteAddress, getLink, IFA_F_SECONDARY, listAddresses, NetlinkError } from "../ffi/netlink.ts";
+import { addAddress, deleteAddress, getLink, IFA_F_DEPRECATED, IFA_F_SECONDARY, IFA_F_TENTATIVE, listAddresses, NetlinkError } from "../ffi/netlink.ts";
 import { type Family, formatIP, isIPv6LinkLocal, sameAddress } from "./ip.ts";
 
 export interface VirtualAddress {
@@ -22,6 +22,9 @@ export interface InterfaceFacts {
   primaryIPv4: Uint8Array | null;
   /** The interface's IPv6 link-local address (the VRRPv3 IPv6 source), or null. */
   linkLocalIPv6: Uint8Array | null;
+  /** The first global IPv6 address the kernel would send from (not virtual, deprecated nor
+   * tentative), or null: the source of tun's IPv6-in-IPv6 tunnels. */
+  primaryIPv6: Uint8Array | null;
 }
 
 /** Looks the interface up; throws a message an operator can act on when it is missing. */
@@ -33,12 +36,15 @@ export function interfaceFacts(name: string, virtual: VirtualAddress[] = []): In
   const addresses = listAddresses(ifindex).filter((a) => !isVirtual(a.address));
   const primary = addresses.find((a) => a.family === 4 && (a.flags & IFA_F_SECONDARY) === 0);
   const linkLocal = addresses.find((a) => a.family === 6 && isIPv6LinkLocal(a.address));
+  const unusable = IFA_F_DEPRECATED | IFA_F_TENTATIVE;
+  const primary6 = addresses.find((a) => a.family === 6 && a.scope === 0 && !isIPv6LinkLocal(a.address) && (a.flags & unusable) === 0);
   return {
     name,
     ifindex,
     mac: link?.mac ?? new Uint8Array(6),
     primaryIPv4: primary?.address ?? null,
     linkLocalIPv6: linkLocal?.address ?? null,
+    primaryIPv6: primary6?.address ?? null,
   };
 }
 

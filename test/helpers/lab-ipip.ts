@@ -12,9 +12,10 @@ export interface IpipDecap {
   output(): string;
 }
 
-/** Starts the decapsulation on `node` into a TUN named `tun`, once it is ready. */
-export async function startIpipDecap(lab: Lab, node: string, tun: string): Promise<IpipDecap> {
-  const child = lab.spawn(node, [...runtime.scriptCommand(HELPER), tun]);
+/** Starts the decapsulation on `node` into a TUN named `tun`, once it is ready; `family` 6:
+ * IPv6 in IPv6 (protocol 41) instead of IPv4 in IPv4. */
+export async function startIpipDecap(lab: Lab, node: string, tun: string, family: 4 | 6 = 4): Promise<IpipDecap> {
+  const child = lab.spawn(node, [...runtime.scriptCommand(HELPER), tun, String(family)]);
   let out = "";
   void (async () => { for await (const c of child.stdout) out += new TextDecoder().decode(c); })().catch(() => {});
   try {

@@ -14,7 +14,7 @@ import type { BalancerPoolConfig } from "../../balancer/config.ts";
 import { stateOf, type Pool } from "../../balancer/pool.ts";
 import { STATE_DOWN, STATE_DRAIN } from "../../core/dataplane.ts";
 import { addVirtualAddresses, interfaceFacts, removeVirtualAddresses, type VirtualAddress } from "../../vrrp/addresses.ts";
-import { parseIP } from "../../vrrp/ip.ts";
+import { formatIP, parseIP } from "../../vrrp/ip.ts";
 import { unservable, type VirtualServerConfig } from "./config.ts";
 import type { LbKind } from "./names.ts";
 import { Director, type RealServerSpec, type ServiceRow } from "./director.ts";
@@ -103,13 +103,17 @@ async function interfaceMtu(name: string): Promise<number> {
   return mtu;
 }
 
-/** tun's setup: the outer source is the interface's own primary IPv4 address (not the VIP: a real
- * server holds the VIP itself and would drop packets from it as martians), and the MTU is the
- * virtual server's `mtu` or the interface's. */
+/** tun's setup: the outer source is the interface's own primary IPv4 address, or for an IPv6 VIP
+ * its first usable global IPv6 one (not the VIP: a real server holds the VIP itself and would drop
+ * packets from it as martians), and the MTU is the virtual server's `mtu` or the interface's. */
 async function tunnelOf(vs: VirtualServerConfig, vip: VirtualAddress): Promise<Tunnel> {
-  const primary = interfaceFacts(vs.interface!, [vip]).primaryIPv4;
-  if (primary === null) throw new Error(`virtual server ${vs.name}: tun needs an IPv4 address on ${vs.interface} besides the VIP, as the tunnels' source`);
-  return { source: [...primary].join("."), mtu: vs.mtu ?? await interfaceMtu(vs.interface!) };
+  const facts = interfaceFacts(vs.interface!, [vip]);
+  const source = vip.family === 6 ? facts.primaryIPv6 : facts.primaryIPv4;
+  if (source === null) {
+    const what = vip.family === 6 ? "a global IPv6 address (not deprecated)" : "an IPv4 address";
+    throw new Error(`virtual server ${vs.name}: tun needs ${what} on ${vs.interface} besides the VIP, as the tunnels' source`);
+  }
+  return { source: formatIP(source), mtu: vs.mtu ?? await interfaceMtu(vs.interface!) };
 }
 
 export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> {
@@ -160,7 +164,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       if (this.configs.some(throughTun)) {
         this.tunPort = TunPort.open(this.tunName, director);
         await prepareTun(this.tunName, this.table);
-        if (this.configs.some((v) => v.lbKind === "nat" && v.family === 6)) await prepareTun6(this.tunName, this.table);
+        if (this.configs.some((v) => (v.lbKind === "nat" || v.lbKind === "tun") && v.family === 6)) await prepareTun6(this.tunName, this.table);
       }
       for (const [i, vs] of this.configs.entries()) await this.serve(vs, i);
       this.startTimers();
@@ -374,7 +378,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       // By name: a generation that took the director over holds the previous one's (equal) configs.
       const tunnel = this.served.find((s) => s.config.name === v.name)?.tunnel;
       const through = v.lbKind === "dr" ? "through a TUN in, AF_PACKET out"
-        : tunnel ? `through ${this.tunName}, IPIP from ${tunnel.source} mtu ${tunnel.mtu}` : `through ${this.tunName}`;
+        : tunnel ? `through ${this.tunName}, ${v.family === 6 ? "IPv6-in-IPv6" : "IPIP"} from ${tunnel.source} mtu ${tunnel.mtu}` : `through ${this.tunName}`;
       const vip = v.family === 6 ? `[${v.address}]` : v.address;
       return `fulcrum: directing ${v.protocol}://${vip}:${v.port} (${v.name}, ${v.lbKind} on ${v.interface} ${through})`;
     });
