@@ -36,7 +36,7 @@ for (const kind of KINDS) {
     }
     if (kind === "fullnat") {
       const sources = lab.sources();
-      console.log(`fullnat: sources the servers saw on whole downloads: ${[...new Set(sources)].join(", ")} (${sources.length} downloads)`);
+      console.log(`fullnat: sources the servers logged for the downloads: ${[...new Set(sources)].join(", ")} (${sources.length} downloads)`);
     }
   } finally {
     await lab.destroy();

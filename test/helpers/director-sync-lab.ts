@@ -99,7 +99,7 @@ export class SyncLab {
     }
   }
 
-  /** The source addresses of the whole-file downloads the servers answered (their access logs;
+  /** The source addresses of the downloads the servers answered, whole or cut off (their access logs;
    * the servers' own readiness probes ask for a range: 206). */
   sources(): string[] {
     return this.accessLogs.flatMap((file) => existsSync(file) ? readFileSync(file, "utf8").split("\n") : [])
