@@ -9,7 +9,7 @@ import {
   CT_VS, CT_EXPIRE, CT_TMPL, CT_PROTO_TMPL, CTF_USED, CTF_V6, CTF_OUTKEY, CTF_TOA, CT_S_NONE,
   CT_S_SYN_RECV, CT_S_SYNACK, CT_S_UDP, DIR_VS_OFF, VS_SIZE, VS_KIND, VS_POOL, VS_LCOUNT, VS_LFIRST,
   KIND_NAT, KIND_DR, KIND_TUN, KIND_FULLNAT, D_ADDR, D_PORT, D_INACTIVE, DIR_SLOT2DEST_OFF, P_BASE,
-  P_COUNT, L_ADDR, L_TOP, DIR_PORTS_OFF, PORTS_STRIDE,
+  P_COUNT, L_ADDR, L_TOP, L_HEAD, LPORTS, DIR_PORTS_OFF, PORTS_STRIDE,
 } from "./layout";
 import {
   SYNC_STATS_OFF, ST_CURSOR, ST_EXPORTED, ST_IMPORTED, ST_READY, SYNC_BUF_OFF,
@@ -138,16 +138,21 @@ function laddrFor(vs: u32, r: u32): u32 {
   return 255;
 }
 
-// Takes a given port off local address li's free stack (swapped with the top); false when it is
-// not free here. A control-plane path (once per imported fullnat connection), never per packet.
+// Takes a given port out of local address li's ring of free ports (director-lports.ts: L_TOP
+// free from L_HEAD on, wrapping): the head's port moves into its place and the head goes on, as
+// allocLport takes one; false when it is not free here. A control-plane path (once per imported
+// fullnat connection), never per packet.
 function takeLport(li: u32, port: u32): bool {
-  const l = laddrAt(li), top = load<u32>(l + L_TOP), stack = DIR_PORTS_OFF + li * PORTS_STRIDE;
-  for (let k: u32 = 0; k < top; k++) {
-    const p = stack + (k << 1);
-    if (<u32>load<u16>(p) != port) continue;
-    store<u16>(p, load<u16>(stack + ((top - 1) << 1)));
-    store<u32>(l + L_TOP, top - 1);
-    return true;
+  const l = laddrAt(li), free = load<u32>(l + L_TOP), head = load<u32>(l + L_HEAD), ring = DIR_PORTS_OFF + li * PORTS_STRIDE;
+  let at = head;
+  for (let k: u32 = 0; k < free; k++) {
+    if (<u32>load<u16>(ring + (at << 1)) == port) {
+      store<u16>(ring + (at << 1), load<u16>(ring + (head << 1)));
+      store<u32>(l + L_TOP, free - 1);
+      store<u32>(l + L_HEAD, head + 1 == <u32>LPORTS ? 0 : head + 1);
+      return true;
+    }
+    at = at + 1 == <u32>LPORTS ? 0 : at + 1;
   }
   return false;
 }

@@ -8,6 +8,7 @@ import { Simulator, buildPacket, type PacketSpec } from "../simulator.ts";
 import { SyncTable } from "./table.ts";
 import { decodeDatagram, encodeDatagram, RECORDS_PER_DATAGRAM } from "./wire.ts";
 import { REC_SIZE, REC_STATE, REC_PROTO, REC_CADDR, REC_DADDR } from "../../../../wasm/assembly/sync-layout.ts";
+import * as L from "../../../core/layout.ts";
 
 const IMPLS = ["wasm", "ts"] as const;
 const SERVERS: RealServerSpec[] = [
@@ -152,7 +153,7 @@ for (const impl of IMPLS) {
     assert.equal(c.table.counts().rejected.no_service, 3);
   });
 
-  test(`${impl}: fullnat entries carry their local address and port; the backup takes that port off its own free stack`, async () => {
+  test(`${impl}: fullnat entries carry their local address and port; the backup takes that port out of its own free ports`, async () => {
     const spec: Partial<VirtualServerSpec> = { kind: "fullnat", localAddresses: ["10.0.2.50"] };
     const a = await node(impl, SERVERS, spec);
     const b = await node(impl, SERVERS, spec);
@@ -174,6 +175,31 @@ for (const impl of IMPLS) {
       const out = b.sim.one(fromClient(p, { syn: true }));
       assert.notEqual((out.bytes[20] << 8) | out.bytes[21], lport, `connection from ${p}`);
     }
+  });
+
+  test(`${impl}: the import takes synced local ports out of a ring whose head has moved (ports handed out and returned before), and leaves every other port free once`, async () => {
+    const spec: Partial<VirtualServerSpec> = { kind: "fullnat", localAddresses: ["10.0.2.50"] };
+    const a = await node(impl, SERVERS, spec);
+    const b = await node(impl, SERVERS, spec);
+    // b hands out three ports and gets them back (reset, then CLOSE's 10 s): its ring's head is
+    // past them and they sit at its tail.
+    for (const p of [43001, 43002, 43003]) b.sim.one(fromClient(p, { syn: true }));
+    for (const p of [43001, 43002, 43003]) b.sim.one(fromClient(p, { rst: true }));
+    b.sim.advance(12_000);
+    const synced: number[] = [];
+    for (const p of [44001, 44002, 44003, 44004]) {
+      const syn = a.sim.one(fromClient(p, { syn: true }));
+      synced.push((syn.bytes[20] << 8) | syn.bytes[21]);
+    }
+    assert.equal(apply(b.table, datagrams(a.table)), 4);
+    // b's free ports: the ring from its head, L_TOP of them.
+    const view = new DataView(b.d.plane.memory);
+    const top = view.getUint32(L.DIR_LADDR_OFF + L.L_TOP, true), head = view.getUint32(L.DIR_LADDR_OFF + L.L_HEAD, true);
+    const free: number[] = [];
+    for (let k = 0; k < top; k++) free.push(view.getUint16(L.DIR_PORTS_OFF + ((head + k) % L.LPORTS) * 2, false));
+    assert.equal(top, L.LPORTS - 4, "four ports taken");
+    assert.equal(new Set(free).size, free.length, "no free port twice");
+    for (const p of synced) assert.ok(!free.includes(p), `synced port ${p} is not free on b`);
   });
 
   test(`${impl}: malformed records are refused and counted, never applied`, async () => {

@@ -5,7 +5,7 @@ import {
   CT_VS, CT_EXPIRE, CT_TMPL, CT_PROTO_TMPL, CTF_USED, CTF_V6, CTF_OUTKEY, CTF_TOA, CT_S_NONE,
   CT_S_SYN_RECV, CT_S_SYNACK, CT_S_UDP, DIR_VS_OFF, VS_SIZE, VS_KIND, VS_POOL, VS_LCOUNT, VS_LFIRST,
   KIND_NAT, KIND_DR, KIND_TUN, KIND_FULLNAT, D_ADDR, D_PORT, D_INACTIVE, DIR_SLOT2DEST_OFF, P_BASE,
-  P_COUNT, L_ADDR, L_TOP, DIR_PORTS_OFF, PORTS_STRIDE, POOLS_OFF, MAX_POOLS,
+  P_COUNT, L_ADDR, L_TOP, L_HEAD, LPORTS, DIR_PORTS_OFF, PORTS_STRIDE, POOLS_OFF, MAX_POOLS,
 } from "../../../core/layout.ts";
 import {
   SYNC_STATS_OFF, ST_CURSOR, ST_EXPORTED, ST_IMPORTED, ST_READY, SYNC_BUF_OFF, SYNC_BUF_SIZE, SYNC_SHADOW_OFF,
@@ -110,14 +110,18 @@ function laddrFor(vs: number, r: number): number {
   return 255;
 }
 
+// The kernel's takeLport (wasm/assembly/director-sync.ts): out of the ring of free ports, from its head.
 function takeLport(li: number, port: number): boolean {
-  const l = laddrAt(li), top = ld32(l + L_TOP), stack = DIR_PORTS_OFF + li * PORTS_STRIDE;
-  for (let k = 0; k < top; k++) {
-    const p = stack + k * 2;
-    if (ld16(p) !== port) continue;
-    st16(p, ld16(stack + (top - 1) * 2));
-    st32(l + L_TOP, top - 1);
-    return true;
+  const l = laddrAt(li), free = ld32(l + L_TOP), head = ld32(l + L_HEAD), ring = DIR_PORTS_OFF + li * PORTS_STRIDE;
+  let at = head;
+  for (let k = 0; k < free; k++) {
+    if (ld16(ring + at * 2) === port) {
+      st16(ring + at * 2, ld16(ring + head * 2));
+      st32(l + L_TOP, free - 1);
+      st32(l + L_HEAD, head + 1 === LPORTS ? 0 : head + 1);
+      return true;
+    }
+    at = at + 1 === LPORTS ? 0 : at + 1;
   }
   return false;
 }
