@@ -109,6 +109,7 @@ export class Steering {
     await this.redirect(s.interface, s.pref, vipMatch(s));
     this.filtered = true;
     if (isIPv6(s.vip)) await sh(icmp6Errors(s));
+    else for (const type of ICMP4_ERROR_TYPES) await this.redirect(s.interface, s.pref, icmp4Error(s.vip, type));
     await this.setServers(servers);
   }
 
@@ -194,6 +195,20 @@ function icmp6Errors(s: SteerSpec): string[] {
     "tc", "filter", "add", "dev", s.interface, "ingress", "pref", String(s.pref), "protocol", "ipv6", "u32",
     "match", "ip6", "dst", `${s.vip}/128`, "match", "ip6", "protocol", "58", "0xff", "match", "u8", "0", "0x80", "at", "40",
     "action", "mirred", "egress", "redirect", "dev", s.tun,
+  ];
+}
+
+/** ICMPv4 errors: destination unreachable (fragmentation needed, port unreachable), time
+ * exceeded, parameter problem. Never echo: `ping VIP` stays the kernel's to answer. */
+const ICMP4_ERROR_TYPES = [3, 11, 12];
+
+/** ICMPv4 errors of one type to the VIP go to the TUN too, as icmp6Errors does for IPv6, beside
+ * the VIP:port filter (the same preference: `stop` removes them all). The type is read at offset
+ * 20, so only headers without options match (an ICMP error's sender adds none). */
+function icmp4Error(vip: string, type: number): string[] {
+  return [
+    "protocol", "ip", "u32", "match", "ip", "dst", `${vip}/32`, "match", "ip", "protocol", "1", "0xff",
+    "match", "u8", "0x45", "0xff", "at", "0", "match", "u8", String(type), "0xff", "at", "20",
   ];
 }
 
