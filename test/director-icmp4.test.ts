@@ -71,6 +71,7 @@ after(async () => {
 function config(): string {
   const pool = (port: number) => SERVERS.map((s) => `${lab.node(s).ipv4}:${port}`).join(", ");
   return `
+admin: { bind: 127.0.0.1:9901 }
 pools:
   web: { scheduler: rr, servers: [${pool(8080)}], health: { type: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1 } }
   closed: { scheduler: rr, servers: [${pool(CLOSED_PORT)}] }
@@ -135,4 +136,34 @@ test("director nat: a router on a client's path answers a server's full-sized se
     }
   }
   assert.ok(seen > 0, "the captures hold the errors");
+});
+
+test("director nat: a udp virtual server whose server has nothing on the port: the server's port unreachable reaches the client from the VIP, quoting the client's own datagram (checksums good), so dig reports refused; the cost: a client's ping to a server's own address goes unanswered (icmp_not_error)", { skip: noLab }, async () => {
+  const dir = tempDir("director-icmp4-unreach");
+  const client = lab.node("client").ipv4, s1 = lab.node("s1").ipv4;
+  const toClient = await Capture.start(lab, "client", "icmp and icmp[0] == 3", `${dir}/client.pcap`);
+  const director = await startDirector();
+  try {
+    const dig = await lab.exec("client", ["dig", `@${VIP}`, "-p", "53", "who.lab", "TXT", "+tries=1", "+time=3"]);
+    assert.match(dig.stdout + dig.stderr, new RegExp(`${esc(VIP)}#53: connection refused`), `dig through the VIP: exit ${dig.code} ${dig.stdout}${dig.stderr}`);
+    await toClient.waitFor(new RegExp(`${esc(VIP)} > ${esc(client)}: ICMP ${esc(VIP)} udp port 53 unreachable`), 1, 5000);
+    // The echo reply from s1 is steered in with its errors and dropped (answered again once the director stops, below).
+    const ping = await lab.exec("client", ["ping", "-c", "1", "-W", "2", s1]);
+    assert.notEqual(ping.code, 0, `ping ${s1} through the director: ${ping.stdout}`);
+    const metrics = (await lab.exec("director", ["curl", "-s", "-m", "3", "http://127.0.0.1:9901/metrics"])).stdout;
+    const notError = Number(/^fulcrum_director_dropped_packets_total\{reason="icmp_not_error"\} (\S+)$/m.exec(metrics)?.[1] ?? NaN);
+    assert.ok(notError >= 1, `icmp_not_error counted: ${notError}`);
+  } finally {
+    await toClient.stop();
+    await stopDirector(director);
+  }
+  const ping = await lab.exec("client", ["ping", "-c", "1", "-W", "2", s1]);
+  assert.equal(ping.code, 0, `ping ${s1} once the director stopped (its rules gone): ${ping.stdout}`);
+  const errors = await fields(`${dir}/client.pcap`, ["ip.checksum.status", "icmp.checksum.status", "ip.src", "ip.dst", "udp.dstport"]);
+  assert.ok(errors.length > 0, "the capture holds the error");
+  for (const [ipStatus, icmpStatus, srcs, dsts, dport] of errors) {
+    // 1 is "Good". From the VIP, quoting the client's datagram to VIP:53 as it sent it.
+    assert.deepEqual([ipStatus.split(",")[0], icmpStatus], ["1", "1"], "the error's IP and ICMP checksums are good");
+    assert.deepEqual([srcs, dsts, dport], [`${VIP},${client}`, `${client},${VIP}`, "53"], "from the VIP, the quote translated");
+  }
 });

@@ -98,6 +98,8 @@ export async function releaseTun(table: number): Promise<void> {
 export class Steering {
   private servers: RealServerAddress[] = [];
   private filtered = false;
+  /** nat: the IPv4 servers' addresses whose ICMP is routed into the TUN (one rule per address). */
+  private icmpSources = new Set<string>();
   /** fullnat: the interfaces holding reply filters. */
   private replyInterfaces = new Set<string>();
 
@@ -164,6 +166,23 @@ export class Steering {
     for (const r of this.servers) if (!want.has(key(r))) await sh(this.rule("del", r), /No such file|not exist/);
     for (const r of servers) if (!have.has(key(r))) await sh(this.rule("add", r), /File exists/);
     this.servers = servers.slice();
+    await this.setIcmpRules(servers);
+  }
+
+  // nat: ICMP errors a server sends a client (port unreachable, fragmentation needed) quote the
+  // server's address, which only the director can translate back to the VIP. `ip rule` cannot
+  // match ICMP types, so all the server's forwarded ICMP goes in and the director drops what is
+  // no error (icmp_not_error: a server's echo replies to clients and its own pings out). ICMP to
+  // this host itself is still delivered locally (the local table is looked up first).
+  private async setIcmpRules(servers: RealServerAddress[]): Promise<void> {
+    const want = new Set(servers.map((r) => r.address).filter((a) => !isIPv6(a)));
+    for (const a of this.icmpSources) if (!want.has(a)) await sh(this.icmpRule("del", a), /No such file|not exist/);
+    for (const a of want) if (!this.icmpSources.has(a)) await sh(this.icmpRule("add", a), /File exists/);
+    this.icmpSources = want;
+  }
+
+  private icmpRule(op: "add" | "del", address: string): string[] {
+    return ["ip", "rule", op, "pref", String(this.spec.pref), "from", `${address}/32`, "ipproto", "icmp", "lookup", String(this.spec.table)];
   }
 
   async stop(): Promise<void> {
