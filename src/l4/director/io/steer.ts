@@ -98,7 +98,7 @@ export async function releaseTun(table: number): Promise<void> {
 export class Steering {
   private servers: RealServerAddress[] = [];
   private filtered = false;
-  /** nat: the IPv4 servers' addresses whose ICMP is routed into the TUN (one rule per address). */
+  /** nat: the servers' addresses whose ICMP is routed into the TUN (one rule per address). */
   private icmpSources = new Set<string>();
   /** fullnat: the interfaces holding reply filters. */
   private replyInterfaces = new Set<string>();
@@ -173,16 +173,17 @@ export class Steering {
   // server's address, which only the director can translate back to the VIP. `ip rule` cannot
   // match ICMP types, so all the server's forwarded ICMP goes in and the director drops what is
   // no error (icmp_not_error: a server's echo replies to clients and its own pings out). ICMP to
-  // this host itself is still delivered locally (the local table is looked up first).
+  // this host itself (IPv6: neighbour discovery too) is still delivered locally (the local table
+  // is looked up first).
   private async setIcmpRules(servers: RealServerAddress[]): Promise<void> {
-    const want = new Set(servers.map((r) => r.address).filter((a) => !isIPv6(a)));
+    const want = new Set(servers.map((r) => r.address));
     for (const a of this.icmpSources) if (!want.has(a)) await sh(this.icmpRule("del", a), /No such file|not exist/);
     for (const a of want) if (!this.icmpSources.has(a)) await sh(this.icmpRule("add", a), /File exists/);
     this.icmpSources = want;
   }
 
   private icmpRule(op: "add" | "del", address: string): string[] {
-    return ["ip", "rule", op, "pref", String(this.spec.pref), "from", `${address}/32`, "ipproto", "icmp", "lookup", String(this.spec.table)];
+    return this.ruleFrom(op, address, ["ipproto", isIPv6(address) ? "58" : "1"]);
   }
 
   async stop(): Promise<void> {
@@ -193,11 +194,15 @@ export class Steering {
   }
 
   private rule(op: "add" | "del", r: RealServerAddress): string[] {
-    const s = this.spec;
-    const v6 = isIPv6(r.address);
+    return this.ruleFrom(op, r.address, ["ipproto", this.spec.protocol, "sport", String(r.port)]);
+  }
+
+  /** A policy rule at this virtual server's preference: packets from `address` matching `selector` into the TUN's table. */
+  private ruleFrom(op: "add" | "del", address: string, selector: string[]): string[] {
+    const s = this.spec, v6 = isIPv6(address);
     return [
-      "ip", ...(v6 ? ["-6"] : []), "rule", op, "pref", String(s.pref), "from", `${r.address}/${v6 ? 128 : 32}`,
-      "ipproto", s.protocol, "sport", String(r.port), "lookup", String(s.table),
+      "ip", ...(v6 ? ["-6"] : []), "rule", op, "pref", String(s.pref), "from", `${address}/${v6 ? 128 : 32}`,
+      ...selector, "lookup", String(s.table),
     ];
   }
 }

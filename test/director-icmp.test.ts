@@ -1,9 +1,11 @@
-// The packet director in NAT mode with ICMPv4 errors, end to end in a lab of network namespaces
+// The packet director in NAT mode with ICMP errors, end to end in a lab of network namespaces
 // (as director-nat.test.ts), with a far client behind the client acting as a router whose link
 // toward it has an MTU of 1280:
 //   far 10.202.S.2 ── eth1 [client 10.202.S.1, mtu 1280, forwarding] eth0 10.201.S.2 ── eth1 [director, VIP 10.201.S.100] eth0 ── bridge ── s1 s2 s3
 // The servers' full-sized segments toward the far client draw an ICMP "fragmentation needed" to
-// their source, the VIP, which the director hands to the server translated.
+// their source, the VIP, which the director hands to the server translated. The other way, a
+// udp virtual server (IPv4 and IPv6) whose servers have nothing on the port: their port
+// unreachable reaches the client translated.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
@@ -18,6 +20,7 @@ const noLab = needs("root", "ip", "tc", "nginx", "curl", "tcpdump", "tshark", "p
 
 const SUBNET = 66;
 const VIP = `10.201.${SUBNET}.100`;
+const VIP6 = `fd00:201:${SUBNET}::100`;
 const SERVERS = ["s1", "s2", "s3"];
 /** The download: big enough that the server sends full-sized segments. */
 const BIG = 256 * 1024;
@@ -52,6 +55,7 @@ before(async () => {
   await addFarClient4();
   for (const s of SERVERS) {
     await lab.exec(s, ["ip", "route", "add", "default", "via", lab.node("director").ipv4]);
+    await lab.exec(s, ["ip", "-6", "route", "add", "default", "via", lab.node("director").ipv6]);
     const dir = tempDir(`director-icmp4-${s}`);
     writeFileSync(`${dir}/big`, new Uint8Array(BIG).fill(0x61));
     nginx.push(spawnLabNginx(lab, s, dir, `    listen ${lab.node(s).ipv4}:8080;
@@ -70,19 +74,22 @@ after(async () => {
 
 function config(): string {
   const pool = (port: number) => SERVERS.map((s) => `${lab.node(s).ipv4}:${port}`).join(", ");
+  const pool6 = (port: number) => SERVERS.map((s) => `"[${lab.node(s).ipv6}]:${port}"`).join(", ");
   return `
 admin: { bind: 127.0.0.1:9901 }
 pools:
   web: { scheduler: rr, servers: [${pool(8080)}], health: { type: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1 } }
   closed: { scheduler: rr, servers: [${pool(CLOSED_PORT)}] }
+  closed6: { scheduler: rr, servers: [${pool6(CLOSED_PORT)}] }
 virtual_servers:
   - { name: web, address: "${VIP}:80", protocol: tcp, lb_kind: nat, interface: eth1, pool: web }
   - { name: closed, address: "${VIP}:53", protocol: udp, lb_kind: nat, interface: eth1, pool: closed }
+  - { name: closed6, address: "[${VIP6}]:53", protocol: udp, lb_kind: nat, interface: eth1, pool: closed6 }
 `;
 }
 
 async function startDirector(): Promise<Peer> {
-  const peer = await startFulcrum(lab, "director", config(), 2, /directing (tcp|udp):\/\//g);
+  const peer = await startFulcrum(lab, "director", config(), 3, /directing (tcp|udp):\/\//g);
   running.add(peer);
   return peer;
 }
@@ -138,32 +145,40 @@ test("director nat: a router on a client's path answers a server's full-sized se
   assert.ok(seen > 0, "the captures hold the errors");
 });
 
-test("director nat: a udp virtual server whose server has nothing on the port: the server's port unreachable reaches the client from the VIP, quoting the client's own datagram (checksums good), so dig reports refused; the cost: a client's ping to a server's own address goes unanswered (icmp_not_error)", { skip: noLab }, async () => {
-  const dir = tempDir("director-icmp4-unreach");
-  const client = lab.node("client").ipv4, s1 = lab.node("s1").ipv4;
-  const toClient = await Capture.start(lab, "client", "icmp and icmp[0] == 3", `${dir}/client.pcap`);
-  const director = await startDirector();
-  try {
-    const dig = await lab.exec("client", ["dig", `@${VIP}`, "-p", "53", "who.lab", "TXT", "+tries=1", "+time=3"]);
-    assert.match(dig.stdout + dig.stderr, new RegExp(`${esc(VIP)}#53: connection refused`), `dig through the VIP: exit ${dig.code} ${dig.stdout}${dig.stderr}`);
-    await toClient.waitFor(new RegExp(`${esc(VIP)} > ${esc(client)}: ICMP ${esc(VIP)} udp port 53 unreachable`), 1, 5000);
-    // The echo reply from s1 is steered in with its errors and dropped (answered again once the director stops, below).
-    const ping = await lab.exec("client", ["ping", "-c", "1", "-W", "2", s1]);
-    assert.notEqual(ping.code, 0, `ping ${s1} through the director: ${ping.stdout}`);
-    const metrics = (await lab.exec("director", ["curl", "-s", "-m", "3", "http://127.0.0.1:9901/metrics"])).stdout;
-    const notError = Number(/^fulcrum_director_dropped_packets_total\{reason="icmp_not_error"\} (\S+)$/m.exec(metrics)?.[1] ?? NaN);
-    assert.ok(notError >= 1, `icmp_not_error counted: ${notError}`);
-  } finally {
-    await toClient.stop();
-    await stopDirector(director);
-  }
-  const ping = await lab.exec("client", ["ping", "-c", "1", "-W", "2", s1]);
-  assert.equal(ping.code, 0, `ping ${s1} once the director stopped (its rules gone): ${ping.stdout}`);
-  const errors = await fields(`${dir}/client.pcap`, ["ip.checksum.status", "icmp.checksum.status", "ip.src", "ip.dst", "udp.dstport"]);
-  assert.ok(errors.length > 0, "the capture holds the error");
-  for (const [ipStatus, icmpStatus, srcs, dsts, dport] of errors) {
-    // 1 is "Good". From the VIP, quoting the client's datagram to VIP:53 as it sent it.
-    assert.deepEqual([ipStatus.split(",")[0], icmpStatus], ["1", "1"], "the error's IP and ICMP checksums are good");
-    assert.deepEqual([srcs, dsts, dport], [`${VIP},${client}`, `${client},${VIP}`, "53"], "from the VIP, the quote translated");
-  }
-});
+for (const family of [4, 6] as const) {
+  const vip = family === 4 ? VIP : VIP6;
+  test(`director nat, IPv${family}: a udp virtual server whose server has nothing on the port: the server's port unreachable reaches the client from the VIP, quoting the client's own datagram (checksums good), so dig reports refused; the cost: a client's ping to a server's own address goes unanswered (icmp_not_error)`, { skip: noLab }, async () => {
+    const dir = tempDir(`director-icmp${family}-unreach`);
+    const address = (node: string) => family === 4 ? lab.node(node).ipv4 : lab.node(node).ipv6;
+    const client = address("client"), s1 = address("s1");
+    const ping = (to: string) => lab.exec("client", ["ping", `-${family}`, "-c", "1", "-W", "2", to]);
+    const unreachable = family === 4 ? "icmp and icmp[0] == 3" : "icmp6 and ip6[40] == 1";
+    const toClient = await Capture.start(lab, "client", unreachable, `${dir}/client.pcap`);
+    const director = await startDirector();
+    try {
+      const dig = await lab.exec("client", ["dig", `-${family}`, `@${vip}`, "-p", "53", "who.lab", "TXT", "+tries=1", "+time=3"]);
+      assert.match(dig.stdout + dig.stderr, new RegExp(`${esc(vip)}#53: connection refused`), `dig through the VIP: exit ${dig.code} ${dig.stdout}${dig.stderr}`);
+      const line = family === 4 ? `${esc(VIP)} > ${esc(client)}: ICMP ${esc(VIP)} udp port 53 unreachable` : `${esc(VIP6)} > ${esc(client)}: ICMP6, destination unreachable, unreachable port, ${esc(VIP6)} udp port 53`;
+      await toClient.waitFor(new RegExp(line), 1, 5000);
+      // The echo reply from s1 is steered in with its errors and dropped (answered again once the director stops, below).
+      const lost = await ping(s1);
+      assert.notEqual(lost.code, 0, `ping ${s1} through the director: ${lost.stdout}`);
+      const metrics = (await lab.exec("director", ["curl", "-s", "-m", "3", "http://127.0.0.1:9901/metrics"])).stdout;
+      const notError = Number(/^fulcrum_director_dropped_packets_total\{reason="icmp_not_error"\} (\S+)$/m.exec(metrics)?.[1] ?? NaN);
+      assert.ok(notError >= 1, `icmp_not_error counted: ${notError}`);
+    } finally {
+      await toClient.stop();
+      await stopDirector(director);
+    }
+    const answered = await ping(s1);
+    assert.equal(answered.code, 0, `ping ${s1} once the director stopped (its rules gone): ${answered.stdout}`);
+    const ip = family === 4 ? "ip" : "ipv6", icmp = family === 4 ? "icmp" : "icmpv6";
+    const errors = await fields(`${dir}/client.pcap`, [`${icmp}.checksum.status`, `${ip}.src`, `${ip}.dst`, "udp.dstport", ...(family === 4 ? ["ip.checksum.status"] : [])]);
+    assert.ok(errors.length > 0, "the capture holds the error");
+    for (const [icmpStatus, srcs, dsts, dport, ipStatus = "1"] of errors) {
+      // 1 is "Good" (IPv6 has no header checksum). From the VIP, quoting the client's datagram to VIP:53 as it sent it.
+      assert.deepEqual([ipStatus.split(",")[0], icmpStatus], ["1", "1"], "the error's IP and ICMP checksums are good");
+      assert.deepEqual([srcs, dsts, dport], [`${vip},${client}`, `${client},${vip}`, "53"], "from the VIP, the quote translated");
+    }
+  });
+}
