@@ -334,7 +334,8 @@ test("director fullnat: on stop, Fulcrum removes the VIP, the local addresses, i
     rules: (await lab.exec("director", ["ip", "rule", "show"])).stdout.split("\n").filter((l) => /lookup 2\d{4}/.test(l)).length,
   });
   try {
-    assert.deepEqual(await show(), { addresses: [VIP, ...LOCALS, PROXY_LOCAL].sort(), tun: true, vipFilters: 2, replyFilters: 6, rules: 0 });
+    // On eth1, per virtual server: its VIP:port filter and one per ICMPv4 error type (3, 11, 12).
+    assert.deepEqual(await show(), { addresses: [VIP, ...LOCALS, PROXY_LOCAL].sort(), tun: true, vipFilters: 8, replyFilters: 6, rules: 0 });
   } finally {
     assert.equal(await stopDirector(director), 0);
   }

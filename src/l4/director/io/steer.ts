@@ -98,6 +98,8 @@ export async function releaseTun(table: number): Promise<void> {
 export class Steering {
   private servers: RealServerAddress[] = [];
   private filtered = false;
+  /** nat: the servers' addresses whose ICMP is routed into the TUN (one rule per address). */
+  private icmpSources = new Set<string>();
   /** fullnat: the interfaces holding reply filters. */
   private replyInterfaces = new Set<string>();
 
@@ -109,6 +111,7 @@ export class Steering {
     await this.redirect(s.interface, s.pref, vipMatch(s));
     this.filtered = true;
     if (isIPv6(s.vip)) await sh(icmp6Errors(s));
+    else for (const type of ICMP4_ERROR_TYPES) await this.redirect(s.interface, s.pref, icmp4Error(s.vip, type));
     await this.setServers(servers);
   }
 
@@ -163,6 +166,24 @@ export class Steering {
     for (const r of this.servers) if (!want.has(key(r))) await sh(this.rule("del", r), /No such file|not exist/);
     for (const r of servers) if (!have.has(key(r))) await sh(this.rule("add", r), /File exists/);
     this.servers = servers.slice();
+    await this.setIcmpRules(servers);
+  }
+
+  // nat: ICMP errors a server sends a client (port unreachable, fragmentation needed) quote the
+  // server's address, which only the director can translate back to the VIP. `ip rule` cannot
+  // match ICMP types, so all the server's forwarded ICMP goes in and the director drops what is
+  // no error (icmp_not_error: a server's echo replies to clients and its own pings out). ICMP to
+  // this host itself (IPv6: neighbour discovery too) is still delivered locally (the local table
+  // is looked up first).
+  private async setIcmpRules(servers: RealServerAddress[]): Promise<void> {
+    const want = new Set(servers.map((r) => r.address));
+    for (const a of this.icmpSources) if (!want.has(a)) await sh(this.icmpRule("del", a), /No such file|not exist/);
+    for (const a of want) if (!this.icmpSources.has(a)) await sh(this.icmpRule("add", a), /File exists/);
+    this.icmpSources = want;
+  }
+
+  private icmpRule(op: "add" | "del", address: string): string[] {
+    return this.ruleFrom(op, address, ["ipproto", isIPv6(address) ? "58" : "1"]);
   }
 
   async stop(): Promise<void> {
@@ -173,11 +194,15 @@ export class Steering {
   }
 
   private rule(op: "add" | "del", r: RealServerAddress): string[] {
-    const s = this.spec;
-    const v6 = isIPv6(r.address);
+    return this.ruleFrom(op, r.address, ["ipproto", this.spec.protocol, "sport", String(r.port)]);
+  }
+
+  /** A policy rule at this virtual server's preference: packets from `address` matching `selector` into the TUN's table. */
+  private ruleFrom(op: "add" | "del", address: string, selector: string[]): string[] {
+    const s = this.spec, v6 = isIPv6(address);
     return [
-      "ip", ...(v6 ? ["-6"] : []), "rule", op, "pref", String(s.pref), "from", `${r.address}/${v6 ? 128 : 32}`,
-      "ipproto", s.protocol, "sport", String(r.port), "lookup", String(s.table),
+      "ip", ...(v6 ? ["-6"] : []), "rule", op, "pref", String(s.pref), "from", `${address}/${v6 ? 128 : 32}`,
+      ...selector, "lookup", String(s.table),
     ];
   }
 }
@@ -194,6 +219,20 @@ function icmp6Errors(s: SteerSpec): string[] {
     "tc", "filter", "add", "dev", s.interface, "ingress", "pref", String(s.pref), "protocol", "ipv6", "u32",
     "match", "ip6", "dst", `${s.vip}/128`, "match", "ip6", "protocol", "58", "0xff", "match", "u8", "0", "0x80", "at", "40",
     "action", "mirred", "egress", "redirect", "dev", s.tun,
+  ];
+}
+
+/** ICMPv4 errors: destination unreachable (fragmentation needed, port unreachable), time
+ * exceeded, parameter problem. Never echo: `ping VIP` stays the kernel's to answer. */
+const ICMP4_ERROR_TYPES = [3, 11, 12];
+
+/** ICMPv4 errors of one type to the VIP go to the TUN too, as icmp6Errors does for IPv6, beside
+ * the VIP:port filter (the same preference: `stop` removes them all). The type is read at offset
+ * 20, so only headers without options match (an ICMP error's sender adds none). */
+function icmp4Error(vip: string, type: number): string[] {
+  return [
+    "protocol", "ip", "u32", "match", "ip", "dst", `${vip}/32`, "match", "ip", "protocol", "1", "0xff",
+    "match", "u8", "0x45", "0xff", "at", "0", "match", "u8", String(type), "0xff", "at", "20",
   ];
 }
 
