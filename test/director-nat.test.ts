@@ -282,6 +282,32 @@ test("director nat: the pool's scheduler and weights decide: wrr 2:1:1 sends 4, 
     assert.match(ctl.stdout, new RegExp(`^TCP  ${VIP.replaceAll(".", "\\.")}:80 wrr$`, "m"), ctl.stdout);
     const lines = ctl.stdout.split("\n").filter((l) => l.startsWith("  -> ") && !l.includes("RemoteAddress"));
     assert.deepEqual(lines.map((l) => l.trim().split(/\s+/).slice(3).map(Number)), [[2, ...countsOf(vs, 0)], [1, ...countsOf(vs, 1)], [1, ...countsOf(vs, 2)]], ctl.stdout);
+    // GET /api/l4/connections and fulcrum ctl l4-connections list the entries as ipvsadm -Lnc.
+    const listed = async (query: string) => {
+      const r = await lab.exec("director", ["curl", "-s", "-m", "3", "-w", "\n%{http_code}", `http://127.0.0.1:9901/api/l4/connections${query}`]);
+      const [body, code] = [r.stdout.slice(0, r.stdout.lastIndexOf("\n")), r.stdout.slice(r.stdout.lastIndexOf("\n") + 1)];
+      return { code, body: JSON.parse(body) as { truncated: boolean; error?: string; connections: { protocol: string; client: string; virtual: string; server: string }[] } };
+    };
+    const all = await listed("");
+    assert.equal(all.body.connections.length, 8, JSON.stringify(all.body));
+    assert.equal(all.body.truncated, false);
+    const client = lab.node("client").ipv4;
+    for (const c of all.body.connections) {
+      assert.equal(c.protocol, "TCP");
+      assert.equal(c.virtual, `${VIP}:80`);
+      assert.ok(c.client.startsWith(`${client}:`), `the client's own address: ${c.client}`);
+    }
+    const perServer = vs.real_servers.map((r) => all.body.connections.filter((c) => c.server === r.address).length);
+    assert.deepEqual(perServer, [4, 2, 2], `entries per real server: ${JSON.stringify(all.body.connections)}`);
+    const first = await listed("?limit=5");
+    assert.deepEqual([first.body.connections.length, first.body.truncated], [5, true]);
+    const bad = await listed("?limit=0");
+    assert.equal(bad.code, "400");
+    assert.match(bad.body.error ?? "", /limit: expected an integer 1\.\.100000/);
+    const lnc = await lab.exec("director", fulcrumCommand(["ctl", "--config", await writeTemp(config(false, [2, 1, 1])), "l4-connections"]));
+    assert.equal(lnc.code, 0, lnc.stderr);
+    assert.match(lnc.stdout, /^pro\s+expire\s+state\s+source\s+virtual\s+destination$/m, lnc.stdout);
+    assert.equal(lnc.stdout.split("\n").filter((l) => new RegExp(`^TCP\\s+\\d\\d:\\d\\d\\s+\\S+\\s+${client.replaceAll(".", "\\.")}:\\d+\\s+${VIP.replaceAll(".", "\\.")}:80\\s`).test(l)).length, 8, lnc.stdout);
   } finally {
     await stopDirector(director);
   }

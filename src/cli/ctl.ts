@@ -26,6 +26,10 @@ export const CTL_COMMANDS: Record<string, CtlCommand> = {
   pools: { args: "[POOL]", summary: "pools and servers: state, weights, active, checks", arity: [0, 1], run: (api, a) => a[0] ? api.show("GET", `/api/pools/${seg(a[0])}`, (p) => printPools([p])) : api.show("GET", "/api/pools", (b) => printPools(b.pools as Json[])) },
   vrrp: { args: "", summary: "VRRP instances: state, priority, adverts, drops", arity: [0, 0], run: (api) => api.show("GET", "/api/vrrp", printVrrp) },
   l4: { args: "", summary: "L4 listeners, and virtual servers as ipvsadm -Ln lists them", arity: [0, 0], run: (api) => api.show("GET", "/api/l4", printL4) },
+  "l4-connections": {
+    args: "", summary: "the packet director's connections as ipvsadm -Lnc lists them (the first 1000)", arity: [0, 0],
+    run: (api) => api.show("GET", "/api/l4/connections", printConnections),
+  },
   config: { args: "", summary: "the effective config as JSON, secrets redacted", arity: [0, 0], run: (api) => api.show("GET", "/api/config", (b) => console.log(JSON.stringify(b, null, 2))) },
   metrics: { args: "", summary: "the Prometheus metrics text", arity: [0, 0], run: (api) => api.raw("/metrics") },
   ready: { args: "POOL HOST:PORT", summary: "take new sessions again (clears drain and maint)", arity: [2, 2], run: (api, [p, s]) => api.write(`${serverPath(p, s)}/ready`) },
@@ -166,6 +170,21 @@ function printVrrp(b: Json): void {
     rows.push([String(i.name), String(i.state), String(i.priority), String(adverts.sent), String(adverts.received), drops]);
   }
   printTable(rows);
+}
+
+/** ipvsadm -Lnc's layout (expire as mm:ss), with fullnat's local address when any entry has one. */
+function printConnections(b: Json): void {
+  if (!b.running) { console.log("the packet director is not running"); return; }
+  const conns = b.connections as Json[];
+  const local = conns.some((c) => c.local !== c.client);
+  const expire = (s: number) => `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
+  console.log("IPVS connection entries");
+  const rows = [["pro", "expire", "state", "source", "virtual", "destination", ...(local ? ["local"] : [])]];
+  for (const c of conns) {
+    rows.push([c.template ? "IP" : String(c.protocol), expire(Number(c.expires_in)), String(c.state), String(c.client), String(c.virtual), String(c.server), ...(local ? [String(c.local)] : [])]);
+  }
+  printTable(rows);
+  if (b.truncated) console.log(`(the first ${conns.length} shown)`);
 }
 
 function printL4(b: Json): void {

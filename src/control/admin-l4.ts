@@ -31,6 +31,21 @@ export function l4View(g: Generation, director: DirectorRows | null = null) {
   };
 }
 
+/** GET /api/l4/connections: the director's table as `ipvsadm -Lnc` lists it, the first `limit`
+ * entries (`truncated` when there are more). */
+export function l4ConnectionsView(g: Generation, limit: number) {
+  const rows = g.director?.connections(limit + 1) ?? null;
+  if (rows === null) return { running: false, truncated: false, connections: [] };
+  return {
+    running: true,
+    truncated: rows.length > limit,
+    connections: rows.slice(0, limit).map((r) => ({
+      protocol: r.protocol, state: r.state, expires_in: r.expiresIn, client: r.client, virtual: r.virtual,
+      local: r.local, server: r.server, template: r.template,
+    })),
+  };
+}
+
 function l4ListenersView(g: Generation) {
   const l4 = g.l4;
   if (!l4) return [];

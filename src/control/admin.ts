@@ -17,7 +17,7 @@ import { configView, poolsView, statusView, vrrpView, poolView, monitorsByKey } 
 import { addPool, addServer, findPool, removePool, removeServer, setAdminState, setWeight, type WriteResult } from "./admin-write.ts";
 import { CONTENT_TYPE } from "./metrics.ts";
 import { type FulcrumMetrics, fulcrumMetrics } from "./metrics-fulcrum.ts";
-import { l4View } from "./admin-l4.ts";
+import { l4ConnectionsView, l4View } from "./admin-l4.ts";
 import { LiveFeed } from "./dashboard/feed.ts";
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/page.ts";
 
@@ -179,6 +179,7 @@ export class AdminService {
     });
     r.get("/api/vrrp", () => json({ instances: vrrpView(s.generation) }));
     r.get("/api/l4", () => json(l4View(s.generation)));
+    r.get("/api/l4/connections", (q) => json(l4ConnectionsView(s.generation, connectionsLimit(new URL(q.request.url)))));
     r.get("/api/workers", () => json({ workers: s.workers?.() ?? null }));
     r.get("/api/limits", () => json({ tables: limitRows(s.generation) }));
     r.get("/api/config", () => json({ generation: s.generation.id, file: s.file, sha256: s.checksum, config: configView(s.generation) }));
@@ -204,9 +205,17 @@ export class AdminService {
   }
 }
 
+/** GET /api/l4/connections' `limit`: 1000 by default, at most 100000 (a table may hold millions). */
+function connectionsLimit(url: URL): number {
+  const raw = url.searchParams.get("limit");
+  if (raw === null) return 1000;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 100_000) throw new ApiError(400, `limit: expected an integer 1..100000, got "${raw}"`);
+  return Number(raw);
+}
+
 /** Listed in a 404, so a caller sees what there is. */
 const ENDPOINTS = [
-  "GET / (dashboard)", "GET /api/events (SSE)", "GET /api/l4", "GET /api/workers", "GET /healthz", "GET /ready", "GET /metrics", "GET /api/status", "GET /api/pools", "GET /api/pools/POOL", "GET /api/vrrp",
+  "GET / (dashboard)", "GET /api/events (SSE)", "GET /api/l4", "GET /api/l4/connections?limit=N", "GET /api/workers", "GET /healthz", "GET /ready", "GET /metrics", "GET /api/status", "GET /api/pools", "GET /api/pools/POOL", "GET /api/vrrp",
   "GET /api/config", "POST /api/pools", "POST /api/pools/POOL/remove", "POST /api/pools/POOL/servers",
   "POST /api/pools/POOL/servers/HOST:PORT/{ready,drain,maint,weight,remove}",
 ];

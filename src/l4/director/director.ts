@@ -406,9 +406,9 @@ export class Director {
     });
   }
 
-  /** What `ipvsadm -Lnc` shows: every connection and template in the table. A control-plane
-   * walk over the entries ever used, never on the packet path. */
-  listConnections(): ConnectionRow[] {
+  /** What `ipvsadm -Lnc` shows: every connection and template in the table, the first `limit`.
+   * A control-plane walk over the entries ever used, never on the packet path. */
+  listConnections(limit = Infinity): ConnectionRow[] {
     const rows: ConnectionRow[] = [];
     const entries = this.view.getUint32(L.DIR_OFF + L.DG_ENTRIES, true);
     const hwm = this.view.getUint32(L.DIR_OFF + L.DG_HWM, true);
@@ -416,6 +416,7 @@ export class Director {
       const e = entries + i * L.CT_SIZE;
       const flags = this.bytes[e + L.CT_FLAGS];
       if ((flags & L.CTF_USED) === 0) continue;
+      if (rows.length >= limit) break;
       const v6 = (flags & L.CTF_V6) !== 0, proto = this.bytes[e + L.CT_PROTO];
       const expire = this.view.getUint32(e + L.CT_EXPIRE, true);
       rows.push({

@@ -17,7 +17,7 @@ import { addVirtualAddresses, interfaceFacts, removeVirtualAddresses, type Virtu
 import { formatIP, parseIP } from "../../vrrp/ip.ts";
 import { unservable, type VirtualServerConfig } from "./config.ts";
 import type { LbKind } from "./names.ts";
-import { Director, type RealServerSpec, type ServiceRow } from "./director.ts";
+import { type ConnectionRow, Director, type RealServerSpec, type ServiceRow } from "./director.ts";
 import type { PortCounters } from "./io/batch.ts";
 import { TunPort } from "./io/tun-port.ts";
 import { FramePort } from "./io/frame-port.ts";
@@ -385,6 +385,11 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
   }
 
   /** The director's tables and counters now (null before start). */
+  /** The first `limit` connections (ipvsadm -Lnc), null while not directing. */
+  connections(limit: number): ConnectionRow[] | null {
+    return this.director?.listConnections(limit) ?? null;
+  }
+
   state(): DirectorState | null {
     if (!this.director) return null;
     const ports: Record<string, PortCounters> = {};
