@@ -4,8 +4,8 @@
 // /64: they cannot reach the client, so every reply must come back through the director, to the
 // local address:port it gave the connection.
 //
-//   client fd00:201:68::2 ── eth1 [director fd00:201:68::1, VIP fd00:201:68::100,] eth0 ── bridge ── s1 s2 s3
-//                               [local addresses fd00:202:68::50-51, fd00:200:68::1]       fd00:200:68::2-4 :8080
+//   client fd00:201:68::2 ── eth1 [director fd00:201:68::1, VIP ::100,      ] eth0 ── bridge ── s1 s2 s3
+//                               [local addresses fd00:202:68::50-54, fd00:200:68::1]    fd00:200:68::2-4 :8080
 //   s1-s3: `ip -6 route add fd00:202:68::/64 via fd00:200:68::1`, no default route.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -17,12 +17,15 @@ import { needs } from "./helpers/peers.ts";
 import type { Child } from "../src/runtime/index.ts";
 
 const noLab = needs("root", "ip", "tc", "nginx", "curl", "wrk", "tcpdump", "tshark");
+const noDns = noLab || needs("dnsmasq", "dig");
 
 const SUBNET = 68;
 const VIP = `fd00:201:${SUBNET}::100`;
 const CLIENT = `fd00:201:${SUBNET}::2`;
 const LOCAL_NET = `fd00:202:${SUBNET}::`;
 const LOCALS = [`${LOCAL_NET}50`, `${LOCAL_NET}51`];
+const DNS_LOCAL = `${LOCAL_NET}53`;
+const CLOSED_LOCAL = `${LOCAL_NET}54`;
 const SERVERS = ["s1", "s2", "s3"];
 let lab: Lab;
 const nginx = new Map<string, Child>();
@@ -48,28 +51,31 @@ after(async () => {
   await lab?.destroy();
 });
 
-function config(): string {
-  const servers = SERVERS.map((s) => `"[${lab.node(s).ipv6}]:8080"`).join(", ");
+/** `udp`: two udp virtual servers too, [VIP]:53 to dnsmasq on the servers' port 5353 and
+ * [VIP]:54 to a port nothing listens on. */
+function config(udp = false): string {
+  const servers = (port: number) => SERVERS.map((s) => `"[${lab.node(s).ipv6}]:${port}"`).join(", ");
+  const vs = (name: string, port: number, protocol: string, locals: string[]) => `  - name: ${name}
+    address: "[${VIP}]:${port}"
+    protocol: ${protocol}
+    lb_kind: fullnat
+    interface: eth1
+    pool: ${name}
+    local_addresses: [${locals.map((a) => `"${a}"`).join(", ")}]
+`;
   return `
 admin: { bind: 127.0.0.1:9901 }
 pools:
   web:
     scheduler: rr
-    servers: [${servers}]
+    servers: [${servers(8080)}]
     health: { type: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1 }
-virtual_servers:
-  - name: web
-    address: "[${VIP}]:80"
-    protocol: tcp
-    lb_kind: fullnat
-    interface: eth1
-    pool: web
-    local_addresses: [${LOCALS.map((a) => `"${a}"`).join(", ")}]
-`;
+${udp ? `  dns: { scheduler: rr, servers: [${servers(5353)}] }\n  closed: { scheduler: rr, servers: [${servers(5399)}] }\n` : ""}virtual_servers:
+${vs("web", 80, "tcp", LOCALS)}${udp ? vs("dns", 53, "udp", [DNS_LOCAL]) + vs("closed", 54, "udp", [CLOSED_LOCAL]) : ""}`;
 }
 
-async function startDirector(): Promise<Peer> {
-  const peer = await startFulcrum(lab, "director", config(), 1, /directing tcp:\/\//g);
+async function startDirector(udp = false): Promise<Peer> {
+  const peer = await startFulcrum(lab, "director", config(udp), udp ? 3 : 1, /directing (tcp|udp):\/\//g);
   running.add(peer);
   return peer;
 }
@@ -178,4 +184,46 @@ test("director fullnat IPv6: on stop, Fulcrum removes the VIP, the local address
   assert.deepEqual(await show(), { addresses: [], tun: false, vipFilters: 0, replyFilters: 0 });
   const after = await lab.exec("client", ["curl", "-g", "-6", "-s", "-m", "1", `http://[${VIP}]/`]);
   assert.notEqual(after.code, 0, "nothing answers on the VIP once the director stopped");
+});
+
+test("director fullnat IPv6: udp: dig through [VIP]:53 reaches the three dnsmasq in rr order; a datagram to [VIP]:54, whose servers' port is closed, comes back to the client as ICMPv6 port unreachable from the VIP, checksums valid", { skip: noDns }, async () => {
+  const dns: Child[] = [];
+  for (const s of SERVERS) {
+    const dir = tempDir(`director-fullnat-v6-dns-${s}`);
+    dns.push(lab.spawn(s, [
+      "dnsmasq", "--no-daemon", "--port=5353", `--listen-address=${lab.node(s).ipv6}`, "--bind-interfaces", "--no-resolv",
+      "--no-hosts", `--txt-record=who.lab,${s}`, `--pid-file=${dir}/pid`, "--user=root", "--cache-size=0",
+    ]));
+  }
+  const dir = tempDir("director-fullnat-v6-icmp");
+  try {
+    for (const s of SERVERS) {
+      const at = lab.node(s).ipv6;
+      await waitFor(`dnsmasq on ${s}`, async () => (await lab.exec(s, ["dig", `@${at}`, "-p", "5353", "who.lab", "TXT", "+short", "+tries=1", "+time=1"])).stdout.includes(s), 10_000, 100);
+    }
+    const icmp = await Capture.start(lab, "client", "icmp6 and ip6[40] == 1", `${dir}/icmp.pcap`);
+    const director = await startDirector(true);
+    try {
+      const names: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const r = await lab.exec("client", ["dig", "-6", `@${VIP}`, "-p", "53", "who.lab", "TXT", "+short", "+tries=1", "+time=2"]);
+        names.push(r.code === 0 ? r.stdout.trim().replace(/"/g, "") : `dig exit ${r.code}: ${r.stdout}${r.stderr}`);
+      }
+      assert.deepEqual([...new Set(names)].sort(), SERVERS, `every dnsmasq answered: ${names.join(", ")}`);
+      assert.deepEqual(names.slice(3), names.slice(0, 3), `rr order: ${names.join(", ")}`);
+      await lab.exec("client", ["bash", "-c", `echo hello > /dev/udp/${VIP}/54`]);
+      await icmp.waitFor(new RegExp(`${VIP} > ${CLIENT}: ICMP6, destination unreachable, unreachable port, ${VIP} udp port 54`), 1, 5000);
+    } finally {
+      await icmp.stop();
+      await stopDirector(director);
+    }
+    const r = await exec(["tshark", "-n", "-r", `${dir}/icmp.pcap`, "-o", "udp.check_checksum:TRUE", "-T", "fields", "-e", "icmpv6.checksum.status", "-e", "udp.checksum.status"]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout.split("\n").filter((l) => l.trim() !== "");
+    assert.ok(rows.length >= 1, "the ICMPv6 error was captured");
+    // The ICMPv6 message and the quoted UDP header: 1 is "Good".
+    for (const row of rows) assert.deepEqual(row.split(/[\t,]/).filter((v) => v !== "1"), [], `every checksum good: ${row}`);
+  } finally {
+    for (const c of dns) c.kill("SIGKILL");
+  }
 });
