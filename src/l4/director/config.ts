@@ -117,7 +117,6 @@ export function checkPoolFamilies(c: Checker, servers: VirtualServerConfig[], po
 
 /** Why the packet I/O cannot serve a virtual server yet, or null when it can. */
 export function unservable(vs: VirtualServerConfig): string | null {
-  if (vs.lbKind === "fullnat" && vs.family === 6) return "fullnat with an IPv6 VIP is not served yet; IPv4 fullnat is";
   if (vs.interface === null) return "no interface: the director needs the interface the VIP's packets arrive on";
   return null;
 }

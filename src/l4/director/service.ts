@@ -164,7 +164,7 @@ export class DirectorService<C extends BalancerPoolConfig = BalancerPoolConfig> 
       if (this.configs.some(throughTun)) {
         this.tunPort = TunPort.open(this.tunName, director);
         await prepareTun(this.tunName, this.table);
-        if (this.configs.some((v) => (v.lbKind === "nat" || v.lbKind === "tun") && v.family === 6)) await prepareTun6(this.tunName, this.table);
+        if (this.configs.some((v) => throughTun(v) && v.family === 6)) await prepareTun6(this.tunName, this.table);
       }
       for (const [i, vs] of this.configs.entries()) await this.serve(vs, i);
       this.startTimers();

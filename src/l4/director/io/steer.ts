@@ -80,7 +80,7 @@ export async function prepareTun(tun: string, table: number | null): Promise<voi
   await sh(["ip", "route", "replace", "default", "dev", tun, "table", String(table)]);
 }
 
-/** nat with IPv6 VIPs: the same for IPv6 (it has no reverse-path check nor local-source
+/** nat, tun and fullnat with IPv6 VIPs: the same for IPv6 (it has no reverse-path check nor local-source
  * refusal to turn off). Forwarding on makes the host an IPv6 router: it stops taking router
  * adverts on interfaces whose accept_ra is 1. */
 export async function prepareTun6(tun: string, table: number): Promise<void> {
@@ -115,8 +115,8 @@ export class Steering {
     await this.setServers(servers);
   }
 
-  private matchProtocol(): string[] {
-    return ["match", "ip", "protocol", this.spec.protocol === "tcp" ? "6" : "17", "0xff"];
+  private matchProtocol(ip: "ip" | "ip6"): string[] {
+    return ["match", ip, "protocol", this.spec.protocol === "tcp" ? "6" : "17", "0xff"];
   }
 
   // A process that was killed left its filters behind: this preference is this virtual server's.
@@ -148,7 +148,13 @@ export class Steering {
       await this.clearFilters(dev, pref);
       this.replyInterfaces.add(dev);
       for (const local of s.localAddresses ?? []) {
-        await this.redirect(dev, pref, ["protocol", "ip", "u32", "match", "ip", "dst", `${local}/32`, ...this.matchProtocol()]);
+        if (isIPv6(local)) {
+          await this.redirect(dev, pref, ["protocol", "ipv6", "u32", "match", "ip6", "dst", `${local}/128`, ...this.matchProtocol("ip6")]);
+          // ICMPv6 errors only (types below 128): neighbour discovery and echo stay the kernel's.
+          await this.redirect(dev, pref, icmp6ErrorsTo(local));
+          continue;
+        }
+        await this.redirect(dev, pref, ["protocol", "ip", "u32", "match", "ip", "dst", `${local}/32`, ...this.matchProtocol("ip")]);
         // ICMP errors about the connections (port unreachable, fragmentation needed) too: the
         // director translates them for the client. Other ICMP to a local address is dropped there.
         await this.redirect(dev, pref, ["protocol", "ip", "u32", "match", "ip", "dst", `${local}/32`, "match", "ip", "protocol", "1", "0xff"]);
@@ -216,9 +222,17 @@ const isIPv6 = (address: string) => address.includes(":");
  * server (nat: addresses translated), so a server learns a client path's MTU. */
 function icmp6Errors(s: SteerSpec): string[] {
   return [
-    "tc", "filter", "add", "dev", s.interface, "ingress", "pref", String(s.pref), "protocol", "ipv6", "u32",
-    "match", "ip6", "dst", `${s.vip}/128`, "match", "ip6", "protocol", "58", "0xff", "match", "u8", "0", "0x80", "at", "40",
+    "tc", "filter", "add", "dev", s.interface, "ingress", "pref", String(s.pref), ...icmp6ErrorsTo(s.vip),
     "action", "mirred", "egress", "redirect", "dev", s.tun,
+  ];
+}
+
+/** The u32 classifier's match on ICMPv6 errors (the type's high bit clear, read right after the
+ * fixed header) to `address`. */
+function icmp6ErrorsTo(address: string): string[] {
+  return [
+    "protocol", "ipv6", "u32", "match", "ip6", "dst", `${address}/128`, "match", "ip6", "protocol", "58", "0xff",
+    "match", "u8", "0", "0x80", "at", "40",
   ];
 }
 
