@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { Capture, exec, Lab, waitFor } from "./helpers/netns.ts";
 import { type Peer, startFulcrum } from "./helpers/vrrp.ts";
+import { downloadAcrossReload } from "./helpers/director-reload.ts";
 import { tempDir } from "./helpers/l4.ts";
 import { spawnLabNginx } from "./helpers/lab-nginx.ts";
 import { needs } from "./helpers/peers.ts";
@@ -301,20 +302,7 @@ test("director fullnat: a server stopped by its PID gets no new connections once
 test("director fullnat: a reload with the same virtual servers carries the table over: a 1 MiB download in flight finishes", { skip: noLab }, async () => {
   const director = await startDirector();
   try {
-    // 1 MiB at 200 KiB/s: about 5 s, so the reload falls inside it.
-    const download = lab.spawn("client", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "-m", "30", `http://${VIP}/big`]);
-    let result = "";
-    const reader = (async () => { for await (const c of download.stdout) result += new TextDecoder().decode(c); })();
-    let downloadEnded = 0;
-    const ended = download.exited.then((code) => { downloadEnded = Date.now(); return code; });
-    director.child.kill("SIGHUP");
-    await director.waitForLine(/generation 2 serving/, 15_000);
-    const reloadedAt = Date.now();
-    assert.equal(await ended, 0, "the download through the director finished");
-    await reader;
-    assert.equal(result, `200 ${1 << 20}`, "all of it, in one connection");
-    assert.ok(reloadedAt < downloadEnded, "the reload happened while the download was in flight");
-    await director.waitForLine(/connection table, ports and steering carried over \(2 virtual servers\)/, 1000);
+    await downloadAcrossReload(lab, director, `http://${VIP}/big`, 2);
     // Generation 2's health checks may not have passed for every server yet: any of them may answer.
     for (const a of await requests(3)) assert.ok(SERVERS.includes(a.words[0]) && LOCALS.includes(a.words[1]), `generation 2 directs: ${a.words.join(" ")}`);
   } finally {

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { Capture, exec, Lab, waitFor } from "./helpers/netns.ts";
 import { type Peer, startFulcrum } from "./helpers/vrrp.ts";
+import { downloadAcrossReload } from "./helpers/director-reload.ts";
 import { tempDir } from "./helpers/l4.ts";
 import { fulcrumCommand, writeTemp } from "./helpers/fulcrum.ts";
 import { spawnLabNginx } from "./helpers/lab-nginx.ts";
@@ -193,20 +194,7 @@ test("director nat: a reload with the same virtual servers carries the connectio
     const cmdline = await runtime.readTextFile(`/proc/${director.pid}/cmdline`);
     const args = cmdline.split("\0");
     const file = args[args.indexOf("--config") + 1];
-    // 1 MiB at 100 KiB/s: about 10 s, so the reload falls inside it.
-    const download = lab.spawn("client", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "-m", "30", `http://${VIP}/big`]);
-    let result = "";
-    const reader = (async () => { for await (const c of download.stdout) result += new TextDecoder().decode(c); })();
-    let downloadEnded = 0;
-    const ended = download.exited.then((code) => { downloadEnded = Date.now(); return code; });
-    director.child.kill("SIGHUP");
-    await director.waitForLine(/generation 2 serving/, 15_000);
-    const reloadedAt = Date.now();
-    assert.equal(await ended, 0, "the download through the director finished");
-    await reader;
-    assert.equal(result, `200 ${1 << 20}`, "all of it, in one connection");
-    assert.ok(reloadedAt < downloadEnded, "the reload happened while the download was in flight");
-    await director.waitForLine(/connection table, ports and steering carried over \(1 virtual servers\)/, 1000);
+    await downloadAcrossReload(lab, director, `http://${VIP}/big`, 1);
     // A changed virtual server: a new director beside the old one, then the old one goes.
     await runtime.writeTextFile(file, config().replace("    pool: web\n", "    pool: web\n    persistence_timeout: 30s\n"));
     director.child.kill("SIGHUP");

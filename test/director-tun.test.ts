@@ -18,6 +18,7 @@ import { spawnLabNginx } from "./helpers/lab-nginx.ts";
 import { type IpipDecap, startIpipDecap } from "./helpers/lab-ipip.ts";
 import { Capture, exec, Lab, waitFor } from "./helpers/netns.ts";
 import { type Peer, startFulcrum } from "./helpers/vrrp.ts";
+import { downloadAcrossReload } from "./helpers/director-reload.ts";
 import { tempDir } from "./helpers/l4.ts";
 import { needs } from "./helpers/peers.ts";
 import type { Child } from "../src/runtime/index.ts";
@@ -413,20 +414,7 @@ test("director tun: on stop, Fulcrum removes the VIP, its TUN and the ingress fi
 test("director tun: a reload with the same virtual servers carries the connection table over: a download in flight (its ACKs tunnelled) finishes", { skip: noLab }, async () => {
   const peer = await startDirector();
   try {
-    // 1 MiB at 200 KiB/s: about 5 s, so the reload falls inside it.
-    const download = lab.spawn("client", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "-m", "30", `http://${VIP}/big`]);
-    let result = "";
-    const reader = (async () => { for await (const c of download.stdout) result += new TextDecoder().decode(c); })();
-    let downloadEnded = 0;
-    const ended = download.exited.then((code) => { downloadEnded = Date.now(); return code; });
-    peer.child.kill("SIGHUP");
-    await peer.waitForLine(/generation 2 serving/, 15_000);
-    const reloadedAt = Date.now();
-    assert.equal(await ended, 0, "the download through the director finished");
-    await reader;
-    assert.equal(result, `200 ${1 << 20}`, "all of it, in one connection");
-    assert.ok(reloadedAt < downloadEnded, "the reload happened while the download was in flight");
-    await peer.waitForLine(/connection table, ports and steering carried over \(1 virtual servers\)/, 1000);
+    await downloadAcrossReload(lab, peer, `http://${VIP}/big`, 1);
     // Generation 2 names the tunnel it carried over as generation 1 did.
     const lines = peer.output().match(/directing tcp:\/\/\S+ \(web, tun on eth0 through \S+, IPIP from \S+ mtu 1500\)/g) ?? [];
     assert.equal(lines.length, 2, peer.output());
