@@ -8,15 +8,15 @@ import process from "node:process";
 import { mapShared } from "../../ffi/shm.ts";
 
 const DIR = "/dev/shm";
-const NAME = /^fulcrum-(\d+)-sessions$/;
+const NAME = /^fulcrum-(\d+)-[a-z0-9-]+$/;
 
-/** The segment's file for the supervisor with this pid. */
-export function segmentPath(pid = process.pid): string {
-  return `${DIR}/fulcrum-${pid}-sessions`;
+/** The file of the supervisor's segment `name` ("sessions", or another shared table's). */
+export function segmentPath(name = "sessions", pid = process.pid): string {
+  return `${DIR}/fulcrum-${pid}-${name}`;
 }
 
-// Segments of supervisors that are gone (killed before they could remove theirs).
-function removeStale(): void {
+/** Removes the segments of supervisors that are gone (killed before they could remove theirs). */
+export function removeStaleSegments(): void {
   let names: string[] = [];
   try { names = readdirSync(DIR); } catch { return; }
   for (const name of names) {
@@ -43,7 +43,7 @@ export class SessionSegment {
   private readonly free: number[];
 
   constructor(readonly words: number, readonly slots: number, readonly path = segmentPath()) {
-    removeStale();
+    removeStaleSegments();
     this.bytes = (1 + slots) * words * 4;
     this.buffer = mapShared(path, this.bytes, true);
     this.total = new Int32Array(this.buffer, 0, words);
