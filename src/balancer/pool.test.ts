@@ -6,6 +6,7 @@ import { createDataPlane } from "../core/wasm.ts";
 import { Balancer } from "./balancer.ts";
 import { type BalancerPoolConfig, SERVER_DEFAULTS, type ServerConfig } from "./config.ts";
 import type { Server } from "./pool.ts";
+import { PersistenceTable } from "../control/workers/persistence-table.ts";
 import type { SchedulerName } from "../core/schedulers.ts";
 import { STATE_DOWN, STATE_DRAIN, STATE_UP } from "../core/dataplane.ts";
 
@@ -67,6 +68,25 @@ test("balancer: source persistence sends a client back to its server until the e
   const first = pool.pick(client(1))!;
   for (let i = 0; i < 5; i++) assert.equal(pool.pick(client(1)), first, "rr would move on; persistence holds");
   assert.notEqual(pool.pick(client(2)), undefined);
+});
+
+test("balancer: with a shared persistence table a client goes back to its server from another process's pool; a server that left is not returned", async () => {
+  // Two workers' pools of one config, their servers' shared words given as the supervisor does.
+  const table = new PersistenceTable(new ArrayBuffer(PersistenceTable.bytes(1000)), { capacity: 1000 });
+  const [a, b] = await Promise.all([1, 2].map(async () => {
+    const pool = new Balancer(await createDataPlane({ seed: 1 }), [poolConfig("web", "rr", [9001, 9002, 9003], { persistenceMs: 60_000 })]).get("web")!;
+    pool.servers.forEach((s, k) => { s.shared = k; });
+    pool.sharePersistence(table);
+    return pool;
+  }));
+  b.pick(client(9)); // b's rr turn is now past its first server
+  const first = a.pick(client(1))!;
+  for (let i = 0; i < 4; i++) assert.equal(b.pick(client(1))!.port, first.port, "rr would move on; the shared entry holds");
+  // The other worker is told the server left: the entry names a word none of its members has.
+  b.removeServer(b.find(first.host, first.port)!);
+  const moved = b.pick(client(1))!;
+  assert.notEqual(moved.port, first.port);
+  assert.equal(a.pick(client(1))!.port, moved.port, "the new entry is every worker's");
 });
 
 test("balancer: a server added at run time takes its share; one removed takes nothing, and its sessions release nothing", async () => {

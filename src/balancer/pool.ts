@@ -13,7 +13,7 @@
 import { type DataPlane, type PoolHandle, STATE_DOWN, STATE_DRAIN, STATE_UP, type ServerState } from "../core/dataplane.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { BalancerPoolConfig, ServerConfig } from "./config.ts";
-import { SourcePersistence } from "./persistence.ts";
+import { type Persistence, SharedPersistence, type SharedPersistenceTable, SourcePersistence } from "./persistence.ts";
 import { PoolLatency, Traffic } from "./traffic.ts";
 
 /** Why a server takes no new sessions. Each part that can take a server out owns one reason and
@@ -113,7 +113,8 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   private lastShared = 0;
   /** Polls the shared counts while sessions wait: a slot another worker freed wakes none here. */
   private queuePoll: ReturnType<typeof setInterval> | null = null;
-  private readonly persistence: SourcePersistence<Server> | null;
+  /** Source persistence: this process's table, or the workers' shared one (sharePersistence). */
+  private persistence: Persistence<Server> | null;
   /** Sessions waiting for a server below its max_conns: higher priority first, then oldest. */
   private readonly waiting: Waiter[] = [];
   /** Waits by priority that got a slot, and sessions shed at the full queue (metrics). */
@@ -214,6 +215,14 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     this.sharedOwn = own;
     this.sharedCursor = this.config.scheduler === "rr" ? cursor : -1;
     this.picksReadCounts = this.config.scheduler !== "rr" && this.config.scheduler !== "wrr" || this.members.some((s) => s.config.maxConns > 0);
+  }
+
+  /** Keeps source persistence in `table`, shared by the worker processes, from now on (entries
+   * name servers by their shared word, `Server.shared`, the same in every worker). */
+  sharePersistence(table: SharedPersistenceTable): void {
+    const ms = this.config.persistenceMs;
+    if (ms <= 0 || (this.persistence instanceof SharedPersistence && this.persistence.table === table)) return;
+    this.persistence = new SharedPersistence(table, this.name, ms, () => this.members);
   }
 
   /** The server at `host:port`, or undefined. */

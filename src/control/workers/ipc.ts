@@ -4,12 +4,13 @@
 import type { PoolsState } from "./pool-state.ts";
 import type { CounterTree } from "./counters.ts";
 import type { SegmentPlace } from "./session-segment.ts";
+import type { PersistencePlace } from "./persistence-table.ts";
 
 /** Marks a worker's message on its stdout; any other line there is a log line. */
 export const MESSAGE_MARK = "\x1e";
 
 /** What a worker needs to build what it serves: the config text (parsed and checked as the
- * supervisor did), the hash seed, the shared counts and the pools' state. It listens only when
+ * supervisor did), the hash seed, the shared counts and persistence table, and the pools' state. It listens only when
  * told (`listen`), so a new set of workers starts accepting within moments of each other. */
 export interface StartMessage {
   type: "start";
@@ -24,6 +25,8 @@ export interface StartMessage {
   seed: number;
   /** Where its session counts are shared (session-segment.ts), and its own block. */
   shm: SegmentPlace;
+  /** The source persistence table every worker shares (persistence-table.ts). */
+  persistence: PersistencePlace;
   pools: PoolsState;
 }
 
