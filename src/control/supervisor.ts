@@ -20,6 +20,7 @@ import { workerCount } from "./workers/config.ts";
 import { type ConfigSource, WorkerSet } from "./workers/worker-set.ts";
 import { SharedIndex } from "./workers/pool-state.ts";
 import { SessionSegment } from "./workers/session-segment.ts";
+import { LOCALITY_TABLES, SchedulerSegment } from "./workers/scheduler-segment.ts";
 
 export interface SuperviseOptions {
   /** The config file, re-read on reload; null when the config came from flags (`fulcrum proxy`). */
@@ -60,8 +61,9 @@ export class Supervisor {
   /** The admin API, when the config has an admin section; a reload applies changes to it. */
   admin: AdminService | null = null;
 
-  /** With workers: the shared counts' segment, and which word each (pool, address) has. */
-  private shared: { segment: SessionSegment; index: SharedIndex } | null = null;
+  /** With workers: the shared counts' segment, which word each (pool, address) has, and the
+   * schedulers' shared state (by the same words). */
+  private shared: { segment: SessionSegment; index: SharedIndex; schedulers: SchedulerSegment } | null = null;
   private gatherTimer: ReturnType<typeof setInterval> | null = null;
   private workersOverride: number | null = null;
 
@@ -84,11 +86,11 @@ export class Supervisor {
     if (!this.shared) {
       // A block per worker of two sets at once (a reload) and restarts in between.
       const segment = new SessionSegment(SHARED_WORDS, 2 * count + 4);
-      this.shared = { segment, index: new SharedIndex(SHARED_WORDS) };
+      this.shared = { segment, index: new SharedIndex(SHARED_WORDS, LOCALITY_TABLES), schedulers: new SchedulerSegment(SHARED_WORDS) };
       // The counters the dashboard's charts sample each second come from the workers.
       this.gatherTimer = setInterval(() => { void this.control.refresh?.(); }, 1000);
     }
-    generation.workers = new WorkerSet(generation, count, source, this.shared.segment, this.shared.index, (previous?.workers as WorkerSet | null) ?? null);
+    generation.workers = new WorkerSet(generation, count, source, this.shared.segment, this.shared.index, this.shared.schedulers, (previous?.workers as WorkerSet | null) ?? null);
   }
 
   get generation(): Generation {
@@ -114,6 +116,7 @@ export class Supervisor {
   private releaseShared(): void {
     if (this.gatherTimer) clearInterval(this.gatherTimer);
     this.shared?.segment.remove();
+    this.shared?.schedulers.remove();
   }
 
   /** Re-reads the config file and swaps in a generation built from it. One at a time: a

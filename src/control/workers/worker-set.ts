@@ -9,6 +9,7 @@ import { poolsState, type SharedIndex } from "./pool-state.ts";
 import { addCounters, counterTargets, type CounterTree, zeroCounters } from "./counters.ts";
 import { WORKER_COMMAND } from "./worker.ts";
 import type { SegmentPlace, SessionSegment } from "./session-segment.ts";
+import type { SchedulerSegment } from "./scheduler-segment.ts";
 
 /** Where the config came from: the file's text, or the raw value `fulcrum proxy` made. */
 export interface ConfigSource {
@@ -135,6 +136,7 @@ export class WorkerSet {
     private readonly source: ConfigSource,
     private readonly segment: SessionSegment,
     private readonly index: SharedIndex,
+    private readonly schedulers: SchedulerSegment,
     /** The previous generation's workers (a reload): listeners on the same address keep its ports. */
     private readonly previous: WorkerSet | null,
   ) {
@@ -202,7 +204,7 @@ export class WorkerSet {
     return {
       type: "start", index, generation: this.generation.id, file: this.source.file, text: this.source.text, raw: this.source.raw,
       seed: this.generation.balancer.dp.seed,
-      shm, pools: poolsState(this.generation.balancer, this.index),
+      shm, schedulers: this.schedulers.place, pools: poolsState(this.generation.balancer, this.index),
     };
   }
 
