@@ -44,7 +44,8 @@ export class SharedIndex {
     return this.word(`${pool}/${formatHostPort(server.config.address)}`);
   }
 
-  /** The word of a pool's rr position. */
+  /** The pool's own word: rr's position (in the counts), the lock of its scheduler's state (in
+   * the scheduler segment). */
   cursorOf(pool: string): number {
     return this.word(`${pool}#rr`);
   }
