@@ -15,6 +15,7 @@ import { formatHostPort } from "../config/address.ts";
 import type { BalancerPoolConfig, ServerConfig } from "./config.ts";
 import { type Persistence, SharedPersistence, type SharedPersistenceTable, SourcePersistence } from "./persistence.ts";
 import { PoolLatency, Traffic } from "./traffic.ts";
+import { type SchedulerShare, sharedSchedulerState, type SharedSchedulerState } from "./shared-scheduler.ts";
 
 /** Why a server takes no new sessions. Each part that can take a server out owns one reason and
  * clears only its own: the server is back once no reason is left. */
@@ -107,8 +108,9 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   /** Whether picks read servers' counts (lc, wlc, ... or a max_conns): they are copied from the
    * shared words first. */
   private picksReadCounts = false;
-  /** rr over workers: the shared word counting this pool's picks (its position), -1 for none. */
-  private sharedCursor = -1;
+  /** The scheduler's own state shared by the workers (rr's position, wrr's weights, lblc's
+   * table), null: none, or kept per process. */
+  private sharedScheduler: SharedSchedulerState | null = null;
   /** The shared word's value right after this process's last add (acquire's, for admitted). */
   private lastShared = 0;
   /** Polls the shared counts while sessions wait: a slot another worker freed wakes none here. */
@@ -144,12 +146,11 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     return this.pickHere(req, avoid, prefer);
   }
 
-  private pickHere(req: PickRequest, avoid?: ReadonlySet<Server>, prefer?: Server | null): Server | null {
+  private pickHere(req: PickRequest, avoid?: ReadonlySet<Server>, prefer?: Server | null, key = this.keyOf(req)): Server | null {
     const pinned = prefer ?? this.persistence?.lookup(req.client) ?? null;
     if (pinned && pinned.slot >= 0 && !avoid?.has(pinned) && this.dp.canTake(pinned.slot)) {
       return this.remember(req, this.acquire(pinned));
     }
-    const key = this.config.hashKey ? this.dp.hash(req.key ?? req.client) : 0;
     const slot = this.dp.pick(this.handle.id, key);
     if (slot >= 0) {
       const s = this.atSlot(slot);
@@ -166,23 +167,24 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     return null;
   }
 
+  /** The hash a keyed scheduler picks by (0: not keyed). */
+  private keyOf(req: PickRequest): number {
+    return this.config.hashKey ? this.dp.hash(req.key ?? req.client) : 0;
+  }
+
   // A pick over counts shared with other workers: the counts are copied in (when the scheduler
   // or a max_conns reads them), the pick counts its server in the shared word, and a server
   // another worker filled up in the meantime (max_conns reached after the add) is given back
   // and avoided, so max_conns is never exceeded across workers.
   private pickShared(req: PickRequest, avoid?: ReadonlySet<Server>, prefer?: Server | null): Server | null {
+    const key = this.keyOf(req);
     let skip = avoid;
     for (let tries = 0; tries <= this.members.length; tries++) {
       if (this.picksReadCounts) this.syncCounts();
-      // rr: one position for every worker, taken before the pick and given back after it (two
-      // workers picking at the same instant may take the same turn: rare, and still rr).
-      if (this.sharedCursor >= 0) {
-        // A position past the pool's end (it shrank in another worker's view) starts it afresh.
-        const c = Atomics.load(this.shared!, this.sharedCursor) - 1;
-        this.dp.setCursor(this.handle.id, c >= 0 && c < this.members.length ? c : -1);
-      }
-      const s = this.pickHere(req, skip, tries === 0 ? prefer : null);
-      if (this.sharedCursor >= 0) Atomics.store(this.shared!, this.sharedCursor, this.dp.cursor(this.handle.id) + 1);
+      const pinned = tries === 0 ? prefer : null;
+      const s = this.sharedScheduler
+        ? this.sharedScheduler.around(key, () => this.pickHere(req, skip, pinned, key))
+        : this.pickHere(req, skip, pinned, key);
       if (s === null || this.admitted(s)) return s;
       const widened = new Set(skip);
       widened.add(s);
@@ -209,11 +211,12 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   }
 
   /** Counts sessions in shared words from now on (a worker, or the supervisor that reports them):
-   * each server's word is its `shared` index. */
-  setSharedCounts(words: Int32Array, own: Int32Array | null = null, cursor = -1): void {
+   * each server's word is its `shared` index. `share`: where a worker shares its scheduler's
+   * own state (null: kept here). */
+  setSharedCounts(words: Int32Array, own: Int32Array | null = null, share: SchedulerShare | null = null): void {
     this.shared = words;
     this.sharedOwn = own;
-    this.sharedCursor = this.config.scheduler === "rr" ? cursor : -1;
+    this.sharedScheduler = share ? sharedSchedulerState(this.config.scheduler, this.dp, this.handle.id, () => this.members, words, share) : null;
     this.picksReadCounts = this.config.scheduler !== "rr" && this.config.scheduler !== "wrr" || this.members.some((s) => s.config.maxConns > 0);
   }
 

@@ -18,9 +18,7 @@ import { adminLine, type AdminReload, prepareAdminReload } from "./admin-reload.
 import { PhaseTiming } from "./phase-timing.ts";
 import { workerCount } from "./workers/config.ts";
 import { type ConfigSource, WorkerSet } from "./workers/worker-set.ts";
-import { SharedIndex } from "./workers/pool-state.ts";
-import { SessionSegment } from "./workers/session-segment.ts";
-import { PersistenceSegment } from "./workers/persistence-table.ts";
+import { SharedSegments } from "./workers/shared-segments.ts";
 
 export interface SuperviseOptions {
   /** The config file, re-read on reload; null when the config came from flags (`fulcrum proxy`). */
@@ -42,9 +40,6 @@ export interface SuperviseOptions {
   workers?: number;
 }
 
-/** Session counts shared with workers: one 32-bit word per (pool, server address). */
-const SHARED_WORDS = 16384;
-
 /** What a reload came to, for the log, the admin API and metrics. */
 export type ReloadResult =
   | { ok: true; generation: number; ms: number; vrrpKept: string[] }
@@ -61,9 +56,8 @@ export class Supervisor {
   /** The admin API, when the config has an admin section; a reload applies changes to it. */
   admin: AdminService | null = null;
 
-  /** With workers: the shared counts' segment, which word each (pool, address) has, and the
-   * source persistence table. */
-  private shared: { segment: SessionSegment; index: SharedIndex; persistence: PersistenceSegment } | null = null;
+  /** With workers: what the supervisor and its workers share through memory. */
+  private shared: SharedSegments | null = null;
   private gatherTimer: ReturnType<typeof setInterval> | null = null;
   private workersOverride: number | null = null;
 
@@ -84,13 +78,11 @@ export class Supervisor {
     }
     if (count <= 1) return;
     if (!this.shared) {
-      // A block per worker of two sets at once (a reload) and restarts in between.
-      const segment = new SessionSegment(SHARED_WORDS, 2 * count + 4);
-      this.shared = { segment, index: new SharedIndex(SHARED_WORDS), persistence: new PersistenceSegment() };
+      this.shared = new SharedSegments(count);
       // The counters the dashboard's charts sample each second come from the workers.
       this.gatherTimer = setInterval(() => { void this.control.refresh?.(); }, 1000);
     }
-    generation.workers = new WorkerSet(generation, count, source, this.shared.segment, this.shared.index, this.shared.persistence.place, (previous?.workers as WorkerSet | null) ?? null);
+    generation.workers = new WorkerSet(generation, count, source, this.shared, (previous?.workers as WorkerSet | null) ?? null);
   }
 
   get generation(): Generation {
@@ -115,8 +107,7 @@ export class Supervisor {
 
   private releaseShared(): void {
     if (this.gatherTimer) clearInterval(this.gatherTimer);
-    this.shared?.segment.remove();
-    this.shared?.persistence.remove();
+    this.shared?.remove();
   }
 
   /** Re-reads the config file and swaps in a generation built from it. One at a time: a

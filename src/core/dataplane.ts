@@ -91,6 +91,8 @@ export class DataPlane {
   weight!: Int32Array;
   effectiveWeight!: Int32Array;
   active!: Int32Array;
+  /** Smooth wrr's current weights (workers share them: copied in before a pick, out after). */
+  currentWeight!: Int32Array;
   state!: Int32Array;
   flags!: Int32Array;
   maxConns!: Int32Array;
@@ -152,6 +154,7 @@ export class DataPlane {
     this.weight = field(S_WEIGHT);
     this.effectiveWeight = field(S_EFFW);
     this.active = field(S_ACTIVE);
+    this.currentWeight = field(S_CW);
     this.state = field(S_STATE);
     this.flags = field(S_FLAGS);
     this.maxConns = field(S_MAXCONN);
@@ -466,6 +469,14 @@ export class DataPlane {
 
   setCursor(pool: number, position: number): void {
     this.setPoolField(P_CURSOR, pool, position);
+  }
+
+  /** lblc/lblcr: the pool's table entry for `key` (LB_ENTRY_WORDS words: key, set size, up to
+   * LB_SET_MAX slots), a view valid until the pool or the memory changes. Workers share the table
+   * by copying an entry in before a pick and out after it. */
+  localityEntry(pool: number, key: number): Int32Array {
+    const table = this.words[(POOLS_OFF >> 2) + P_TABLE * MAX_POOLS + pool];
+    return new Int32Array(this.memory, table + (key & (LB_BUCKETS - 1)) * LB_ENTRY_WORDS * 4, LB_ENTRY_WORDS);
   }
 
   private setPoolField(f: number, p: number, v: number): void {

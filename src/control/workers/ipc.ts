@@ -3,15 +3,14 @@
 // messages start with a record separator, so its own log lines on the same stdout pass through.
 import type { PoolsState } from "./pool-state.ts";
 import type { CounterTree } from "./counters.ts";
-import type { SegmentPlace } from "./session-segment.ts";
-import type { PersistencePlace } from "./persistence-table.ts";
+import type { SharedPlaces } from "./shared-segments.ts";
 
 /** Marks a worker's message on its stdout; any other line there is a log line. */
 export const MESSAGE_MARK = "\x1e";
 
 /** What a worker needs to build what it serves: the config text (parsed and checked as the
- * supervisor did), the hash seed, the shared counts and persistence table, and the pools' state. It listens only when
- * told (`listen`), so a new set of workers starts accepting within moments of each other. */
+ * supervisor did), the hash seed, where the shared memory is, and the pools' state. It listens
+ * only when told (`listen`), so a new set of workers starts accepting within moments of each other. */
 export interface StartMessage {
   type: "start";
   index: number;
@@ -23,10 +22,8 @@ export interface StartMessage {
   raw: unknown | null;
   /** The data plane's hash seed: keyed picks (mh, sh, ketama ...) agree with the supervisor's. */
   seed: number;
-  /** Where its session counts are shared (session-segment.ts), and its own block. */
-  shm: SegmentPlace;
-  /** The source persistence table every worker shares (persistence-table.ts). */
-  persistence: PersistencePlace;
+  /** The segments it shares with the supervisor and the other workers (shared-segments.ts). */
+  shared: SharedPlaces;
   pools: PoolsState;
 }
 

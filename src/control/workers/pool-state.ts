@@ -6,6 +6,7 @@ import type { DownReason, Pool, Server } from "../../balancer/pool.ts";
 import type { ServerConfig } from "../../balancer/config.ts";
 import type { Balancer } from "../../balancer/balancer.ts";
 import { formatHostPort } from "../../config/address.ts";
+import { schedulerInfo } from "../../core/schedulers.ts";
 
 /** The reasons the supervisor owns: all of them, "passive" too (workers report their failures,
  * and the supervisor counts max_fails over all of them). */
@@ -22,8 +23,11 @@ export interface ServerState {
 
 export interface PoolState {
   servers: ServerState[];
-  /** The shared word of the pool's rr position (rr pools turn over all workers). */
+  /** The pool's own shared word: rr's position in the shared counts; the lock of its
+   * scheduler's state in the scheduler segment (scheduler-segment.ts). */
   cursor: number;
+  /** lblc, lblcr: its table in the scheduler segment, -1 for none. */
+  table: number;
 }
 
 export type PoolsState = Record<string, PoolState>;
@@ -33,15 +37,28 @@ export type PoolsState = Record<string, PoolState>;
  * retiring workers stay counted, as Pool.inherit does within one process). */
 export class SharedIndex {
   private readonly words = new Map<string, number>();
-  constructor(private readonly capacity: number) {}
+  private readonly tables = new Map<string, number>();
+  constructor(private readonly capacity: number, private readonly tableCapacity = 0) {}
 
   of(pool: string, server: Server): number {
     return this.word(`${pool}/${formatHostPort(server.config.address)}`);
   }
 
-  /** The word of a pool's rr position. */
+  /** The pool's own word: rr's position (in the counts), the lock of its scheduler's state (in
+   * the scheduler segment). */
   cursorOf(pool: string): number {
     return this.word(`${pool}#rr`);
+  }
+
+  /** The locality table of a pool (lblc, lblcr), -1 when every table is taken. */
+  tableOf(pool: string): number {
+    let t = this.tables.get(pool);
+    if (t === undefined) {
+      if (this.tables.size >= this.tableCapacity) return -1; // kept per worker
+      t = this.tables.size;
+      this.tables.set(pool, t);
+    }
+    return t;
   }
 
   private word(key: string): number {
@@ -65,7 +82,11 @@ export function poolsState(balancer: Balancer<never> | { all(): Iterable<Pool> }
         down: RELAYED.filter((r) => s.down.has(r)), shared: s.shared, sorry,
       };
     };
-    out[p.name] = { servers: [...p.servers.map((s) => row(s, false)), ...(p.sorry ? [row(p.sorry, true)] : [])], cursor: index.cursorOf(p.name) };
+    out[p.name] = {
+      servers: [...p.servers.map((s) => row(s, false)), ...(p.sorry ? [row(p.sorry, true)] : [])],
+      cursor: index.cursorOf(p.name),
+      table: schedulerInfo(p.config.scheduler).table === "locality" ? index.tableOf(p.name) : -1,
+    };
   }
   return out;
 }

@@ -5,11 +5,10 @@
 import { type Child, runtime } from "../../runtime/index.ts";
 import type { Generation } from "../generation.ts";
 import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
-import { poolsState, type SharedIndex } from "./pool-state.ts";
+import { poolsState } from "./pool-state.ts";
 import { addCounters, counterTargets, type CounterTree, zeroCounters } from "./counters.ts";
 import { WORKER_COMMAND } from "./worker.ts";
-import type { SegmentPlace, SessionSegment } from "./session-segment.ts";
-import type { PersistencePlace } from "./persistence-table.ts";
+import type { SharedPlaces, SharedSegments } from "./shared-segments.ts";
 
 /** Where the config came from: the file's text, or the raw value `fulcrum proxy` made. */
 export interface ConfigSource {
@@ -134,10 +133,7 @@ export class WorkerSet {
     private readonly generation: Generation,
     readonly count: number,
     private readonly source: ConfigSource,
-    private readonly segment: SessionSegment,
-    private readonly index: SharedIndex,
-    /** The source persistence table the workers share. */
-    private readonly persistence: PersistencePlace,
+    private readonly shared: SharedSegments,
     /** The previous generation's workers (a reload): listeners on the same address keep its ports. */
     private readonly previous: WorkerSet | null,
   ) {
@@ -178,7 +174,7 @@ export class WorkerSet {
       throw e;
     }
     this.starting = false;
-    for (const p of pools.all()) p.setSharedCounts(this.segment.total);
+    for (const p of pools.all()) p.setSharedCounts(this.shared.sessions.total);
     this.generation.edge?.mirror(this.ports as number[]);
     this.generation.l4?.ports.push(...this.l4Ports as number[]);
   }
@@ -196,27 +192,27 @@ export class WorkerSet {
     queueMicrotask(() => {
       this.pushQueued = false;
       if (this.stopping) return;
-      const pools = poolsState(this.generation.balancer, this.index);
+      const pools = poolsState(this.generation.balancer, this.shared.index);
       for (const w of this.workers) if (w.state === "serving" || w.state === "starting") w.send({ type: "pools", pools });
     });
   }
 
-  private startMessage(index: number, shm: SegmentPlace): StartMessage {
+  private startMessage(index: number, shared: SharedPlaces): StartMessage {
     return {
       type: "start", index, generation: this.generation.id, file: this.source.file, text: this.source.text, raw: this.source.raw,
       seed: this.generation.balancer.dp.seed,
-      shm, persistence: this.persistence, pools: poolsState(this.generation.balancer, this.index),
+      shared, pools: poolsState(this.generation.balancer, this.shared.index),
     };
   }
 
   private spawn(index: number): WorkerProcess {
-    const place = this.segment.allocate();
-    const w = new WorkerProcess(index, this.startMessage(index, place), (pool, host, port) => {
+    const places = this.shared.allocate();
+    const w = new WorkerProcess(index, this.startMessage(index, places), (pool, host, port) => {
       const p = this.generation.balancer.get(pool), s = p?.find(host, port);
       if (p && s) p.reportFailure(s); // max_fails over every worker; "passive" is sent back
     });
     // However it ends, what it still counted leaves the totals.
-    void w.child.exited.then(() => this.segment.release(place.slot));
+    void w.child.exited.then(() => this.shared.sessions.release(places.sessions.slot));
     this.workers[index] = w;
     this.restarts[index] ??= 0;
     console.log(`fulcrum: worker ${index} (pid ${w.pid}) of generation ${this.generation.id} started`);

@@ -15,8 +15,8 @@ import { parseConfigText, type Config, type PoolConfig, validateConfig } from ".
 import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
 import { applyPoolsState, type PoolsState } from "./pool-state.ts";
 import { collectCounters } from "./counters.ts";
-import { openSegment } from "./session-segment.ts";
-import { openPersistenceTable, type PersistenceTable } from "./persistence-table.ts";
+import { openShared, type SharedViews } from "./shared-segments.ts";
+import { SharedLock } from "./shared-lock.ts";
 
 /** The hidden subcommand that runs a worker. */
 export const WORKER_COMMAND = "__worker";
@@ -28,8 +28,7 @@ interface Serving {
   balancer: Balancer<PoolConfig>;
   edge: Edge | null;
   l4: L4Proxy | null;
-  counts: { total: Int32Array; own: Int32Array | null };
-  persistence: PersistenceTable;
+  shared: SharedViews;
 }
 
 function send(message: FromWorker): void {
@@ -60,7 +59,7 @@ async function start(m: StartMessage): Promise<Serving> {
   const { config, l4Index } = configOf(m);
   const dp = await createDataPlane({ seed: m.seed });
   const balancer = new Balancer<PoolConfig>(dp, config.pools);
-  const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, counts: openSegment(m.shm), persistence: openPersistenceTable(m.persistence) };
+  const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, shared: openShared(m.shared) };
   follow(serving, m.pools);
   serving.edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
   serving.l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
@@ -75,9 +74,14 @@ function allL4(s: Serving): number[] {
 
 function follow(serving: Serving, pools: PoolsState): void {
   applyPoolsState(serving.balancer, pools);
+  const { counts, schedulers: { words, table }, persistence } = serving.shared;
   for (const p of serving.balancer.all()) {
-    p.setSharedCounts(serving.counts.total, serving.counts.own, pools[p.name]?.cursor ?? -1);
-    p.sharePersistence(serving.persistence);
+    p.sharePersistence(persistence);
+    const cursor = pools[p.name]?.cursor ?? -1;
+    p.setSharedCounts(counts.total, counts.own, {
+      cursor, weights: words, table: table(pools[p.name]?.table ?? -1),
+      lock: cursor >= 0 ? new SharedLock(words, cursor) : null,
+    });
     p.setFailureSink((s) => send({ type: "failure", pool: p.name, host: s.host, port: s.port }));
   }
 }

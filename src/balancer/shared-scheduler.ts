@@ -1,0 +1,129 @@
+// Scheduler state a single process keeps in its data plane and worker processes share: rr's
+// position, smooth wrr's current weights, lblc/lblcr's key -> servers table. Each copies the
+// shared words into the data plane before a pick and back out after it (under the pool's lock
+// over processes where that is more than one word), so the kernels run unchanged and picks
+// through any mix of workers follow the one process's sequence. Shared memory names a server by
+// its `shared` index, the same in every worker (a slot is each worker's own).
+import type { DataPlane } from "../core/dataplane.ts";
+import { LB_BUCKETS, LB_ENTRY_WORDS, LB_SET_MAX } from "../core/layout.ts";
+import { schedulerInfo, type SchedulerName } from "../core/schedulers.ts";
+
+/** What of a pool's server this needs (a Server is one). */
+export interface SharedMember {
+  readonly slot: number;
+  readonly shared: number;
+}
+
+/** A lock over processes (src/control/workers/shared-lock.ts is one). */
+export interface CrossProcessLock {
+  with<T>(section: () => T): T;
+}
+
+/** Where a pool's scheduler state is shared, as a worker is told. */
+export interface SchedulerShare {
+  /** rr: the word of the pool's position in the shared counts, -1 for none. */
+  cursor: number;
+  /** wrr: the current weights, by server `shared` index. */
+  weights: Int32Array | null;
+  /** lblc, lblcr: this pool's table (LB_BUCKETS entries of LB_ENTRY_WORDS), null for none. */
+  table: Int32Array | null;
+  /** Held while wrr's weights or the table are copied and picked with; null: they stay per process. */
+  lock: CrossProcessLock | null;
+}
+
+export interface SharedSchedulerState {
+  /** Runs `pick` (a pick of the pool with `key`) with the shared state in the data plane, and
+   * shares what it changed. */
+  around<T>(key: number, pick: () => T): T;
+}
+
+/** The shared state for a pool's scheduler, or null when its scheduler keeps none (or `share`
+ * gives it no place: it stays per process). `members`: the pool's servers, in slot order. */
+export function sharedSchedulerState(
+  scheduler: SchedulerName, dp: DataPlane, pool: number, members: () => readonly SharedMember[],
+  counts: Int32Array, share: SchedulerShare,
+): SharedSchedulerState | null {
+  if (scheduler === "rr") return share.cursor >= 0 ? new SharedCursor(dp, pool, members, counts, share.cursor) : null;
+  if (!share.lock) return null;
+  if (scheduler === "wrr" && share.weights) return new SharedWeights(dp, members, share.weights, share.lock);
+  if (schedulerInfo(scheduler).table === "locality" && share.table) return new SharedLocality(dp, pool, members, share.table, share.lock);
+  return null;
+}
+
+/** rr: one position word, taken before the pick and given back after it (two workers picking at
+ * the same instant may take the same turn: rare, and still rr). */
+class SharedCursor implements SharedSchedulerState {
+  constructor(
+    private readonly dp: DataPlane, private readonly pool: number, private readonly members: () => readonly SharedMember[],
+    private readonly words: Int32Array, private readonly index: number,
+  ) {}
+
+  around<T>(_key: number, pick: () => T): T {
+    // A position past the pool's end (it shrank in another worker's view) starts it afresh.
+    const c = Atomics.load(this.words, this.index) - 1;
+    this.dp.setCursor(this.pool, c >= 0 && c < this.members().length ? c : -1);
+    try {
+      return pick();
+    } finally {
+      Atomics.store(this.words, this.index, this.dp.cursor(this.pool) + 1);
+    }
+  }
+}
+
+/** wrr: each server's current weight is a shared word (nginx's upstream zone shares its peers'
+ * the same way, under a lock). */
+class SharedWeights implements SharedSchedulerState {
+  constructor(
+    private readonly dp: DataPlane, private readonly members: () => readonly SharedMember[],
+    private readonly words: Int32Array, private readonly lock: CrossProcessLock,
+  ) {}
+
+  around<T>(_key: number, pick: () => T): T {
+    return this.lock.with(() => {
+      const cw = this.dp.currentWeight, words = this.words, members = this.members();
+      for (const s of members) if (s.shared >= 0 && s.slot >= 0) cw[s.slot] = words[s.shared];
+      try {
+        return pick();
+      } finally {
+        for (const s of members) if (s.shared >= 0 && s.slot >= 0) words[s.shared] = cw[s.slot];
+      }
+    });
+  }
+}
+
+/** lblc, lblcr: the key's entry of a shared table, its servers by shared index, stands in for the
+ * data plane's entry during the pick. A server the entry names that this pool does not have (any
+ * more) leaves the set. */
+class SharedLocality implements SharedSchedulerState {
+  constructor(
+    private readonly dp: DataPlane, private readonly pool: number, private readonly members: () => readonly SharedMember[],
+    private readonly table: Int32Array, private readonly lock: CrossProcessLock,
+  ) {}
+
+  around<T>(key: number, pick: () => T): T {
+    const at = (key & (LB_BUCKETS - 1)) * LB_ENTRY_WORDS, table = this.table;
+    return this.lock.with(() => {
+      const local = this.dp.localityEntry(this.pool, key), members = this.members();
+      let n = 0;
+      for (let k = 0; k < table[at + 1] && k < LB_SET_MAX; k++) {
+        const s = members.find((m) => m.shared === table[at + 2 + k] && m.slot >= 0);
+        if (s) local[2 + n++] = s.slot;
+      }
+      local[0] = table[at];
+      local[1] = n;
+      try {
+        return pick();
+      } finally {
+        // Members are laid out in slot order from the first one's slot.
+        const base = members.length > 0 ? members[0].slot : 0;
+        let kept = 0;
+        for (let k = 0; k < local[1]; k++) {
+          const s = members[local[2 + k] - base];
+          if (s && s.shared >= 0) table[at + 2 + kept++] = s.shared;
+        }
+        table[at] = local[0];
+        table[at + 1] = kept;
+      }
+    });
+  }
+}

@@ -1,0 +1,56 @@
+// The shared memory of the schedulers' own state (src/balancer/shared-scheduler.ts): first a word
+// per word of the shared index (pool-state.ts), which holds a server's smooth-wrr current weight
+// at the server's word and a pool's lock at the pool's own word; then the lblc/lblcr tables, one
+// for each such pool up to LOCALITY_TABLES (a pool past them keeps its table per worker). The
+// tables' pages cost memory only once written (/dev/shm files are sparse).
+import { unlinkSync } from "node:fs";
+import { LB_BUCKETS, LB_ENTRY_WORDS } from "../../core/layout.ts";
+import { mapShared } from "../../ffi/shm.ts";
+import { removeStaleSegments, segmentPath } from "./session-segment.ts";
+
+export const LOCALITY_TABLES = 64;
+const TABLE_WORDS = LB_BUCKETS * LB_ENTRY_WORDS;
+
+export interface SchedulerSegmentPlace {
+  path: string;
+  /** Words of the shared index. */
+  words: number;
+  tables: number;
+}
+
+export interface SchedulerWords {
+  /** By shared index: servers' current weights, pools' locks. */
+  words: Int32Array;
+  /** Locality table `index`, null for -1. */
+  table(index: number): Int32Array | null;
+}
+
+const bytesOf = (p: SchedulerSegmentPlace) => (p.words + p.tables * TABLE_WORDS) * 4;
+
+function viewsOf(buffer: ArrayBuffer, place: SchedulerSegmentPlace): SchedulerWords {
+  return {
+    words: new Int32Array(buffer, 0, place.words),
+    table: (index) => index < 0 || index >= place.tables ? null : new Int32Array(buffer, (place.words + index * TABLE_WORDS) * 4, TABLE_WORDS),
+  };
+}
+
+/** The supervisor's segment: it creates the file and removes it at exit. */
+export class SchedulerSegment {
+  readonly place: SchedulerSegmentPlace;
+  readonly views: SchedulerWords;
+
+  constructor(words: number, tables = LOCALITY_TABLES, path = segmentPath("schedulers")) {
+    removeStaleSegments();
+    this.place = { path, words, tables };
+    this.views = viewsOf(mapShared(path, bytesOf(this.place), true), this.place);
+  }
+
+  remove(): void {
+    try { unlinkSync(this.place.path); } catch { /* gone already */ }
+  }
+}
+
+/** A worker's view of the segment. */
+export function openSchedulerSegment(place: SchedulerSegmentPlace): SchedulerWords {
+  return viewsOf(mapShared(place.path, bytesOf(place), false), place);
+}
