@@ -87,6 +87,8 @@ export class Supervisor {
       this.shared = { segment, index: new SharedIndex(SHARED_WORDS) };
       // The counters the dashboard's charts sample each second come from the workers.
       this.gatherTimer = setInterval(() => { void this.control.refresh?.(); }, 1000);
+      // The workers' loops are the ones that serve (and shed).
+      this.control.eventLoopLagMs = () => (this.current.workers as WorkerSet).eventLoopLagMs();
     }
     generation.workers = new WorkerSet(generation, count, source, this.shared.segment, this.shared.index, (previous?.workers as WorkerSet | null) ?? null);
   }

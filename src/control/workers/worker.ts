@@ -15,6 +15,7 @@ import { parseConfigText, type Config, type PoolConfig, validateConfig } from ".
 import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
 import { applyPoolsState, type PoolsState } from "./pool-state.ts";
 import { collectCounters } from "./counters.ts";
+import { loadSampler } from "../../core/overload.ts";
 import { openSegment } from "./session-segment.ts";
 
 /** The hidden subcommand that runs a worker. */
@@ -131,7 +132,7 @@ export async function runWorker(): Promise<number> {
         if (serving) follow(serving, m.pools);
         break;
       case "counters":
-        if (serving) send({ type: "counters", id: m.id, counters: collectCounters(serving) });
+        if (serving) send({ type: "counters", id: m.id, counters: collectCounters(serving), eventLoopLagMs: loadSampler.lagMs });
         break;
       case "reopenLogs":
         reopenSinks();
