@@ -3,7 +3,8 @@
 // Both directions, against real peers: nginx serving a large file to a client that reads
 // nothing for a while, and a client posting a large body to a server that reads nothing for a
 // while. What Fulcrum holds is read from the kernel (ss): bytes it read from one socket minus
-// bytes it handed to the kernel on the other.
+// bytes it handed to the kernel on the other, both sockets of the process that accepted the
+// client (with workers, a worker: not the pid the test started).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
@@ -162,10 +163,11 @@ test("back-pressure: a client that stops reading holds Fulcrum's buffer for it u
   const stall = await stallSamples(async () => {
     const all = await tcpConnections();
     const toClient = connection(all, `127.0.0.1:${fulcrumPort}`, clientEnd);
-    const upstream = connectionsTo(all, fulcrum.child.pid, `127.0.0.1:${nginxPort}`);
+    if (!toClient) return null;
+    const upstream = connectionsTo(all, toClient.pid, `127.0.0.1:${nginxPort}`);
     assert.ok(upstream.length <= 1, "one request, one upstream connection");
     const fromNginx = upstream[0];
-    if (!toClient || !fromNginx) return null;
+    if (!fromNginx) return null;
     return { held: heldBetween(fromNginx, toClient), through: fromNginx.bytesReceived };
   });
   assert.ok(stall.samples >= STILL_SAMPLES, `too few samples of the connections (${stall.samples})`);
@@ -223,10 +225,11 @@ test("back-pressure: a server that stops reading a 128 MiB upload holds Fulcrum'
   const stall = await stallSamples(async () => {
     const all = await tcpConnections();
     const fromClient = connection(all, `127.0.0.1:${fulcrumPort}`, clientEnd);
-    const upstream = connectionsTo(all, fulcrum.child.pid, `127.0.0.1:${sinkPort}`);
+    if (!fromClient) return null;
+    const upstream = connectionsTo(all, fromClient.pid, `127.0.0.1:${sinkPort}`);
     assert.ok(upstream.length <= 1, "one request, one upstream connection");
     const toSink = upstream[0];
-    if (!fromClient || !toSink) return null;
+    if (!toSink) return null;
     return { held: heldBetween(fromClient, toSink), through: fromClient.bytesReceived };
   });
   assert.ok(stall.samples >= STILL_SAMPLES, `too few samples of the connections (${stall.samples})`);

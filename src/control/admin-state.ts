@@ -3,6 +3,7 @@
 // live, draining) and how reloads went. The supervisor owns it; a reload calls swapped() or
 // reloadFailed().
 import type { Generation } from "./generation.ts";
+import { loadSampler } from "../core/overload.ts";
 
 export type Phase = "starting" | "live" | "draining";
 
@@ -30,6 +31,9 @@ export class ControlState {
   refresh: (() => Promise<void>) | null = null;
   /** With workers: each worker's index, pid, state and restarts (/api/workers); null without. */
   workers: (() => unknown[] | null) | null = null;
+  /** How late the overload guards' sampler runs, ms: this process's, or with workers the worst
+   * worker's (the supervisor serves nothing, so its own loop sheds nothing). */
+  eventLoopLagMs: () => number = () => loadSampler.lagMs;
 
   constructor(public generation: Generation, readonly file: string | null) {}
 

@@ -1,7 +1,6 @@
 // Fulcrum's metrics: every family, collected at scrape time from the serving generation (the
 // edge's listeners, the balancer's pools and servers, health's monitors, VRRP's instances) and
 // the process. Names follow Prometheus conventions: fulcrum_<part>_<what>_<unit>[_total].
-import { loadSampler } from "../core/overload.ts";
 import { readdirSync } from "node:fs";
 import process from "node:process";
 import pkg from "../../package.json" with { type: "json" };
@@ -145,7 +144,7 @@ export function fulcrumMetrics(state: ControlState, adminRequests: AdminCounts):
   r.add("fulcrum_listener_overload_shed_total", "counter", "Requests shed by the listener's overload guard (503 with Retry-After), by reason.", (w, n) => {
     for (const l of listeners()) if (l.overload) { const b = ll(l); for (const [reason, v] of Object.entries(l.overload.shed)) w.sampleWith(n, b, `reason="${reason}"`, v); }
   });
-  r.add("fulcrum_event_loop_lag_seconds", "gauge", "How late the overload guards' last periodic sample ran (0 while no listener has a guard).", (w, n) => w.sample(n, "", loadSampler.lagMs / 1000));
+  r.add("fulcrum_event_loop_lag_seconds", "gauge", "How late the overload guards' last periodic sample ran (0 while no listener has a guard).", (w, n) => w.sample(n, "", state.eventLoopLagMs() / 1000));
 
   // ------------------------------------------------------------------ L4 proxy
   // Sessions, retries and errors are the proxy's (all its listeners); open connections per listener.

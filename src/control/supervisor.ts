@@ -81,6 +81,8 @@ export class Supervisor {
       this.shared = new SharedSegments(count);
       // The counters the dashboard's charts sample each second come from the workers.
       this.gatherTimer = setInterval(() => { void this.control.refresh?.(); }, 1000);
+      // The workers' loops are the ones that serve (and shed).
+      this.control.eventLoopLagMs = () => (this.current.workers as WorkerSet).eventLoopLagMs();
     }
     generation.workers = new WorkerSet(generation, count, source, this.shared, (previous?.workers as WorkerSet | null) ?? null);
   }

@@ -1,5 +1,6 @@
 // Starts the real `fulcrum` CLI as a child process, on the runtime running the tests.
 import { runtime, type Child } from "../../src/runtime/index.ts";
+import { getJson } from "./http.ts";
 
 const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 let counter = 0;
@@ -89,4 +90,11 @@ export async function startCli(args: string[], listeners = 1, options: StartOpti
       return code;
     },
   };
+}
+
+/** The pids of the processes that move Fulcrum's traffic: with workers, each worker's (GET
+ * /api/workers on the admin API at `adminUrl`), else the one process's. */
+export async function servingPids(running: Running, adminUrl: string): Promise<number[]> {
+  const { workers } = await getJson<{ workers: { pid: number }[] | null }>(`${adminUrl}/api/workers`);
+  return workers ? workers.map((w) => w.pid) : [running.child.pid];
 }

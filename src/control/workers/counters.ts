@@ -1,7 +1,8 @@
 // The counters a worker keeps (per listener, route, server, pool; the L4 proxy's) as a plain tree
 // of numbers, and their sum written into the supervisor's generation, whose admin API and
 // /metrics read them as a single process's. Walked generically: a counter added to EdgeStats,
-// RouteStats, L4Stats or Traffic is carried without a change here.
+// RouteStats, L4Stats or Traffic is carried without a change here. A listener's overload guard
+// keeps its shed counts apart from its stats: carried as `overload`, by listener.
 import type { Balancer } from "../../balancer/balancer.ts";
 import type { Edge } from "../../edge/edge.ts";
 import type { L4Proxy } from "../../l4/proxy.ts";
@@ -30,8 +31,11 @@ function tree(o: object): CounterTree {
 }
 
 export function collectCounters(source: CounterSource): CounterTree {
-  const listeners: CounterTree = {}, servers: CounterTree = {}, pools: CounterTree = {}, routes: CounterTree = {};
-  for (const l of source.edge?.listeners ?? []) listeners[l.config.name] = tree(l.stats);
+  const listeners: CounterTree = {}, servers: CounterTree = {}, pools: CounterTree = {}, routes: CounterTree = {}, overload: CounterTree = {};
+  for (const l of source.edge?.listeners ?? []) {
+    listeners[l.config.name] = tree(l.stats);
+    if (l.overload) overload[l.config.name] = { ...l.overload.shed };
+  }
   [...source.edge?.routeStats.values() ?? []].forEach((r, i) => { routes[i] = tree(r); });
   for (const p of source.balancer.all()) {
     pools[p.name] = { latency: tree(p.latency), queueServed: Array.from(p.queueServed), queueShed: Array.from(p.queueShed) };
@@ -39,7 +43,7 @@ export function collectCounters(source: CounterSource): CounterTree {
       servers[`${p.name}/${formatHostPort(s.config.address)}`] = { requests: s.requests, failures: s.failures, traffic: tree(s.traffic) };
     }
   }
-  return { listeners, routes, servers, pools, l4: source.l4 ? tree(source.l4.stats) : {} };
+  return { listeners, routes, servers, pools, overload, l4: source.l4 ? tree(source.l4.stats) : {} };
 }
 
 /** Adds `from` into `into` (a counter tree or the live objects it was read from); keys `into`
@@ -78,12 +82,15 @@ export function zeroCounters(into: Record<string, unknown>, shape: CounterTree):
 
 /** The live objects of `target` laid out as collectCounters lays out a tree, to zero and add into. */
 export function counterTargets(target: CounterSource): Record<string, unknown> {
-  const listeners: Record<string, unknown> = {}, servers: Record<string, unknown> = {}, pools: Record<string, unknown> = {}, routes: Record<string, unknown> = {};
-  for (const l of target.edge?.listeners ?? []) listeners[l.config.name] = l.stats;
+  const listeners: Record<string, unknown> = {}, servers: Record<string, unknown> = {}, pools: Record<string, unknown> = {}, routes: Record<string, unknown> = {}, overload: Record<string, unknown> = {};
+  for (const l of target.edge?.listeners ?? []) {
+    listeners[l.config.name] = l.stats;
+    if (l.overload) overload[l.config.name] = l.overload.shed;
+  }
   [...target.edge?.routeStats.values() ?? []].forEach((r, i) => { routes[i] = r; });
   for (const p of target.balancer.all()) {
     pools[p.name] = { latency: p.latency, queueServed: p.queueServed, queueShed: p.queueShed };
     for (const s of [...p.servers, ...(p.sorry ? [p.sorry] : [])]) servers[`${p.name}/${formatHostPort(s.config.address)}`] = s;
   }
-  return { listeners, routes, servers, pools, l4: target.l4?.stats ?? {} };
+  return { listeners, routes, servers, pools, overload, l4: target.l4?.stats ?? {} };
 }

@@ -44,7 +44,9 @@ export type FromWorker =
   | { type: "built" }
   | { type: "ready"; pid: number; ports: number[]; l4Ports: number[] }
   | { type: "failed"; error: string }
-  | { type: "counters"; id: number; counters: CounterTree }
+  /** With its overload sampler's event loop lag now (0 while none of its listeners has a guard):
+   * a gauge, so the worst worker's is reported, not a sum. */
+  | { type: "counters"; id: number; counters: CounterTree; eventLoopLagMs: number }
   | { type: "releasedUdp" }
   /** A session on this server failed (counted toward max_fails in the supervisor). */
   | { type: "failure"; pool: string; host: string; port: number };

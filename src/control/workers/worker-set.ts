@@ -25,6 +25,8 @@ export interface WorkerRow {
   startedAt: number;
   /** HTTP requests it served (its listeners' counters at the last gathering). */
   requests: number;
+  /** How late its overload sampler ran at the last gathering, ms (0: no guard). */
+  eventLoopLagMs: number;
 }
 
 /** How long the supervisor waits for a worker's counters before it answers without them. */
@@ -43,6 +45,7 @@ class WorkerProcess {
   state: WorkerRow["state"] = "starting";
   readonly startedAt = Date.now();
   lastCounters: CounterTree | null = null;
+  eventLoopLagMs = 0;
   private readonly waits = new Map<number, (t: CounterTree) => void>();
   private udpReleased: (() => void) | null = null;
   /** Built what it serves (listening not yet). */
@@ -66,7 +69,7 @@ class WorkerProcess {
       else if (m.type === "failed") this.fail(new Error(m.error));
       else if (m.type === "failure") failed(m.pool, m.host, m.port);
       else if (m.type === "releasedUdp") { this.udpReleased?.(); this.udpReleased = null; }
-      else if (m.type === "counters") { this.lastCounters = m.counters; this.waits.get(m.id)?.(m.counters); this.waits.delete(m.id); }
+      else if (m.type === "counters") { this.lastCounters = m.counters; this.eventLoopLagMs = m.eventLoopLagMs; this.waits.get(m.id)?.(m.counters); this.waits.delete(m.id); }
     }).catch(() => {});
     this.send(start);
   }
@@ -248,8 +251,13 @@ export class WorkerSet {
   rows(): WorkerRow[] {
     return this.workers.map((w) => ({
       index: w.index, pid: w.pid, state: w.state, restarts: this.restarts[w.index] ?? 0, startedAt: w.startedAt,
-      requests: sumRequests(w.lastCounters),
+      requests: sumRequests(w.lastCounters), eventLoopLagMs: w.eventLoopLagMs,
     }));
+  }
+
+  /** The worst event loop lag of the workers at the last gathering, ms. */
+  eventLoopLagMs(): number {
+    return this.workers.reduce((worst, w) => Math.max(worst, w.eventLoopLagMs), 0);
   }
 
   /** Asks every worker for its counters (each within a bounded wait) and writes their sum, with

@@ -17,6 +17,7 @@ import { applyPoolsState, type PoolsState } from "./pool-state.ts";
 import { collectCounters } from "./counters.ts";
 import { openShared, type SharedViews } from "./shared-segments.ts";
 import { SharedLock } from "./shared-lock.ts";
+import { loadSampler } from "../../core/overload.ts";
 
 /** The hidden subcommand that runs a worker. */
 export const WORKER_COMMAND = "__worker";
@@ -138,7 +139,7 @@ export async function runWorker(): Promise<number> {
         if (serving) follow(serving, m.pools);
         break;
       case "counters":
-        if (serving) send({ type: "counters", id: m.id, counters: collectCounters(serving) });
+        if (serving) send({ type: "counters", id: m.id, counters: collectCounters(serving), eventLoopLagMs: loadSampler.lagMs });
         break;
       case "reopenLogs":
         reopenSinks();
