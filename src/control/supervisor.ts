@@ -19,7 +19,8 @@ import { PhaseTiming } from "./phase-timing.ts";
 import { workerCount } from "./workers/config.ts";
 import { type ConfigSource, WorkerSet } from "./workers/worker-set.ts";
 import { SharedIndex } from "./workers/pool-state.ts";
-import { SessionSegment } from "./workers/session-segment.ts";
+import { removeSegment, segmentPath, SessionSegment } from "./workers/session-segment.ts";
+import { mapWaitTable, type SharedWaitTable, type WaitTablePlace } from "./workers/wait-table.ts";
 
 export interface SuperviseOptions {
   /** The config file, re-read on reload; null when the config came from flags (`fulcrum proxy`). */
@@ -43,6 +44,9 @@ export interface SuperviseOptions {
 
 /** Session counts shared with workers: one 32-bit word per (pool, server address). */
 const SHARED_WORDS = 16384;
+/** The max_conns queues shared with workers: pools, and waiting sessions over all of them (a full
+ * table sheds the newcomer). */
+const QUEUE_POOLS = 1024, QUEUE_ENTRIES = 65536;
 
 /** What a reload came to, for the log, the admin API and metrics. */
 export type ReloadResult =
@@ -61,7 +65,7 @@ export class Supervisor {
   admin: AdminService | null = null;
 
   /** With workers: the shared counts' segment, and which word each (pool, address) has. */
-  private shared: { segment: SessionSegment; index: SharedIndex } | null = null;
+  private shared: { segment: SessionSegment; index: SharedIndex; queues: { table: SharedWaitTable; place: WaitTablePlace } } | null = null;
   private gatherTimer: ReturnType<typeof setInterval> | null = null;
   private workersOverride: number | null = null;
 
@@ -84,11 +88,12 @@ export class Supervisor {
     if (!this.shared) {
       // A block per worker of two sets at once (a reload) and restarts in between.
       const segment = new SessionSegment(SHARED_WORDS, 2 * count + 4);
-      this.shared = { segment, index: new SharedIndex(SHARED_WORDS) };
+      const place = { path: segmentPath("queue"), pools: QUEUE_POOLS, entries: QUEUE_ENTRIES };
+      this.shared = { segment, index: new SharedIndex(SHARED_WORDS, QUEUE_POOLS), queues: { table: mapWaitTable(place, true), place } };
       // The counters the dashboard's charts sample each second come from the workers.
       this.gatherTimer = setInterval(() => { void this.control.refresh?.(); }, 1000);
     }
-    generation.workers = new WorkerSet(generation, count, source, this.shared.segment, this.shared.index, (previous?.workers as WorkerSet | null) ?? null);
+    generation.workers = new WorkerSet(generation, count, source, this.shared.segment, this.shared.index, this.shared.queues, (previous?.workers as WorkerSet | null) ?? null);
   }
 
   get generation(): Generation {
@@ -114,6 +119,7 @@ export class Supervisor {
   private releaseShared(): void {
     if (this.gatherTimer) clearInterval(this.gatherTimer);
     this.shared?.segment.remove();
+    if (this.shared) removeSegment(this.shared.queues.place.path);
   }
 
   /** Re-reads the config file and swaps in a generation built from it. One at a time: a

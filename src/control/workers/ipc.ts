@@ -4,6 +4,7 @@
 import type { PoolsState } from "./pool-state.ts";
 import type { CounterTree } from "./counters.ts";
 import type { SegmentPlace } from "./session-segment.ts";
+import type { WaitTablePlace } from "./wait-table.ts";
 
 /** Marks a worker's message on its stdout; any other line there is a log line. */
 export const MESSAGE_MARK = "\x1e";
@@ -24,6 +25,8 @@ export interface StartMessage {
   seed: number;
   /** Where its session counts are shared (session-segment.ts), and its own block. */
   shm: SegmentPlace;
+  /** Where the pools' max_conns queues are shared (wait-table.ts). */
+  queues: WaitTablePlace;
   pools: PoolsState;
 }
 

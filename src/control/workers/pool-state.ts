@@ -24,6 +24,8 @@ export interface PoolState {
   servers: ServerState[];
   /** The shared word of the pool's rr position (rr pools turn over all workers). */
   cursor: number;
+  /** The pool's queue in the shared wait table (wait-table.ts), -1: each worker keeps its own. */
+  queue: number;
 }
 
 export type PoolsState = Record<string, PoolState>;
@@ -33,7 +35,19 @@ export type PoolsState = Record<string, PoolState>;
  * retiring workers stay counted, as Pool.inherit does within one process). */
 export class SharedIndex {
   private readonly words = new Map<string, number>();
-  constructor(private readonly capacity: number) {}
+  private readonly queues = new Map<string, number>();
+  constructor(private readonly capacity: number, private readonly queueCapacity = 0) {}
+
+  /** The pool's queue in the shared wait table (the same pool name over generations, so waiters
+   * of a retiring generation's workers and of the new one's are one queue); -1 when it is full. */
+  queueOf(pool: string): number {
+    let q = this.queues.get(pool);
+    if (q === undefined) {
+      if (this.queues.size >= this.queueCapacity) return -1;
+      this.queues.set(pool, q = this.queues.size);
+    }
+    return q;
+  }
 
   of(pool: string, server: Server): number {
     return this.word(`${pool}/${formatHostPort(server.config.address)}`);
@@ -65,7 +79,7 @@ export function poolsState(balancer: Balancer<never> | { all(): Iterable<Pool> }
         down: RELAYED.filter((r) => s.down.has(r)), shared: s.shared, sorry,
       };
     };
-    out[p.name] = { servers: [...p.servers.map((s) => row(s, false)), ...(p.sorry ? [row(p.sorry, true)] : [])], cursor: index.cursorOf(p.name) };
+    out[p.name] = { servers: [...p.servers.map((s) => row(s, false)), ...(p.sorry ? [row(p.sorry, true)] : [])], cursor: index.cursorOf(p.name), queue: index.queueOf(p.name) };
   }
   return out;
 }

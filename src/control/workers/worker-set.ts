@@ -2,6 +2,7 @@
 // the others share them), sends them the pools' state after every change, gathers their counters
 // for the admin API and /metrics, restarts one that exits unexpectedly (with back-off, logged)
 // while the others go on serving, and stops them (draining) when the generation retires.
+import process from "node:process";
 import { type Child, runtime } from "../../runtime/index.ts";
 import type { Generation } from "../generation.ts";
 import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
@@ -9,6 +10,7 @@ import { poolsState, type SharedIndex } from "./pool-state.ts";
 import { addCounters, counterTargets, type CounterTree, zeroCounters } from "./counters.ts";
 import { WORKER_COMMAND } from "./worker.ts";
 import type { SegmentPlace, SessionSegment } from "./session-segment.ts";
+import type { SharedWaitTable, WaitTablePlace } from "./wait-table.ts";
 
 /** Where the config came from: the file's text, or the raw value `fulcrum proxy` made. */
 export interface ConfigSource {
@@ -135,6 +137,7 @@ export class WorkerSet {
     private readonly source: ConfigSource,
     private readonly segment: SessionSegment,
     private readonly index: SharedIndex,
+    private readonly queues: { table: SharedWaitTable; place: WaitTablePlace },
     /** The previous generation's workers (a reload): listeners on the same address keep its ports. */
     private readonly previous: WorkerSet | null,
   ) {
@@ -175,7 +178,11 @@ export class WorkerSet {
       throw e;
     }
     this.starting = false;
-    for (const p of pools.all()) p.setSharedCounts(this.segment.total);
+    for (const p of pools.all()) {
+      p.setSharedCounts(this.segment.total);
+      const queue = this.index.queueOf(p.name); // its length is the queue's over all workers
+      p.setSharedQueue(queue >= 0 ? this.queues.table.pool(queue, process.pid) : null);
+    }
     this.generation.edge?.mirror(this.ports as number[]);
     this.generation.l4?.ports.push(...this.l4Ports as number[]);
   }
@@ -202,7 +209,7 @@ export class WorkerSet {
     return {
       type: "start", index, generation: this.generation.id, file: this.source.file, text: this.source.text, raw: this.source.raw,
       seed: this.generation.balancer.dp.seed,
-      shm, pools: poolsState(this.generation.balancer, this.index),
+      shm, queues: this.queues.place, pools: poolsState(this.generation.balancer, this.index),
     };
   }
 
@@ -212,8 +219,12 @@ export class WorkerSet {
       const p = this.generation.balancer.get(pool), s = p?.find(host, port);
       if (p && s) p.reportFailure(s); // max_fails over every worker; "passive" is sent back
     });
-    // However it ends, what it still counted leaves the totals.
-    void w.child.exited.then(() => this.segment.release(place.slot));
+    // However it ends, what it still counted leaves the totals, and its waits the queues (with
+    // the slots granted to them).
+    void w.child.exited.then(() => {
+      this.segment.release(place.slot);
+      this.queues.table.releaseOf(w.pid, (word) => Atomics.sub(this.segment.total, word, 1));
+    });
     this.workers[index] = w;
     this.restarts[index] ??= 0;
     console.log(`fulcrum: worker ${index} (pid ${w.pid}) of generation ${this.generation.id} started`);

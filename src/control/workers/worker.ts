@@ -16,6 +16,7 @@ import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMess
 import { applyPoolsState, type PoolsState } from "./pool-state.ts";
 import { collectCounters } from "./counters.ts";
 import { openSegment } from "./session-segment.ts";
+import { mapWaitTable, type SharedWaitTable } from "./wait-table.ts";
 
 /** The hidden subcommand that runs a worker. */
 export const WORKER_COMMAND = "__worker";
@@ -28,6 +29,7 @@ interface Serving {
   edge: Edge | null;
   l4: L4Proxy | null;
   counts: { total: Int32Array; own: Int32Array | null };
+  queues: SharedWaitTable;
 }
 
 function send(message: FromWorker): void {
@@ -58,7 +60,7 @@ async function start(m: StartMessage): Promise<Serving> {
   const { config, l4Index } = configOf(m);
   const dp = await createDataPlane({ seed: m.seed });
   const balancer = new Balancer<PoolConfig>(dp, config.pools);
-  const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, counts: openSegment(m.shm) };
+  const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, counts: openSegment(m.shm), queues: mapWaitTable(m.queues, false) };
   follow(serving, m.pools);
   serving.edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
   serving.l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
@@ -75,6 +77,8 @@ function follow(serving: Serving, pools: PoolsState): void {
   applyPoolsState(serving.balancer, pools);
   for (const p of serving.balancer.all()) {
     p.setSharedCounts(serving.counts.total, serving.counts.own, pools[p.name]?.cursor ?? -1);
+    const queue = pools[p.name]?.queue ?? -1;
+    p.setSharedQueue(queue >= 0 ? serving.queues.pool(queue, process.pid) : null);
     p.setFailureSink((s) => send({ type: "failure", pool: p.name, host: s.host, port: s.port }));
   }
 }
