@@ -335,12 +335,13 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   }
 
   // A session count on `s` that its session no longer uses: the best waiter of any worker takes
-  // it over (the count stays), else it is given back.
-  private handOver(s: Server): void {
+  // it over (the count stays; true), else it is given back.
+  private handOver(s: Server): boolean {
     const words = this.shared!;
     const taken = this.sharedQueue !== null && s.slot >= 0 && this.dp.available(s.slot) && this.sharedQueue.handOver(s.shared);
     const now = taken ? Atomics.load(words, s.shared) : Atomics.sub(words, s.shared, 1) - 1;
     if (s.slot >= 0) this.dp.active[s.slot] = now;
+    return taken;
   }
 
   // A slot on the server of shared word `word` granted to a waiter here: this process's session
@@ -380,7 +381,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
         const now = Atomics.add(words, s.shared, 1) + 1;
         this.dp.active[s.slot] = now;
         if (s.config.maxConns > 0 && now > s.config.maxConns) { this.dp.active[s.slot] = Atomics.sub(words, s.shared, 1) - 1; break; }
-        this.handOver(s);
+        if (!this.handOver(s)) break;
       }
     }
   }

@@ -61,19 +61,20 @@ test("wait table: a dead process's waits leave, and the slots granted to them ar
   assert.equal(b.settled(kept), false);
 });
 
-function capped(maxConns: number, size: number): BalancerPoolConfig {
+function capped(maxConns: number, size: number, timeoutMs: number): BalancerPoolConfig {
   return {
     name: "web", scheduler: "lc", hashKey: null, sorryServer: null, persistenceMs: 0, connectTimeoutMs: 1000,
     servers: [{ address: { host: "127.0.0.1", port: 9001 }, ...SERVER_DEFAULTS, maxConns }],
-    queue: { size, timeoutMs: 10_000 },
+    queue: { size, timeoutMs },
   };
 }
 
 /** Two pools as two workers' (pids A and B) over one server's shared count and one queue. */
-async function twoWorkers(maxConns: number, size: number, t = table()): Promise<[Pool, Pool, Int32Array]> {
+async function twoWorkers(maxConns: number, size: number, timeoutMs = 10_000): Promise<[Pool, Pool, Int32Array]> {
+  const t = table();
   const counts = new Int32Array(new SharedArrayBuffer(4 * 4));
   const pools = await Promise.all([A, B].map(async (pid) => {
-    const pool = new Balancer(await createDataPlane({ seed: 1 }), [capped(maxConns, size)]).get("web")!;
+    const pool = new Balancer(await createDataPlane({ seed: 1 }), [capped(maxConns, size, timeoutMs)]).get("web")!;
     pool.servers[0].shared = 0;
     pool.setSharedCounts(counts, new Int32Array(new SharedArrayBuffer(4 * 4)));
     pool.setSharedQueue(t.pool(0, pid));
@@ -153,6 +154,19 @@ test("shared queue: a slot freed while none waited yet is handed to a waiter by 
   assert.ok(b.pick({ key: null, client: "d" }));
   assert.equal(counts[0], 1);
   await turn();
+  a.stop();
+  b.stop();
+});
+
+test("shared queue: a wait that times out leaves the queue of both workers", async () => {
+  const [a, b, counts] = await twoWorkers(1, 10, 30);
+  const held = a.pick({ key: null, client: "c" })!;
+  const wait = b.waitForSlot(5)!;
+  assert.equal(a.queued, 1);
+  assert.equal(await wait, "timeout");
+  assert.equal(a.queued, 0);
+  a.release(held);
+  assert.equal(counts[0], 0, "the release found no one waiting: the slot is free");
   a.stop();
   b.stop();
 });
