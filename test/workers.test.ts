@@ -327,6 +327,51 @@ routes: [{ pool: web }]
   }
 });
 
+test("the max_conns queue is one over both workers: its size holds over them, a slot freed through one goes to the oldest waiter, in the other; a killed worker's waiters leave it", async () => {
+  const slow = await backend("q", "hold");
+  const adminPort = await freePort(), qport = await freePort();
+  const k = await run(`
+workers: 2
+admin: { bind: 127.0.0.1:${adminPort} }
+listeners: [{ name: main, bind: 127.0.0.1:${qport} }]
+pools:
+  q: { scheduler: rr, servers: [{ address: ${slow.address}, max_conns: 1 }], queue: { size: 2, timeout: 10s } }
+routes: [{ pool: q }]
+`, adminPort);
+  const queued = async () => metric(await (await fetch(`${k.admin}/metrics`)).text(), "fulcrum_pool_queued");
+  const target = (reply: string) => /"target":"([^"]*)"/.exec(reply)?.[1] ?? reply;
+  try {
+    const [x, y] = (await workers(k.admin)).map((r) => r.pid);
+    const first = exchange(await connectionTo(qport, x), "/first");
+    await waitFor("the first request on the server", () => slow.hits === 1, 5000);
+    const y1 = exchange(await connectionTo(qport, y), "/y1");
+    await waitFor("y1 waiting", async () => await queued() === 1, 5000);
+    void exchange(await connectionTo(qport, y), "/y2");
+    await waitFor("y1 and y2 waiting (the supervisor sees the one queue)", async () => await queued() === 2, 5000);
+    const third = await exchange(await connectionTo(qport, x), "/third");
+    assert.match(third, /^HTTP\/1\.1 503/, "the queue is full over both workers");
+    assert.match(third, /x-fulcrum-error: shed/i);
+    slow.finish(); // the first request ends through x: y1, the oldest waiter, is next
+    assert.equal(target(await first), "/first");
+    await waitFor("y1 on the server", () => slow.hits === 2, 5000);
+    const xWait = exchange(await connectionTo(qport, x), "/x1");
+    await waitFor("y2 and x1 waiting", async () => await queued() === 2, 5000);
+    // y dies holding y1's slot with y2 waiting ahead of x1: the supervisor takes back both, and
+    // x1 gets the slot (a dead waiter left in the queue would be given it, and x1 would wait).
+    process.kill(y, "SIGKILL");
+    await waitFor("x1 on the server", () => slow.hits === 3, 5000);
+    assert.equal(await queued(), 0);
+    slow.finish(); // y1's, whose client connection went with y
+    slow.finish();
+    assert.equal(target(await xWait), "/x1");
+    await y1;
+    const q = (await getJson<{ servers: ServerView[] }>(`${k.admin}/api/pools/q`)).servers;
+    assert.deepEqual(q.map((s) => s.active), [0], "no slot left counted");
+  } finally {
+    assert.equal(await k.f.stop(), 0);
+  }
+});
+
 test("a bad workers value is refused with its key path (the file) or its flag (fulcrum proxy), exit 2", async () => {
   const file = await writeTemp("workers: 0\nlisteners: [{ bind: 127.0.0.1:0 }]\npools: { web: { servers: [127.0.0.1:1] } }\n");
   const checked = await runCli(["check", "--config", file]);

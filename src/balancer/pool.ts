@@ -16,6 +16,9 @@ import type { BalancerPoolConfig, ServerConfig } from "./config.ts";
 import { type Persistence, SharedPersistence, type SharedPersistenceTable, SourcePersistence } from "./persistence.ts";
 import { PoolLatency, Traffic } from "./traffic.ts";
 import { type SchedulerShare, sharedSchedulerState, type SharedSchedulerState } from "./shared-scheduler.ts";
+import { type QueueHost, SharedQueue, type WaitResult, type WaitTable } from "./shared-queue.ts";
+
+export type { WaitResult } from "./shared-queue.ts";
 
 /** Why a server takes no new sessions. Each part that can take a server out owns one reason and
  * clears only its own: the server is back once no reason is left. */
@@ -58,11 +61,6 @@ export interface PickRequest {
   key: string | null;
   client: string;
 }
-
-/** How a wait in the max_conns queue ended: a slot freed up (pick again), the queue timeout, or
- * shed: the queue was full and this session the least important in it (HAProxy's priority
- * classes), to be answered 503 with Retry-After. */
-export type WaitResult = "slot" | "timeout" | "shed";
 
 /** Route priorities run 0..9, higher first; a route without one is DEFAULT_PRIORITY. */
 export const DEFAULT_PRIORITY = 5;
@@ -113,10 +111,17 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   private sharedScheduler: SharedSchedulerState | null = null;
   /** The shared word's value right after this process's last add (acquire's, for admitted). */
   private lastShared = 0;
-  /** Polls the shared counts while sessions wait: a slot another worker freed wakes none here. */
+  /** Polls the shared counts while sessions wait: a slot another worker freed wakes none here
+   * (a queue kept per worker, when the shared table has no room for this pool). */
   private queuePoll: ReturnType<typeof setInterval> | null = null;
   /** Source persistence: this process's table, or the workers' shared one (sharePersistence). */
   private persistence: Persistence<Server> | null;
+  /** The max_conns queue shared by every worker (setSharedQueue), null: kept here. */
+  private sharedQueue: SharedQueue | null = null;
+  /** Slots granted to this process's waiters (their counts kept), for their next pick; given
+   * back at the next turn if no pick took them. */
+  private readonly reserved: Server[] = [];
+  private reservedCheck: ReturnType<typeof setTimeout> | null = null;
   /** Sessions waiting for a server below its max_conns: higher priority first, then oldest. */
   private readonly waiting: Waiter[] = [];
   /** Waits by priority that got a slot, and sessions shed at the full queue (metrics). */
@@ -178,6 +183,8 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   // and avoided, so max_conns is never exceeded across workers.
   private pickShared(req: PickRequest, avoid?: ReadonlySet<Server>, prefer?: Server | null): Server | null {
     const key = this.keyOf(req);
+    const granted = this.reserved.length > 0 ? this.takeReserved(avoid) : null;
+    if (granted) return this.remember(req, granted);
     let skip = avoid;
     for (let tries = 0; tries <= this.members.length; tries++) {
       if (this.picksReadCounts) this.syncCounts();
@@ -239,8 +246,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     if (heir) heir.pool.release(heir.server);
     if (this.shared && server.shared >= 0) {
       if (this.sharedOwn) this.sharedOwn[server.shared]--;
-      const now = Atomics.sub(this.shared, server.shared, 1) - 1;
-      if (server.slot >= 0) this.dp.active[server.slot] = now;
+      this.handOver(server);
     } else if (server.slot >= 0) this.dp.active[server.slot]--;
     const next = this.waiting.shift();
     if (next) { clearTimeout(next.timer); this.queueServed[next.priority]++; next.wake("slot"); }
@@ -284,6 +290,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     if (q.size === 0) return null;
     const full = this.members.some((s) => this.dp.maxConns[s.slot] > 0 && this.dp.available(s.slot));
     if (!full) return null;
+    if (this.sharedQueue) return this.sharedQueue.wait(priority, q);
     if (this.waiting.length >= q.size) {
       const last = this.waiting[this.waiting.length - 1];
       if (last.priority >= priority) { this.queueShed[priority]++; return Promise.resolve("shed"); }
@@ -323,6 +330,72 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
       this.queueServed[next.priority]++;
       next.wake("slot");
     }, 5);
+  }
+
+  /** Shares the max_conns queue with the other workers through `table` (this pool's), after
+   * setSharedCounts; null: kept here. */
+  setSharedQueue(table: WaitTable | null): void {
+    if (this.sharedQueue?.table === table) return;
+    this.sharedQueue?.stop();
+    const host: QueueHost = {
+      takeGrant: (word) => this.takeGrant(word),
+      claimFree: () => this.claimFree(),
+      queueServed: this.queueServed,
+      queueShed: this.queueShed,
+    };
+    this.sharedQueue = table ? new SharedQueue(table, host) : null;
+  }
+
+  // A session count on `s` that its session no longer uses: the best waiter of any worker takes
+  // it over (the count stays; true), else it is given back.
+  private handOver(s: Server): boolean {
+    const words = this.shared!;
+    const taken = this.sharedQueue !== null && s.slot >= 0 && this.dp.available(s.slot) && this.sharedQueue.handOver(s.shared);
+    const now = taken ? Atomics.load(words, s.shared) : Atomics.sub(words, s.shared, 1) - 1;
+    if (s.slot >= 0) this.dp.active[s.slot] = now;
+    return taken;
+  }
+
+  // A slot on the server of shared word `word` granted to a waiter here: this process's session
+  // from now (its own part), held for the waiter's pick.
+  private takeGrant(word: number): void {
+    const s = this.members.find((m) => m.shared === word);
+    if (!s) { Atomics.sub(this.shared!, word, 1); return; } // the server left the pool meanwhile
+    if (this.sharedOwn) this.sharedOwn[word]++;
+    this.reserved.push(s);
+    // A woken waiter picks within the turn (or not at all: its client went): what is left over
+    // goes on to the next waiter.
+    this.reservedCheck ??= setTimeout(() => {
+      this.reservedCheck = null;
+      for (const r of this.reserved.splice(0)) {
+        if (this.sharedOwn) this.sharedOwn[r.shared]--;
+        this.handOver(r);
+      }
+    }, 0);
+  }
+
+  // A granted slot for a pick that may take it.
+  private takeReserved(avoid?: ReadonlySet<Server>): Server | null {
+    const i = this.reserved.findIndex((s) => s.slot >= 0 && this.dp.available(s.slot) && !avoid?.has(s));
+    if (i < 0) return null;
+    const [s] = this.reserved.splice(i, 1);
+    s.requests++;
+    return s;
+  }
+
+  // While sessions wait here, slots free without a release that granted them (freed while none
+  // waited yet, a server back up): each is counted, then handed over as a release's.
+  private claimFree(): void {
+    const words = this.shared!;
+    this.syncCounts();
+    for (const s of this.members) {
+      while (this.sharedQueue!.length > 0 && s.slot >= 0 && s.shared >= 0 && this.dp.canTake(s.slot)) {
+        const now = Atomics.add(words, s.shared, 1) + 1;
+        this.dp.active[s.slot] = now;
+        if (s.config.maxConns > 0 && now > s.config.maxConns) { this.dp.active[s.slot] = Atomics.sub(words, s.shared, 1) - 1; break; }
+        if (!this.handOver(s)) break;
+      }
+    }
   }
 
   /** Sessions on the server now. */
@@ -420,9 +493,9 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     if (had !== down) this.changed();
   }
 
-  /** Sessions waiting in the max_conns queue now. */
+  /** Sessions waiting in the max_conns queue now (over every worker, when they share it). */
   get queued(): number {
-    return this.waiting.length;
+    return this.sharedQueue ? this.sharedQueue.length : this.waiting.length;
   }
 
   isAvailable(server: Server): boolean {
@@ -482,6 +555,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   /** Frees the pool's place in the data plane; ends queued waits. */
   stop(): void {
     if (this.queuePoll) { clearInterval(this.queuePoll); this.queuePoll = null; }
+    this.sharedQueue?.stop();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const w of this.waiting.splice(0)) { clearTimeout(w.timer); w.wake("timeout"); }

@@ -28,6 +28,8 @@ export interface PoolState {
   cursor: number;
   /** lblc, lblcr: its table in the scheduler segment, -1 for none. */
   table: number;
+  /** The pool's queue in the shared wait table (wait-table.ts), -1: each worker keeps its own. */
+  queue: number;
 }
 
 export type PoolsState = Record<string, PoolState>;
@@ -38,7 +40,19 @@ export type PoolsState = Record<string, PoolState>;
 export class SharedIndex {
   private readonly words = new Map<string, number>();
   private readonly tables = new Map<string, number>();
-  constructor(private readonly capacity: number, private readonly tableCapacity = 0) {}
+  private readonly queues = new Map<string, number>();
+  constructor(private readonly capacity: number, private readonly tableCapacity = 0, private readonly queueCapacity = 0) {}
+
+  /** The pool's queue in the shared wait table (the same pool name over generations, so waiters
+   * of a retiring generation's workers and of the new one's are one queue); -1 when it is full. */
+  queueOf(pool: string): number {
+    let q = this.queues.get(pool);
+    if (q === undefined) {
+      if (this.queues.size >= this.queueCapacity) return -1;
+      this.queues.set(pool, q = this.queues.size);
+    }
+    return q;
+  }
 
   of(pool: string, server: Server): number {
     return this.word(`${pool}/${formatHostPort(server.config.address)}`);
@@ -86,6 +100,7 @@ export function poolsState(balancer: Balancer<never> | { all(): Iterable<Pool> }
       servers: [...p.servers.map((s) => row(s, false)), ...(p.sorry ? [row(p.sorry, true)] : [])],
       cursor: index.cursorOf(p.name),
       table: schedulerInfo(p.config.scheduler).table === "locality" ? index.tableOf(p.name) : -1,
+      queue: index.queueOf(p.name),
     };
   }
   return out;

@@ -28,6 +28,11 @@ export function removeStaleSegments(): void {
   }
 }
 
+/** Removes a segment's file (at exit; the mappings stay valid while they last). */
+export function removeSegment(path: string): void {
+  try { unlinkSync(path); } catch { /* gone already */ }
+}
+
 export interface SegmentPlace {
   path: string;
   bytes: number;
@@ -52,7 +57,7 @@ export class SessionSegment {
 
   /** Removes the file (at exit; the mappings stay valid while they last). */
   remove(): void {
-    try { unlinkSync(this.path); } catch { /* gone already */ }
+    removeSegment(this.path);
   }
 
   /** A slot for a new worker, -1 when none is free. */

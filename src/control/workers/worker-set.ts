@@ -2,6 +2,7 @@
 // the others share them), sends them the pools' state after every change, gathers their counters
 // for the admin API and /metrics, restarts one that exits unexpectedly (with back-off, logged)
 // while the others go on serving, and stops them (draining) when the generation retires.
+import process from "node:process";
 import { type Child, runtime } from "../../runtime/index.ts";
 import type { Generation } from "../generation.ts";
 import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
@@ -177,7 +178,11 @@ export class WorkerSet {
       throw e;
     }
     this.starting = false;
-    for (const p of pools.all()) p.setSharedCounts(this.shared.sessions.total);
+    for (const p of pools.all()) {
+      p.setSharedCounts(this.shared.sessions.total);
+      const queue = this.shared.index.queueOf(p.name); // its length is the queue's over all workers
+      p.setSharedQueue(queue >= 0 ? this.shared.queues.pool(queue, process.pid) : null);
+    }
     this.generation.edge?.mirror(this.ports as number[]);
     this.generation.l4?.ports.push(...this.l4Ports as number[]);
   }
@@ -214,8 +219,12 @@ export class WorkerSet {
       const p = this.generation.balancer.get(pool), s = p?.find(host, port);
       if (p && s) p.reportFailure(s); // max_fails over every worker; "passive" is sent back
     });
-    // However it ends, what it still counted leaves the totals.
-    void w.child.exited.then(() => this.shared.sessions.release(places.sessions.slot));
+    // However it ends, what it still counted leaves the totals, and its waits the queues (with
+    // the slots granted to them).
+    void w.child.exited.then(() => {
+      this.shared.sessions.release(places.sessions.slot);
+      this.shared.queues.releaseOf(w.pid, (word) => Atomics.sub(this.shared.sessions.total, word, 1));
+    });
     this.workers[index] = w;
     this.restarts[index] ??= 0;
     console.log(`fulcrum: worker ${index} (pid ${w.pid}) of generation ${this.generation.id} started`);

@@ -75,7 +75,7 @@ function allL4(s: Serving): number[] {
 
 function follow(serving: Serving, pools: PoolsState): void {
   applyPoolsState(serving.balancer, pools);
-  const { counts, schedulers: { words, table }, persistence } = serving.shared;
+  const { counts, schedulers: { words, table }, persistence, queues } = serving.shared;
   for (const p of serving.balancer.all()) {
     p.sharePersistence(persistence);
     const cursor = pools[p.name]?.cursor ?? -1;
@@ -83,6 +83,8 @@ function follow(serving: Serving, pools: PoolsState): void {
       cursor, weights: words, table: table(pools[p.name]?.table ?? -1),
       lock: cursor >= 0 ? new SharedLock(words, cursor) : null,
     });
+    const queue = pools[p.name]?.queue ?? -1;
+    p.setSharedQueue(queue >= 0 ? queues.pool(queue, process.pid) : null);
     p.setFailureSink((s) => send({ type: "failure", pool: p.name, host: s.host, port: s.port }));
   }
 }
