@@ -28,7 +28,16 @@ function counts(runtime: string, raw: string): Counts | null {
   return m ? { passed: +m[1], failed: +m[2], skipped: +(m[3] ?? 0) + +(m[4] ?? 0) } : null;
 }
 
-function run(runtime: string): Promise<Counts & { code: number }> {
+// The names of the failed tests, for one list at the very end (a runner's own list scrolls away
+// behind the next runtime's run): Bun's "(fail) name" lines, Deno's FAILURES section.
+function failures(runtime: string, raw: string): string[] {
+  const out = raw.replace(/\x1b\[[0-9;]*m/g, "");
+  if (runtime === "bun") return [...new Set(out.match(/^\(fail\) .*$/gm) ?? [])].map((l) => l.slice(7));
+  const section = out.split(/^ ?FAILURES ?$/m)[1] ?? "";
+  return [...new Set(section.match(/^.+ => .+$/gm) ?? [])];
+}
+
+function run(runtime: string): Promise<Counts & { code: number; failures: string[] }> {
   return new Promise((resolve) => {
     const [cmd, ...args] = commands[runtime];
     const child = spawn(cmd, args, { env: { ...process.env, NO_COLOR: "1" } });
@@ -42,20 +51,23 @@ function run(runtime: string): Promise<Counts & { code: number }> {
     child.on("close", (code) => {
       const c = counts(runtime, out);
       if (!c) console.error(`${runtime}: could not read the test summary`);
-      resolve({ passed: c?.passed ?? 0, failed: c ? c.failed : 1, skipped: c?.skipped ?? 0, code: code ?? 1 });
+      resolve({ passed: c?.passed ?? 0, failed: c ? c.failed : 1, skipped: c?.skipped ?? 0, code: code ?? 1, failures: failures(runtime, out) });
     });
   });
 }
 
 provision();
 let passed = 0, failed = 0, skipped = 0, bad = false;
+const failedNames: string[] = [];
 for (const runtime of runtimes) {
   const r = await run(runtime);
   console.log(`${runtime}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
+  failedNames.push(...r.failures.map((name) => `${runtime}: ${name}`));
   passed += r.passed;
   failed += r.failed;
   skipped += r.skipped;
   if (r.code !== 0) bad = true;
 }
+for (const name of failedNames) console.log(`failed on ${name}`);
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 || bad ? 1 : 0);
