@@ -4,6 +4,7 @@
 import type { PoolsState } from "./pool-state.ts";
 import type { CounterTree } from "./counters.ts";
 import type { SegmentPlace } from "./session-segment.ts";
+import type { LimitSegmentPlace } from "./limit-segment.ts";
 
 /** Marks a worker's message on its stdout; any other line there is a log line. */
 export const MESSAGE_MARK = "\x1e";
@@ -24,6 +25,10 @@ export interface StartMessage {
   seed: number;
   /** Where its session counts are shared (session-segment.ts), and its own block. */
   shm: SegmentPlace;
+  /** Where the generation's rate_limit and conn_limit tables are shared (limit-segment.ts), null
+   * without any; and the supervisor's limit clock base (one time base for the shared tables). */
+  limits: LimitSegmentPlace | null;
+  clockBase: number;
   pools: PoolsState;
 }
 

@@ -9,6 +9,8 @@ import { poolsState, type SharedIndex } from "./pool-state.ts";
 import { addCounters, counterTargets, type CounterTree, zeroCounters } from "./counters.ts";
 import { WORKER_COMMAND } from "./worker.ts";
 import type { SegmentPlace, SessionSegment } from "./session-segment.ts";
+import { LimitSegment, limitTables } from "./limit-segment.ts";
+import { limitClockBase } from "../../core/limits.ts";
 
 /** Where the config came from: the file's text, or the raw value `fulcrum proxy` made. */
 export interface ConfigSource {
@@ -128,6 +130,8 @@ export class WorkerSet {
   private nextId = 1;
   private pushQueued = false;
   private readonly unwatch: (() => void)[] = [];
+  /** The generation's limit tables, shared by its workers (null: it has none). */
+  private limits: LimitSegment | null = null;
 
   constructor(
     private readonly generation: Generation,
@@ -156,6 +160,7 @@ export class WorkerSet {
     for (const p of pools.all()) this.watch(p);
     this.unwatch.push(pools.onPools(({ type, pool }) => { if (type === "added") this.watch(pool); this.schedulePush(); }));
     try {
+      this.limits = LimitSegment.share(limitTables(this.generation), `limits-${this.generation.id}`);
       // All build at once; then they listen within moments of each other (the first alone
       // first, when a port is the kernel's to choose), so during a reload the old and new
       // workers both accept only for that moment.
@@ -166,6 +171,10 @@ export class WorkerSet {
       if (this.previous && this.generation.config.l4Listeners.some((l) => l.protocol === "udp")) {
         await this.previous.workers[0]?.releaseUdp(5000);
       }
+      // An unchanged rate_limit goes on from the serving workers' table (as a reload of one
+      // process carries it, Edge.start): copied as late as possible, just before these accept.
+      const before = this.previous?.generation.edge;
+      if (before) this.generation.edge?.clientLimits.carryFrom(before.clientLimits);
       const first = await spawned[0].listen(this.ports, this.l4Ports);
       this.ports = this.ports.map((p, k) => p ?? first.ports[k]);
       this.l4Ports = this.l4Ports.map((p, k) => p ?? first.l4Ports[k]);
@@ -202,7 +211,7 @@ export class WorkerSet {
     return {
       type: "start", index, generation: this.generation.id, file: this.source.file, text: this.source.text, raw: this.source.raw,
       seed: this.generation.balancer.dp.seed,
-      shm, pools: poolsState(this.generation.balancer, this.index),
+      shm, limits: this.limits?.place ?? null, clockBase: limitClockBase(), pools: poolsState(this.generation.balancer, this.index),
     };
   }
 
@@ -282,6 +291,7 @@ export class WorkerSet {
       await w.child.exited;
       clearTimeout(timer);
     }));
+    this.limits?.close();
   }
 }
 

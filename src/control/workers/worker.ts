@@ -16,6 +16,8 @@ import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMess
 import { applyPoolsState, type PoolsState } from "./pool-state.ts";
 import { collectCounters } from "./counters.ts";
 import { openSegment } from "./session-segment.ts";
+import { LimitSegment, limitTables } from "./limit-segment.ts";
+import { useLimitClockBase } from "../../core/limits.ts";
 
 /** The hidden subcommand that runs a worker. */
 export const WORKER_COMMAND = "__worker";
@@ -56,12 +58,14 @@ function setPorts(serving: Serving, ports: (number | null)[], l4Ports: (number |
 
 async function start(m: StartMessage): Promise<Serving> {
   const { config, l4Index } = configOf(m);
+  useLimitClockBase(m.clockBase);
   const dp = await createDataPlane({ seed: m.seed });
   const balancer = new Balancer<PoolConfig>(dp, config.pools);
   const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, counts: openSegment(m.shm) };
   follow(serving, m.pools);
   serving.edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
   serving.l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
+  if (m.limits) LimitSegment.attach(limitTables(serving), m.limits);
   return serving;
 }
 
