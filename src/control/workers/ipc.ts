@@ -29,6 +29,9 @@ export interface StartMessage {
    * without any; and the supervisor's limit clock base (one time base for the shared tables). */
   limits: LimitSegmentPlace | null;
   clockBase: number;
+  /** Each listener's word in the shared counts for its open connections (max_connections), in
+   * the file's order: http listeners, then l4 ones (-1: counted in each worker alone, udp). */
+  connectionWords: { http: number[]; l4: number[] };
   pools: PoolsState;
 }
 

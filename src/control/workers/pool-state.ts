@@ -39,6 +39,12 @@ export class SharedIndex {
     return this.word(`${pool}/${formatHostPort(server.config.address)}`);
   }
 
+  /** The word of a listener's open connections (max_connections over every worker), by its
+   * name (unique over http and l4 listeners): a reload's generations count on the same word. */
+  listenerOf(name: string): number {
+    return this.word(`@listener ${name}`);
+  }
+
   /** The word of a pool's rr position. */
   cursorOf(pool: string): number {
     return this.word(`${pool}#rr`);

@@ -211,7 +211,12 @@ export class WorkerSet {
     return {
       type: "start", index, generation: this.generation.id, file: this.source.file, text: this.source.text, raw: this.source.raw,
       seed: this.generation.balancer.dp.seed,
-      shm, limits: this.limits?.place ?? null, clockBase: limitClockBase(), pools: poolsState(this.generation.balancer, this.index),
+      shm, limits: this.limits?.place ?? null, clockBase: limitClockBase(),
+      connectionWords: {
+        http: this.generation.config.listeners.map((l) => this.index.listenerOf(l.name)),
+        l4: this.generation.config.l4Listeners.map((l) => l.protocol === "tcp" ? this.index.listenerOf(l.name) : -1),
+      },
+      pools: poolsState(this.generation.balancer, this.index),
     };
   }
 

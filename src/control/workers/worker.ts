@@ -18,6 +18,7 @@ import { collectCounters } from "./counters.ts";
 import { openSegment } from "./session-segment.ts";
 import { LimitSegment, limitTables } from "./limit-segment.ts";
 import { useLimitClockBase } from "../../core/limits.ts";
+import { SharedCount } from "../../core/shared-count.ts";
 
 /** The hidden subcommand that runs a worker. */
 export const WORKER_COMMAND = "__worker";
@@ -66,6 +67,9 @@ async function start(m: StartMessage): Promise<Serving> {
   serving.edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
   serving.l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
   if (m.limits) LimitSegment.attach(limitTables(serving), m.limits);
+  const count = (word: number) => word < 0 ? null : new SharedCount(serving.counts.total, serving.counts.own, word);
+  if (serving.edge) serving.edge.sharedConnections = m.connectionWords.http.map(count);
+  if (serving.l4) serving.l4.sharedConnections = l4Index.map((i) => count(m.connectionWords.l4[i]));
   return serving;
 }
 
