@@ -95,6 +95,7 @@ function runtimeChoice(): KernelImpl {
 }
 
 export class LimitTable {
+  /** Where the table starts in the memory it is in (the data plane's, or a shared place's). */
   offset: number;
   readonly bytes: number;
   private kernels: LimitKernels;
