@@ -135,7 +135,11 @@ async function until(done: () => boolean, what: string, timeoutMs = 10_000): Pro
 }
 
 test("conn_limit: with 2 requests of a client in flight on the upstream its third gets 429; another client is admitted; once one ends the client is admitted again", async () => {
-  const first = [request(`${base}/held/1`), request(`${base}/held/2`)];
+  // One after the other: the upstream answers its oldest first, and two requests sent at once
+  // may reach it in either order (through two workers, on two connections).
+  const first = [request(`${base}/held/1`)];
+  await until(() => slow.held === 1, "the first request held upstream");
+  first.push(request(`${base}/held/2`));
   await until(() => slow.held === 2, "two requests held upstream");
   const third = await request(`${base}/held/3`);
   assert.equal(third.status, 429);

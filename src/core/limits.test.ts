@@ -7,6 +7,7 @@ import { createDataPlane } from "./wasm.ts";
 import type { KernelImpl } from "./kernels.ts";
 import { LIMIT_FULL, LIMIT_OVER, LimitTable, limitTableBytes, type LimitSpec } from "./limits.ts";
 import { LE_SIZE } from "./layout.ts";
+import { SharedLock } from "../control/workers/shared-lock.ts";
 
 const IMPLS: KernelImpl[] = ["wasm", "ts"];
 
@@ -150,4 +151,55 @@ test("the WASM kernels and the TS twins decide a random run identically", async 
     assert.deepEqual(w.stats(), s.stats());
     assert.ok(w.stats().rejected > 0 && w.stats().evictions + w.stats().full > 0, JSON.stringify(w.stats()));
   }
+});
+
+// Two data planes stand for two processes; one ArrayBuffer for the segment they both map.
+test("a table moved into shared memory is decided there: two planes deciding on it are exact together, its state and counters went with it", async () => {
+  const spec: LimitSpec = { kind: "rate", size: 100, rate: 1, burst: 1 };
+  const memory = new ArrayBuffer(8 + limitTableBytes(spec.size));
+  const lock = new SharedLock(new Int32Array(memory, 0, 1), 0);
+  const place = { memory, offset: 8, lock };
+  const [a, b] = [await table("wasm", spec, 1), await table("ts", spec, 2)];
+  assert.equal(a.rate("k", 0), 0);
+  a.moveTo(place);
+  b.attachTo(place);
+  assert.equal(b.rate("k", 0), 0, "the burst's one");
+  assert.equal(a.rate("k", 0), 1000);
+  assert.equal(b.rate("k", 0), 1000);
+  assert.equal(b.rate("other", 0), 0);
+  assert.deepEqual([a.stats().entries, a.stats().rejected], [2, 2]);
+  assert.deepEqual(b.stats(), a.stats(), "one table: both read the same counters");
+  assert.equal(Atomics.load(new Int32Array(memory, 0, 1), 0), 0, "the lock is free between decisions");
+});
+
+test("conn handles of a shared table release across planes; a freed table keeps its last counters", async () => {
+  const spec: LimitSpec = { kind: "conn", size: 16, max: 1 };
+  const memory = new ArrayBuffer(8 + limitTableBytes(spec.size));
+  const place = { memory, offset: 8, lock: new SharedLock(new Int32Array(memory, 0, 1), 0) };
+  const [a, b] = [await table("wasm", spec), await table("ts", spec)];
+  a.moveTo(place);
+  b.attachTo(place);
+  const h = a.acquire("k", 0);
+  assert.ok(h >= 0);
+  assert.equal(b.acquire("k", 0), LIMIT_OVER);
+  a.release(h);
+  const h2 = b.acquire("k", 1);
+  assert.ok(h2 >= 0);
+  b.release(h2);
+  a.free();
+  new Uint8Array(memory).fill(0xff); // the shared memory is gone (another table now)
+  assert.deepEqual([a.stats().entries, a.stats().rejected], [0, 1]);
+});
+
+test("carryFrom copies a shared rate table's state into another shared one", async () => {
+  const spec: LimitSpec = { kind: "rate", size: 64, rate: 1, burst: 0 };
+  const bytes = limitTableBytes(spec.size);
+  const memory = new ArrayBuffer(16 + 2 * bytes);
+  const lockAt = (i: number) => new SharedLock(new Int32Array(memory, 0, 2), i);
+  const [old, next] = [await table("ts", spec), await table("ts", spec)];
+  old.moveTo({ memory, offset: 16, lock: lockAt(0) });
+  next.moveTo({ memory, offset: 16 + bytes, lock: lockAt(1) });
+  assert.equal(old.rate("k", 0), 0);
+  next.carryFrom(old);
+  assert.equal(next.rate("k", 0), 1000);
 });

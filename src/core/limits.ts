@@ -34,15 +34,41 @@ export interface LimitTableStats {
   reclaimed: number;
 }
 
-const CLOCK_BASE = Date.now();
+let clockBase = Date.now();
 
-/** The clock the tables keep: whole milliseconds since this module loaded, as an i32 (the
- * kernels compare times by signed difference, so a wrap after 24 days is harmless). Date.now(),
- * not performance.now(): on Deno that is a call into the runtime costing ~1 us (bench/RESULTS.md),
- * a clock read per decision. A wall clock stepped back reads as "very long ago" (the key's state
- * is as good as new, never stuck); stepped forward, it drains early. */
+/** The clock the tables keep: whole milliseconds since this module loaded (or since the base
+ * useLimitClockBase set), as an i32 (the kernels compare times by signed difference, so a wrap
+ * after 24 days is harmless). Date.now(), not performance.now(): on Deno that is a call into the
+ * runtime costing ~1 us (bench/RESULTS.md), a clock read per decision. A wall clock stepped back
+ * reads as "very long ago" (the key's state is as good as new, never stuck); stepped forward, it
+ * drains early. */
 export function limitClock(): number {
-  return (Date.now() - CLOCK_BASE) | 0;
+  return (Date.now() - clockBase) | 0;
+}
+
+/** The time base of this process's limit clock (workers sharing tables take their supervisor's). */
+export function limitClockBase(): number {
+  return clockBase;
+}
+
+/** Makes this process's limit clock count from `base` (Date.now() of another process), so the
+ * processes deciding on one shared table agree on its times. Before any table decides. */
+export function useLimitClockBase(base: number): void {
+  clockBase = base;
+}
+
+/** A lock that processes sharing a table's memory hold around each decision (a SharedLock). */
+export interface TableLock {
+  acquire(): void;
+  release(): void;
+}
+
+/** Memory outside the data plane that a table can sit on (a segment shared by processes): its
+ * bytes from `offset`, decided by the TS kernels (WASM reads only its own memory) under `lock`. */
+export interface SharedPlace {
+  memory: ArrayBuffer;
+  offset: number;
+  lock: TableLock;
 }
 
 /** Entries per key a table is made with: with two-choice hashing into sets of LT_WAYS, `size`
@@ -69,11 +95,17 @@ function runtimeChoice(): KernelImpl {
 }
 
 export class LimitTable {
-  readonly offset: number;
+  /** Where the table starts in the memory it is in (the data plane's, or a shared place's). */
+  offset: number;
   readonly bytes: number;
   private kernels: LimitKernels;
+  /** The memory the table is in: the data plane's, or a shared place's. */
   private memory: ArrayBuffer;
+  /** The data plane's memory the kernels were made over (the key buffer is there). */
+  private keyMemory: ArrayBuffer;
   private words: Int32Array;
+  /** Held around each decision while the table is in shared memory; null in the data plane. */
+  private lock: TableLock | null = null;
   private released = false;
 
   /** impl: which kernels decide ("auto": the faster one on this runtime). */
@@ -81,7 +113,7 @@ export class LimitTable {
     if (!Number.isInteger(spec.size) || spec.size < 1) throw new Error(`limit table: size ${spec.size} is not a positive integer`);
     this.bytes = limitTableBytes(spec.size);
     this.offset = plane.allocTable(this.bytes);
-    this.memory = plane.memory;
+    this.memory = this.keyMemory = plane.memory;
     this.kernels = this.pickKernels();
     this.words = new Int32Array(this.memory);
     const t = this.offset >> 2;
@@ -98,39 +130,85 @@ export class LimitTable {
   }
 
   private pickKernels(): LimitKernels {
+    if (this.lock) return limitTwin(this.memory, this.keyMemory);
     const choice = this.impl === "auto" ? runtimeChoice() : this.impl;
     const wasm = this.plane.wasmExports as unknown as LimitKernels | null;
     return choice === "wasm" && wasm ? wasm : limitTwin(this.memory);
   }
 
-  // The memory grew (another table was made): views and the twin's are remade.
+  // The data plane's memory grew (another table was made): views and the twin's are remade.
   private current(): LimitKernels {
-    if (this.plane.memory !== this.memory) {
-      this.memory = this.plane.memory;
-      this.words = new Int32Array(this.memory);
+    if (this.plane.memory !== this.keyMemory) {
+      this.keyMemory = this.plane.memory;
+      if (!this.lock) {
+        this.memory = this.plane.memory;
+        this.words = new Int32Array(this.memory);
+      }
       this.kernels = this.pickKernels();
     }
     return this.kernels;
+  }
+
+  /** Moves the table into `place` (memory shared by processes), its state and counters with it;
+   * the data plane's memory it had is given back. From now on each decision holds the lock. */
+  moveTo(place: SharedPlace): void {
+    this.current();
+    new Uint8Array(place.memory, place.offset, this.bytes).set(new Uint8Array(this.memory, this.offset, this.bytes));
+    this.attachTo(place);
+  }
+
+  /** Decides on the table another process moved into `place` (the same spec: its header, hash
+   * key and entries are that process's); the data plane's memory this one had is given back. */
+  attachTo(place: SharedPlace): void {
+    if (this.lock) throw new Error("limit table: already in shared memory");
+    this.plane.releaseTable(this.offset, this.bytes);
+    this.memory = place.memory;
+    this.offset = place.offset;
+    this.lock = place.lock;
+    this.words = new Int32Array(this.memory);
+    this.keyMemory = this.plane.memory;
+    this.kernels = this.pickKernels();
   }
 
   /** A rate table's decision for one request of `key`: 0 admitted, else the milliseconds until
    * the key's next request would be. */
   rate(key: string, now = limitClock()): number {
     const k = this.current();
-    return k.rateAdmit(this.offset, this.plane.writeKey(key), now);
+    if (this.lock === null) return k.rateAdmit(this.offset, this.plane.writeKey(key), now);
+    const len = this.plane.writeKey(key);
+    this.lock.acquire();
+    try {
+      return k.rateAdmit(this.offset, len, now);
+    } finally {
+      this.lock.release();
+    }
   }
 
   /** A conn table's admission of one more request of `key`: a handle for release() (>= 0), or
    * LIMIT_OVER (at its limit) or LIMIT_FULL (not trackable: its set is all in flight). */
   acquire(key: string, now = limitClock()): number {
     const k = this.current();
-    return k.connAdmit(this.offset, this.plane.writeKey(key), now);
+    if (this.lock === null) return k.connAdmit(this.offset, this.plane.writeKey(key), now);
+    const len = this.plane.writeKey(key);
+    this.lock.acquire();
+    try {
+      return k.connAdmit(this.offset, len, now);
+    } finally {
+      this.lock.release();
+    }
   }
 
   /** The request acquire() admitted with `handle` ended. */
   release(handle: number): void {
     if (this.released) return;
-    this.current().connRelease(this.offset, handle);
+    const k = this.current();
+    if (this.lock === null) { k.connRelease(this.offset, handle); return; }
+    this.lock.acquire();
+    try {
+      k.connRelease(this.offset, handle);
+    } finally {
+      this.lock.release();
+    }
   }
 
   private field(f: number): number {
@@ -152,17 +230,29 @@ export class LimitTable {
   }
 
   /** Takes over a rate table's entries and counters (a reload, the same limit): the clock is the
-   * process's, so the excess keeps draining as if nothing happened. */
+   * process's (or the supervisor's, shared), so the excess keeps draining as if nothing happened.
+   * A table in shared memory is copied holding its lock (other processes may be deciding). */
   carryFrom(other: LimitTable): void {
     if (this.spec.kind !== "rate" || !this.sameAs(other)) return;
     this.current();
-    new Uint8Array(this.memory, this.offset, this.bytes).set(new Uint8Array(other.plane.memory, other.offset, other.bytes));
+    other.current();
+    other.lock?.acquire();
+    try {
+      new Uint8Array(this.memory, this.offset, this.bytes).set(new Uint8Array(other.memory, other.offset, other.bytes));
+    } finally {
+      other.lock?.release();
+    }
   }
 
-  /** Gives the memory back to the data plane; later releases of its handles do nothing. */
+  /** Gives the memory back to the data plane; later releases of its handles do nothing. A table
+   * in shared memory keeps a copy of its header (its counters stay readable once the shared
+   * memory is gone). */
   free(): void {
     if (this.released) return;
     this.released = true;
-    this.plane.releaseTable(this.offset, this.bytes);
+    if (!this.lock) { this.plane.releaseTable(this.offset, this.bytes); return; }
+    this.memory = new Uint8Array(this.memory, this.offset, LT_HEADER).slice().buffer;
+    this.words = new Int32Array(this.memory);
+    this.offset = 0;
   }
 }

@@ -12,6 +12,7 @@ import { UpstreamPool } from "./http1/upstream-pool.ts";
 import { EdgeLimits } from "./limits/limiter.ts";
 import { EdgeAccess } from "./access/admission.ts";
 import type { DataPlane } from "../core/dataplane.ts";
+import type { SharedCount } from "../core/shared-count.ts";
 
 export class Edge implements ListenerHost {
   /** The balancer's pools with their HTTP options, by name; follows pools added and removed. */
@@ -27,6 +28,9 @@ export class Edge implements ListenerHost {
   /** Per-client rate and conn limits of the listeners and routes, in the data plane's memory. */
   readonly clientLimits: EdgeLimits;
   private readonly unwatch: () => void;
+  /** With workers: per listener (config order), where its open connections are counted over
+   * every worker (max_connections); set before start. */
+  sharedConnections: (SharedCount | null)[] = [];
   /** allow/deny and basic auth of listeners and routes; `dp` holds their prefix tables. */
   readonly access: EdgeAccess;
 
@@ -48,9 +52,10 @@ export class Edge implements ListenerHost {
    * same address takes over its socket (no moment without a listener), new addresses open. */
   async start(previous?: Edge): Promise<void> {
     if (previous) this.clientLimits.carryFrom(previous.clientLimits);
-    for (const l of this.config.listeners) {
+    for (const [i, l] of this.config.listeners.entries()) {
       const tls = l.tls ? await loadCertificates(l) : undefined;
       const listener = new SocketListener(this, l, this.deadlines, tls);
+      listener.sharedConnections = this.sharedConnections[i] ?? null;
       const same = previous?.listeners.find((p) => p.listening && p.config.bind.host === l.bind.host && p.config.bind.port === l.bind.port);
       // Plain <-> TLS on one address cannot share a socket: the old one closes first.
       if (same && !l.tls !== !same.config.tls) await same.retire(0);

@@ -8,6 +8,7 @@ import type { L4PoolConfig } from "./tcp-session.ts";
 import { TcpProxyListener } from "./tcp-listener.ts";
 import { UdpProxyListener } from "./udp.ts";
 import type { DataPlane } from "../core/dataplane.ts";
+import type { SharedCount } from "../core/shared-count.ts";
 import { LimitSet } from "../edge/limits/limiter.ts";
 import { AccessList } from "../edge/access/acl.ts";
 
@@ -21,6 +22,10 @@ export class L4Proxy {
   private readonly unwatch: () => void;
   /** The tcp listeners' conn_limit tables, by listener name (in the data plane's memory). */
   readonly clientLimits = new Map<string, LimitSet>();
+
+  /** With workers: per listener (config order), where its open connections are counted over
+   * every worker (a tcp listener's max_connections); set before start. */
+  sharedConnections: (SharedCount | null)[] = [];
 
   /** Each listener's allow/deny, compiled into the data plane's prefix tables. */
   private readonly access = new Map<L4ListenerConfig, AccessList>();
@@ -47,7 +52,7 @@ export class L4Proxy {
   /** Opens the listeners; after a reload, `previous` is the proxy serving now: a listener of the
    * same protocol on the same address takes over its socket (no moment without a listener). */
   async start(previous?: L4Proxy): Promise<void> {
-    for (const l of this.listenerConfigs) {
+    for (const [i, l] of this.listenerConfigs.entries()) {
       const same = previous?.listeners.find((p) => p.config.protocol === l.protocol &&
         p.config.bind.host === l.bind.host && p.config.bind.port === l.bind.port);
       let port: number;
@@ -57,6 +62,7 @@ export class L4Proxy {
         this.listeners.push(listener);
       } else {
         const listener = new TcpProxyListener(l, this.pools, this.stats, this.deadlines, this.clientLimits.get(l.name) ?? null, this.access.get(l) ?? null);
+        listener.sharedConnections = this.sharedConnections[i] ?? null;
         port = await listener.start(same instanceof TcpProxyListener ? same : undefined);
         this.listeners.push(listener);
       }

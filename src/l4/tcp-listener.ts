@@ -11,6 +11,7 @@ import { type L4PoolConfig, TcpSession, type TcpSessionHost } from "./tcp-sessio
 import { AccessLog } from "../log/access-log.ts";
 import type { Held, LimitSet, Refusal } from "../edge/limits/limiter.ts";
 import type { AccessList } from "../edge/access/acl.ts";
+import type { SharedCount } from "../core/shared-count.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 
@@ -23,6 +24,9 @@ export class TcpProxyListener implements TcpSessionHost {
   readonly overload: OverloadGuard | null;
   /** Opened once the listener serves; the sink of its path is shared (src/log/sink.ts). */
   accessLog: AccessLog | null = null;
+  /** With workers: the open connections of every worker on this port, which max_connections
+   * caps (set before start); null: this process's alone. */
+  sharedConnections: SharedCount | null = null;
 
   constructor(
     readonly config: L4ListenerConfig,
@@ -66,7 +70,7 @@ export class TcpProxyListener implements TcpSessionHost {
   }
 
   private accept(socket: TcpSocket) {
-    if (this.sessions.size >= this.config.maxConnections) {
+    if ((this.sharedConnections ? this.sharedConnections.value : this.sessions.size) >= this.config.maxConnections) {
       this.stats.errors.too_many_connections++;
       socket.destroy();
       return NO_HANDLERS;
@@ -85,6 +89,7 @@ export class TcpProxyListener implements TcpSessionHost {
     this.stats.sessions++;
     const session = new TcpSession(this, socket);
     this.sessions.add(session);
+    this.sharedConnections?.add(1);
     return session.handlers;
   }
 
@@ -106,7 +111,7 @@ export class TcpProxyListener implements TcpSessionHost {
   }
 
   ended(session: TcpSession): void {
-    this.sessions.delete(session);
+    if (this.sessions.delete(session)) this.sharedConnections?.add(-1);
   }
 
   get connections(): number {
@@ -117,6 +122,7 @@ export class TcpProxyListener implements TcpSessionHost {
     this.overload?.stop();
     await this.server?.stop();
     for (const s of [...this.sessions]) s.destroy();
+    this.sharedConnections?.add(-this.sessions.size);
     this.sessions.clear();
     await this.accessLog?.close();
   }

@@ -4,6 +4,7 @@
 import type { PoolsState } from "./pool-state.ts";
 import type { CounterTree } from "./counters.ts";
 import type { SharedPlaces } from "./shared-segments.ts";
+import type { LimitSegmentPlace } from "./limit-segment.ts";
 
 /** Marks a worker's message on its stdout; any other line there is a log line. */
 export const MESSAGE_MARK = "\x1e";
@@ -24,6 +25,13 @@ export interface StartMessage {
   seed: number;
   /** The segments it shares with the supervisor and the other workers (shared-segments.ts). */
   shared: SharedPlaces;
+  /** Where the generation's rate_limit and conn_limit tables are shared (limit-segment.ts), null
+   * without any; and the supervisor's limit clock base (one time base for the shared tables). */
+  limits: LimitSegmentPlace | null;
+  clockBase: number;
+  /** Each listener's word in the shared counts for its open connections (max_connections), in
+   * the file's order: http listeners, then l4 ones (-1: counted in each worker alone, udp). */
+  connectionWords: { http: number[]; l4: number[] };
   pools: PoolsState;
 }
 

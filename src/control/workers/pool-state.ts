@@ -58,6 +58,12 @@ export class SharedIndex {
     return this.word(`${pool}/${formatHostPort(server.config.address)}`);
   }
 
+  /** The word of a listener's open connections (max_connections over every worker), by its
+   * name (unique over http and l4 listeners): a reload's generations count on the same word. */
+  listenerOf(name: string): number {
+    return this.word(`@listener ${name}`);
+  }
+
   /** The pool's own word: rr's position (in the counts), the lock of its scheduler's state (in
    * the scheduler segment). */
   cursorOf(pool: string): number {

@@ -10,6 +10,8 @@ import { poolsState } from "./pool-state.ts";
 import { addCounters, counterTargets, type CounterTree, zeroCounters } from "./counters.ts";
 import { WORKER_COMMAND } from "./worker.ts";
 import type { SharedPlaces, SharedSegments } from "./shared-segments.ts";
+import { LimitSegment, limitTables } from "./limit-segment.ts";
+import { limitClockBase } from "../../core/limits.ts";
 
 /** Where the config came from: the file's text, or the raw value `fulcrum proxy` made. */
 export interface ConfigSource {
@@ -132,6 +134,8 @@ export class WorkerSet {
   private nextId = 1;
   private pushQueued = false;
   private readonly unwatch: (() => void)[] = [];
+  /** The generation's limit tables, shared by its workers (null: it has none). */
+  private limits: LimitSegment | null = null;
 
   constructor(
     private readonly generation: Generation,
@@ -159,6 +163,7 @@ export class WorkerSet {
     for (const p of pools.all()) this.watch(p);
     this.unwatch.push(pools.onPools(({ type, pool }) => { if (type === "added") this.watch(pool); this.schedulePush(); }));
     try {
+      this.limits = LimitSegment.share(limitTables(this.generation), `limits-${this.generation.id}`);
       // All build at once; then they listen within moments of each other (the first alone
       // first, when a port is the kernel's to choose), so during a reload the old and new
       // workers both accept only for that moment.
@@ -169,6 +174,10 @@ export class WorkerSet {
       if (this.previous && this.generation.config.l4Listeners.some((l) => l.protocol === "udp")) {
         await this.previous.workers[0]?.releaseUdp(5000);
       }
+      // An unchanged rate_limit goes on from the serving workers' table (as a reload of one
+      // process carries it, Edge.start): copied as late as possible, just before these accept.
+      const before = this.previous?.generation.edge;
+      if (before) this.generation.edge?.clientLimits.carryFrom(before.clientLimits);
       const first = await spawned[0].listen(this.ports, this.l4Ports);
       this.ports = this.ports.map((p, k) => p ?? first.ports[k]);
       this.l4Ports = this.l4Ports.map((p, k) => p ?? first.l4Ports[k]);
@@ -209,7 +218,12 @@ export class WorkerSet {
     return {
       type: "start", index, generation: this.generation.id, file: this.source.file, text: this.source.text, raw: this.source.raw,
       seed: this.generation.balancer.dp.seed,
-      shared, pools: poolsState(this.generation.balancer, this.shared.index),
+      shared, limits: this.limits?.place ?? null, clockBase: limitClockBase(),
+      connectionWords: {
+        http: this.generation.config.listeners.map((l) => this.shared.index.listenerOf(l.name)),
+        l4: this.generation.config.l4Listeners.map((l) => l.protocol === "tcp" ? this.shared.index.listenerOf(l.name) : -1),
+      },
+      pools: poolsState(this.generation.balancer, this.shared.index),
     };
   }
 
@@ -298,6 +312,7 @@ export class WorkerSet {
       await w.child.exited;
       clearTimeout(timer);
     }));
+    this.limits?.close();
   }
 }
 

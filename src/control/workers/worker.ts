@@ -18,6 +18,9 @@ import { collectCounters } from "./counters.ts";
 import { openShared, type SharedViews } from "./shared-segments.ts";
 import { SharedLock } from "./shared-lock.ts";
 import { loadSampler } from "../../core/overload.ts";
+import { LimitSegment, limitTables } from "./limit-segment.ts";
+import { useLimitClockBase } from "../../core/limits.ts";
+import { SharedCount } from "../../core/shared-count.ts";
 
 /** The hidden subcommand that runs a worker. */
 export const WORKER_COMMAND = "__worker";
@@ -58,12 +61,17 @@ function setPorts(serving: Serving, ports: (number | null)[], l4Ports: (number |
 
 async function start(m: StartMessage): Promise<Serving> {
   const { config, l4Index } = configOf(m);
+  useLimitClockBase(m.clockBase);
   const dp = await createDataPlane({ seed: m.seed });
   const balancer = new Balancer<PoolConfig>(dp, config.pools);
   const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, shared: openShared(m.shared) };
   follow(serving, m.pools);
   serving.edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
   serving.l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
+  if (m.limits) LimitSegment.attach(limitTables(serving), m.limits);
+  const count = (word: number) => word < 0 ? null : new SharedCount(serving.shared.counts.total, serving.shared.counts.own, word);
+  if (serving.edge) serving.edge.sharedConnections = m.connectionWords.http.map(count);
+  if (serving.l4) serving.l4.sharedConnections = l4Index.map((i) => count(m.connectionWords.l4[i]));
   return serving;
 }
 

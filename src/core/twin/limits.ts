@@ -26,8 +26,10 @@ const nextExcess = (excess: number, ms: number, rate: number): number => {
   return v <= 0 ? 0 : v;
 };
 
-export function limitTwin(memory: ArrayBuffer): LimitKernels {
-  const m = new Int32Array(memory), keyBytes = new Uint8Array(memory, KEYBUF_OFF, KEYBUF_SIZE);
+/** `keyMemory`: where the key buffer is (KEYBUF_OFF), when the tables are in other memory (shared
+ * by processes) than the data plane's. */
+export function limitTwin(memory: ArrayBuffer, keyMemory: ArrayBuffer = memory): LimitKernels {
+  const m = new Int32Array(memory), keyBytes = new Uint8Array(keyMemory, KEYBUF_OFF, KEYBUF_SIZE);
   const hash = new Int32Array(2);
   const STEP = LE_SIZE >> 2, K0 = LE_KEY0 >> 2, K1 = LE_KEY1 >> 2, SEEN = LE_SEEN >> 2, VALUE = LE_VALUE >> 2;
   const SET_WORDS = (LT_WAYS * LE_SIZE) >> 2;

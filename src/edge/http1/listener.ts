@@ -20,6 +20,7 @@ import type { EdgeLimits, Held, Refusal } from "../limits/limiter.ts";
 import type { HeaderLookup } from "../../http1/head.ts";
 import type { Admission, EdgeAccess } from "../access/admission.ts";
 import type { ExchangeClient } from "./exchange.ts";
+import type { SharedCount } from "../../core/shared-count.ts";
 
 const NO_HANDLERS = { data() {}, drain() {}, close() {} };
 /** A retired generation's idle keep-alive connection closes after this long without a request:
@@ -55,6 +56,9 @@ export class SocketListener implements ConnectionHost, H2Host {
   readonly overload: OverloadGuard | null;
   /** Opened once the listener serves; the sink of its path is shared (src/log/sink.ts). */
   accessLog: AccessLog | null = null;
+  /** With workers: the open connections of every worker on this port, which max_connections
+   * caps (set before start); null: this process's alone. */
+  sharedConnections: SharedCount | null = null;
 
   constructor(
     private readonly edge: ListenerHost,
@@ -112,7 +116,8 @@ export class SocketListener implements ConnectionHost, H2Host {
   }
 
   private accept(socket: TcpSocket) {
-    if (this.conns.size + this.h2conns.size >= this.limits.maxConnections) {
+    const open = this.sharedConnections ? this.sharedConnections.value : this.conns.size + this.h2conns.size;
+    if (open >= this.limits.maxConnections) {
       this.stats.errors.too_many_connections++;
       socket.destroy();
       return NO_HANDLERS;
@@ -165,17 +170,19 @@ export class SocketListener implements ConnectionHost, H2Host {
   private openH1(socket: TcpSocket, peer?: { address: string; port: number }): ClientConn {
     const conn = new ClientConn(socket, this, peer);
     this.conns.add(conn);
+    this.sharedConnections?.add(1);
     return conn;
   }
 
   private openH2(socket: TcpSocket): H2Connection {
     const conn = new H2Connection(socket, this);
     this.h2conns.add(conn);
+    this.sharedConnections?.add(1);
     return conn;
   }
 
   h2Closed(conn: H2Connection): void {
-    this.h2conns.delete(conn);
+    if (this.h2conns.delete(conn)) this.sharedConnections?.add(-1);
   }
 
   get routeStats(): ReadonlyMap<RouteConfig, RouteStats> { return this.edge.routeStats; }
@@ -192,7 +199,7 @@ export class SocketListener implements ConnectionHost, H2Host {
   }
 
   connectionClosed(conn: ClientConn): void {
-    this.conns.delete(conn);
+    if (this.conns.delete(conn)) this.sharedConnections?.add(-1);
   }
 
   /** X-Request-ID: the client's when it is sane, else a new one. */
@@ -209,8 +216,10 @@ export class SocketListener implements ConnectionHost, H2Host {
     // Connections first: a TLS server's close waits for every connection to end. HTTP/2 clients
     // get a GOAWAY and their streams in flight finish (bounded), so they move on without errors.
     for (const c of [...this.conns]) c.socket.destroy();
+    this.sharedConnections?.add(-this.conns.size);
     this.conns.clear();
     await Promise.all([...this.h2conns].map((c) => c.shutdown()));
+    this.sharedConnections?.add(-this.h2conns.size);
     this.h2conns.clear();
     this.h2Upstreams.closeAll();
     this.overload?.stop();
