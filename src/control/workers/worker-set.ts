@@ -9,6 +9,7 @@ import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMess
 import { poolsState } from "./pool-state.ts";
 import { addCounters, counterTargets, type CounterTree, zeroCounters } from "./counters.ts";
 import { WORKER_COMMAND } from "./worker.ts";
+import { SharedLock } from "./shared-lock.ts";
 import type { SharedPlaces, SharedSegments } from "./shared-segments.ts";
 
 /** Where the config came from: the file's text, or the raw value `fulcrum proxy` made. */
@@ -179,7 +180,11 @@ export class WorkerSet {
     }
     this.starting = false;
     for (const p of pools.all()) {
-      p.setSharedCounts(this.shared.sessions.total);
+      // No picks here: the scheduler's shared state only for what /metrics reads of it (least_time's estimates).
+      const { words, estimates } = this.shared.schedulers.views;
+      p.setSharedCounts(this.shared.sessions.total, null, {
+        cursor: -1, weights: null, table: null, estimates, lock: new SharedLock(words, this.shared.index.cursorOf(p.name)),
+      });
       const queue = this.shared.index.queueOf(p.name); // its length is the queue's over all workers
       p.setSharedQueue(queue >= 0 ? this.shared.queues.pool(queue, process.pid) : null);
     }
