@@ -7,7 +7,7 @@ import { type Child, runtime } from "../../runtime/index.ts";
 import type { Generation } from "../generation.ts";
 import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
 import { poolsState } from "./pool-state.ts";
-import { addCounters, counterTargets, type CounterTree, zeroCounters } from "./counters.ts";
+import { addCounters, counterTargets, countsOnly, type CounterTree, zeroCounters } from "./counters.ts";
 import { WORKER_COMMAND } from "./worker.ts";
 import { SharedLock } from "./shared-lock.ts";
 import type { SharedPlaces, SharedSegments } from "./shared-segments.ts";
@@ -189,7 +189,7 @@ export class WorkerSet {
       p.setSharedQueue(queue >= 0 ? this.shared.queues.pool(queue, process.pid) : null);
     }
     this.generation.edge?.mirror(this.ports as number[]);
-    this.generation.l4?.ports.push(...this.l4Ports as number[]);
+    this.generation.l4?.mirror(this.l4Ports as number[]);
   }
 
   private watch(pool: { onChange(w: () => void): () => void }): void {
@@ -238,7 +238,7 @@ export class WorkerSet {
   }
 
   private exited(w: WorkerProcess, code: number): void {
-    if (w.lastCounters) addCounters(this.departed, w.lastCounters, true);
+    if (w.lastCounters) addCounters(this.departed, countsOnly(w.lastCounters), true);
     // While the set starts, a worker that exits fails the start itself (start() stops the rest).
     if (this.stopping || this.starting || this.workers[w.index] !== w) return;
     const lived = Date.now() - w.startedAt;
