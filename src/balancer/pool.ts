@@ -407,12 +407,16 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   /** A session's response time on `server` (from sending to the head or last byte, as `timing`
    * says; an L4 session's connect time): least_time's estimate learns it. */
   observeTime(server: Server, ms: number): void {
-    if (this.timing !== null && server.slot >= 0) this.dp.observeTime(server.slot, ms);
+    if (this.timing === null || server.slot < 0) return;
+    // With workers, the estimate is the one every worker shares.
+    if (this.sharedScheduler?.observe) this.sharedScheduler.observe(server, () => this.dp.observeTime(server.slot, ms));
+    else this.dp.observeTime(server.slot, ms);
   }
 
   /** least_time's estimate for `server` as last set, ms (0: nothing known; null: no estimates). */
   timeEstimate(server: Server): number | null {
-    return this.timing === null || server.slot < 0 ? null : this.dp.timeEstimate(server.slot) / 1000;
+    if (this.timing === null || server.slot < 0) return null;
+    return (this.sharedScheduler?.estimate?.(server) ?? this.dp.timeEstimate(server.slot)) / 1000;
   }
 
   reportSuccess(server: Server): void {

@@ -28,7 +28,7 @@ async function workers(scheduler: SchedulerName, weights: number[], ports?: numb
     if (keep) c.servers = c.servers.filter((s) => keep.includes(s.address.port));
     const pool = new Pool(c, await createDataPlane({ seed: 7 }));
     for (const s of pool.servers) s.shared = s.port - 9001;
-    pool.setSharedCounts(counts, null, { cursor: 62, weights: words, table, lock: new SharedLock(words, LOCK) });
+    pool.setSharedCounts(counts, null, { cursor: 62, weights: words, table, estimates: null, lock: new SharedLock(words, LOCK) });
     return pool;
   };
   return { a: await make(ports?.[0]), b: await make(ports?.[1]), alone: new Pool(config(scheduler, weights), await createDataPlane({ seed: 7 })) };
@@ -83,4 +83,37 @@ test("shared lblc: a server the worker does not have leaves the key's entry: the
 test("shared rr: one position for every worker", async () => {
   const { a, b } = await workers("rr", [3, 1, 1]);
   assert.equal(Array.from({ length: 6 }, (_, i) => name((i % 2 ? b : a).pick(req("x")))).join(""), "123123");
+});
+
+test("shared least_time: what one worker observes moves the one estimate every worker picks by (and reads)", async () => {
+  let now = 1000; // one clock for every data plane, as SHARED_CLOCK is for workers
+  const clock = () => now;
+  const counts = new Int32Array(WORDS), words = new Int32Array(WORDS), estimates = new Int32Array(2 * WORDS);
+  const make = async (share: boolean) => {
+    const c: BalancerPoolConfig = { ...config("least_time", [1, 1, 1]), leastTime: { measure: "header", decayMs: 500 } };
+    const pool = new Pool(c, await createDataPlane({ seed: 7, clock }));
+    if (!share) return pool;
+    for (const s of pool.servers) s.shared = s.port - 9001;
+    pool.setSharedCounts(counts, null, { cursor: 62, weights: null, table: null, estimates, lock: new SharedLock(words, LOCK) });
+    return pool;
+  };
+  const a = await make(true), b = await make(true), alone = await make(false);
+  // Observations alternate between the workers; one process sees them all.
+  const samples: [number, number, number][] = [[0, 80, 0], [1, 5, 0], [2, 6, 100], [0, 20, 300], [1, 4, 0]];
+  samples.forEach(([server, ms, later], i) => {
+    now += later;
+    const w = i % 2 ? b : a;
+    w.observeTime(w.servers[server], ms);
+    alone.observeTime(alone.servers[server], ms);
+  });
+  for (let k = 0; k < 3; k++) {
+    assert.equal(a.timeEstimate(a.servers[k]), alone.timeEstimate(alone.servers[k]), `server ${k + 1}'s estimate`);
+    assert.equal(b.timeEstimate(b.servers[k]), alone.timeEstimate(alone.servers[k]));
+  }
+  assert.ok(alone.timeEstimate(alone.servers[0])! >= 20, "the slow server's estimate");
+  now += 50;
+  const shared = Array.from({ length: 6 }, (_, i) => name((i % 2 ? b : a).pick(req("x")))).join("");
+  const one = Array.from({ length: 6 }, () => name(alone.pick(req("x")))).join("");
+  assert.equal(shared, one);
+  assert.ok(!shared.includes("1"), `the slow server is avoided by both: ${shared}`);
 });

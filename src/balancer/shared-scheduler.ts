@@ -1,5 +1,6 @@
 // Scheduler state a single process keeps in its data plane and worker processes share: rr's
-// position, smooth wrr's current weights, lblc/lblcr's key -> servers table. Each copies the
+// position, smooth wrr's current weights, lblc/lblcr's key -> servers table, least_time's
+// response-time estimates. Each copies the
 // shared words into the data plane before a pick and back out after it (under the pool's lock
 // over processes where that is more than one word), so the kernels run unchanged and picks
 // through any mix of workers follow the one process's sequence. Shared memory names a server by
@@ -27,6 +28,9 @@ export interface SchedulerShare {
   weights: Int32Array | null;
   /** lblc, lblcr: this pool's table (LB_BUCKETS entries of LB_ENTRY_WORDS), null for none. */
   table: Int32Array | null;
+  /** least_time: each server's estimate and when it was set, two words by `shared` index (the
+   * data plane's clock must be the same in every process: SHARED_CLOCK). */
+  estimates: Int32Array | null;
   /** Held while wrr's weights or the table are copied and picked with; null: they stay per process. */
   lock: CrossProcessLock | null;
 }
@@ -35,6 +39,11 @@ export interface SharedSchedulerState {
   /** Runs `pick` (a pick of the pool with `key`) with the shared state in the data plane, and
    * shares what it changed. */
   around<T>(key: number, pick: () => T): T;
+  /** least_time: runs `observe` (the data plane learning a response time of `member`) with its
+   * shared estimate in the data plane, and shares the new one. */
+  observe?(member: SharedMember, observe: () => void): void;
+  /** least_time: `member`'s estimate as last set, µs (null: it has no shared word). */
+  estimate?(member: SharedMember): number | null;
 }
 
 /** The shared state for a pool's scheduler, or null when its scheduler keeps none (or `share`
@@ -45,6 +54,7 @@ export function sharedSchedulerState(
 ): SharedSchedulerState | null {
   if (scheduler === "rr") return share.cursor >= 0 ? new SharedCursor(dp, pool, members, counts, share.cursor) : null;
   if (!share.lock) return null;
+  if (scheduler === "least_time" && share.estimates) return new SharedEstimates(dp, members, share.estimates, share.lock);
   if (scheduler === "wrr" && share.weights) return new SharedWeights(dp, members, share.weights, share.lock);
   if (schedulerInfo(scheduler).table === "locality" && share.table) return new SharedLocality(dp, pool, members, share.table, share.lock);
   return null;
@@ -88,6 +98,42 @@ class SharedWeights implements SharedSchedulerState {
         for (const s of members) if (s.shared >= 0 && s.slot >= 0) words[s.shared] = cw[s.slot];
       }
     });
+  }
+}
+
+/** least_time: a server's estimate and its time are one estimate over every worker (what any of
+ * them observed moves it; each one's picks weigh it), so a slow server is avoided by all. */
+class SharedEstimates implements SharedSchedulerState {
+  constructor(
+    private readonly dp: DataPlane, private readonly members: () => readonly SharedMember[],
+    private readonly words: Int32Array, private readonly lock: CrossProcessLock,
+  ) {}
+
+  around<T>(_key: number, pick: () => T): T {
+    return this.lock.with(() => {
+      for (const s of this.members()) this.copyIn(s);
+      return pick();
+    });
+  }
+
+  observe(member: SharedMember, observe: () => void): void {
+    if (member.shared < 0 || member.slot < 0) { observe(); return; }
+    this.lock.with(() => {
+      this.copyIn(member);
+      observe();
+      this.words[2 * member.shared] = this.dp.estimate[member.slot];
+      this.words[2 * member.shared + 1] = this.dp.estimateAt[member.slot];
+    });
+  }
+
+  estimate(member: SharedMember): number | null {
+    return member.shared < 0 ? null : Atomics.load(this.words, 2 * member.shared);
+  }
+
+  private copyIn(s: SharedMember): void {
+    if (s.shared < 0 || s.slot < 0) return;
+    this.dp.estimate[s.slot] = this.words[2 * s.shared];
+    this.dp.estimateAt[s.slot] = this.words[2 * s.shared + 1];
   }
 }
 

@@ -93,6 +93,10 @@ export class DataPlane {
   active!: Int32Array;
   /** Smooth wrr's current weights (workers share them: copied in before a pick, out after). */
   currentWeight!: Int32Array;
+  /** least_time's estimates, µs, and when each was set (the clock's ms): workers share them,
+   * copied in before a pick or an observation, out after one. */
+  estimate!: Int32Array;
+  estimateAt!: Int32Array;
   state!: Int32Array;
   flags!: Int32Array;
   maxConns!: Int32Array;
@@ -155,6 +159,8 @@ export class DataPlane {
     this.effectiveWeight = field(S_EFFW);
     this.active = field(S_ACTIVE);
     this.currentWeight = field(S_CW);
+    this.estimate = field(S_RTT);
+    this.estimateAt = field(S_RTT_AT);
     this.state = field(S_STATE);
     this.flags = field(S_FLAGS);
     this.maxConns = field(S_MAXCONN);

@@ -12,6 +12,12 @@ import type { SharedCount } from "../core/shared-count.ts";
 import { LimitSet } from "../edge/limits/limiter.ts";
 import { AccessList } from "../edge/access/acl.ts";
 
+/** A listener that workers serve, as their supervisor lists it. */
+export interface L4ListenerMirror {
+  readonly config: L4ListenerConfig;
+  connections: number;
+}
+
 export class L4Proxy {
   readonly stats = new L4Stats();
   /** The port each listener bound, in config order (the config may say 0). */
@@ -44,9 +50,25 @@ export class L4Proxy {
     });
   }
 
+  /** In a supervisor whose workers serve: the listeners as the workers serve them, their open
+   * connections summed over the workers (written by the counters' gathering). */
+  private mirrored: L4ListenerMirror[] | null = null;
+
   /** The listeners in config order, for the admin API (their config and open connections). */
   get listening(): readonly { readonly config: L4ListenerConfig; readonly connections: number }[] {
-    return this.listeners;
+    return this.mirrored ?? this.listeners;
+  }
+
+  /** The supervisor's listeners of its workers (mirror), [] in a process that serves. */
+  get mirrors(): readonly L4ListenerMirror[] {
+    return this.mirrored ?? [];
+  }
+
+  /** In a supervisor whose workers serve: lists the listeners, on the ports the workers bound,
+   * without listening (the admin API and metrics read them). */
+  mirror(ports: readonly number[]): void {
+    this.mirrored = this.listenerConfigs.map((config) => ({ config, connections: 0 }));
+    this.ports.push(...ports);
   }
 
   /** Opens the listeners; after a reload, `previous` is the proxy serving now: a listener of the

@@ -2,7 +2,9 @@
 // of numbers, and their sum written into the supervisor's generation, whose admin API and
 // /metrics read them as a single process's. Walked generically: a counter added to EdgeStats,
 // RouteStats, L4Stats or Traffic is carried without a change here. A listener's overload guard
-// keeps its shed counts apart from its stats: carried as `overload`, by listener.
+// keeps its shed counts apart from its stats: carried as `overload`, by listener. Gauges (what is
+// open now: `l4Open`, each L4 listener's connections, by name) are summed over the workers that
+// run; a worker that exited leaves them (countsOnly).
 import type { Balancer } from "../../balancer/balancer.ts";
 import type { Edge } from "../../edge/edge.ts";
 import type { L4Proxy } from "../../l4/proxy.ts";
@@ -43,7 +45,15 @@ export function collectCounters(source: CounterSource): CounterTree {
       servers[`${p.name}/${formatHostPort(s.config.address)}`] = { requests: s.requests, failures: s.failures, traffic: tree(s.traffic) };
     }
   }
-  return { listeners, routes, servers, pools, overload, l4: source.l4 ? tree(source.l4.stats) : {} };
+  const l4Open: CounterTree = {};
+  for (const l of source.l4?.listening ?? []) l4Open[l.config.name] = { connections: l.connections };
+  return { listeners, routes, servers, pools, overload, l4: source.l4 ? tree(source.l4.stats) : {}, l4Open };
+}
+
+/** `t` without its gauges: what a worker that exited still counts. */
+export function countsOnly(t: CounterTree): CounterTree {
+  const { l4Open: _gone, ...counts } = t;
+  return counts;
 }
 
 /** Adds `from` into `into` (a counter tree or the live objects it was read from); keys `into`
@@ -92,5 +102,7 @@ export function counterTargets(target: CounterSource): Record<string, unknown> {
     pools[p.name] = { latency: p.latency, queueServed: p.queueServed, queueShed: p.queueShed };
     for (const s of [...p.servers, ...(p.sorry ? [p.sorry] : [])]) servers[`${p.name}/${formatHostPort(s.config.address)}`] = s;
   }
-  return { listeners, routes, servers, pools, overload, l4: target.l4?.stats ?? {} };
+  const l4Open: Record<string, unknown> = {};
+  for (const l of target.l4?.mirrors ?? []) l4Open[l.config.name] = l;
+  return { listeners, routes, servers, pools, overload, l4: target.l4?.stats ?? {}, l4Open };
 }

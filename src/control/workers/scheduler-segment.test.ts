@@ -6,7 +6,7 @@ import { openSchedulerSegment, SchedulerSegment } from "./scheduler-segment.ts";
 import { segmentPath } from "./session-segment.ts";
 import { SharedIndex } from "./pool-state.ts";
 
-test("scheduler segment: a worker's mapping sees the supervisor's words and tables; tables do not overlap", () => {
+test("scheduler segment: a worker's mapping sees the supervisor's words, tables and estimates; none overlap", () => {
   const segment = new SchedulerSegment(16, 3, segmentPath("schedulers-test"));
   try {
     const worker = openSchedulerSegment(segment.place);
@@ -22,6 +22,10 @@ test("scheduler segment: a worker's mapping sees the supervisor's words and tabl
     assert.equal(worker.words[15], 0, "the tables start after the words");
     assert.equal(worker.table(-1), null);
     assert.equal(worker.table(3), null, "past the last table: none (kept per worker)");
+    assert.equal(worker.estimates.length, 32, "two words of estimates per word");
+    worker.estimates[31] = 9;
+    assert.equal(segment.views.estimates[31], 9);
+    assert.equal(segment.views.table(2)![last], 0, "the estimates start after the tables");
   } finally {
     segment.remove();
   }

@@ -7,8 +7,9 @@ import { type Child, runtime } from "../../runtime/index.ts";
 import type { Generation } from "../generation.ts";
 import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
 import { poolsState } from "./pool-state.ts";
-import { addCounters, counterTargets, type CounterTree, zeroCounters } from "./counters.ts";
+import { addCounters, counterTargets, countsOnly, type CounterTree, zeroCounters } from "./counters.ts";
 import { WORKER_COMMAND } from "./worker.ts";
+import { SharedLock } from "./shared-lock.ts";
 import type { SharedPlaces, SharedSegments } from "./shared-segments.ts";
 import { LimitSegment, limitTables } from "./limit-segment.ts";
 import { limitClockBase } from "../../core/limits.ts";
@@ -188,12 +189,16 @@ export class WorkerSet {
     }
     this.starting = false;
     for (const p of pools.all()) {
-      p.setSharedCounts(this.shared.sessions.total);
+      // No picks here: the scheduler's shared state only for what /metrics reads of it (least_time's estimates).
+      const { words, estimates } = this.shared.schedulers.views;
+      p.setSharedCounts(this.shared.sessions.total, null, {
+        cursor: -1, weights: null, table: null, estimates, lock: new SharedLock(words, this.shared.index.cursorOf(p.name)),
+      });
       const queue = this.shared.index.queueOf(p.name); // its length is the queue's over all workers
       p.setSharedQueue(queue >= 0 ? this.shared.queues.pool(queue, process.pid) : null);
     }
     this.generation.edge?.mirror(this.ports as number[]);
-    this.generation.l4?.ports.push(...this.l4Ports as number[]);
+    this.generation.l4?.mirror(this.l4Ports as number[]);
   }
 
   private watch(pool: { onChange(w: () => void): () => void }): void {
@@ -247,7 +252,7 @@ export class WorkerSet {
   }
 
   private exited(w: WorkerProcess, code: number): void {
-    if (w.lastCounters) addCounters(this.departed, w.lastCounters, true);
+    if (w.lastCounters) addCounters(this.departed, countsOnly(w.lastCounters), true);
     // While the set starts, a worker that exits fails the start itself (start() stops the rest).
     if (this.stopping || this.starting || this.workers[w.index] !== w) return;
     const lived = Date.now() - w.startedAt;

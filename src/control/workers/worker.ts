@@ -17,6 +17,7 @@ import { applyPoolsState, type PoolsState } from "./pool-state.ts";
 import { collectCounters } from "./counters.ts";
 import { openShared, type SharedViews } from "./shared-segments.ts";
 import { SharedLock } from "./shared-lock.ts";
+import { SHARED_CLOCK } from "./scheduler-segment.ts";
 import { loadSampler } from "../../core/overload.ts";
 import { LimitSegment, limitTables } from "./limit-segment.ts";
 import { useLimitClockBase } from "../../core/limits.ts";
@@ -62,7 +63,7 @@ function setPorts(serving: Serving, ports: (number | null)[], l4Ports: (number |
 async function start(m: StartMessage): Promise<Serving> {
   const { config, l4Index } = configOf(m);
   useLimitClockBase(m.clockBase);
-  const dp = await createDataPlane({ seed: m.seed });
+  const dp = await createDataPlane({ seed: m.seed, clock: SHARED_CLOCK });
   const balancer = new Balancer<PoolConfig>(dp, config.pools);
   const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, shared: openShared(m.shared) };
   follow(serving, m.pools);
@@ -83,12 +84,12 @@ function allL4(s: Serving): number[] {
 
 function follow(serving: Serving, pools: PoolsState): void {
   applyPoolsState(serving.balancer, pools);
-  const { counts, schedulers: { words, table }, persistence, queues } = serving.shared;
+  const { counts, schedulers: { words, table, estimates }, persistence, queues } = serving.shared;
   for (const p of serving.balancer.all()) {
     p.sharePersistence(persistence);
     const cursor = pools[p.name]?.cursor ?? -1;
     p.setSharedCounts(counts.total, counts.own, {
-      cursor, weights: words, table: table(pools[p.name]?.table ?? -1),
+      cursor, weights: words, table: table(pools[p.name]?.table ?? -1), estimates,
       lock: cursor >= 0 ? new SharedLock(words, cursor) : null,
     });
     const queue = pools[p.name]?.queue ?? -1;
