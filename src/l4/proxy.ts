@@ -39,9 +39,19 @@ export class L4Proxy {
     });
   }
 
+  /** In a supervisor whose workers serve: rows that listen nowhere, whose open connections are
+   * the workers' sum (control/workers/counters.ts adds into them). */
+  private mirrored: { readonly config: L4ListenerConfig; connections: number }[] | null = null;
+
   /** The listeners in config order, for the admin API (their config and open connections). */
   get listening(): readonly { readonly config: L4ListenerConfig; readonly connections: number }[] {
-    return this.listeners;
+    return this.mirrored ?? this.listeners;
+  }
+
+  /** In a supervisor whose workers serve: the listeners as rows on the ports the workers bound. */
+  mirror(ports: readonly number[]): void {
+    this.mirrored = this.listenerConfigs.map((config) => ({ config, connections: 0 }));
+    this.ports.push(...ports);
   }
 
   /** Opens the listeners; after a reload, `previous` is the proxy serving now: a listener of the

@@ -1,7 +1,8 @@
 // The counters a worker keeps (per listener, route, server, pool; the L4 proxy's) as a plain tree
 // of numbers, and their sum written into the supervisor's generation, whose admin API and
 // /metrics read them as a single process's. Walked generically: a counter added to EdgeStats,
-// RouteStats, L4Stats or Traffic is carried without a change here.
+// RouteStats, L4Stats or Traffic is carried without a change here. Gauges (what is open now) are
+// under `open`: summed over the workers serving, not kept for those that exited.
 import type { Balancer } from "../../balancer/balancer.ts";
 import type { Edge } from "../../edge/edge.ts";
 import type { L4Proxy } from "../../l4/proxy.ts";
@@ -39,7 +40,20 @@ export function collectCounters(source: CounterSource): CounterTree {
       servers[`${p.name}/${formatHostPort(s.config.address)}`] = { requests: s.requests, failures: s.failures, traffic: tree(s.traffic) };
     }
   }
-  return { listeners, routes, servers, pools, l4: source.l4 ? tree(source.l4.stats) : {} };
+  return { listeners, routes, servers, pools, l4: source.l4 ? tree(source.l4.stats) : {}, open: { l4: openL4(source) } };
+}
+
+// Each L4 listener's open connections (udp: sessions), by name.
+function openL4(source: CounterSource): CounterTree {
+  const out: CounterTree = {};
+  for (const l of source.l4?.listening ?? []) out[l.config.name] = { connections: l.connections };
+  return out;
+}
+
+/** A worker's tree without its gauges: what an exited worker leaves in the totals. */
+export function withoutGauges(t: CounterTree): CounterTree {
+  const { open: _, ...counters } = t;
+  return counters;
 }
 
 /** Adds `from` into `into` (a counter tree or the live objects it was read from); keys `into`
@@ -85,5 +99,7 @@ export function counterTargets(target: CounterSource): Record<string, unknown> {
     pools[p.name] = { latency: p.latency, queueServed: p.queueServed, queueShed: p.queueShed };
     for (const s of [...p.servers, ...(p.sorry ? [p.sorry] : [])]) servers[`${p.name}/${formatHostPort(s.config.address)}`] = s;
   }
-  return { listeners, routes, servers, pools, l4: target.l4?.stats ?? {} };
+  const openL4: Record<string, unknown> = {};
+  for (const l of target.l4?.listening ?? []) openL4[l.config.name] = l;
+  return { listeners, routes, servers, pools, l4: target.l4?.stats ?? {}, open: { l4: openL4 } };
 }

@@ -4,6 +4,10 @@
 import type { PoolsState } from "./pool-state.ts";
 import type { CounterTree } from "./counters.ts";
 import type { SegmentPlace } from "./session-segment.ts";
+import type { Outcome } from "../../balancer/pool.ts";
+
+/** One session's outcome on a server of a pool with outlier detection: pool, host, port, outcome. */
+export type OutcomeRow = [pool: string, host: string, port: number, outcome: Outcome];
 
 /** Marks a worker's message on its stdout; any other line there is a log line. */
 export const MESSAGE_MARK = "\x1e";
@@ -47,7 +51,9 @@ export type FromWorker =
   | { type: "counters"; id: number; counters: CounterTree }
   | { type: "releasedUdp" }
   /** A session on this server failed (counted toward max_fails in the supervisor). */
-  | { type: "failure"; pool: string; host: string; port: number };
+  | { type: "failure"; pool: string; host: string; port: number }
+  /** The outcomes of one turn, in order (the supervisor's outlier detection learns from all). */
+  | { type: "outcomes"; outcomes: OutcomeRow[] };
 
 export function encodeMessage(message: ToWorker | FromWorker, mark = ""): Uint8Array {
   return new TextEncoder().encode(`${mark}${JSON.stringify(message)}\n`);

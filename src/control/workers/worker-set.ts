@@ -4,9 +4,9 @@
 // while the others go on serving, and stops them (draining) when the generation retires.
 import { type Child, runtime } from "../../runtime/index.ts";
 import type { Generation } from "../generation.ts";
-import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
+import { encodeMessage, type FromWorker, MESSAGE_MARK, type OutcomeRow, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
 import { poolsState, type SharedIndex } from "./pool-state.ts";
-import { addCounters, counterTargets, type CounterTree, zeroCounters } from "./counters.ts";
+import { addCounters, counterTargets, type CounterTree, withoutGauges, zeroCounters } from "./counters.ts";
 import { WORKER_COMMAND } from "./worker.ts";
 import type { SegmentPlace, SessionSegment } from "./session-segment.ts";
 
@@ -51,7 +51,8 @@ class WorkerProcess {
   private failure: Error | null = null;
   private failBuilt!: (e: Error) => void;
 
-  constructor(readonly index: number, start: StartMessage, failed: (pool: string, host: string, port: number) => void) {
+  constructor(readonly index: number, start: StartMessage, failed: (pool: string, host: string, port: number) => void,
+    observed: (outcomes: OutcomeRow[]) => void) {
     const child = this.child = runtime.spawn(runtime.selfCommand([WORKER_COMMAND]), { stdin: true, inheritStderr: true });
     let builtOk!: () => void;
     this.built = new Promise((ok, fail) => { builtOk = ok; this.failBuilt = fail; });
@@ -65,6 +66,7 @@ class WorkerProcess {
       else if (m.type === "ready") { clearTimeout(timer); this.state = "serving"; this.readyWait?.ok(m); this.readyWait = null; }
       else if (m.type === "failed") this.fail(new Error(m.error));
       else if (m.type === "failure") failed(m.pool, m.host, m.port);
+      else if (m.type === "outcomes") observed(m.outcomes);
       else if (m.type === "releasedUdp") { this.udpReleased?.(); this.udpReleased = null; }
       else if (m.type === "counters") { this.lastCounters = m.counters; this.waits.get(m.id)?.(m.counters); this.waits.delete(m.id); }
     }).catch(() => {});
@@ -177,7 +179,7 @@ export class WorkerSet {
     this.starting = false;
     for (const p of pools.all()) p.setSharedCounts(this.segment.total);
     this.generation.edge?.mirror(this.ports as number[]);
-    this.generation.l4?.ports.push(...this.l4Ports as number[]);
+    this.generation.l4?.mirror(this.l4Ports as number[]);
   }
 
   private watch(pool: { onChange(w: () => void): () => void }): void {
@@ -211,6 +213,12 @@ export class WorkerSet {
     const w = new WorkerProcess(index, this.startMessage(index, place), (pool, host, port) => {
       const p = this.generation.balancer.get(pool), s = p?.find(host, port);
       if (p && s) p.reportFailure(s); // max_fails over every worker; "passive" is sent back
+    }, (outcomes) => {
+      // Outlier detection over every worker's outcomes; "outlier" is sent back.
+      for (const [pool, host, port, outcome] of outcomes) {
+        const p = this.generation.balancer.get(pool), s = p?.find(host, port);
+        if (p && s) p.observe(s, outcome);
+      }
     });
     // However it ends, what it still counted leaves the totals.
     void w.child.exited.then(() => this.segment.release(place.slot));
@@ -222,7 +230,7 @@ export class WorkerSet {
   }
 
   private exited(w: WorkerProcess, code: number): void {
-    if (w.lastCounters) addCounters(this.departed, w.lastCounters, true);
+    if (w.lastCounters) addCounters(this.departed, withoutGauges(w.lastCounters), true);
     // While the set starts, a worker that exits fails the start itself (start() stops the rest).
     if (this.stopping || this.starting || this.workers[w.index] !== w) return;
     const lived = Date.now() - w.startedAt;

@@ -12,10 +12,11 @@ import { Edge } from "../../edge/edge.ts";
 import { L4Proxy } from "../../l4/proxy.ts";
 import { closeSinks, reopenSinks } from "../../log/sink.ts";
 import { parseConfigText, type Config, type PoolConfig, validateConfig } from "../schema.ts";
-import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
+import { encodeMessage, type FromWorker, MESSAGE_MARK, type OutcomeRow, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
 import { applyPoolsState, type PoolsState } from "./pool-state.ts";
 import { collectCounters } from "./counters.ts";
 import { openSegment } from "./session-segment.ts";
+import { TurnBatch } from "./turn-batch.ts";
 
 /** The hidden subcommand that runs a worker. */
 export const WORKER_COMMAND = "__worker";
@@ -28,6 +29,11 @@ interface Serving {
   edge: Edge | null;
   l4: L4Proxy | null;
   counts: { total: Int32Array; own: Int32Array | null };
+  /** Outcomes on pools with outlier detection, for the supervisor's detector (one decision for
+   * every worker). */
+  outcomes: TurnBatch<OutcomeRow>;
+  /** The pools whose outcomes are reported (subscribed once). */
+  reporting: Set<string>;
 }
 
 function send(message: FromWorker): void {
@@ -58,7 +64,8 @@ async function start(m: StartMessage): Promise<Serving> {
   const { config, l4Index } = configOf(m);
   const dp = await createDataPlane({ seed: m.seed });
   const balancer = new Balancer<PoolConfig>(dp, config.pools);
-  const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, counts: openSegment(m.shm) };
+  const outcomes = new TurnBatch<OutcomeRow>((rows) => send({ type: "outcomes", outcomes: rows }));
+  const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, counts: openSegment(m.shm), outcomes, reporting: new Set() };
   follow(serving, m.pools);
   serving.edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
   serving.l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
@@ -76,12 +83,17 @@ function follow(serving: Serving, pools: PoolsState): void {
   for (const p of serving.balancer.all()) {
     p.setSharedCounts(serving.counts.total, serving.counts.own, pools[p.name]?.cursor ?? -1);
     p.setFailureSink((s) => send({ type: "failure", pool: p.name, host: s.host, port: s.port }));
+    if (p.config.health.outlier && !serving.reporting.has(p.name)) {
+      serving.reporting.add(p.name);
+      p.onOutcome((s, outcome) => serving.outcomes.push([p.name, s.host, s.port, outcome]));
+    }
   }
 }
 
 async function stop(serving: Serving | null, drainMs: number): Promise<never> {
   if (serving) {
     await Promise.all([serving.edge?.retire(drainMs), serving.l4?.retire(drainMs)]);
+    serving.outcomes.flush();
     serving.balancer.stop();
   }
   await closeSinks();
