@@ -41,7 +41,7 @@ export class L4Proxy {
 
   /** In a supervisor whose workers serve: rows that listen nowhere, whose open connections are
    * the workers' sum (control/workers/counters.ts adds into them). */
-  private mirrored: { readonly config: L4ListenerConfig; connections: number }[] | null = null;
+  mirrored: { readonly config: L4ListenerConfig; connections: number }[] | null = null;
 
   /** The listeners in config order, for the admin API (their config and open connections). */
   get listening(): readonly { readonly config: L4ListenerConfig; readonly connections: number }[] {

@@ -40,7 +40,14 @@ export function collectCounters(source: CounterSource): CounterTree {
       servers[`${p.name}/${formatHostPort(s.config.address)}`] = { requests: s.requests, failures: s.failures, traffic: tree(s.traffic) };
     }
   }
-  return { listeners, routes, servers, pools, l4: source.l4 ? tree(source.l4.stats) : {}, open: { l4: openL4(source) } };
+  return { listeners, routes, servers, pools, l4: source.l4 ? tree(source.l4.stats) : {}, open: { listeners: openListeners(source), l4: openL4(source) } };
+}
+
+// Each HTTP listener's open connections, by name.
+function openListeners(source: CounterSource): CounterTree {
+  const out: CounterTree = {};
+  for (const l of source.edge?.listeners ?? []) out[l.config.name] = { connections: l.connections };
+  return out;
 }
 
 // Each L4 listener's open connections (udp: sessions), by name.
@@ -99,7 +106,8 @@ export function counterTargets(target: CounterSource): Record<string, unknown> {
     pools[p.name] = { latency: p.latency, queueServed: p.queueServed, queueShed: p.queueShed };
     for (const s of [...p.servers, ...(p.sorry ? [p.sorry] : [])]) servers[`${p.name}/${formatHostPort(s.config.address)}`] = s;
   }
-  const openL4: Record<string, unknown> = {};
-  for (const l of target.l4?.listening ?? []) openL4[l.config.name] = l;
-  return { listeners, routes, servers, pools, l4: target.l4?.stats ?? {}, open: { l4: openL4 } };
+  const openListeners: Record<string, unknown> = {}, openL4: Record<string, unknown> = {};
+  for (const l of target.edge?.listeners ?? []) if (l.mirrored) openListeners[l.config.name] = l.mirrored;
+  for (const l of target.l4?.mirrored ?? []) openL4[l.config.name] = l;
+  return { listeners, routes, servers, pools, l4: target.l4?.stats ?? {}, open: { listeners: openListeners, l4: openL4 } };
 }

@@ -5,6 +5,7 @@ import type { PoolsState } from "./pool-state.ts";
 import type { CounterTree } from "./counters.ts";
 import type { SegmentPlace } from "./session-segment.ts";
 import type { Outcome } from "../../balancer/pool.ts";
+import type { LogChunk } from "./log-relay.ts";
 
 /** One session's outcome on a server of a pool with outlier detection: pool, host, port, outcome. */
 export type OutcomeRow = [pool: string, host: string, port: number, outcome: Outcome];
@@ -38,8 +39,6 @@ export type ToWorker =
   | { type: "listen"; ports: (number | null)[]; l4Ports: (number | null)[] }
   | { type: "pools"; pools: PoolsState }
   | { type: "counters"; id: number }
-  /** Open the access log files again (logrotate: SIGUSR1 or SIGHUP to the supervisor). */
-  | { type: "reopenLogs" }
   /** Close the udp listeners now: the next generation's first worker binds their ports. */
   | { type: "releaseUdp" }
   | { type: "stop"; drainMs: number };
@@ -53,7 +52,9 @@ export type FromWorker =
   /** A session on this server failed (counted toward max_fails in the supervisor). */
   | { type: "failure"; pool: string; host: string; port: number }
   /** The outcomes of one turn, in order (the supervisor's outlier detection learns from all). */
-  | { type: "outcomes"; outcomes: OutcomeRow[] };
+  | { type: "outcomes"; outcomes: OutcomeRow[] }
+  /** Access log lines of one turn, by file: the supervisor writes them (log-relay.ts). */
+  | { type: "log"; files: LogChunk[] };
 
 export function encodeMessage(message: ToWorker | FromWorker, mark = ""): Uint8Array {
   return new TextEncoder().encode(`${mark}${JSON.stringify(message)}\n`);

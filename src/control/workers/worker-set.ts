@@ -9,6 +9,7 @@ import { poolsState, type SharedIndex } from "./pool-state.ts";
 import { addCounters, counterTargets, type CounterTree, withoutGauges, zeroCounters } from "./counters.ts";
 import { WORKER_COMMAND } from "./worker.ts";
 import type { SegmentPlace, SessionSegment } from "./session-segment.ts";
+import { type LogChunk, LogFiles } from "./log-relay.ts";
 
 /** Where the config came from: the file's text, or the raw value `fulcrum proxy` made. */
 export interface ConfigSource {
@@ -38,6 +39,16 @@ const START_TIMEOUT_MS = 20_000;
 
 type Ready = FromWorker & { type: "ready" };
 
+/** What a worker reports about its traffic, for the supervisor to act on. */
+interface WorkerReports {
+  /** A session on this server failed (max_fails). */
+  failure(pool: string, host: string, port: number): void;
+  /** Sessions' outcomes, in order (outlier detection). */
+  outcomes(rows: OutcomeRow[]): void;
+  /** Access log lines. */
+  log(chunks: LogChunk[]): void;
+}
+
 class WorkerProcess {
   readonly child: Child;
   state: WorkerRow["state"] = "starting";
@@ -50,23 +61,25 @@ class WorkerProcess {
   private readyWait: { ok: (m: Ready) => void; fail: (e: Error) => void } | null = null;
   private failure: Error | null = null;
   private failBuilt!: (e: Error) => void;
+  /** Ends once everything it wrote on its stdout was read (after it exited). */
+  readonly output: Promise<void>;
 
-  constructor(readonly index: number, start: StartMessage, failed: (pool: string, host: string, port: number) => void,
-    observed: (outcomes: OutcomeRow[]) => void) {
+  constructor(readonly index: number, start: StartMessage, reports: WorkerReports) {
     const child = this.child = runtime.spawn(runtime.selfCommand([WORKER_COMMAND]), { stdin: true, inheritStderr: true });
     let builtOk!: () => void;
     this.built = new Promise((ok, fail) => { builtOk = ok; this.failBuilt = fail; });
     const timer = setTimeout(() => this.fail(new Error(`worker ${index} was not ready within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
     void child.exited.then((code) => { clearTimeout(timer); this.fail(new Error(`worker ${index} exited with code ${code} before it listened`)); });
-    void readLines(child.stdout, (line) => {
+    this.output = readLines(child.stdout, (line) => {
       if (!line.startsWith(MESSAGE_MARK)) { console.log(line); return; }
       let m: FromWorker;
       try { m = JSON.parse(line.slice(MESSAGE_MARK.length)); } catch { return; }
       if (m.type === "built") builtOk();
       else if (m.type === "ready") { clearTimeout(timer); this.state = "serving"; this.readyWait?.ok(m); this.readyWait = null; }
       else if (m.type === "failed") this.fail(new Error(m.error));
-      else if (m.type === "failure") failed(m.pool, m.host, m.port);
-      else if (m.type === "outcomes") observed(m.outcomes);
+      else if (m.type === "failure") reports.failure(m.pool, m.host, m.port);
+      else if (m.type === "outcomes") reports.outcomes(m.outcomes);
+      else if (m.type === "log") reports.log(m.files);
       else if (m.type === "releasedUdp") { this.udpReleased?.(); this.udpReleased = null; }
       else if (m.type === "counters") { this.lastCounters = m.counters; this.waits.get(m.id)?.(m.counters); this.waits.delete(m.id); }
     }).catch(() => {});
@@ -130,6 +143,8 @@ export class WorkerSet {
   private nextId = 1;
   private pushQueued = false;
   private readonly unwatch: (() => void)[] = [];
+  /** The access log files its workers' lines are written to (open from start to stop). */
+  private logs: LogFiles | null = null;
 
   constructor(
     private readonly generation: Generation,
@@ -155,6 +170,7 @@ export class WorkerSet {
    * there), then the others share its ports. Throws when one cannot listen (all are stopped). */
   async start(): Promise<void> {
     const pools = this.generation.balancer;
+    this.logs = new LogFiles(this.generation.config);
     for (const p of pools.all()) this.watch(p);
     this.unwatch.push(pools.onPools(({ type, pool }) => { if (type === "added") this.watch(pool); this.schedulePush(); }));
     try {
@@ -210,15 +226,20 @@ export class WorkerSet {
 
   private spawn(index: number): WorkerProcess {
     const place = this.segment.allocate();
-    const w = new WorkerProcess(index, this.startMessage(index, place), (pool, host, port) => {
-      const p = this.generation.balancer.get(pool), s = p?.find(host, port);
-      if (p && s) p.reportFailure(s); // max_fails over every worker; "passive" is sent back
-    }, (outcomes) => {
-      // Outlier detection over every worker's outcomes; "outlier" is sent back.
-      for (const [pool, host, port, outcome] of outcomes) {
-        const p = this.generation.balancer.get(pool), s = p?.find(host, port);
-        if (p && s) p.observe(s, outcome);
-      }
+    const balancer = this.generation.balancer;
+    const w = new WorkerProcess(index, this.startMessage(index, place), {
+      failure: (pool, host, port) => {
+        const p = balancer.get(pool), s = p?.find(host, port);
+        if (p && s) p.reportFailure(s); // max_fails over every worker; "passive" is sent back
+      },
+      outcomes: (rows) => {
+        // Outlier detection over every worker's outcomes; "outlier" is sent back.
+        for (const [pool, host, port, outcome] of rows) {
+          const p = balancer.get(pool), s = p?.find(host, port);
+          if (p && s) p.observe(s, outcome);
+        }
+      },
+      log: (chunks) => this.logs?.write(chunks),
     });
     // However it ends, what it still counted leaves the totals.
     void w.child.exited.then(() => this.segment.release(place.slot));
@@ -246,11 +267,6 @@ export class WorkerSet {
         (e) => console.error(`fulcrum: worker ${w.index} could not restart: ${(e as Error).message}`),
       );
     }, delay);
-  }
-
-  /** Each worker opens its access log files again (they are its own). */
-  reopenLogs(): void {
-    for (const w of this.workers) if (w?.state === "serving") w.send({ type: "reopenLogs" });
   }
 
   /** The workers as /api/workers lists them. */
@@ -289,7 +305,10 @@ export class WorkerSet {
       const timer = setTimeout(() => w.child.kill("SIGKILL"), drainMs + 5000);
       await w.child.exited;
       clearTimeout(timer);
+      await w.output; // its last log lines
     }));
+    await this.logs?.release();
+    this.logs = null;
   }
 }
 

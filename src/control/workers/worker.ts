@@ -10,13 +10,14 @@ import { createDataPlane } from "../../core/wasm.ts";
 import { Balancer } from "../../balancer/balancer.ts";
 import { Edge } from "../../edge/edge.ts";
 import { L4Proxy } from "../../l4/proxy.ts";
-import { closeSinks, reopenSinks } from "../../log/sink.ts";
+import { closeSinks, relayLines } from "../../log/sink.ts";
 import { parseConfigText, type Config, type PoolConfig, validateConfig } from "../schema.ts";
 import { encodeMessage, type FromWorker, MESSAGE_MARK, type OutcomeRow, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
 import { applyPoolsState, type PoolsState } from "./pool-state.ts";
 import { collectCounters } from "./counters.ts";
 import { openSegment } from "./session-segment.ts";
 import { TurnBatch } from "./turn-batch.ts";
+import { LineBatch } from "./log-relay.ts";
 
 /** The hidden subcommand that runs a worker. */
 export const WORKER_COMMAND = "__worker";
@@ -34,6 +35,8 @@ interface Serving {
   outcomes: TurnBatch<OutcomeRow>;
   /** The pools whose outcomes are reported (subscribed once). */
   reporting: Set<string>;
+  /** Access log lines, for the supervisor to write. */
+  lines: LineBatch;
 }
 
 function send(message: FromWorker): void {
@@ -65,7 +68,9 @@ async function start(m: StartMessage): Promise<Serving> {
   const dp = await createDataPlane({ seed: m.seed });
   const balancer = new Balancer<PoolConfig>(dp, config.pools);
   const outcomes = new TurnBatch<OutcomeRow>((rows) => send({ type: "outcomes", outcomes: rows }));
-  const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, counts: openSegment(m.shm), outcomes, reporting: new Set() };
+  const lines = new LineBatch((files) => send({ type: "log", files }));
+  relayLines(lines.line);
+  const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, counts: openSegment(m.shm), outcomes, reporting: new Set(), lines };
   follow(serving, m.pools);
   serving.edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
   serving.l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
@@ -97,6 +102,7 @@ async function stop(serving: Serving | null, drainMs: number): Promise<never> {
     serving.balancer.stop();
   }
   await closeSinks();
+  serving?.lines.flush();
   runtime.exit(0);
 }
 
@@ -109,7 +115,7 @@ export async function runWorker(): Promise<number> {
   runtime.onSignal("SIGINT", () => {});
   runtime.onSignal("SIGTERM", () => { if (!stopping) { stopping = true; void stop(serving, 0); } });
   runtime.onSignal("SIGHUP", () => {});
-  runtime.onSignal("SIGUSR1", () => reopenSinks());
+  runtime.onSignal("SIGUSR1", () => {}); // its access log lines are the supervisor's to write
   const queue: ToWorker[] = [];
   let busy: Promise<void> = Promise.resolve();
   const handle = async (m: ToWorker) => {
@@ -144,9 +150,6 @@ export async function runWorker(): Promise<number> {
         break;
       case "counters":
         if (serving) send({ type: "counters", id: m.id, counters: collectCounters(serving) });
-        break;
-      case "reopenLogs":
-        reopenSinks();
         break;
       case "releaseUdp":
         await serving?.l4?.releaseUdp();

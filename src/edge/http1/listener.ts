@@ -55,6 +55,9 @@ export class SocketListener implements ConnectionHost, H2Host {
   readonly overload: OverloadGuard | null;
   /** Opened once the listener serves; the sink of its path is shared (src/log/sink.ts). */
   accessLog: AccessLog | null = null;
+  /** In a supervisor's mirror (Edge.mirror): the connections its workers have open, summed
+   * there (src/control/workers/counters.ts). */
+  mirrored: { connections: number } | null = null;
 
   constructor(
     private readonly edge: ListenerHost,
@@ -202,7 +205,7 @@ export class SocketListener implements ConnectionHost, H2Host {
   }
 
   get connections(): number {
-    return this.conns.size + this.h2conns.size;
+    return this.mirrored?.connections ?? this.conns.size + this.h2conns.size;
   }
 
   async stop(): Promise<void> {
