@@ -213,8 +213,8 @@ class RelaySink implements Sink {
 const sinks = new Map<string, Sink>();
 let relay: LineRelay | null = null;
 
-/** From now on, sinks opened in this process hand their lines to `to` (a worker). */
-export function relayLines(to: LineRelay): void {
+/** From now on, sinks opened in this process hand their lines to `to` (a worker; null: files). */
+export function relayLines(to: LineRelay | null): void {
   relay = to;
 }
 

@@ -3,7 +3,7 @@
 // lines reach a file in the order their requests ended whichever worker served them, the file's
 // flush interval holds, one process reopens it (logrotate) and /metrics counts what it wrote.
 import { acquireSink, type LineRelay, releaseSink, type Sink } from "../../log/sink.ts";
-import type { Config } from "../schema.ts";
+import type { AccessLogConfig } from "../../log/config.ts";
 import { TurnBatch } from "./turn-batch.ts";
 
 /** One turn's lines of one file (its sink's path): their text, and how many there are. */
@@ -50,13 +50,13 @@ export class LogFiles {
   private readonly held: Sink[] = [];
   private readonly encoder = new TextEncoder();
 
-  /** Opens every file the config's listeners log to; throws (closing those opened) when one
-   * cannot be opened. */
-  constructor(config: Config) {
+  /** Opens every file of the listeners' access logs (null: a listener without); throws (closing
+   * those opened) when one cannot be opened. */
+  constructor(logs: readonly (AccessLogConfig | null | undefined)[]) {
     try {
-      for (const l of [...config.listeners, ...config.l4Listeners]) {
-        if (!l.accessLog) continue;
-        const sink = acquireSink(l.accessLog.path, l.accessLog.flushMs);
+      for (const log of logs) {
+        if (!log) continue;
+        const sink = acquireSink(log.path, log.flushMs);
         this.held.push(sink);
         this.sinks.set(sink.path, sink);
       }

@@ -170,7 +170,8 @@ export class WorkerSet {
    * there), then the others share its ports. Throws when one cannot listen (all are stopped). */
   async start(): Promise<void> {
     const pools = this.generation.balancer;
-    this.logs = new LogFiles(this.generation.config);
+    const { listeners, l4Listeners } = this.generation.config;
+    this.logs = new LogFiles([...listeners, ...l4Listeners].map((l) => l.accessLog));
     for (const p of pools.all()) this.watch(p);
     this.unwatch.push(pools.onPools(({ type, pool }) => { if (type === "added") this.watch(pool); this.schedulePush(); }));
     try {
