@@ -37,7 +37,8 @@ export type ToWorker =
   /** Per http listener, and per l4 listener, in config order: the port to bind (the first
    * worker's, when the file says 0), null: the config's. */
   | { type: "listen"; ports: (number | null)[]; l4Ports: (number | null)[] }
-  | { type: "pools"; pools: PoolsState }
+  /** The pools' state as of change `seq` (counted by the supervisor), to answer "followed". */
+  | { type: "pools"; pools: PoolsState; seq: number }
   | { type: "counters"; id: number }
   /** Close the udp listeners now: the next generation's first worker binds their ports. */
   | { type: "releaseUdp" }
@@ -49,6 +50,8 @@ export type FromWorker =
   | { type: "failed"; error: string }
   | { type: "counters"; id: number; counters: CounterTree }
   | { type: "releasedUdp" }
+  /** It applied the pools' state of change `seq`. */
+  | { type: "followed"; seq: number }
   /** A session on this server failed (counted toward max_fails in the supervisor). */
   | { type: "failure"; pool: string; host: string; port: number }
   /** The outcomes of one turn, in order (the supervisor's outlier detection learns from all). */

@@ -10,6 +10,7 @@ import { addCounters, counterTargets, type CounterTree, withoutGauges, zeroCount
 import { WORKER_COMMAND } from "./worker.ts";
 import type { SegmentPlace, SessionSegment } from "./session-segment.ts";
 import { type LogChunk, LogFiles } from "./log-relay.ts";
+import { FollowWait } from "./follow-wait.ts";
 
 /** Where the config came from: the file's text, or the raw value `fulcrum proxy` made. */
 export interface ConfigSource {
@@ -47,11 +48,18 @@ interface WorkerReports {
   outcomes(rows: OutcomeRow[]): void;
   /** Access log lines. */
   log(chunks: LogChunk[]): void;
+  /** It applied a pools' state. */
+  followed(): void;
 }
+
+/** How long a line waits for workers to follow a change before it is written anyway. */
+const FOLLOW_TIMEOUT_MS = 1000;
 
 class WorkerProcess {
   readonly child: Child;
   state: WorkerRow["state"] = "starting";
+  /** The last pools' state it applied (its start message's, then each "followed"). */
+  followed: number;
   readonly startedAt = Date.now();
   lastCounters: CounterTree | null = null;
   private readonly waits = new Map<number, (t: CounterTree) => void>();
@@ -64,7 +72,8 @@ class WorkerProcess {
   /** Ends once everything it wrote on its stdout was read (after it exited). */
   readonly output: Promise<void>;
 
-  constructor(readonly index: number, start: StartMessage, reports: WorkerReports) {
+  constructor(readonly index: number, start: StartMessage, seq: number, reports: WorkerReports) {
+    this.followed = seq;
     const child = this.child = runtime.spawn(runtime.selfCommand([WORKER_COMMAND]), { stdin: true, inheritStderr: true });
     let builtOk!: () => void;
     this.built = new Promise((ok, fail) => { builtOk = ok; this.failBuilt = fail; });
@@ -80,6 +89,7 @@ class WorkerProcess {
       else if (m.type === "failure") reports.failure(m.pool, m.host, m.port);
       else if (m.type === "outcomes") reports.outcomes(m.outcomes);
       else if (m.type === "log") reports.log(m.files);
+      else if (m.type === "followed") { this.followed = m.seq; reports.followed(); }
       else if (m.type === "releasedUdp") { this.udpReleased?.(); this.udpReleased = null; }
       else if (m.type === "counters") { this.lastCounters = m.counters; this.waits.get(m.id)?.(m.counters); this.waits.delete(m.id); }
     }).catch(() => {});
@@ -142,6 +152,13 @@ export class WorkerSet {
   private readonly departed: CounterTree = {};
   private nextId = 1;
   private pushQueued = false;
+  /** Changes of the pools' state sent to the workers so far. */
+  private pushed = 0;
+  /** What waits for the serving workers to follow a change. */
+  private readonly follows = new FollowWait(() => {
+    const serving = this.workers.filter((w) => w?.state === "serving");
+    return serving.length === 0 ? Infinity : Math.min(...serving.map((w) => w.followed));
+  }, FOLLOW_TIMEOUT_MS);
   private readonly unwatch: (() => void)[] = [];
   /** The access log files its workers' lines are written to (open from start to stop). */
   private logs: LogFiles | null = null;
@@ -212,9 +229,15 @@ export class WorkerSet {
     queueMicrotask(() => {
       this.pushQueued = false;
       if (this.stopping) return;
-      const pools = poolsState(this.generation.balancer, this.index);
-      for (const w of this.workers) if (w.state === "serving" || w.state === "starting") w.send({ type: "pools", pools });
+      const pools = poolsState(this.generation.balancer, this.index), seq = ++this.pushed;
+      for (const w of this.workers) if (w.state === "serving" || w.state === "starting") w.send({ type: "pools", pools, seq });
     });
+  }
+
+  afterFollowed(then: () => void): void {
+    if (this.stopping) { then(); return; }
+    // A change made this turn is sent at its end: wait for that one.
+    this.follows.add(this.pushed + (this.pushQueued ? 1 : 0), then);
   }
 
   private startMessage(index: number, shm: SegmentPlace): StartMessage {
@@ -228,7 +251,7 @@ export class WorkerSet {
   private spawn(index: number): WorkerProcess {
     const place = this.segment.allocate();
     const balancer = this.generation.balancer;
-    const w = new WorkerProcess(index, this.startMessage(index, place), {
+    const w = new WorkerProcess(index, this.startMessage(index, place), this.pushed, {
       failure: (pool, host, port) => {
         const p = balancer.get(pool), s = p?.find(host, port);
         if (p && s) p.reportFailure(s); // max_fails over every worker; "passive" is sent back
@@ -241,6 +264,7 @@ export class WorkerSet {
         }
       },
       log: (chunks) => this.logs?.write(chunks),
+      followed: () => this.follows.check(),
     });
     // However it ends, what it still counted leaves the totals.
     void w.child.exited.then(() => this.segment.release(place.slot));
@@ -258,6 +282,7 @@ export class WorkerSet {
     const lived = Date.now() - w.startedAt;
     const delay = this.backoff[w.index] = lived > STEADY_MS ? RESTART_MIN_MS : Math.min(RESTART_MAX_MS, (this.backoff[w.index] ?? RESTART_MIN_MS / 2) * 2);
     w.state = "restarting";
+    this.follows.check(); // what waited for it waits no more
     console.error(`fulcrum: worker ${w.index} (pid ${w.pid}) of generation ${this.generation.id} exited unexpectedly (code ${code}); restarting it in ${delay} ms, the other workers go on serving`);
     setTimeout(() => {
       if (this.stopping) return;
@@ -297,6 +322,7 @@ export class WorkerSet {
    * that does not exit within drainMs + 5 s is killed. */
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;
+    this.follows.check(true);
     for (const u of this.unwatch.splice(0)) u();
     await Promise.all(this.workers.map(async (w) => {
       if (!w) return;

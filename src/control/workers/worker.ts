@@ -146,7 +146,7 @@ export async function runWorker(): Promise<number> {
         break;
       }
       case "pools":
-        if (serving) follow(serving, m.pools);
+        if (serving) { follow(serving, m.pools); send({ type: "followed", seq: m.seq }); }
         break;
       case "counters":
         if (serving) send({ type: "counters", id: m.id, counters: collectCounters(serving) });
