@@ -103,6 +103,12 @@ async function stop(serving: Serving | null, drainMs: number): Promise<never> {
   }
   await closeSinks();
   serving?.lines.flush();
+  // The last messages (log lines among them) reach the pipe before the process ends (bounded:
+  // a supervisor that is gone reads nothing).
+  await new Promise<void>((resolve) => {
+    setTimeout(resolve, 1000);
+    try { process.stdout.write("", () => resolve()); } catch { resolve(); }
+  });
   runtime.exit(0);
 }
 
