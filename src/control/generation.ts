@@ -21,6 +21,8 @@ import { PhaseTiming } from "./phase-timing.ts";
 export interface TrafficWorkers {
   start(): Promise<void>;
   stop(drainMs: number): Promise<void>;
+  /** Runs `then` once every worker follows the pools' state as changed so far. */
+  afterFollowed(then: () => void): void;
 }
 
 export class Generation {
@@ -68,14 +70,23 @@ export class Generation {
     const balancer = new Balancer<PoolConfig>(dp, config.pools);
     for (const p of balancer.all()) if (p.config.discovery) discovery?.follow(p, p.config.discovery);
     timing.mark("pools");
-    const health = new HealthService(balancer, { previous: previous?.health });
+    // A transition line is written once the workers (if any) follow it: a reader that sees
+    // DOWN or EJECTED finds no worker still sending there.
+    let generation: Generation | null = null;
+    const log = (line: string) => {
+      const write = () => console.log(`fulcrum: ${line}`);
+      if (generation?.workers) generation.workers.afterFollowed(write);
+      else write();
+    };
+    const health = new HealthService(balancer, { previous: previous?.health, log });
     const edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
     const l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
     const director = config.virtualServers.length === 0 ? null : new DirectorService(config.virtualServers, balancer, {
       id, seed,
       managedByVrrp: (vip) => config.vrrp?.instances.some((i) => i.addresses.some((a) => formatIP(a.address) === vip)) ?? false,
     });
-    return new Generation(id, config, balancer, health, edge, discovery, l4, director);
+    generation = new Generation(id, config, balancer, health, edge, discovery, l4, director);
+    return generation;
   }
 
   /** Starts the parts in order: checks first, so a check that cannot run (ICMP without

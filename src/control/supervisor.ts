@@ -49,7 +49,6 @@ export class Supervisor {
   private reloading: Promise<ReloadResult> | null = null;
   private again = false;
   private readonly retiring = new Set<Promise<void>>();
-  private readonly retiringGenerations = new Set<Generation>();
   private relay: HealthRelay | null = null;
   /** What the admin API and metrics report: the generation now, its checksum, how reloads went. */
   readonly control: ControlState;
@@ -165,18 +164,16 @@ export class Supervisor {
     console.log(`fulcrum: generation ${next.id} serving (reload took ${ms.toFixed(0)} ms${vrrpKept.length ? `; VRRP instances kept as they run: ${vrrpKept.join(", ")}` : ""}); generation ${old.id} finishes what it has in flight`);
     const retired = old.stop(old.config.drainTimeoutMs).catch((e) => console.error(`fulcrum: retiring generation ${old.id}: ${(e as Error).message}`));
     this.retiring.add(retired);
-    this.retiringGenerations.add(old);
-    void retired.then(() => { this.retiring.delete(retired); this.retiringGenerations.delete(old); });
+    void retired.then(() => { this.retiring.delete(retired); });
     await this.control.swapped(next, loaded.text);
     void notifySystemd("READY=1");
     return { ok: true, generation: next.id, ms, vrrpKept };
   }
 
-  /** SIGUSR1 (and SIGHUP): the access log files are opened again here and in every worker,
-   * retiring ones too (they still write what they finish). */
+  /** SIGUSR1 (and SIGHUP): the access log files are opened again (with workers too: their
+   * lines are written here). */
   reopenLogs(): void {
     reopenSinks();
-    for (const g of [this.current, ...this.retiringGenerations]) if (g.workers instanceof WorkerSet) g.workers.reopenLogs();
   }
 
   /** Stops everything: VRRP first (priority 0), then listeners drain within drain_timeout. */

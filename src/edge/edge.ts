@@ -68,7 +68,9 @@ export class Edge implements ListenerHost {
    * ports the workers bound, so the admin API and metrics read their (summed) counters. */
   mirror(ports: readonly number[]): void {
     this.config.listeners.forEach((l, i) => {
-      this.listeners.push(new SocketListener(this, l, this.deadlines));
+      const listener = new SocketListener(this, l, this.deadlines);
+      listener.mirrored = { connections: 0 };
+      this.listeners.push(listener);
       this.ports.push(ports[i]);
     });
   }

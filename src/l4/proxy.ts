@@ -50,18 +50,13 @@ export class L4Proxy {
     });
   }
 
-  /** In a supervisor whose workers serve: the listeners as the workers serve them, their open
-   * connections summed over the workers (written by the counters' gathering). */
-  private mirrored: L4ListenerMirror[] | null = null;
+  /** In a supervisor whose workers serve: rows that listen nowhere, whose open connections are
+   * the workers' sum (control/workers/counters.ts adds into them). */
+  mirrored: L4ListenerMirror[] | null = null;
 
   /** The listeners in config order, for the admin API (their config and open connections). */
   get listening(): readonly { readonly config: L4ListenerConfig; readonly connections: number }[] {
     return this.mirrored ?? this.listeners;
-  }
-
-  /** The supervisor's listeners of its workers (mirror), [] in a process that serves. */
-  get mirrors(): readonly L4ListenerMirror[] {
-    return this.mirrored ?? [];
   }
 
   /** In a supervisor whose workers serve: lists the listeners, on the ports the workers bound,

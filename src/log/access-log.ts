@@ -3,14 +3,14 @@
 // has no AccessLog at all, so nothing is computed for it.
 import type { AccessLogConfig } from "./config.ts";
 import { type HttpRecord, type L4Record, LineFormatter } from "./format.ts";
-import { acquireSink, type LogSink, releaseSink } from "./sink.ts";
+import { acquireSink, releaseSink, type Sink } from "./sink.ts";
 
 export type { HttpRecord, L4Record };
 
 export class AccessLog {
   private released = false;
 
-  private constructor(private readonly sink: LogSink, private readonly formatter: LineFormatter) {}
+  private constructor(private readonly sink: Sink, private readonly formatter: LineFormatter) {}
 
   /** The log a listener's config asks for, or null (`off`, or not configured). Throws when the
    * file cannot be opened. */

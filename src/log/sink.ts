@@ -4,7 +4,8 @@
 // buffer, which may grow to MAX_PENDING; past that, lines are dropped and counted: memory stays
 // bounded when the disk cannot keep up. One sink per path, shared by every listener (and every
 // generation) that logs there, so a reload neither loses nor repeats lines; SIGUSR1 reopens the
-// file at its path (logrotate moves it, then signals).
+// file at its path (logrotate moves it, then signals). In a worker (src/control/workers) lines
+// are relayed instead: its supervisor writes every worker's into its own sink for the path.
 import { resolve } from "node:path";
 import { runtime } from "../runtime/index.ts";
 import type { AppendFile } from "../runtime/types.ts";
@@ -24,7 +25,23 @@ function openForAppend(path: string): AppendFile {
   }
 }
 
-export class LogSink {
+/** What an access log writes its lines into. */
+export interface Sink {
+  readonly path: string;
+  refs: number;
+  /** What this process wrote to the file (metrics). */
+  readonly linesWritten: number;
+  readonly linesDropped: number;
+  readonly bytesWritten: number;
+  readonly writeErrors: number;
+  /** Queues line[0, n) (newline included; `lines` of them): copied, so the caller may reuse its
+   * buffer. Never blocks, never throws. */
+  append(line: Uint8Array, n?: number, lines?: number): void;
+  reopen(): void;
+  close(): Promise<void>;
+}
+
+export class LogSink implements Sink {
   /** Lines written, and lines dropped (buffer full, or a failed write). */
   linesWritten = 0;
   linesDropped = 0;
@@ -49,18 +66,16 @@ export class LogSink {
     this.file = openForAppend(path);
   }
 
-  /** Queues one line, line[0, n) (newline included): copied, so the caller may reuse its
-   * buffer. Never blocks, never throws. */
-  append(line: Uint8Array, n = line.length): void {
-    if (this.closed) { this.linesDropped++; return; }
-    if (this.len + n > this.buf.length && !this.makeRoom(n)) { this.linesDropped++; return; }
+  append(line: Uint8Array, n = line.length, lines = 1): void {
+    if (this.closed) { this.linesDropped += lines; return; }
+    if (this.len + n > this.buf.length && !this.makeRoom(n)) { this.linesDropped += lines; return; }
     const b = this.buf;
     let p = this.len;
     // A loop copies a line this short faster than a view for set() is made.
     if (n < 256) for (let i = 0; i < n; i++) b[p++] = line[i];
     else { b.set(line.subarray(0, n), p); p += n; }
     this.len = p;
-    this.lines++;
+    this.lines += lines;
     if (this.writing) return; // the write's end looks at what waits
     if (p >= FLUSH_BYTES) this.flush();
     else this.arm();
@@ -174,20 +189,52 @@ function closeQuietly(file: AppendFile): void {
   try { file.close(); } catch { /* already closed */ }
 }
 
-const sinks = new Map<string, LogSink>();
+/** Takes each line of a path at once (it must copy it): a worker's way to its supervisor. */
+export type LineRelay = (path: string, line: Uint8Array) => void;
+
+/** A worker's sink: its lines go to the relay, the file is its supervisor's. */
+class RelaySink implements Sink {
+  refs = 0;
+  // The supervisor writes the file, and counts.
+  readonly linesWritten = 0;
+  readonly linesDropped = 0;
+  readonly bytesWritten = 0;
+  readonly writeErrors = 0;
+  constructor(readonly path: string, private readonly relay: LineRelay) {}
+  append(line: Uint8Array, n = line.length): void {
+    this.relay(this.path, line.subarray(0, n));
+  }
+  reopen(): void {}
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+const sinks = new Map<string, Sink>();
+let relay: LineRelay | null = null;
+
+/** From now on, sinks opened in this process hand their lines to `to` (a worker; null: files). */
+export function relayLines(to: LineRelay | null): void {
+  relay = to;
+}
+
+/** The name a path's sink goes by (the file's absolute path, or stdout). */
+export function sinkKey(path: string): string {
+  return path === "stdout" ? path : resolve(path);
+}
 
 /** The sink for a path, opened on first use; throws when the file cannot be opened. The first
  * user's flush interval is the sink's. */
-export function acquireSink(path: string, flushMs: number): LogSink {
-  const key = path === "stdout" ? path : resolve(path);
+export function acquireSink(path: string, flushMs: number): Sink {
+  const key = sinkKey(path);
   let sink = sinks.get(key);
-  if (!sink) { sink = new LogSink(key, flushMs); sinks.set(key, sink); }
+  if (!sink) { sink = relay ? new RelaySink(key, relay) : new LogSink(key, flushMs); sinks.set(key, sink); }
   sink.refs++;
   return sink;
 }
 
 /** One user is done with the sink; the last one closes it (buffered lines written first). */
-export async function releaseSink(sink: LogSink): Promise<void> {
+export async function releaseSink(sink: Sink): Promise<void> {
   if (--sink.refs > 0) return;
   if (sinks.get(sink.path) === sink) sinks.delete(sink.path);
   await sink.close();
@@ -198,9 +245,9 @@ export function reopenSinks(): void {
   for (const sink of sinks.values()) sink.reopen();
 }
 
-/** The sinks open now (metrics). */
-export function openSinks(): IterableIterator<LogSink> {
-  return sinks.values();
+/** The files open now (metrics). */
+export function* openSinks(): IterableIterator<LogSink> {
+  for (const s of sinks.values()) if (s instanceof LogSink) yield s;
 }
 
 /** Writes and closes every sink (the process exits). */

@@ -3,8 +3,7 @@
 // /metrics read them as a single process's. Walked generically: a counter added to EdgeStats,
 // RouteStats, L4Stats or Traffic is carried without a change here. A listener's overload guard
 // keeps its shed counts apart from its stats: carried as `overload`, by listener. Gauges (what is
-// open now: `l4Open`, each L4 listener's connections, by name) are summed over the workers that
-// run; a worker that exited leaves them (countsOnly).
+// open now) are under `open`: summed over the workers serving, not kept for those that exited.
 import type { Balancer } from "../../balancer/balancer.ts";
 import type { Edge } from "../../edge/edge.ts";
 import type { L4Proxy } from "../../l4/proxy.ts";
@@ -45,15 +44,27 @@ export function collectCounters(source: CounterSource): CounterTree {
       servers[`${p.name}/${formatHostPort(s.config.address)}`] = { requests: s.requests, failures: s.failures, traffic: tree(s.traffic) };
     }
   }
-  const l4Open: CounterTree = {};
-  for (const l of source.l4?.listening ?? []) l4Open[l.config.name] = { connections: l.connections };
-  return { listeners, routes, servers, pools, overload, l4: source.l4 ? tree(source.l4.stats) : {}, l4Open };
+  return { listeners, routes, servers, pools, overload, l4: source.l4 ? tree(source.l4.stats) : {}, open: { listeners: openListeners(source), l4: openL4(source) } };
 }
 
-/** `t` without its gauges: what a worker that exited still counts. */
-export function countsOnly(t: CounterTree): CounterTree {
-  const { l4Open: _gone, ...counts } = t;
-  return counts;
+// Each HTTP listener's open connections, by name.
+function openListeners(source: CounterSource): CounterTree {
+  const out: CounterTree = {};
+  for (const l of source.edge?.listeners ?? []) out[l.config.name] = { connections: l.connections };
+  return out;
+}
+
+// Each L4 listener's open connections (udp: sessions), by name.
+function openL4(source: CounterSource): CounterTree {
+  const out: CounterTree = {};
+  for (const l of source.l4?.listening ?? []) out[l.config.name] = { connections: l.connections };
+  return out;
+}
+
+/** A worker's tree without its gauges: what an exited worker leaves in the totals. */
+export function withoutGauges(t: CounterTree): CounterTree {
+  const { open: _, ...counters } = t;
+  return counters;
 }
 
 /** Adds `from` into `into` (a counter tree or the live objects it was read from); keys `into`
@@ -102,7 +113,8 @@ export function counterTargets(target: CounterSource): Record<string, unknown> {
     pools[p.name] = { latency: p.latency, queueServed: p.queueServed, queueShed: p.queueShed };
     for (const s of [...p.servers, ...(p.sorry ? [p.sorry] : [])]) servers[`${p.name}/${formatHostPort(s.config.address)}`] = s;
   }
-  const l4Open: Record<string, unknown> = {};
-  for (const l of target.l4?.mirrors ?? []) l4Open[l.config.name] = l;
-  return { listeners, routes, servers, pools, overload, l4: target.l4?.stats ?? {}, l4Open };
+  const openListeners: Record<string, unknown> = {}, openL4: Record<string, unknown> = {};
+  for (const l of target.edge?.listeners ?? []) if (l.mirrored) openListeners[l.config.name] = l.mirrored;
+  for (const l of target.l4?.mirrored ?? []) openL4[l.config.name] = l;
+  return { listeners, routes, servers, pools, overload, l4: target.l4?.stats ?? {}, open: { listeners: openListeners, l4: openL4 } };
 }

@@ -5,6 +5,11 @@ import type { PoolsState } from "./pool-state.ts";
 import type { CounterTree } from "./counters.ts";
 import type { SharedPlaces } from "./shared-segments.ts";
 import type { LimitSegmentPlace } from "./limit-segment.ts";
+import type { Outcome } from "../../balancer/pool.ts";
+import type { LogChunk } from "./log-relay.ts";
+
+/** One session's outcome on a server of a pool with outlier detection: pool, host, port, outcome. */
+export type OutcomeRow = [pool: string, host: string, port: number, outcome: Outcome];
 
 /** Marks a worker's message on its stdout; any other line there is a log line. */
 export const MESSAGE_MARK = "\x1e";
@@ -40,10 +45,9 @@ export type ToWorker =
   /** Per http listener, and per l4 listener, in config order: the port to bind (the first
    * worker's, when the file says 0), null: the config's. */
   | { type: "listen"; ports: (number | null)[]; l4Ports: (number | null)[] }
-  | { type: "pools"; pools: PoolsState }
+  /** The pools' state as of change `seq` (counted by the supervisor), to answer "followed". */
+  | { type: "pools"; pools: PoolsState; seq: number }
   | { type: "counters"; id: number }
-  /** Open the access log files again (logrotate: SIGUSR1 or SIGHUP to the supervisor). */
-  | { type: "reopenLogs" }
   /** Close the udp listeners now: the next generation's first worker binds their ports. */
   | { type: "releaseUdp" }
   | { type: "stop"; drainMs: number };
@@ -56,8 +60,14 @@ export type FromWorker =
    * a gauge, so the worst worker's is reported, not a sum. */
   | { type: "counters"; id: number; counters: CounterTree; eventLoopLagMs: number }
   | { type: "releasedUdp" }
+  /** It applied the pools' state of change `seq`. */
+  | { type: "followed"; seq: number }
   /** A session on this server failed (counted toward max_fails in the supervisor). */
-  | { type: "failure"; pool: string; host: string; port: number };
+  | { type: "failure"; pool: string; host: string; port: number }
+  /** The outcomes of one turn, in order (the supervisor's outlier detection learns from all). */
+  | { type: "outcomes"; outcomes: OutcomeRow[] }
+  /** Access log lines of one turn, by file: the supervisor writes them (log-relay.ts). */
+  | { type: "log"; files: LogChunk[] };
 
 export function encodeMessage(message: ToWorker | FromWorker, mark = ""): Uint8Array {
   return new TextEncoder().encode(`${mark}${JSON.stringify(message)}\n`);

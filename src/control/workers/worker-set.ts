@@ -5,14 +5,16 @@
 import process from "node:process";
 import { type Child, runtime } from "../../runtime/index.ts";
 import type { Generation } from "../generation.ts";
-import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
+import { encodeMessage, type FromWorker, MESSAGE_MARK, type OutcomeRow, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
 import { poolsState } from "./pool-state.ts";
-import { addCounters, counterTargets, countsOnly, type CounterTree, zeroCounters } from "./counters.ts";
+import { addCounters, counterTargets, type CounterTree, withoutGauges, zeroCounters } from "./counters.ts";
 import { WORKER_COMMAND } from "./worker.ts";
 import { SharedLock } from "./shared-lock.ts";
 import type { SharedPlaces, SharedSegments } from "./shared-segments.ts";
 import { LimitSegment, limitTables } from "./limit-segment.ts";
 import { limitClockBase } from "../../core/limits.ts";
+import { type LogChunk, LogFiles } from "./log-relay.ts";
+import { FollowWait } from "./follow-wait.ts";
 
 /** Where the config came from: the file's text, or the raw value `fulcrum proxy` made. */
 export interface ConfigSource {
@@ -44,9 +46,26 @@ const START_TIMEOUT_MS = 20_000;
 
 type Ready = FromWorker & { type: "ready" };
 
+/** What a worker reports about its traffic, for the supervisor to act on. */
+interface WorkerReports {
+  /** A session on this server failed (max_fails). */
+  failure(pool: string, host: string, port: number): void;
+  /** Sessions' outcomes, in order (outlier detection). */
+  outcomes(rows: OutcomeRow[]): void;
+  /** Access log lines. */
+  log(chunks: LogChunk[]): void;
+  /** It applied a pools' state. */
+  followed(): void;
+}
+
+/** How long a line waits for workers to follow a change before it is written anyway. */
+const FOLLOW_TIMEOUT_MS = 1000;
+
 class WorkerProcess {
   readonly child: Child;
   state: WorkerRow["state"] = "starting";
+  /** The last pools' state it applied (its start message's, then each "followed"). */
+  followed: number;
   readonly startedAt = Date.now();
   lastCounters: CounterTree | null = null;
   eventLoopLagMs = 0;
@@ -57,21 +76,27 @@ class WorkerProcess {
   private readyWait: { ok: (m: Ready) => void; fail: (e: Error) => void } | null = null;
   private failure: Error | null = null;
   private failBuilt!: (e: Error) => void;
+  /** Ends once everything it wrote on its stdout was read (after it exited). */
+  readonly output: Promise<void>;
 
-  constructor(readonly index: number, start: StartMessage, failed: (pool: string, host: string, port: number) => void) {
+  constructor(readonly index: number, start: StartMessage, seq: number, reports: WorkerReports) {
+    this.followed = seq;
     const child = this.child = runtime.spawn(runtime.selfCommand([WORKER_COMMAND]), { stdin: true, inheritStderr: true });
     let builtOk!: () => void;
     this.built = new Promise((ok, fail) => { builtOk = ok; this.failBuilt = fail; });
     const timer = setTimeout(() => this.fail(new Error(`worker ${index} was not ready within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
     void child.exited.then((code) => { clearTimeout(timer); this.fail(new Error(`worker ${index} exited with code ${code} before it listened`)); });
-    void readLines(child.stdout, (line) => {
+    this.output = readLines(child.stdout, (line) => {
       if (!line.startsWith(MESSAGE_MARK)) { console.log(line); return; }
       let m: FromWorker;
       try { m = JSON.parse(line.slice(MESSAGE_MARK.length)); } catch { return; }
       if (m.type === "built") builtOk();
       else if (m.type === "ready") { clearTimeout(timer); this.state = "serving"; this.readyWait?.ok(m); this.readyWait = null; }
       else if (m.type === "failed") this.fail(new Error(m.error));
-      else if (m.type === "failure") failed(m.pool, m.host, m.port);
+      else if (m.type === "failure") reports.failure(m.pool, m.host, m.port);
+      else if (m.type === "outcomes") reports.outcomes(m.outcomes);
+      else if (m.type === "log") reports.log(m.files);
+      else if (m.type === "followed") { this.followed = m.seq; reports.followed(); }
       else if (m.type === "releasedUdp") { this.udpReleased?.(); this.udpReleased = null; }
       else if (m.type === "counters") { this.lastCounters = m.counters; this.eventLoopLagMs = m.eventLoopLagMs; this.waits.get(m.id)?.(m.counters); this.waits.delete(m.id); }
     }).catch(() => {});
@@ -134,9 +159,18 @@ export class WorkerSet {
   private readonly departed: CounterTree = {};
   private nextId = 1;
   private pushQueued = false;
+  /** Changes of the pools' state sent to the workers so far. */
+  private pushed = 0;
+  /** What waits for the serving workers to follow a change. */
+  private readonly follows = new FollowWait(() => {
+    const serving = this.workers.filter((w) => w?.state === "serving");
+    return serving.length === 0 ? Infinity : Math.min(...serving.map((w) => w.followed));
+  }, FOLLOW_TIMEOUT_MS);
   private readonly unwatch: (() => void)[] = [];
   /** The generation's limit tables, shared by its workers (null: it has none). */
   private limits: LimitSegment | null = null;
+  /** The access log files its workers' lines are written to (open from start to stop). */
+  private logs: LogFiles | null = null;
 
   constructor(
     private readonly generation: Generation,
@@ -161,6 +195,8 @@ export class WorkerSet {
    * there), then the others share its ports. Throws when one cannot listen (all are stopped). */
   async start(): Promise<void> {
     const pools = this.generation.balancer;
+    const { listeners, l4Listeners } = this.generation.config;
+    this.logs = new LogFiles([...listeners, ...l4Listeners].map((l) => l.accessLog));
     for (const p of pools.all()) this.watch(p);
     this.unwatch.push(pools.onPools(({ type, pool }) => { if (type === "added") this.watch(pool); this.schedulePush(); }));
     try {
@@ -214,9 +250,15 @@ export class WorkerSet {
     queueMicrotask(() => {
       this.pushQueued = false;
       if (this.stopping) return;
-      const pools = poolsState(this.generation.balancer, this.shared.index);
-      for (const w of this.workers) if (w.state === "serving" || w.state === "starting") w.send({ type: "pools", pools });
+      const pools = poolsState(this.generation.balancer, this.shared.index), seq = ++this.pushed;
+      for (const w of this.workers) if (w.state === "serving" || w.state === "starting") w.send({ type: "pools", pools, seq });
     });
+  }
+
+  afterFollowed(then: () => void): void {
+    if (this.stopping) { then(); return; }
+    // A change made this turn is sent at its end: wait for that one.
+    this.follows.add(this.pushed + (this.pushQueued ? 1 : 0), then);
   }
 
   private startMessage(index: number, shared: SharedPlaces): StartMessage {
@@ -234,9 +276,21 @@ export class WorkerSet {
 
   private spawn(index: number): WorkerProcess {
     const places = this.shared.allocate();
-    const w = new WorkerProcess(index, this.startMessage(index, places), (pool, host, port) => {
-      const p = this.generation.balancer.get(pool), s = p?.find(host, port);
-      if (p && s) p.reportFailure(s); // max_fails over every worker; "passive" is sent back
+    const balancer = this.generation.balancer;
+    const w = new WorkerProcess(index, this.startMessage(index, places), this.pushed, {
+      failure: (pool, host, port) => {
+        const p = balancer.get(pool), s = p?.find(host, port);
+        if (p && s) p.reportFailure(s); // max_fails over every worker; "passive" is sent back
+      },
+      outcomes: (rows) => {
+        // Outlier detection over every worker's outcomes; "outlier" is sent back.
+        for (const [pool, host, port, outcome] of rows) {
+          const p = balancer.get(pool), s = p?.find(host, port);
+          if (p && s) p.observe(s, outcome);
+        }
+      },
+      log: (chunks) => this.logs?.write(chunks),
+      followed: () => this.follows.check(),
     });
     // However it ends, what it still counted leaves the totals, and its waits the queues (with
     // the slots granted to them).
@@ -252,12 +306,13 @@ export class WorkerSet {
   }
 
   private exited(w: WorkerProcess, code: number): void {
-    if (w.lastCounters) addCounters(this.departed, countsOnly(w.lastCounters), true);
+    if (w.lastCounters) addCounters(this.departed, withoutGauges(w.lastCounters), true);
     // While the set starts, a worker that exits fails the start itself (start() stops the rest).
     if (this.stopping || this.starting || this.workers[w.index] !== w) return;
     const lived = Date.now() - w.startedAt;
     const delay = this.backoff[w.index] = lived > STEADY_MS ? RESTART_MIN_MS : Math.min(RESTART_MAX_MS, (this.backoff[w.index] ?? RESTART_MIN_MS / 2) * 2);
     w.state = "restarting";
+    this.follows.check(); // what waited for it waits no more
     console.error(`fulcrum: worker ${w.index} (pid ${w.pid}) of generation ${this.generation.id} exited unexpectedly (code ${code}); restarting it in ${delay} ms, the other workers go on serving`);
     setTimeout(() => {
       if (this.stopping) return;
@@ -268,11 +323,6 @@ export class WorkerSet {
         (e) => console.error(`fulcrum: worker ${w.index} could not restart: ${(e as Error).message}`),
       );
     }, delay);
-  }
-
-  /** Each worker opens its access log files again (they are its own). */
-  reopenLogs(): void {
-    for (const w of this.workers) if (w?.state === "serving") w.send({ type: "reopenLogs" });
   }
 
   /** The workers as /api/workers lists them. */
@@ -307,6 +357,7 @@ export class WorkerSet {
    * that does not exit within drainMs + 5 s is killed. */
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;
+    this.follows.check(true);
     for (const u of this.unwatch.splice(0)) u();
     await Promise.all(this.workers.map(async (w) => {
       if (!w) return;
@@ -316,8 +367,11 @@ export class WorkerSet {
       const timer = setTimeout(() => w.child.kill("SIGKILL"), drainMs + 5000);
       await w.child.exited;
       clearTimeout(timer);
+      await w.output; // its last log lines
     }));
     this.limits?.close();
+    await this.logs?.release();
+    this.logs = null;
   }
 }
 

@@ -10,9 +10,9 @@ import { createDataPlane } from "../../core/wasm.ts";
 import { Balancer } from "../../balancer/balancer.ts";
 import { Edge } from "../../edge/edge.ts";
 import { L4Proxy } from "../../l4/proxy.ts";
-import { closeSinks, reopenSinks } from "../../log/sink.ts";
+import { closeSinks, relayLines } from "../../log/sink.ts";
 import { parseConfigText, type Config, type PoolConfig, validateConfig } from "../schema.ts";
-import { encodeMessage, type FromWorker, MESSAGE_MARK, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
+import { encodeMessage, type FromWorker, MESSAGE_MARK, type OutcomeRow, readLines, type StartMessage, type ToWorker } from "./ipc.ts";
 import { applyPoolsState, type PoolsState } from "./pool-state.ts";
 import { collectCounters } from "./counters.ts";
 import { openShared, type SharedViews } from "./shared-segments.ts";
@@ -22,6 +22,8 @@ import { loadSampler } from "../../core/overload.ts";
 import { LimitSegment, limitTables } from "./limit-segment.ts";
 import { useLimitClockBase } from "../../core/limits.ts";
 import { SharedCount } from "../../core/shared-count.ts";
+import { TurnBatch } from "./turn-batch.ts";
+import { LineBatch } from "./log-relay.ts";
 
 /** The hidden subcommand that runs a worker. */
 export const WORKER_COMMAND = "__worker";
@@ -34,6 +36,13 @@ interface Serving {
   edge: Edge | null;
   l4: L4Proxy | null;
   shared: SharedViews;
+  /** Outcomes on pools with outlier detection, for the supervisor's detector (one decision for
+   * every worker). */
+  outcomes: TurnBatch<OutcomeRow>;
+  /** The pools whose outcomes are reported (subscribed once). */
+  reporting: Set<string>;
+  /** Access log lines, for the supervisor to write. */
+  lines: LineBatch;
 }
 
 function send(message: FromWorker): void {
@@ -65,7 +74,10 @@ async function start(m: StartMessage): Promise<Serving> {
   useLimitClockBase(m.clockBase);
   const dp = await createDataPlane({ seed: m.seed, clock: SHARED_CLOCK });
   const balancer = new Balancer<PoolConfig>(dp, config.pools);
-  const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, shared: openShared(m.shared) };
+  const outcomes = new TurnBatch<OutcomeRow>((rows) => send({ type: "outcomes", outcomes: rows }));
+  const lines = new LineBatch((files) => send({ type: "log", files }));
+  relayLines(lines.line);
+  const serving: Serving = { config, l4Index, balancer, edge: null, l4: null, shared: openShared(m.shared), outcomes, reporting: new Set(), lines };
   follow(serving, m.pools);
   serving.edge = config.listeners.length > 0 ? new Edge(config, balancer) : null;
   serving.l4 = config.l4Listeners.length > 0 ? new L4Proxy(config.l4Listeners, balancer) : null;
@@ -95,15 +107,27 @@ function follow(serving: Serving, pools: PoolsState): void {
     const queue = pools[p.name]?.queue ?? -1;
     p.setSharedQueue(queue >= 0 ? queues.pool(queue, process.pid) : null);
     p.setFailureSink((s) => send({ type: "failure", pool: p.name, host: s.host, port: s.port }));
+    if (p.config.health.outlier && !serving.reporting.has(p.name)) {
+      serving.reporting.add(p.name);
+      p.onOutcome((s, outcome) => serving.outcomes.push([p.name, s.host, s.port, outcome]));
+    }
   }
 }
 
 async function stop(serving: Serving | null, drainMs: number): Promise<never> {
   if (serving) {
     await Promise.all([serving.edge?.retire(drainMs), serving.l4?.retire(drainMs)]);
+    serving.outcomes.flush();
     serving.balancer.stop();
   }
   await closeSinks();
+  serving?.lines.flush();
+  // The last messages (log lines among them) reach the pipe before the process ends (bounded:
+  // a supervisor that is gone reads nothing).
+  await new Promise<void>((resolve) => {
+    setTimeout(resolve, 1000);
+    try { process.stdout.write("", () => resolve()); } catch { resolve(); }
+  });
   runtime.exit(0);
 }
 
@@ -116,7 +140,7 @@ export async function runWorker(): Promise<number> {
   runtime.onSignal("SIGINT", () => {});
   runtime.onSignal("SIGTERM", () => { if (!stopping) { stopping = true; void stop(serving, 0); } });
   runtime.onSignal("SIGHUP", () => {});
-  runtime.onSignal("SIGUSR1", () => reopenSinks());
+  runtime.onSignal("SIGUSR1", () => {}); // its access log lines are the supervisor's to write
   const queue: ToWorker[] = [];
   let busy: Promise<void> = Promise.resolve();
   const handle = async (m: ToWorker) => {
@@ -147,13 +171,10 @@ export async function runWorker(): Promise<number> {
         break;
       }
       case "pools":
-        if (serving) follow(serving, m.pools);
+        if (serving) { follow(serving, m.pools); send({ type: "followed", seq: m.seq }); }
         break;
       case "counters":
         if (serving) send({ type: "counters", id: m.id, counters: collectCounters(serving), eventLoopLagMs: loadSampler.lagMs });
-        break;
-      case "reopenLogs":
-        reopenSinks();
         break;
       case "releaseUdp":
         await serving?.l4?.releaseUdp();

@@ -59,6 +59,9 @@ export class SocketListener implements ConnectionHost, H2Host {
   /** With workers: the open connections of every worker on this port, which max_connections
    * caps (set before start); null: this process's alone. */
   sharedConnections: SharedCount | null = null;
+  /** In a supervisor's mirror (Edge.mirror): the connections its workers have open, summed
+   * there (src/control/workers/counters.ts). */
+  mirrored: { connections: number } | null = null;
 
   constructor(
     private readonly edge: ListenerHost,
@@ -209,7 +212,7 @@ export class SocketListener implements ConnectionHost, H2Host {
   }
 
   get connections(): number {
-    return this.conns.size + this.h2conns.size;
+    return this.mirrored?.connections ?? this.conns.size + this.h2conns.size;
   }
 
   async stop(): Promise<void> {
