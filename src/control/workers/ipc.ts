@@ -56,8 +56,10 @@ export type FromWorker =
    * a gauge, so the worst worker's is reported, not a sum. */
   | { type: "counters"; id: number; counters: CounterTree; eventLoopLagMs: number }
   | { type: "releasedUdp" }
-  /** A session on this server failed (counted toward max_fails in the supervisor). */
-  | { type: "failure"; pool: string; host: string; port: number };
+  /** A session on this server failed. `outUntil` null: the supervisor counts it toward max_fails
+   * (the server has no shared words); else the worker's count reached max_fails and the server
+   * is out until then (the shared clock), for the supervisor's log, state and relay. */
+  | { type: "failure"; pool: string; host: string; port: number; outUntil: number | null };
 
 export function encodeMessage(message: ToWorker | FromWorker, mark = ""): Uint8Array {
   return new TextEncoder().encode(`${mark}${JSON.stringify(message)}\n`);

@@ -5,6 +5,7 @@ import { LB_BUCKETS, LB_ENTRY_WORDS } from "../../core/layout.ts";
 import { openSchedulerSegment, SchedulerSegment } from "./scheduler-segment.ts";
 import { segmentPath } from "./session-segment.ts";
 import { SharedIndex } from "./pool-state.ts";
+import { PASSIVE_WORDS } from "../../balancer/shared-passive.ts";
 
 test("scheduler segment: a worker's mapping sees the supervisor's words and tables; tables do not overlap", () => {
   const segment = new SchedulerSegment(16, 3, segmentPath("schedulers-test"));
@@ -22,6 +23,12 @@ test("scheduler segment: a worker's mapping sees the supervisor's words and tabl
     assert.equal(worker.words[15], 0, "the tables start after the words");
     assert.equal(worker.table(-1), null);
     assert.equal(worker.table(3), null, "past the last table: none (kept per worker)");
+    worker.table(2)![last] = 9;
+    worker.passive[0] = 5;
+    worker.passive[16 * PASSIVE_WORDS - 1] = 6;
+    assert.equal(segment.views.passive[0], 5);
+    assert.equal(segment.views.passive[16 * PASSIVE_WORDS - 1], 6);
+    assert.equal(segment.views.table(2)![last], 9, "the passive words start after the last table");
   } finally {
     segment.remove();
   }

@@ -1,10 +1,12 @@
 // The shared memory of the schedulers' own state (src/balancer/shared-scheduler.ts): first a word
 // per word of the shared index (pool-state.ts), which holds a server's smooth-wrr current weight
 // at the server's word and a pool's lock at the pool's own word; then the lblc/lblcr tables, one
-// for each such pool up to LOCALITY_TABLES (a pool past them keeps its table per worker). The
-// tables' pages cost memory only once written (/dev/shm files are sparse).
+// for each such pool up to LOCALITY_TABLES (a pool past them keeps its table per worker); then the
+// passive failures' words (src/balancer/shared-passive.ts), PASSIVE_WORDS per word of the index.
+// The tables' pages cost memory only once written (/dev/shm files are sparse).
 import { unlinkSync } from "node:fs";
 import { LB_BUCKETS, LB_ENTRY_WORDS } from "../../core/layout.ts";
+import { PASSIVE_WORDS } from "../../balancer/shared-passive.ts";
 import { mapShared } from "../../ffi/shm.ts";
 import { removeStaleSegments, segmentPath } from "./session-segment.ts";
 
@@ -23,14 +25,17 @@ export interface SchedulerWords {
   words: Int32Array;
   /** Locality table `index`, null for -1. */
   table(index: number): Int32Array | null;
+  /** max_fails counts and out-until times, PASSIVE_WORDS per shared index. */
+  passive: Int32Array;
 }
 
-const bytesOf = (p: SchedulerSegmentPlace) => (p.words + p.tables * TABLE_WORDS) * 4;
+const bytesOf = (p: SchedulerSegmentPlace) => (p.words * (1 + PASSIVE_WORDS) + p.tables * TABLE_WORDS) * 4;
 
 function viewsOf(buffer: ArrayBuffer, place: SchedulerSegmentPlace): SchedulerWords {
   return {
     words: new Int32Array(buffer, 0, place.words),
     table: (index) => index < 0 || index >= place.tables ? null : new Int32Array(buffer, (place.words + index * TABLE_WORDS) * 4, TABLE_WORDS),
+    passive: new Int32Array(buffer, (place.words + place.tables * TABLE_WORDS) * 4, place.words * PASSIVE_WORDS),
   };
 }
 

@@ -11,7 +11,7 @@ import { addCounters, counterTargets, type CounterTree, zeroCounters } from "./c
 import { WORKER_COMMAND } from "./worker.ts";
 import type { SharedPlaces, SharedSegments } from "./shared-segments.ts";
 import { LimitSegment, limitTables } from "./limit-segment.ts";
-import { limitClockBase } from "../../core/limits.ts";
+import { limitClock, limitClockBase } from "../../core/limits.ts";
 
 /** Where the config came from: the file's text, or the raw value `fulcrum proxy` made. */
 export interface ConfigSource {
@@ -57,7 +57,7 @@ class WorkerProcess {
   private failure: Error | null = null;
   private failBuilt!: (e: Error) => void;
 
-  constructor(readonly index: number, start: StartMessage, failed: (pool: string, host: string, port: number) => void) {
+  constructor(readonly index: number, start: StartMessage, failed: (m: FromWorker & { type: "failure" }) => void) {
     const child = this.child = runtime.spawn(runtime.selfCommand([WORKER_COMMAND]), { stdin: true, inheritStderr: true });
     let builtOk!: () => void;
     this.built = new Promise((ok, fail) => { builtOk = ok; this.failBuilt = fail; });
@@ -70,7 +70,7 @@ class WorkerProcess {
       if (m.type === "built") builtOk();
       else if (m.type === "ready") { clearTimeout(timer); this.state = "serving"; this.readyWait?.ok(m); this.readyWait = null; }
       else if (m.type === "failed") this.fail(new Error(m.error));
-      else if (m.type === "failure") failed(m.pool, m.host, m.port);
+      else if (m.type === "failure") failed(m);
       else if (m.type === "releasedUdp") { this.udpReleased?.(); this.udpReleased = null; }
       else if (m.type === "counters") { this.lastCounters = m.counters; this.eventLoopLagMs = m.eventLoopLagMs; this.waits.get(m.id)?.(m.counters); this.waits.delete(m.id); }
     }).catch(() => {});
@@ -229,9 +229,12 @@ export class WorkerSet {
 
   private spawn(index: number): WorkerProcess {
     const places = this.shared.allocate();
-    const w = new WorkerProcess(index, this.startMessage(index, places), (pool, host, port) => {
+    const w = new WorkerProcess(index, this.startMessage(index, places), ({ pool, host, port, outUntil }) => {
       const p = this.generation.balancer.get(pool), s = p?.find(host, port);
-      if (p && s) p.reportFailure(s); // max_fails over every worker; "passive" is sent back
+      if (!p || !s) return;
+      // Out already in every worker's picks (the shared words); here for the log and the API.
+      if (outUntil !== null) p.passiveOut(s, (outUntil - limitClock()) | 0);
+      else p.reportFailure(s); // max_fails over every worker; "passive" is sent back
     });
     // However it ends, what it still counted leaves the totals, and its waits the queues (with
     // the slots granted to them).

@@ -21,6 +21,7 @@ import { loadSampler } from "../../core/overload.ts";
 import { LimitSegment, limitTables } from "./limit-segment.ts";
 import { useLimitClockBase } from "../../core/limits.ts";
 import { SharedCount } from "../../core/shared-count.ts";
+import { SharedPassive } from "../../balancer/shared-passive.ts";
 
 /** The hidden subcommand that runs a worker. */
 export const WORKER_COMMAND = "__worker";
@@ -83,7 +84,7 @@ function allL4(s: Serving): number[] {
 
 function follow(serving: Serving, pools: PoolsState): void {
   applyPoolsState(serving.balancer, pools);
-  const { counts, schedulers: { words, table }, persistence, queues } = serving.shared;
+  const { counts, schedulers: { words, table, passive }, persistence, queues } = serving.shared;
   for (const p of serving.balancer.all()) {
     p.sharePersistence(persistence);
     const cursor = pools[p.name]?.cursor ?? -1;
@@ -93,7 +94,10 @@ function follow(serving: Serving, pools: PoolsState): void {
     });
     const queue = pools[p.name]?.queue ?? -1;
     p.setSharedQueue(queue >= 0 ? queues.pool(queue, process.pid) : null);
-    p.setFailureSink((s) => send({ type: "failure", pool: p.name, host: s.host, port: s.port }));
+    // max_fails in the shared words under the pool's lock (none without its own word: the
+    // supervisor counts then).
+    p.setSharedPassive(cursor >= 0 ? new SharedPassive(passive, cursor, new SharedLock(words, cursor)) : null);
+    p.setFailureSink((s, outUntil) => send({ type: "failure", pool: p.name, host: s.host, port: s.port, outUntil }));
   }
 }
 
