@@ -1,8 +1,11 @@
 // Two SharedPassive over the same words, as two workers have them: failures either sees count
-// toward one max_fails, and both see the server out until the same time.
+// toward one max_fails, and both see the server out until the same time; then two workers' pools.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { SharedLock } from "../control/workers/shared-lock.ts";
+import { createDataPlane } from "../core/wasm.ts";
+import { SERVER_DEFAULTS } from "./config.ts";
+import { Pool } from "./pool.ts";
 import { PASSIVE_WORDS, SharedPassive } from "./shared-passive.ts";
 
 const POOL = 7, LOCK = 7;
@@ -61,4 +64,46 @@ test("shared passive: times compare across the i32 wrap", () => {
   assert.ok(until < 0, "the time wrapped");
   assert.equal(a.isOut(3, now + 10), true);
   assert.equal(a.isOut(3, (now + 1000) | 0), false);
+});
+
+test("shared passive in pools: a failure through one worker's pool takes the server out of the other's next pick; back after fail_timeout", async () => {
+  const { words } = workers();
+  const counts = new Int32Array(new SharedArrayBuffer(8 * 4)), locks = new Int32Array(new SharedArrayBuffer(8 * 4));
+  const make = async () => {
+    const pool = new Pool({
+      name: "web", scheduler: "rr", hashKey: null,
+      servers: [0, 1].map((k) => ({ address: { host: "127.0.0.1", port: 9001 + k }, ...SERVER_DEFAULTS, maxFails: 2, failTimeoutMs: 150 })),
+      sorryServer: null, queue: { size: 0, timeoutMs: 1000 }, persistenceMs: 0, connectTimeoutMs: 1000,
+    }, await createDataPlane({ seed: 7 }));
+    pool.servers.forEach((s, k) => { s.shared = k; });
+    pool.setSharedCounts(counts);
+    pool.setSharedPassive(new SharedPassive(words, POOL, new SharedLock(locks, LOCK)));
+    return pool;
+  };
+  const a = await make(), b = await make();
+  const out: string[] = [];
+  a.setFailureSink((s, until) => out.push(`a ${s.port} ${until !== null}`));
+  b.setFailureSink((s, until) => out.push(`b ${s.port} ${until !== null}`));
+  const [first] = a.servers, req = { key: null, client: "10.0.0.1" };
+  b.reportFailure(b.servers[0]);
+  assert.deepEqual(out, [], "one failure of two: still in");
+  a.reportFailure(first);
+  assert.deepEqual(out, ["a 9001 true"], "max_fails reached over both: out, and the supervisor told until when");
+  assert.equal(a.isAvailable(first), false, "out here at once");
+  for (let i = 0; i < 4; i++) {
+    const s = b.pick(req)!;
+    assert.equal(s.port, 9002, "the other worker's picks avoid it");
+    b.release(s);
+  }
+  assert.equal(b.isAvailable(b.servers[0]), false);
+  b.reportFailure(b.servers[0]);
+  b.reportFailure(b.servers[0]);
+  assert.equal(out.length, 1, "while out, failures take it out no second time");
+  await new Promise((r) => setTimeout(r, 200));
+  const picked = new Set<number>();
+  for (const p of [a, b]) for (let i = 0; i < 2; i++) { const s = p.pick(req)!; picked.add(s.port); p.release(s); }
+  assert.deepEqual([...picked].sort(), [9001, 9002], "back in both after fail_timeout");
+  assert.equal(a.isAvailable(first), true);
+  a.stop();
+  b.stop();
 });
