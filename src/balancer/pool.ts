@@ -468,17 +468,27 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   /** The server is out for `ms` as max_fails says (a worker's failures took it out until then,
    * on the shared clock: the supervisor's pool logs it and shows it, and its workers' picks
    * read the time from the shared words). */
-  passiveOut(server: Server, ms: number): void {
+  passiveOut(server: Server, ms: number, announce = true): void {
     const { maxFails, failTimeoutMs } = server.config;
     if (server.down.has("passive")) return;
     this.setDown(server, "passive", true);
-    console.error(`fulcrum: ${server.label} out for ${failTimeoutMs} ms: ${maxFails} failure(s) within fail_timeout (max_fails)`);
+    if (announce) console.error(`fulcrum: ${server.label} out for ${failTimeoutMs} ms: ${maxFails} failure(s) within fail_timeout (max_fails)`);
     const t = setTimeout(() => {
       this.timers.delete(t);
       this.setDown(server, "passive", false);
-      console.error(`fulcrum: ${server.label} back after fail_timeout`);
+      if (announce) console.error(`fulcrum: ${server.label} back after fail_timeout`);
     }, Math.max(0, ms));
     this.timers.add(t);
+  }
+
+  /** A new generation's pool in the supervisor: servers that `shared` has out (failures counted
+   * under the previous generation, whose pool logged them) are out here too until their time. */
+  adoptPassive(shared: SharedPassive): void {
+    const now = limitClock();
+    for (const s of this.members) {
+      const ms = s.shared >= 0 ? shared.remaining(s.shared, now) : 0;
+      if (ms > 0) this.passiveOut(s, ms, false);
+    }
   }
 
   /** In a worker: what its supervisor learns of failures. `outUntil` null: a failure to count

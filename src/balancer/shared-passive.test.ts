@@ -30,6 +30,8 @@ test("shared passive: failures in two workers make one max_fails; both see the s
   assert.equal(a.fail(2, 3, 1000, 400), null);
   assert.equal(a.fail(2, 3, 1000, 500), null);
   assert.equal(b.fail(2, 3, 1000, 600), null, "while out, failures do not take it out again");
+  assert.equal(a.remaining(2, 1000), 300);
+  assert.equal(a.remaining(1, 1000), 0);
   assert.equal(a.isOut(2, 1300), false, "back after fail_timeout");
   a.settle(1300);
   assert.equal(b.anyOut, false, "the pool's word is cleared once the latest time passed");
@@ -104,6 +106,13 @@ test("shared passive in pools: a failure through one worker's pool takes the ser
   for (const p of [a, b]) for (let i = 0; i < 2; i++) { const s = p.pick(req)!; picked.add(s.port); p.release(s); }
   assert.deepEqual([...picked].sort(), [9001, 9002], "back in both after fail_timeout");
   assert.equal(a.isAvailable(first), true);
-  a.stop();
-  b.stop();
+  // A reload's pool in the supervisor takes over what the words have out, quietly, until its time.
+  b.reportFailure(b.servers[1]);
+  b.reportFailure(b.servers[1]);
+  const next = await make();
+  next.adoptPassive(new SharedPassive(words, POOL, new SharedLock(locks, LOCK)));
+  assert.deepEqual(next.servers.map((s) => next.isAvailable(s)), [true, false]);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(next.isAvailable(next.servers[1]), true, "back after the time the words held");
+  for (const p of [a, b, next]) p.stop();
 });

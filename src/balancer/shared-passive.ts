@@ -56,6 +56,12 @@ export class SharedPassive {
     return false;
   }
 
+  /** How long the server at `index` is still out at `now`, ms (0: it is in). */
+  remaining(index: number, now: number): number {
+    const until = Atomics.load(this.words, index * PASSIVE_WORDS + UNTIL);
+    return ahead(until, now) ? (until - now) | 0 : 0;
+  }
+
   /** Clears the pool's word once its time passed (every server's has: it is the latest). A
    * server that went out meanwhile wrote a later time, which the exchange leaves. */
   settle(now: number): void {

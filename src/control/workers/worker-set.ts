@@ -12,6 +12,8 @@ import { WORKER_COMMAND } from "./worker.ts";
 import type { SharedPlaces, SharedSegments } from "./shared-segments.ts";
 import { LimitSegment, limitTables } from "./limit-segment.ts";
 import { limitClock, limitClockBase } from "../../core/limits.ts";
+import { SharedPassive } from "../../balancer/shared-passive.ts";
+import { SharedLock } from "./shared-lock.ts";
 
 /** Where the config came from: the file's text, or the raw value `fulcrum proxy` made. */
 export interface ConfigSource {
@@ -187,8 +189,11 @@ export class WorkerSet {
       throw e;
     }
     this.starting = false;
+    const { words, passive } = this.shared.schedulers.views;
     for (const p of pools.all()) {
       p.setSharedCounts(this.shared.sessions.total);
+      const cursor = this.shared.index.cursorOf(p.name);
+      if (cursor >= 0) p.adoptPassive(new SharedPassive(passive, cursor, new SharedLock(words, cursor)));
       const queue = this.shared.index.queueOf(p.name); // its length is the queue's over all workers
       p.setSharedQueue(queue >= 0 ? this.shared.queues.pool(queue, process.pid) : null);
     }
