@@ -17,6 +17,8 @@ import { type Persistence, SharedPersistence, type SharedPersistenceTable, Sourc
 import { PoolLatency, Traffic } from "./traffic.ts";
 import { type SchedulerShare, sharedSchedulerState, type SharedSchedulerState } from "./shared-scheduler.ts";
 import { type QueueHost, SharedQueue, type WaitResult, type WaitTable } from "./shared-queue.ts";
+import type { SharedPassive } from "./shared-passive.ts";
+import { limitClock } from "../core/limits.ts";
 
 export type { WaitResult } from "./shared-queue.ts";
 
@@ -95,7 +97,11 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   private readonly heirs = new Map<Server, { pool: Pool<BalancerPoolConfig>; server: Server }>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private readonly changeWatchers: (() => void)[] = [];
-  private failureSink: ((server: Server) => void) | null = null;
+  private failureSink: ((server: Server, outUntil: number | null) => void) | null = null;
+  /** max_fails counted with the other workers (setSharedPassive), null: here, or by the sink. */
+  private sharedPassive: SharedPassive | null = null;
+  /** Members this process has out as "passive" from the shared words (picks look until none). */
+  private passiveHere = 0;
   /** Session counts shared by the worker processes (one word per server, by pool and address),
    * null in a single process. With them, a server's count is the word, and max_conns is gated
    * there (add, then check). */
@@ -183,6 +189,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   // and avoided, so max_conns is never exceeded across workers.
   private pickShared(req: PickRequest, avoid?: ReadonlySet<Server>, prefer?: Server | null): Server | null {
     const key = this.keyOf(req);
+    if (this.sharedPassive && (this.passiveHere > 0 || this.sharedPassive.anyOut)) this.followPassive();
     const granted = this.reserved.length > 0 ? this.takeReserved(avoid) : null;
     if (granted) return this.remember(req, granted);
     let skip = avoid;
@@ -209,6 +216,21 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     this.count(s, -1);
     s.requests--;
     return false;
+  }
+
+  // Sets each member's "passive" reason to what the shared words say now: out until a time that
+  // any worker's failures set, back once it passed (every worker by the same clock).
+  private followPassive(): void {
+    const shared = this.sharedPassive!, now = limitClock();
+    let out = 0;
+    for (const s of this.members) {
+      if (s.shared < 0 || s.slot < 0) continue;
+      const down = shared.isOut(s.shared, now);
+      if (s.down.has("passive") !== down) this.setDown(s, "passive", down);
+      if (down) out++;
+    }
+    this.passiveHere = out;
+    shared.settle(now);
   }
 
   /** Copies the servers' shared counts into the data plane, which the schedulers read. */
@@ -421,32 +443,76 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
 
   reportSuccess(server: Server): void {
     server.fails = 0;
+    if (this.sharedPassive && server.shared >= 0) this.sharedPassive.succeed(server.shared);
   }
 
   reportFailure(server: Server, now = Date.now()): void {
     server.failures++;
-    // A worker's failures are counted where every worker's are (its supervisor's pool).
-    if (this.failureSink) { this.failureSink(server); return; }
     const { maxFails, failTimeoutMs } = server.config;
+    if (this.sharedPassive && server.shared >= 0) {
+      // Counted with every worker's: out here at once, in the others at their next pick.
+      if (maxFails === 0 || server.slot < 0) return;
+      const until = this.sharedPassive.fail(server.shared, maxFails, failTimeoutMs, limitClock());
+      if (until === null) return;
+      this.setDown(server, "passive", true);
+      this.passiveHere++;
+      this.failureSink?.(server, until);
+      return;
+    }
+    // Without shared words, a worker's failures are counted in its supervisor's pool.
+    if (this.failureSink) { this.failureSink(server, null); return; }
     if (maxFails === 0 || server.slot < 0) return;
     if (now - server.failWindowStart > failTimeoutMs) { server.fails = 0; server.failWindowStart = now; }
     if (++server.fails < maxFails) return;
     server.fails = 0;
     if (server.down.has("passive")) return;
+    this.passiveOut(server, failTimeoutMs);
+  }
+
+  /** The server is out for `ms` as max_fails says (a worker's failures took it out until then,
+   * on the shared clock: the supervisor's pool logs it and shows it, and its workers' picks
+   * read the time from the shared words). */
+  passiveOut(server: Server, ms: number, announce = true): void {
+    const { maxFails, failTimeoutMs } = server.config;
+    if (server.down.has("passive")) return;
     this.setDown(server, "passive", true);
-    console.error(`fulcrum: ${server.label} out for ${failTimeoutMs} ms: ${maxFails} failure(s) within fail_timeout (max_fails)`);
+    if (announce) console.error(`fulcrum: ${server.label} out for ${failTimeoutMs} ms: ${maxFails} failure(s) within fail_timeout (max_fails)`);
     const t = setTimeout(() => {
       this.timers.delete(t);
       this.setDown(server, "passive", false);
-      console.error(`fulcrum: ${server.label} back after fail_timeout`);
-    }, failTimeoutMs);
+      if (announce) console.error(`fulcrum: ${server.label} back after fail_timeout`);
+    }, Math.max(0, ms));
     this.timers.add(t);
   }
 
-  /** In a worker: failures go to `sink` (its supervisor counts max_fails over all workers and
-   * sends back the "passive" reason) instead of being counted here. */
-  setFailureSink(sink: (server: Server) => void): void {
+  /** A new generation's pool in the supervisor: servers that `shared` has out (failures counted
+   * under the previous generation, whose pool logged them) are out here too until their time. */
+  adoptPassive(shared: SharedPassive): void {
+    const now = limitClock();
+    for (const s of this.members) {
+      const ms = s.shared >= 0 ? shared.remaining(s.shared, now) : 0;
+      if (ms > 0) this.passiveOut(s, ms, false);
+    }
+  }
+
+  /** In a worker: what its supervisor learns of failures. `outUntil` null: a failure to count
+   * (the server has no shared words; the supervisor counts max_fails over all workers and sends
+   * back the "passive" reason); else max_fails was reached here and the server is out until
+   * then (the shared clock, limitClock). */
+  setFailureSink(sink: (server: Server, outUntil: number | null) => void): void {
     this.failureSink = sink;
+  }
+
+  /** Counts max_fails in `shared` with the other workers from now on (null: as before). */
+  setSharedPassive(shared: SharedPassive | null): void {
+    this.sharedPassive = shared;
+    // A reason set otherwise (a new worker's first state) is checked against the words too.
+    this.passiveHere = shared ? this.members.filter((s) => s.down.has("passive")).length : 0;
+  }
+
+  /** Whether the server's "passive" reason comes from the shared words (not from a relay). */
+  sharesPassive(server: Server): boolean {
+    return this.sharedPassive !== null && server.shared >= 0;
   }
 
   /** Called with the outcome of every session (health's outlier detection subscribes). */

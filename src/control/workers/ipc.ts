@@ -62,8 +62,10 @@ export type FromWorker =
   | { type: "releasedUdp" }
   /** It applied the pools' state of change `seq`. */
   | { type: "followed"; seq: number }
-  /** A session on this server failed (counted toward max_fails in the supervisor). */
-  | { type: "failure"; pool: string; host: string; port: number }
+  /** A session on this server failed. `outUntil` null: the supervisor counts it toward max_fails
+   * (the server has no shared words); else the worker's count reached max_fails and the server
+   * is out until then (the shared clock), for the supervisor's log, state and relay. */
+  | { type: "failure"; pool: string; host: string; port: number; outUntil: number | null }
   /** The outcomes of one turn, in order (the supervisor's outlier detection learns from all). */
   | { type: "outcomes"; outcomes: OutcomeRow[] }
   /** Access log lines of one turn, by file: the supervisor writes them (log-relay.ts). */

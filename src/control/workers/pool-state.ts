@@ -8,8 +8,9 @@ import type { Balancer } from "../../balancer/balancer.ts";
 import { formatHostPort } from "../../config/address.ts";
 import { schedulerInfo } from "../../core/schedulers.ts";
 
-/** The reasons the supervisor owns: all of them, "passive" too (workers report their failures,
- * and the supervisor counts max_fails over all of them). */
+/** The reasons the supervisor sends: all of them. A worker takes "passive" from the words its
+ * pool counts max_fails in with the other workers (shared-passive.ts), and from here only for a
+ * server without them (its supervisor then counts that server's failures). */
 const RELAYED: readonly DownReason[] = ["admin", "drain", "passive", "health", "outlier", "quorum", "standby"];
 
 export interface ServerState {
@@ -127,7 +128,10 @@ export function applyPoolsState(pools: { get(name: string): Pool | undefined }, 
       if (!s) continue;
       s.shared = r.shared;
       if (s.weight !== r.weight) pool.setWeight(s, r.weight);
-      for (const reason of RELAYED) if (s.down.has(reason) !== r.down.includes(reason)) pool.setDown(s, reason, r.down.includes(reason));
+      for (const reason of RELAYED) {
+        if (reason === "passive" && pool.sharesPassive(s)) continue;
+        if (s.down.has(reason) !== r.down.includes(reason)) pool.setDown(s, reason, r.down.includes(reason));
+      }
       pool.setEffectiveWeight(s, r.effective);
     }
   }

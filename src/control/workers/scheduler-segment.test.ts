@@ -5,6 +5,7 @@ import { LB_BUCKETS, LB_ENTRY_WORDS } from "../../core/layout.ts";
 import { openSchedulerSegment, SchedulerSegment } from "./scheduler-segment.ts";
 import { segmentPath } from "./session-segment.ts";
 import { SharedIndex } from "./pool-state.ts";
+import { PASSIVE_WORDS } from "../../balancer/shared-passive.ts";
 
 test("scheduler segment: a worker's mapping sees the supervisor's words, tables and estimates; none overlap", () => {
   const segment = new SchedulerSegment(16, 3, segmentPath("schedulers-test"));
@@ -26,6 +27,11 @@ test("scheduler segment: a worker's mapping sees the supervisor's words, tables 
     worker.estimates[31] = 9;
     assert.equal(segment.views.estimates[31], 9);
     assert.equal(segment.views.table(2)![last], 0, "the estimates start after the tables");
+    worker.passive[0] = 5;
+    worker.passive[16 * PASSIVE_WORDS - 1] = 6;
+    assert.equal(segment.views.passive[0], 5);
+    assert.equal(segment.views.passive[16 * PASSIVE_WORDS - 1], 6);
+    assert.equal(segment.views.estimates[31], 9, "the passive words start after the estimates");
   } finally {
     segment.remove();
   }

@@ -12,9 +12,10 @@ import { WORKER_COMMAND } from "./worker.ts";
 import { SharedLock } from "./shared-lock.ts";
 import type { SharedPlaces, SharedSegments } from "./shared-segments.ts";
 import { LimitSegment, limitTables } from "./limit-segment.ts";
-import { limitClockBase } from "../../core/limits.ts";
+import { limitClock, limitClockBase } from "../../core/limits.ts";
 import { type LogChunk, LogFiles } from "./log-relay.ts";
 import { FollowWait } from "./follow-wait.ts";
+import { SharedPassive } from "../../balancer/shared-passive.ts";
 
 /** Where the config came from: the file's text, or the raw value `fulcrum proxy` made. */
 export interface ConfigSource {
@@ -49,7 +50,7 @@ type Ready = FromWorker & { type: "ready" };
 /** What a worker reports about its traffic, for the supervisor to act on. */
 interface WorkerReports {
   /** A session on this server failed (max_fails). */
-  failure(pool: string, host: string, port: number): void;
+  failure(m: FromWorker & { type: "failure" }): void;
   /** Sessions' outcomes, in order (outlier detection). */
   outcomes(rows: OutcomeRow[]): void;
   /** Access log lines. */
@@ -93,7 +94,7 @@ class WorkerProcess {
       if (m.type === "built") builtOk();
       else if (m.type === "ready") { clearTimeout(timer); this.state = "serving"; this.readyWait?.ok(m); this.readyWait = null; }
       else if (m.type === "failed") this.fail(new Error(m.error));
-      else if (m.type === "failure") reports.failure(m.pool, m.host, m.port);
+      else if (m.type === "failure") reports.failure(m);
       else if (m.type === "outcomes") reports.outcomes(m.outcomes);
       else if (m.type === "log") reports.log(m.files);
       else if (m.type === "followed") { this.followed = m.seq; reports.followed(); }
@@ -224,12 +225,14 @@ export class WorkerSet {
       throw e;
     }
     this.starting = false;
+    const { words, estimates, passive } = this.shared.schedulers.views;
     for (const p of pools.all()) {
       // No picks here: the scheduler's shared state only for what /metrics reads of it (least_time's estimates).
-      const { words, estimates } = this.shared.schedulers.views;
+      const cursor = this.shared.index.cursorOf(p.name);
       p.setSharedCounts(this.shared.sessions.total, null, {
-        cursor: -1, weights: null, table: null, estimates, lock: new SharedLock(words, this.shared.index.cursorOf(p.name)),
+        cursor: -1, weights: null, table: null, estimates, lock: new SharedLock(words, cursor),
       });
+      if (cursor >= 0) p.adoptPassive(new SharedPassive(passive, cursor, new SharedLock(words, cursor)));
       const queue = this.shared.index.queueOf(p.name); // its length is the queue's over all workers
       p.setSharedQueue(queue >= 0 ? this.shared.queues.pool(queue, process.pid) : null);
     }
@@ -278,9 +281,12 @@ export class WorkerSet {
     const places = this.shared.allocate();
     const balancer = this.generation.balancer;
     const w = new WorkerProcess(index, this.startMessage(index, places), this.pushed, {
-      failure: (pool, host, port) => {
+      failure: ({ pool, host, port, outUntil }) => {
         const p = balancer.get(pool), s = p?.find(host, port);
-        if (p && s) p.reportFailure(s); // max_fails over every worker; "passive" is sent back
+        if (!p || !s) return;
+        // Out already in every worker's picks (the shared words); here for the log and the API.
+        if (outUntil !== null) p.passiveOut(s, (outUntil - limitClock()) | 0);
+        else p.reportFailure(s); // max_fails over every worker; "passive" is sent back
       },
       outcomes: (rows) => {
         // Outlier detection over every worker's outcomes; "outlier" is sent back.

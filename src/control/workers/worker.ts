@@ -24,6 +24,7 @@ import { useLimitClockBase } from "../../core/limits.ts";
 import { SharedCount } from "../../core/shared-count.ts";
 import { TurnBatch } from "./turn-batch.ts";
 import { LineBatch } from "./log-relay.ts";
+import { SharedPassive } from "../../balancer/shared-passive.ts";
 
 /** The hidden subcommand that runs a worker. */
 export const WORKER_COMMAND = "__worker";
@@ -96,7 +97,7 @@ function allL4(s: Serving): number[] {
 
 function follow(serving: Serving, pools: PoolsState): void {
   applyPoolsState(serving.balancer, pools);
-  const { counts, schedulers: { words, table, estimates }, persistence, queues } = serving.shared;
+  const { counts, schedulers: { words, table, estimates, passive }, persistence, queues } = serving.shared;
   for (const p of serving.balancer.all()) {
     p.sharePersistence(persistence);
     const cursor = pools[p.name]?.cursor ?? -1;
@@ -106,7 +107,10 @@ function follow(serving: Serving, pools: PoolsState): void {
     });
     const queue = pools[p.name]?.queue ?? -1;
     p.setSharedQueue(queue >= 0 ? queues.pool(queue, process.pid) : null);
-    p.setFailureSink((s) => send({ type: "failure", pool: p.name, host: s.host, port: s.port }));
+    // max_fails in the shared words under the pool's lock (none without its own word: the
+    // supervisor counts then).
+    p.setSharedPassive(cursor >= 0 ? new SharedPassive(passive, cursor, new SharedLock(words, cursor)) : null);
+    p.setFailureSink((s, outUntil) => send({ type: "failure", pool: p.name, host: s.host, port: s.port, outUntil }));
     if (p.config.health.outlier && !serving.reporting.has(p.name)) {
       serving.reporting.add(p.name);
       p.onOutcome((s, outcome) => serving.outcomes.push([p.name, s.host, s.port, outcome]));
