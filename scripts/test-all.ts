@@ -3,6 +3,9 @@
 // First it makes sure the test peers are there (scripts/provision.ts): installed as root with
 // apt, else named in one line; the tests that need a missing one are skipped.
 // FULCRUM_TEST_RUNTIMES=bun or =deno limits the run; extra arguments pick test files.
+// `workers:` is auto by default, so Bun's pass runs Fulcrum with workers (on a machine with more
+// than one core) and Deno's with FULCRUM_WORKERS=1, the one process: every run tests both ways.
+// FULCRUM_WORKERS set by the caller holds for both.
 import { spawn } from "node:child_process";
 import { provision } from "./provision.ts";
 
@@ -40,7 +43,9 @@ function failures(runtime: string, raw: string): string[] {
 function run(runtime: string): Promise<Counts & { code: number; failures: string[] }> {
   return new Promise((resolve) => {
     const [cmd, ...args] = commands[runtime];
-    const child = spawn(cmd, args, { env: { ...process.env, NO_COLOR: "1" } });
+    const workers = process.env.FULCRUM_WORKERS ?? (runtime === "deno" ? "1" : undefined);
+    console.log(`${runtime}: workers ${workers === undefined ? "auto (the default)" : `FULCRUM_WORKERS=${workers}`}`);
+    const child = spawn(cmd, args, { env: { ...process.env, NO_COLOR: "1", ...(workers === undefined ? {} : { FULCRUM_WORKERS: workers }) } });
     let out = "";
     const take = (stream: NodeJS.WritableStream) => (chunk: Buffer) => {
       out += chunk.toString();

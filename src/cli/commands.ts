@@ -27,15 +27,20 @@ export async function run(args: ParsedArgs): Promise<number> {
     console.error(refusal);
     return 1;
   }
-  // $FULCRUM_WORKERS overrides `workers:` (a container sized at run time; the L7 tests with workers).
-  const fromEnv = runtime.env("FULCRUM_WORKERS");
-  let workers: number | undefined;
-  if (fromEnv !== undefined && fromEnv !== "") {
-    const c = new Checker(), value = readWorkers(c, /^\d+$/.test(fromEnv) ? Number(fromEnv) : fromEnv, []);
-    if (value === undefined) { console.error(`fulcrum: FULCRUM_WORKERS=${fromEnv}: ${c.issues[0].message}`); return 2; }
-    workers = workerCount(value);
-  }
+  const workers = workersFromEnv();
+  if (workers === null) return 2;
   return supervise(loaded.config, { file: loaded.file, pidFile: flag(args, "pid-file"), text: loaded.text, workers });
+}
+
+/** $FULCRUM_WORKERS, which overrides the file's `workers:` and `fulcrum proxy`'s default (a
+ * container sized at run time; the test suite's choice): the count, undefined when unset, null
+ * (said why) when it is not a workers value. */
+function workersFromEnv(): number | undefined | null {
+  const fromEnv = runtime.env("FULCRUM_WORKERS");
+  if (fromEnv === undefined || fromEnv === "") return undefined;
+  const c = new Checker(), value = readWorkers(c, /^\d+$/.test(fromEnv) ? Number(fromEnv) : fromEnv, []);
+  if (value === undefined) { console.error(`fulcrum: FULCRUM_WORKERS=${fromEnv}: ${c.issues[0].message}`); return null; }
+  return workerCount(value);
 }
 
 /** `reload --pid-file FILE`: checks the config as the running process will read it, then sends
@@ -92,5 +97,8 @@ export async function proxy(args: ParsedArgs): Promise<number> {
     }
     return 2;
   }
-  return supervise(result.config, { file: null, raw });
+  // An explicit --workers wins over $FULCRUM_WORKERS.
+  const fromEnv = workers === undefined ? workersFromEnv() : undefined;
+  if (fromEnv === null) return 2;
+  return supervise(result.config, { file: null, raw, workers: fromEnv });
 }

@@ -60,7 +60,7 @@ export async function demo(args: ParsedArgs): Promise<number> {
   const { token, file: tokenFile } = await demoToken();
   const backends = await startBackends();
   const servers = backends.map((b, i) => ({ address: `127.0.0.1:${b.port}`, weight: WEIGHTS[i] }));
-  const result = validateConfig({
+  const raw = {
     listeners: [{ name: "demo", bind: listen }],
     routes: [{ path_prefix: "/sticky", pool: "sticky" }, { pool: "weighted" }],
     pools: {
@@ -68,7 +68,8 @@ export async function demo(args: ParsedArgs): Promise<number> {
       sticky: { scheduler: "sh", servers: servers.map((s) => s.address) },
     },
     admin: { bind: adminBind, token_file: tokenFile },
-  });
+  };
+  const result = validateConfig(raw);
   if (!result.ok) {
     await rm(tokenFile, { force: true });
     await Promise.all(backends.map((b) => b.stop()));
@@ -81,6 +82,7 @@ export async function demo(args: ParsedArgs): Promise<number> {
   };
   const code = await supervise(result.config, {
     file: null,
+    raw, // what workers build from
     once: args.flags.has("once"),
     stopped: stopBackends,
     ready: async (generation, adminUrl) => {

@@ -57,7 +57,7 @@ const COMMANDS: Record<string, Command> = {
       { name: "listen", aliases: ["l", "from"], value: "ADDR", help: "the address to listen on (default 127.0.0.1:8080)" },
       { name: "to", aliases: ["t"], value: "ADDR[,ADDR...]", help: "the servers to balance" },
       { name: "scheduler", aliases: ["s"], value: "NAME", help: "how to pick a server (default wrr)" },
-      { name: "workers", aliases: ["w"], value: "N|auto", help: "processes that move traffic (default 1; auto: one per core)" },
+      { name: "workers", aliases: ["w"], value: "N|auto", help: "processes that move traffic (default auto: one per core; 1: the one process serves)" },
     ],
     run: proxy,
   },

@@ -55,7 +55,8 @@ export interface Config {
   accessLog: AccessLogConfig | null;
   /** The `director_sync:` section (src/l4/director/sync/config.ts), null when absent. */
   directorSync: DirectorSyncConfig | null;
-  /** `workers:` (src/control/workers/config.ts): processes that move traffic; 1 serves in this one. */
+  /** `workers:` (src/control/workers/config.ts): processes that move traffic; auto by default, 1
+   * serves in this one. */
   workers: WorkersSetting;
 }
 
@@ -92,7 +93,7 @@ const SECTIONS = {
   director_sync: (c: Checker, ctx: Context) => readDirectorSync(c, valueOf(ctx.raw, "director_sync"), {
     instanceNames: vrrpInstanceNames(ctx.raw), virtualServers: valueOf(ctx.raw, "virtual_servers") !== undefined,
   }),
-  workers: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "workers", readWorkers, 1),
+  workers: (c: Checker, ctx: Context) => c.optional(ctx.raw, [], "workers", readWorkers, "auto"),
 } as const;
 
 /** The instance names the `vrrp:` section declares (read as written; the section reports its own errors). */

@@ -1,5 +1,5 @@
-// The top-level `workers:` key: how many processes move traffic. `auto` is one per core; a
-// number is that many; 1 (the default) serves in the supervisor's own process, as before.
+// The top-level `workers:` key: how many processes move traffic. `auto` (the default) is one
+// per core; a number is that many; 1 serves in the one process (as does auto on one core).
 import { availableParallelism } from "node:os";
 import type { Read } from "../../config/checker.ts";
 
