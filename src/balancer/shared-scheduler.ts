@@ -89,6 +89,9 @@ class SharedWeights implements SharedSchedulerState {
   ) {}
 
   around<T>(_key: number, pick: () => T): T {
+    // One member: its pick adds its weight and takes it back off, so no word changes; the lock
+    // and the copies would share nothing.
+    if (this.members().length <= 1) return pick();
     return this.lock.with(() => {
       const cw = this.dp.currentWeight, words = this.words, members = this.members();
       for (const s of members) if (s.shared >= 0 && s.slot >= 0) cw[s.slot] = words[s.shared];
