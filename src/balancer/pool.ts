@@ -196,9 +196,16 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
     for (let tries = 0; tries <= this.members.length; tries++) {
       if (this.picksReadCounts) this.syncCounts();
       const pinned = tries === 0 ? prefer : null;
-      const s = this.sharedScheduler
-        ? this.sharedScheduler.around(key, () => this.pickHere(req, skip, pinned, key))
-        : this.pickHere(req, skip, pinned, key);
+      const shared = this.sharedScheduler;
+      let s: Server | null;
+      if (shared) {
+        shared.enter(key);
+        try {
+          s = this.pickHere(req, skip, pinned, key);
+        } finally {
+          shared.leave();
+        }
+      } else s = this.pickHere(req, skip, pinned, key);
       if (s === null || this.admitted(s)) return s;
       const widened = new Set(skip);
       widened.add(s);

@@ -45,6 +45,18 @@ test("shared wrr: picks alternating between workers are the one process's smooth
   assert.equal(shared, one);
 });
 
+test("shared wrr: a one-server pool shares nothing, and picks after it grows follow the one process's sequence", async () => {
+  const { a, b, alone } = await workers("wrr", [3]);
+  const before = Array.from({ length: 5 }, (_, i) => name((i % 2 ? b : a).pick(req("x")))).join("");
+  assert.equal(before, Array.from({ length: 5 }, () => name(alone.pick(req("x")))).join(""));
+  for (const p of [a, b, alone]) p.addServer({ address: { host: "127.0.0.1", port: 9002 }, ...SERVER_DEFAULTS, weight: 1 });
+  for (const p of [a, b]) p.servers[1].shared = 1;
+  const shared = Array.from({ length: 12 }, (_, i) => name((i % 2 ? b : a).pick(req("x")))).join("");
+  const one = Array.from({ length: 12 }, () => name(alone.pick(req("x")))).join("");
+  assert.equal(one, "112111211121");
+  assert.equal(shared, one);
+});
+
 test("shared wrr: a server another worker took out is skipped as in one process", async () => {
   const { a, b, alone } = await workers("wrr", [2, 1, 1]);
   const seq = (pools: Pool[]) => {

@@ -1,8 +1,8 @@
 // Scheduler state a single process keeps in its data plane and worker processes share: rr's
 // position, smooth wrr's current weights, lblc/lblcr's key -> servers table, least_time's
 // response-time estimates. Each copies the
-// shared words into the data plane before a pick and back out after it (under the pool's lock
-// over processes where that is more than one word), so the kernels run unchanged and picks
+// shared words into the data plane before a pick (enter) and back out after it (leave), under the
+// pool's lock over processes where that is more than one word, so the kernels run unchanged and picks
 // through any mix of workers follow the one process's sequence. Shared memory names a server by
 // its `shared` index, the same in every worker (a slot is each worker's own).
 import type { DataPlane } from "../core/dataplane.ts";
@@ -17,6 +17,8 @@ export interface SharedMember {
 
 /** A lock over processes (src/control/workers/shared-lock.ts is one). */
 export interface CrossProcessLock {
+  acquire(): void;
+  release(): void;
   with<T>(section: () => T): T;
 }
 
@@ -36,9 +38,12 @@ export interface SchedulerShare {
 }
 
 export interface SharedSchedulerState {
-  /** Runs `pick` (a pick of the pool with `key`) with the shared state in the data plane, and
-   * shares what it changed. */
-  around<T>(key: number, pick: () => T): T;
+  /** Before a pick of the pool with `key`: puts the shared state in the data plane (taking the
+   * lock where it needs one). Every enter is followed by leave, even when the pick throws. Two
+   * calls rather than one around a closure: nothing is allocated per pick. */
+  enter(key: number): void;
+  /** After that pick: shares what it changed, and lets the lock go. */
+  leave(): void;
   /** least_time: runs `observe` (the data plane learning a response time of `member`) with its
    * shared estimate in the data plane, and shares the new one. */
   observe?(member: SharedMember, observe: () => void): void;
@@ -68,36 +73,51 @@ class SharedCursor implements SharedSchedulerState {
     private readonly words: Int32Array, private readonly index: number,
   ) {}
 
-  around<T>(_key: number, pick: () => T): T {
+  enter(): void {
     // A position past the pool's end (it shrank in another worker's view) starts it afresh.
     const c = Atomics.load(this.words, this.index) - 1;
     this.dp.setCursor(this.pool, c >= 0 && c < this.members().length ? c : -1);
-    try {
-      return pick();
-    } finally {
-      Atomics.store(this.words, this.index, this.dp.cursor(this.pool) + 1);
-    }
+  }
+
+  leave(): void {
+    Atomics.store(this.words, this.index, this.dp.cursor(this.pool) + 1);
   }
 }
 
 /** wrr: each server's current weight is a shared word (nginx's upstream zone shares its peers'
  * the same way, under a lock). */
 class SharedWeights implements SharedSchedulerState {
+  /** Whether this pick holds the lock and copied the weights in (enter), for leave. */
+  private held = false;
+
   constructor(
     private readonly dp: DataPlane, private readonly members: () => readonly SharedMember[],
     private readonly words: Int32Array, private readonly lock: CrossProcessLock,
   ) {}
 
-  around<T>(_key: number, pick: () => T): T {
-    return this.lock.with(() => {
-      const cw = this.dp.currentWeight, words = this.words, members = this.members();
-      for (const s of members) if (s.shared >= 0 && s.slot >= 0) cw[s.slot] = words[s.shared];
-      try {
-        return pick();
-      } finally {
-        for (const s of members) if (s.shared >= 0 && s.slot >= 0) words[s.shared] = cw[s.slot];
-      }
-    });
+  enter(): void {
+    const members = this.members();
+    // One member: its pick adds its weight and takes it back off, so no word changes; the lock
+    // and the copies would share nothing.
+    if (members.length <= 1) return;
+    this.lock.acquire();
+    this.held = true;
+    const cw = this.dp.currentWeight, words = this.words;
+    for (let k = 0; k < members.length; k++) {
+      const s = members[k];
+      if (s.shared >= 0 && s.slot >= 0) cw[s.slot] = words[s.shared];
+    }
+  }
+
+  leave(): void {
+    if (!this.held) return;
+    this.held = false;
+    const cw = this.dp.currentWeight, words = this.words, members = this.members();
+    for (let k = 0; k < members.length; k++) {
+      const s = members[k];
+      if (s.shared >= 0 && s.slot >= 0) words[s.shared] = cw[s.slot];
+    }
+    this.lock.release();
   }
 }
 
@@ -109,11 +129,13 @@ class SharedEstimates implements SharedSchedulerState {
     private readonly words: Int32Array, private readonly lock: CrossProcessLock,
   ) {}
 
-  around<T>(_key: number, pick: () => T): T {
-    return this.lock.with(() => {
-      for (const s of this.members()) this.copyIn(s);
-      return pick();
-    });
+  enter(): void {
+    this.lock.acquire();
+    for (const s of this.members()) this.copyIn(s);
+  }
+
+  leave(): void {
+    this.lock.release();
   }
 
   observe(member: SharedMember, observe: () => void): void {
@@ -141,35 +163,40 @@ class SharedEstimates implements SharedSchedulerState {
  * data plane's entry during the pick. A server the entry names that this pool does not have (any
  * more) leaves the set. */
 class SharedLocality implements SharedSchedulerState {
+  /** The key's entry in the shared table and in the data plane, from enter to leave. */
+  private at = 0;
+  private local: Int32Array | null = null;
+
   constructor(
     private readonly dp: DataPlane, private readonly pool: number, private readonly members: () => readonly SharedMember[],
     private readonly table: Int32Array, private readonly lock: CrossProcessLock,
   ) {}
 
-  around<T>(key: number, pick: () => T): T {
-    const at = (key & (LB_BUCKETS - 1)) * LB_ENTRY_WORDS, table = this.table;
-    return this.lock.with(() => {
-      const local = this.dp.localityEntry(this.pool, key), members = this.members();
-      let n = 0;
-      for (let k = 0; k < table[at + 1] && k < LB_SET_MAX; k++) {
-        const s = members.find((m) => m.shared === table[at + 2 + k] && m.slot >= 0);
-        if (s) local[2 + n++] = s.slot;
-      }
-      local[0] = table[at];
-      local[1] = n;
-      try {
-        return pick();
-      } finally {
-        // Members are laid out in slot order from the first one's slot.
-        const base = members.length > 0 ? members[0].slot : 0;
-        let kept = 0;
-        for (let k = 0; k < local[1]; k++) {
-          const s = members[local[2 + k] - base];
-          if (s && s.shared >= 0) table[at + 2 + kept++] = s.shared;
-        }
-        table[at] = local[0];
-        table[at + 1] = kept;
-      }
-    });
+  enter(key: number): void {
+    const at = this.at = (key & (LB_BUCKETS - 1)) * LB_ENTRY_WORDS, table = this.table;
+    this.lock.acquire();
+    const local = this.local = this.dp.localityEntry(this.pool, key), members = this.members();
+    let n = 0;
+    for (let k = 0; k < table[at + 1] && k < LB_SET_MAX; k++) {
+      const s = members.find((m) => m.shared === table[at + 2 + k] && m.slot >= 0);
+      if (s) local[2 + n++] = s.slot;
+    }
+    local[0] = table[at];
+    local[1] = n;
+  }
+
+  leave(): void {
+    const at = this.at, table = this.table, local = this.local!, members = this.members();
+    this.local = null;
+    // Members are laid out in slot order from the first one's slot.
+    const base = members.length > 0 ? members[0].slot : 0;
+    let kept = 0;
+    for (let k = 0; k < local[1]; k++) {
+      const s = members[local[2 + k] - base];
+      if (s && s.shared >= 0) table[at + 2 + kept++] = s.shared;
+    }
+    table[at] = local[0];
+    table[at + 1] = kept;
+    this.lock.release();
   }
 }

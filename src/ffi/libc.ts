@@ -9,6 +9,7 @@ const SYMBOLS = {
   getpid: { args: [], returns: "i32" },
   if_nametoindex: { args: ["buffer"], returns: "u32" },
   madvise: { args: ["usize", "usize", "i32"], returns: "i32" },
+  sched_yield: { args: [], returns: "i32" },
 } satisfies Record<string, FfiSymbol>;
 
 let lib: ReturnType<typeof runtime.dlopen<typeof SYMBOLS>> | null = null;
@@ -16,6 +17,11 @@ const libc = () => (lib ??= runtime.dlopen("libc.so.6", SYMBOLS));
 
 export function getpid(): number {
   return libc().getpid();
+}
+
+/** Gives the CPU to another runnable thread (a spinning waiter lets a lock's holder run). */
+export function yieldCpu(): void {
+  libc().sched_yield();
 }
 
 /** The kernel's index for an interface name, or null when there is no such interface. */
