@@ -24,6 +24,8 @@ const EAGAIN = 11, EINPROGRESS = 115, ECONNREFUSED = 111, EINTR = 4;
 const ERRNO_CODES: Record<number, string> = { 98: "EADDRINUSE", 13: "EACCES", 99: "EADDRNOTAVAIL", 24: "EMFILE" };
 /** Events taken per epoll_wait; the queue of ready sockets beyond it waits for the next call. */
 const MAX_EVENTS = 256;
+/** Batches taken without waiting after a wait, while events are ready (see Loop.run). */
+const POLLS_PER_WAIT = 8;
 /** One read buffer for every socket: chunks are lent (copied for sockets that own theirs). */
 const READ_SIZE = 65536;
 /** Reads per ready socket per batch, so one fast sender cannot hold the loop. */
@@ -216,13 +218,18 @@ class Loop {
     this.running = true;
     const drain = new Uint8Array(8);
     try {
-      // After each wait, one more batch is taken at once if it is there (a busy loop saves a
-      // thread hop per batch); then the wait again, which lets timers and Deno's own I/O run.
-      let again = false;
+      // After each wait, up to POLLS_PER_WAIT more batches are taken at once while they are
+      // there (each saves a thread hop through Deno's blocking pool), with promise continuations
+      // run between them; then the wait again, which lets timers and Deno's own I/O run.
+      let polls = POLLS_PER_WAIT;
       while (this.byToken.size > 0) {
-        let n: number = again ? libc.epoll_poll(this.ep, this.events, MAX_EVENTS, 0) : 0;
-        again = n <= 0;
-        if (n <= 0) n = await libc.epoll_wait(this.ep, this.events, MAX_EVENTS, -1);
+        let n = 0;
+        if (polls < POLLS_PER_WAIT) {
+          await undefined;
+          n = libc.epoll_poll(this.ep, this.events, MAX_EVENTS, 0);
+        }
+        polls++;
+        if (n <= 0) { polls = 0; n = await libc.epoll_wait(this.ep, this.events, MAX_EVENTS, -1); }
         if (n < 0) { if (errno() === EINTR) continue; throw new Error(`epoll_wait failed (errno ${errno()})`); }
         for (let i = 0; i < n; i++) {
           const events = this.eventsView.getUint32(i * 12, true);
