@@ -11,6 +11,10 @@ export function latin1(buf: Uint8Array, start: number, end: number): string {
   return end > start ? latin1Slice.call(buf, start, end) : "";
 }
 
+/** An empty body piece, shared: a new typed array costs about 0.6 µs on Deno (its backing
+ * store is allocated off the heap even when empty). */
+export const NO_BYTES = new Uint8Array(0);
+
 export function latin1Bytes(s: string): Uint8Array {
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);

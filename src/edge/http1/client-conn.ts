@@ -8,7 +8,7 @@ import { findHeadEnd, HeadError, indexFor } from "../../http1/head.ts";
 import { parseRequestHead, type RequestHead } from "../../http1/request-head.ts";
 import { ChunkedReader } from "../../http1/chunked.ts";
 import { errorResponseBytes, ForwardedHostLine } from "./heads-out.ts";
-import { latin1Bytes, Scratch } from "../../http1/bytes.ts";
+import { latin1Bytes, NO_BYTES, Scratch } from "../../http1/bytes.ts";
 import { Exchange } from "./exchange.ts";
 import type { Timed } from "../../core/timer.ts";
 import type { EdgeStats, RouteStats } from "../stats.ts";
@@ -184,7 +184,8 @@ export class ClientConn implements TcpHandlers, Timed {
         }
         let req: RequestHead;
         try {
-          req = parseRequestHead(this.buf.slice(this.start, end), this.index);
+          // A view, not a copy: append() leaves these bytes in place while the request lives.
+          req = parseRequestHead(this.buf.subarray(this.start, end), this.index);
         } catch (e) {
           if (e instanceof HeadError) this.reject(e.status, e.status === 431 ? "header_too_large" : "bad_request", e.reason);
           else throw e;
@@ -251,7 +252,7 @@ export class ClientConn implements TcpHandlers, Timed {
     this.chunks = req.chunked ? new ChunkedReader({ maxTrailerBytes: limits.maxHeaderBytes, maxTrailerFields: limits.maxHeaderCount }) : null;
     this.bodyLeft = req.chunked ? 0 : Math.max(0, req.contentLength);
     this.state = hasBody ? State.Body : State.Wait;
-    if (!hasBody) exchange.clientBody(new Uint8Array(0), true);
+    if (!hasBody) exchange.clientBody(NO_BYTES, true);
     exchange.start();
     // start() may already have answered (no server) and closed the connection.
     return (this.state as State) !== State.Closed;
@@ -362,9 +363,11 @@ export class ClientConn implements TcpHandlers, Timed {
   private append(chunk: Uint8Array): void {
     const need = this.end - this.start + chunk.length;
     if (this.end + chunk.length > this.buf.length) {
-      if (need <= this.buf.length / 2) this.buf.copyWithin(0, this.start, this.end);
+      // The current request's head is a view of this buffer (process()): while its exchange
+      // runs, the bytes move to a new buffer instead of over it.
+      if (need <= this.buf.length / 2 && this.exchange === null) this.buf.copyWithin(0, this.start, this.end);
       else {
-        const grown = new Uint8Array(Math.max(this.buf.length * 2, need * 2));
+        const grown = new Uint8Array(Math.max(need <= this.buf.length / 2 ? this.buf.length : this.buf.length * 2, need * 2));
         grown.set(this.buf.subarray(this.start, this.end));
         this.buf = grown;
       }
