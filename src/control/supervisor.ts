@@ -19,6 +19,7 @@ import { PhaseTiming } from "./phase-timing.ts";
 import { workerCount } from "./workers/config.ts";
 import { type ConfigSource, WorkerSet } from "./workers/worker-set.ts";
 import { SharedSegments } from "./workers/shared-segments.ts";
+import { enableMigrateReq } from "./workers/migrate-req.ts";
 
 export interface SuperviseOptions {
   /** The config file, re-read on reload; null when the config came from flags (`fulcrum proxy`). */
@@ -78,6 +79,8 @@ export class Supervisor {
     if (count <= 1) return;
     if (!this.shared) {
       this.shared = new SharedSegments(count);
+      const migrate = enableMigrateReq();
+      if (migrate) console.log(`fulcrum: ${migrate}`);
       // The counters the dashboard's charts sample each second come from the workers.
       this.gatherTimer = setInterval(() => { void this.control.refresh?.(); }, 1000);
       // The workers' loops are the ones that serve (and shed).
