@@ -13,6 +13,10 @@ import { waitFor } from "./helpers/netns.ts";
 import { needs } from "./helpers/peers.ts";
 import { type Child, runtime } from "../src/runtime/index.ts";
 
+// This file sets its workers in each config; the suite's FULCRUM_WORKERS (npm test gives Deno's
+// pass 1) would override them.
+delete process.env.FULCRUM_WORKERS;
+
 interface WorkerRow { index: number; pid: number; state: string; restarts: number; requests: number }
 interface ServerView { address: string; state: string; active: number }
 

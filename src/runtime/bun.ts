@@ -259,7 +259,7 @@ export const runtime: Runtime = {
   fetchTrusting: (ca) => ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, { ...init, tls: { ca } } as RequestInit)) as typeof fetch,
   spawn(cmd, options = {}): Child {
     const proc = Bun.spawn(cmd, {
-      env: options.env ? { ...process.env, ...options.env } : undefined,
+      env: { ...process.env, ...options.env }, // this process's environment as it is now (Bun's default is a copy made at start)
       cwd: options.cwd,
       stdout: "pipe",
       stderr: options.inheritStderr ? "inherit" : "pipe",
