@@ -438,7 +438,7 @@ export class Pool<C extends BalancerPoolConfig = BalancerPoolConfig> {
   observeTime(server: Server, ms: number): void {
     if (this.timing === null || server.slot < 0) return;
     // With workers, the estimate is the one every worker shares.
-    if (this.sharedScheduler?.observe) this.sharedScheduler.observe(server, () => this.dp.observeTime(server.slot, ms));
+    if (this.sharedScheduler?.observe) this.sharedScheduler.observe(server, ms);
     else this.dp.observeTime(server.slot, ms);
   }
 

@@ -44,9 +44,9 @@ export interface SharedSchedulerState {
   enter(key: number): void;
   /** After that pick: shares what it changed, and lets the lock go. */
   leave(): void;
-  /** least_time: runs `observe` (the data plane learning a response time of `member`) with its
-   * shared estimate in the data plane, and shares the new one. */
-  observe?(member: SharedMember, observe: () => void): void;
+  /** least_time: the data plane learns a response time of `member` (ms) from its shared
+   * estimate, and shares the new one. */
+  observe?(member: SharedMember, ms: number): void;
   /** least_time: `member`'s estimate as last set, µs (null: it has no shared word). */
   estimate?(member: SharedMember): number | null;
 }
@@ -138,14 +138,17 @@ class SharedEstimates implements SharedSchedulerState {
     this.lock.release();
   }
 
-  observe(member: SharedMember, observe: () => void): void {
-    if (member.shared < 0 || member.slot < 0) { observe(); return; }
-    this.lock.with(() => {
+  observe(member: SharedMember, ms: number): void {
+    if (member.shared < 0) { this.dp.observeTime(member.slot, ms); return; }
+    this.lock.acquire();
+    try {
       this.copyIn(member);
-      observe();
+      this.dp.observeTime(member.slot, ms);
       this.words[2 * member.shared] = this.dp.estimate[member.slot];
       this.words[2 * member.shared + 1] = this.dp.estimateAt[member.slot];
-    });
+    } finally {
+      this.lock.release();
+    }
   }
 
   estimate(member: SharedMember): number | null {
@@ -163,9 +166,9 @@ class SharedEstimates implements SharedSchedulerState {
  * data plane's entry during the pick. A server the entry names that this pool does not have (any
  * more) leaves the set. */
 class SharedLocality implements SharedSchedulerState {
-  /** The key's entry in the shared table and in the data plane, from enter to leave. */
+  /** The key's entry in the shared table and in the data plane's words, from enter to leave. */
   private at = 0;
-  private local: Int32Array | null = null;
+  private localAt = 0;
 
   constructor(
     private readonly dp: DataPlane, private readonly pool: number, private readonly members: () => readonly SharedMember[],
@@ -175,27 +178,26 @@ class SharedLocality implements SharedSchedulerState {
   enter(key: number): void {
     const at = this.at = (key & (LB_BUCKETS - 1)) * LB_ENTRY_WORDS, table = this.table;
     this.lock.acquire();
-    const local = this.local = this.dp.localityEntry(this.pool, key), members = this.members();
+    const local = this.dp.words, l = this.localAt = this.dp.localityAt(this.pool, key), members = this.members();
     let n = 0;
     for (let k = 0; k < table[at + 1] && k < LB_SET_MAX; k++) {
-      const s = members.find((m) => m.shared === table[at + 2 + k] && m.slot >= 0);
-      if (s) local[2 + n++] = s.slot;
+      const word = table[at + 2 + k];
+      for (const m of members) if (m.shared === word && m.slot >= 0) { local[l + 2 + n++] = m.slot; break; }
     }
-    local[0] = table[at];
-    local[1] = n;
+    local[l] = table[at];
+    local[l + 1] = n;
   }
 
   leave(): void {
-    const at = this.at, table = this.table, local = this.local!, members = this.members();
-    this.local = null;
+    const at = this.at, table = this.table, local = this.dp.words, l = this.localAt, members = this.members();
     // Members are laid out in slot order from the first one's slot.
     const base = members.length > 0 ? members[0].slot : 0;
     let kept = 0;
-    for (let k = 0; k < local[1]; k++) {
-      const s = members[local[2 + k] - base];
+    for (let k = 0; k < local[l + 1]; k++) {
+      const s = members[local[l + 2 + k] - base];
       if (s && s.shared >= 0) table[at + 2 + kept++] = s.shared;
     }
-    table[at] = local[0];
+    table[at] = local[l];
     table[at + 1] = kept;
     this.lock.release();
   }

@@ -100,7 +100,8 @@ export class DataPlane {
   state!: Int32Array;
   flags!: Int32Array;
   maxConns!: Int32Array;
-  private words!: Int32Array;
+  /** The whole memory as words (remade with the other views when the memory grows). */
+  words!: Int32Array;
   private keyBytes!: Uint8Array;
   private readonly wasmMemory: WebAssembly.Memory | null;
   private readonly encoder = new TextEncoder();
@@ -477,12 +478,12 @@ export class DataPlane {
     this.setPoolField(P_CURSOR, pool, position);
   }
 
-  /** lblc/lblcr: the pool's table entry for `key` (LB_ENTRY_WORDS words: key, set size, up to
-   * LB_SET_MAX slots), a view valid until the pool or the memory changes. Workers share the table
-   * by copying an entry in before a pick and out after it. */
-  localityEntry(pool: number, key: number): Int32Array {
+  /** lblc/lblcr: where the pool's table entry for `key` starts in `words` (LB_ENTRY_WORDS
+   * words: key, set size, up to LB_SET_MAX slots). Workers share the table by copying an entry
+   * in before a pick and out after it; an index, not a view: nothing is allocated per pick. */
+  localityAt(pool: number, key: number): number {
     const table = this.words[(POOLS_OFF >> 2) + P_TABLE * MAX_POOLS + pool];
-    return new Int32Array(this.memory, table + (key & (LB_BUCKETS - 1)) * LB_ENTRY_WORDS * 4, LB_ENTRY_WORDS);
+    return (table >> 2) + (key & (LB_BUCKETS - 1)) * LB_ENTRY_WORDS;
   }
 
   private setPoolField(f: number, p: number, v: number): void {
